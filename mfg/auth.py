@@ -1,0 +1,52 @@
+"""Passwords (argon2id) and the password policy. Passwords are never logged or audited."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from mfg.errors import RuleViolation
+
+MIN_PASSWORD_LENGTH = 12
+MAX_FAILED_LOGINS = 5
+
+
+@cache
+def _hasher(fast: bool) -> PasswordHasher:
+    if fast:
+        # Only for the test suite (CELLTRAIL_FAST_HASH=1): cheap parameters, same algorithm.
+        return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    return PasswordHasher()  # argon2id, RFC 9106 low-memory profile defaults
+
+
+def hasher() -> PasswordHasher:
+    return _hasher(os.environ.get("CELLTRAIL_FAST_HASH") == "1")
+
+
+def check_password_policy(password: str, username: str = "") -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise RuleViolation(
+            "password", "password-too-short", f"needs at least {MIN_PASSWORD_LENGTH} characters"
+        )
+    if username and username.casefold() in password.casefold():
+        raise RuleViolation(
+            "password", "password-contains-username", "must not contain the username"
+        )
+    if any(ord(c) < 32 for c in password):
+        raise RuleViolation(
+            "password", "password-control-chars", "must not contain control characters"
+        )
+
+
+def hash_password(password: str) -> str:
+    return hasher().hash(password)
+
+
+def verify_password(stored_hash: str, password: str) -> bool:
+    try:
+        return hasher().verify(stored_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False

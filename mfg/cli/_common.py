@@ -1,0 +1,231 @@
+"""What every command shares: options, the authenticated context, output, and the one place
+where refusals become exit codes (0 done, 1 refused by a rule, 2 usage error, 3 internal error).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import json
+import logging
+import os
+import sys
+import traceback
+import typing
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mfg.errors import CellTrailError, RuleViolation
+
+UserOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--user", "-u", envvar="MFG_USER", help="Your username (or MFG_USER).", show_default=False
+    ),
+]
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar="MFG_DATABASE_URL",
+        show_default=False,
+        help="Database URL (or MFG_DATABASE_URL); default SQLite in MFG_HOME.",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+
+
+def to_jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and value != value:  # NaN never leaves as JSON
+        return None
+    return value
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
+
+
+class Cli:
+    """The per-invocation context: settings, database, the authenticated actor, output."""
+
+    def __init__(self, *, user: str | None, db: str | None, json_out: bool) -> None:
+        self._user = user
+        self._db_url = db
+        self.json = json_out
+        self._db: Any = None
+        self._settings: Any = None
+        self._actor: Any = None
+        self.now = datetime.now(UTC)
+
+    # -- configuration and database ---------------------------------------------------------
+    @property
+    def settings(self):  # type: ignore[no-untyped-def]
+        if self._settings is None:
+            from mfg.config import load_settings
+
+            self._settings = load_settings()
+        return self._settings
+
+    def database(self, check_schema: bool = True):  # type: ignore[no-untyped-def]
+        if self._db is None:
+            from mfg.services.uow import Database
+
+            self._db = Database.open(self._db_url, self.settings)
+            if check_schema:
+                from mfg.store.db import check_schema as _check
+
+                _check(self._db.engine)
+        return self._db
+
+    # -- authentication ---------------------------------------------------------------------
+    def password(self, prompt: str = "Password") -> str:
+        env = os.environ.get("MFG_PASSWORD")
+        if env:
+            return env
+        if not sys.stdin.isatty():
+            raise RuleViolation(
+                "password", "password-required", "no terminal to ask the password: set MFG_PASSWORD"
+            )
+        return typer.prompt(prompt, hide_input=True)
+
+    def actor(self):  # type: ignore[no-untyped-def]
+        if self._actor is None:
+            from mfg.services import users
+
+            if not self._user:
+                raise RuleViolation(
+                    "user", "user-required", "say who you are: --user NAME or MFG_USER"
+                )
+            self._actor = users.login(self.database(), self._user, self.password(), now=self.now)
+        return self._actor
+
+    # -- output -----------------------------------------------------------------------------
+    @functools.cached_property
+    def out(self):  # type: ignore[no-untyped-def]
+        import shutil
+
+        from rich.console import Console
+
+        width = None if sys.stdout.isatty() else max(shutil.get_terminal_size((160, 24))[0], 160)
+        return Console(highlight=False, width=width)
+
+    def local(self, at: datetime | None) -> str:
+        if at is None:
+            return "-"
+        return at.astimezone(self.settings.zone).strftime("%Y-%m-%d %H:%M %Z")
+
+    def emit(self, value: Any, human: Callable[[], None]) -> None:
+        if self.json:
+            print_json(value)
+        else:
+            human()
+
+
+def _log_internal_error() -> Path | None:
+    try:
+        from mfg.config import default_home
+
+        log_dir = default_home() / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        path = log_dir / "errors.log"
+        with path.open("a", encoding="utf-8") as f:
+            f.write(f"--- {datetime.now(UTC).isoformat()} {' '.join(sys.argv)}\n")
+            f.write(traceback.format_exc())
+        return path
+    except OSError:
+        return None
+
+
+def refuse(message: str, rule: str, code: int = EXIT_REFUSED) -> typer.Exit:
+    sys.stderr.write(f"refused: {message} [{rule}]\n")
+    return typer.Exit(code=code)
+
+
+def command(app: typer.Typer, name: str | None = None, **kwargs: Any) -> Callable[..., Any]:
+    """Register ``fn(cli: Cli, ...)`` as a command with --user, --db and --json added.
+
+    The wrapper is the one place where errors become exit codes; no traceback reaches a user.
+    """
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        hints = typing.get_type_hints(fn, include_extras=True)
+        sig = inspect.signature(fn)
+        params = [
+            p.replace(annotation=hints.get(p.name, p.annotation))
+            for p in list(sig.parameters.values())[1:]
+        ]
+        extra = [
+            inspect.Parameter(
+                "user", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=UserOpt
+            ),
+            inspect.Parameter("db", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=DbOpt),
+            inspect.Parameter(
+                "json_out", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=JsonOpt
+            ),
+        ]
+        names = {p.name for p in params}
+        params += [p for p in extra if p.name not in names]
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kw: Any) -> Any:
+            cli = Cli(
+                user=kw.pop("user", None), db=kw.pop("db", None), json_out=kw.pop("json_out", False)
+            )
+            try:
+                return fn(cli, *args, **kw)
+            except typer.Exit:
+                raise
+            except RuleViolation as e:
+                raise refuse(f"{e.field}: {e.message}", e.rule) from None
+            except CellTrailError as e:
+                raise refuse(e.message, e.rule) from None
+            except KeyboardInterrupt:
+                sys.stderr.write("interrupted: nothing was written by the unfinished step\n")
+                raise typer.Exit(code=130) from None
+            except Exception as e:
+                if os.environ.get("CELLTRAIL_DEBUG") == "1":
+                    raise
+                path = _log_internal_error()
+                where = f"; details in {path}" if path else ""
+                sys.stderr.write(f"internal error: {type(e).__name__}: {e}{where}\n")
+                raise typer.Exit(code=EXIT_INTERNAL) from None
+            finally:
+                if cli._db is not None:
+                    cli._db.dispose()
+
+        wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in params}
+        app.command(name, **kwargs)(wrapper)
+        return fn
+
+    return deco
+
+
+logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -1,0 +1,61 @@
+"""Lot states and the transitions allowed between them (21 CFR 11.10(f): permitted sequencing)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from mfg.errors import RuleViolation
+
+
+class LotState(StrEnum):
+    REGISTERED = "registered"
+    IN_EXPANSION = "in_expansion"
+    HARVESTED = "harvested"
+    IN_RELEASE_TESTING = "in_release_testing"
+    RELEASED = "released"
+    CONDITIONALLY_RELEASED = "conditionally_released"
+    REJECTED = "rejected"
+    TERMINATED = "terminated"
+
+
+class Source(StrEnum):
+    APHERESIS = "apheresis"
+    CRYO_PBMC = "cryo-pbmc"
+
+
+class TerminationCause(StrEnum):
+    MANUFACTURING = "manufacturing"
+    NOT_EVALUABLE = "not_evaluable"
+
+
+S = LotState
+BEFORE_DISPOSITION = frozenset({S.REGISTERED, S.IN_EXPANSION, S.HARVESTED, S.IN_RELEASE_TESTING})
+DISPOSITIONED = frozenset({S.RELEASED, S.CONDITIONALLY_RELEASED, S.REJECTED})
+ACTIVE = BEFORE_DISPOSITION | {S.CONDITIONALLY_RELEASED}
+
+TRANSITIONS: dict[LotState, frozenset[LotState]] = {
+    S.REGISTERED: frozenset({S.IN_EXPANSION, S.TERMINATED}),
+    S.IN_EXPANSION: frozenset({S.HARVESTED, S.TERMINATED}),
+    S.HARVESTED: frozenset({S.IN_RELEASE_TESTING, S.TERMINATED}),
+    S.IN_RELEASE_TESTING: frozenset(
+        {S.RELEASED, S.CONDITIONALLY_RELEASED, S.REJECTED, S.TERMINATED}
+    ),
+    # A conditional release is completed (or withdrawn) once the pending results are in.
+    S.CONDITIONALLY_RELEASED: frozenset({S.RELEASED, S.REJECTED}),
+    S.RELEASED: frozenset(),
+    S.REJECTED: frozenset(),
+    S.TERMINATED: frozenset(),
+}
+
+
+def check_transition(current: LotState | str, target: LotState | str) -> LotState:
+    """Return ``target`` if the lot may move there from ``current``; else raise."""
+    cur, tgt = LotState(current), LotState(target)
+    if tgt not in TRANSITIONS[cur]:
+        allowed = ", ".join(sorted(TRANSITIONS[cur])) or "none (final state)"
+        raise RuleViolation(
+            "state",
+            "illegal-transition",
+            f"a lot that is {cur} cannot become {tgt} (allowed next: {allowed})",
+        )
+    return tgt

@@ -1,0 +1,82 @@
+"""Reading and verifying the audit trail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import col, select
+
+from mfg import audit
+from mfg.services.uow import Actor, Database
+from mfg.store.tables import AuditEvent
+
+
+@dataclass(frozen=True)
+class EventView:
+    seq: int
+    at: datetime
+    username: str
+    action: str
+    entity: str
+    entity_id: str
+    lot_number: str | None
+    old: Any
+    new: Any
+    reason: str | None
+
+    @classmethod
+    def of(cls, e: AuditEvent) -> EventView:
+        return cls(
+            e.seq,
+            e.at,
+            e.username,
+            e.action,
+            e.entity,
+            e.entity_id,
+            e.lot_number,
+            audit.decode(e.old_values),
+            audit.decode(e.new_values),
+            e.reason,
+        )
+
+
+def audit_log(
+    *,
+    db: Database,
+    actor: Actor,
+    lot_number: str | None = None,
+    limit: int | None = None,
+    action: str | None = None,
+) -> list[EventView]:
+    """Events oldest first (the last ``limit`` when given)."""
+    actor.require("audit.read")
+    with db.read() as s:
+        q = select(AuditEvent)
+        if lot_number:
+            q = q.where(AuditEvent.lot_number == lot_number.strip().upper())
+        if action:
+            q = q.where(col(AuditEvent.action).startswith(action))
+        q = q.order_by(col(AuditEvent.seq).desc())
+        if limit:
+            q = q.limit(limit)
+        return [EventView.of(e) for e in reversed(s.exec(q).all())]
+
+
+def lot_trail(lot_number: str, *, db: Database, actor: Actor) -> list[EventView]:
+    """A lot's own trail, readable by everyone who may read the lot (lot detail screens)."""
+    actor.require("lot.read")
+    with db.read() as s:
+        rows = s.exec(
+            select(AuditEvent)
+            .where(AuditEvent.lot_number == lot_number.upper())
+            .order_by(col(AuditEvent.seq))
+        ).all()
+        return [EventView.of(e) for e in rows]
+
+
+def verify(*, db: Database, actor: Actor) -> audit.ChainReport:
+    actor.require("audit.verify")
+    with db.read() as s:
+        return audit.verify_chain(audit.stored_events(s))

@@ -1,0 +1,250 @@
+"""Expansion: cell counts (with corrections) and the growth summary with its projection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlmodel import Session, col, select
+
+from mfg.domain import dose, expansion
+from mfg.domain.lifecycle import LotState
+from mfg.errors import NotFound, RuleViolation
+from mfg.services.lots import get_lot_row, product_for_lot, set_state
+from mfg.services.uow import Actor, Database
+from mfg.store.tables import CellCount, Lot, Subject
+
+MAX_VOLUME_ML = 50_000.0
+
+
+@dataclass(frozen=True)
+class RecordCount:
+    lot_number: str
+    total_cells: int
+    viable_cells: int
+    measured_on: date | None = None
+    day: int | None = None
+    volume_ml: float | None = None
+    method: str | None = None
+
+
+@dataclass(frozen=True)
+class CountView:
+    id: int
+    lot_number: str
+    expansion_day: int
+    measured_on: date
+    total_cells: int
+    viable_cells: int
+    viability_pct: float
+    volume_ml: float | None
+    method: str | None
+    recorded_by: str
+    recorded_at: datetime
+    superseded: bool
+    supersedes_id: int | None
+    correction_reason: str | None
+
+    @classmethod
+    def of(cls, c: CellCount, lot_number: str) -> CountView:
+        return cls(
+            c.id or 0,
+            lot_number,
+            c.expansion_day,
+            c.measured_on,
+            c.total_cells,
+            c.viable_cells,
+            expansion.viability_pct(c.total_cells, c.viable_cells),
+            c.volume_ml,
+            c.method,
+            c.recorded_by,
+            c.recorded_at,
+            c.superseded_by_id is not None,
+            c.supersedes_id,
+            c.correction_reason,
+        )
+
+
+@dataclass(frozen=True)
+class GrowthView:
+    lot_number: str
+    day0: date
+    today_day: int
+    state: str
+    counts: tuple[CountView, ...]  # current (not superseded) counts, by day
+    corrected: tuple[CountView, ...]  # superseded originals, kept visible
+    series: tuple[expansion.GrowthPoint, ...]
+    target_dose_cells: int
+    assumed_car_pct: float
+    needed_viable_cells: float
+    window: tuple[int, int]
+    projection: expansion.Projection | None
+
+
+def _check_inputs(cmd: RecordCount, lot: Lot, today: date) -> tuple[date, int]:
+    if (cmd.measured_on is None) == (cmd.day is None):
+        raise RuleViolation("date", "date-or-day", "give exactly one of --date or --day")
+    on = (
+        cmd.measured_on
+        if cmd.measured_on is not None
+        else expansion.date_of_day(lot.day0, cmd.day or 0)
+    )
+    expansion.check_not_future(on, today)
+    day = expansion.expansion_day(lot.day0, on)
+    expansion.check_count(cmd.total_cells, cmd.viable_cells)
+    if cmd.volume_ml is not None and not 0 < cmd.volume_ml <= MAX_VOLUME_ML:
+        raise RuleViolation(
+            "volume_ml",
+            "volume-range",
+            f"{cmd.volume_ml:g} mL must be > 0 and <= {MAX_VOLUME_ML:g} mL",
+        )
+    if cmd.method is not None and (len(cmd.method) > 80 or any(ord(c) < 32 for c in cmd.method)):
+        raise RuleViolation("method", "method-format", "at most 80 printable characters")
+    return on, day
+
+
+def _check_open(lot: Lot) -> None:
+    if lot.state not in (LotState.REGISTERED, LotState.IN_EXPANSION):
+        raise RuleViolation(
+            "lot",
+            "count-after-harvest" if lot.state != LotState.TERMINATED else "lot-terminated",
+            f"lot {lot.lot_number} is {lot.state}: counts are recorded during expansion only",
+        )
+
+
+def record_count(cmd: RecordCount, *, db: Database, actor: Actor, now: datetime) -> CountView:
+    actor.require("count.add")
+    with db.write(actor, now) as tx:
+        lot = get_lot_row(tx.session, cmd.lot_number)
+        _check_open(lot)
+        on, day = _check_inputs(cmd, lot, db.today(now))
+        row = CellCount(
+            lot_pk=lot.id,  # type: ignore[arg-type]
+            expansion_day=day,
+            measured_on=on,
+            total_cells=cmd.total_cells,
+            viable_cells=cmd.viable_cells,
+            volume_ml=cmd.volume_ml,
+            method=cmd.method,
+            recorded_by=actor.username,
+            recorded_at=now,
+        )
+        tx.session.add(row)
+        tx.session.flush()
+        if lot.state == LotState.REGISTERED:
+            set_state(tx, lot, LotState.IN_EXPANSION)
+        view = CountView.of(row, lot.lot_number)
+        tx.audit(
+            "count.recorded",
+            "count",
+            row.id or 0,
+            lot_number=lot.lot_number,
+            new=_audit_values(row),
+        )
+        tx.commit()
+        return view
+
+
+def _audit_values(c: CellCount) -> dict[str, object]:
+    return {
+        "day": c.expansion_day,
+        "measured_on": c.measured_on,
+        "total_cells": c.total_cells,
+        "viable_cells": c.viable_cells,
+        "volume_ml": c.volume_ml,
+        "method": c.method,
+    }
+
+
+def correct_count(
+    count_id: int, cmd: RecordCount, reason: str, *, db: Database, actor: Actor, now: datetime
+) -> CountView:
+    """Supersede a count with corrected values; the original stays, marked as corrected."""
+    actor.require("count.correct")
+    if not reason.strip():
+        raise RuleViolation("reason", "reason-required", "a correction needs a reason")
+    with db.write(actor, now) as tx:
+        old = tx.session.get(CellCount, count_id)
+        lot = get_lot_row(tx.session, cmd.lot_number)
+        if old is None or old.lot_pk != lot.id:
+            raise NotFound("count", f"{count_id} of lot {lot.lot_number}")
+        if old.superseded_by_id is not None:
+            raise RuleViolation(
+                "count",
+                "already-corrected",
+                f"count {count_id} was already corrected by count "
+                f"{old.superseded_by_id}; correct that one",
+            )
+        on, day = _check_inputs(cmd, lot, db.today(now))
+        new = CellCount(
+            lot_pk=lot.id,  # type: ignore[arg-type]
+            expansion_day=day,
+            measured_on=on,
+            total_cells=cmd.total_cells,
+            viable_cells=cmd.viable_cells,
+            volume_ml=cmd.volume_ml,
+            method=cmd.method if cmd.method is not None else old.method,
+            recorded_by=actor.username,
+            recorded_at=now,
+            supersedes_id=old.id,
+            correction_reason=reason.strip(),
+        )
+        tx.session.add(new)
+        tx.session.flush()
+        old.superseded_by_id = new.id
+        tx.session.add(old)
+        tx.audit(
+            "count.corrected",
+            "count",
+            old.id or 0,
+            lot_number=lot.lot_number,
+            old=_audit_values(old),
+            new={"replaced_by": new.id, **_audit_values(new)},
+            reason=reason.strip(),
+        )
+        tx.commit()
+        return CountView.of(new, lot.lot_number)
+
+
+def current_counts(session: Session, lot: Lot) -> list[CellCount]:
+    return list(
+        session.exec(
+            select(CellCount)
+            .where(CellCount.lot_pk == lot.id, col(CellCount.superseded_by_id).is_(None))
+            .order_by(col(CellCount.expansion_day), col(CellCount.id))
+        ).all()
+    )
+
+
+def growth(lot_number: str, *, db: Database, actor: Actor, now: datetime) -> GrowthView:
+    actor.require("lot.read")
+    with db.read() as s:
+        lot = get_lot_row(s, lot_number)
+        subject = s.get(Subject, lot.subject_pk)
+        assert subject is not None
+        product = product_for_lot(db, s, lot)
+        rows = list(
+            s.exec(
+                select(CellCount)
+                .where(CellCount.lot_pk == lot.id)
+                .order_by(col(CellCount.expansion_day), col(CellCount.id))
+            ).all()
+        )
+    current = [r for r in rows if r.superseded_by_id is None]
+    points = [expansion.CountPoint(r.expansion_day, r.viable_cells, r.total_cells) for r in current]
+    target = dose.target_dose_cells(product, subject.dose_level, subject.weight_kg)
+    window = (product.window_first_day, product.window_last_day)
+    return GrowthView(
+        lot_number=lot.lot_number,
+        day0=lot.day0,
+        today_day=(db.today(now) - lot.day0).days,
+        state=lot.state,
+        counts=tuple(CountView.of(r, lot.lot_number) for r in current),
+        corrected=tuple(CountView.of(r, lot.lot_number) for r in rows if r.superseded_by_id),
+        series=tuple(expansion.growth_series(points)),
+        target_dose_cells=target,
+        assumed_car_pct=product.assumed_car_pct,
+        needed_viable_cells=target / (product.assumed_car_pct / 100),
+        window=window,
+        projection=expansion.project_harvest(points, target, product.assumed_car_pct, window),
+    )

@@ -1,0 +1,294 @@
+"""Harvest: CAR+ viable cells, target dose met or not, doses available, dose bags created."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from mfg.domain import dose, expansion
+from mfg.domain.lifecycle import LotState
+from mfg.errors import NotFound, RuleViolation
+from mfg.services.counts import current_counts
+from mfg.services.lots import current_harvest, get_lot_row, product_for_lot, set_state
+from mfg.services.uow import Actor, Database
+from mfg.store.tables import DoseBag, Harvest, Lot, Subject
+
+MAX_BAGS = 12
+
+
+@dataclass(frozen=True)
+class RecordHarvest:
+    lot_number: str
+    harvested_on: date
+    total_viable_cells: int
+    car_pct: float
+    bags: int | None = None
+    bag_volume_ml: float | None = None
+    cryopreserved_on: date | None = None
+    window_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class HarvestView:
+    lot_number: str
+    harvested_on: date
+    harvest_day: int
+    in_window: bool
+    window: tuple[int, int]
+    window_reason: str | None
+    total_viable_cells: int
+    car_pct: float
+    car_viable_cells: int
+    target_dose_cells: int
+    dose_met: bool
+    doses_available: int
+    further_doses: int
+    cells_per_kg: float
+    fold_expansion: float | None
+    bag_count: int
+    bag_volume_ml: float
+    car_cells_per_bag: int
+    cryopreserved_on: date | None
+    expires_on: date | None
+    recorded_by: str
+    recorded_at: datetime
+    correction_reason: str | None
+
+
+def harvest_view(session: Session, db: Database, lot: Lot, h: Harvest) -> HarvestView:
+    subject = session.get(Subject, lot.subject_pk)
+    assert subject is not None
+    product = product_for_lot(db, session, lot)
+    car = dose.car_viable_cells(h.total_viable_cells, h.car_pct)
+    a = dose.assess_dose(product, subject.dose_level, subject.weight_kg, car)
+    counts = current_counts(session, lot)
+    seed = next((c for c in counts if c.expansion_day == 0), counts[0] if counts else None)
+    return HarvestView(
+        lot_number=lot.lot_number,
+        harvested_on=h.harvested_on,
+        harvest_day=h.harvest_day,
+        in_window=product.in_window(h.harvest_day),
+        window=(product.window_first_day, product.window_last_day),
+        window_reason=h.window_reason,
+        total_viable_cells=h.total_viable_cells,
+        car_pct=h.car_pct,
+        car_viable_cells=car,
+        target_dose_cells=a.target_dose_cells,
+        dose_met=a.dose_met,
+        doses_available=a.doses_available,
+        further_doses=a.further_doses,
+        cells_per_kg=a.cells_per_kg,
+        fold_expansion=h.total_viable_cells / seed.viable_cells if seed else None,
+        bag_count=h.bag_count,
+        bag_volume_ml=h.bag_volume_ml,
+        car_cells_per_bag=car // h.bag_count,
+        cryopreserved_on=h.cryopreserved_on,
+        expires_on=h.expires_on,
+        recorded_by=h.recorded_by,
+        recorded_at=h.recorded_at,
+        correction_reason=h.correction_reason,
+    )
+
+
+def _validate(cmd: RecordHarvest, lot: Lot, db: Database, session: Session, now: datetime):  # type: ignore[no-untyped-def]
+    today = db.today(now)
+    expansion.check_not_future(cmd.harvested_on, today)
+    day = expansion.expansion_day(lot.day0, cmd.harvested_on)
+    if not 0 < cmd.car_pct <= 100:
+        raise RuleViolation("car_pct", "percent-range", f"{cmd.car_pct:g} must be > 0 and <= 100 %")
+    counts = current_counts(session, lot)
+    if counts and cmd.harvested_on < max(c.measured_on for c in counts):
+        raise RuleViolation(
+            "date",
+            "harvest-before-last-count",
+            f"{cmd.harvested_on} precedes the last count ({max(c.measured_on for c in counts)})",
+        )
+    product = product_for_lot(db, session, lot)
+    if not product.in_window(day) and not (cmd.window_reason or "").strip():
+        raise RuleViolation(
+            "date",
+            "harvest-outside-window",
+            f"day {day} is outside the harvest window (day {product.window_first_day}-"
+            f"{product.window_last_day}); record it only with --window-reason citing the deviation",
+        )
+    subject = session.get(Subject, lot.subject_pk)
+    assert subject is not None
+    car = dose.car_viable_cells(cmd.total_viable_cells, cmd.car_pct)
+    a = dose.assess_dose(product, subject.dose_level, subject.weight_kg, car)
+    bags = (
+        cmd.bags
+        if cmd.bags is not None
+        else max(1, min(a.doses_available, 1 + dose.MAX_FURTHER_DOSES))
+    )
+    if not 1 <= bags <= MAX_BAGS:
+        raise RuleViolation("bags", "bag-count-range", f"{bags} bags: must be 1-{MAX_BAGS}")
+    volume = cmd.bag_volume_ml if cmd.bag_volume_ml is not None else product.bag_volume_ml
+    if not 0 < volume <= 1000:
+        raise RuleViolation("bag_volume_ml", "volume-range", f"{volume:g} mL must be 1-1000 mL")
+    cryo = cmd.cryopreserved_on or cmd.harvested_on
+    if cryo < cmd.harvested_on or cryo > today:
+        raise RuleViolation(
+            "cryopreserved_on",
+            "cryo-date",
+            "cryopreservation is on or after harvest, and not in the future",
+        )
+    return day, bags, volume, cryo, product, car
+
+
+def record_harvest(cmd: RecordHarvest, *, db: Database, actor: Actor, now: datetime) -> HarvestView:
+    actor.require("harvest.record")
+    with db.write(actor, now) as tx:
+        s = tx.session
+        lot = get_lot_row(s, cmd.lot_number)
+        if lot.state == LotState.REGISTERED:
+            raise RuleViolation(
+                "lot", "harvest-without-counts", f"lot {lot.lot_number} has no cell counts yet"
+            )
+        if current_harvest(s, lot) is not None:
+            raise RuleViolation(
+                "lot",
+                "already-harvested",
+                f"lot {lot.lot_number} is already harvested; use `mfg harvest "
+                "correct` with a reason",
+            )
+        day, bags, volume, cryo, product, car = _validate(cmd, lot, db, s, now)
+        set_state(tx, lot, LotState.HARVESTED)
+        h = Harvest(
+            lot_pk=lot.id,  # type: ignore[arg-type]
+            harvested_on=cmd.harvested_on,
+            harvest_day=day,
+            total_viable_cells=cmd.total_viable_cells,
+            car_pct=cmd.car_pct,
+            bag_count=bags,
+            bag_volume_ml=volume,
+            cryopreserved_on=cryo,
+            expires_on=cryo + timedelta(days=product.shelf_life_days),
+            window_reason=(cmd.window_reason or "").strip() or None,
+            recorded_by=actor.username,
+            recorded_at=now,
+        )
+        s.add(h)
+        s.flush()
+        for n in range(1, bags + 1):
+            s.add(
+                DoseBag(
+                    lot_pk=lot.id,
+                    bag_no=n,
+                    bag_count=bags,
+                    volume_ml=volume,  # type: ignore[arg-type]
+                    car_viable_cells=car // bags,
+                    created_at=now,
+                )
+            )
+        view = harvest_view(s, db, lot, h)
+        tx.audit(
+            "harvest.recorded",
+            "harvest",
+            h.id or 0,
+            lot_number=lot.lot_number,
+            new=_audit_values(h, view),
+            reason=h.window_reason,
+        )
+        tx.commit()
+        return view
+
+
+def _audit_values(h: Harvest, v: HarvestView) -> dict[str, object]:
+    return {
+        "harvested_on": h.harvested_on,
+        "day": h.harvest_day,
+        "total_viable_cells": h.total_viable_cells,
+        "car_pct": h.car_pct,
+        "car_viable_cells": v.car_viable_cells,
+        "target_dose_cells": v.target_dose_cells,
+        "dose_met": v.dose_met,
+        "bags": h.bag_count,
+        "bag_volume_ml": h.bag_volume_ml,
+        "cryopreserved_on": h.cryopreserved_on,
+        "expires_on": h.expires_on,
+    }
+
+
+def correct_harvest(
+    cmd: RecordHarvest, reason: str, *, db: Database, actor: Actor, now: datetime
+) -> HarvestView:
+    """Supersede the harvest record (before disposition); the bag count cannot change."""
+    actor.require("harvest.correct")
+    if not reason.strip():
+        raise RuleViolation("reason", "reason-required", "a correction needs a reason")
+    with db.write(actor, now) as tx:
+        s = tx.session
+        lot = get_lot_row(s, cmd.lot_number)
+        old = current_harvest(s, lot)
+        if old is None:
+            raise NotFound("harvest", lot.lot_number)
+        if lot.state not in (LotState.HARVESTED, LotState.IN_RELEASE_TESTING):
+            raise RuleViolation(
+                "lot",
+                "harvest-locked",
+                f"lot {lot.lot_number} is {lot.state}: the harvest can no longer be corrected",
+            )
+        day, bags, volume, cryo, product, car = _validate(
+            RecordHarvest(**{**cmd.__dict__, "bags": cmd.bags or old.bag_count}), lot, db, s, now
+        )
+        if bags != old.bag_count:
+            raise RuleViolation(
+                "bags",
+                "bag-count-fixed",
+                f"the lot has {old.bag_count} bags; record discards instead",
+            )
+        new = Harvest(
+            lot_pk=lot.id,  # type: ignore[arg-type]
+            harvested_on=cmd.harvested_on,
+            harvest_day=day,
+            total_viable_cells=cmd.total_viable_cells,
+            car_pct=cmd.car_pct,
+            bag_count=bags,
+            bag_volume_ml=volume,
+            cryopreserved_on=cryo,
+            expires_on=cryo + timedelta(days=product.shelf_life_days),
+            window_reason=(cmd.window_reason or old.window_reason or "").strip() or None,
+            recorded_by=actor.username,
+            recorded_at=now,
+            supersedes_id=old.id,
+            correction_reason=reason.strip(),
+        )
+        s.add(new)
+        s.flush()
+        old.superseded_by_id = new.id
+        s.add(old)
+        for bag in s.exec(select(DoseBag).where(DoseBag.lot_pk == lot.id)).all():
+            bag.car_viable_cells, bag.volume_ml = car // bags, volume
+            bag.row_version += 1
+            s.add(bag)
+        old_view = harvest_view(s, db, lot, old)
+        view = harvest_view(s, db, lot, new)
+        tx.audit(
+            "harvest.corrected",
+            "harvest",
+            old.id or 0,
+            lot_number=lot.lot_number,
+            old=_audit_values(old, old_view),
+            new={"replaced_by": new.id, **_audit_values(new, view)},
+            reason=reason.strip(),
+        )
+        tx.commit()
+        return view
+
+
+def show_harvest(lot_number: str, *, db: Database, actor: Actor) -> HarvestView | None:
+    actor.require("lot.read")
+    with db.read() as s:
+        lot = get_lot_row(s, lot_number)
+        h = current_harvest(s, lot)
+        return harvest_view(s, db, lot, h) if h else None
+
+
+def harvest_history(session: Session, lot: Lot) -> list[Harvest]:
+    return list(
+        session.exec(
+            select(Harvest).where(Harvest.lot_pk == lot.id).order_by(col(Harvest.id))
+        ).all()
+    )

@@ -1,0 +1,320 @@
+"""Lots: registration (lot number + chain-of-identity code), reads, termination."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from mfg.domain import dose, ids
+from mfg.domain.expansion import check_not_future, day0_for
+from mfg.domain.lifecycle import (
+    BEFORE_DISPOSITION,
+    LotState,
+    Source,
+    TerminationCause,
+    check_transition,
+)
+from mfg.domain.specs import Product
+from mfg.errors import NotFound, RuleViolation
+from mfg.services.subjects import get_subject_row
+from mfg.services.uow import Actor, Database
+from mfg.store.tables import Alert, Harvest, Lot, SpecPin, Subject
+
+
+@dataclass(frozen=True)
+class RegisterLot:
+    subject_id: str
+    source: str
+    apheresis_on: date | None = None
+    thaw_on: date | None = None
+    product_code: str = "BH002"
+
+
+@dataclass(frozen=True)
+class LotView:
+    lot_number: str
+    coi: str
+    coi_eye_readable: str
+    subject_id: str
+    site: str
+    indication: str
+    weight_kg: float
+    dose_level: str
+    product_code: str
+    product_name: str
+    spec_version: str
+    source: str
+    apheresis_on: date | None
+    thaw_on: date | None
+    day0: date
+    state: str
+    termination_cause: str | None
+    termination_reason: str | None
+    registered_at: datetime
+    registered_by: str
+    target_dose_cells: int
+    alerts: tuple[str, ...] = ()
+
+
+def parse_source(text: str) -> Source:
+    try:
+        return Source(text.strip().lower())
+    except ValueError:
+        raise RuleViolation(
+            "source", "unknown-source", f"{text!r} is not one of apheresis, cryo-pbmc"
+        ) from None
+
+
+def pin_spec(session: Session, product: Product, now: datetime) -> None:
+    """Store the spec file's hash on first use; refuse a changed file for a version in use."""
+    pin = session.exec(
+        select(SpecPin).where(
+            SpecPin.product_code == product.code, SpecPin.spec_version == product.spec_version
+        )
+    ).first()
+    if pin is None:
+        session.add(
+            SpecPin(
+                product_code=product.code,
+                spec_version=product.spec_version,
+                sha256=product.sha256,
+                first_used_at=now,
+            )
+        )
+    elif pin.sha256 != product.sha256:
+        raise_changed_spec(product, pin.sha256)
+
+
+def raise_changed_spec(product: Product, pinned: str) -> None:
+    raise RuleViolation(
+        "spec_version",
+        "spec-version-changed",
+        f"{product.source_file}: {product.code} spec version {product.spec_version} is in use "
+        f"and its file changed (pinned sha256 {pinned[:12]}..., file {product.sha256[:12]}...); "
+        "a changed specification must be a new version file",
+    )
+
+
+def product_for_lot(db: Database, session: Session, lot: Lot) -> Product:
+    """The pinned specification version of a lot, checked against its stored hash."""
+    product = db.product(lot.product_code, lot.spec_version)
+    pin = session.exec(
+        select(SpecPin).where(
+            SpecPin.product_code == lot.product_code, SpecPin.spec_version == lot.spec_version
+        )
+    ).first()
+    if pin is not None and pin.sha256 != product.sha256:
+        raise_changed_spec(product, pin.sha256)
+    return product
+
+
+def _next_sequence(session: Session, column, prefix: str, start: int, length: int) -> int:  # type: ignore[no-untyped-def]
+    last = session.exec(
+        select(func.max(func.substr(column, start, length))).where(column.like(prefix + "%"))
+    ).one()
+    return int(last) + 1 if last else 1
+
+
+def get_lot_row(session: Session, lot_number: str) -> Lot:
+    lot = session.exec(select(Lot).where(Lot.lot_number == lot_number.strip().upper())).first()
+    if lot is None:
+        raise NotFound("lot", lot_number)
+    return lot
+
+
+def lot_view(db: Database, session: Session, lot: Lot, subject: Subject | None = None) -> LotView:
+    subject = subject or session.get(Subject, lot.subject_pk)
+    assert subject is not None
+    product = db.product(lot.product_code, lot.spec_version)
+    alerts = session.exec(
+        select(Alert.message).where(Alert.lot_pk == lot.id, col(Alert.acknowledged_at).is_(None))
+    ).all()
+    coi = ids.parse_coi(lot.coi)
+    return LotView(
+        lot_number=lot.lot_number,
+        coi=lot.coi,
+        coi_eye_readable=coi.eye_readable,
+        subject_id=subject.subject_id,
+        site=subject.site,
+        indication=subject.indication,
+        weight_kg=subject.weight_kg,
+        dose_level=subject.dose_level,
+        product_code=lot.product_code,
+        product_name=product.name,
+        spec_version=lot.spec_version,
+        source=lot.source,
+        apheresis_on=lot.apheresis_on,
+        thaw_on=lot.thaw_on,
+        day0=lot.day0,
+        state=lot.state,
+        termination_cause=lot.termination_cause,
+        termination_reason=lot.termination_reason,
+        registered_at=lot.registered_at,
+        registered_by=lot.registered_by,
+        target_dose_cells=dose.target_dose_cells(product, subject.dose_level, subject.weight_kg),
+        alerts=tuple(alerts),
+    )
+
+
+def register_lot(cmd: RegisterLot, *, db: Database, actor: Actor, now: datetime) -> LotView:
+    actor.require("lot.register")
+    source = parse_source(cmd.source)
+    today = db.today(now)
+    if cmd.apheresis_on is not None:
+        check_not_future(cmd.apheresis_on, today, "apheresis_date")
+    if cmd.thaw_on is not None:
+        check_not_future(cmd.thaw_on, today, "thaw_date")
+    day0 = day0_for(source.value, cmd.apheresis_on, cmd.thaw_on)
+    if (today - day0).days > 60:
+        raise RuleViolation(
+            "day0",
+            "day0-too-old",
+            f"day 0 ({day0}) is more than 60 days ago; import historical lots "
+            "with `mfg import lots` instead",
+        )
+    product = db.product(cmd.product_code)
+    with db.write(actor, now) as tx:
+        s = tx.session
+        subject = get_subject_row(s, cmd.subject_id)
+        pin_spec(s, product, now)
+        yy = today.year % 100
+        fin = db.settings.facility_id
+        coi_seq = _next_sequence(s, Lot.coi, f"{fin}{yy:02d}", 8, 6)
+        lot_prefix = f"{product.code}-{yy:02d}-"
+        lot_seq = _next_sequence(s, Lot.lot_number, lot_prefix, len(lot_prefix) + 1, 6)
+        lot = Lot(
+            lot_number=ids.lot_number(product.code, yy, lot_seq),
+            coi=ids.coi_code(fin, yy, coi_seq),
+            subject_pk=subject.id,  # type: ignore[arg-type]
+            product_code=product.code,
+            spec_version=product.spec_version,
+            source=source.value,
+            apheresis_on=cmd.apheresis_on,
+            thaw_on=cmd.thaw_on,
+            day0=day0,
+            state=LotState.REGISTERED.value,
+            registered_at=now,
+            registered_by=actor.username,
+            state_changed_at=now,
+        )
+        s.add(lot)
+        s.flush()
+        view = lot_view(db, s, lot, subject)
+        tx.audit(
+            "lot.registered",
+            "lot",
+            lot.lot_number,
+            lot_number=lot.lot_number,
+            new={
+                "lot_number": lot.lot_number,
+                "coi": lot.coi,
+                "subject_id": subject.subject_id,
+                "source": lot.source,
+                "apheresis_on": lot.apheresis_on,
+                "thaw_on": lot.thaw_on,
+                "day0": lot.day0,
+                "product": product.code,
+                "spec_version": product.spec_version,
+                "spec_sha256": product.sha256,
+            },
+        )
+        tx.commit()
+        return view
+
+
+def set_state(tx, lot: Lot, target: LotState, **audit_new: object) -> None:  # type: ignore[no-untyped-def]
+    """Move a lot to ``target`` if the lifecycle allows it, auditing the change."""
+    old = lot.state
+    check_transition(lot.state, target)
+    lot.state = target.value
+    lot.state_changed_at = tx.now
+    lot.row_version += 1
+    tx.session.add(lot)
+    tx.audit(
+        "lot.state_changed",
+        "lot",
+        lot.lot_number,
+        lot_number=lot.lot_number,
+        old={"state": old},
+        new={"state": target.value, **audit_new},
+    )
+
+
+def terminate_lot(
+    lot_number: str, cause: str, reason: str, *, db: Database, actor: Actor, now: datetime
+) -> LotView:
+    actor.require("lot.terminate")
+    try:
+        c = TerminationCause(cause.strip().lower().replace("-", "_"))
+    except ValueError:
+        raise RuleViolation(
+            "cause", "unknown-termination-cause", f"{cause!r} is not manufacturing or not_evaluable"
+        ) from None
+    if not reason.strip():
+        raise RuleViolation("reason", "reason-required", "termination needs a reason")
+    with db.write(actor, now) as tx:
+        lot = get_lot_row(tx.session, lot_number)
+        if lot.state not in BEFORE_DISPOSITION:
+            raise RuleViolation(
+                "state",
+                "illegal-transition",
+                f"lot {lot.lot_number} is {lot.state}: only lots before "
+                "disposition can be terminated",
+            )
+        set_state(tx, lot, LotState.TERMINATED, termination_cause=c.value)
+        lot.termination_cause, lot.termination_reason = c.value, reason.strip()
+        tx.audit(
+            "lot.terminated",
+            "lot",
+            lot.lot_number,
+            lot_number=lot.lot_number,
+            new={"cause": c.value},
+            reason=reason.strip(),
+        )
+        tx.commit()
+        return lot_view(db, tx.session, lot)
+
+
+def show_lot(lot_number: str, *, db: Database, actor: Actor) -> LotView:
+    actor.require("lot.read")
+    with db.read() as s:
+        return lot_view(db, s, get_lot_row(s, lot_number))
+
+
+def list_lots(
+    *,
+    db: Database,
+    actor: Actor,
+    state: str | None = None,
+    site: str | None = None,
+    limit: int | None = None,
+) -> list[LotView]:
+    actor.require("lot.read")
+    if state is not None:
+        try:
+            LotState(state)
+        except ValueError:
+            raise RuleViolation(
+                "state",
+                "unknown-state",
+                f"{state!r} is not one of {', '.join(s.value for s in LotState)}",
+            ) from None
+    with db.read() as s:
+        q = select(Lot, Subject).join(Subject, col(Subject.id) == col(Lot.subject_pk))
+        if state:
+            q = q.where(Lot.state == state)
+        if site:
+            q = q.where(Subject.site == site)
+        q = q.order_by(col(Lot.lot_number))
+        if limit:
+            q = q.limit(limit)
+        return [lot_view(db, s, lot, subj) for lot, subj in s.exec(q).all()]
+
+
+def current_harvest(session: Session, lot: Lot) -> Harvest | None:
+    return session.exec(
+        select(Harvest).where(Harvest.lot_pk == lot.id, col(Harvest.superseded_by_id).is_(None))
+    ).first()

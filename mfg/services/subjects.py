@@ -1,0 +1,191 @@
+"""Trial subjects: pseudonymous id, site, indication, weight (with its date), dose level."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+
+from sqlmodel import Session, select
+
+from mfg.domain import dose
+from mfg.errors import NotFound, RuleViolation
+from mfg.services.uow import Actor, Database
+from mfg.store.tables import Subject
+
+INDICATIONS = {
+    "SLE": "Systemic lupus erythematosus",
+    "LN": "Lupus nephritis",
+    "SSC": "Systemic sclerosis",
+    "SJS": "Sjogren's syndrome",
+    "AAV": "ANCA-associated vasculitis (GPA/MPA)",
+    "IIM": "Idiopathic inflammatory myopathies",
+}
+INDICATION_SPELLING = {
+    "SLE": "SLE",
+    "LN": "LN",
+    "SSC": "SSc",
+    "SJS": "SjS",
+    "AAV": "AAV",
+    "IIM": "IIM",
+}
+SUBJECT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
+SITE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,39}$")
+INITIALS_RE = re.compile(r"^[A-Z]{1,4}$")
+
+
+@dataclass(frozen=True)
+class AddSubject:
+    subject_id: str
+    site: str
+    indication: str
+    weight_kg: float
+    dose_level: str
+    weight_on: date | None = None
+    initials: str | None = None
+    dob: date | None = None
+    product_code: str = "BH002"
+
+
+@dataclass(frozen=True)
+class SubjectView:
+    subject_id: str
+    site: str
+    indication: str
+    weight_kg: float
+    weight_on: date
+    dose_level: str
+    initials: str | None
+    dob: date | None
+
+    @classmethod
+    def of(cls, s: Subject) -> SubjectView:
+        return cls(
+            s.subject_id,
+            s.site,
+            s.indication,
+            s.weight_kg,
+            s.weight_on,
+            s.dose_level,
+            s.initials,
+            s.dob,
+        )
+
+
+def check_indication(text: str) -> str:
+    key = text.strip().upper()
+    if key not in INDICATIONS:
+        raise RuleViolation(
+            "indication",
+            "unknown-indication",
+            f"{text!r} is not one of {', '.join(INDICATION_SPELLING.values())}",
+        )
+    return INDICATION_SPELLING[key]
+
+
+def validate_subject(cmd: AddSubject, db: Database, today: date) -> AddSubject:
+    if not SUBJECT_ID_RE.match(cmd.subject_id):
+        raise RuleViolation(
+            "subject_id",
+            "subject-id-format",
+            f"{cmd.subject_id!r}: 1-40 letters, digits, '.', '_' or '-'",
+        )
+    if not SITE_RE.match(cmd.site):
+        raise RuleViolation("site", "site-format", f"{cmd.site!r}: 1-40 letters, digits or spaces")
+    indication = check_indication(cmd.indication)
+    dose.check_weight(cmd.weight_kg)
+    level = dose.check_dose_level(db.product(cmd.product_code), cmd.dose_level)
+    initials = None
+    if cmd.initials is not None:
+        initials = cmd.initials.strip().upper()
+        if not INITIALS_RE.match(initials):
+            raise RuleViolation("initials", "initials-format", f"{cmd.initials!r}: 1-4 letters")
+    if cmd.dob is not None and not date(1900, 1, 1) <= cmd.dob <= today:
+        raise RuleViolation("dob", "dob-range", f"{cmd.dob} is not a plausible date of birth")
+    weight_on = cmd.weight_on or today
+    if weight_on > today:
+        raise RuleViolation("weight_on", "date-in-future", f"{weight_on} is after today ({today})")
+    return AddSubject(
+        cmd.subject_id,
+        cmd.site.strip(),
+        indication,
+        cmd.weight_kg,
+        level,
+        weight_on,
+        initials,
+        cmd.dob,
+        cmd.product_code,
+    )
+
+
+def get_subject_row(session: Session, subject_id: str) -> Subject:
+    s = session.exec(select(Subject).where(Subject.subject_id == subject_id)).first()
+    if s is None:
+        raise NotFound("subject", subject_id)
+    return s
+
+
+def add_subject(cmd: AddSubject, *, db: Database, actor: Actor, now: datetime) -> SubjectView:
+    actor.require("subject.add")
+    v = validate_subject(cmd, db, db.today(now))
+    with db.write(actor, now) as tx:
+        if tx.session.exec(select(Subject).where(Subject.subject_id == v.subject_id)).first():
+            raise RuleViolation("subject_id", "subject-exists", f"subject {v.subject_id} exists")
+        row = Subject(
+            subject_id=v.subject_id,
+            site=v.site,
+            indication=v.indication,
+            weight_kg=v.weight_kg,
+            weight_on=v.weight_on or db.today(now),
+            dose_level=v.dose_level,
+            initials=v.initials,
+            dob=v.dob,
+            created_at=now,
+        )
+        tx.session.add(row)
+        tx.session.flush()
+        view = SubjectView.of(row)
+        tx.audit("subject.added", "subject", v.subject_id, new=asdict(view))
+        tx.commit()
+        return view
+
+
+def update_weight(
+    subject_id: str,
+    weight_kg: float,
+    weight_on: date,
+    reason: str,
+    *,
+    db: Database,
+    actor: Actor,
+    now: datetime,
+) -> SubjectView:
+    """A new body weight (with the date it was taken); the old one stays in the audit trail."""
+    actor.require("subject.update")
+    dose.check_weight(weight_kg)
+    if not reason.strip():
+        raise RuleViolation("reason", "reason-required", "changing a weight needs a reason")
+    if weight_on > db.today(now):
+        raise RuleViolation("weight_on", "date-in-future", f"{weight_on} is after today")
+    with db.write(actor, now) as tx:
+        s = get_subject_row(tx.session, subject_id)
+        old = {"weight_kg": s.weight_kg, "weight_on": s.weight_on}
+        s.weight_kg, s.weight_on = weight_kg, weight_on
+        s.row_version += 1
+        tx.session.add(s)
+        tx.audit(
+            "subject.weight_changed",
+            "subject",
+            subject_id,
+            old=old,
+            new={"weight_kg": weight_kg, "weight_on": weight_on},
+            reason=reason,
+        )
+        tx.commit()
+        return SubjectView.of(s)
+
+
+def show_subject(subject_id: str, *, db: Database, actor: Actor) -> SubjectView:
+    actor.require("lot.read")
+    with db.read() as s:
+        return SubjectView.of(get_subject_row(s, subject_id))

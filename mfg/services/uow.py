@@ -1,0 +1,125 @@
+"""The unit of work: one transaction per service call, rolled back unless committed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from mfg import audit
+from mfg.config import Settings, load_settings
+from mfg.domain.permissions import Role, require
+from mfg.domain.specs import Product
+from mfg.store import db as store_db
+
+
+@dataclass(frozen=True)
+class Actor:
+    """An authenticated user. Only ``services.users.login`` makes one for a real session."""
+
+    username: str
+    full_name: str
+    role: Role
+
+    def require(self, action: str) -> None:
+        require(self.role, action)
+
+
+class Tx:
+    """A write transaction: the session, the audit append, an explicit commit."""
+
+    def __init__(self, session: Session, actor: Actor | None, now: datetime) -> None:
+        self.session = session
+        self.actor = actor
+        self.now = now
+        self.committed = False
+
+    def audit(
+        self,
+        action: str,
+        entity: str,
+        entity_id: str | int,
+        *,
+        lot_number: str | None = None,
+        old: Any = None,
+        new: Any = None,
+        reason: str | None = None,
+        username: str | None = None,
+    ) -> audit.AuditEvent:
+        who = username or (self.actor.username if self.actor else "system")
+        return audit.append(
+            self.session,
+            username=who,
+            action=action,
+            entity=entity,
+            entity_id=entity_id,
+            at=self.now,
+            lot_number=lot_number,
+            old=old,
+            new=new,
+            reason=reason,
+        )
+
+    def commit(self) -> None:
+        self.session.commit()
+        self.committed = True
+
+
+@dataclass
+class Database:
+    """What every service needs: the engine and the site settings."""
+
+    engine: Engine
+    settings: Settings
+    _write_engine: Engine | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, url: str | None = None, settings: Settings | None = None) -> Database:
+        settings = settings or load_settings()
+        engine = store_db.make_engine(url or settings.effective_database_url)
+        return cls(engine=engine, settings=settings)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as s:
+            yield s
+
+    @contextmanager
+    def write(self, actor: Actor | None, now: datetime) -> Iterator[Tx]:
+        if self._write_engine is None:
+            self._write_engine = store_db.write_engine(self.engine)
+        with Session(self._write_engine, expire_on_commit=False) as s:
+            store_db.lock_for_write(s.connection())
+            tx = Tx(s, actor, now)
+            try:
+                yield tx
+            finally:
+                if not tx.committed:
+                    s.rollback()
+
+    def products_dir(self) -> Path:
+        return self.settings.home / "products"
+
+    def today(self, now: datetime) -> date:
+        return now.astimezone(self.settings.zone).date()
+
+    def local(self, at: datetime) -> datetime:
+        return at.astimezone(self.settings.zone)
+
+    def product(self, code: str, version: str | None = None) -> Product:
+        from coa_templates import load_product
+
+        return load_product(code, version, self.products_dir())
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,273 @@
+"""Accounts: the first admin, users, login with lockout, unlock, password change, re-auth."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import select
+
+from mfg import auth
+from mfg.domain.permissions import Role
+from mfg.errors import AuthenticationFailed, NotFound, RuleViolation
+from mfg.services.uow import Actor, Database
+from mfg.store import db as store_db
+from mfg.store.tables import User
+
+USERNAME_RE = re.compile(r"^[a-z][a-z0-9._-]{1,31}$")
+
+
+@dataclass(frozen=True)
+class UserView:
+    username: str
+    full_name: str
+    role: str
+    locked: bool
+    active: bool
+    failed_logins: int
+    created_at: datetime
+
+    @classmethod
+    def of(cls, u: User) -> UserView:
+        return cls(
+            u.username, u.full_name, u.role, u.locked, u.active, u.failed_logins, u.created_at
+        )
+
+
+def _check_new_user(username: str, full_name: str, role: str, password: str) -> Role:
+    if not USERNAME_RE.match(username):
+        raise RuleViolation(
+            "username",
+            "username-format",
+            f"{username!r}: 2-32 characters, lower-case letters, digits, '.', '_' or '-', "
+            "starting with a letter",
+        )
+    if not full_name.strip() or len(full_name) > 200 or any(ord(c) < 32 for c in full_name):
+        raise RuleViolation("full_name", "full-name-required", "the printed name is required")
+    try:
+        r = Role(role)
+    except ValueError:
+        raise RuleViolation(
+            "role", "unknown-role", f"{role!r} is not one of {', '.join(x.value for x in Role)}"
+        ) from None
+    auth.check_password_policy(password, username)
+    return r
+
+
+def _insert_user(  # type: ignore[no-untyped-def]
+    tx, username: str, full_name: str, role: Role, password: str, by: str | None = None
+) -> User:
+    if tx.session.exec(select(User).where(User.username == username)).first():
+        raise RuleViolation("username", "username-taken", f"user {username!r} already exists")
+    u = User(
+        username=username,
+        full_name=full_name.strip(),
+        role=role.value,
+        password_hash=auth.hash_password(password),
+        created_at=tx.now,
+        password_changed_at=tx.now,
+    )
+    tx.session.add(u)
+    tx.session.flush()
+    tx.audit(
+        "user.added",
+        "user",
+        username,
+        username=by,
+        new={"username": username, "full_name": u.full_name, "role": role.value},
+    )
+    return u
+
+
+def init_database(
+    db: Database, *, admin: str | None, full_name: str, password: str | None, now: datetime
+) -> tuple[str | None, bool]:
+    """Create or upgrade the schema; create the first admin when none exists.
+
+    Returns (schema revision, whether an admin was created).
+    """
+    if admin is not None:
+        # Validate before touching anything so that a bad password writes nothing.
+        _check_new_user(admin, full_name, Role.ADMIN, password or "")
+    revision = store_db.upgrade(db.engine)
+    created = False
+    if admin is not None:
+        with db.write(None, now) as tx:
+            exists = tx.session.exec(select(User).where(User.role == Role.ADMIN.value)).first()
+            if exists is None:
+                _insert_user(tx, admin, full_name, Role.ADMIN, password or "", by=admin)
+                tx.audit(
+                    "database.initialised",
+                    "database",
+                    revision or "",
+                    username=admin,
+                    new={"schema": revision},
+                )
+                tx.commit()
+                created = True
+            elif exists.username != admin:
+                raise RuleViolation(
+                    "admin",
+                    "admin-exists",
+                    f"this database already has an admin ({exists.username}); "
+                    "ask them to add users",
+                )
+    return revision, created
+
+
+def add_user(
+    db: Database,
+    *,
+    actor: Actor,
+    username: str,
+    full_name: str,
+    role: str,
+    password: str,
+    now: datetime,
+) -> UserView:
+    actor.require("user.manage")
+    r = _check_new_user(username, full_name, role, password)
+    with db.write(actor, now) as tx:
+        u = _insert_user(tx, username, full_name, r, password)
+        tx.commit()
+        return UserView.of(u)
+
+
+def login(db: Database, username: str, password: str, *, now: datetime) -> Actor:
+    """Authenticate; 5 wrong passwords lock the account until an admin unlocks it."""
+    with db.write(None, now) as tx:
+        u = tx.session.exec(select(User).where(User.username == username)).first()
+        if u is None or not u.active:
+            # Same message as a wrong password: do not reveal which usernames exist.
+            raise AuthenticationFailed("unknown user or wrong password")
+        if u.locked:
+            raise AuthenticationFailed(
+                f"account {username} is locked after {auth.MAX_FAILED_LOGINS} wrong passwords; "
+                "an admin must unlock it (mfg user unlock)",
+                rule="account-locked",
+            )
+        if not auth.verify_password(u.password_hash, password):
+            u.failed_logins += 1
+            reason = "wrong password"
+            if u.failed_logins >= auth.MAX_FAILED_LOGINS:
+                u.locked = True
+                tx.audit(
+                    "user.locked",
+                    "user",
+                    username,
+                    username=username,
+                    new={"failed_logins": u.failed_logins},
+                    reason=reason,
+                )
+            else:
+                tx.audit(
+                    "user.login_failed",
+                    "user",
+                    username,
+                    username=username,
+                    new={"failed_logins": u.failed_logins},
+                    reason=reason,
+                )
+            u.row_version += 1
+            tx.session.add(u)
+            tx.commit()
+            left = auth.MAX_FAILED_LOGINS - u.failed_logins
+            if left <= 0:
+                raise AuthenticationFailed(
+                    f"wrong password; account {username} is now locked", rule="account-locked"
+                )
+            raise AuthenticationFailed(
+                f"unknown user or wrong password ({left} attempt(s) left before lock-out)"
+            )
+        if u.failed_logins:
+            u.failed_logins = 0
+            u.row_version += 1
+            tx.session.add(u)
+            tx.audit(
+                "user.login_reset", "user", username, username=username, new={"failed_logins": 0}
+            )
+            tx.commit()
+        return Actor(u.username, u.full_name, Role(u.role))
+
+
+def reauthenticate(db: Database, actor: Actor, password: str, *, now: datetime) -> Actor:
+    """Ask the password again (e-signature, 21 CFR 11.200): same lockout rules as login."""
+    return login(db, actor.username, password, now=now)
+
+
+def _get(tx, username: str) -> User:  # type: ignore[no-untyped-def]
+    u = tx.session.exec(select(User).where(User.username == username)).first()
+    if u is None:
+        raise NotFound("user", username)
+    return u
+
+
+def unlock(db: Database, *, actor: Actor, username: str, reason: str, now: datetime) -> UserView:
+    actor.require("user.manage")
+    if not reason.strip():
+        raise RuleViolation("reason", "reason-required", "unlocking an account needs a reason")
+    with db.write(actor, now) as tx:
+        u = _get(tx, username)
+        old = {"locked": u.locked, "failed_logins": u.failed_logins}
+        u.locked, u.failed_logins = False, 0
+        u.row_version += 1
+        tx.session.add(u)
+        tx.audit(
+            "user.unlocked",
+            "user",
+            username,
+            old=old,
+            new={"locked": False, "failed_logins": 0},
+            reason=reason,
+        )
+        tx.commit()
+        return UserView.of(u)
+
+
+def change_password(
+    db: Database, *, actor: Actor, old_password: str, new_password: str, now: datetime
+) -> None:
+    login(db, actor.username, old_password, now=now)
+    auth.check_password_policy(new_password, actor.username)
+    if new_password == old_password:
+        raise RuleViolation("password", "password-unchanged", "the new password must differ")
+    with db.write(actor, now) as tx:
+        u = _get(tx, actor.username)
+        u.password_hash = auth.hash_password(new_password)
+        u.password_changed_at = now
+        u.row_version += 1
+        tx.session.add(u)
+        tx.audit("user.password_changed", "user", actor.username, new={"password": "changed"})
+        tx.commit()
+
+
+def set_active(
+    db: Database, *, actor: Actor, username: str, active: bool, reason: str, now: datetime
+) -> UserView:
+    """Deactivate (never delete) an account, or reactivate it."""
+    actor.require("user.manage")
+    if not reason.strip():
+        raise RuleViolation("reason", "reason-required", "changing an account needs a reason")
+    with db.write(actor, now) as tx:
+        u = _get(tx, username)
+        old = {"active": u.active}
+        u.active = active
+        u.row_version += 1
+        tx.session.add(u)
+        tx.audit(
+            "user.activated" if active else "user.deactivated",
+            "user",
+            username,
+            old=old,
+            new={"active": active},
+            reason=reason,
+        )
+        tx.commit()
+        return UserView.of(u)
+
+
+def list_users(db: Database, *, actor: Actor) -> list[UserView]:
+    actor.require("user.manage")
+    with db.read() as s:
+        return [UserView.of(u) for u in s.exec(select(User).order_by(User.username)).all()]

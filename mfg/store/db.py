@@ -1,0 +1,122 @@
+"""Engines and schema management.
+
+SQLite (the embedded default): WAL, foreign keys on, synchronous FULL, a busy timeout, and
+write transactions opened with ``BEGIN IMMEDIATE`` so that concurrent writers queue instead of
+failing on a lock upgrade. PostgreSQL (``postgresql+psycopg://``): write transactions take one
+transaction-scoped advisory lock, which serialises the audit-chain append (and the lot / COI
+sequence) across every process.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine
+
+from mfg.errors import ConfigError
+
+WRITE_LOCK_KEY = 0x43454C4C  # "CELL": pg_advisory_xact_lock key for the write path
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is too late and deferred).
+    dbapi_connection.isolation_level = None
+    cur = dbapi_connection.cursor()
+    cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA journal_mode = WAL")
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.execute("PRAGMA synchronous = FULL")
+    cur.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    mode = "IMMEDIATE" if conn.get_execution_options().get("celltrail_write") else "DEFERRED"
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Engine for ``url`` with CellTrail's settings; ``write_engine`` gives its write flavour."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
+        )
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    if url.startswith("postgresql"):
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        try:
+            return create_engine(url, pool_pre_ping=True, **kwargs)
+        except ModuleNotFoundError:
+            raise ConfigError(
+                "PostgreSQL needs the driver: pip install 'celltrail[postgres]'"
+            ) from None
+    raise ConfigError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql+psycopg://")
+
+
+def write_engine(engine: Engine) -> Engine:
+    return engine.execution_options(celltrail_write=True)
+
+
+def lock_for_write(conn: Connection) -> None:
+    """Serialise writers: the SQLite BEGIN IMMEDIATE already did; PostgreSQL takes the lock."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK_KEY})
+
+
+@cache
+def _alembic_ini() -> Path:
+    return Path(__file__).parent / "alembic.ini"
+
+
+def alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    cfg = Config(str(_alembic_ini()))
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def schema_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision(url: str) -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+
+
+def upgrade(engine: Engine) -> str | None:
+    """Create or upgrade the schema to the newest migration; returns the revision."""
+    from alembic import command
+
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    return schema_revision(engine)
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse to work on a database that is not at the newest migration."""
+    current = schema_revision(engine)
+    head = head_revision(engine.url.render_as_string(hide_password=False))
+    if current is None:
+        raise ConfigError(f"no CellTrail database at {engine.url!r}: run `mfg init --admin NAME`")
+    if current != head:
+        raise ConfigError(
+            f"database schema is at {current}, this CellTrail expects {head}: run `mfg init`"
+        )

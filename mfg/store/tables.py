@@ -1,0 +1,270 @@
+"""SQLModel tables: the whole data model in one module (imported before the metadata is used).
+
+Conventions: ``*_at`` are aware UTC datetimes, ``*_on`` dates; cell counts are BIGINT; rows that
+can be corrected carry ``superseded_by_id`` and ``correction_reason`` (nothing is deleted: a
+correction is a new row and the old one points at it); mutable rows carry ``row_version`` for
+optimistic locking.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from mfg.store.types import UTCDateTime
+
+
+def _ts(nullable: bool = False, index: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+def _big(nullable: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(BigInteger, nullable=nullable)
+
+
+def _fk(target: str, nullable: bool = False, index: bool = True) -> Column:  # type: ignore[type-arg]
+    return Column(Integer, ForeignKey(target), nullable=nullable, index=index)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "app_user"
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(unique=True, index=True, max_length=64)
+    full_name: str = Field(max_length=200)
+    role: str = Field(max_length=16)
+    password_hash: str = Field(max_length=255)
+    failed_logins: int = 0
+    locked: bool = False
+    active: bool = True
+    created_at: datetime = Field(sa_column=_ts())
+    password_changed_at: datetime = Field(sa_column=_ts())
+    row_version: int = 1
+
+
+class Subject(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    subject_id: str = Field(unique=True, index=True, max_length=40)
+    site: str = Field(max_length=40, index=True)
+    indication: str = Field(max_length=8)
+    weight_kg: float
+    weight_on: date
+    dose_level: str = Field(max_length=8)
+    initials: str | None = Field(default=None, max_length=8)
+    dob: date | None = None
+    created_at: datetime = Field(sa_column=_ts())
+    row_version: int = 1
+
+
+class SpecPin(SQLModel, table=True):
+    """The SHA-256 of a specification file version, stored when a lot first uses it."""
+
+    __table_args__ = (UniqueConstraint("product_code", "spec_version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    product_code: str = Field(max_length=10)
+    spec_version: str = Field(max_length=16)
+    sha256: str = Field(max_length=64)
+    first_used_at: datetime = Field(sa_column=_ts())
+
+
+class Lot(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    lot_number: str = Field(unique=True, index=True, max_length=24)
+    coi: str = Field(unique=True, index=True, max_length=14)
+    subject_pk: int = Field(sa_column=_fk("subject.id"))
+    product_code: str = Field(max_length=10)
+    spec_version: str = Field(max_length=16)
+    source: str = Field(max_length=12)
+    apheresis_on: date | None = None
+    thaw_on: date | None = None
+    day0: date = Field(index=True)
+    state: str = Field(max_length=24, index=True)
+    termination_cause: str | None = Field(default=None, max_length=16)
+    termination_reason: str | None = Field(default=None, sa_column=Column(Text))
+    registered_at: datetime = Field(sa_column=_ts(index=True))
+    registered_by: str = Field(max_length=64)
+    state_changed_at: datetime = Field(sa_column=_ts())
+    row_version: int = 1
+
+
+class CellCount(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    lot_pk: int = Field(sa_column=_fk("lot.id"))
+    expansion_day: int
+    measured_on: date
+    total_cells: int = Field(sa_column=_big())
+    viable_cells: int = Field(sa_column=_big())
+    volume_ml: float | None = None
+    method: str | None = Field(default=None, max_length=80)
+    recorded_by: str = Field(max_length=64)
+    recorded_at: datetime = Field(sa_column=_ts())
+    supersedes_id: int | None = Field(default=None, sa_column=_fk("cellcount.id", True, False))
+    superseded_by_id: int | None = Field(default=None, sa_column=_fk("cellcount.id", True, False))
+    correction_reason: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class Harvest(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    lot_pk: int = Field(sa_column=_fk("lot.id"))
+    harvested_on: date
+    harvest_day: int
+    total_viable_cells: int = Field(sa_column=_big())
+    car_pct: float
+    bag_count: int
+    bag_volume_ml: float
+    cryopreserved_on: date | None = None
+    expires_on: date | None = None
+    window_reason: str | None = Field(default=None, sa_column=Column(Text))
+    recorded_by: str = Field(max_length=64)
+    recorded_at: datetime = Field(sa_column=_ts())
+    supersedes_id: int | None = Field(default=None, sa_column=_fk("harvest.id", True, False))
+    superseded_by_id: int | None = Field(default=None, sa_column=_fk("harvest.id", True, False))
+    correction_reason: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class ReleaseResult(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    lot_pk: int = Field(sa_column=_fk("lot.id"))
+    test_code: str = Field(max_length=12)
+    value_text: str = Field(sa_column=Column(Text, nullable=False))
+    value_num: float | None = None
+    qualifier: str = Field(default="", max_length=2)  # "", "<" or ">" (beyond the assay range)
+    unit: str = Field(default="", max_length=40)
+    evaluation: str = Field(max_length=8)  # pass | fail | pending
+    tested_on: date | None = None
+    method_ref: str | None = Field(default=None, max_length=80)
+    entered_by: str = Field(max_length=64)
+    entered_at: datetime = Field(sa_column=_ts())
+    verified_by: str | None = Field(default=None, max_length=64)
+    verified_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    after_disposition: bool = False
+    supersedes_id: int | None = Field(default=None, sa_column=_fk("releaseresult.id", True, False))
+    superseded_by_id: int | None = Field(
+        default=None, sa_column=_fk("releaseresult.id", True, False)
+    )
+    correction_reason: str | None = Field(default=None, sa_column=Column(Text))
+    row_version: int = 1
+
+
+class Deviation(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(unique=True, max_length=24)
+    lot_pk: int = Field(sa_column=_fk("lot.id"))
+    result_pk: int | None = Field(default=None, sa_column=_fk("releaseresult.id", True))
+    kind: str = Field(max_length=16)  # OOS, harvest-window, process, ...
+    classification: str = Field(default="unclassified", max_length=16)
+    description: str = Field(sa_column=Column(Text, nullable=False))
+    opened_by: str = Field(max_length=64)
+    opened_at: datetime = Field(sa_column=_ts())
+    closed_by: str | None = Field(default=None, max_length=64)
+    closed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    closure_note: str | None = Field(default=None, sa_column=Column(Text))
+    row_version: int = 1
+
+
+class Signature(SQLModel, table=True):
+    """An electronic signature (21 CFR 11.50/11.70): bound to the hash of what was signed."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    lot_pk: int = Field(sa_column=_fk("lot.id"))
+    username: str = Field(max_length=64)
+    printed_name: str = Field(max_length=200)
+    meaning: str = Field(max_length=40)
+    signed_at: datetime = Field(sa_column=_ts())
+    record_hash: str = Field(max_length=64)
+
+
+class Disposition(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    lot_pk: int = Field(sa_column=_fk("lot.id"))
+    decision: str = Field(max_length=24)  # released | conditionally_released | rejected
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    exception: bool = False  # released while out of specification, citing deviations
+    deviation_numbers: str = Field(default="", sa_column=Column(Text, nullable=False))
+    pending_tests: str = Field(default="", max_length=200)
+    signature_pk: int = Field(sa_column=_fk("signature.id"))
+    decided_at: datetime = Field(sa_column=_ts())
+
+
+class CoaRevision(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("lot_pk", "revision"),)
+    id: int | None = Field(default=None, primary_key=True)
+    lot_pk: int = Field(sa_column=_fk("lot.id"))
+    revision: int
+    document_id: str = Field(unique=True, max_length=40)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    content_sha256: str | None = Field(default=None, max_length=64)
+    results_hash: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=_ts())
+    created_by: str = Field(max_length=64)
+
+
+class Alert(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    lot_pk: int = Field(sa_column=_fk("lot.id"))
+    kind: str = Field(max_length=32)
+    message: str = Field(sa_column=Column(Text, nullable=False))
+    raised_at: datetime = Field(sa_column=_ts())
+    raised_by: str = Field(max_length=64)
+    acknowledged_by: str | None = Field(default=None, max_length=64)
+    acknowledged_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class DoseBag(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("lot_pk", "bag_no"),)
+    id: int | None = Field(default=None, primary_key=True)
+    lot_pk: int = Field(sa_column=_fk("lot.id"))
+    bag_no: int
+    bag_count: int
+    volume_ml: float
+    car_viable_cells: int = Field(sa_column=_big())
+    state: str = Field(default="created", max_length=16)
+    location: str | None = Field(default=None, max_length=80)  # tank/rack/box/position
+    thawed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    infused_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    created_at: datetime = Field(sa_column=_ts())
+    row_version: int = 1
+
+
+class CustodyEvent(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    bag_pk: int = Field(sa_column=_fk("dosebag.id"))
+    action: str = Field(max_length=16)
+    from_state: str = Field(max_length=16)
+    to_state: str = Field(max_length=16)
+    details: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    by: str = Field(max_length=64)
+    at: datetime = Field(sa_column=_ts())
+
+
+class LabelPrint(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    lot_pk: int = Field(sa_column=_fk("lot.id"))
+    kind: str = Field(max_length=16)
+    object_ref: str = Field(max_length=40)  # lot number, or lot/bag n
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    output_format: str = Field(max_length=8)
+    stock: str = Field(max_length=24)
+    copies: int = 1
+    reprint_reason: str | None = Field(default=None, sa_column=Column(Text))
+    printed_by: str = Field(max_length=64)
+    printed_at: datetime = Field(sa_column=_ts())
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only, hash-chained audit trail (21 CFR 11.10(e); EU GMP Annex 11 section 9)."""
+
+    __table_args__ = (Index("ix_auditevent_lot", "lot_number"),)
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: datetime = Field(sa_column=_ts())
+    username: str = Field(max_length=64)
+    action: str = Field(max_length=48)
+    entity: str = Field(max_length=32)
+    entity_id: str = Field(max_length=64)
+    lot_number: str | None = Field(default=None, max_length=24)
+    old_values: str = Field(default="null", sa_column=Column(Text, nullable=False))
+    new_values: str = Field(default="null", sa_column=Column(Text, nullable=False))
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install CellTrail into ./.venv (and, for tests, the Debian packages the suite needs).
+# Usage: bash scripts/install.sh [app|test]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-app}
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "installing Debian packages: ${missing[*]}" >&2
+    $sudo apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >&2
+  fi
+}
+
+PY=${PYTHON:-python3}
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "CellTrail needs Python 3.11 or newer ($PY is $("$PY" --version 2>&1))" >&2
+  exit 2
+fi
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip >&2
+fi
+if [ "$what" = test ]; then
+  # PostgreSQL server binaries for the throwaway test server; poppler for PDF checks by eye.
+  if command -v apt-get >/dev/null 2>&1; then
+    apt_install postgresql poppler-utils
+  fi
+  .venv/bin/python -m pip install -q -e '.[test]' >&2
+else
+  .venv/bin/python -m pip install -q -e '.[postgres]' >&2
+fi

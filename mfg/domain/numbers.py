@@ -51,6 +51,10 @@ def parse_decimal(text: str, field: str) -> Decimal:
 
 def parse_cells(text: str, field: str) -> int:
     """A cell count: a whole, positive number no larger than ``MAX_CELLS``."""
+    if text.strip().startswith(("-", "\u2212")):
+        raise RuleViolation(
+            field, "count-positive", f"{text.strip()!r}: a cell count must be > 0, not negative"
+        )
     value = parse_decimal(text, field)
     if value <= 0:
         raise RuleViolation(field, "count-positive", f"{text.strip()!r}: a cell count must be > 0")

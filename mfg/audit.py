@@ -117,6 +117,9 @@ class ChainReport:
     first_bad_seq: int | None = None
     problem: str = ""
     head_hash: str = GENESIS
+    # Filled by services.audit_trail.verify from mfg.integrity: records that differ from the trail.
+    record_problems: tuple[str, ...] = ()
+    records_checked: int = 0
 
 
 def verify_chain(events: Iterable[AuditEvent]) -> ChainReport:

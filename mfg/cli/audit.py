@@ -78,8 +78,21 @@ def audit_verify(cli: Cli) -> None:
         if not r.ok:
             raise typer.Exit(code=1)
         return
-    if not r.ok:
+    if not r.ok and r.first_bad_seq is not None:
         raise refuse(
             f"audit trail broken at event {r.first_bad_seq}: {r.problem}", "audit-chain-broken"
         )
-    cli.out.print(f"audit trail intact: {r.events} events, head {r.head_hash[:16]}...")
+    if not r.ok:
+        import sys
+
+        for p in r.record_problems[1:]:
+            sys.stderr.write(f"  also: {p}\n")
+        raise refuse(
+            f"{len(r.record_problems)} record(s) differ from the audit trail; first: "
+            f"{r.record_problems[0]}",
+            "record-differs-from-trail",
+        )
+    cli.out.print(
+        f"audit trail intact: {r.events} events, head {r.head_hash[:16]}...; "
+        f"{r.records_checked} records match the trail"
+    )

@@ -1,0 +1,306 @@
+"""Record-versus-trail check: every current record must match what its audit events recorded.
+
+The hash chain (``mfg.audit``) proves the trail itself was not edited. This module closes the other
+door: a row changed, inserted or deleted directly in SQL, without an audit event, shows here,
+naming the record and the field (21 CFR 11.10(a), (e); EU GMP Annex 11 section 9).
+
+For each checked entity the trail is folded, oldest event first, into the newest value of every
+field it recorded; a correction event (``new`` carries ``replaced_by``) also gives the
+replacement record its values and marks the original as superseded. Then each row is compared
+with the folded values: only fields the trail recorded are compared, so derived or cosmetic
+columns never cause false alarms. A row the trail never mentions was inserted outside CellTrail;
+a record the trail created but that no longer exists was deleted outside CellTrail.
+
+Entities are described declaratively in ``SPECS``; add one when a new audited table lands.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import inspect as sa_inspect
+from sqlmodel import Session, SQLModel, col, select
+
+from mfg import audit
+from mfg.store.tables import AuditEvent, CellCount, Harvest, Lot, Subject, User
+
+MISSING = object()
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    """How one audited entity maps between its audit events and its table."""
+
+    entity: str  # AuditEvent.entity
+    table: type[SQLModel]
+    key: str  # column whose value is AuditEvent.entity_id
+    fields: dict[str, str]  # key in the event's ``new`` -> column
+    # an event with one of these actions creates the record (needed to call a row "deleted")
+    creates: frozenset[str] = frozenset()
+    # extra per-event folding: (event, folded state of this record) -> None
+    extra: Callable[[AuditEvent, dict[str, Any]], None] | None = None
+    label: str = ""
+    replacement_keys: tuple[str, ...] = ("replaced_by",)
+
+    @property
+    def name(self) -> str:
+        return self.label or self.entity
+
+
+def _lot_extra(e: AuditEvent, state: dict[str, Any]) -> None:
+    if e.action == "lot.terminated" and e.reason is not None:
+        state["termination_reason"] = e.reason
+
+
+def _user_extra(e: AuditEvent, state: dict[str, Any]) -> None:
+    if e.action == "user.locked":
+        state["locked"] = True
+    elif e.action == "user.added":
+        state.setdefault("locked", False)
+        state.setdefault("active", True)
+
+
+SPECS: list[EntitySpec] = [
+    EntitySpec(
+        "lot",
+        Lot,
+        "lot_number",
+        {
+            "lot_number": "lot_number",
+            "coi": "coi",
+            "source": "source",
+            "apheresis_on": "apheresis_on",
+            "thaw_on": "thaw_on",
+            "day0": "day0",
+            "product": "product_code",
+            "spec_version": "spec_version",
+            "state": "state",
+            "termination_cause": "termination_cause",
+            "cause": "termination_cause",
+        },
+        creates=frozenset({"lot.registered", "lot.imported"}),
+        extra=_lot_extra,
+    ),
+    EntitySpec(
+        "subject",
+        Subject,
+        "subject_id",
+        {
+            "subject_id": "subject_id",
+            "site": "site",
+            "indication": "indication",
+            "weight_kg": "weight_kg",
+            "weight_on": "weight_on",
+            "dose_level": "dose_level",
+            "initials": "initials",
+            "dob": "dob",
+        },
+        creates=frozenset({"subject.added", "subject.imported"}),
+    ),
+    EntitySpec(
+        "count",
+        CellCount,
+        "id",
+        {
+            "day": "expansion_day",
+            "measured_on": "measured_on",
+            "total_cells": "total_cells",
+            "viable_cells": "viable_cells",
+            "volume_ml": "volume_ml",
+            "method": "method",
+        },
+        creates=frozenset({"count.recorded", "count.imported"}),
+    ),
+    EntitySpec(
+        "harvest",
+        Harvest,
+        "id",
+        {
+            "harvested_on": "harvested_on",
+            "day": "harvest_day",
+            "total_viable_cells": "total_viable_cells",
+            "car_pct": "car_pct",
+            "bags": "bag_count",
+            "bag_volume_ml": "bag_volume_ml",
+            "cryopreserved_on": "cryopreserved_on",
+            "expires_on": "expires_on",
+        },
+        creates=frozenset({"harvest.recorded", "harvest.imported"}),
+    ),
+    EntitySpec(
+        "user",
+        User,
+        "username",
+        {
+            "username": "username",
+            "full_name": "full_name",
+            "role": "role",
+            "active": "active",
+            "locked": "locked",
+        },
+        creates=frozenset({"user.added"}),
+        extra=_user_extra,
+    ),
+]
+
+
+def register(spec: EntitySpec) -> None:
+    """Add (or replace) the spec of an entity; modules of later features call this."""
+    SPECS[:] = [s for s in SPECS if s.entity != spec.entity] + [spec]
+
+
+@dataclass(frozen=True)
+class RecordProblem:
+    entity: str
+    record: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.entity} {self.record}: {self.problem}"
+
+
+@dataclass
+class _Folded:
+    values: dict[str, Any] = field(default_factory=dict)
+    created: bool = False
+    superseded_by: Any = MISSING
+    supersedes: Any = MISSING
+    last_seq: int = 0
+
+
+def _norm(value: Any) -> Any:
+    """A column value as the trail stores it (JSON types)."""
+    if isinstance(value, datetime):
+        return audit.iso_utc(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def _same(stored: Any, recorded: Any) -> bool:
+    a = _norm(stored)
+    if isinstance(a, bool) or isinstance(recorded, bool):
+        return (
+            bool(a) == bool(recorded) if a is not None and recorded is not None else a is recorded
+        )
+    if isinstance(a, (int, float)) and isinstance(recorded, (int, float)):
+        return float(a) == float(recorded)
+    return bool(a == recorded)
+
+
+def _show(value: Any) -> str:
+    return json.dumps(_norm(value), ensure_ascii=False)
+
+
+def fold(spec: EntitySpec, events: Iterable[AuditEvent]) -> dict[str, _Folded]:
+    """The newest recorded values per record id of ``spec``'s entity."""
+    out: dict[str, _Folded] = {}
+    for e in events:
+        if e.entity != spec.entity:
+            continue
+        rec = out.setdefault(e.entity_id, _Folded())
+        rec.last_seq = e.seq
+        if e.action in spec.creates:
+            rec.created = True
+        new = audit.decode(e.new_values)
+        if isinstance(new, dict):
+            replacement = next((new[k] for k in spec.replacement_keys if k in new), None)
+            values = {k: v for k, v in new.items() if k in spec.fields}
+            if replacement is not None:
+                # A correction: the replacement record carries the new values.
+                rec.superseded_by = replacement
+                nxt = out.setdefault(str(replacement), _Folded())
+                nxt.created = True
+                nxt.supersedes = e.entity_id
+                nxt.last_seq = e.seq
+                for k, v in values.items():
+                    nxt.values[spec.fields[k]] = v
+            else:
+                for k, v in values.items():
+                    rec.values[spec.fields[k]] = v
+        if spec.extra is not None:
+            spec.extra(e, rec.values)
+    return out
+
+
+def _rows(session: Session, spec: EntitySpec) -> dict[str, Any]:
+    return {str(getattr(r, spec.key)): r for r in session.exec(select(spec.table)).all()}
+
+
+def check_entity(
+    session: Session, spec: EntitySpec, events: list[AuditEvent]
+) -> tuple[list[RecordProblem], int]:
+    folded = fold(spec, events)
+    rows = _rows(session, spec)
+    problems: list[RecordProblem] = []
+    columns = {c.key for c in sa_inspect(spec.table).mapper.column_attrs}
+    for key, row in sorted(rows.items(), key=lambda kv: _sort_key(kv[0])):
+        rec = folded.get(key)
+        if rec is None or not rec.created:
+            problems.append(
+                RecordProblem(
+                    spec.name,
+                    key,
+                    "exists but no audit event created it (inserted outside CellTrail)",
+                )
+            )
+            continue
+        for column, recorded in sorted(rec.values.items()):
+            if column not in columns:
+                continue
+            stored = getattr(row, column)
+            if not _same(stored, recorded):
+                problems.append(
+                    RecordProblem(
+                        spec.name,
+                        key,
+                        f"{column} is {_show(stored)} but the audit trail recorded "
+                        f"{_show(recorded)} (event {rec.last_seq}): changed outside CellTrail",
+                    )
+                )
+        if "superseded_by_id" in columns:
+            want = None if rec.superseded_by is MISSING else rec.superseded_by
+            got = getattr(row, "superseded_by_id", None)
+            if (got is None) != (want is None) or (got is not None and str(got) != str(want)):
+                problems.append(
+                    RecordProblem(
+                        spec.name,
+                        key,
+                        f"superseded_by_id is {_show(got)} but the audit trail recorded "
+                        f"{_show(want)}: changed outside CellTrail",
+                    )
+                )
+    for key, rec in sorted(folded.items(), key=lambda kv: _sort_key(kv[0])):
+        if rec.created and key not in rows:
+            problems.append(
+                RecordProblem(
+                    spec.name,
+                    key,
+                    f"the audit trail created it (event {rec.last_seq}) but it no longer "
+                    "exists (deleted outside CellTrail)",
+                )
+            )
+    return problems, len(rows)
+
+
+def _sort_key(key: str) -> tuple[int, str]:
+    return (int(key), "") if key.isdigit() else (0, key)
+
+
+def check_records(session: Session) -> tuple[list[RecordProblem], int]:
+    """Every record of every entity in ``SPECS`` against the trail: (problems, records checked)."""
+    events = list(session.exec(select(AuditEvent).order_by(col(AuditEvent.seq))).all())
+    problems: list[RecordProblem] = []
+    checked = 0
+    for spec in SPECS:
+        p, n = check_entity(session, spec, events)
+        problems += p
+        checked += n
+    return problems, checked

@@ -1,0 +1,38 @@
+"""Helpers shared by the robustness tests: raw SQL (the way a tamperer works), row counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import func, select
+
+from mfg.services import audit_trail
+from mfg.services.uow import Actor, Database
+from mfg.store.tables import AuditEvent, CellCount, Harvest, Lot, Subject, User
+
+COUNTED = (AuditEvent, Subject, Lot, CellCount, Harvest, User)
+
+
+def sql(db: Database, statement: str, **params: Any) -> None:
+    """Run SQL directly on the database, outside every service (what a tamperer would do)."""
+    with db.engine.begin() as c:
+        c.execute(text(statement), params)
+
+
+def scalar(db: Database, statement: str, **params: Any) -> Any:
+    with db.engine.connect() as c:
+        return c.execute(text(statement), params).scalar()
+
+
+def n_rows(db: Database, table: type) -> int:
+    with db.read() as s:
+        return int(s.exec(select(func.count()).select_from(table)).one())
+
+
+def counts(db: Database) -> dict[str, int]:
+    return {t.__name__: n_rows(db, t) for t in COUNTED}
+
+
+def verify(db: Database, qa: Actor):  # type: ignore[no-untyped-def]
+    return audit_trail.verify(db=db, actor=qa)

@@ -1,0 +1,222 @@
+"""Tamper evidence: records and audit rows changed directly in SQL show in `mfg audit verify`.
+
+Every test runs on SQLite and on PostgreSQL (the ``db`` fixture).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+from typer.testing import CliRunner
+
+from mfg.services import counts, harvest, subjects
+from tests.robustness.support import scalar, sql, verify
+from tests.support import world
+from tests.support.constants import NOW, PASSWORD
+
+
+@pytest.fixture
+def scene(db, actors):  # type: ignore[no-untyped-def]
+    """A harvested lot with a corrected count and a changed weight, plus a second lot."""
+    tech = actors["tech"]
+    lv, _hv = world.harvested_lot(db, tech)
+    g = counts.growth(lv.lot_number, db=db, actor=tech, now=NOW)
+    world.subject(db, tech, "S-002")
+    lv2 = world.lot(db, tech, "S-002")
+    c = counts.record_count(
+        counts.RecordCount(lv2.lot_number, 110_000_000, 100_000_000, day=0),
+        db=db,
+        actor=tech,
+        now=NOW,
+    )
+    counts.correct_count(
+        c.id,
+        counts.RecordCount(lv2.lot_number, 120_000_000, 100_000_000, day=0),
+        "typo in total",
+        db=db,
+        actor=tech,
+        now=NOW,
+    )
+    subjects.update_weight(
+        "S-002", 70.5, date(2026, 11, 20), "re-weighed", db=db, actor=tech, now=NOW
+    )
+    harvest.correct_harvest(
+        harvest.RecordHarvest(lv.lot_number, _hv.harvested_on, 3_100_000_000, 31.0),
+        "transcription",
+        db=db,
+        actor=actors["qa"],
+        now=NOW,
+    )
+    return {"lot": lv.lot_number, "lot2": lv2.lot_number, "count_id": g.counts[-1].id}
+
+
+def test_untouched_database_verifies_including_every_record(db, actors, scene):
+    r = verify(db, actors["qa"])
+    assert r.ok, (r.problem, r.record_problems)
+    # 6 users + 2 subjects + 2 lots + 5 + 2 counts + 2 harvests
+    assert r.records_checked == 19
+    assert r.record_problems == ()
+
+
+@pytest.mark.parametrize(
+    ("statement", "entity", "field"),
+    [
+        (
+            "UPDATE cellcount SET viable_cells = viable_cells * 10 WHERE id = :cid",
+            "count",
+            "viable_cells",
+        ),
+        ("UPDATE lot SET state = 'released' WHERE lot_number = :lot", "lot", "state"),
+        ("UPDATE lot SET coi = 'W00012699999X' WHERE lot_number = :lot", "lot", "coi"),
+        ("UPDATE harvest SET car_pct = 55.5 WHERE superseded_by_id IS NULL", "harvest", "car_pct"),
+        ("UPDATE subject SET weight_kg = 99 WHERE subject_id = 'S-001'", "subject", "weight_kg"),
+        (
+            "UPDATE subject SET dose_level = 'DL3' WHERE subject_id = 'S-001'",
+            "subject",
+            "dose_level",
+        ),
+        ("UPDATE app_user SET role = 'admin' WHERE username = 'tech'", "user", "role"),
+        (
+            "UPDATE cellcount SET superseded_by_id = NULL WHERE superseded_by_id IS NOT NULL",
+            "count",
+            "superseded_by_id",
+        ),
+    ],
+)
+def test_record_changed_in_sql_is_named(db, actors, scene, statement, entity, field):
+    sql(db, statement, cid=scene["count_id"], lot=scene["lot"])
+    r = verify(db, actors["qa"])
+    assert not r.ok
+    assert r.first_bad_seq is None  # the chain itself is whole: the record was changed
+    assert any(p.startswith(f"{entity} ") and f"{field} is" in p for p in r.record_problems), (
+        r.record_problems
+    )
+
+
+def test_count_deleted_in_sql_is_named(db, actors, scene):
+    sql(db, "DELETE FROM cellcount WHERE id = :cid", cid=scene["count_id"])
+    r = verify(db, actors["qa"])
+    assert not r.ok
+    assert f"count {scene['count_id']}: the audit trail created it" in r.record_problems[0]
+    assert "deleted outside CellTrail" in r.record_problems[0]
+
+
+def test_lot_inserted_in_sql_is_named(db, actors, scene):
+    pk = scalar(db, "SELECT subject_pk FROM lot WHERE lot_number = :lot", lot=scene["lot"])
+    sql(
+        db,
+        "INSERT INTO lot (lot_number, coi, subject_pk, product_code, spec_version, source, day0, "
+        "state, registered_at, registered_by, state_changed_at, row_version) VALUES "
+        "('BH002-26-0999', 'W00012600099X', :pk, 'BH002', '1', 'apheresis', '2026-11-14', "
+        "'registered', :at, 'tech', :at, 1)",
+        pk=pk,
+        at=NOW,
+    )
+    r = verify(db, actors["qa"])
+    assert not r.ok
+    assert any(
+        p.startswith("lot BH002-26-0999: exists but no audit event created it")
+        for p in r.record_problems
+    ), r.record_problems
+
+
+def test_count_inserted_in_sql_is_named(db, actors, scene):
+    pk = scalar(db, "SELECT id FROM lot WHERE lot_number = :lot", lot=scene["lot2"])
+    sql(
+        db,
+        "INSERT INTO cellcount (lot_pk, expansion_day, measured_on, total_cells, viable_cells, "
+        "recorded_by, recorded_at) VALUES (:pk, 3, '2026-11-17', 5000, 4000, 'tech', :at)",
+        pk=pk,
+        at=NOW,
+    )
+    new_id = scalar(db, "SELECT max(id) FROM cellcount")
+    r = verify(db, actors["qa"])
+    assert f"count {new_id}: exists but no audit event created it (inserted outside CellTrail)" in (
+        r.record_problems
+    )
+
+
+def _chain_broken(db, actors):  # type: ignore[no-untyped-def]
+    r = verify(db, actors["qa"])
+    assert not r.ok and r.first_bad_seq is not None
+    return r
+
+
+def test_audit_value_edited_in_sql_breaks_the_chain_at_that_event(db, actors, scene):
+    seq = scalar(db, "SELECT min(seq) FROM auditevent WHERE action = 'count.recorded'")
+    row = scalar(db, "SELECT new_values FROM auditevent WHERE seq = :s", s=seq)
+    v = json.loads(row)
+    v["viable_cells"] = 1
+    sql(db, "UPDATE auditevent SET new_values = :v WHERE seq = :s", v=json.dumps(v), s=seq)
+    r = _chain_broken(db, actors)
+    assert r.first_bad_seq == seq and "changed after it was written" in r.problem
+
+
+def test_record_and_its_audit_event_both_edited_still_shows(db, actors, scene):
+    """The careful tamperer edits the row AND the event: the hash chain catches the event."""
+    cid = scene["count_id"]
+    seq = scalar(
+        db,
+        "SELECT seq FROM auditevent WHERE entity = 'count' AND entity_id = :c "
+        "AND action = 'count.recorded'",
+        c=str(cid),
+    )
+    v = json.loads(scalar(db, "SELECT new_values FROM auditevent WHERE seq = :s", s=seq))
+    v["viable_cells"] *= 10
+    sql(db, "UPDATE auditevent SET new_values = :v WHERE seq = :s", v=json.dumps(v), s=seq)
+    sql(db, "UPDATE cellcount SET viable_cells = viable_cells * 10 WHERE id = :c", c=cid)
+    r = _chain_broken(db, actors)
+    assert r.first_bad_seq == seq
+
+
+def test_audit_row_deleted_in_sql(db, actors, scene):
+    sql(db, "DELETE FROM auditevent WHERE seq = 5")
+    r = _chain_broken(db, actors)
+    assert r.first_bad_seq == 5 and "missing" in r.problem
+
+
+def test_audit_row_inserted_in_sql(db, actors, scene):
+    last = scalar(db, "SELECT max(seq) FROM auditevent")
+    h = scalar(db, "SELECT hash FROM auditevent WHERE seq = :s", s=last)
+    sql(
+        db,
+        "INSERT INTO auditevent (seq, at, username, action, entity, entity_id, old_values, "
+        "new_values, prev_hash, hash) VALUES (:s, :at, 'qa', 'lot.state_changed', 'lot', :lot, "
+        "'null', '{\"state\": \"released\"}', :p, :h)",
+        s=last + 1,
+        at=NOW,
+        lot=scene["lot"],
+        p=h,
+        h="f" * 64,
+    )
+    r = _chain_broken(db, actors)
+    assert r.first_bad_seq == last + 1
+
+
+def test_audit_rows_reordered_in_sql(db, actors, scene):
+    sql(db, "UPDATE auditevent SET seq = -1 WHERE seq = 7")
+    sql(db, "UPDATE auditevent SET seq = 7 WHERE seq = 8")
+    sql(db, "UPDATE auditevent SET seq = 8 WHERE seq = -1")
+    r = _chain_broken(db, actors)
+    assert r.first_bad_seq == 7
+
+
+def test_cli_verify_names_the_changed_record(db, actors, scene, tmp_path, monkeypatch):
+    from mfg.cli import app
+
+    monkeypatch.setenv("MFG_HOME", str(tmp_path / "cli-home"))
+    monkeypatch.setenv("MFG_PASSWORD", PASSWORD)
+    url = db.engine.url.render_as_string(hide_password=False)
+    runner = CliRunner()
+    ok = runner.invoke(app, ["audit", "verify", "--user", "qa", "--db", url])
+    assert ok.exit_code == 0, ok.output
+    assert "records match the trail" in ok.output
+    sql(db, "UPDATE cellcount SET viable_cells = 1 WHERE id = :c", c=scene["count_id"])
+    bad = runner.invoke(app, ["audit", "verify", "--user", "qa", "--db", url])
+    assert bad.exit_code == 1
+    assert (
+        f"count {scene['count_id']}: viable_cells is 1 but the audit trail recorded" in bad.stderr
+    )
+    assert "[record-differs-from-trail]" in bad.stderr

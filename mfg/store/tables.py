@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from mfg.store.types import UTCDateTime
@@ -198,6 +207,10 @@ class CoaRevision(SQLModel, table=True):
     results_hash: str = Field(max_length=64)
     created_at: datetime = Field(sa_column=_ts())
     created_by: str = Field(max_length=64)
+    # the issued document, frozen: what it says (canonical JSON) and the PDF as issued
+    content_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    pdf: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False))
+    pdf_sha256: str = Field(default="", max_length=64)
 
 
 class Alert(SQLModel, table=True):

@@ -157,9 +157,20 @@ def _audit_values(c: CellCount) -> dict[str, object]:
 
 
 def correct_count(
-    count_id: int, cmd: RecordCount, reason: str, *, db: Database, actor: Actor, now: datetime
+    count_id: int,
+    cmd: RecordCount,
+    reason: str,
+    *,
+    db: Database,
+    actor: Actor,
+    now: datetime,
+    expected_version: int | None = None,
 ) -> CountView:
-    """Supersede a count with corrected values; the original stays, marked as corrected."""
+    """Supersede a count with corrected values; the original stays, marked as corrected.
+
+    ``expected_version`` (optimistic locking): the version of the count the editor read
+    (``count_version``); if someone corrected it since, ``Conflict`` "changed by X at T".
+    """
     actor.require("count.correct")
     if not reason.strip():
         raise RuleViolation("reason", "reason-required", "a correction needs a reason")
@@ -168,6 +179,8 @@ def correct_count(
         lot = get_lot_row(tx.session, cmd.lot_number)
         if old is None or old.lot_pk != lot.id:
             raise NotFound("count", f"{count_id} of lot {lot.lot_number}")
+        if expected_version is not None:
+            _check_count_version(tx.session, old, expected_version)
         if old.superseded_by_id is not None:
             raise RuleViolation(
                 "count",
@@ -204,6 +217,36 @@ def correct_count(
         )
         tx.commit()
         return CountView.of(new, lot.lot_number)
+
+
+def count_version(session: Session, count_id: int) -> int:
+    """A count's version: 1 for the original, +1 for each correction that superseded it."""
+    row = session.get(CellCount, count_id)
+    n = 0
+    while row is not None and row.supersedes_id is not None:
+        n += 1
+        row = session.get(CellCount, row.supersedes_id)
+    return n + 1
+
+
+def _check_count_version(session: Session, old: CellCount, expected: int) -> None:
+    from mfg import integrity
+
+    head = old
+    while head.superseded_by_id is not None:
+        nxt = session.get(CellCount, head.superseded_by_id)
+        if nxt is None:
+            break
+        head = nxt
+    integrity.check_version(
+        session,
+        "count",
+        old.id or 0,
+        expected=expected,
+        current=count_version(session, head.id or 0),
+        changed_by=head.recorded_by if head is not old else None,
+        changed_at=head.recorded_at if head is not old else None,
+    )
 
 
 def current_counts(session: Session, lot: Lot) -> list[CellCount]:

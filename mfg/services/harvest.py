@@ -212,9 +212,19 @@ def _audit_values(h: Harvest, v: HarvestView) -> dict[str, object]:
 
 
 def correct_harvest(
-    cmd: RecordHarvest, reason: str, *, db: Database, actor: Actor, now: datetime
+    cmd: RecordHarvest,
+    reason: str,
+    *,
+    db: Database,
+    actor: Actor,
+    now: datetime,
+    expected_version: int | None = None,
 ) -> HarvestView:
-    """Supersede the harvest record (before disposition); the bag count cannot change."""
+    """Supersede the harvest record (before disposition); the bag count cannot change.
+
+    ``expected_version`` (optimistic locking): the harvest version the editor read
+    (``harvest_version``: 1 + corrections so far); if it moved on, ``Conflict``.
+    """
     actor.require("harvest.correct")
     if not reason.strip():
         raise RuleViolation("reason", "reason-required", "a correction needs a reason")
@@ -224,6 +234,18 @@ def correct_harvest(
         old = current_harvest(s, lot)
         if old is None:
             raise NotFound("harvest", lot.lot_number)
+        if expected_version is not None:
+            from mfg import integrity
+
+            integrity.check_version(
+                s,
+                "harvest",
+                lot.lot_number,
+                expected=expected_version,
+                current=len(harvest_history(s, lot)),
+                changed_by=old.recorded_by,
+                changed_at=old.recorded_at,
+            )
         if lot.state not in (LotState.HARVESTED, LotState.IN_RELEASE_TESTING):
             raise RuleViolation(
                 "lot",
@@ -292,3 +314,10 @@ def harvest_history(session: Session, lot: Lot) -> list[Harvest]:
             select(Harvest).where(Harvest.lot_pk == lot.id).order_by(col(Harvest.id))
         ).all()
     )
+
+
+def harvest_version(lot_number: str, *, db: Database, actor: Actor) -> int:
+    """The version of a lot's harvest record: 1, +1 per correction (0: not harvested)."""
+    actor.require("lot.read")
+    with db.read() as s:
+        return len(harvest_history(s, get_lot_row(s, lot_number)))

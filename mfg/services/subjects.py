@@ -159,8 +159,12 @@ def update_weight(
     db: Database,
     actor: Actor,
     now: datetime,
+    expected_version: int | None = None,
 ) -> SubjectView:
-    """A new body weight (with the date it was taken); the old one stays in the audit trail."""
+    """A new body weight (with the date it was taken); the old one stays in the audit trail.
+
+    ``expected_version``: the subject's ``row_version`` the editor read (optimistic locking).
+    """
     actor.require("subject.update")
     dose.check_weight(weight_kg)
     if not reason.strip():
@@ -169,6 +173,16 @@ def update_weight(
         raise RuleViolation("weight_on", "date-in-future", f"{weight_on} is after today")
     with db.write(actor, now) as tx:
         s = get_subject_row(tx.session, subject_id)
+        if expected_version is not None:
+            from mfg import integrity
+
+            integrity.check_version(
+                tx.session,
+                "subject",
+                s.subject_id,
+                expected=expected_version,
+                current=s.row_version,
+            )
         old = {"weight_kg": s.weight_kg, "weight_on": s.weight_on}
         s.weight_kg, s.weight_on = weight_kg, weight_on
         s.row_version += 1

@@ -1,0 +1,156 @@
+"""Functions run in separate processes (multiprocessing, spawn) by the robustness tests.
+
+Each opens its own engine on the same database, like a second user at another bench.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("CELLTRAIL_FAST_HASH", "1")
+
+from mfg.config import Settings
+from mfg.errors import CellTrailError, Conflict
+from mfg.services.uow import Actor, Database
+from tests.support.constants import FULL_NAMES, NOW, ROLES, TODAY
+
+
+def open_db(url: str, home: str) -> Database:
+    from mfg.store import db as store_db
+
+    settings = Settings(
+        home=Path(home),
+        facility_id="W0001",
+        site_timezone="Asia/Shanghai",
+        database_url=url,
+        site_name="Test GMP Facility",
+    )
+    return Database(engine=store_db.make_engine(url), settings=settings)
+
+
+def actor(name: str) -> Actor:
+    return Actor(name, FULL_NAMES[name], ROLES[name])
+
+
+def _run(fn: Any, start: Any, out: Any, tag: str) -> None:
+    try:
+        if start is not None:
+            start.wait(60)
+        out.put((tag, "ok", fn()))
+    except Conflict as e:
+        out.put((tag, "conflict", str(e)))
+    except CellTrailError as e:
+        out.put((tag, "refused", f"{e.rule}: {e}"))
+    except Exception:
+        out.put((tag, "error", traceback.format_exc()))
+
+
+def register_lots(url: str, home: str, subject_ids: list[str], start: Any, out: Any) -> None:
+    from mfg.services import lots
+
+    def go() -> list[tuple[str, str]]:
+        db = open_db(url, home)
+        made = []
+        for sid in subject_ids:
+            v = lots.register_lot(
+                lots.RegisterLot(sid, "apheresis", apheresis_on=TODAY - timedelta(days=5)),
+                db=db,
+                actor=actor("tech"),
+                now=NOW,
+            )
+            made.append((v.lot_number, v.coi))
+        db.dispose()
+        return made
+
+    _run(go, start, out, subject_ids[0])
+
+
+def add_counts(url: str, home: str, lot_number: str, days: list[int], start: Any, out: Any) -> None:
+    from mfg.services import counts
+
+    def go() -> list[int]:
+        db = open_db(url, home)
+        ids = []
+        for d in days:
+            v = counts.record_count(
+                counts.RecordCount(lot_number, 200_000_000 + d, 100_000_000 + d, day=d % 5),
+                db=db,
+                actor=actor("tech"),
+                now=NOW,
+            )
+            ids.append(v.id)
+        db.dispose()
+        return ids
+
+    _run(go, start, out, str(days[0]))
+
+
+def correct_count(
+    url: str, home: str, lot_number: str, count_id: int, viable: int, start: Any, out: Any
+) -> None:
+    from mfg.services import counts
+
+    def go() -> int:
+        db = open_db(url, home)
+        try:
+            v = counts.correct_count(
+                count_id,
+                counts.RecordCount(lot_number, 300_000_000, viable, day=0),
+                f"recount {viable}",
+                db=db,
+                actor=actor("tech2" if viable % 2 else "tech"),
+                now=NOW,
+                expected_version=1,
+            )
+            return v.id
+        finally:
+            db.dispose()
+
+    _run(go, start, out, str(viable))
+
+
+def change_weight(
+    url: str, home: str, subject_id: str, weight: float, version: int, start: Any, out: Any
+) -> None:
+    from mfg.services import subjects
+
+    def go() -> float:
+        db = open_db(url, home)
+        try:
+            v = subjects.update_weight(
+                subject_id,
+                weight,
+                TODAY,
+                "re-weighed",
+                db=db,
+                actor=actor("tech"),
+                now=NOW,
+                expected_version=version,
+            )
+            return v.weight_kg
+        finally:
+            db.dispose()
+
+    _run(go, start, out, str(weight))
+
+
+def write_forever(url: str, home: str, lot_number: str, ready: Any) -> None:
+    """Record counts in a loop until killed (crash-safety tests send SIGKILL)."""
+    from mfg.services import counts
+
+    db = open_db(url, home)
+    i = 0
+    while True:
+        counts.record_count(
+            counts.RecordCount(lot_number, 200_000_000 + i, 100_000_000 + i, day=1),
+            db=db,
+            actor=actor("tech"),
+            now=NOW,
+        )
+        i += 1
+        if i == 3 and ready is not None:
+            ready.set()

@@ -1,0 +1,135 @@
+"""The audit trail on SQLite and PostgreSQL: every write appends, the chain detects tampering."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from mfg import audit
+from mfg.errors import NotPermitted
+from mfg.services import audit_trail, counts
+from tests.services.test_lot_intake import assert_refused
+from tests.support import world
+from tests.support.constants import NOW
+
+
+@pytest.fixture
+def trail(db, actors):  # type: ignore[no-untyped-def]
+    world.harvested_lot(db, actors["tech"])
+    return audit_trail.audit_log(db=db, actor=actors["qa"])
+
+
+def verify(db, actors):  # type: ignore[no-untyped-def]
+    return audit_trail.verify(db=db, actor=actors["qa"])
+
+
+def test_chain_is_whole_and_contiguous(db, actors, trail):
+    assert [e.seq for e in trail] == list(range(1, len(trail) + 1))
+    r = verify(db, actors)
+    assert r.ok and r.events == len(trail) and r.first_bad_seq is None
+    assert all(e.at == NOW for e in trail)
+    assert trail[0].action == "user.added" and trail[0].username == "admin"
+
+
+def test_log_filters(db, actors, trail):
+    lot = trail[-1].lot_number
+    by_lot = audit_trail.audit_log(db=db, actor=actors["admin"], lot_number=lot.lower())
+    assert by_lot and all(e.lot_number == lot for e in by_lot)
+    assert [
+        e.action for e in audit_trail.audit_log(db=db, actor=actors["qa"], action="harvest")
+    ] == ["harvest.recorded"]
+    last2 = audit_trail.audit_log(db=db, actor=actors["qa"], limit=2)
+    assert [e.seq for e in last2] == [trail[-2].seq, trail[-1].seq]
+    assert audit_trail.lot_trail(lot, db=db, actor=actors["tech"]) == by_lot
+
+
+@pytest.mark.parametrize("who", ["tech", "sponsor"])
+def test_who_reads_and_verifies(db, actors, trail, who):
+    with pytest.raises(NotPermitted):
+        audit_trail.audit_log(db=db, actor=actors[who])
+    with pytest.raises(NotPermitted):
+        audit_trail.verify(db=db, actor=actors[who])
+
+
+def test_the_write_and_its_event_share_one_transaction(db, actors, trail):
+    # a refused write leaves no event; the next write continues the chain without a gap
+    lot = trail[-1].lot_number
+    assert_refused(
+        db,
+        lambda: counts.record_count(
+            counts.RecordCount(lot, 10, 20, day=1), db=db, actor=actors["tech"], now=NOW
+        ),
+        "count-after-harvest",
+    )
+    world.subject(db, actors["tech"], "S-002")
+    after = audit_trail.audit_log(db=db, actor=actors["qa"], limit=1)
+    assert after[0].seq == trail[-1].seq + 1 and verify(db, actors).ok
+
+
+def sql(db, statement: str) -> None:  # type: ignore[no-untyped-def]
+    with db.engine.begin() as c:
+        c.execute(text(statement))
+
+
+def test_a_changed_row_is_named(db, actors, trail):
+    sql(
+        db,
+        "UPDATE auditevent SET new_values = replace(new_values, '30.0', '35.0') WHERE action = 'harvest.recorded'",
+    )
+    seq = next(e.seq for e in trail if e.action == "harvest.recorded")
+    r = verify(db, actors)
+    assert (r.ok, r.first_bad_seq) == (False, seq)
+    assert r.problem == f"event {seq} was changed after it was written"
+
+
+@pytest.mark.parametrize("column", ["username", "reason", "at", "action"])
+def test_any_column_counts(db, actors, trail, column):
+    value = {"username": "'mallory'", "reason": "'x'", "action": "'user.removed'", "at": "at"}[
+        column
+    ]
+    if column == "at":
+        sql(
+            db,
+            "UPDATE auditevent SET at = (SELECT at FROM auditevent WHERE seq = 1) + interval '1 second' WHERE seq = 3"
+            if db.dialect == "postgresql"
+            else "UPDATE auditevent SET at = '2026-01-01 00:00:00.000000' WHERE seq = 3",
+        )
+    else:
+        sql(db, f"UPDATE auditevent SET {column} = {value} WHERE seq = 3")
+    assert verify(db, actors).first_bad_seq == 3
+
+
+def test_a_deleted_row_is_named(db, actors, trail):
+    sql(db, "DELETE FROM auditevent WHERE seq = 4")
+    r = verify(db, actors)
+    assert (r.ok, r.first_bad_seq) == (False, 4)
+    assert "event 4 is missing" in r.problem
+
+
+def test_a_deleted_last_row_is_found_by_the_record_check(db, actors, trail):
+    # The chain alone cannot see its newest event cut off; the harvest row it created can.
+    sql(db, f"DELETE FROM auditevent WHERE seq = {trail[-1].seq}")
+    r = verify(db, actors)
+    assert r.first_bad_seq is None and r.events == len(trail) - 1
+    assert not r.ok and any(p.startswith("harvest ") for p in r.record_problems)
+
+
+def test_two_swapped_rows_are_named(db, actors, trail):
+    sql(db, "UPDATE auditevent SET seq = -5 WHERE seq = 5")
+    sql(db, "UPDATE auditevent SET seq = 5 WHERE seq = 6")
+    sql(db, "UPDATE auditevent SET seq = 6 WHERE seq = -5")
+    r = verify(db, actors)
+    assert (r.ok, r.first_bad_seq) == (False, 5)
+
+
+def test_recomputing_one_hash_still_breaks_the_next_link(db, actors, trail):
+    sql(db, "UPDATE auditevent SET reason = 'edited' WHERE seq = 2")
+    with db.read() as s:
+        from mfg.store.tables import AuditEvent
+
+        e2 = s.get(AuditEvent, 2)
+        assert e2 is not None
+        forged = audit.event_hash(e2, e2.prev_hash)
+    sql(db, f"UPDATE auditevent SET hash = '{forged}' WHERE seq = 2")
+    r = verify(db, actors)
+    assert (r.first_bad_seq, r.problem) == (3, "event 3 does not link to event 2")

@@ -1,0 +1,204 @@
+"""Accounts through the service on SQLite and PostgreSQL: lockout, unlock, policy, deactivation."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import select
+
+from mfg.auth import MAX_FAILED_LOGINS
+from mfg.errors import AuthenticationFailed, NotFound, NotPermitted
+from mfg.services import audit_trail, users
+from mfg.store.tables import User
+from tests.services.test_lot_intake import assert_refused
+from tests.support.constants import NOW, PASSWORD
+
+
+def login(db, name="tech", password=PASSWORD):  # type: ignore[no-untyped-def]
+    return users.login(db, name, password, now=NOW)
+
+
+def user_row(db, name):  # type: ignore[no-untyped-def]
+    with db.read() as s:
+        return s.exec(select(User).where(User.username == name)).one()
+
+
+def test_login_returns_the_actor(db, actors):
+    assert login(db) == actors["tech"]
+    assert login(db, "admin").role == "admin"
+
+
+def test_five_wrong_passwords_lock_the_account_until_an_admin_unlocks_it(db, actors):
+    for attempt in range(1, MAX_FAILED_LOGINS):
+        with pytest.raises(AuthenticationFailed) as e:
+            login(db, password="wrong password!")
+        assert e.value.rule == "authentication-failed"
+        assert f"{MAX_FAILED_LOGINS - attempt} attempt(s) left" in e.value.message
+    with pytest.raises(AuthenticationFailed) as e:
+        login(db, password="wrong password!")
+    assert e.value.rule == "account-locked"
+    assert user_row(db, "tech").locked
+    # even the right password is refused now, and that refusal writes nothing
+    assert_refused(db, lambda: login(db), "account-locked", kind=AuthenticationFailed)
+    events = audit_trail.audit_log(db=db, actor=actors["admin"], action="user.")
+    assert [e.action for e in events if e.entity_id == "tech"][-5:] == ["user.login_failed"] * 4 + [
+        "user.locked"
+    ]
+    assert_refused(
+        db,
+        lambda: users.unlock(db, actor=actors["qa"], username="tech", reason="ok", now=NOW),
+        "not-permitted",
+        kind=NotPermitted,
+    )
+    assert_refused(
+        db,
+        lambda: users.unlock(db, actor=actors["admin"], username="tech", reason=" ", now=NOW),
+        "reason-required",
+        "reason",
+    )
+    v = users.unlock(db, actor=actors["admin"], username="tech", reason="called", now=NOW)
+    assert not v.locked and v.failed_logins == 0
+    assert login(db) == actors["tech"]
+
+
+def test_a_good_login_resets_the_failure_count(db, actors):
+    for _ in range(MAX_FAILED_LOGINS - 1):
+        with pytest.raises(AuthenticationFailed):
+            login(db, password="nope nope nope")
+    login(db)
+    assert user_row(db, "tech").failed_logins == 0
+    with pytest.raises(AuthenticationFailed) as e:
+        login(db, password="nope nope nope")
+    assert e.value.rule == "authentication-failed"
+
+
+def test_unknown_user_looks_like_a_wrong_password_and_writes_nothing(db, actors):
+    e = assert_refused(
+        db, lambda: login(db, "nobody"), "authentication-failed", kind=AuthenticationFailed
+    )
+    assert e.message == "unknown user or wrong password"
+
+
+@pytest.mark.parametrize(
+    ("username", "full_name", "role", "password", "rule", "field"),
+    [
+        ("bob", "Bob", "technician", "short-pw", "password-too-short", "password"),
+        ("bob", "Bob", "technician", "my-name-is-bob!", "password-contains-username", "password"),
+        ("bob", "Bob", "technician", "long enough\tpassword", "password-control-chars", "password"),
+        ("Bob", "Bob", "technician", PASSWORD, "username-format", "username"),
+        ("b", "Bob", "technician", PASSWORD, "username-format", "username"),
+        ("bob", "  ", "technician", PASSWORD, "full-name-required", "full_name"),
+        ("bob", "Bob", "operator", PASSWORD, "unknown-role", "role"),
+        ("tech", "Tom", "technician", PASSWORD, "username-taken", "username"),
+    ],
+)
+def test_add_user_refusals(db, actors, username, full_name, role, password, rule, field):
+    assert_refused(
+        db,
+        lambda: users.add_user(
+            db,
+            actor=actors["admin"],
+            username=username,
+            full_name=full_name,
+            role=role,
+            password=password,
+            now=NOW,
+        ),
+        rule,
+        field,
+    )
+
+
+@pytest.mark.parametrize("who", ["tech", "qa", "sponsor"])
+def test_only_admins_manage_users(db, actors, who):
+    assert_refused(
+        db,
+        lambda: users.add_user(
+            db,
+            actor=actors[who],
+            username="bob",
+            full_name="Bob",
+            role="qa",
+            password=PASSWORD,
+            now=NOW,
+        ),
+        "not-permitted",
+        kind=NotPermitted,
+    )
+    with pytest.raises(NotPermitted):
+        users.list_users(db, actor=actors[who])
+
+
+def test_password_is_hashed_never_stored_or_audited(db, actors):
+    row = user_row(db, "tech")
+    assert row.password_hash.startswith("$argon2id$") and PASSWORD not in row.password_hash
+    for e in audit_trail.audit_log(db=db, actor=actors["admin"]):
+        assert PASSWORD not in str(e.new) and PASSWORD not in str(e.old)
+
+
+def test_deactivate_and_reactivate(db, actors):
+    admin = actors["admin"]
+    v = users.set_active(db, actor=admin, username="tech", active=False, reason="left", now=NOW)
+    assert not v.active
+    assert_refused(db, lambda: login(db), "authentication-failed", kind=AuthenticationFailed)
+    assert_refused(
+        db,
+        lambda: users.set_active(
+            db, actor=admin, username="ghost", active=False, reason="x", now=NOW
+        ),
+        "unknown-user",
+        kind=NotFound,
+    )
+    assert_refused(
+        db,
+        lambda: users.set_active(db, actor=admin, username="tech", active=True, reason="", now=NOW),
+        "reason-required",
+    )
+    users.set_active(db, actor=admin, username="tech", active=True, reason="back", now=NOW)
+    assert login(db) == actors["tech"]
+    assert "tech" in {u.username for u in users.list_users(db, actor=admin)}
+
+
+def test_change_password(db, actors):
+    tech = actors["tech"]
+    new = "a-new-long-password"
+    assert_refused(
+        db,
+        lambda: users.change_password(
+            db, actor=tech, old_password=PASSWORD, new_password="short", now=NOW
+        ),
+        "password-too-short",
+    )
+    assert_refused(
+        db,
+        lambda: users.change_password(
+            db, actor=tech, old_password=PASSWORD, new_password=PASSWORD, now=NOW
+        ),
+        "password-unchanged",
+    )
+    users.change_password(db, actor=tech, old_password=PASSWORD, new_password=new, now=NOW)
+    assert login(db, password=new) == tech
+    with pytest.raises(AuthenticationFailed):
+        login(db)
+
+
+def test_init_database_is_idempotent_and_keeps_one_first_admin(db):
+    rev, created = users.init_database(
+        db, admin="admin", full_name="Ada", password=PASSWORD, now=NOW
+    )
+    assert rev and created
+    assert users.init_database(db, admin="admin", full_name="Ada", password=PASSWORD, now=NOW) == (
+        rev,
+        False,
+    )
+    assert users.init_database(db, admin=None, full_name="", password=None, now=NOW) == (rev, False)
+    assert_refused(
+        db,
+        lambda: users.init_database(db, admin="eve", full_name="Eve", password=PASSWORD, now=NOW),
+        "admin-exists",
+        "admin",
+    )
+    assert_refused(
+        db,
+        lambda: users.init_database(db, admin="eve", full_name="Eve", password="short", now=NOW),
+        "password-too-short",
+    )

@@ -133,6 +133,10 @@ class Harvest(SQLModel, table=True):
 
 
 class ReleaseResult(SQLModel, table=True):
+    # Covers the success-rate report: current non-passing results without a table scan.
+    __table_args__ = (
+        Index("ix_releaseresult_open", "evaluation", "superseded_by_id", "lot_pk", "test_code"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     lot_pk: int = Field(sa_column=_fk("lot.id"))
     test_code: str = Field(max_length=12)

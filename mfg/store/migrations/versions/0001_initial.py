@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 17:32:21.796285
+Create Date: 2026-11-25 17:36:23.434567
 """
 
 from __future__ import annotations
@@ -316,6 +316,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("releaseresult", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_releaseresult_lot_pk"), ["lot_pk"], unique=False)
+        batch_op.create_index(
+            "ix_releaseresult_open",
+            ["evaluation", "superseded_by_id", "lot_pk", "test_code"],
+            unique=False,
+        )
 
     op.create_table(
         "signature",
@@ -435,6 +440,7 @@ def downgrade() -> None:
 
     op.drop_table("signature")
     with op.batch_alter_table("releaseresult", schema=None) as batch_op:
+        batch_op.drop_index("ix_releaseresult_open")
         batch_op.drop_index(batch_op.f("ix_releaseresult_lot_pk"))
 
     op.drop_table("releaseresult")

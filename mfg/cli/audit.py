@@ -31,6 +31,7 @@ def audit_log(
     )
 
     def human() -> None:
+        from rich.markup import escape
         from rich.table import Table
 
         t = Table("seq", "when", "user", "action", "record", "change", "reason")
@@ -41,9 +42,9 @@ def audit_log(
                 cli.local(e.at),
                 e.username,
                 e.action,
-                f"{e.entity} {e.entity_id}",
-                change,
-                e.reason or "",
+                escape(f"{e.entity} {e.entity_id}"),
+                escape(change),
+                escape(e.reason or ""),
             )
         cli.out.print(t)
 

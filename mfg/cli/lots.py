@@ -97,11 +97,13 @@ def lot_show(cli: Cli, lot: LotArg) -> None:
     data = {**cli_dict(v), "expansion_day_today": day, "harvest": h}
 
     def human() -> None:
+        from rich.markup import escape
+
         o = cli.out
-        o.print(f"[bold]{v.lot_number}[/]  COI {v.coi_eye_readable}  [{v.state}]")
+        o.print(f"[bold]{v.lot_number}[/]  COI {v.coi_eye_readable}  \\[{v.state}]")
         o.print(f"{v.product_name}, spec v{v.spec_version}")
         o.print(
-            f"subject {v.subject_id} ({v.site}, {v.indication}), {v.weight_kg:g} kg, "
+            f"subject {escape(v.subject_id)} ({escape(v.site)}, {v.indication}), {v.weight_kg:g} kg, "
             f"{v.dose_level}: target {format_cells(v.target_dose_cells)} CAR+ viable T cells"
         )
         o.print(
@@ -109,7 +111,7 @@ def lot_show(cli: Cli, lot: LotArg) -> None:
             f"{cli.local(v.registered_at)} by {v.registered_by}"
         )
         if v.termination_cause:
-            o.print(f"terminated ({v.termination_cause}): {v.termination_reason}")
+            o.print(f"terminated ({v.termination_cause}): {escape(v.termination_reason or '')}")
         if h:
             met = "[green]met[/]" if h.dose_met else "[red]NOT met[/]"
             o.print(
@@ -120,7 +122,7 @@ def lot_show(cli: Cli, lot: LotArg) -> None:
                 f"{h.doses_available} dose(s), {h.bag_count} bag(s)"
             )
         for a in v.alerts:
-            o.print(f"[bold red]ALERT[/] {a}")
+            o.print(f"[bold red]ALERT[/] {escape(a)}")
 
     cli.emit(data, human)
 
@@ -386,10 +388,12 @@ def harvest_cmd(
         h = harvest.record_harvest(cmd, db=db, actor=actor, now=cli.now)
 
     def human() -> None:
+        from rich.markup import escape
+
         o = cli.out
         o.print(
             f"{h.lot_number} harvested on day {h.harvest_day}"
-            f"{'' if h.in_window else ' (OUTSIDE the window: ' + (h.window_reason or '') + ')'}"
+            f"{'' if h.in_window else ' (OUTSIDE the window: ' + escape(h.window_reason or '') + ')'}"
         )
         o.print(
             f"CAR+ viable T cells: {format_cells(h.car_viable_cells)} "

@@ -70,12 +70,13 @@ def user_list(cli: Cli) -> None:
     views = users.list_users(cli.database(), actor=cli.actor())
 
     def human() -> None:
+        from rich.markup import escape
         from rich.table import Table
 
         t = Table("user", "full name", "role", "state", "failed logins")
         for v in views:
             state = "locked" if v.locked else ("active" if v.active else "deactivated")
-            t.add_row(v.username, v.full_name, v.role, state, str(v.failed_logins))
+            t.add_row(v.username, escape(v.full_name), v.role, state, str(v.failed_logins))
         cli.out.print(t)
 
     cli.emit(views, human)

@@ -138,19 +138,56 @@ def change_weight(
     _run(go, start, out, str(weight))
 
 
-def write_forever(url: str, home: str, lot_number: str, ready: Any) -> None:
-    """Record counts in a loop until killed (crash-safety tests send SIGKILL)."""
+def die_inside_a_write(url: str, home: str, lot_number: str, log_path: str) -> None:
+    """Commit two counts, then SIGKILL itself inside the third write: after the row and its
+    audit event were flushed, before the commit."""
+    import signal
+
+    from mfg import audit
     from mfg.services import counts
 
     db = open_db(url, home)
-    i = 0
-    while True:
-        counts.record_count(
+    for i in range(2):
+        v = counts.record_count(
             counts.RecordCount(lot_number, 200_000_000 + i, 100_000_000 + i, day=1),
             db=db,
             actor=actor("tech"),
             now=NOW,
         )
+        with open(log_path, "a") as f:
+            f.write(f"{v.id}\n")
+            f.flush()
+            os.fsync(f.fileno())
+    original = audit.append
+
+    def append_then_die(*a: Any, **kw: Any) -> Any:
+        original(*a, **kw)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    audit.append = append_then_die  # type: ignore[assignment]
+    counts.record_count(
+        counts.RecordCount(lot_number, 999_000_000, 900_000_000, day=2),
+        db=db,
+        actor=actor("tech"),
+        now=NOW,
+    )
+
+
+def write_and_log(url: str, home: str, lot_number: str, log_path: str) -> None:
+    """Record counts in a loop, logging each committed id (fsync) until killed."""
+    from mfg.services import counts
+
+    db = open_db(url, home)
+    i = 0
+    while True:
+        v = counts.record_count(
+            counts.RecordCount(lot_number, 200_000_000 + i, 100_000_000 + i, day=1),
+            db=db,
+            actor=actor("tech"),
+            now=NOW,
+        )
+        with open(log_path, "a") as f:
+            f.write(f"{v.id}\n")
+            f.flush()
+            os.fsync(f.fileno())
         i += 1
-        if i == 3 and ready is not None:
-            ready.set()

@@ -1,0 +1,469 @@
+"""mfg result add|verify|correct|list, mfg lot review, mfg disposition, mfg deviation
+list|open|close, mfg coa LOT -o FILE.pdf / mfg coa verify FILE.pdf."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mfg.cli import app
+from mfg.cli._common import Cli, command
+from mfg.cli.lots import LotArg, lot_app
+
+result_app = typer.Typer(help="Release test results.", no_args_is_help=True)
+deviation_app = typer.Typer(help="Deviations (OOS and others).", no_args_is_help=True)
+app.add_typer(result_app, name="result")
+app.add_typer(deviation_app, name="deviation")
+
+CodeArg = Annotated[
+    str, typer.Argument(metavar="CODE", help="Test code of the lot's spec, e.g. VIAB, STER.")
+]
+ValueArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="VALUE", help="As read: 91.2, '91.2 %', '<0.5', '>1000', 'No growth', pending."
+    ),
+]
+TestedOnOpt = Annotated[
+    str | None, typer.Option("--tested-on", help="Date of the result (default today).")
+]
+MethodRefOpt = Annotated[
+    str | None, typer.Option("--method-ref", help="SOP / method reference, e.g. SOP-QC-012.")
+]
+
+
+def _date(cli: Cli, text: str | None, field: str):  # type: ignore[no-untyped-def]
+    if text is None:
+        return None
+    from mfg.domain.dates import parse_date
+
+    return parse_date(text, field, cli.database().today(cli.now))
+
+
+def _print_result(cli: Cli, v: Any) -> None:
+    verdict = {"pass": "[green]conforms[/]", "fail": "[bold red]OUT OF SPECIFICATION[/]"}.get(
+        v.evaluation, "[yellow]pending[/]"
+    )
+    cli.out.print(
+        f"{v.lot_number} {v.test_code} ({v.test_name}): {v.display}  spec {v.acceptance}  {verdict}"
+    )
+    if v.deviation_number and v.evaluation == "fail":
+        cli.out.print(f"deviation {v.deviation_number} opened")
+    if v.status == "final":
+        who = f"verified by {v.verified_by}" if v.verified_by else "awaiting verification"
+        cli.out.print(f"entered by {v.entered_by}; {who}")
+
+
+@command(result_app, "add")
+def result_add(
+    cli: Cli,
+    lot: LotArg,
+    code: CodeArg,
+    value: ValueArg,
+    tested_on: TestedOnOpt = None,
+    method_ref: MethodRefOpt = None,
+) -> None:
+    """Enter a release result; a failing one opens an OOS deviation.
+
+    Example: mfg result add BH002-26-0001 ENDO '<0.5' --tested-on 2026-11-24 --method-ref SOP-QC-007
+    """
+    from mfg.services import release
+
+    actor = cli.actor()
+    db = cli.database()
+    cmd = release.AddResult(lot, code, value, _date(cli, tested_on, "tested_on"), method_ref)
+    v = release.add_result(cmd, db=db, actor=actor, now=cli.now)
+    cli.emit(v, lambda: _print_result(cli, v))
+
+
+@command(result_app, "verify")
+def result_verify(cli: Cli, lot: LotArg, code: CodeArg) -> None:
+    """Verify a result entered by someone else (second person).
+
+    Example: mfg result verify BH002-26-0001 ENDO --user tech2
+    """
+    from mfg.services import release
+
+    v = release.verify_result(lot, code, db=cli.database(), actor=cli.actor(), now=cli.now)
+    cli.emit(v, lambda: _print_result(cli, v))
+
+
+@command(result_app, "correct")
+def result_correct(
+    cli: Cli,
+    lot: LotArg,
+    code: CodeArg,
+    value: ValueArg,
+    reason: Annotated[str, typer.Option(help="Why the value changes (kept with it).")],
+    tested_on: TestedOnOpt = None,
+    method_ref: MethodRefOpt = None,
+) -> None:
+    """Correct a result: the new value supersedes the old one, which stays visible; it needs
+    verification again.
+
+    Example: mfg result correct BH002-26-0001 VIAB 90.1 --reason "transcription error, see printout"
+    """
+    from mfg.services import release
+
+    actor = cli.actor()
+    db = cli.database()
+    cmd = release.AddResult(lot, code, value, _date(cli, tested_on, "tested_on"), method_ref)
+    v = release.correct_result(cmd, reason, db=db, actor=actor, now=cli.now)
+
+    def human() -> None:
+        _print_result(cli, v)
+        if v.history:
+            cli.out.print(f"was {v.history[-1].display} (kept); reason: {v.correction_reason}")
+
+    cli.emit(v, human)
+
+
+@command(result_app, "list")
+def result_list(cli: Cli, lot: LotArg) -> None:
+    """Every test of the lot's spec with its current result, status and history.
+
+    Example: mfg result list BH002-26-0001 --json
+    """
+    from mfg.services import release
+
+    rows = release.list_results(lot, db=cli.database(), actor=cli.actor())
+
+    def human() -> None:
+        from rich.table import Table
+
+        t = Table(title=f"Release results {lot.upper()}", show_lines=False)
+        for h in ("Test", "Specification", "Result", "Evaluation", "Entered", "Verified", "Notes"):
+            t.add_column(h)
+        for r in rows:
+            ev = {"pass": "[green]pass[/]", "fail": "[bold red]FAIL[/]"}.get(
+                r.evaluation, "[yellow]pending[/]"
+            )
+            notes = []
+            if r.corrected:
+                notes.append(f"corrected from {r.original_display}: {r.correction_reason}")
+            for old in r.history:
+                if old.correction_reason is None and old.evaluation == "pending":
+                    continue
+                notes.append(f"superseded: {old.display} ({old.entered_by})")
+            if r.deviation_number:
+                notes.append(r.deviation_number)
+            if r.after_disposition:
+                notes.append("late result")
+            t.add_row(
+                f"{r.test_code} {r.test_name}",
+                r.acceptance,
+                r.display,
+                ev,
+                r.entered_by or "-",
+                r.verified_by or ("-" if r.status != "final" else "[yellow]no[/]"),
+                "; ".join(dict.fromkeys(notes)),
+            )
+        cli.out.print(t)
+
+    cli.emit(rows, human)
+
+
+@command(lot_app, "review")
+def lot_review(cli: Cli, lot: LotArg) -> None:
+    """Review by exception before signing: OOS results, corrections with reasons, late entries,
+    open deviations, unverified results, pending tests, dose, signatures and what blocks each
+    decision.
+
+    Example: mfg lot review BH002-26-0001 --user qa
+    """
+    from mfg.services import release
+
+    db = cli.database()
+    r = release.review(lot, db=db, actor=cli.actor())
+
+    def human() -> None:
+        o = cli.out
+        o.print(
+            f"[bold]Review by exception {r.lot_number}[/]  [{r.state}]  spec "
+            f"{r.product_code} v{r.spec_version}: {r.exception_count} exception(s)"
+        )
+        met = "[green]met[/]" if r.dose.met else f"[bold red]{r.dose.evaluation.upper()}[/]"
+        o.print(f"dose: {r.dose.display} against {r.dose.acceptance}: {met}")
+
+        def section(title: str, lines: list[str]) -> None:
+            o.print(f"\n[bold]{title}[/] ({len(lines)})" if lines else f"\n{title}: none")
+            for line in lines:
+                o.print(f"  {line}")
+
+        section(
+            "Out of specification",
+            [
+                f"{x.test_code} {x.display} (spec {x.acceptance}) {x.deviation_number or ''}"
+                for x in r.oos
+            ],
+        )
+        section(
+            "Corrections",
+            [
+                f"{c.what} {c.ref}: {c.old} -> {c.new}; reason: {c.reason} ({c.by}, "
+                f"{cli.local(c.at)})"
+                for c in r.corrections
+            ],
+        )
+        section(
+            "Entered later than the event",
+            [
+                f"{e.what} {e.ref} of {e.event_on} entered {cli.local(e.entered_at)} by "
+                f"{e.entered_by} ({e.days_late} day(s) later)"
+                for e in r.late_entries
+            ],
+        )
+        section(
+            "Open deviations",
+            [
+                f"{d.number} {d.kind} ({d.classification}): {d.description}"
+                for d in r.open_deviations
+            ],
+        )
+        section(
+            "Not verified",
+            [f"{x.test_code} {x.display} entered by {x.entered_by}" for x in r.unverified],
+        )
+        section(
+            "Pending",
+            [
+                f"{x.test_code} {x.test_name}: {x.status}"
+                + (" (spec: may be pending)" if x.may_be_pending else "")
+                for x in r.pending
+            ],
+        )
+        section(
+            "Signatures",
+            [
+                f"{s.printed_name} ({s.username}) {s.meaning} {s.signed_at:%Y-%m-%d %H:%M} UTC: "
+                + ("valid" if s.valid else "[bold red]BROKEN: signed records changed[/]")
+                for s in r.signatures
+            ],
+        )
+        o.print("\n[bold]Decisions[/]")
+        for d, blockers in r.blockers.items():
+            if not blockers:
+                o.print(f"  {d}: [green]possible[/]")
+            else:
+                o.print(
+                    f"  {d}: blocked: " + "; ".join(f"{b.message} [{b.rule}]" for b in blockers)
+                )
+
+    cli.emit(r, human)
+
+
+@command(app, "disposition")
+def disposition(
+    cli: Cli,
+    lot: LotArg,
+    decision: Annotated[
+        str, typer.Argument(metavar="DECISION", help="release | conditional-release | reject")
+    ],
+    reason: Annotated[str, typer.Option(help="The reason, kept with the signature.")],
+    exception: Annotated[
+        bool, typer.Option("--exception", help="Release out of specification as an exception.")
+    ] = False,
+    deviation: Annotated[
+        list[str] | None,
+        typer.Option("--deviation", help="Deviation cited by an exception (repeat for several)."),
+    ] = None,
+) -> None:
+    """QA disposition with an electronic signature: the password is asked again at signing.
+
+    Example: mfg disposition BH002-26-0001 release --reason "All results within specification" --user qa
+    """
+    from mfg.services import release
+
+    actor = cli.actor()
+    db = cli.database()
+    if not cli.json:
+        r = release.review(lot, db=db, actor=actor)
+        cli.out.print(
+            f"{r.lot_number}: {r.exception_count} exception(s) in review "
+            f"(`mfg lot review {r.lot_number}`); signing as {actor.full_name} ({actor.username}), "
+            f"meaning: {release.DECISIONS.get(decision.strip().lower(), (None, decision))[1]}"
+        )
+    password = cli.password("Password to sign")
+    sig = release.dispose(
+        release.Dispose(lot, decision, reason, exception, tuple(deviation or ())),
+        password,
+        db=db,
+        actor=actor,
+        now=cli.now,
+    )
+    cli.emit(
+        sig,
+        lambda: cli.out.print(
+            f"{lot.upper()} {sig.decision.replace('_', ' ')}; signed by {sig.printed_name} "
+            f"({sig.username}) at {sig.signed_at:%Y-%m-%d %H:%M:%S} UTC, meaning "
+            f"'{sig.meaning}'; record SHA-256 {sig.record_hash[:16]}..."
+        ),
+    )
+
+
+@command(deviation_app, "list")
+def deviation_list(
+    cli: Cli,
+    lot: Annotated[str | None, typer.Option("--lot", help="Only this lot.")] = None,
+    open_only: Annotated[bool, typer.Option("--open", help="Only open deviations.")] = False,
+) -> None:
+    """List deviations.
+
+    Example: mfg deviation list --open --user qa
+    """
+    from mfg.services import release
+
+    rows = release.list_deviations(
+        db=cli.database(), actor=cli.actor(), lot_number=lot, open_only=open_only
+    )
+
+    def human() -> None:
+        if not rows:
+            cli.out.print("no deviations")
+        for d in rows:
+            state = "open" if d.is_open else f"closed by {d.closed_by}: {d.closure_note}"
+            cli.out.print(
+                f"{d.number} {d.lot_number} {d.kind} ({d.classification}) {state}\n  "
+                f"{d.description}"
+            )
+
+    cli.emit(rows, human)
+
+
+@command(deviation_app, "open")
+def deviation_open(
+    cli: Cli,
+    lot: LotArg,
+    kind: Annotated[str, typer.Option(help="OOS, dose, harvest-window, process or other.")],
+    description: Annotated[str, typer.Option(help="What deviated.")],
+    classification: Annotated[
+        str, typer.Option(help="unclassified, minor, major or critical.")
+    ] = "unclassified",
+) -> None:
+    """Open a deviation by hand (OOS deviations open themselves).
+
+    Example: mfg deviation open BH002-26-0001 --kind dose --description "dose not reached" --user qa
+    """
+    from mfg.services import release
+
+    d = release.open_deviation(
+        lot, kind, description, classification=classification,
+        db=cli.database(), actor=cli.actor(), now=cli.now,
+    )  # fmt: skip
+    cli.emit(d, lambda: cli.out.print(f"{d.number} opened for {d.lot_number}"))
+
+
+@command(deviation_app, "close")
+def deviation_close(
+    cli: Cli,
+    number: Annotated[str, typer.Argument(metavar="DEV", help="e.g. DEV-2026-0001")],
+    note: Annotated[str, typer.Option(help="Investigation outcome, CAPA reference.")],
+    classification: Annotated[str | None, typer.Option(help="minor, major or critical.")] = None,
+) -> None:
+    """Close a deviation (QA) with a note.
+
+    Example: mfg deviation close DEV-2026-0001 --note "lab error confirmed, CAPA-12" --user qa
+    """
+    from mfg.services import release
+
+    d = release.close_deviation(
+        number, note, classification=classification,
+        db=cli.database(), actor=cli.actor(), now=cli.now,
+    )  # fmt: skip
+    cli.emit(d, lambda: cli.out.print(f"{d.number} closed ({d.classification})"))
+
+
+@command(app, "coa")
+def coa_cmd(
+    cli: Cli,
+    target: Annotated[
+        str, typer.Argument(metavar="LOT|verify", help="A lot number, or 'verify' then a file.")
+    ],
+    file: Annotated[
+        Path | None, typer.Argument(metavar="[FILE.pdf]", help="With verify: the COA to check.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the PDF to this file.")
+    ] = None,
+    revision: Annotated[
+        int | None, typer.Option(help="An earlier revision (default: the current one).")
+    ] = None,
+    to_printer: Annotated[
+        bool, typer.Option("--print", help="Send to the printer command `coa_printer`.")
+    ] = False,
+) -> None:
+    """Issue the Certificate of Analysis of a lot, or check an issued one.
+
+    `mfg coa LOT -o FILE.pdf [--revision N] [--print]`; `mfg coa verify FILE.pdf` answers: issued
+    by CellTrail? unaltered? current revision? (exit 1 unless all three).
+
+    Example: mfg coa BH002-26-0001 -o coa.pdf --user qa; mfg coa verify coa.pdf --user qa
+    """
+    from mfg.errors import RuleViolation
+    from mfg.services import release
+
+    if target.strip().lower() == "verify":
+        if file is None:
+            raise RuleViolation("file", "file-required", "say which file: mfg coa verify FILE.pdf")
+        try:
+            data = file.read_bytes()
+        except OSError as e:
+            raise RuleViolation("file", "unreadable", f"{file}: {e.strerror or e}") from None
+        check = release.verify_pdf(data, db=cli.database(), actor=cli.actor())
+
+        def human() -> None:
+            yes = {True: "yes", False: "NO", None: "cannot tell"}
+            cli.out.print(
+                f"{file}: {check.document_id or '-'} (lot {check.lot_number or '-'}, revision {check.revision or '-'})"
+            )
+            cli.out.print(f"  issued by CellTrail: {yes[check.issued_by_celltrail]}")
+            cli.out.print(f"  unaltered:           {yes[check.unaltered]}")
+            cli.out.print(f"  current revision:    {yes[check.current]}")
+            for m in check.messages:
+                cli.out.print(f"  {m}")
+
+        cli.emit({**_asdict(check), "ok": check.ok}, human)
+        if not check.ok:
+            raise typer.Exit(code=1)
+        return
+    if file is not None:
+        raise RuleViolation("file", "unexpected-argument", f"unexpected {file}; use -o FILE.pdf")
+    if output is None and not to_printer:
+        raise RuleViolation("output", "output-required", "say where: -o FILE.pdf and/or --print")
+    db = cli.database()
+    printer = db.settings.coa_printer if to_printer else ""
+    if to_printer and not printer.strip():
+        raise RuleViolation(
+            "coa_printer", "no-printer", "no COA printer configured (coa_printer / MFG_COA_PRINTER)"
+        )
+    dest = ", ".join(
+        x for x in (str(output) if output else "", f"printer: {printer}" if printer else "") if x
+    )
+    issue = release.issue_coa(
+        target, revision=revision, destination=dest, db=db, actor=cli.actor(), now=cli.now
+    )
+    if output is not None:
+        try:
+            output.write_bytes(issue.pdf)
+        except OSError as e:
+            raise RuleViolation("output", "unwritable", f"{output}: {e.strerror or e}") from None
+    if printer:
+        from mfg.coa import send_to_printer
+
+        send_to_printer(printer, issue.pdf)
+    rv = issue.revision
+    cli.emit(
+        {**_asdict(rv), "output": str(output) if output else None, "printed": bool(printer)},
+        lambda: cli.out.print(
+            f"{rv.document_id} revision {rv.revision}"
+            f"{'' if rv.current else ' (SUPERSEDED)'} -> {dest}\ncontent SHA-256 {rv.content_sha256}"
+        ),
+    )
+
+
+def _asdict(v: Any) -> dict[str, Any]:
+    import dataclasses
+
+    return {f.name: getattr(v, f.name) for f in dataclasses.fields(v)}

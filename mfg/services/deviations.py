@@ -1,0 +1,212 @@
+"""Deviations: opened automatically for out-of-specification results (OOS), or by QA; closed by
+QA with a note. Numbered ``DEV-YYYY-NNNN`` per calendar year of the site. Nothing is deleted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from mfg.errors import NotFound, RuleViolation
+from mfg.services.lots import get_lot_row
+from mfg.services.uow import Actor, Database, Tx
+from mfg.store.tables import Deviation, Lot, ReleaseResult
+
+CLASSIFICATIONS = ("unclassified", "minor", "major", "critical")
+KINDS = ("OOS", "dose", "harvest-window", "process", "other")
+
+
+@dataclass(frozen=True)
+class DeviationView:
+    number: str
+    lot_number: str
+    kind: str
+    classification: str
+    description: str
+    test_code: str | None
+    opened_by: str
+    opened_at: datetime
+    closed_by: str | None
+    closed_at: datetime | None
+    closure_note: str | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+
+def deviation_view(session: Session, d: Deviation, lot_number: str | None = None) -> DeviationView:
+    if lot_number is None:
+        lot = session.get(Lot, d.lot_pk)
+        lot_number = lot.lot_number if lot else "?"
+    code = None
+    if d.result_pk is not None:
+        r = session.get(ReleaseResult, d.result_pk)
+        code = r.test_code if r else None
+    return DeviationView(
+        number=d.number,
+        lot_number=lot_number,
+        kind=d.kind,
+        classification=d.classification,
+        description=d.description,
+        test_code=code,
+        opened_by=d.opened_by,
+        opened_at=d.opened_at,
+        closed_by=d.closed_by,
+        closed_at=d.closed_at,
+        closure_note=d.closure_note,
+    )
+
+
+def next_number(session: Session, year: int) -> str:
+    """``DEV-2026-0007``: max + 1 within the year (safe: the write transaction is serialised)."""
+    prefix = f"DEV-{year:04d}-"
+    last = session.exec(
+        select(func.max(Deviation.number)).where(col(Deviation.number).like(prefix + "%"))
+    ).one()
+    seq = int(last[len(prefix) :]) + 1 if last else 1
+    return f"{prefix}{seq:04d}"
+
+
+def open_in_tx(
+    tx: Tx,
+    db: Database,
+    lot: Lot,
+    *,
+    kind: str,
+    description: str,
+    result: ReleaseResult | None = None,
+    classification: str = "unclassified",
+) -> Deviation:
+    """Open a deviation inside the caller's transaction (audited)."""
+    assert tx.actor is not None
+    d = Deviation(
+        number=next_number(tx.session, db.today(tx.now).year),
+        lot_pk=lot.id,  # type: ignore[arg-type]
+        result_pk=result.id if result else None,
+        kind=kind,
+        classification=classification,
+        description=description,
+        opened_by=tx.actor.username,
+        opened_at=tx.now,
+    )
+    tx.session.add(d)
+    tx.session.flush()
+    tx.audit(
+        "deviation.opened",
+        "deviation",
+        d.number,
+        lot_number=lot.lot_number,
+        new={
+            "number": d.number,
+            "kind": kind,
+            "classification": classification,
+            "test_code": result.test_code if result else None,
+            "description": description,
+        },
+    )
+    return d
+
+
+def _classification(text: str) -> str:
+    c = text.strip().lower()
+    if c not in CLASSIFICATIONS:
+        raise RuleViolation(
+            "classification",
+            "unknown-classification",
+            f"{text!r} is not one of {', '.join(CLASSIFICATIONS)}",
+        )
+    return c
+
+
+def open_deviation(
+    lot_number: str,
+    kind: str,
+    description: str,
+    *,
+    classification: str = "unclassified",
+    db: Database,
+    actor: Actor,
+    now: datetime,
+) -> DeviationView:
+    """QA opens a deviation by hand (dose not reached, process event, ...)."""
+    actor.require("deviation.manage")
+    k = kind.strip()
+    if k not in KINDS:
+        raise RuleViolation(
+            "kind", "unknown-deviation-kind", f"{kind!r}: one of {', '.join(KINDS)}"
+        )
+    if not description.strip():
+        raise RuleViolation("description", "description-required", "say what deviated")
+    c = _classification(classification)
+    with db.write(actor, now) as tx:
+        lot = get_lot_row(tx.session, lot_number)
+        d = open_in_tx(tx, db, lot, kind=k, description=description.strip(), classification=c)
+        tx.commit()
+        return deviation_view(tx.session, d, lot.lot_number)
+
+
+def close_deviation(
+    number: str,
+    note: str,
+    *,
+    classification: str | None = None,
+    db: Database,
+    actor: Actor,
+    now: datetime,
+) -> DeviationView:
+    """QA closes a deviation with a note (investigation outcome, CAPA reference)."""
+    actor.require("deviation.manage")
+    if not note.strip():
+        raise RuleViolation("note", "note-required", "closing a deviation needs a note")
+    c = _classification(classification) if classification else None
+    with db.write(actor, now) as tx:
+        s = tx.session
+        d = s.exec(select(Deviation).where(Deviation.number == number.strip().upper())).first()
+        if d is None:
+            raise NotFound("deviation", number)
+        if d.closed_at is not None:
+            raise RuleViolation(
+                "deviation", "already-closed", f"{d.number} was closed by {d.closed_by}"
+            )
+        old = {"classification": d.classification, "closed": False}
+        d.closed_by, d.closed_at, d.closure_note = actor.username, now, note.strip()
+        if c:
+            d.classification = c
+        d.row_version += 1
+        s.add(d)
+        lot = s.get(Lot, d.lot_pk)
+        assert lot is not None
+        tx.audit(
+            "deviation.closed",
+            "deviation",
+            d.number,
+            lot_number=lot.lot_number,
+            old=old,
+            new={"classification": d.classification, "closed": True},
+            reason=note.strip(),
+        )
+        tx.commit()
+        return deviation_view(s, d, lot.lot_number)
+
+
+def lot_deviations(session: Session, lot: Lot) -> list[DeviationView]:
+    rows = session.exec(
+        select(Deviation).where(Deviation.lot_pk == lot.id).order_by(col(Deviation.id))
+    ).all()
+    return [deviation_view(session, d, lot.lot_number) for d in rows]
+
+
+def list_deviations(
+    *, db: Database, actor: Actor, lot_number: str | None = None, open_only: bool = False
+) -> list[DeviationView]:
+    actor.require("lot.read")
+    with db.read() as s:
+        q = select(Deviation).order_by(col(Deviation.number))
+        if lot_number:
+            q = q.where(Deviation.lot_pk == get_lot_row(s, lot_number).id)
+        if open_only:
+            q = q.where(col(Deviation.closed_at).is_(None))
+        return [deviation_view(s, d) for d in s.exec(q).all()]

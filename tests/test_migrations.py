@@ -1,0 +1,109 @@
+"""The Alembic migration matches the models on both backends; `mfg init` is idempotent; an
+un-initialised or outdated database is refused with the command that fixes it."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlmodel import SQLModel
+from typer.testing import CliRunner
+
+import mfg.store.tables
+from mfg.services.uow import Database
+from mfg.store import db as store_db
+from tests.support.constants import PASSWORD
+
+
+def test_migration_matches_the_models(db: Database):
+    """`alembic revision --autogenerate` against a migrated database would produce nothing."""
+    with db.engine.connect() as conn:
+        ctx = MigrationContext.configure(
+            conn, opts={"compare_type": True, "render_as_batch": db.dialect == "sqlite"}
+        )
+        diff = compare_metadata(ctx, SQLModel.metadata)
+    assert diff == [], (
+        "the models and mfg/store/migrations differ; run `bash scripts/regen_initial_migration.sh`"
+        f":\n{diff}"
+    )
+    assert store_db.schema_revision(db.engine) == store_db.head_revision(str(db.engine.url))
+
+
+def test_upgrade_twice_changes_nothing(db: Database):
+    before = store_db.schema_revision(db.engine)
+    assert store_db.upgrade(db.engine) == before == store_db.upgrade(db.engine)
+
+
+def mfg(home: Path, *args: str, user: str | None = None) -> object:
+    from mfg.cli import app
+
+    env = {
+        "MFG_HOME": str(home),
+        "MFG_PASSWORD": PASSWORD,
+        "MFG_USER": user,
+        "MFG_DATABASE_URL": None,
+    }
+    return CliRunner().invoke(app, list(args), env=env)
+
+
+def test_mfg_init_twice_is_idempotent(tmp_path: Path):
+    home = tmp_path / "home"
+    first = mfg(home, "init", "--admin", "admin", "--json")
+    assert first.exit_code == 0, first.stderr  # type: ignore[attr-defined]
+    config = (home / "config.toml").read_text()
+    edited = re.sub(r'(?m)^site_name = ".*?"', 'site_name = "Edited by the site"', config)
+    assert edited != config
+    (home / "config.toml").write_text(edited)
+    with sqlite3.connect(home / "celltrail.db") as c:
+        events = c.execute("SELECT count(*) FROM auditevent").fetchone()[0]
+    second = mfg(home, "init", "--admin", "admin", "--json")
+    assert second.exit_code == 0, second.stderr  # type: ignore[attr-defined]
+    a, b = json.loads(first.stdout), json.loads(second.stdout)  # type: ignore[attr-defined]
+    assert (a["admin_created"], b["admin_created"]) == (True, False)
+    assert a["schema_revision"] == b["schema_revision"]
+    assert "Edited by the site" in (home / "config.toml").read_text()  # never overwritten
+    with sqlite3.connect(home / "celltrail.db") as c:
+        assert c.execute("SELECT count(*) FROM auditevent").fetchone()[0] == events
+        assert c.execute("SELECT count(*) FROM app_user").fetchone()[0] == 1
+    third = mfg(home, "init")  # upgrade only, no admin
+    assert third.exit_code == 0, third.stderr  # type: ignore[attr-defined]
+
+
+def test_mfg_init_twice_on_postgresql(db: Database, tmp_path: Path):
+    if db.dialect != "postgresql":
+        pytest.skip("the SQLite case is test_mfg_init_twice_is_idempotent")
+    url = str(db.engine.url.render_as_string(hide_password=False))
+    for created in (True, False):
+        r = mfg(tmp_path, "init", "--admin", "admin", "--db", url, "--json")
+        assert r.exit_code == 0, r.stderr  # type: ignore[attr-defined]
+        assert json.loads(r.stdout)["admin_created"] is created  # type: ignore[attr-defined]
+    r = mfg(tmp_path, "user", "list", "--db", url, "--json", user="admin")
+    assert [u["username"] for u in json.loads(r.stdout)] == ["admin"]  # type: ignore[attr-defined]
+
+
+def test_a_command_on_an_uninitialised_database_says_to_run_mfg_init(tmp_path: Path):
+    home = tmp_path / "empty"
+    r = mfg(home, "lot", "list", user="admin")
+    assert r.exit_code == 1  # type: ignore[attr-defined]
+    err = r.stderr  # type: ignore[attr-defined]
+    assert err.startswith("refused: no CellTrail database at ")
+    assert err.endswith(": run `mfg init --admin NAME` [bad-configuration]\n")
+
+
+def test_an_outdated_schema_says_to_run_mfg_init(tmp_path: Path):
+    home = tmp_path / "home"
+    assert mfg(home, "init", "--admin", "admin").exit_code == 0  # type: ignore[attr-defined]
+    with sqlite3.connect(home / "celltrail.db") as c:
+        c.execute("UPDATE alembic_version SET version_num = '0000'")
+    r = mfg(home, "lot", "list", user="admin")
+    head = store_db.head_revision("sqlite://")
+    assert r.exit_code == 1  # type: ignore[attr-defined]
+    assert r.stderr == (  # type: ignore[attr-defined]
+        f"refused: database schema is at 0000, this CellTrail expects {head}: run `mfg init` "
+        "[bad-configuration]\n"
+    )

@@ -1,0 +1,47 @@
+"""Start-up hygiene: `import mfg.cli` stays light, and the layering contracts hold."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("textual", "reportlab", "pandas", "scipy")
+
+
+def loaded_after(statement: str) -> list[str]:
+    code = (
+        f"import sys, json\n{statement}\n"
+        f"print(json.dumps(sorted(m for m in {list(HEAVY)!r} if m in sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return list(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "import mfg.cli",
+        # building the whole command tree (what `mfg --help` does) must not import them either
+        "import typer.main, mfg.cli; typer.main.get_command(mfg.cli.app)",
+    ],
+)
+def test_the_cli_does_not_import_heavy_libraries(statement: str):
+    assert loaded_after(statement) == [], (
+        "import these inside the function that needs them (see docs/DEVELOPING.md)"
+    )
+
+
+def test_import_contracts_hold():
+    lint = Path(sys.executable).parent / "lint-imports"
+    if not lint.exists():
+        pytest.fail("lint-imports is missing: pip install 'celltrail[dev]' (import-linter)")
+    r = subprocess.run([str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "0 broken" in r.stdout

@@ -22,7 +22,7 @@ app = typer.Typer(
 )
 
 # Each module registers its commands on `app` (or a sub-app it adds); one module per group.
-COMMAND_MODULES = ("setup", "users", "subjects", "lots", "audit", "backup")
+COMMAND_MODULES = ("setup", "users", "subjects", "lots", "audit", "backup", "labels")
 for _name in COMMAND_MODULES:
     importlib.import_module(f"mfg.cli.{_name}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func
+from sqlalchemy import Integer, cast, func
 from sqlmodel import Session, col, select
 
 from mfg.domain import dose, ids
@@ -112,8 +112,11 @@ def product_for_lot(db: Database, session: Session, lot: Lot) -> Product:
 
 
 def _next_sequence(session: Session, column, prefix: str, start: int, length: int) -> int:  # type: ignore[no-untyped-def]
+    # Compared as numbers: lot numbers grow from 4 to 5 digits after 9999 ("10000" < "9999").
     last = session.exec(
-        select(func.max(func.substr(column, start, length))).where(column.like(prefix + "%"))
+        select(func.max(cast(func.substr(column, start, length), Integer))).where(
+            column.like(prefix + "%")
+        )
     ).one()
     return int(last) + 1 if last else 1
 

@@ -140,3 +140,16 @@ def test_terminate_refusals(db, actors, tech):
     term()
     assert_refused(db, term, "illegal-transition", "state")
     assert lots.show_lot(v.lot_number, db=db, actor=qa).termination_cause == "manufacturing"
+
+
+def test_lot_numbers_keep_counting_past_9999(db, actors, tech):
+    from sqlalchemy import text
+
+    first = register(db, tech)
+    with db.engine.begin() as c:  # as if 9,999 lots had been registered this year
+        c.execute(
+            text("UPDATE lot SET lot_number = :n WHERE lot_number = :o"),
+            {"n": first.lot_number[:-4] + "9999", "o": first.lot_number},
+        )
+    a, b = register(db, tech), register(db, tech)
+    assert (a.lot_number[-6:], b.lot_number[-6:]) == ("-10000", "-10001")

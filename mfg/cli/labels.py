@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mfg.cli import app
-from mfg.cli._common import Cli, command
+from mfg.cli._common import Cli, command, refuse
 
 bag_app = typer.Typer(
     help="Dose bags: chain of custody, each step recorded by scanning the bag's label.",
@@ -63,7 +63,7 @@ def labels_cmd(
 
     suffix = output.suffix.lower().lstrip(".")
     if suffix not in ("pdf", "png", "zpl"):
-        raise typer.BadParameter("the output file must end in .pdf, .png or .zpl", param_hint="-o")
+        raise refuse("output: the file name must end in .pdf, .png or .zpl", "output-format", 2)
     actor = cli.actor()
     db = cli.database()
     result = labels.print_labels(

@@ -22,7 +22,18 @@ app = typer.Typer(
 )
 
 # Each module registers its commands on `app` (or a sub-app it adds); one module per group.
-COMMAND_MODULES = ("setup", "users", "subjects", "lots", "audit", "backup", "labels")
+COMMAND_MODULES = (
+    "setup",
+    "users",
+    "subjects",
+    "lots",
+    "audit",
+    "tui_cmd",
+    "labels",
+    "backup",
+    "release",
+    "reports",
+)
 for _name in COMMAND_MODULES:
     importlib.import_module(f"mfg.cli.{_name}")
 

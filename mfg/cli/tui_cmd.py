@@ -1,0 +1,69 @@
+"""mfg tui [--demo]: the terminal UI (Textual is imported only here, inside the command)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mfg.cli import app
+from mfg.cli._common import Cli, command
+
+
+@command(app, "tui")
+def tui(
+    cli: Cli,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="On an empty MFG_HOME, first create a demo database (users tech, tech2, qa, "
+            "sponsor, admin; password demo-password) with about 20 lots at every stage.",
+        ),
+    ] = False,
+) -> None:
+    """Start the terminal UI: log in, then the lot board, lot detail, forms, QA queue, reports.
+
+    Example: MFG_HOME=./.celltrail-demo mfg tui --demo
+    """
+    import logging
+    import sys
+
+    settings = cli.settings
+    log_dir = settings.home / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        filename=str(log_dir / "tui.log"),
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if demo and not settings.database_url and not (settings.home / "celltrail.db").exists():
+        from mfg.config import write_default_config
+        from mfg.demo import seed_demo
+        from mfg.services.uow import Database
+
+        sys.stderr.write(f"creating a demo database in {settings.home} ...\n")
+        partial = settings.home / "celltrail.db.partial"
+        partial.unlink(missing_ok=True)
+        db = Database.open(f"sqlite:///{partial}", settings)
+        try:
+            seed_demo(db, now=cli.now)
+        finally:
+            db.dispose()
+        partial.replace(settings.home / "celltrail.db")  # only a complete demo is ever used
+        write_default_config(settings)
+    elif demo and settings.database_url:
+        sys.stderr.write("--demo is ignored: MFG_DATABASE_URL points at a real database\n")
+    url = cli._db_url
+
+    def open_db():  # type: ignore[no-untyped-def]
+        from mfg.services.uow import Database
+        from mfg.store.db import check_schema
+
+        db = Database.open(url, settings)
+        check_schema(db.engine)
+        return db
+
+    from tui.app import CellTrailApp
+
+    CellTrailApp(db_factory=open_db, demo=demo).run()

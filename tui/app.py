@@ -1,0 +1,269 @@
+"""The CellTrail terminal UI: login, lot board, lot detail, entry forms, QA queue, reports.
+
+Start-up is kept light: the login screen is painted before SQLAlchemy or any service is imported;
+the database opens in a thread worker while the user types. Every service call runs in a thread
+worker (``tui.workers.service_worker``); screens never open a database session.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from textual import events
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Input
+
+from tui.messages import LotChanged, OpenLot, ScanRead
+from tui.screens.login import LoginScreen
+
+if TYPE_CHECKING:
+    from mfg.errors import CellTrailError
+    from mfg.services.uow import Actor, Database
+
+log = logging.getLogger("celltrail.tui")
+
+# A keyboard-wedge scanner "types" a whole code within a few milliseconds per key; people do not.
+SCAN_MAX_GAP_S = 0.05
+SCAN_MIN_LENGTH = 8
+
+
+def _screen(module: str, name: str) -> Screen[Any]:
+    import importlib
+
+    return getattr(importlib.import_module(f"tui.screens.{module}"), name)()  # type: ignore[no-any-return]
+
+
+class CellTrailApp(App[None]):
+    """CellTrail: GMP lot tracking at the terminal (keyboard and barcode scanner)."""
+
+    TITLE = "CellTrail"
+    CSS_PATH = "app.tcss"
+    ENABLE_COMMAND_PALETTE = True
+    MODES = {
+        "board": lambda: _screen("lot_board", "LotBoardScreen"),
+        "qa": lambda: _screen("qa_queue", "QaQueueScreen"),
+        "reports": lambda: _screen("reports", "ReportsScreen"),
+    }
+    BINDINGS = [
+        Binding("f1", "help", "Help"),
+        Binding("ctrl+o", "scan", "Scan/open", priority=True),
+        Binding("ctrl+b", "mode('board')", "Board", show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        *,
+        db_factory: Callable[[], Database],
+        clock: Callable[[], datetime] | None = None,
+        demo: bool = False,
+    ) -> None:
+        super().__init__()
+        self._db_factory = db_factory
+        self._db: Database | None = None
+        self._db_error: BaseException | None = None
+        self._db_ready = threading.Event()
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.demo = demo
+        self.actor: Actor | None = None
+        self._scan_chars: list[str] = []
+        self._scan_last = 0.0
+        self._scan_start = 0.0
+
+    # -- database ---------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self.push_screen(LoginScreen(demo=self.demo))
+        threading.Thread(target=self._open_db, name="celltrail-open-db", daemon=True).start()
+
+    def _open_db(self) -> None:
+        try:
+            self._db = self._db_factory()
+        except BaseException as e:  # reported at login
+            self._db_error = e
+        finally:
+            self._db_ready.set()
+
+    @property
+    def db(self) -> Database:
+        """The database (waits for the start-up worker; call from thread workers only)."""
+        self._db_ready.wait()
+        if self._db_error is not None:
+            raise self._db_error
+        assert self._db is not None
+        return self._db
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def today_str(self) -> str:
+        if self._db is None:
+            return ""
+        return self._db.today(self.now()).isoformat()
+
+    # -- session ----------------------------------------------------------------------------
+    def logged_in(self, actor: Actor) -> None:
+        from mfg.domain.permissions import allowed
+
+        self.actor = actor
+        self.sub_title = f"{actor.full_name} ({actor.role})"
+        if allowed(actor.role, "lot.read"):
+            self.switch_mode("board")
+        else:
+            self.switch_mode("reports")
+
+    def can(self, action: str) -> bool:
+        from mfg.domain.permissions import allowed
+
+        return self.actor is not None and allowed(self.actor.role, action)
+
+    # -- errors -----------------------------------------------------------------------------
+    def refused(self, e: CellTrailError) -> None:
+        self.notify(
+            f"{e.message} [{e.rule}]", title="Refused", severity="warning", timeout=8, markup=False
+        )
+
+    def unexpected_error(self, e: BaseException) -> None:
+        log.error("unexpected error: %s: %s", type(e).__name__, e)
+        self.notify(
+            f"{type(e).__name__}: {e}\nDetails are in the log; nothing unfinished was saved.",
+            title="Internal error",
+            severity="error",
+            timeout=12,
+            markup=False,
+        )
+
+    def _handle_exception(self, error: Exception) -> None:
+        # Never a traceback on screen: log, notify, keep going.
+        log.exception("unhandled error in the UI", exc_info=error)
+        try:
+            self.unexpected_error(error)
+        except Exception:
+            super()._handle_exception(error)
+
+    # -- navigation -------------------------------------------------------------------------
+    def action_mode(self, mode: str) -> None:
+        if self.actor is None:
+            return
+        if mode in ("board", "qa") and not self.can("lot.read"):
+            self.notify("your role cannot read lots", severity="warning")
+            return
+        self.switch_mode(mode)
+
+    def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_scan(self) -> None:
+        from tui.screens.scan import ScanDialog
+
+        if self.actor is None or isinstance(self.screen, ScanDialog):
+            return
+        self.push_screen(ScanDialog(), self._scanned)
+
+    def _scanned(self, code: str | None) -> None:
+        if code:
+            self.post_message(ScanRead(code))
+
+    def on_scan_read(self, message: ScanRead) -> None:
+        from tui.screens.scan import resolve_scan
+
+        handler = getattr(self.screen, "handle_scan", None)
+        if handler is not None and handler(message.payload):
+            return  # a custody step (or another screen) consumed it
+        resolve_scan(self, message.payload)
+
+    def on_open_lot(self, message: OpenLot) -> None:
+        from tui.screens.lot_detail import LotDetailScreen
+
+        current = self.screen
+        if isinstance(current, LotDetailScreen) and current.lot_number == message.lot_number:
+            current.reload()
+            return
+        self.push_screen(LotDetailScreen(message.lot_number))
+
+    def on_lot_changed(self, message: LotChanged) -> None:
+        for screen in self.screen_stack:
+            hook = getattr(screen, "lot_changed", None)
+            if hook is not None:
+                hook(message.lot_number)
+        for mode in ("board", "qa"):
+            try:
+                stack = self._screen_stacks.get(mode) or []
+            except AttributeError:
+                stack = []
+            for screen in stack:
+                hook = getattr(screen, "lot_changed", None)
+                if hook is not None and screen not in self.screen_stack:
+                    hook(message.lot_number)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if self.actor is None:
+            return
+        yield SystemCommand(
+            "Lot board", "All active lots (ctrl+b)", lambda: self.action_mode("board")
+        )
+        yield SystemCommand(
+            "QA queue", "Results to verify, lots to disposition", lambda: self.action_mode("qa")
+        )
+        yield SystemCommand(
+            "Reports", "Manufacturing success rate", lambda: self.action_mode("reports")
+        )
+        yield SystemCommand(
+            "Scan or open", "Open a lot by scanning or typing its code (ctrl+o)", self.action_scan
+        )
+        yield SystemCommand("Help", "Keys and screens (F1)", self.action_help)
+        extra = getattr(screen, "palette_commands", None)
+        if extra is not None:
+            yield from extra()
+
+    # -- keyboard-wedge scanner -------------------------------------------------------------
+    async def on_event(self, event: events.Event) -> None:
+        if (
+            isinstance(event, events.Key)
+            and not event.is_forwarded
+            and self.actor is not None
+            and self._scan_key(event)
+        ):
+            return
+        await super().on_event(event)
+
+    def _scan_key(self, event: events.Key) -> bool:
+        """Collect fast bursts of printable keys; a burst ending in Enter is a scan."""
+        t = time.monotonic()
+        if event.key == "enter":
+            chars, start, last = self._scan_chars, self._scan_start, self._scan_last
+            self._scan_chars = []
+            if len(chars) >= SCAN_MIN_LENGTH and t - last <= SCAN_MAX_GAP_S * 4:
+                payload = "".join(chars)
+                if self._looks_like_code(payload) and (last - start) <= SCAN_MAX_GAP_S * len(chars):
+                    focused = self.focused
+                    if isinstance(focused, Input) and focused.value.endswith(payload):
+                        focused.value = focused.value[: -len(payload)]
+                    self.post_message(ScanRead(payload))
+                    return True
+            return False
+        if event.character and event.is_printable:
+            if not self._scan_chars or t - self._scan_last > SCAN_MAX_GAP_S:
+                self._scan_chars = []
+                self._scan_start = t
+            self._scan_chars.append(event.character)
+            self._scan_last = t
+        else:
+            self._scan_chars = []
+        return False
+
+    @staticmethod
+    def _looks_like_code(text: str) -> bool:
+        from tui.screens.scan import looks_like_code
+
+        return looks_like_code(text)

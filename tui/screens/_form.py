@@ -1,0 +1,252 @@
+"""The entry-form pattern shared by registration, count, harvest and result forms.
+
+Each input is checked as it is typed with the domain parser the CLI uses, so the message under
+the field is the message ``mfg`` prints. Submitting (Enter on the last field, or ctrl+s) shows a
+confirmation with the derived values; Enter there saves (in a thread worker); a refusal from the
+service is shown under the input its ``RuleViolation.field`` names, or as a toast otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Generic, TypeVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Input, Label, Static
+
+from mfg.errors import CellTrailError, RuleViolation
+from tui.workers import service_worker, ui
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class FormField:
+    name: str  # the domain's field name (RuleViolation.field)
+    label: str
+    placeholder: str = ""
+    parse: Callable[[str, date], Any] | None = None  # None: free text
+    required: bool = True
+    value: str = ""
+    aliases: tuple[str, ...] = ()  # other RuleViolation.field names that belong here
+
+
+class EntryForm(ModalScreen[R], Generic[R]):
+    """A modal form typed by what it returns on save (``None`` when cancelled)."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back/cancel"),
+        Binding("ctrl+s", "submit", "Check & confirm"),
+    ]
+    form_title = "Entry"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.confirming = False
+        self.values: dict[str, Any] = {}
+        self.today: date | None = None
+
+    # -- to implement -----------------------------------------------------------------------
+    def fields(self) -> list[FormField]:
+        raise NotImplementedError
+
+    def check(self, values: dict[str, Any]) -> list[str]:
+        """Cross-field checks (raise RuleViolation) and the derived values to confirm."""
+        return []
+
+    def save(self, values: dict[str, Any]) -> R:
+        """Call the service (runs in a thread worker)."""
+        raise NotImplementedError
+
+    def load_context(self) -> None:
+        """Runs in a worker at mount: fetch what the derived values need (lot, growth)."""
+
+    # -- layout -----------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="form-box"):
+            yield Static(self.form_title, classes="form-title")
+            yield Static("", id="form-context", classes="form-context")
+            with VerticalScroll(classes="form-fields"):
+                for f in self.fields():
+                    with Vertical(classes="form-row"):
+                        yield Label(f.label + ("" if f.required else " (optional)"))
+                        yield Input(value=f.value, placeholder=f.placeholder, id=f"in-{f.name}")
+                        yield Static("", id=f"err-{f.name}", classes="error", markup=False)
+            yield Static("", id="form-derived", classes="derived", markup=False)
+            yield Static("", id="form-confirm", classes="confirm")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._fetch()
+
+    @service_worker(group="form-load")
+    def _fetch(self) -> None:
+        app: Any = self.app
+        today = app.db.today(app.now())
+        ui(self, self._set_today, today)
+        self.load_context()
+
+    def _set_today(self, today: date) -> None:
+        self.today = today
+        self._revalidate_all(quiet=True)
+
+    def set_context(self, text: str) -> None:
+        self.query_one("#form-context", Static).update(text)
+
+    # -- validation as you type -------------------------------------------------------------
+    def _field(self, name: str) -> FormField | None:
+        return next((f for f in self.fields() if f.name == name), None)
+
+    def _parse(self, f: FormField, text: str) -> Any:
+        if not text.strip():
+            if f.required:
+                raise RuleViolation(f.name, "required", "required")
+            return None
+        if f.parse is None:
+            return text.strip()
+        return f.parse(text, self.today or date.today())
+
+    def _set_error(self, name: str, message: str) -> None:
+        try:
+            err = self.query_one(f"#err-{name}", Static)
+            inp = self.query_one(f"#in-{name}", Input)
+        except Exception:
+            return
+        err.update(message)
+        inp.set_class(bool(message), "-invalid")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        name = (event.input.id or "").removeprefix("in-")
+        f = self._field(name)
+        if f is None:
+            return
+        if self.confirming:
+            self._unconfirm()
+        try:
+            self.values[name] = self._parse(f, event.value)
+            self._set_error(name, "")
+        except RuleViolation as e:
+            self.values.pop(name, None)
+            # "required" is only shown on submit, not while the user has not typed yet
+            self._set_error(name, "" if e.rule == "required" else f"{e.message} [{e.rule}]")
+        self._derive(quiet=True)
+
+    def _revalidate_all(self, quiet: bool) -> bool:
+        ok = True
+        for f in self.fields():
+            try:
+                inp = self.query_one(f"#in-{f.name}", Input)
+            except Exception:
+                continue
+            try:
+                self.values[f.name] = self._parse(f, inp.value)
+                self._set_error(f.name, "")
+            except RuleViolation as e:
+                ok = False
+                self.values.pop(f.name, None)
+                if not (quiet and e.rule == "required"):
+                    self._set_error(f.name, f"{e.message} [{e.rule}]")
+        return ok
+
+    def _derive(self, quiet: bool) -> list[str] | None:
+        derived = self.query_one("#form-derived", Static)
+        try:
+            lines = self.check(dict(self.values))
+        except RuleViolation as e:
+            if not quiet or self._field(self._input_for(e.field)) is not None:
+                self.mark(e)
+            derived.update("")
+            return None
+        except (KeyError, TypeError):
+            derived.update("")
+            return None
+        derived.update("\n".join(lines))
+        return lines
+
+    def _input_for(self, field: str) -> str:
+        for f in self.fields():
+            if field == f.name or field in f.aliases:
+                return f.name
+        return field
+
+    def mark(self, e: RuleViolation) -> None:
+        name = self._input_for(e.field)
+        if self._field(name) is not None:
+            self._set_error(name, f"{e.message} [{e.rule}]")
+            self.query_one(f"#in-{name}", Input).focus()
+        else:
+            self.app.refused(e)  # type: ignore[attr-defined]
+
+    # -- submit, confirm, save --------------------------------------------------------------
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if self.confirming:
+            self.action_submit()
+            return
+        inputs = list(self.query(Input))
+        i = inputs.index(event.input)
+        if i < len(inputs) - 1:
+            inputs[i + 1].focus()
+        else:
+            self.action_submit()
+
+    def action_submit(self) -> None:
+        if self.today is None:
+            self.app.notify("still connecting to the database ...")
+            return
+        if self.confirming:
+            self.query_one("#form-confirm", Static).update("saving ...")
+            self._save(dict(self.values))
+            return
+        if not self._revalidate_all(quiet=False):
+            self._focus_first_error()
+            return
+        lines = self._derive(quiet=False)
+        if lines is None:
+            return
+        self.confirming = True
+        self.add_class("confirming")
+        self.query_one("#form-confirm", Static).update(
+            "Check the values above. Enter saves, Esc goes back to edit."
+        )
+
+    def _focus_first_error(self) -> None:
+        for f in self.fields():
+            if str(self.query_one(f"#err-{f.name}", Static).render()).strip():
+                self.query_one(f"#in-{f.name}", Input).focus()
+                return
+
+    def _unconfirm(self) -> None:
+        self.confirming = False
+        self.remove_class("confirming")
+        self.query_one("#form-confirm", Static).update("")
+
+    def action_back(self) -> None:
+        if self.confirming:
+            self._unconfirm()
+        else:
+            self.dismiss(None)
+
+    @service_worker(group="form-save")
+    def _save(self, values: dict[str, Any]) -> None:
+        result = self.save(values)
+        ui(self, self._saved, result)
+
+    def _saved(self, result: R) -> None:
+        self.app.notify(self.saved_message(result), title="Saved")
+        self.dismiss(result)
+
+    def saved_message(self, result: R) -> str:
+        return "saved"
+
+    def refused(self, e: CellTrailError) -> None:
+        self._unconfirm()
+        if isinstance(e, RuleViolation):
+            self.mark(e)
+        else:
+            self.app.refused(e)  # type: ignore[attr-defined]

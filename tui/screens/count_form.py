@@ -1,0 +1,163 @@
+"""Cell count entry (and correction, which asks for a reason): total, viable, date or day."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from mfg.domain.dates import parse_date
+from mfg.domain.numbers import format_cells, format_pct, parse_cells, parse_decimal
+from tui.screens._form import EntryForm, FormField
+from tui.workers import ui
+
+if TYPE_CHECKING:
+    from mfg.services.counts import CountView, GrowthView
+
+DAY_RE = re.compile(r"^(?:day|d)\s*(\d{1,3})$", re.IGNORECASE)
+
+
+def parse_when(text: str, today: date) -> tuple[str, Any]:
+    """``today``, ``2026-11-20`` or ``day 8`` (the CLI's --date / --day)."""
+    m = DAY_RE.match(text.strip())
+    if m:
+        return ("day", int(m[1]))
+    return ("date", parse_date(text, "date", today))
+
+
+def parse_volume(text: str, today: date) -> float:
+    return float(parse_decimal(text.lower().removesuffix("ml").strip(), "volume_ml"))
+
+
+class CountForm(EntryForm[bool]):
+    """Add a count to a lot, or correct one (``correcting``) with a reason."""
+
+    def __init__(self, lot_number: str, correcting: CountView | None = None) -> None:
+        self.lot_number = lot_number
+        self.correcting = correcting
+        self.growth: GrowthView | None = None
+        super().__init__()
+        self.form_title = (
+            f"Correct count {correcting.id} of {lot_number} (day {correcting.expansion_day})"
+            if correcting
+            else f"Add a cell count to {lot_number}"
+        )
+
+    def fields(self) -> list[FormField]:
+        c = self.correcting
+        out = [
+            FormField(
+                "when",
+                "Date counted",
+                "today, YYYY-MM-DD or day 8",
+                parse_when,
+                value=f"day {c.expansion_day}" if c else "today",
+                aliases=("date", "day"),
+            ),
+            FormField(
+                "total",
+                "Total cells",
+                "1.2e9, 1.2x10^9 or 1,200x10^6",
+                lambda t, _d: parse_cells(t, "total"),
+                value=format_cells(c.total_cells, 3).replace(" ", "") if c else "",
+            ),
+            FormField(
+                "viable",
+                "Viable cells (<= total)",
+                "1.1e9",
+                lambda t, _d: parse_cells(t, "viable"),
+                value=format_cells(c.viable_cells, 3).replace(" ", "") if c else "",
+            ),
+            FormField("volume_ml", "Culture volume (mL)", "e.g. 750", parse_volume, required=False),
+            FormField(
+                "method",
+                "Counter / method",
+                "NC-200",
+                required=False,
+                value=(c.method or "") if c else "NC-200",
+            ),
+        ]
+        if c:
+            out.append(
+                FormField(
+                    "reason",
+                    "Reason for the correction (audited)",
+                    "e.g. transcription error: exponent",
+                )
+            )
+        return out
+
+    def load_context(self) -> None:
+        from mfg.services import counts
+
+        app: Any = self.app
+        g = counts.growth(self.lot_number, db=app.db, actor=app.actor, now=app.now())
+        ui(self, self._show_context, g)
+
+    def _show_context(self, g: GrowthView) -> None:
+        self.growth = g
+        last = g.counts[-1] if g.counts else None
+        self.set_context(
+            f"day 0 = {g.day0}, today is day {g.today_day}; "
+            + (
+                f"last count day {last.expansion_day}: viable {format_cells(last.viable_cells)}"
+                if last
+                else "no counts yet (the first is the day-0 seeding count)"
+            )
+        )
+        self._derive(quiet=True)
+
+    def check(self, values: dict[str, Any]) -> list[str]:
+        from mfg.domain import expansion
+
+        total, viable = values["total"], values["viable"]
+        expansion.check_count(total, viable)
+        lines = [f"viability {format_pct(expansion.viability_pct(total, viable))}"]
+        g = self.growth
+        when = values.get("when")
+        if g is not None and when is not None:
+            kind, v = when
+            day = v if kind == "day" else expansion.expansion_day(g.day0, v)
+            lines[0] = f"day {day}, " + lines[0]
+            seed = next(
+                (c for c in g.counts if c.expansion_day == 0), g.counts[0] if g.counts else None
+            )
+            if (
+                seed is not None
+                and day > seed.expansion_day
+                and (not self.correcting or self.correcting.id != seed.id)
+            ):
+                lines.append(
+                    f"fold expansion {viable / seed.viable_cells:.1f}x since day {seed.expansion_day}"
+                )
+        if self.correcting:
+            lines.append(
+                f"replaces viable {format_cells(self.correcting.viable_cells)} / total "
+                f"{format_cells(self.correcting.total_cells)}; the original stays visible"
+            )
+        return lines
+
+    def save(self, values: dict[str, Any]) -> bool:
+        from mfg.services import counts
+
+        app: Any = self.app
+        kind, when = values["when"]
+        cmd = counts.RecordCount(
+            lot_number=self.lot_number,
+            total_cells=values["total"],
+            viable_cells=values["viable"],
+            measured_on=when if kind == "date" else None,
+            day=when if kind == "day" else None,
+            volume_ml=values.get("volume_ml"),
+            method=values.get("method"),
+        )
+        if self.correcting:
+            counts.correct_count(
+                self.correcting.id, cmd, values["reason"], db=app.db, actor=app.actor, now=app.now()
+            )
+        else:
+            counts.record_count(cmd, db=app.db, actor=app.actor, now=app.now())
+        return True
+
+    def saved_message(self, result: bool) -> str:
+        return f"count {'corrected' if self.correcting else 'recorded'} for {self.lot_number}"

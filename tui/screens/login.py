@@ -1,0 +1,86 @@
+"""Login: user, password; the services' lock-out rules (5 wrong passwords lock the account)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Label, Static
+
+from tui.workers import service_worker, ui
+
+if TYPE_CHECKING:
+    from mfg.errors import CellTrailError
+    from mfg.services.uow import Actor
+
+DEMO_HINT = "Demo database: users tech, tech2, qa, sponsor, admin; password demo-password"
+
+
+class LoginScreen(Screen[None]):
+    """The first screen: the cursor is in the user field, Tab moves on, Enter logs in."""
+
+    BINDINGS = [Binding("escape", "clear", "Clear", show=False)]
+    AUTO_FOCUS = "#user"
+
+    def __init__(self, *, demo: bool = False) -> None:
+        super().__init__()
+        self.demo = demo
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="login-box"):
+            yield Static("CellTrail", id="login-title")
+            yield Static("GMP lot tracking for CAR-T manufacturing", id="login-subtitle")
+            yield Label("User")
+            yield Input(placeholder="username", id="user", max_length=32)
+            yield Label("Password")
+            yield Input(placeholder="password", password=True, id="password")
+            yield Static("", id="login-error", classes="error", markup=False)
+            if self.demo:
+                yield Static(DEMO_HINT, id="demo-hint")
+        yield Footer()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        user = self.query_one("#user", Input)
+        password = self.query_one("#password", Input)
+        if event.input is user and not password.value:
+            password.focus()
+            return
+        if not user.value.strip():
+            self._error("type your username")
+            user.focus()
+            return
+        self._error("signing in ...", busy=True)
+        self.login(user.value.strip(), password.value)
+
+    @service_worker(group="login")
+    def login(self, username: str, password: str) -> None:
+        from mfg.services import users
+
+        app = self.app
+        actor = users.login(app.db, username, password, now=app.now())  # type: ignore[attr-defined]
+        ui(self, self._done, actor)
+
+    def _done(self, actor: Actor) -> None:
+        self.query_one("#password", Input).value = ""
+        self._error("")
+        self.app.logged_in(actor)  # type: ignore[attr-defined]
+
+    def refused(self, e: CellTrailError) -> None:
+        pw = self.query_one("#password", Input)
+        pw.value = ""
+        pw.focus()
+        self._error(f"{e.message} [{e.rule}]")
+
+    def _error(self, text: str, busy: bool = False) -> None:
+        w = self.query_one("#login-error", Static)
+        w.update(text)
+        w.set_class(busy, "busy")
+
+    def action_clear(self) -> None:
+        self.query_one("#user", Input).value = ""
+        self.query_one("#password", Input).value = ""
+        self.query_one("#user", Input).focus()
+        self._error("")

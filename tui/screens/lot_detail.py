@@ -1,0 +1,392 @@
+"""Lot detail: identity, counts and growth chart, release results, bags, the lot's audit trail.
+
+| key | action                               |
+|-----|--------------------------------------|
+| c   | add a count                          |
+| x   | correct the selected count (reason)  |
+| h   | record the harvest                   |
+| e   | enter a release result               |
+| v   | verify the selected result           |
+| d   | disposition (QA, e-signature)        |
+| l   | print labels                         |
+| k   | COA                                  |
+| esc | back                                 |
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+
+from mfg.domain.numbers import format_cells, format_pct
+from tui.messages import LotChanged
+from tui.widgets.growth_chart import ChartData, GrowthChart
+from tui.workers import service_worker, ui
+
+if TYPE_CHECKING:
+    from mfg.errors import CellTrailError
+    from mfg.services.audit_trail import EventView
+    from mfg.services.counts import GrowthView
+    from mfg.services.harvest import HarvestView
+    from mfg.services.lots import LotView
+
+EVAL_STYLE = {"pass": "green", "fail": "bold red", "pending": "yellow"}
+
+
+def optional_service(name: str) -> Any:
+    """A service module that another part of CellTrail provides, if it is installed."""
+    try:
+        return importlib.import_module(f"mfg.services.{name}")
+    except ImportError:
+        return None
+
+
+@dataclass
+class LotDetail:
+    lot: LotView
+    growth: GrowthView
+    harvest: HarvestView | None
+    trail: list[EventView]
+    results: list[Any] = field(default_factory=list)
+    bags: list[Any] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class LotDetailScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("c", "count", "Count"),
+        Binding("x", "correct", "Correct"),
+        Binding("h", "harvest", "Harvest"),
+        Binding("e", "result", "Result"),
+        Binding("v", "verify", "Verify"),
+        Binding("d", "disposition", "Sign"),
+        Binding("l", "labels", "Labels", show=False),
+        Binding("k", "coa", "COA", show=False),
+        Binding("r", "reload", "Reload", show=False),
+    ]
+
+    def __init__(self, lot_number: str) -> None:
+        super().__init__()
+        self.lot_number = lot_number
+        self.detail: LotDetail | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield Static(f"{self.lot_number}  loading ...", id="lot-header")
+        with TabbedContent(id="lot-tabs"):
+            with TabPane("Growth", id="tab-growth"), VerticalScroll():
+                yield DataTable(id="counts", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="projection")
+                yield GrowthChart(id="chart")
+                yield Static(
+                    "[bold green]⣿[/] counts  [cyan]⠒⠒[/] projection  [yellow]⠉⠉[/] viable "
+                    "cells needed for the dose  [reverse] window [/]",
+                    id="chart-legend",
+                )
+            with TabPane("Release", id="tab-release"), VerticalScroll():
+                yield Static("", id="harvest-summary")
+                yield DataTable(id="results", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="release-note")
+            with TabPane("Bags", id="tab-bags"), VerticalScroll():
+                yield DataTable(id="bags", cursor_type="row")
+                yield Static("", id="bags-note")
+            with TabPane("Audit", id="tab-audit"):
+                yield DataTable(id="trail", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#counts", DataTable).add_columns(
+            "id", "day", "date", "total", "viable", "viab", "fold", "by"
+        )
+        self.query_one("#results", DataTable).add_columns(
+            "test", "specification", "result", "status", "entered", "verified"
+        )
+        self.query_one("#bags", DataTable).add_columns("bag", "state", "CAR+ cells", "mL", "where")
+        self.query_one("#trail", DataTable).add_columns("#", "time", "user", "action", "detail")
+        self.reload()
+
+    # -- loading ----------------------------------------------------------------------------
+    def reload(self) -> None:
+        self.load(self.lot_number)
+
+    def lot_changed(self, lot_number: str | None) -> None:
+        if lot_number in (None, self.lot_number):
+            self.reload()
+
+    @service_worker(group="detail")
+    def load(self, lot_number: str) -> None:
+        from mfg.services import audit_trail, counts, harvest, lots
+
+        app: Any = self.app
+        db, actor, now = app.db, app.actor, app.now()
+        detail = LotDetail(
+            lot=lots.show_lot(lot_number, db=db, actor=actor),
+            growth=counts.growth(lot_number, db=db, actor=actor, now=now),
+            harvest=harvest.show_harvest(lot_number, db=db, actor=actor),
+            trail=audit_trail.lot_trail(lot_number, db=db, actor=actor),
+        )
+        results = optional_service("results")
+        if results is not None and hasattr(results, "list_results"):
+            detail.results = _optional(
+                detail, "results", results.list_results, lot_number, db=db, actor=actor
+            )
+        else:
+            detail.notes.append("release testing is not installed in this CellTrail yet")
+        custody = optional_service("custody")
+        if custody is not None and hasattr(custody, "list_bags"):
+            bags = _optional(detail, "bags", custody.list_bags, lot_number, db=db, actor=actor)
+            detail.bags = list(getattr(bags, "bags", bags) or [])
+        ui(self, self.show, detail)
+
+    def refused(self, e: CellTrailError) -> None:
+        self.app.refused(e)  # type: ignore[attr-defined]
+        if self.detail is None:
+            self.query_one("#lot-header", Static).update(f"{self.lot_number}: {e.message}")
+
+    def show(self, d: LotDetail) -> None:
+        self.detail = d
+        self._header(d)
+        self._growth(d)
+        self._release(d)
+        self._bags(d)
+        self._trail(d)
+
+    def _header(self, d: LotDetail) -> None:
+        v, g = d.lot, d.growth
+        state = Text(f"[{v.state}]", style="bold")
+        head = Text.assemble(
+            (v.lot_number, "bold"),
+            f"  COI {v.coi_eye_readable}  ",
+            state,
+            f"  day {g.today_day}" if v.state in ("registered", "in_expansion") else "",
+            "\n",
+            f"subject {v.subject_id} ({v.site}, {v.indication}), {v.weight_kg:g} kg, "
+            f"{v.dose_level}: target {format_cells(v.target_dose_cells)} CAR+ viable\n",
+            f"{v.source}, day 0 {v.day0}; {v.product_code} spec v{v.spec_version}",
+        )
+        if v.termination_cause:
+            head.append(f"\nterminated ({v.termination_cause}): {v.termination_reason}", "red")
+        for a in v.alerts:
+            head.append(f"\nALERT {a}", "bold white on red")
+        self.query_one("#lot-header", Static).update(head)
+
+    def _growth(self, d: LotDetail) -> None:
+        g = d.growth
+        table = self.query_one("#counts", DataTable)
+        table.clear()
+        derived = {p.day: p for p in g.series}
+        for c in g.counts:
+            p = derived.get(c.expansion_day)
+            table.add_row(
+                str(c.id),
+                str(c.expansion_day),
+                str(c.measured_on),
+                format_cells(c.total_cells),
+                format_cells(c.viable_cells),
+                format_pct(c.viability_pct),
+                f"{p.fold_expansion:.1f}x" if p and p.fold_expansion else "-",
+                c.recorded_by,
+                key=str(c.id),
+            )
+        for c in g.corrected:
+            table.add_row(
+                Text(str(c.id), style="dim strike"),
+                Text(str(c.expansion_day), style="dim"),
+                Text(str(c.measured_on), style="dim"),
+                Text(format_cells(c.total_cells), style="dim strike"),
+                Text(format_cells(c.viable_cells), style="dim strike"),
+                Text("corrected", style="dim"),
+                "",
+                Text(c.recorded_by, style="dim"),
+                key=f"old-{c.id}",
+            )
+        pr = g.projection
+        if pr is None:
+            note = Text("projection: needs counts on two different days", style="dim")
+        else:
+            note = Text(f"projection: {pr.note}", style="green" if pr.within_window else "bold red")
+        note.append(
+            f"   needs {format_cells(g.needed_viable_cells)} viable at {g.assumed_car_pct:g} % CAR+",
+            style="dim",
+        )
+        if d.harvest is not None:
+            note = Text(
+                f"harvested on day {d.harvest.harvest_day}: dose "
+                f"{'met' if d.harvest.dose_met else 'NOT met'}",
+                style="green" if d.harvest.dose_met else "bold red",
+            )
+        self.query_one("#projection", Static).update(note)
+        points = tuple((c.expansion_day, c.viable_cells) for c in g.counts)
+        if d.harvest is not None:
+            points = (*points, (d.harvest.harvest_day, d.harvest.total_viable_cells))
+        self.query_one("#chart", GrowthChart).show(
+            ChartData(
+                points=points,
+                target_viable=g.needed_viable_cells,
+                projection=(pr.intercept, pr.slope_per_day) if pr and d.harvest is None else None,
+                projected_day=pr.reach_day if pr and d.harvest is None else None,
+                window=g.window,
+                today_day=g.today_day if d.harvest is None else None,
+            )
+        )
+
+    def _release(self, d: LotDetail) -> None:
+        h = d.harvest
+        if h is None:
+            summary = Text("not harvested yet", style="dim")
+        else:
+            summary = Text.assemble(
+                f"harvest day {h.harvest_day} ({h.harvested_on})"
+                + ("" if h.in_window else " OUTSIDE the window")
+                + f": {format_cells(h.total_viable_cells)} viable x {format_pct(h.car_pct)} CAR+ = "
+                f"{format_cells(h.car_viable_cells)} CAR+ viable; ",
+                (
+                    "dose met" if h.dose_met else "dose NOT met",
+                    "green" if h.dose_met else "bold red",
+                ),
+                f"; {h.doses_available} dose(s), {h.bag_count} bag(s); expires {h.expires_on}",
+            )
+        self.query_one("#harvest-summary", Static).update(summary)
+        table = self.query_one("#results", DataTable)
+        table.clear()
+        for r in d.results:
+            ev = getattr(r, "evaluation", "")
+            table.add_row(
+                getattr(r, "test_code", ""),
+                getattr(r, "acceptance", "") or getattr(r, "specification", ""),
+                getattr(r, "value_text", "") + (f" {r.unit}" if getattr(r, "unit", "") else ""),
+                Text(ev, style=EVAL_STYLE.get(ev, "")),
+                getattr(r, "entered_by", "") or "",
+                getattr(r, "verified_by", "") or Text("to verify", style="yellow"),
+                key=str(getattr(r, "test_code", id(r))),
+            )
+        self.query_one("#release-note", Static).update("\n".join(d.notes))
+
+    def _bags(self, d: LotDetail) -> None:
+        table = self.query_one("#bags", DataTable)
+        table.clear()
+        for b in d.bags:
+            table.add_row(
+                f"{getattr(b, 'bag_no', '?')}/{getattr(b, 'bag_count', '?')}",
+                getattr(b, "state", ""),
+                format_cells(getattr(b, "car_viable_cells", None)),
+                f"{getattr(b, 'volume_ml', 0):g}",
+                getattr(b, "location", None) or "-",
+            )
+        note = ""
+        if not d.bags and d.harvest is not None:
+            note = (
+                f"{d.harvest.bag_count} bag(s) of {d.harvest.bag_volume_ml:g} mL filled at harvest"
+            )
+        elif d.harvest is None:
+            note = "no bags before harvest"
+        self.query_one("#bags-note", Static).update(note)
+
+    def _trail(self, d: LotDetail) -> None:
+        table = self.query_one("#trail", DataTable)
+        table.clear()
+        app: Any = self.app
+        for e in reversed(d.trail):
+            local = app._db.local(e.at) if app._db else e.at
+            detail = e.reason or _short(e.new)
+            table.add_row(str(e.seq), local.strftime("%m-%d %H:%M"), e.username, e.action, detail)
+
+    # -- actions ----------------------------------------------------------------------------
+    def _done(self, ok: object) -> None:
+        if ok:
+            self.post_message(LotChanged(self.lot_number))
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def action_count(self) -> None:
+        from tui.screens.count_form import CountForm
+
+        self.app.push_screen(CountForm(self.lot_number), self._done)
+
+    def action_correct(self) -> None:
+        from tui.screens.count_form import CountForm
+
+        if self.detail is None:
+            return
+        self.query_one("#lot-tabs", TabbedContent).active = "tab-growth"
+        table = self.query_one("#counts", DataTable)
+        counts = self.detail.growth.counts
+        if not counts:
+            self.app.notify("no count to correct", severity="warning")
+            return
+        row = table.cursor_row
+        count = counts[row] if 0 <= row < len(counts) else counts[-1]
+        self.app.push_screen(CountForm(self.lot_number, correcting=count), self._done)
+
+    def action_harvest(self) -> None:
+        from tui.screens.harvest_form import HarvestForm
+
+        self.app.push_screen(HarvestForm(self.lot_number), self._done)
+
+    def action_result(self) -> None:
+        from tui.screens.result_form import ResultForm, release_ready
+
+        if release_ready(self.app):
+            self.app.push_screen(ResultForm(self.lot_number), self._done)
+
+    def action_verify(self) -> None:
+        from tui.screens.result_form import release_ready, verify_selected
+
+        if release_ready(self.app):
+            verify_selected(self)
+
+    def selected_result(self) -> Any:
+        if self.detail is None or not self.detail.results:
+            return None
+        self.query_one("#lot-tabs", TabbedContent).active = "tab-release"
+        row = self.query_one("#results", DataTable).cursor_row
+        results = self.detail.results
+        return results[row] if 0 <= row < len(results) else None
+
+    def action_disposition(self) -> None:
+        from tui.screens.result_form import disposition, release_ready
+
+        if release_ready(self.app):
+            disposition(self)
+
+    def action_labels(self) -> None:
+        from tui.screens.scan import print_labels
+
+        print_labels(self)
+
+    def action_coa(self) -> None:
+        from tui.screens.result_form import coa
+
+        coa(self)
+
+
+def _optional(detail: LotDetail, what: str, fn: Any, *args: Any, **kw: Any) -> Any:
+    """Call a service of another part of CellTrail; a refusal there must not hide the lot."""
+    from mfg.errors import CellTrailError
+
+    try:
+        return fn(*args, **kw)
+    except CellTrailError as e:
+        detail.notes.append(f"{what}: {e.message} [{e.rule}]")
+    except Exception as e:  # another part's bug: show the lot anyway, log it
+        import logging
+
+        logging.getLogger("celltrail.tui").exception("%s failed", what)
+        detail.notes.append(f"{what}: could not be read ({type(e).__name__}; see the log)")
+    return []
+
+
+def _short(values: Any) -> str:
+    if isinstance(values, dict):
+        return ", ".join(f"{k}={v}" for k, v in list(values.items())[:4])
+    return "" if values is None else str(values)

@@ -1,0 +1,109 @@
+"""Lot registration (and, for a new subject, the subject's own record first)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mfg.domain.dates import parse_date
+from mfg.domain.numbers import parse_decimal
+from tui.screens._form import EntryForm, FormField
+
+
+def _source(text: str, _today: Any) -> str:
+    from mfg.services.lots import parse_source
+
+    return parse_source(text).value
+
+
+def _weight(text: str, _today: Any) -> float:
+    from mfg.domain.dose import check_weight
+
+    return check_weight(float(parse_decimal(text.lower().removesuffix("kg").strip(), "weight_kg")))
+
+
+class RegisterLotForm(EntryForm["str | None"]):
+    """Returns the new lot number."""
+
+    form_title = "Register a lot"
+
+    def fields(self) -> list[FormField]:
+        return [
+            FormField("subject_id", "Subject id", "S-001"),
+            FormField(
+                "source", "Source: apheresis or cryo-pbmc", "apheresis", _source, value="apheresis"
+            ),
+            FormField(
+                "apheresis_date",
+                "Apheresis date (day 0 if fresh)",
+                "YYYY-MM-DD or today",
+                lambda t, d: parse_date(t, "apheresis_date", d),
+                required=False,
+                value="today",
+                aliases=("day0",),
+            ),
+            FormField(
+                "thaw_date",
+                "Thaw date (day 0 if cryo-pbmc)",
+                "YYYY-MM-DD",
+                lambda t, d: parse_date(t, "thaw_date", d),
+                required=False,
+            ),
+            FormField("site", "New subject only: site", "BJ01", required=False),
+            FormField("indication", "New subject only: indication", "SLE", required=False),
+            FormField(
+                "weight_kg", "New subject only: weight (kg)", "62.5", _weight, required=False
+            ),
+            FormField(
+                "dose_level", "New subject only: dose level", "DL1, DL2, DL3", required=False
+            ),
+        ]
+
+    def load_context(self) -> None:
+        self.app.call_from_thread(
+            self.set_context, "Day 0 is the apheresis date (fresh) or the thaw date (cryo-pbmc)."
+        )
+
+    def check(self, values: dict[str, Any]) -> list[str]:
+        from mfg.domain.expansion import day0_for
+
+        day0 = day0_for(values["source"], values.get("apheresis_date"), values.get("thaw_date"))
+        lines = [f"subject {values['subject_id']}, {values['source']}, day 0 = {day0}"]
+        if values.get("site"):
+            lines.append(
+                f"new subject at {values['site']}: {values.get('indication')}, "
+                f"{values.get('weight_kg')} kg, {values.get('dose_level')}"
+            )
+        return lines
+
+    def save(self, values: dict[str, Any]) -> str:
+        from mfg.services import lots, subjects
+
+        app: Any = self.app
+        if values.get("site"):
+            subjects.add_subject(
+                subjects.AddSubject(
+                    subject_id=values["subject_id"],
+                    site=values["site"],
+                    indication=values.get("indication") or "",
+                    weight_kg=values.get("weight_kg") or 0.0,
+                    dose_level=values.get("dose_level") or "",
+                ),
+                db=app.db,
+                actor=app.actor,
+                now=app.now(),
+            )
+        v = lots.register_lot(
+            lots.RegisterLot(
+                subject_id=values["subject_id"],
+                source=values["source"],
+                apheresis_on=values.get("apheresis_date"),
+                thaw_on=values.get("thaw_date"),
+            ),
+            db=app.db,
+            actor=app.actor,
+            now=app.now(),
+        )
+        return v.lot_number
+
+    def saved_message(self, result: str | None) -> str:
+        return f"lot {result} registered"

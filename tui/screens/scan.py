@@ -1,0 +1,121 @@
+"""Scanning: a keyboard-wedge scanner types a label's payload and Enter, on any screen.
+
+The app spots a scan by its speed (see ``CellTrailApp._scan_key``) or the user opens the scan
+dialog (ctrl+o) and types or scans a code. The code is resolved by the labels' scan service when
+it is installed (QR payloads with their MAC), else as a lot number or COI code. A code that
+resolves to nothing is refused loudly (bell and an error toast), never silently ignored.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Input, Label, Static
+
+from tui.messages import OpenLot
+
+LOT_RE = re.compile(r"^[A-Z0-9]{2,10}-[0-9]{2}-[0-9]{4,6}$", re.IGNORECASE)
+COI_RE = re.compile(r"^[A-NP-Z1-9][0-9]{12}[0-9A-Z*]$", re.IGNORECASE)
+
+
+def _labels_scan() -> Any:
+    try:
+        return importlib.import_module("mfg.services.labels")
+    except ImportError:
+        return None
+
+
+def looks_like_code(text: str) -> bool:
+    """Whether a fast burst of keys is a label code rather than typing."""
+    t = text.strip()
+    compact = re.sub(r"\s+", "", t)
+    if LOT_RE.match(t) or COI_RE.match(compact):
+        return True
+    labels = _labels_scan()
+    check = getattr(labels, "looks_like_payload", None) if labels else None
+    if check is not None:
+        try:
+            return bool(check(t))
+        except Exception:
+            return False
+    # QR payloads carry the lot number inside a longer string
+    return (
+        len(t) >= 16
+        and bool(re.search(r"[A-Z0-9]{2,10}-[0-9]{2}-[0-9]{4,6}", t, re.I))
+        and "|" in t
+    )
+
+
+class ScanDialog(ModalScreen["str | None"]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    AUTO_FOCUS = "#scan-input"
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="scan-box"):
+            yield Static("Scan or type a code", classes="form-title")
+            yield Label("Lot number, COI code or label QR payload")
+            yield Input(id="scan-input", placeholder="BH002-26-0001")
+            yield Static("", classes="error")
+        yield Footer()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def resolve_scan(app: Any, payload: str) -> None:
+    """Resolve ``payload`` in a thread worker and open what it names (or refuse loudly)."""
+
+    def work() -> None:
+        from mfg.errors import CellTrailError
+
+        try:
+            lot = _resolve(app, payload)
+        except CellTrailError as e:
+            app.call_from_thread(_refuse, app, f"{e.message} [{e.rule}]")
+            return
+        except Exception as e:
+            app.call_from_thread(app.unexpected_error, e)
+            return
+        if lot is None:
+            app.call_from_thread(_refuse, app, f"no lot or label matches {payload!r}")
+        else:
+            app.call_from_thread(app.post_message, OpenLot(lot))
+
+    app.run_worker(work, thread=True, group="scan", exit_on_error=False)
+
+
+def _resolve(app: Any, payload: str) -> str | None:
+    labels = _labels_scan()
+    scan = getattr(labels, "scan", None) if labels else None
+    if scan is not None and not LOT_RE.match(payload.strip()):
+        result = scan(payload, db=app.db, actor=app.actor, now=app.now())
+        lot = getattr(result, "lot_number", None)
+        if lot:
+            return str(lot)
+    from mfg.services import board
+
+    target = board.find_lot(payload, db=app.db, actor=app.actor)
+    return target.lot_number if target else None
+
+
+def _refuse(app: Any, message: str) -> None:
+    app.bell()
+    app.notify(message, title="Scan refused", severity="error", timeout=10, markup=False)
+
+
+def print_labels(screen: Any) -> None:
+    labels = _labels_scan()
+    if labels is None:
+        screen.app.notify("labels are not installed in this CellTrail yet", severity="warning")
+        return
+    screen.app.notify("use `mfg label` to print labels for now", severity="information")

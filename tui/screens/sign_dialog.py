@@ -1,0 +1,97 @@
+"""The e-signature dialog (21 CFR 11.50 / 11.200): meaning, printed name, time, password.
+
+``SignDialog`` is a ``ModalScreen`` typed by its result: whatever the ``sign`` callable returns
+(the service's view of what was signed), or ``None`` when cancelled. ``sign(password)`` runs in a
+thread worker and calls the service, which re-authenticates with the password (same lock-out
+rules as login) and writes the signature in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Input, Label, Static
+
+from mfg.errors import CellTrailError
+from tui.workers import service_worker, ui
+
+T = TypeVar("T")
+
+
+class SignDialog(ModalScreen[T | None], Generic[T]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    AUTO_FOCUS = "#sign-password"
+
+    def __init__(
+        self,
+        *,
+        meaning: str,
+        record: str,
+        printed_name: str,
+        username: str,
+        when: str,
+        summary: str,
+        sign: Callable[[str], T],
+    ) -> None:
+        super().__init__()
+        self.meaning = meaning
+        self.record = record
+        self.printed_name = printed_name
+        self.username = username
+        self.when = when
+        self.summary = summary
+        self._sign = sign
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="sign-box"):
+            yield Static("Electronic signature", classes="form-title")
+            yield Static(
+                f"Meaning:  [b]{self.meaning}[/b]\n"
+                f"Record:   {self.record}\n"
+                f"Signer:   [b]{self.printed_name}[/b] ({self.username})\n"
+                f"Time:     {self.when}",
+                id="sign-manifest",
+            )
+            yield Static(self.summary, id="sign-summary")
+            yield Label("Password (signing re-checks it)")
+            yield Input(password=True, id="sign-password")
+            yield Static("", id="sign-error", classes="error", markup=False)
+            yield Static(
+                "Your signature is the legally binding equivalent of your handwritten one.",
+                id="sign-legal",
+            )
+        yield Footer()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if not event.value:
+            self.query_one("#sign-error", Static).update("type your password to sign")
+            return
+        self.query_one("#sign-error", Static).update("signing ...")
+        self.run_sign(event.value)
+
+    @service_worker(group="sign")
+    def run_sign(self, password: str) -> None:
+        result = self._sign(password)
+        ui(self, self.dismiss, result)
+
+    def refused(self, e: CellTrailError) -> None:
+        pw = self.query_one("#sign-password", Input)
+        pw.value = ""
+        pw.focus()
+        self.query_one("#sign-error", Static).update(f"{e.message} [{e.rule}]")
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @classmethod
+    def for_actor(cls, app: Any, **kw: Any) -> SignDialog[Any]:
+        a = app.actor
+        now = app.now()
+        when = app._db.local(now).strftime("%Y-%m-%d %H:%M %Z") if app._db else now.isoformat()
+        return cls(printed_name=a.full_name, username=a.username, when=when, **kw)

@@ -32,7 +32,6 @@ COMMAND_MODULES = (
     "labels",
     "backup",
     "release",
-    "reports",
 )
 for _name in COMMAND_MODULES:
     importlib.import_module(f"mfg.cli.{_name}")

@@ -56,6 +56,8 @@ def expansion_day(day0: date, measured_on: date) -> int:
 def date_of_day(day0: date, day: int) -> date:
     if day < 0:
         raise RuleViolation("day", "count-before-day-0", f"day {day} precedes day 0")
+    if day > 366:  # also keeps timedelta from overflowing on absurd input
+        raise RuleViolation("day", "day-range", f"day {day} is more than a year after day 0")
     return day0 + timedelta(days=day)
 
 
@@ -66,6 +68,14 @@ def check_not_future(on: date, today: date, field: str = "date") -> date:
 
 
 def check_count(total_cells: int, viable_cells: int) -> None:
+    # The services get numbers from the TUI and imports too, not only from parse_cells.
+    from mfg.domain.numbers import MAX_CELLS
+
+    for name, value in (("total", total_cells), ("viable", viable_cells)):
+        if not 0 < value <= MAX_CELLS:
+            raise RuleViolation(
+                name, "count-range", f"{value:,} cells: must be > 0 and <= {MAX_CELLS:,}"
+            )
     if viable_cells > total_cells:
         raise RuleViolation(
             "viable",

@@ -488,8 +488,11 @@ def read_pdf(data: bytes) -> PdfFacts:
     return PdfFacts(identity, file_sha, text)
 
 
-def decode_qr_from_pdf(data: bytes, scale: float = 3.0) -> CoaIdentity | None:
-    """Render each page (pypdfium2) and look for a CellTrail COA QR code (zxing-cpp)."""
+def decode_qr_from_pdf(
+    data: bytes, scales: tuple[float, ...] = (2.0, 3.0, 4.0)
+) -> CoaIdentity | None:
+    """Render each page (pypdfium2) and look for a CellTrail COA QR code (zxing-cpp); a scan is
+    tried at several resolutions, since one module must cover a few pixels to decode."""
     try:
         import pypdfium2 as pdfium
         import zxingcpp
@@ -498,11 +501,12 @@ def decode_qr_from_pdf(data: bytes, scale: float = 3.0) -> CoaIdentity | None:
     pdf = pdfium.PdfDocument(data)
     try:
         for page in pdf:
-            image = page.render(scale=scale).to_pil()
-            for r in zxingcpp.read_barcodes(image):
-                found = parse_qr(r.text)
-                if found is not None:
-                    return found
+            for scale in scales:
+                image = page.render(scale=scale, grayscale=True).to_pil()
+                for r in zxingcpp.read_barcodes(image):
+                    found = parse_qr(r.text)
+                    if found is not None:
+                        return found
     finally:
         pdf.close()
     return None

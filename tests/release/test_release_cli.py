@@ -1,0 +1,186 @@
+"""The release path through the CLI on SQLite and PostgreSQL: exit codes, the one-line refusals,
+--json, the COA file and its verification, the printer command."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from mfg.services import lots
+from mfg.services.uow import Database
+from mfg.store.tables import Disposition, ReleaseResult, Signature
+from tests.release.conftest import PASSING, n_rows
+from tests.support import world
+from tests.support.constants import PASSWORD
+
+
+def run(db: Database, args: list[str], user: str, password: str = PASSWORD, **env: str) -> Result:
+    from mfg.cli import app
+
+    base = {
+        "MFG_HOME": str(db.settings.home),
+        "MFG_DATABASE_URL": db.settings.database_url,
+        "MFG_SITE_TZ": db.settings.site_timezone,
+        "MFG_PASSWORD": password,
+        "MFG_USER": user,
+        "MFG_FACILITY_ID": None,
+        "MFG_COA_PRINTER": None,
+    }
+    return CliRunner().invoke(app, args, env={**base, **env}, catch_exceptions=False)
+
+
+def ok(r: Result) -> Result:
+    assert r.exit_code == 0, (r.stdout, r.stderr)
+    return r
+
+
+def refused(r: Result, rule: str, starts: str = "refused: ") -> str:
+    assert r.exit_code == 1, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(starts) and lines[0].endswith(f"[{rule}]"), lines
+    return lines[0]
+
+
+@pytest.fixture
+def cli_lot(db, actors) -> str:  # type: ignore[no-untyped-def]
+    # the CLI runs on the real clock, so the lot is harvested "today" too
+    lv, _ = world.harvested_lot(db, actors["tech"], now=datetime.now(UTC))
+    return lv.lot_number
+
+
+def test_whole_path_through_the_cli(db, actors, cli_lot, tmp_path):
+    lot = cli_lot
+    r = ok(
+        run(
+            db,
+            ["result", "add", lot, "VIAB", "91.2 %", "--method-ref", "SOP-QC-3", "--json"],
+            "tech",
+        )
+    )
+    v = json.loads(r.stdout)
+    assert (v["test_code"], v["evaluation"], v["display"], v["method_ref"]) == (
+        "VIAB",
+        "pass",
+        "91.2 %",
+        "SOP-QC-3",
+    )
+    for code, value in PASSING.items():
+        if code != "VIAB":
+            ok(run(db, ["result", "add", lot, code, value], "tech"))
+    for code in PASSING:
+        ok(run(db, ["result", "verify", lot, code], "tech2"))
+    listed = json.loads(ok(run(db, ["result", "list", lot, "--json"], "qa")).stdout)
+    assert len(listed) == 12 and all(x["verified_by"] == "tech2" for x in listed)
+    assert "Release results" in ok(run(db, ["result", "list", lot], "qa")).stdout
+    review = json.loads(ok(run(db, ["lot", "review", lot, "--json"], "qa")).stdout)
+    assert review["blockers"]["release"] == [] and review["oos"] == []
+    human = ok(run(db, ["lot", "review", lot], "qa")).stdout
+    assert "Review by exception" in human and "release: possible" in human
+    r = ok(run(db, ["disposition", lot, "release", "--reason", "meets spec v1"], "qa"))
+    assert "signed by Quinn Quality (qa)" in r.stdout and "meaning 'released'" in r.stdout
+    pdf = tmp_path / "coa.pdf"
+    r = ok(run(db, ["coa", lot, "-o", str(pdf)], "qa"))
+    assert pdf.read_bytes().startswith(b"%PDF") and "revision 1" in r.stdout
+    r = ok(run(db, ["coa", "verify", str(pdf)], "qa"))
+    assert "issued by CellTrail: yes" in r.stdout and "current revision:    yes" in r.stdout
+    check = json.loads(ok(run(db, ["coa", "verify", str(pdf), "--json"], "qa")).stdout)
+    assert check["ok"] and check["lot_number"] == lot and check["revision"] == 1
+    bad = tmp_path / "edited.pdf"
+    bad.write_bytes(pdf.read_bytes() + b"\n% edited\n")
+    r = run(db, ["coa", "verify", str(bad)], "qa")
+    assert r.exit_code == 1 and "unaltered:           NO" in r.stdout
+    assert lots.show_lot(lot, db=db, actor=actors["qa"]).state == "released"
+
+
+def test_cli_refusals_are_one_line_and_write_nothing(db, actors, cli_lot):
+    lot = cli_lot
+    before = n_rows(db, ReleaseResult)
+    line = refused(run(db, ["result", "add", lot, "NOPE", "1"], "tech"), "unknown-test-code")
+    assert line.startswith("refused: test_code: 'NOPE' is not a test of BH002 spec v1")
+    refused(run(db, ["result", "add", lot, "STER", "maybe"], "tech"), "not-an-allowed-value")
+    refused(run(db, ["result", "add", lot, "ENDO", "0.2 pg/mL"], "tech"), "wrong-unit")
+    refused(run(db, ["result", "add", lot, "VIAB", "91"], "sponsor"), "not-permitted")
+    refused(
+        run(db, ["result", "add", lot, "VIAB", "91", "--tested-on", "2999-01-01"], "tech"),
+        "date-in-future",
+    )
+    assert n_rows(db, ReleaseResult) == before
+    ok(run(db, ["result", "add", lot, "VIAB", "91"], "tech"))
+    refused(run(db, ["result", "verify", lot, "VIAB"], "tech"), "verify-own-result")
+    refused(
+        run(db, ["result", "correct", lot, "VIAB", "92", "--reason", " "], "tech"),
+        "reason-required",
+    )
+    refused(run(db, ["disposition", lot, "release", "--reason", "x"], "tech"), "not-permitted")
+    refused(
+        run(db, ["disposition", lot, "release", "--reason", "x"], "qa", password="nope"),
+        "authentication-failed",
+    )
+    refused(run(db, ["disposition", lot, "release", "--reason", "x"], "qa"), "result-not-final")
+    refused(run(db, ["coa", lot, "-o", "x.pdf"], "qa"), "coa-before-disposition")
+    assert n_rows(db, ReleaseResult) == before + 1
+    assert (n_rows(db, Signature), n_rows(db, Disposition)) == (0, 0)
+    r = run(db, ["disposition", lot, "approve"], "qa")
+    assert r.exit_code == 2  # usage error: --reason missing
+
+
+def test_oos_exception_late_result_alert_and_deviations_through_the_cli(
+    db, actors, cli_lot, tmp_path
+):
+    lot = cli_lot
+    values = {**PASSING, "ENDO": "6.0", "STER": "pending"}
+    for code, value in values.items():
+        ok(run(db, ["result", "add", lot, code, value], "tech"))
+        if value != "pending":
+            ok(run(db, ["result", "verify", lot, code], "tech2"))
+    devs = json.loads(ok(run(db, ["deviation", "list", "--open", "--json"], "qa")).stdout)
+    assert [d["kind"] for d in devs] == ["OOS"]
+    number = devs[0]["number"]
+    refused(
+        run(db, ["disposition", lot, "conditional-release", "--reason", "x"], "qa"), "result-oos"
+    )
+    r = ok(
+        run(
+            db,
+            ["disposition", lot, "conditional-release", "--reason", "no alternative",
+             "--exception", "--deviation", number],
+            "qa",
+        )
+    )  # fmt: skip
+    assert "conditionally released" in r.stdout
+    ok(run(db, ["result", "add", lot, "STER", "Growth"], "tech"))  # late and failing
+    shown = ok(run(db, ["lot", "show", lot], "qa")).stdout
+    assert "ALERT" in shown and "STER" in shown and "treating site" in shown
+    ok(run(db, ["deviation", "close", number, "--note", "assay interference, CAPA-3"], "qa"))
+    refused(run(db, ["deviation", "close", number, "--note", "again"], "qa"), "already-closed")
+    revs_pdf = tmp_path / "r1.pdf"
+    ok(run(db, ["coa", lot, "-o", str(revs_pdf), "--revision", "1"], "qa"))
+    r = run(db, ["coa", "verify", str(revs_pdf)], "qa")
+    assert r.exit_code == 1 and "SUPERSEDED" in r.stdout
+
+
+def test_coa_goes_to_the_configured_printer(db, actors, cli_lot, tmp_path):
+    lot = cli_lot
+    for code, value in PASSING.items():
+        ok(run(db, ["result", "add", lot, code, value], "tech"))
+        ok(run(db, ["result", "verify", lot, code], "tech2"))
+    ok(run(db, ["disposition", lot, "reject", "--reason", "sponsor request"], "qa"))
+    printed = tmp_path / "printed.pdf"
+    sh = shutil.which("sh")
+    assert sh
+    printer = f"{sh} -c {shlex.quote('cat > ' + str(printed))}"
+    refused(run(db, ["coa", lot, "--print"], "qa"), "no-printer")
+    r = ok(run(db, ["coa", lot, "--print", "--json"], "qa", MFG_COA_PRINTER=printer))
+    assert json.loads(r.stdout)["printed"] is True
+    data = printed.read_bytes()
+    assert data.startswith(b"%PDF")
+    out = tmp_path / "same.pdf"
+    ok(run(db, ["coa", lot, "-o", str(out)], "qa"))
+    assert Path(out).read_bytes() == data  # the PDF as issued, byte for byte

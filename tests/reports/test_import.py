@@ -1,0 +1,244 @@
+"""Import of historical lots on SQLite and PostgreSQL: all or nothing, audited, judged as typed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from sqlmodel import func, select
+
+from mfg import audit
+from mfg.domain.ids import parse_coi
+from mfg.errors import NotPermitted, RuleViolation
+from mfg.services import audit_trail, importer
+from mfg.store.tables import AuditEvent, Harvest, Lot, ReleaseResult, Subject
+from tests.reports import scenario
+from tests.reports.scenario import HISTORY, d, row, write_csv
+from tests.support import world
+from tests.support.constants import NOW
+
+
+def n_rows(db, table) -> int:  # type: ignore[no-untyped-def]
+    with db.read() as s:
+        return s.exec(select(func.count()).select_from(table)).one()
+
+
+def counts(db) -> tuple[int, ...]:  # type: ignore[no-untyped-def]
+    return tuple(n_rows(db, t) for t in (Subject, Lot, Harvest, ReleaseResult, AuditEvent))
+
+
+def test_import_writes_every_row_in_one_audited_transaction(db, actors, tmp_path):
+    path = write_csv(tmp_path / "history.csv", HISTORY)
+    before = n_rows(db, AuditEvent)
+    res = importer.import_lots(path, db=db, actor=actors["qa"], now=NOW)
+    assert res.lots == 11 and res.subjects_created == 10 and res.subjects_matched == 0
+    assert res.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert res.lot_numbers[9] == "BH002-25-0012"  # "LAB 2025/10" got the next number
+    with db.read() as s:
+        lots = {lot.lot_number: lot for lot in s.exec(select(Lot)).all()}
+        assert set(lots) == set(scenario.EXPECTED_LOTS)
+        cryo = lots["BH002-25-0012"]
+        assert cryo.source == "cryo-pbmc" and cryo.day0.isoformat() == d(0)
+        assert len({lot.coi for lot in lots.values()}) == 11
+        for lot in lots.values():
+            assert parse_coi(lot.coi).year == 25
+        terminated = lots["BH002-25-0009"]
+        assert terminated.state == "terminated" and terminated.termination_cause == "manufacturing"
+        results = s.exec(select(ReleaseResult)).all()
+        assert len(results) == res.results == 9 * 12
+        endo = [r for r in results if r.test_code == "ENDO" and r.value_text == "<0.5"]
+        assert endo and all(r.qualifier == "<" and r.evaluation == "pass" for r in endo)
+        viab = next(
+            r for r in results if r.lot_pk == lots["BH002-25-0005"].id and r.test_code == "VIAB"
+        )
+        assert viab.evaluation == "fail" and viab.value_num == 61.0
+        ster = next(
+            r for r in results if r.lot_pk == lots["BH002-25-0006"].id and r.test_code == "STER"
+        )
+        assert ster.evaluation == "pending"
+        h = s.exec(select(Harvest).where(Harvest.lot_pk == lots["BH002-25-0004"].id)).one()
+        assert (h.total_viable_cells, h.car_pct, h.harvest_day) == (139_000_000, 100.0, 12)
+        events = s.exec(select(AuditEvent).where(AuditEvent.seq > before)).all()
+    actions = [e.action for e in events]
+    assert actions.count("lot.imported") == 11
+    assert actions.count("subject.imported") == 10
+    assert actions.count("harvest.imported") == 9
+    assert actions.count("result.imported") == 108
+    assert actions[-1] == "lots.imported" and actions.count("lots.imported") == 1
+    summary = json.loads(events[-1].new_values)
+    assert summary["sha256"] == res.sha256 and summary["lots"] == 11
+    lot_event = next(e for e in events if e.entity_id == "BH002-25-0012")
+    assert json.loads(lot_event.new_values)["file_lot_id"] == "LAB 2025/10"
+    assert json.loads(lot_event.new_values)["file_row"] == 11
+    assert all(e.username == "qa" for e in events)
+    report = audit_trail.verify(db=db, actor=actors["qa"])
+    assert report.ok, (report.problem, report.record_problems[:5])
+
+
+def test_the_same_file_twice_is_refused(db, actors, tmp_path):
+    path = write_csv(tmp_path / "history.csv", HISTORY[:2])
+    importer.import_lots(path, db=db, actor=actors["qa"], now=NOW)
+    before = counts(db)
+    with pytest.raises(RuleViolation) as e:
+        importer.import_lots(path, db=db, actor=actors["qa"], now=NOW)
+    assert e.value.rule == "file-already-imported"
+    assert counts(db) == before
+
+
+def test_subjects_are_matched_by_id_and_a_conflict_is_an_error(db, actors, tmp_path):
+    world.subject(db, actors["tech"], "H-001", weight_kg=70.0, site="BJ01", dose_level="DL2")
+    ok = write_csv(tmp_path / "ok.csv", [row("BH002-25-0001", "H-001")])
+    res = importer.import_lots(ok, db=db, actor=actors["qa"], now=NOW)
+    assert res.subjects_created == 0 and res.subjects_matched == 1
+    bad = write_csv(
+        tmp_path / "bad.csv", [row("BH002-25-0002", "H-001", weight_kg="71", dose_level="DL3")]
+    )
+    before = counts(db)
+    with pytest.raises(importer.ImportRejected) as e:
+        importer.import_lots(bad, db=db, actor=actors["qa"], now=NOW)
+    assert {(x.row, x.field, x.rule) for x in e.value.errors} == {
+        (2, "weight_kg", "subject-conflict"),
+        (2, "dose_level", "subject-conflict"),
+    }
+    assert counts(db) == before
+
+
+def test_existing_lot_number_is_refused(db, actors, tmp_path):
+    importer.import_lots(
+        write_csv(tmp_path / "a.csv", [row("BH002-25-0001")]), db=db, actor=actors["qa"], now=NOW
+    )
+    before = counts(db)
+    with pytest.raises(importer.ImportRejected) as e:
+        importer.import_lots(
+            write_csv(tmp_path / "b.csv", [row("bh002-25-0001", "H-002")]),
+            db=db,
+            actor=actors["qa"],
+            now=NOW,
+        )
+    assert [(x.row, x.field, x.rule) for x in e.value.errors] == [(2, "lot_id", "lot-exists")]
+    assert counts(db) == before
+
+
+BAD_ROWS: list[tuple[dict[str, str], str, str]] = [
+    (row(""), "lot_id", "lot-id-required"),
+    (row("X1", subject_id="bad id!"), "subject_id", "subject-id-format"),
+    (row("X2", site=""), "site", "site-format"),
+    (row("X3", indication="RA"), "indication", "unknown-indication"),
+    (row("X4", weight_kg="12"), "weight_kg", "weight-range"),
+    (row("X5", weight_kg="seventy"), "weight_kg", "number-format"),
+    (row("X6", dose_level="DL9"), "dose_level", "unknown-dose-level"),
+    (row("X7", source="leukapheresis"), "source", "unknown-source"),
+    (row("X8", apheresis_date="03/03/2025"), "apheresis_date", "date-format"),
+    (row("X9", apheresis_date="2099-01-01"), "apheresis_date", "date-in-future"),
+    (row("X10", apheresis_date=""), "apheresis_date", "day0-missing"),
+    (row("X11", thaw_date=d(1)), "thaw_date", "thaw-not-for-fresh"),
+    (row("X12", source="cryo-pbmc", thaw_date=""), "thaw_date", "day0-missing"),
+    (row("X13", state="shipped"), "state", "unknown-state"),
+    (row("X14", state="terminated"), "termination_cause", "termination-cause-required"),
+    (
+        row("X15", termination_cause="manufacturing"),
+        "termination_cause",
+        "cause-only-for-terminated",
+    ),
+    (
+        row("X16", harvest_date="", car_viable_cells="", **dict.fromkeys(scenario.TEST_CODES, "")),
+        "harvest_date",
+        "harvest-required",
+    ),
+    (
+        row("X17", state="in_expansion", **dict.fromkeys(scenario.TEST_CODES, "")),
+        "harvest_date",
+        "harvest-not-yet",
+    ),
+    (row("X18", car_viable_cells=""), "car_viable_cells", "cells-required"),
+    (row("X19", harvest_date=d(-1)), "harvest_date", "harvest-before-day-0"),
+    (row("X20", car_viable_cells="-5"), "car_viable_cells", "count-positive"),
+    (row("X21", car_viable_cells="2.5"), "car_viable_cells", "count-whole"),
+    (row("X22", VIAB="abc"), "VIAB", "result-format"),
+    (row("X23", ENDO="0.2 mg"), "ENDO", "wrong-unit"),
+    (row("X24", STER="maybe"), "STER", "not-an-allowed-value"),
+    (row("X25", VIAB="<80"), "VIAB", "censored-undecidable"),
+    (row("X26", STER="pending"), "STER", "released-with-pending"),
+    (
+        row(
+            "X27",
+            state="terminated",
+            termination_cause="manufacturing",
+            harvest_date="",
+            car_viable_cells="",
+        ),
+        "APPEAR",
+        "result-without-harvest",
+    ),
+    (row("X28", VIAB="101"), "VIAB", "percent-range"),
+    (row("X29", harvest_date=""), "car_viable_cells", "cells-without-harvest"),
+]
+
+
+def test_every_bad_row_is_listed_with_its_field_and_nothing_is_written(db, actors, tmp_path):
+    rows = [row("BH002-25-0001", "H-100")]  # one good row: still nothing is imported
+    rows += [
+        dict(r, subject_id=r["subject_id"] if "bad" in r["subject_id"] else f"B-{i}")
+        for i, (r, _, _) in enumerate(BAD_ROWS)
+    ]
+    rows += [row("BH002-25-0001", "H-101")]  # same lot id twice
+    rows += [row("BH002-25-0050", "H-100", site="SH02")]  # subject differs from row 2
+    path = write_csv(tmp_path / "bad.csv", rows)
+    before = counts(db)
+    with pytest.raises(importer.ImportRejected) as e:
+        importer.import_lots(path, db=db, actor=actors["qa"], now=NOW)
+    found = {(x.row, x.field, x.rule) for x in e.value.errors}
+    for i, (_, field, rule) in enumerate(BAD_ROWS):
+        assert (i + 3, field, rule) in found, (i + 3, field, rule, sorted(found))
+    n = len(BAD_ROWS) + 2
+    assert (n + 1, "lot_id", "duplicate-lot-id") in found
+    assert (n + 2, "site", "subject-conflict") in found
+    assert 2 not in {x.row for x in e.value.errors}
+    assert e.value.rule == "import-invalid"
+    assert counts(db) == before
+    assert (
+        str(e.value.errors[0])
+        == "row 3: lot_id: every row needs the lab's lot id [lot-id-required]"
+    )
+
+
+def test_wrong_columns_are_refused_naming_them(db, actors, tmp_path):
+    header = (*(c for c in scenario.HEADER if c != "BEADS"), "NOTE")
+    path = write_csv(tmp_path / "cols.csv", [], header)
+    with pytest.raises(RuleViolation) as e:
+        importer.import_lots(path, db=db, actor=actors["qa"], now=NOW)
+    assert e.value.rule == "import-columns"
+    assert "missing BEADS" in e.value.message and "unknown NOTE" in e.value.message
+
+
+def test_only_qa_may_import(db, actors, tmp_path):
+    path = write_csv(tmp_path / "h.csv", HISTORY[:1])
+    for who in ("tech", "sponsor", "admin"):
+        with pytest.raises(NotPermitted):
+            importer.import_lots(path, db=db, actor=actors[who], now=NOW)
+    assert n_rows(db, Lot) == 0
+
+
+def test_audit_batch_continues_the_chain(db, actors, tmp_path):
+    world.subject(db, actors["tech"], "S-1")  # an event before the import
+    importer.import_lots(
+        write_csv(tmp_path / "h.csv", HISTORY[:3]), db=db, actor=actors["qa"], now=NOW
+    )
+    world.subject(db, actors["tech"], "S-2")  # and one after it
+    with db.read() as s:
+        report = audit.verify_chain(audit.stored_events(s))
+    assert report.ok and report.events == n_rows(db, AuditEvent)
+
+
+def test_progress_is_reported(db, actors, tmp_path: Path):
+    seen: list[tuple[str, int, int]] = []
+    importer.import_lots(
+        write_csv(tmp_path / "h.csv", HISTORY),
+        db=db,
+        actor=actors["qa"],
+        now=NOW,
+        progress=lambda *a: seen.append(a),
+    )
+    assert ("validating", 11, 11) in seen and ("writing", 11, 11) in seen

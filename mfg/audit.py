@@ -85,7 +85,10 @@ def append(
     reason: str | None = None,
 ) -> AuditEvent:
     """Append one event in the caller's (write-locked) transaction."""
-    last = session.exec(select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(1)).first()
+    # The chain head: two columns by primary key, not a whole ORM row (the hot path of every write).
+    last = session.execute(
+        select(AuditEvent.seq, AuditEvent.hash).order_by(col(AuditEvent.seq).desc()).limit(1)
+    ).first()
     seq = (last.seq + 1) if last else 1
     prev = last.hash if last else GENESIS
     # Stored at microsecond precision on both backends; hash what will be read back.

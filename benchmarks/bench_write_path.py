@@ -1,0 +1,149 @@
+"""Benchmark: the service write path against a bare single-row insert, on the same database.
+
+    .venv/bin/python benchmarks/bench_write_path.py                  # SQLite (+ PostgreSQL if found)
+    .venv/bin/python benchmarks/bench_write_path.py --n 300 --backend sqlite
+
+Service path: ``counts.record_count`` -- role check, load the lot, validate, insert the count,
+append the hash-chained audit event, commit (one transaction, write-locked).
+Baseline: one ``INSERT INTO cellcount`` of the same row through SQLAlchemy Core + commit, on the
+same engine and file (SQLite: WAL, synchronous=FULL, as the app runs). The database is seeded with
+``benchmarks/synth.py`` so the audit trail and tables are not empty. Prints per-call medians and
+the ratio (goal: within 3x). PostgreSQL runs on a throwaway server (tests/support/pgserver.py)
+when the server binaries are installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.synth import fresh_database, populate  # noqa: E402
+
+
+def timed(fn: Callable[[], object], n: int, warmup: int = 10) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def run(url: str | None, home: Path, n: int, subjects: int) -> dict[str, float]:
+    from sqlalchemy import insert
+
+    from mfg.services import counts
+    from mfg.store.tables import CellCount, Lot
+
+    db, actors = fresh_database(home, url)
+    summary = populate(db, subjects, actors=actors, seed=1)
+    lot_number = summary.first("in_expansion")
+    with db.read() as s:
+        from sqlmodel import select
+
+        lot = s.exec(select(Lot).where(Lot.lot_number == lot_number)).one()
+    now = datetime.now(UTC)
+    tech = actors["tech"]
+    cmd = counts.RecordCount(lot_number, 1_200_000_000, 1_100_000_000, day=1, method="NC-200")
+
+    def service() -> None:
+        counts.record_count(cmd, db=db, actor=tech, now=now)
+
+    row = {
+        "lot_pk": lot.id,
+        "expansion_day": 1,
+        "measured_on": lot.day0,
+        "total_cells": 1_200_000_000,
+        "viable_cells": 1_100_000_000,
+        "method": "NC-200",
+        "recorded_by": "tech",
+        "recorded_at": now,
+    }
+    stmt = insert(CellCount)
+
+    def bare() -> None:
+        with db.engine.begin() as conn:
+            conn.execute(stmt, row)
+
+    # interleave the two so that disk and CPU noise hit both alike
+    s_times: list[float] = []
+    b_times: list[float] = []
+    rounds = 5
+    for _ in range(rounds):
+        b_times += timed(bare, n // rounds, warmup=3)
+        s_times += timed(service, n // rounds, warmup=3)
+    db.dispose()
+    sm, bm = statistics.median(s_times), statistics.median(b_times)
+    return {"service_ms": sm * 1000, "bare_ms": bm * 1000, "ratio": sm / bm, "n": len(s_times)}
+
+
+def durable(server) -> None:  # type: ignore[no-untyped-def]
+    """Restart the throwaway server with PostgreSQL's durable defaults (fsync, synchronous_commit,
+    full_page_writes on): the test fixtures turn them off for speed, which no site would do."""
+    import subprocess
+
+    opts = f"-p {server.port} -k {server.root} -c listen_addresses=127.0.0.1"
+    pg_ctl = str(server.bindir / "pg_ctl")
+    data = str(server.root / "data")
+    log = str(server.root / "log")
+    cmd = [pg_ctl, "-D", data, "-o", opts, "-w", "-t", "60", "-l", log, "restart"]
+    subprocess.run(server._cmd(cmd), check=True, capture_output=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=500, help="timed calls per path")
+    ap.add_argument("--subjects", type=int, default=100, help="synthetic subjects seeded first")
+    ap.add_argument("--backend", action="append", choices=["sqlite", "postgresql"])
+    args = ap.parse_args()
+    backends = args.backend or ["sqlite", "postgresql"]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="celltrail-bench-") as tmp:
+        if "sqlite" in backends:
+            rows.append(("sqlite", run(None, Path(tmp) / "sqlite", args.n, args.subjects)))
+        if "postgresql" in backends:
+            from tests.support.pgserver import find_bindir, start_server
+
+            if find_bindir() is None:
+                print("postgresql: server binaries not found, skipped")
+            else:
+                from sqlalchemy import create_engine, text
+
+                server = start_server()
+                try:
+                    eng = create_engine(server.admin_url, isolation_level="AUTOCOMMIT")
+                    with eng.connect() as c:
+                        c.execute(text("CREATE DATABASE bench"))
+                        c.execute(text("CREATE DATABASE bench_durable"))
+                    eng.dispose()
+                    # as the test fixtures run it: fsync=off, synchronous_commit=off
+                    pg = run(server.url("bench"), Path(tmp) / "pg", args.n, args.subjects)
+                    rows.append(("postgresql (fsync off)", pg))
+                    durable(server)  # as a site runs it: every commit flushed to disk
+                    pg = run(server.url("bench_durable"), Path(tmp) / "pg2", args.n, args.subjects)
+                    rows.append(("postgresql (durable)", pg))
+                finally:
+                    server.stop()
+    print(f"write path: record_count vs bare insert+commit, medians of {args.n} calls each")
+    print(f"{'backend':<24}{'service':>12}{'bare insert':>14}{'ratio':>8}  goal <= 3x")
+    for name, r in rows:
+        ok = "ok" if r["ratio"] <= 3 else "MISSED"
+        print(
+            f"{name:<24}{r['service_ms']:>9.2f} ms{r['bare_ms']:>11.2f} ms{r['ratio']:>7.2f}x  {ok}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

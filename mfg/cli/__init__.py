@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "labels",
     "backup",
     "release",
+    "reports",
 )
 for _name in COMMAND_MODULES:
     importlib.import_module(f"mfg.cli.{_name}")

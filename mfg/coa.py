@@ -28,8 +28,9 @@ QR_PREFIX = "CELLTRAIL-COA"
 _KEYWORDS_RE = re.compile(
     r"celltrail-coa doc=(?P<doc>\S+) lot=(?P<lot>\S+) rev=(?P<rev>\d+) sha256=(?P<sha>[0-9a-f]{64})"
 )
+# upper case, digits and "-./" only: the QR code's alphanumeric mode keeps the symbol small
 _QR_RE = re.compile(
-    QR_PREFIX + r"\|(?P<doc>[^|]+)\|(?P<lot>[^|]+)\|R(?P<rev>\d+)\|(?P<sha>[0-9a-f]{64})$"
+    QR_PREFIX + r"/(?P<doc>[A-Z0-9-]+)/(?P<lot>[A-Z0-9-]+)/R(?P<rev>[0-9]+)/(?P<sha>[0-9A-F]{64})$"
 )
 
 
@@ -38,8 +39,8 @@ def content_sha256(content: dict[str, Any]) -> str:
 
 
 def qr_payload(document_id: str, lot_number: str, revision: int, sha256: str) -> str:
-    """``CELLTRAIL-COA|<document id>|<lot>|R<revision>|<content sha256>``."""
-    return f"{QR_PREFIX}|{document_id}|{lot_number}|R{revision}|{sha256}"
+    """``CELLTRAIL-COA/<document id>/<lot>/R<revision>/<content SHA-256, upper case>``."""
+    return f"{QR_PREFIX}/{document_id}/{lot_number}/R{revision}/{sha256.upper()}"
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def parse_qr(text: str) -> CoaIdentity | None:
     m = _QR_RE.match(text.strip())
     if not m:
         return None
-    return CoaIdentity(m["doc"], m["lot"], int(m["rev"]), m["sha"], "qr")
+    return CoaIdentity(m["doc"], m["lot"], int(m["rev"]), m["sha"].lower(), "qr")
 
 
 # --------------------------------------------------------------------------------------------
@@ -91,6 +92,13 @@ def _styles() -> dict[str, Any]:
             "decision", parent=base, fontName="Helvetica-Bold", fontSize=12, leading=15
         ),
         "note": ParagraphStyle("note", parent=base, fontSize=7.5, leading=9, spaceBefore=3),
+        "alert": ParagraphStyle(
+            "alert",
+            parent=base,
+            fontName="Helvetica-Bold",
+            textColor=colors.HexColor("#a40000"),
+            spaceBefore=4,
+        ),
     }
 
 
@@ -263,7 +271,13 @@ def _disposition(c: dict[str, Any], st: dict[str, Any], width: float) -> list[An
         rows.append(("Exception", "Released out of specification as an exception"))
         rows.append(("Deviations", d["deviations"]))
     out.append(_kv_table(rows, st, width))
+    for alert in content_alerts(c):
+        out.append(Paragraph(f"ALERT: {_esc(alert)}", st["alert"]))
     return out
+
+
+def content_alerts(c: dict[str, Any]) -> list[str]:
+    return list(c.get("alerts") or [])
 
 
 def _signatures(c: dict[str, Any], st: dict[str, Any], width: float) -> list[Any]:
@@ -344,11 +358,19 @@ def _numbered_canvas(draw_page: Any) -> type:
     return NumberedCanvas
 
 
+def _draw_qr(canvas: Any, matrix: Any, runs: Any, x: float, top: float, module: float) -> None:
+    """One filled path of a rectangle per dark run, below ``top`` with a quiet zone."""
+    path = canvas.beginPath()
+    for r, row in enumerate(matrix):
+        y = top - (r + 5) * module
+        for start, length in runs(row):
+            path.rect(x + (start + 4) * module, y, length * module, module)
+    canvas.setFillColorRGB(0, 0, 0)
+    canvas.drawPath(path, stroke=0, fill=1)
+
+
 def render(content: dict[str, Any], sha256: str | None = None) -> bytes:
     """The COA PDF for ``content`` (``sha256`` defaults to ``content_sha256(content)``)."""
-    from reportlab.graphics import renderPDF
-    from reportlab.graphics.barcode.qr import QrCodeWidget
-    from reportlab.graphics.shapes import Drawing
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.units import mm
@@ -363,14 +385,11 @@ def render(content: dict[str, Any], sha256: str | None = None) -> bytes:
     header_h = 30 * mm
     footer_h = 20 * mm
     width = page_w - 2 * margin
-    payload = qr_payload(doc_id, lot["lot_number"], rev, sha)
-    qr = QrCodeWidget(payload, barLevel="M")
-    x0, y0, x1, y1 = qr.getBounds()
+    from labels.qr import qr_matrix, runs
+
+    matrix = qr_matrix(qr_payload(doc_id, lot["lot_number"], rev, sha))
     qr_size = 24 * mm
-    drawing = Drawing(
-        qr_size, qr_size, transform=[qr_size / (x1 - x0), 0, 0, qr_size / (y1 - y0), 0, 0]
-    )
-    drawing.add(qr)
+    module = qr_size / (len(matrix) + 8)  # 4-module quiet zone on each side
     logo = layout.get("logo_path") or ""
     footer = Paragraph(_esc(layout.get("footer", "")), st["small"])
     decision = (content.get("disposition") or {}).get("decision_text", "")
@@ -418,7 +437,7 @@ def render(content: dict[str, Any], sha256: str | None = None) -> bytes:
         canvas.drawRightString(
             page_w - margin - qr_size - 3 * mm, top - 10 * mm, f"Issued {content['issued_at']}"
         )
-        renderPDF.draw(drawing, canvas, page_w - margin - qr_size, top - qr_size + 1 * mm)
+        _draw_qr(canvas, matrix, runs, page_w - margin - qr_size, top + 1 * mm, module)
         canvas.setStrokeColor(colors.HexColor("#1f3a5f"))
         canvas.setLineWidth(1)
         canvas.line(margin, top - header_h + 1 * mm, page_w - margin, top - header_h + 1 * mm)

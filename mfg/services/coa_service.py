@@ -26,7 +26,7 @@ from mfg.services.disposition import dose_view, signature_views
 from mfg.services.lots import current_harvest, get_lot_row, product_for_lot
 from mfg.services.results import result_views
 from mfg.services.uow import Actor, Database, Tx
-from mfg.store.tables import CoaRevision, Disposition, Lot, Subject
+from mfg.store.tables import Alert, CoaRevision, Disposition, Lot, Subject
 
 # keys that change with every revision even when the certificate says the same thing
 _PER_REVISION = ("document_id", "revision", "issued_at", "issued_by", "revisions")
@@ -238,6 +238,14 @@ def build_content(
             "deviations": disp.deviation_numbers,
             "pending_tests": disp.pending_tests,
         },
+        "alerts": [
+            a.message
+            for a in session.exec(
+                select(Alert)
+                .where(Alert.lot_pk == lot.id, col(Alert.acknowledged_at).is_(None))
+                .order_by(col(Alert.id))
+            ).all()
+        ],
         "signatures": [
             {
                 "name": s.printed_name,
@@ -276,7 +284,7 @@ def refresh_in_tx(tx: Tx, db: Database, lot: Lot, reason: str) -> CoaRevision | 
     n = revs[-1].revision + 1 if revs else 1
     assert tx.actor is not None
     content = build_content(
-        s, db, lot, revision=n, issued_at=tx.now, issued_by=tx.actor.full_name, reason=reason
+        s, db, lot, revision=n, issued_at=tx.now, issued_by=tx.actor.username, reason=reason
     )
     body = body_hash(content)
     if revs and revs[-1].results_hash == body:

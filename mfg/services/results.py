@@ -381,7 +381,8 @@ def _after_write(
             tx,
             lot,
             "changed-after-disposition",
-            f"{test.code} ({test.name}) {what} after the lot was {lot.state}: the disposition "
+            f"{test.code} ({test.name}) {what} after the lot was {lot.state.replace('_', ' ')}: "
+            "the disposition "
             "signature no longer matches the results; QA must review",
         )
     from mfg.services import coa_service

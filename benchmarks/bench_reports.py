@@ -1,0 +1,347 @@
+"""Benchmark: the success-rate report over 100,000 synthetic lots, and importing 10,000 lots.
+
+Run on demand (never in the test suite):
+
+    .venv/bin/python benchmarks/bench_reports.py                 # SQLite, 100,000 lots
+    .venv/bin/python benchmarks/bench_reports.py --lots 20000 --import-lots 2000 --repeat 3
+
+The report data are bulk-inserted straight into the tables (seeded, reproducible: subjects,
+lots in every state, current and superseded harvests, 12 release results per tested lot,
+dispositions with their signatures); that is a fixture for timing, not a way to enter data. The
+import benchmark goes through the real service (validation, one transaction, audit trail).
+Prints medians of ``--repeat`` runs: start-up (imports), the query + outcomes, each summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SITES = ("BJ01", "SH02", "GZ03", "CD04", "WH05", "XA06")
+INDICATIONS = ("SLE", "LN", "SSc", "SjS", "AAV", "IIM")
+LEVELS = ("DL1", "DL2", "DL3")
+TESTS = {
+    "APPEAR": ("Conforms", "Does not conform"),
+    "VIAB": ("92.5", "61.0"),
+    "CD3": ("96.1", "72.0"),
+    "CAR": ("31.0", "6.0"),
+    "VCN": ("2.1", "6.3"),
+    "POT": ("410", "22"),
+    "ENDO": ("<0.5", "7.5"),
+    "GRAM": ("No organisms seen", "Organisms seen"),
+    "MYCO": ("Negative", "Positive"),
+    "STER": ("No growth", "Growth"),
+    "RCL": ("Not detected", "Detected"),
+    "BEADS": ("12", "140"),
+}
+NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+
+
+def _pick_state(rng: random.Random) -> str:
+    x = rng.random()
+    if x < 0.72:
+        return "released"
+    if x < 0.78:
+        return "conditionally_released"
+    if x < 0.83:
+        return "rejected"
+    if x < 0.88:
+        return "terminated"
+    return rng.choice(("registered", "in_expansion", "harvested", "in_release_testing"))
+
+
+def build_synthetic(db, n_lots: int, seed: int = 7) -> None:  # type: ignore[no-untyped-def]
+    """Bulk-insert ``n_lots`` lots (about 1.2 per subject) with harvests, results, dispositions."""
+    from sqlalchemy import insert
+
+    from mfg.domain import ids
+    from mfg.store.tables import (
+        Disposition,
+        Harvest,
+        Lot,
+        ReleaseResult,
+        Signature,
+        Subject,
+    )
+
+    rng = random.Random(seed)
+    n_subjects = max(1, int(n_lots / 1.2))
+    subjects = []
+    for i in range(n_subjects):
+        subjects.append(
+            {
+                "id": i + 1,
+                "subject_id": f"S-{i + 1:06d}",
+                "site": rng.choice(SITES),
+                "indication": rng.choice(INDICATIONS),
+                "weight_kg": round(rng.uniform(45, 125), 1),
+                "weight_on": date(2024, 1, 1),
+                "dose_level": rng.choice(LEVELS),
+                "created_at": NOW,
+                "row_version": 1,
+            }
+        )
+    lots, harvests, results, signatures, dispositions = [], [], [], [], []
+    for i in range(n_lots):
+        lot_id = i + 1
+        subject = subjects[i % n_subjects]
+        source = "apheresis" if rng.random() < 0.7 else "cryo-pbmc"
+        day0 = date(2024, 1, 1) + timedelta(days=rng.randrange(0, 1000))
+        state = _pick_state(rng)
+        cause = None
+        if state == "terminated":
+            cause = "manufacturing" if rng.random() < 0.6 else "not_evaluable"
+        lots.append(
+            {
+                "id": lot_id,
+                "lot_number": ids.lot_number("BH002", day0.year, i + 1),
+                "coi": ids.coi_code("W0001", day0.year, i + 1),
+                "subject_pk": subject["id"],
+                "product_code": "BH002",
+                "spec_version": "1",
+                "source": source,
+                "apheresis_on": day0 if source == "apheresis" else day0 - timedelta(days=40),
+                "thaw_on": None if source == "apheresis" else day0,
+                "day0": day0,
+                "state": state,
+                "termination_cause": cause,
+                "termination_reason": "synthetic" if cause else None,
+                "registered_at": NOW,
+                "registered_by": "bench",
+                "state_changed_at": NOW,
+                "row_version": 1,
+            }
+        )
+        if state in ("registered", "in_expansion") or (state == "terminated" and rng.random() < 0.7):
+            continue
+        day = rng.choice((9, 10, 11, 12, 12, 13, 13, 14, 15)) if rng.random() < 0.1 else 12
+        total = int(rng.uniform(0.5e9, 6e9))
+        harvests.append(
+            {
+                "lot_pk": lot_id,
+                "harvested_on": day0 + timedelta(days=day),
+                "harvest_day": day,
+                "total_viable_cells": total,
+                "car_pct": round(rng.uniform(12, 45), 1),
+                "bag_count": 2,
+                "bag_volume_ml": 50.0,
+                "recorded_by": "bench",
+                "recorded_at": NOW,
+            }
+        )
+        if state == "harvested":
+            continue
+        bad = rng.random() < 0.04
+        for code, (good, fail) in TESTS.items():
+            value, evaluation = good, "pass"
+            if bad and code == rng.choice(("VIAB", "CD3", "ENDO", "STER")):
+                value, evaluation = fail, "fail"
+            if state == "conditionally_released" and code == "STER":
+                value, evaluation = "pending", "pending"
+            results.append(
+                {
+                    "lot_pk": lot_id,
+                    "test_code": code,
+                    "value_text": value,
+                    "qualifier": "",
+                    "unit": "",
+                    "evaluation": evaluation,
+                    "entered_by": "bench",
+                    "entered_at": NOW,
+                    "after_disposition": False,
+                    "row_version": 1,
+                }
+            )
+        if state in ("released", "conditionally_released", "rejected"):
+            signatures.append(
+                {
+                    "id": len(signatures) + 1,
+                    "lot_pk": lot_id,
+                    "username": "qa",
+                    "printed_name": "Quinn Quality",
+                    "meaning": "released",
+                    "signed_at": NOW,
+                    "record_hash": "0" * 64,
+                }
+            )
+            decided = datetime.combine(day0, datetime.min.time(), UTC) + timedelta(
+                days=day + rng.randrange(3, 15)
+            )
+            dispositions.append(
+                {
+                    "lot_pk": lot_id,
+                    "decision": state,
+                    "reason": "synthetic",
+                    "exception": bad and state == "released",
+                    "deviation_numbers": "",
+                    "pending_tests": "STER" if state == "conditionally_released" else "",
+                    "signature_pk": len(signatures),
+                    "decided_at": decided,
+                }
+            )
+    with db.engine.begin() as conn:
+        for table, rows in (
+            (Subject, subjects),
+            (Lot, lots),
+            (Harvest, harvests),
+            (ReleaseResult, results),
+            (Signature, signatures),
+            (Disposition, dispositions),
+        ):
+            for k in range(0, len(rows), 20_000):
+                conn.execute(insert(table.__table__), rows[k : k + 20_000])  # type: ignore[attr-defined]
+        if db.dialect == "postgresql":
+            for t in ("subject", "lot", "signature"):
+                conn.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), (SELECT max(id) FROM {t}))"
+                )
+
+
+def import_csv(path: Path, n: int, seed: int = 11) -> None:
+    rng = random.Random(seed)
+    cols = [
+        "lot_id",
+        "subject_id",
+        "site",
+        "indication",
+        "weight_kg",
+        "dose_level",
+        "source",
+        "apheresis_date",
+        "thaw_date",
+        "harvest_date",
+        "car_viable_cells",
+        "state",
+        "termination_cause",
+        *TESTS,
+    ]
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        for i in range(n):
+            day0 = date(2023, 1, 1) + timedelta(days=rng.randrange(0, 600))
+            source = "apheresis" if rng.random() < 0.7 else "cryo-pbmc"
+            state = rng.choice(("released",) * 8 + ("rejected", "conditionally_released"))
+            values = []
+            for code, (good, fail) in TESTS.items():
+                v = good
+                if state == "rejected" and code == "VIAB":
+                    v = fail
+                if state == "conditionally_released" and code == "STER":
+                    v = "pending"
+                values.append(v)
+            w.writerow(
+                [
+                    f"HX-{day0.year % 100:02d}-{i + 1:05d}",
+                    f"H-{i // 2 + 1:05d}",  # two lots per subject (re-manufacture)
+                    SITES[(i // 2) % len(SITES)],
+                    INDICATIONS[(i // 2) % len(INDICATIONS)],
+                    "70.5",
+                    "DL2",
+                    source,
+                    day0.isoformat() if source == "apheresis" else (day0 - timedelta(days=30)).isoformat(),
+                    "" if source == "apheresis" else day0.isoformat(),
+                    (day0 + timedelta(days=12)).isoformat(),
+                    f"{rng.uniform(1.5, 9):.2f}e8",
+                    state,
+                    "",
+                    *values,
+                ]
+            )
+
+
+def _median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lots", type=int, default=100_000)
+    ap.add_argument("--import-lots", type=int, default=10_000)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--db", default="", help="database URL (default: a new SQLite file)")
+    args = ap.parse_args()
+
+    t0 = time.perf_counter()
+    import pandas  # noqa: F401
+
+    from mfg import reports
+    from mfg.config import Settings
+    from mfg.domain.permissions import Role
+    from mfg.services import importer, reporting, users
+    from mfg.services.uow import Actor, Database
+    from mfg.store import db as store_db
+
+    startup = time.perf_counter() - t0
+    os.environ.setdefault("CELLTRAIL_FAST_HASH", "1")
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        url = args.db or f"sqlite:///{home / 'bench.db'}"
+        settings = Settings(home=home, site_timezone="Asia/Shanghai", database_url=url)
+        db = Database(engine=store_db.make_engine(url), settings=settings)
+        store_db.upgrade(db.engine)
+        t = time.perf_counter()
+        build_synthetic(db, args.lots)
+        print(f"built {args.lots:,} synthetic lots in {time.perf_counter() - t:.1f} s ({db.dialect})")
+        sponsor = Actor("sponsor", "Sam Sponsor", Role.SPONSOR)
+
+        runs: dict[str, list[float]] = {"query + outcomes (lot_frame)": [], "by 3 strata": []}
+        runs["report, lot unit, 3 strata (service total)"] = []
+        runs["report, subject unit, 3 strata (service total)"] = []
+        by = ("dose_level", "source", "site")
+        for _ in range(args.repeat):
+            t = time.perf_counter()
+            lots = reports.lot_frame(db.engine, db.product, settings.zone)
+            runs["query + outcomes (lot_frame)"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            reports.success_rate(lots, "lot", by)
+            runs["by 3 strata"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            r = reporting.success_rate(db=db, actor=sponsor, unit="lot", by=by)
+            runs["report, lot unit, 3 strata (service total)"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            reporting.success_rate(db=db, actor=sponsor, unit="subject", by=by)
+            runs["report, subject unit, 3 strata (service total)"].append(time.perf_counter() - t)
+        o = r.data["overall"]
+        print(f"start-up (imports of pandas, mfg.reports, services): {startup:.2f} s")
+        print(
+            f"{len(lots):,} lots, {len(r.data['strata'])} strata; overall "
+            f"{o['successes']}/{o['evaluable']} = {o['rate']:.4f} "
+            f"[{o['ci_low']:.4f}, {o['ci_high']:.4f}]"
+        )
+        for name, xs in runs.items():
+            print(f"  {name:50s} median {_median(xs):6.3f} s  (n={len(xs)})")
+
+        # Import of historical lots through the service, into a fresh database.
+        url2 = args.db or f"sqlite:///{home / 'import.db'}"
+        if args.db:
+            print("import benchmark uses the same database URL")
+        db2 = Database(engine=store_db.make_engine(url2), settings=settings)
+        if not args.db:
+            store_db.upgrade(db2.engine)
+        users.init_database(db2, admin="admin", full_name="Ada Admin", password="x" * 12, now=NOW)
+        qa = Actor("qa", "Quinn Quality", Role.QA)
+        path = home / "history.csv"
+        import_csv(path, args.import_lots)
+        t = time.perf_counter()
+        res = importer.import_lots(path, db=db2, actor=qa, now=NOW)
+        dt = time.perf_counter() - t
+        print(
+            f"import of {res.lots:,} lots ({res.subjects_created:,} new subjects, "
+            f"{res.results:,} results): {dt:.1f} s ({res.lots / dt:,.0f} lots/s)"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -414,15 +414,24 @@ class _AuditBatch:
         self.rows.clear()
 
 
-def _inserted(session: Any, table: Any, rows: list[dict[str, Any]], *keys: str) -> list[Any]:
-    """Insert ``rows`` and return (id, *keys) for each, in the order given."""
-    out: list[Any] = []
-    cols = [table.c.id, *(table.c[k] for k in keys)]
+def _inserted(
+    session: Any, table: Any, rows: list[dict[str, Any]], key: tuple[str, ...], scope: str
+) -> list[int]:
+    """Insert ``rows`` (one executemany per chunk) and return their ids, in the order given.
+
+    The ids are read back by ``key`` (unique among the new rows), restricted to the values of
+    ``scope`` the new rows have: no per-row round trip (RETURNING on SQLite runs row by row).
+    """
     for k in range(0, len(rows), 5000):
-        chunk = rows[k : k + 5000]
-        res = session.execute(insert(table).returning(*cols, sort_by_parameter_order=True), chunk)
-        out.extend(res.all())
-    return out
+        session.execute(insert(table), rows[k : k + 5000])
+    wanted = sorted({r[scope] for r in rows})
+    ids: dict[tuple[Any, ...], int] = {}
+    cols = [table.c.id, *(table.c[c] for c in key)]
+    for k in range(0, len(wanted), 900):
+        query = select(*cols).where(table.c[scope].in_(wanted[k : k + 900]))
+        for found in session.execute(query):
+            ids[tuple(found[1:])] = found[0]
+    return [ids[tuple(r[c] for c in key)] for r in rows]
 
 
 def _already_imported(session: Any, sha: str) -> bool:
@@ -585,8 +594,9 @@ def _write(
         for sid, r in new_subjects.items()
     ]
     subject_pk = {sid: subj.id for sid, subj in existing.items()}
-    for pk, sid in _inserted(s, Subject.__table__, subject_rows, "subject_id"):  # type: ignore[attr-defined]
-        subject_pk[sid] = pk
+    new_ids = _inserted(s, Subject.__table__, subject_rows, ("subject_id",), "subject_id")  # type: ignore[attr-defined]
+    for pk, values in zip(new_ids, subject_rows, strict=True):
+        subject_pk[values["subject_id"]] = pk
     for values in subject_rows:
         batch.add(
             "subject.imported",
@@ -646,8 +656,9 @@ def _write(
             }
         )
     lot_pk: dict[str, int] = {}
-    for pk, number in _inserted(s, Lot.__table__, lot_rows, "lot_number"):  # type: ignore[attr-defined]
-        lot_pk[number] = pk
+    new_ids = _inserted(s, Lot.__table__, lot_rows, ("lot_number",), "lot_number")  # type: ignore[attr-defined]
+    for pk, values in zip(new_ids, lot_rows, strict=True):
+        lot_pk[values["lot_number"]] = pk
     for r, values in zip(rows, lot_rows, strict=True):
         batch.add(
             "lot.imported",
@@ -699,8 +710,8 @@ def _write(
                 "recorded_at": now,
             }
         )
-    for (pk, _), r, values in zip(
-        _inserted(s, Harvest.__table__, harvest_rows, "lot_pk"),  # type: ignore[attr-defined]
+    for pk, r, values in zip(
+        _inserted(s, Harvest.__table__, harvest_rows, ("lot_pk",), "lot_pk"),  # type: ignore[attr-defined]
         harvested,
         harvest_rows,
         strict=True,
@@ -750,8 +761,8 @@ def _write(
                 }
             )
             result_owner.append(r)
-    for (pk, _), r, values in zip(
-        _inserted(s, ReleaseResult.__table__, result_rows, "lot_pk"),  # type: ignore[attr-defined]
+    for pk, r, values in zip(
+        _inserted(s, ReleaseResult.__table__, result_rows, ("lot_pk", "test_code"), "lot_pk"),  # type: ignore[attr-defined]
         result_owner,
         result_rows,
         strict=True,

@@ -250,30 +250,112 @@ def seed_demo(db: Database, *, now: datetime, lots_wanted: int | None = None) ->
             )
 
         add(_local(db, hon, 14, n % 50), do_harvest)
+        plan.extra["car"] = car
         release = _release_service()
         if release is not None and plan.stage in ("testing", "released", "conditional", "rejected"):
-            _plan_release(add, release, db, plan, hon, n, rng, tech, tech2, qa)
+            _plan_release(add, release, db, plan, hon, n, rng, tech, tech2, qa, now)
 
     for step in sorted(steps):
         step.run(step.at)
     return {"users": len(actors), "lots": len(plans)}
 
 
-def _plan_release(add, release, db, plan, hon, n, rng, tech, tech2, qa) -> None:  # type: ignore[no-untyped-def]
-    """Results, verifications and dispositions, through the release service when it exists."""
-    hook = getattr(release, "demo_steps", None)
-    if hook is not None:  # the release engineer may publish a helper; prefer it
-        for at, fn in hook(
-            db=db,
-            lot_number=lambda: plan.extra["lot"],
-            stage=plan.stage,
-            tested_on=hon,
-            tech=tech,
-            verifier=tech2,
-            qa=qa,
-            rng=rng,
-        ):
-            add(at, fn)
+PASSING = {
+    "APPEAR": "Conforms",
+    "CD3": "96.8",
+    "VCN": "2.1",
+    "POT": "412",
+    "ENDO": "<0.5",
+    "GRAM": "No organisms seen",
+    "MYCO": "Negative",
+    "STER": "No growth",
+    "RCL": "Not detected",
+    "BEADS": "<10",
+}
+# day after harvest on which each result is reported (sterility takes a week or more)
+REPORTED_AFTER = {
+    "APPEAR": 1,
+    "VIAB": 1,
+    "CD3": 1,
+    "CAR": 1,
+    "GRAM": 1,
+    "ENDO": 2,
+    "POT": 3,
+    "VCN": 3,
+    "MYCO": 3,
+    "BEADS": 3,
+    "STER": 7,
+    "RCL": 8,
+}
+
+
+def _plan_release(add, release, db, plan, hon, n, rng, tech, tech2, qa, now) -> None:  # type: ignore[no-untyped-def]
+    """Results, verifications, dispositions and bags, through the release and label services."""
+    values = dict(PASSING)
+    values["VIAB"] = f"{rng.uniform(86, 95):.1f}"
+    values["CAR"] = f"{plan.extra['car']:.1f}"
+    if plan.stage == "conditional":
+        values["STER"] = values["RCL"] = "pending"
+    if plan.stage == "rejected":
+        values["ENDO"] = "12.4"  # out of specification: an OOS deviation opens
+    lot = lambda: plan.extra["lot"]  # noqa: E731  (known only once registered)
+    last = hon
+    for code, value in values.items():
+        entered = _local(db, hon + timedelta(days=REPORTED_AFTER.get(code, 3)), 11, n % 50)
+        if entered >= now:
+            continue  # not reported yet: stays "not entered" on the lot
+        add(
+            entered,
+            lambda at, code=code, value=value: release.add_result(
+                release.AddResult(lot(), code, value), db=db, actor=tech, now=at
+            ),
+        )
+        if value != "pending":
+            verified = entered + timedelta(hours=3)
+            if verified < now:
+                add(
+                    verified,
+                    lambda at, code=code: release.verify_result(
+                        lot(), code, db=db, actor=tech2, now=at
+                    ),
+                )
+        last = max(last, entered.date())
+    decision = {
+        "released": "release",
+        "conditional": "conditional-release",
+        "rejected": "reject",
+    }.get(plan.stage)
+    if decision is None:
+        return
+    signed = _local(db, last + timedelta(days=1), 15)
+    reason = {
+        "release": "all results conform; dose met",
+        "conditional-release": "sterility and RCL pending at infusion; released under protocol",
+        "reject": "endotoxin out of specification (OOS)",
+    }[decision]
+    add(
+        signed,
+        lambda at: release.dispose(
+            release.Dispose(lot(), decision, reason), DEMO_PASSWORD, db=db, actor=qa, now=at
+        ),
+    )
+    if decision == "reject":
+        return
+    try:
+        from mfg.domain.custody import parse_location
+        from mfg.services import custody, labels
+    except ImportError:
+        return
+
+    def bags(at: datetime) -> None:
+        printed = labels.print_labels(
+            labels.PrintLabels(lot(), "dose-bag", output_format="pdf"), db=db, actor=tech, now=at
+        )
+        for i, payload in enumerate(printed.payloads, 1):
+            where = parse_location(f"LN2-{1 + n % 2}", f"R{1 + n % 4}", f"B{n:02d}", f"A{i}")
+            custody.store_bag(payload, where, db=db, actor=tech, now=at + timedelta(minutes=i))
+
+    add(signed + timedelta(hours=1), bags)
 
 
 def create_demo_home(db: Database, *, now: datetime) -> dict[str, int]:

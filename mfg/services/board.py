@@ -27,6 +27,9 @@ from mfg.store.tables import Alert, CellCount, Harvest, Lot, ReleaseResult, Subj
 # counts on day 0 and every 2-3 days while expanding); a longer gap flags the count as overdue.
 OVERDUE_AFTER_DAYS = 3
 COUNT_STATES = frozenset({LotState.REGISTERED, LotState.IN_EXPANSION})
+TESTING_STATES = frozenset(
+    {LotState.HARVESTED, LotState.IN_RELEASE_TESTING, LotState.CONDITIONALLY_RELEASED}
+)
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ class BoardRow:
     dose_met: bool | None  # None: not known yet
     projection_note: str
     oos: int
-    pending_results: int
+    pending_results: int  # release tests pending or not reported yet
     unverified_results: int
     alerts: int
     overdue_count: bool
@@ -131,7 +134,8 @@ def board(
     current_result = [rr.c.lot_pk == lot.c.id, rr.c.superseded_by_id.is_(None)]
     oos = _count([*current_result, rr.c.evaluation == "fail"])
     pending = _count([*current_result, rr.c.evaluation == "pending"])
-    unverified = _count([*current_result, rr.c.verified_by.is_(None)])
+    unverified = _count([*current_result, rr.c.verified_by.is_(None), rr.c.evaluation != "pending"])
+    entered = _count(current_result)
     alerts = _count([al.c.lot_pk == lot.c.id, al.c.acknowledged_at.is_(None)])
 
     filters = []
@@ -180,6 +184,7 @@ def board(
             pending.label("pending"),
             unverified.label("unverified"),
             alerts.label("alerts"),
+            entered.label("entered"),
             cur.c.expansion_day,
             cur.c.measured_on,
             cur.c.total_cells,
@@ -295,6 +300,9 @@ def _row(  # type: ignore[no-untyped-def]
                 note = p.note
             else:
                 note = "needs counts on two days to project"
+    missing = 0  # release tests not reported yet
+    if r.state in TESTING_STATES:
+        missing = max(0, len(product.tests) - r.entered)
     overdue = False
     if r.state in COUNT_STATES:
         since = last_measured or r.day0
@@ -318,7 +326,7 @@ def _row(  # type: ignore[no-untyped-def]
         dose_met=dose_met,
         projection_note=note,
         oos=r.oos,
-        pending_results=r.pending,
+        pending_results=r.pending + missing,
         unverified_results=r.unverified,
         alerts=r.alerts,
         overdue_count=overdue,

@@ -65,6 +65,7 @@ class LotDetailScreen(Screen[None]):
         Binding("escape", "app.pop_screen", "Back"),
         Binding("c", "count", "Count"),
         Binding("x", "correct", "Correct"),
+        Binding("t", "custody", "Custody"),
         Binding("h", "harvest", "Harvest"),
         Binding("e", "result", "Result"),
         Binding("v", "verify", "Verify"),
@@ -259,15 +260,23 @@ class LotDetailScreen(Screen[None]):
         table = self.query_one("#results", DataTable)
         table.clear()
         for r in d.results:
-            ev = getattr(r, "evaluation", "")
+            ev = r.evaluation if r.status != "not entered" else ""
+            status = Text(
+                r.status if r.status == "not entered" else ev, style=EVAL_STYLE.get(ev, "dim")
+            )
+            if r.corrected:
+                status.append(" corr.", style="magenta")
+            verified: Any = r.verified_by or (
+                Text("to verify", style="yellow") if r.status != "not entered" else ""
+            )
             table.add_row(
-                getattr(r, "test_code", ""),
-                getattr(r, "acceptance", "") or getattr(r, "specification", ""),
-                getattr(r, "value_text", "") + (f" {r.unit}" if getattr(r, "unit", "") else ""),
-                Text(ev, style=EVAL_STYLE.get(ev, "")),
-                getattr(r, "entered_by", "") or "",
-                getattr(r, "verified_by", "") or Text("to verify", style="yellow"),
-                key=str(getattr(r, "test_code", id(r))),
+                r.test_code,
+                r.acceptance,
+                r.display if r.status != "not entered" else "-",
+                status,
+                r.entered_by or "",
+                verified,
+                key=r.test_code,
             )
         self.query_one("#release-note", Static).update("\n".join(d.notes))
 
@@ -318,7 +327,15 @@ class LotDetailScreen(Screen[None]):
 
         if self.detail is None:
             return
-        self.query_one("#lot-tabs", TabbedContent).active = "tab-growth"
+        tabs = self.query_one("#lot-tabs", TabbedContent)
+        if tabs.active == "tab-release":
+            from tui.screens.result_form import ResultForm, release_ready
+
+            r = self.selected_result()
+            if r is not None and r.status != "not entered" and release_ready(self.app):
+                self.app.push_screen(ResultForm(self.lot_number, correcting=r), self._done)
+            return
+        tabs.active = "tab-growth"
         table = self.query_one("#counts", DataTable)
         counts = self.detail.growth.counts
         if not counts:
@@ -336,19 +353,30 @@ class LotDetailScreen(Screen[None]):
     def action_result(self) -> None:
         from tui.screens.result_form import ResultForm, release_ready
 
-        if release_ready(self.app):
-            self.app.push_screen(ResultForm(self.lot_number), self._done)
+        if not release_ready(self.app):
+            return
+        code = ""
+        if self.query_one("#lot-tabs", TabbedContent).active == "tab-release":
+            r = self.selected_result()
+            if r is not None and r.status in ("not entered", "pending"):
+                code = r.test_code
+        self.app.push_screen(ResultForm(self.lot_number, code), self._done)
 
     def action_verify(self) -> None:
         from tui.screens.result_form import release_ready, verify_selected
 
+        tabs = self.query_one("#lot-tabs", TabbedContent)
+        if tabs.active != "tab-release":
+            tabs.active = "tab-release"
+            self.query_one("#results", DataTable).focus()
+            self.app.notify("choose the result to verify, then press v")
+            return
         if release_ready(self.app):
             verify_selected(self)
 
     def selected_result(self) -> Any:
         if self.detail is None or not self.detail.results:
             return None
-        self.query_one("#lot-tabs", TabbedContent).active = "tab-release"
         row = self.query_one("#results", DataTable).cursor_row
         results = self.detail.results
         return results[row] if 0 <= row < len(results) else None
@@ -358,6 +386,18 @@ class LotDetailScreen(Screen[None]):
 
         if release_ready(self.app):
             disposition(self)
+
+    def action_custody(self) -> None:
+        from tui.screens.custody import CustodyDialog
+
+        if self.detail is None or not self.detail.bags:
+            self.app.notify("no dose bags to move yet", severity="warning")
+            return
+        self.query_one("#lot-tabs", TabbedContent).active = "tab-bags"
+        row = self.query_one("#bags", DataTable).cursor_row
+        bags = self.detail.bags
+        bag = bags[row] if 0 <= row < len(bags) else bags[0]
+        self.app.push_screen(CustodyDialog(self.lot_number, bag), self._done)
 
     def action_labels(self) -> None:
         from tui.screens.scan import print_labels

@@ -21,6 +21,7 @@ from textual.widgets import Footer, Input, Label, Static
 from tui.messages import OpenLot
 
 LOT_RE = re.compile(r"^[A-Z0-9]{2,10}-[0-9]{2}-[0-9]{4,6}$", re.IGNORECASE)
+PAYLOAD_RE = re.compile(r"^CT[0-9]+:[A-Z]:[A-Z0-9-]+:[A-Z0-9]+:", re.IGNORECASE)
 COI_RE = re.compile(r"^[A-NP-Z1-9][0-9]{12}[0-9A-Z*]$", re.IGNORECASE)
 
 
@@ -37,19 +38,8 @@ def looks_like_code(text: str) -> bool:
     compact = re.sub(r"\s+", "", t)
     if LOT_RE.match(t) or COI_RE.match(compact):
         return True
-    labels = _labels_scan()
-    check = getattr(labels, "looks_like_payload", None) if labels else None
-    if check is not None:
-        try:
-            return bool(check(t))
-        except Exception:
-            return False
-    # QR payloads carry the lot number inside a longer string
-    return (
-        len(t) >= 16
-        and bool(re.search(r"[A-Z0-9]{2,10}-[0-9]{2}-[0-9]{4,6}", t, re.I))
-        and "|" in t
-    )
+    # CellTrail label QR payloads: CT1:<kind>:<lot>:<COI>:<item>:<check> (labels/payload.py)
+    return bool(PAYLOAD_RE.match(t))
 
 
 class ScanDialog(ModalScreen["str | None"]):
@@ -97,8 +87,8 @@ def resolve_scan(app: Any, payload: str) -> None:
 def _resolve(app: Any, payload: str) -> str | None:
     labels = _labels_scan()
     scan = getattr(labels, "scan", None) if labels else None
-    if scan is not None and not LOT_RE.match(payload.strip()):
-        result = scan(payload, db=app.db, actor=app.actor, now=app.now())
+    if scan is not None and PAYLOAD_RE.match(payload.strip()):
+        result = scan(payload, db=app.db, actor=app.actor)
         lot = getattr(result, "lot_number", None)
         if lot:
             return str(lot)
@@ -114,8 +104,9 @@ def _refuse(app: Any, message: str) -> None:
 
 
 def print_labels(screen: Any) -> None:
-    labels = _labels_scan()
-    if labels is None:
+    from tui.screens.label_form import LabelForm
+
+    if _labels_scan() is None:
         screen.app.notify("labels are not installed in this CellTrail yet", severity="warning")
         return
-    screen.app.notify("use `mfg label` to print labels for now", severity="information")
+    screen.app.push_screen(LabelForm(screen.lot_number), screen._done)

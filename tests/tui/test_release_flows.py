@@ -1,0 +1,166 @@
+"""Pilot tests: enter and verify a result, sign a release, scan a label, a custody step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.widgets import DataTable, Input, Static
+
+from mfg.domain.permissions import Role
+from mfg.services import custody, labels, lots, release
+from mfg.services.uow import Actor, Database
+from tests.conftest import add_users
+from tests.support import world
+from tests.support.constants import NOW, PASSWORD
+from tests.tui.conftest import drive, login, settle
+
+QA = Actor("qa", "Quinn Quality", Role.QA)
+TECH = Actor("tech", "Tom Technician", Role.TECHNICIAN)
+TECH2 = Actor("tech2", "Tara Technician", Role.TECHNICIAN)
+VALUES = {
+    "APPEAR": "Conforms",
+    "CD3": "96.8",
+    "CAR": "30",
+    "VCN": "2.1",
+    "POT": "412",
+    "ENDO": "<0.5",
+    "GRAM": "No organisms seen",
+    "MYCO": "Negative",
+    "STER": "No growth",
+    "RCL": "Not detected",
+    "BEADS": "<10",
+}
+
+
+@pytest.fixture
+def harvested(sqlite_db: Database) -> tuple[Database, str]:
+    """A harvested lot with every result but VIAB entered (tech) and verified (tech2)."""
+    add_users(sqlite_db)
+    lv, _ = world.harvested_lot(sqlite_db, TECH)
+    for code, value in VALUES.items():
+        release.add_result(
+            release.AddResult(lv.lot_number, code, value), db=sqlite_db, actor=TECH, now=NOW
+        )
+        release.verify_result(lv.lot_number, code, db=sqlite_db, actor=TECH2, now=NOW)
+    return sqlite_db, lv.lot_number
+
+
+def text_of(app: Any, selector: str) -> str:
+    return str(app.screen.query_one(selector, Static).render())
+
+
+async def open_first_lot(pilot: Any) -> None:
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+async def select_result(pilot: Any, code: str) -> None:
+    table = pilot.app.screen.query_one("#results", DataTable)
+    keys = [str(k.value) for k in table.rows]
+    table.move_cursor(row=keys.index(code))
+    await pilot.pause()
+
+
+def test_enter_verify_and_sign_a_release(harvested: tuple[Database, str]) -> None:
+    db, lot = harvested
+
+    async def enter(app: Any, pilot: Any) -> None:
+        await login(pilot, "tech")
+        await open_first_lot(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        inp = app.screen.query_one("#in-test_code", Input)
+        inp.focus()
+        await pilot.press(*"VIAB", "tab", *"0.915")
+        # the same rule as `mfg result add`: a fraction is not a percentage here
+        await pilot.press("tab")
+        await pilot.press("ctrl+s")
+        assert "FAIL" in text_of(app, "#form-derived") or text_of(app, "#err-value")
+        value = app.screen.query_one("#in-value", Input)
+        value.value = ""
+        value.focus()
+        await pilot.press(*"91.5")
+        await pilot.press("ctrl+s")
+        assert "PASS" in text_of(app, "#form-derived")
+        await pilot.press("enter")
+        await settle(pilot, 5)
+
+    drive(db, enter)
+    viab = next(r for r in release.list_results(lot, db=db, actor=QA) if r.test_code == "VIAB")
+    assert viab.entered_by == "tech" and viab.verified_by is None
+
+    async def verify(app: Any, pilot: Any) -> None:
+        await login(pilot, "tech2")
+        await open_first_lot(pilot)
+        await pilot.press("v")  # switches to the Release tab
+        await select_result(pilot, "VIAB")
+        await pilot.press("v")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "ConfirmDialog"
+        await pilot.press("enter")
+        await settle(pilot, 5)
+
+    drive(db, verify)
+    viab = next(r for r in release.list_results(lot, db=db, actor=QA) if r.test_code == "VIAB")
+    assert viab.verified_by == "tech2"
+
+    async def sign(app: Any, pilot: Any) -> None:
+        await login(pilot, "qa")
+        await open_first_lot(pilot)
+        await pilot.press("d")
+        await settle(pilot)
+        app.screen.query_one("#in-decision", Input).focus()
+        await pilot.press(*"release", "tab", *"all results conform")
+        await pilot.press("ctrl+s")
+        assert "sign with your password" in text_of(app, "#form-derived")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "SignDialog"
+        manifest = text_of(app, "#sign-manifest")
+        assert "released" in manifest and "Quinn Quality" in manifest
+        await pilot.press(*"wrong-password-here", "enter")
+        await settle(pilot)
+        assert "wrong password" in text_of(app, "#sign-error")
+        await pilot.press(*PASSWORD, "enter")
+        await settle(pilot, 5)
+        assert type(app.screen).__name__ == "LotDetailScreen"
+
+    drive(db, sign)
+    assert lots.show_lot(lot, db=db, actor=QA).state == "released"
+    sig = release.signatures(lot, db=db, actor=QA)[-1]
+    assert (sig.printed_name, sig.valid) == ("Quinn Quality", True)
+
+
+def test_scanning_a_label_opens_the_lot_and_custody_checks_the_bag(
+    harvested: tuple[Database, str],
+) -> None:
+    db, lot = harvested
+    printed = labels.print_labels(labels.PrintLabels(lot, "dose-bag"), db=db, actor=TECH, now=NOW)
+    assert len(printed.payloads) >= 2
+    bag1, bag2 = printed.payloads[0], printed.payloads[1]
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot, "tech")
+        app.scan_max_gap_s = 1.0  # Pilot types ~40 ms a key; a real scanner a few ms
+        # a keyboard-wedge scanner types the payload and Enter, fast, on the board
+        await pilot.press(*bag1, "enter")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "LotDetailScreen"
+        assert app.screen.lot_number == lot
+        await pilot.press("t")  # custody step on the selected bag (bag 1)
+        await settle(pilot)
+        app.screen.query_one("#cu-step", Input).focus()
+        await pilot.press(*"store", "tab", *"LN2-1/R1/B01/A1", "tab")
+        await pilot.press(*bag2, "enter")  # the wrong bag is scanned
+        await settle(pilot)
+        assert type(app.screen).__name__ == "CustodyDialog"
+        assert "wrong-bag" in text_of(app, "#cu-verdict")
+        await pilot.press(*bag1, "enter")
+        await settle(pilot, 5)
+        assert type(app.screen).__name__ == "LotDetailScreen"
+
+    drive(db, script)
+    bags = custody.list_bags(lot, db=db, actor=QA).bags
+    assert [b.state for b in bags][:2] == ["stored", "created"]
+    assert bags[0].location == "LN2-1/R1/B01/A1"

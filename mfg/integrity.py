@@ -27,7 +27,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlmodel import Session, SQLModel, col, select
 
 from mfg import audit
-from mfg.store.tables import AuditEvent, CellCount, Harvest, Lot, Subject, User
+from mfg.store.tables import AuditEvent, CellCount, Harvest, Lot, ReleaseResult, Subject, User
 
 MISSING = object()
 
@@ -46,6 +46,9 @@ class EntitySpec:
     extra: Callable[[AuditEvent, dict[str, Any]], None] | None = None
     label: str = ""
     replacement_keys: tuple[str, ...] = ("replaced_by",)
+    # compare superseded_by_id with the corrections in the trail (off where a service
+    # supersedes without naming the replacement in the event, e.g. a pending result)
+    check_superseded: bool = True
 
     @property
     def name(self) -> str:
@@ -131,6 +134,25 @@ SPECS: list[EntitySpec] = [
             "expires_on": "expires_on",
         },
         creates=frozenset({"harvest.recorded", "harvest.imported"}),
+    ),
+    EntitySpec(
+        "release_result",
+        ReleaseResult,
+        "id",
+        {
+            "test_code": "test_code",
+            "value": "value_text",
+            "value_num": "value_num",
+            "qualifier": "qualifier",
+            "unit": "unit",
+            "evaluation": "evaluation",
+            "tested_on": "tested_on",
+            "method_ref": "method_ref",
+            "verified_by": "verified_by",
+        },
+        creates=frozenset({"result.added", "result.imported"}),
+        label="result",
+        check_superseded=False,
     ),
     EntitySpec(
         "user",
@@ -265,7 +287,7 @@ def check_entity(
                         f"{_show(recorded)} (event {rec.last_seq}): changed outside CellTrail",
                     )
                 )
-        if "superseded_by_id" in columns:
+        if spec.check_superseded and "superseded_by_id" in columns:
             want = None if rec.superseded_by is MISSING else rec.superseded_by
             got = getattr(row, "superseded_by_id", None)
             if (got is None) != (want is None) or (got is not None and str(got) != str(want)):

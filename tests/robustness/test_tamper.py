@@ -220,3 +220,37 @@ def test_cli_verify_names_the_changed_record(db, actors, scene, tmp_path, monkey
         f"count {scene['count_id']}: viable_cells is 1 but the audit trail recorded" in bad.stderr
     )
     assert "[record-differs-from-trail]" in bad.stderr
+
+
+def test_result_changed_in_sql_is_named(db, actors):
+    release = pytest.importorskip("mfg.services.release")
+    lv, _ = world.harvested_lot(db, actors["tech"])
+    release.add_result(
+        release.AddResult(lv.lot_number, "VIAB", "91.2 %"), db=db, actor=actors["tech"], now=NOW
+    )
+    release.verify_result(lv.lot_number, "VIAB", db=db, actor=actors["tech2"], now=NOW)
+    release.add_result(
+        release.AddResult(lv.lot_number, "STER", "pending"), db=db, actor=actors["tech"], now=NOW
+    )
+    release.add_result(
+        release.AddResult(lv.lot_number, "STER", "No growth"), db=db, actor=actors["tech"], now=NOW
+    )
+    release.correct_result(
+        release.AddResult(lv.lot_number, "VIAB", "92.0 %"),
+        "typo",
+        db=db,
+        actor=actors["tech"],
+        now=NOW,
+    )
+    assert verify(db, actors["qa"]).ok
+    rid = scalar(db, "SELECT max(id) FROM releaseresult WHERE test_code = 'VIAB'")
+    sql(
+        db,
+        "UPDATE releaseresult SET value_text = '99.9 %', evaluation = 'pass' WHERE id = :i",
+        i=rid,
+    )
+    r = verify(db, actors["qa"])
+    assert not r.ok and r.first_bad_seq is None
+    assert any(p.startswith(f'result {rid}: value_text is "99.9 %"') for p in r.record_problems), (
+        r.record_problems
+    )

@@ -350,10 +350,8 @@ def units_frame(lots: pd.DataFrame, unit: str) -> pd.DataFrame:
     return lots if check_unit(unit) == "lot" else subject_frame(lots)
 
 
-def counts(outcomes: pd.Series) -> dict[str, Any]:
-    """The C record of the issue: counts, rate and exact 95% interval (fractions or None)."""
-    vc = outcomes.value_counts()
-    get = lambda o: int(vc.get(o.value, 0))  # noqa: E731
+def _counts(tally: dict[str, int]) -> dict[str, Any]:
+    get = lambda o: int(tally.get(o.value, 0))  # noqa: E731
     s, f = get(oc.Outcome.SUCCESS), get(oc.Outcome.FAILURE)
     p = proportion(s, s + f)
     return {
@@ -369,15 +367,25 @@ def counts(outcomes: pd.Series) -> dict[str, Any]:
     }
 
 
+def counts(outcomes: pd.Series) -> dict[str, Any]:
+    """The C record of the issue: counts, rate and exact 95% interval (fractions or None)."""
+    return _counts({str(k): int(v) for k, v in outcomes.value_counts().items()})
+
+
 def strata_frame(units: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     """One row per stratum (sorted by its keys), with the C columns."""
     by = list(by)
     if not by:
         return pd.DataFrame(columns=list(COUNT_FIELDS))
+    table = (
+        units.groupby([*by, "outcome"], sort=True, dropna=False)
+        .size()
+        .unstack("outcome", fill_value=0)
+    )
     records = []
-    for key, group in units.groupby(by, sort=True, dropna=False):
+    for key, row in zip(table.index, table.to_dict(orient="records"), strict=True):
         values = key if isinstance(key, tuple) else (key,)
-        records.append({**dict(zip(by, values, strict=True)), **counts(group["outcome"])})
+        records.append({**dict(zip(by, values, strict=True)), **_counts(row)})
     return pd.DataFrame.from_records(records, columns=[*by, *COUNT_FIELDS])
 
 
@@ -435,14 +443,19 @@ def _clean(value: Any) -> Any:
 def success_rate(lots: pd.DataFrame, unit: str = "lot", by: Sequence[str] = ()) -> dict[str, Any]:
     """The issue's JSON shape: unit, overall C, strata [{key: value, ...C}], failure_reasons."""
     units = units_frame(lots, unit)
-    strata = strata_frame(units, by)
+    return report_data(units, unit, strata_frame(units, by), failure_reasons(units))
+
+
+def report_data(
+    units: pd.DataFrame, unit: str, strata: pd.DataFrame, reasons: pd.Series
+) -> dict[str, Any]:
     return {
         "unit": unit,
         "overall": counts(units["outcome"]),
         "strata": [
             {k: _clean(v) for k, v in rec.items()} for rec in strata.to_dict(orient="records")
         ],
-        "failure_reasons": {k: int(v) for k, v in failure_reasons(units).items()},
+        "failure_reasons": {str(k): int(v) for k, v in reasons.items()},
     }
 
 

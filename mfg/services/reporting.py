@@ -64,12 +64,14 @@ def success_rate(
     keys = reports.check_strata(by)
     lots = _lots(db)
     units = reports.units_frame(lots, unit)
+    strata = reports.strata_frame(units, keys)
+    reasons = reports.failure_reasons(units)
     return SuccessRateReport(
         unit=unit,
         by=keys,
-        data=reports.success_rate(lots, unit, keys),
-        strata=reports.strata_frame(units, keys),
-        reasons=reports.failure_reasons(units),
+        data=reports.report_data(units, unit, strata, reasons),
+        strata=strata,
+        reasons=reasons,
         times=reports.time_summary(lots),
         lots=lots,
         site_name=db.settings.site_name or "",

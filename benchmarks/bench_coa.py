@@ -32,12 +32,16 @@ os.environ.setdefault("CELLTRAIL_FAST_HASH", "1")
 GOAL_MS = 50.0
 
 
-def timed(fn: Callable[[], Any], repeat: int) -> list[float]:
+def timed(fn: Callable[[], Any], repeat: int, cpu: list[float] | None = None) -> list[float]:
+    """Wall-clock seconds of each run; the process CPU seconds go to ``cpu`` when given (on a
+    shared machine, CPU time is what the render costs; wall time adds the wait for a core)."""
     out = []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         fn()
         out.append(time.perf_counter() - t0)
+        if cpu is not None:
+            cpu.append(time.process_time() - c0)
     return out
 
 
@@ -93,7 +97,8 @@ def main() -> None:
         db, actors, lot = released_lot(home)
         content = release.content_of(lot, None, db=db, actor=actors["qa"])
         pdf = coa.render(content)  # warm-up: imports, fonts
-        single = timed(lambda: coa.render(content), args.single)
+        single_cpu: list[float] = []
+        single = timed(lambda: coa.render(content), args.single, single_cpu)
 
         from mfg.services.lots import get_lot_row
         from tests.support.constants import NOW
@@ -114,22 +119,30 @@ def main() -> None:
             for d in docs:
                 coa.render(d)
 
-        batches = timed(batch, args.repeat)
+        batch_cpu: list[float] = []
+        batches = timed(batch, args.repeat, batch_cpu)
         db.dispose()
 
     one_ms = statistics.median(single) * 1000
+    one_cpu = statistics.median(single_cpu) * 1000
     batch_s = statistics.median(batches)
     each_ms = batch_s / args.count * 1000
+    each_cpu = statistics.median(batch_cpu) / args.count * 1000
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"COA render benchmark  ({platform.python_version()}, {platform.machine()}, "
-          f"{os.cpu_count()} CPUs, {platform.system()})")  # fmt: skip
-    print(f"  PDF size                       {len(pdf) / 1024:8.1f} KiB, 2 pages")
-    print(f"  render one COA (median of {args.single})    {one_ms:8.1f} ms")
-    print(f"  {args.count} COAs in a row (median of {args.repeat})  {batch_s:8.2f} s "
-          f"= {each_ms:.1f} ms each")  # fmt: skip
-    print(f"  build content from the DB      {statistics.median(build_t) * 1000:8.1f} ms")
-    print(f"  verify an issued PDF           {statistics.median(verify_t) * 1000:8.1f} ms")
-    print(f"  goal {GOAL_MS:.0f} ms each: one {one_ms / GOAL_MS:.2f} x goal, "
-          f"batch {each_ms / GOAL_MS:.2f} x goal -> {'MET' if max(one_ms, each_ms) < GOAL_MS else 'NOT met'}")  # fmt: skip
+          f"{os.cpu_count()} CPUs, {platform.system()}, load {load:.1f})")  # fmt: skip
+    print(f"  PDF size                         {len(pdf) / 1024:8.1f} KiB, 2 pages")
+    print(
+        f"  render one COA (median of {args.single})      {one_ms:8.1f} ms wall  {one_cpu:6.1f} ms CPU"
+    )
+    print(f"  {args.count} COAs in a row (median of {args.repeat})    {batch_s:8.2f} s  "
+          f"= {each_ms:.1f} ms wall  {each_cpu:.1f} ms CPU each")  # fmt: skip
+    print(f"  build content from the DB        {statistics.median(build_t) * 1000:8.1f} ms wall")
+    print(f"  verify an issued PDF             {statistics.median(verify_t) * 1000:8.1f} ms wall")
+    worst = max(one_ms, each_ms)
+    print(f"  goal {GOAL_MS:.0f} ms each: one {one_ms / GOAL_MS:.2f} x goal, batch "
+          f"{each_ms / GOAL_MS:.2f} x goal (wall); CPU {max(one_cpu, each_cpu) / GOAL_MS:.2f} x goal "
+          f"-> {'MET' if worst < GOAL_MS else 'not met on wall time'}")  # fmt: skip
 
 
 if __name__ == "__main__":

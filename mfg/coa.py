@@ -437,7 +437,11 @@ def render(content: dict[str, Any], sha256: str | None = None) -> bytes:
         canvas.drawRightString(
             page_w - margin - qr_size - 3 * mm, top - 10 * mm, f"Issued {content['issued_at']}"
         )
-        _draw_qr(canvas, matrix, runs, page_w - margin - qr_size, top + 1 * mm, module)
+        if not canvas.hasForm("celltrail-coa-qr"):  # drawn once, placed on every page
+            canvas.beginForm("celltrail-coa-qr")
+            _draw_qr(canvas, matrix, runs, page_w - margin - qr_size, top + 1 * mm, module)
+            canvas.endForm()
+        canvas.doForm("celltrail-coa-qr")
         canvas.setStrokeColor(colors.HexColor("#1f3a5f"))
         canvas.setLineWidth(1)
         canvas.line(margin, top - header_h + 1 * mm, page_w - margin, top - header_h + 1 * mm)
@@ -495,7 +499,7 @@ def read_pdf(data: bytes) -> PdfFacts:
     file_sha = hashlib.sha256(data).hexdigest()
     try:
         reader = PdfReader(io.BytesIO(data))
-        meta = reader.metadata or {}
+        meta: Any = reader.metadata or {}
         keywords = str(meta.get("/Keywords", "") or "")
         text = tuple(p.extract_text() or "" for p in reader.pages)
     except (PdfReadError, ValueError, KeyError, OSError) as e:

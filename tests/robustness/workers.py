@@ -191,3 +191,25 @@ def write_and_log(url: str, home: str, lot_number: str, log_path: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         i += 1
+
+
+def die_inside_import(url: str, home: str, csv_path: str, calls_before_death: int) -> None:
+    """Import a CSV and SIGKILL itself inside the import transaction, after
+    ``calls_before_death`` bulk inserts were flushed (subjects, lots, ...), before the commit."""
+    import signal
+
+    from mfg.services import importer
+
+    original = importer._inserted
+    calls = {"n": 0}
+
+    def inserted_then_die(*a: Any, **kw: Any) -> Any:
+        out = original(*a, **kw)
+        calls["n"] += 1
+        if calls["n"] >= calls_before_death:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return out
+
+    importer._inserted = inserted_then_die  # type: ignore[assignment]
+    db = open_db(url, home)
+    importer.import_lots(csv_path, db=db, actor=actor("qa"), now=NOW)

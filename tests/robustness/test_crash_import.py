@@ -1,0 +1,98 @@
+"""Crash safety of `mfg import lots`: a SIGKILL in the middle of an import leaves nothing of it;
+after the restart the audit trail verifies and the same file imports cleanly."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mfg.store.tables import AuditEvent, Harvest, Lot, ReleaseResult, Subject
+from tests.robustness import workers
+from tests.robustness.support import n_rows, verify
+from tests.support.constants import NOW, PASSWORD
+
+scenario = pytest.importorskip("tests.reports.scenario")
+importer = pytest.importorskip("mfg.services.importer")
+
+N_LOTS = 120
+TABLES = (Subject, Lot, Harvest, ReleaseResult, AuditEvent)
+
+
+def big_csv(path: Path, n: int = N_LOTS) -> Path:
+    rows = [scenario.row(f"BH002-25-{i:04d}", f"H-{i:04d}") for i in range(1, n + 1)]
+    return scenario.write_csv(path, rows)
+
+
+def snapshot(db) -> tuple[int, ...]:  # type: ignore[no-untyped-def]
+    return tuple(n_rows(db, t) for t in TABLES)
+
+
+def _url(db) -> str:  # type: ignore[no-untyped-def]
+    return db.engine.url.render_as_string(hide_password=False)
+
+
+@pytest.mark.parametrize("inserts_before_death", [1, 2, 3])
+def test_sigkill_inside_the_import_transaction_leaves_nothing(
+    db, actors, tmp_path, inserts_before_death
+):
+    csv_path = big_csv(tmp_path / "history.csv")
+    before = snapshot(db)
+    p = mp.get_context("spawn").Process(
+        target=workers.die_inside_import,
+        args=(_url(db), str(db.settings.home), str(csv_path), inserts_before_death),
+    )
+    p.start()
+    p.join(180)
+    assert p.exitcode == -signal.SIGKILL
+    assert snapshot(db) == before  # no subject, lot, harvest, result or audit event of it
+    r = verify(db, actors["qa"])
+    assert r.ok, (r.problem, r.record_problems[:3])
+    # the file was not marked as imported: the same import now succeeds in full
+    res = importer.import_lots(csv_path, db=db, actor=actors["qa"], now=NOW)
+    assert res.lots == N_LOTS and n_rows(db, Lot) == N_LOTS
+    assert verify(db, actors["qa"]).ok
+
+
+def test_cli_import_killed_at_random_moments_is_all_or_nothing(db, actors, tmp_path):
+    csv_path = big_csv(tmp_path / "history.csv")
+    env = {
+        **os.environ,
+        "MFG_HOME": str(tmp_path / "cli-home"),
+        "MFG_PASSWORD": PASSWORD,
+        "CELLTRAIL_FAST_HASH": "1",
+    }
+    mfg = str(Path(sys.executable).with_name("mfg"))
+    rng = random.Random(7)
+    before = snapshot(db)
+    outcomes = []
+    for _ in range(3):
+        p = subprocess.Popen(
+            [mfg, "import", "lots", str(csv_path), "--user", "qa", "--db", _url(db)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.8, 2.5))
+        p.send_signal(signal.SIGKILL)
+        p.wait(60)
+        now_counts = snapshot(db)
+        lots = n_rows(db, Lot)
+        assert lots in (0, N_LOTS), lots  # all or nothing
+        outcomes.append("imported" if lots else "nothing")
+        r = verify(db, actors["qa"])
+        assert r.ok, (r.problem, r.record_problems[:3])
+        if lots:
+            assert now_counts[0] > before[0]
+            break
+    # whatever happened, finishing the import gives exactly one complete copy
+    if n_rows(db, Lot) == 0:
+        importer.import_lots(csv_path, db=db, actor=actors["qa"], now=NOW)
+    assert n_rows(db, Lot) == N_LOTS and verify(db, actors["qa"]).ok

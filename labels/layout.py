@@ -145,7 +145,7 @@ def layout(label: Label, width: float, height: float, stock_name: str = "") -> L
             f"a {label.kind} label does not fit the {stock_name or 'chosen'} stock at "
             f"{MIN_SIZE:g} pt; choose a larger stock (e.g. bag-4x2)",
         )
-    for _ in range(8):  # bisect the largest body size that fits
+    for _ in range(6):  # bisect the largest body size that fits (to ~0.1 pt)
         mid = (lo + hi) / 2
         trial = _fit(lines, box_w, box_h, mid, title_scale)
         if trial is None:

@@ -20,13 +20,15 @@ def draw_layout(canvas, lay: Layout, x: float, y_top: float, page_h: float) -> N
     qr = lay.qr
     m = qr.module
     ox = x + qr.x + QR_QUIET * m
-    oy = y_top + qr.y + QR_QUIET * m
-    path = canvas.beginPath()
+    top = page_h - (y_top + qr.y + QR_QUIET * m)
+    # One filled path of integer rectangles in module units under a transform (row r, column
+    # c at c, -r-1): a few short operators a run instead of float formatting per module.
+    ops = [f"q {m:.4f} 0 0 {m:.4f} {ox:.3f} {top:.3f} cm"]
     for r, row in enumerate(qr.matrix):
-        top = page_h - (oy + (r + 1) * m)
-        for start, length in runs(row):
-            path.rect(ox + start * m, top, length * m, m)
-    canvas.drawPath(path, stroke=0, fill=1)
+        y = -r - 1
+        ops.extend(f"{start} {y} {length} 1 re" for start, length in runs(row))
+    ops.append("f Q")
+    canvas.addLiteral("\n".join(ops))
 
 
 def render_pdf(labels: Sequence[Label], stock: Stock, title: str = "CellTrail labels") -> bytes:

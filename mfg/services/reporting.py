@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mfg.errors import RuleViolation
@@ -90,3 +91,53 @@ def export_lots(fmt: str, path: str, *, db: Database, actor: Actor) -> int:
     lots = _lots(db)
     reports.write_export(lots, fmt, path)
     return len(lots)
+
+
+@dataclass(frozen=True)
+class SuccessTable:
+    """The success rate as rows of display strings (for the TUI reports screen)."""
+
+    title: str
+    rows: tuple[dict[str, str], ...]
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f} %"
+
+
+def success_table(
+    *,
+    db: Database,
+    actor: Actor,
+    now: datetime | None = None,
+    unit: str = "lot",
+    by: Sequence[str] = ("dose_level",),
+) -> SuccessTable:
+    """Strata and the overall line, formatted; ``now`` is accepted for the screen's clock."""
+    r = success_rate(db=db, actor=actor, unit=unit, by=by)
+    keys = list(r.by)
+    rows = []
+    total = {k: ("all" if i == 0 else "") for i, k in enumerate(keys)}
+    for s in [*r.data["strata"], {**total, **r.data["overall"]}]:
+        ci = "-" if s["rate"] is None else f"{_pct(s['ci_low'])} - {_pct(s['ci_high'])}"
+        rows.append(
+            {
+                **{k.replace("_", " "): str(s[k]) for k in keys},
+                "success": str(s["successes"]),
+                "failure": str(s["failures"]),
+                "rate": _pct(s["rate"]),
+                "95% CI": ci,
+                "pending": str(s["pending"]),
+                "in progress": str(s["in_progress"]),
+                "not evaluable": str(s["not_evaluable"]),
+            }
+        )
+    o = r.data["overall"]
+    title = (
+        f"Manufacturing success rate per {unit}: {_pct(o['rate'])} "
+        f"({o['successes']}/{o['evaluable']} evaluable; exact 95% CI "
+        f"{_pct(o['ci_low'])} - {_pct(o['ci_high'])})"
+        if o["rate"] is not None
+        else f"Manufacturing success rate per {unit}: nothing evaluable yet"
+    )
+    return SuccessTable(title=title, rows=tuple(rows))

@@ -208,3 +208,13 @@ def test_same_report_on_sqlite_and_postgresql(tmp_path, request):
     assert outputs[0][0] == outputs[1][0]
     assert outputs[0][1] == outputs[1][1]
     assert outputs[0][2] == outputs[1][2]
+
+
+def test_success_table_for_the_tui(db, actors, tmp_path):
+    scenario.build(db, actors, tmp_path)
+    t = reporting.success_table(db=db, actor=actors["sponsor"], now=None)
+    assert t.title.startswith("Manufacturing success rate per lot: 33.3 % (3/9 evaluable")
+    assert [r["dose level"] for r in t.rows] == ["DL1", "DL2", "DL3", "all"]
+    assert t.rows[-1]["rate"] == "33.3 %" and t.rows[0]["rate"] == "-"
+    with pytest.raises(NotPermitted):
+        reporting.success_table(db=db, actor=actors["tech"])

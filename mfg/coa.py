@@ -358,12 +358,36 @@ def _numbered_canvas(draw_page: Any) -> type:
     return NumberedCanvas
 
 
-def _draw_qr(canvas: Any, matrix: Any, runs: Any, x: float, top: float, module: float) -> None:
-    """One filled path of a rectangle per dark run, below ``top`` with a quiet zone."""
+def qr_matrix(payload: str) -> list[list[bool]]:
+    """The QR symbol (error correction M, the mask the standard's penalty rule picks), no border."""
+    import qrcode
+    from qrcode.constants import ERROR_CORRECT_M
+
+    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=0)
+    code.add_data(payload)
+    code.make(fit=True)
+    return [[bool(m) for m in row] for row in code.modules]
+
+
+def _runs(row: list[bool]) -> list[tuple[int, int]]:
+    """(start, length) of each dark run of a row: one rectangle per run, not per module."""
+    out: list[tuple[int, int]] = []
+    start = -1
+    for i, dark in enumerate([*row, False]):
+        if dark and start < 0:
+            start = i
+        elif not dark and start >= 0:
+            out.append((start, i - start))
+            start = -1
+    return out
+
+
+def _draw_qr(canvas: Any, matrix: list[list[bool]], x: float, top: float, module: float) -> None:
+    """One filled path of a rectangle per dark run, below ``top`` with a 4-module quiet zone."""
     path = canvas.beginPath()
     for r, row in enumerate(matrix):
         y = top - (r + 5) * module
-        for start, length in runs(row):
+        for start, length in _runs(row):
             path.rect(x + (start + 4) * module, y, length * module, module)
     canvas.setFillColorRGB(0, 0, 0)
     canvas.drawPath(path, stroke=0, fill=1)
@@ -385,8 +409,6 @@ def render(content: dict[str, Any], sha256: str | None = None) -> bytes:
     header_h = 30 * mm
     footer_h = 20 * mm
     width = page_w - 2 * margin
-    from labels.qr import qr_matrix, runs
-
     matrix = qr_matrix(qr_payload(doc_id, lot["lot_number"], rev, sha))
     qr_size = 24 * mm
     module = qr_size / (len(matrix) + 8)  # 4-module quiet zone on each side
@@ -439,7 +461,7 @@ def render(content: dict[str, Any], sha256: str | None = None) -> bytes:
         )
         if not canvas.hasForm("celltrail-coa-qr"):  # drawn once, placed on every page
             canvas.beginForm("celltrail-coa-qr")
-            _draw_qr(canvas, matrix, runs, page_w - margin - qr_size, top + 1 * mm, module)
+            _draw_qr(canvas, matrix, page_w - margin - qr_size, top + 1 * mm, module)
             canvas.endForm()
         canvas.doForm("celltrail-coa-qr")
         canvas.setStrokeColor(colors.HexColor("#1f3a5f"))

@@ -553,3 +553,42 @@ def test_may_be_pending_tests_of_the_spec(db, actors):
 
     p = load_product("BH002", "1")
     assert tuple(t.code for t in p.tests if t.may_be_pending) == MAY_BE_PENDING
+
+
+# --- specification versions -------------------------------------------------------------------
+
+
+def test_results_use_the_pinned_spec_version_and_a_changed_file_is_refused(db, actors):
+    from coa_templates import PACKAGED_DIR
+
+    lot_v1 = harvested(db, actors)
+    products = db.products_dir()
+    products.mkdir(parents=True, exist_ok=True)
+    v1_text = (PACKAGED_DIR / "BH002-v1.toml").read_text(encoding="utf-8")
+    viab_v1 = 'operator = ">="\nlimit = 70.0\nunit = "%"'
+    assert viab_v1 in v1_text
+    v2_text = v1_text.replace('spec_version = "1"', 'spec_version = "2"').replace(
+        viab_v1, 'operator = ">="\nlimit = 75.0\nunit = "%"'
+    )
+    (products / "BH002-v2.toml").write_text(v2_text, encoding="utf-8")
+    lot_v2 = harvested(db, actors, "S-002")  # new lots take the newest version
+    assert lots.show_lot(lot_v1, db=db, actor=actors["qa"]).spec_version == "1"
+    assert lots.show_lot(lot_v2, db=db, actor=actors["qa"]).spec_version == "2"
+    assert add(db, actors["tech"], lot_v1, "VIAB", "72").evaluation == "pass"  # >= 70.0 %
+    v = add(db, actors["tech"], lot_v2, "VIAB", "72")
+    assert v.evaluation == "fail" and v.acceptance == ">= 75.0 %"
+    # a site edits version 1 in place while lots use it: refused, nothing written
+    (products / "BH002-v1.toml").write_text(v1_text.replace("limit = 80.0", "limit = 60.0"))
+    e = refused(
+        db,
+        lot_v1,
+        RuleViolation,
+        "spec-version-changed",
+        add,
+        db,
+        actors["tech"],
+        lot_v1,
+        "CD3",
+        "70",
+    )
+    assert "must be a new version file" in str(e)

@@ -49,7 +49,7 @@ def _unit_width(text: str, bold: bool) -> float:
     from reportlab.pdfbase.pdfmetrics import stringWidth
 
     register_fonts()
-    return stringWidth(text, FONT_BOLD if bold else FONT, 1.0)
+    return float(stringWidth(text, FONT_BOLD if bold else FONT, 1.0))
 
 
 @dataclass(frozen=True)

@@ -227,13 +227,15 @@ def _alnum_codewords(payload: str, version: int) -> list[int]:
     data = [int(stream[i : i + 8], 2) for i in range(0, len(stream), 8)]
     data += [0xEC, 0x11] * ((capacity // 8 - len(data)) // 2 + 1)
     data = data[: capacity // 8]
-    data_blocks, ec_blocks, at = [], [], 0
+    data_blocks: list[list[int]] = []
+    ec_blocks: list[list[int]] = []
+    at = 0
     for b in blocks:
         chunk = data[at : at + b.data_count]
         at += b.data_count
         data_blocks.append(chunk)
         ec_blocks.append(_rs_ec(chunk, b.total_count - b.data_count))
-    out = []
+    out: list[int] = []
     for group in (data_blocks, ec_blocks):
         for i in range(max(len(g) for g in group)):
             out.extend(g[i] for g in group if i < len(g))

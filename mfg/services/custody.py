@@ -8,6 +8,7 @@ one transaction. A refused step writes nothing.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -21,6 +22,9 @@ from mfg.services.labels import Resolved, resolve_payload
 from mfg.services.lots import current_harvest, get_lot_row
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import Alert, CustodyEvent, DoseBag, Lot, Subject
+
+# A step's extra rule: sees the session, the resolved label and the bag; returns event details.
+Check = Callable[[Session, Resolved, DoseBag], dict[str, object]]
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,7 @@ def _step(
     db: Database,
     actor: Actor,
     now: datetime,
-    check=None,  # type: ignore[no-untyped-def]
+    check: Check | None = None,
     reason: str | None = None,
     details: dict[str, object] | None = None,
 ) -> BagView:
@@ -132,7 +136,7 @@ def _step(
         target = custody.check_step(bag.state, action)
         info: dict[str, object] = dict(details or {})
         if check is not None:
-            info.update(check(s, r, bag) or {})
+            info.update(check(s, r, bag))
         old = {"state": bag.state, "location": bag.location}
         from_state = bag.state
         bag.state = target.value

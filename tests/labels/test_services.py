@@ -333,3 +333,36 @@ def test_expired_bag_is_not_issued(db, actors):
     with pytest.raises(RuleViolation) as e:
         custody.issue_bag(p, db=db, actor=tech, now=NOW + timedelta(days=400))
     assert e.value.rule == "bag-expired"
+
+
+@pytest.mark.parametrize(
+    ("decision", "results", "lot_state"),
+    [
+        ("release", {}, "released"),
+        ("conditional-release", {"STER": "pending"}, "conditionally_released"),
+        ("reject", {"VIAB": "41.0 %"}, "rejected"),
+    ],
+)
+def test_issue_follows_the_real_qa_disposition(db, actors, decision, results, lot_state):
+    """The release engineer's services decide; custody reads the lot state they leave."""
+    from tests.release.conftest import PASSING, enter, sign
+
+    tech = actors["tech"]
+    lot, (p, *_) = harvested_with_labels(db, tech)
+    custody.store_bag(p, LOC, db=db, actor=tech, now=NOW)
+    with pytest.raises(RuleViolation) as e:
+        custody.issue_bag(p, db=db, actor=tech, now=NOW)  # not yet released
+    assert e.value.rule == "lot-not-released"
+    enter(db, actors, lot, {**PASSING, **results})
+    if decision == "reject":
+        sign(db, actors, lot, decision, reason="viability out of specification")
+    else:
+        sign(db, actors, lot, decision)
+    assert lots.show_lot(lot, db=db, actor=tech).state == lot_state
+    if lot_state == "rejected":
+        before = written(db)
+        with pytest.raises(RuleViolation) as e:
+            custody.issue_bag(p, db=db, actor=tech, now=NOW)
+        assert e.value.rule == "lot-not-released" and written(db) == before
+    else:
+        assert custody.issue_bag(p, db=db, actor=tech, now=NOW).state == "issued"

@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "backup",
     "release",
     "reports",
+    "validate",
 )
 for _name in COMMAND_MODULES:
     importlib.import_module(f"mfg.cli.{_name}")

@@ -180,7 +180,7 @@ def fetch_lots(engine: Engine) -> pd.DataFrame:
             rows = cursor.fetchall()
         finally:
             cursor.close()
-    return pd.DataFrame(rows, columns=names)
+    return pd.DataFrame(rows, columns=names, dtype=object)
 
 
 def _dates(values: pd.Series) -> pd.Series:
@@ -188,10 +188,12 @@ def _dates(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, format="ISO8601").astype("datetime64[s]")
 
 
-def _codes(text: Any) -> tuple[str, ...]:
-    if not isinstance(text, str) or not text:
-        return ()
-    return tuple(sorted(set(text.split(","))))
+def _sorted_codes(values: pd.Series) -> pd.Series:
+    """``"VIAB,CD3"`` -> ``"CD3,VIAB"`` (the SQL aggregate has no order); missing -> ``""``."""
+    out = pd.Series("", index=values.index, dtype=object)
+    present = values.notna() & (values.astype(object) != "")
+    out[present] = [",".join(sorted(set(str(v).split(",")))) for v in values[present]]
+    return out
 
 
 def _decide(
@@ -201,59 +203,58 @@ def _decide(
     target: np.ndarray,
     first_day: np.ndarray,
     last_day: np.ndarray,
-) -> tuple[list[str], list[str], list[str], list[str]]:
-    """Outcome and reasons of every lot, each decided by ``mfg.domain.outcome.lot_outcome``."""
-    lot_outcome = oc.lot_outcome
-    outcomes: list[str] = []
-    reasons: list[str] = []
-    fail_col: list[str] = []
-    pend_col: list[str] = []
-    cache: dict[tuple[Any, ...], tuple[str, str]] = {}
-    rows = zip(
-        raw["state"].tolist(),
-        raw["termination_cause"].tolist(),
-        hdays.tolist(),
-        car.tolist(),
-        target.tolist(),
-        raw["fail_codes"].tolist(),
-        raw["pending_codes"].tolist(),
-        first_day.tolist(),
-        last_day.tolist(),
-        strict=True,
+) -> tuple[np.ndarray, np.ndarray, pd.Series, pd.Series]:
+    """Outcome and reasons of every lot, decided by ``mfg.domain.outcome.lot_outcome``.
+
+    Lots are grouped by everything the decision depends on -- state, termination cause,
+    harvest day, whether the CAR+ viable cells reach the target, the failing and the pending
+    tests, the window -- and ``lot_outcome`` is called once per group with the values of the
+    group's first lot (a few hundred calls for 100,000 lots). ``lot_outcome`` uses the cells
+    only through ``cells < target``; tests compare every lot with a direct call.
+    """
+    fails = _sorted_codes(raw["fail_codes"])
+    pends = _sorted_codes(raw["pending_codes"])
+    dose = np.where(np.isnan(car) | np.isnan(target), -1, (car >= target).astype(np.int64))
+    keys = pd.DataFrame(
+        {
+            "state": raw["state"].astype(object),
+            "cause": raw["termination_cause"].astype(object).fillna(""),
+            "day": np.nan_to_num(hdays, nan=-(10**6)).astype(np.int64),
+            "dose": dose,
+            "fails": fails,
+            "pends": pends,
+            "first": first_day,
+            "last": last_day,
+        }
     )
-    for state, cause, hd, cv, tg, fails, pends, first, last in rows:
-        f = _codes(fails)
-        p = _codes(pends)
-        hd_i = None if hd != hd else int(hd)
-        cv_i = None if cv != cv else int(cv)
-        tg_i = None if tg != tg else int(tg)
-        cause = cause if isinstance(cause, str) else None
-        # Lots that share every input share the decision; the dose enters only through
-        # whether the CAR+ viable cells reach the target, which is what lot_outcome compares.
-        dose = None if cv_i is None or tg_i is None else cv_i >= tg_i
-        key = (state, cause, hd_i, dose, tg_i is None, f, p, first, last)
-        hit = cache.get(key)
-        if hit is None:
-            o, why = lot_outcome(
-                state=state,
-                termination_cause=cause,
-                harvest_day=hd_i,
-                car_viable_cells=cv_i,
-                target_dose_cells=tg_i,
-                results=[(c, "fail") for c in f] + [(c, "pending") for c in p],
-                window=(first, last),
-            )
-            hit = cache[key] = (o.value, ";".join(why))
-        outcomes.append(hit[0])
-        reasons.append(hit[1])
-        fail_col.append(",".join(f))
-        pend_col.append(",".join(p))
-    return outcomes, reasons, fail_col, pend_col
+    group = keys.groupby(list(keys.columns), sort=False, dropna=False).ngroup().to_numpy()
+    firsts = pd.Series(np.arange(len(keys))).groupby(group, sort=True).first().to_numpy()
+    outcome_of: list[str] = []
+    reasons_of: list[str] = []
+    for i in firsts.tolist():
+        hd, cv, tg = hdays[i], car[i], target[i]
+        f = fails.iat[i].split(",") if fails.iat[i] else []
+        p = pends.iat[i].split(",") if pends.iat[i] else []
+        cause = raw["termination_cause"].iat[i]
+        o, why = oc.lot_outcome(
+            state=str(raw["state"].iat[i]),
+            termination_cause=cause if isinstance(cause, str) else None,
+            harvest_day=None if np.isnan(hd) else int(hd),
+            car_viable_cells=None if np.isnan(cv) else int(cv),
+            target_dose_cells=None if np.isnan(tg) else int(tg),
+            results=[(c, "fail") for c in f] + [(c, "pending") for c in p],
+            window=(int(first_day[i]), int(last_day[i])),
+        )
+        outcome_of.append(o.value)
+        reasons_of.append(";".join(why))
+    outcomes = np.asarray(outcome_of, dtype=object)[group]
+    reasons = np.asarray(reasons_of, dtype=object)[group]
+    return outcomes, reasons, fails, pends
 
 
 def lot_frame(engine: Engine, products: ProductLoader, zone: tzinfo) -> pd.DataFrame:
     """One row per lot (de-identified), with its outcome and failure reasons."""
-    raw = fetch_lots(engine).sort_values("lot_number", kind="stable").reset_index(drop=True)
+    raw = fetch_lots(engine)  # unordered: summaries need no order, exports sort
     n = len(raw)
     day0 = _dates(raw["day0"])
     harvested = _dates(raw["harvested_on"])
@@ -461,7 +462,8 @@ def report_data(
 
 def export_frame(lots: pd.DataFrame) -> pd.DataFrame:
     """The de-identified lot-level export (no initials, no dates of birth)."""
-    return lots.loc[:, list(LOT_COLUMNS)].copy()
+    out = lots.loc[:, list(LOT_COLUMNS)].sort_values("lot_number", kind="stable")
+    return out.reset_index(drop=True)
 
 
 def write_export(lots: pd.DataFrame, fmt: str, path: str) -> None:

@@ -218,3 +218,40 @@ def test_success_table_for_the_tui(db, actors, tmp_path):
     assert t.rows[-1]["rate"] == "33.3 %" and t.rows[0]["rate"] == "-"
     with pytest.raises(NotPermitted):
         reporting.success_table(db=db, actor=actors["tech"])
+
+
+def test_every_lot_of_a_large_synthetic_set_is_decided_as_lot_outcome_decides_it(db):
+    """The report groups lots with equal inputs; each lot must still get lot_outcome's answer."""
+    from benchmarks.bench_reports import build_synthetic  # a seeded bulk inserter
+    from mfg import reports
+    from mfg.domain.dose import target_dose_cells
+    from mfg.domain.outcome import lot_outcome
+
+    product = db.product("BH002")
+    build_synthetic(db, 3000, seed=3)
+    lots = reports.lot_frame(db.engine, db.product, db.settings.zone)
+    assert len(lots) == 3000
+    assert set(lots["outcome"]) == {
+        "success",
+        "failure",
+        "pending",
+        "in_progress",
+        "not_evaluable",
+    }
+
+    def value(x):  # type: ignore[no-untyped-def]
+        return None if pd.isna(x) else int(x)
+
+    for r in lots.itertuples():
+        results = [(c, "fail") for c in r.failing_tests.split(",") if c]
+        results += [(c, "pending") for c in r.pending_tests.split(",") if c]
+        o, why = lot_outcome(
+            state=r.state,
+            termination_cause=None if pd.isna(r.termination_cause) else r.termination_cause,
+            harvest_day=value(r.harvest_day),
+            car_viable_cells=value(r.car_viable_cells),
+            target_dose_cells=value(r.target_dose_cells),
+            results=results,
+        )
+        assert (r.outcome, r.reasons) == (o.value, ";".join(why)), r.lot_number
+        assert r.target_dose_cells == target_dose_cells(product, r.dose_level, r.weight_kg)

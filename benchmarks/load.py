@@ -1,0 +1,220 @@
+"""Load: N concurrent writer processes for a bounded time against SQLite and PostgreSQL.
+
+    .venv/bin/python benchmarks/load.py                        # 4 writers, 20 s, both backends
+    .venv/bin/python benchmarks/load.py --writers 8 --seconds 30 --backend postgresql
+
+Each writer is a separate process (multiprocessing, spawn) with its own engine, like a
+technician at another bench: it records cell counts on its own lot through the real service
+(role check, validation, write, audit event, commit) and every 10th write registers a new lot
+(lot number + COI sequence under the write lock), until the time is up. Writes on one lot by
+several writers are covered by the tests; here every writer also hits a shared lot every 5th
+write. PostgreSQL is a throwaway server started from the machine's binaries (fsync off, as in
+the tests: figures are for the application's serialisation, not the disk). Prints writes/s,
+p50/p99 latency per write and the verification result (audit chain + every record against the
+trail, lot numbers and COI codes unique and gap-free).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("CELLTRAIL_FAST_HASH", "1")  # logins are not what is measured
+
+PASSWORD = "load-test-password-1"
+
+
+def _settings(url: str, home: str) -> Any:
+    from mfg.config import Settings
+
+    return Settings(home=Path(home), facility_id="W0001", site_timezone="UTC", database_url=url)
+
+
+def _db(url: str, home: str) -> Any:
+    from mfg.services.uow import Database
+    from mfg.store import db as store_db
+
+    return Database(engine=store_db.make_engine(url), settings=_settings(url, home))
+
+
+def prepare(url: str, home: str, writers: int, now: datetime) -> None:
+    from mfg.services import lots, subjects, users
+    from mfg.services.uow import Actor
+
+    db = _db(url, home)
+    users.init_database(db, admin="admin", full_name="Admin", password=PASSWORD, now=now)
+    admin = Actor("admin", "Admin", "admin")  # type: ignore[arg-type]
+    users.add_user(
+        db, actor=admin, username="tech", full_name="Tech", role="technician",
+        password=PASSWORD, now=now,
+    )  # fmt: skip
+    tech = users.login(db, "tech", PASSWORD, now=now)
+    day0 = now.date() - timedelta(days=5)
+    for w in range(writers + 1):
+        subjects.add_subject(
+            subjects.AddSubject(f"L-{w:03d}", "BJ01", "SLE", 60.0, "DL1"),
+            db=db,
+            actor=tech,
+            now=now,
+        )
+        lots.register_lot(
+            lots.RegisterLot(f"L-{w:03d}", "apheresis", apheresis_on=day0),
+            db=db,
+            actor=tech,
+            now=now,
+        )
+    db.dispose()
+
+
+def writer(url: str, home: str, w: int, seconds: float, start: Any, out: Any) -> None:
+    from mfg.services import counts, lots
+    from mfg.services.uow import Actor
+
+    db = _db(url, home)
+    tech = Actor("tech", "Tech", "technician")  # type: ignore[arg-type]
+    now = datetime.now(UTC)
+    own = f"BH002-{now.year % 100:02d}-{w + 2:04d}"
+    shared = f"BH002-{now.year % 100:02d}-0001"
+    day0 = now.date() - timedelta(days=5)
+    lat: list[float] = []
+    errors = 0
+    start.wait()
+    deadline = time.perf_counter() + seconds
+    i = 0
+    while time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        try:
+            if i % 10 == 9:
+                lots.register_lot(
+                    lots.RegisterLot(f"L-{w:03d}", "apheresis", apheresis_on=day0),
+                    db=db, actor=tech, now=now,
+                )  # fmt: skip
+            else:
+                lot = shared if i % 5 == 4 else own
+                counts.record_count(
+                    counts.RecordCount(lot, 200_000_000 + i, 100_000_000 + i, day=i % 5),
+                    db=db, actor=tech, now=now,
+                )  # fmt: skip
+            lat.append(time.perf_counter() - t0)
+        except Exception as e:  # counted and reported, never hidden
+            errors += 1
+            print(f"writer {w}: {type(e).__name__}: {e}", file=sys.stderr)
+        i += 1
+    db.dispose()
+    out.put((w, lat, errors))
+
+
+def verify(url: str, home: str) -> str:
+    from sqlmodel import Session, select
+
+    from mfg import audit, integrity
+    from mfg.store.tables import Lot
+
+    db = _db(url, home)
+    with Session(db.engine) as s:
+        chain = audit.verify_chain(audit.stored_events(s))
+        problems, checked = integrity.check_records(s)
+        lot_rows = s.exec(select(Lot)).all()
+    db.dispose()
+    numbers = sorted(int(x.lot_number.rsplit("-", 1)[1]) for x in lot_rows)
+    cois = {x.coi for x in lot_rows}
+    gap_free = numbers == list(range(1, len(numbers) + 1))
+    ok = chain.ok and not problems and gap_free and len(cois) == len(lot_rows)
+    return (
+        f"{'OK' if ok else 'FAILED'}: chain {'intact' if chain.ok else 'BROKEN'} "
+        f"({chain.events} events), {checked} records match the trail"
+        f"{'' if not problems else ' -- ' + str(problems[0])}, {len(lot_rows)} lots "
+        f"{'gap-free' if gap_free else 'WITH GAPS'}, {len(cois)} unique COIs"
+    )
+
+
+def run(backend: str, writers: int, seconds: float) -> dict[str, Any]:
+    home = tempfile.mkdtemp(prefix="celltrail-load-")
+    server = None
+    if backend == "sqlite":
+        url = f"sqlite:///{home}/load.db"
+    else:
+        from sqlalchemy import create_engine, text
+
+        from tests.support.pgserver import start_server
+
+        server = start_server()
+        eng = create_engine(server.admin_url, isolation_level="AUTOCOMMIT")
+        with eng.connect() as c:
+            c.execute(text("CREATE DATABASE load"))
+        eng.dispose()
+        url = server.url("load")
+    try:
+        now = datetime.now(UTC)
+        prepare(url, home, writers, now)
+        ctx = mp.get_context("spawn")
+        start = ctx.Barrier(writers + 1)
+        out = ctx.Queue()
+        procs = [
+            ctx.Process(target=writer, args=(url, home, w, seconds, start, out))
+            for w in range(writers)
+        ]
+        for p in procs:
+            p.start()
+        start.wait()
+        t0 = time.perf_counter()
+        results = [out.get(timeout=seconds + 300) for _ in procs]
+        wall = time.perf_counter() - t0
+        for p in procs:
+            p.join(60)
+        lat = sorted(x for _, ls, _ in results for x in ls)
+        errors = sum(e for _, _, e in results)
+        n = len(lat)
+        return {
+            "backend": backend,
+            "writers": writers,
+            "seconds": round(wall, 1),
+            "writes": n,
+            "errors": errors,
+            "writes_per_s": n / wall,
+            "p50_ms": 1000 * statistics.median(lat) if lat else float("nan"),
+            "p99_ms": 1000 * lat[min(n - 1, int(0.99 * n))] if lat else float("nan"),
+            "verification": verify(url, home),
+        }
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--writers", type=int, default=4)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    a = ap.parse_args()
+    backends = ["sqlite", "postgresql"] if a.backend == "both" else [a.backend]
+    print(
+        f"# {platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    )
+    print(
+        f"{'backend':<11} {'writers':>7} {'s':>5} {'writes':>7} {'errors':>6} {'writes/s':>9} {'p50 ms':>8} {'p99 ms':>8}  verification"
+    )
+    for b in backends:
+        r = run(b, a.writers, a.seconds)
+        print(
+            f"{r['backend']:<11} {r['writers']:>7} {r['seconds']:>5} {r['writes']:>7} "
+            f"{r['errors']:>6} {r['writes_per_s']:>9.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f}  "
+            f"{r['verification']}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

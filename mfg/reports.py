@@ -343,7 +343,8 @@ def subject_frame(lots: pd.DataFrame) -> pd.DataFrame:
     found: dict[str, set[str]] = {}
     for subject_id, text in zip(with_reasons["subject_id"], with_reasons["reasons"], strict=True):
         found.setdefault(subject_id, set()).update(text.split(";"))
-    out["reasons"] = [";".join(sorted(found.get(sid, ()))) for sid in out["subject_id"]]
+    joined = {sid: ";".join(sorted(r - {""})) for sid, r in found.items()}
+    out["reasons"] = out["subject_id"].astype(object).map(joined).fillna("").astype(object)
     return out.reset_index(drop=True)
 
 

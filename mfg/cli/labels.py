@@ -124,7 +124,7 @@ def scan_cmd(
     """Verify a scanned label and show what it identifies; exit 1 if it is damaged, forged,
     or of another lot or subject than expected.
 
-    Example: mfg scan 'CT1:D:BH002-26-0001:W000126000001L:1/3:HGYOMCUTV' --expect-lot BH002-26-0001
+    Example: mfg scan 'CT1:D:BH002-26-0001:W000126000001L:1/4:HGYOMCUTV' --expect-lot BH002-26-0001
     """
     from mfg.services import labels
 

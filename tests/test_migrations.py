@@ -74,10 +74,11 @@ def test_mfg_init_twice_is_idempotent(tmp_path: Path):
     assert third.exit_code == 0, third.stderr  # type: ignore[attr-defined]
 
 
-def test_mfg_init_twice_on_postgresql(db: Database, tmp_path: Path):
-    if db.dialect != "postgresql":
-        pytest.skip("the SQLite case is test_mfg_init_twice_is_idempotent")
-    url = str(db.engine.url.render_as_string(hide_password=False))
+@pytest.mark.postgres
+def test_mfg_init_twice_on_postgresql(pg_server, tmp_path: Path):  # type: ignore[no-untyped-def]
+    from tests.conftest import new_pg_database
+
+    url = new_pg_database(pg_server)  # a migrated copy of the template; init must keep it
     for created in (True, False):
         r = mfg(tmp_path, "init", "--admin", "admin", "--db", url, "--json")
         assert r.exit_code == 0, r.stderr  # type: ignore[attr-defined]

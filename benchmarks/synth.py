@@ -1,7 +1,12 @@
 """Seeded synthetic CellTrail data for benchmarks (and demos): N subjects, one lot each, lots
 at every stage of the foundation: registered, in expansion with daily counts, harvested,
 terminated. Later stages (release testing, disposition, bags, labels) are added by their owners
-through ``STAGES`` / ``populate(..., stages=...)``.
+with ``add_stage``: a name, a share of the lots, the foundation stage it starts from and a
+function that takes such a lot further through the services, e.g.::
+
+    def release(db, lot_number, plan, actors, now):     # results, verification, disposition...
+        ...
+    add_stage("released", 0.3, base="harvested", build=release)
 
 Two ways in:
 
@@ -68,6 +73,36 @@ STAGES: dict[str, float] = {
     "terminated": 0.10,
 }
 COUNT_DAYS = (0, 3, 5, 7, 9, 11)
+FOUNDATION = ("registered", "in_expansion", "harvested", "terminated")
+# Takes a lot already written as its base stage further, through the services.
+StageBuilder = Callable[["Database", str, "LotPlan", "dict[str, Actor]", datetime], None]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    base: str  # the foundation stage whose data the lot gets first
+    build: StageBuilder | None = None
+
+
+EXTRA_STAGES: dict[str, Stage] = {}
+
+
+def add_stage(
+    name: str, share: float, *, base: str = "harvested", build: StageBuilder | None = None
+) -> None:
+    """Register a later stage: ``share`` of the lots get ``base``'s data, then ``build``.
+
+    The bulk path writes such lots as their base stage only (builders go through services).
+    """
+    if base not in FOUNDATION:
+        raise ValueError(f"base must be one of {FOUNDATION}, not {base!r}")
+    STAGES[name] = share
+    EXTRA_STAGES[name] = Stage(name, base, build)
+
+
+def base_stage(stage: str) -> str:
+    return EXTRA_STAGES[stage].base if stage in EXTRA_STAGES else stage
 
 
 @dataclass
@@ -125,12 +160,13 @@ def plan(
     out = []
     for i in range(1, n_subjects + 1):
         stage = _stage_for(rng, stages or STAGES)
+        base = base_stage(stage)
         source = "apheresis" if rng.random() < 0.7 else "cryo-pbmc"
-        if stage == "registered":
+        if base == "registered":
             age = rng.randint(0, 2)
-        elif stage == "in_expansion":
+        elif base == "in_expansion":
             age = rng.randint(1, 9)
-        elif stage == "harvested":
+        elif base == "harvested":
             age = rng.randint(10, 14)
         else:
             age = rng.randint(2, 12)
@@ -139,15 +175,15 @@ def plan(
         doubling_h = rng.uniform(30, 60)
         k = math.log(2) * 24 / doubling_h
         counts = []
-        if stage != "registered":
-            last = min(age, 9) if stage != "harvested" else min(age - 1, 11)
+        if base != "registered":
+            last = min(age, 9) if base != "harvested" else min(age - 1, 11)
             for d in COUNT_DAYS:
                 if d > last:
                     break
                 viable = int(seed_viable * math.exp(k * d) * rng.uniform(0.93, 1.07))
                 total = int(viable / rng.uniform(0.85, 0.97))
                 counts.append((d, total, viable))
-        harvest_day = age if stage == "harvested" else None
+        harvest_day = age if base == "harvested" else None
         out.append(
             LotPlan(
                 subject_id=f"SYN-{i:06d}",
@@ -169,9 +205,7 @@ def plan(
                 else None,
                 car_pct=round(rng.uniform(12, 45), 1) if harvest_day else None,
                 termination_cause=(
-                    rng.choice(("manufacturing", "not_evaluable"))
-                    if stage == "terminated"
-                    else None
+                    rng.choice(("manufacturing", "not_evaluable")) if base == "terminated" else None
                 ),
             )
         )
@@ -285,6 +319,9 @@ def _via_services(
                 "contamination" if p.termination_cause == "manufacturing" else "subject withdrew"
             )
             lots.terminate_lot(lv.lot_number, p.termination_cause, reason, db=db, actor=qa, now=now)
+        extra = EXTRA_STAGES.get(p.stage)
+        if extra is not None and extra.build is not None:
+            extra.build(db, lv.lot_number, p, actors, now)
         summary.lots_by_stage.setdefault(p.stage, []).append(lv.lot_number)
         if progress:
             progress(i + 1)
@@ -341,7 +378,7 @@ def _via_bulk(
                     "in_expansion": "in_expansion",
                     "harvested": "harvested",
                     "terminated": "terminated",
-                }.get(p.stage, "registered")
+                }[base_stage(p.stage)]
                 lot_rows.append(
                     {
                         "lot_number": ids.lot_number(product.code, yy, seq),

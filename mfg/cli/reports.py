@@ -179,10 +179,8 @@ def success_rate(
 @command(export_app, "lots")
 def export_lots(
     cli: Cli,
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="csv | xlsx | parquet.")] = "csv",
-    output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")] = Path(
-        "lots.csv"
-    ),
 ) -> None:
     """Write the de-identified lot-level table (no initials, no dates of birth) with outcomes.
 

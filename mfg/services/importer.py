@@ -287,8 +287,10 @@ def _parse_row(
         if not text("harvest_date"):
             fail(test.code, "result-without-harvest", "release results need a harvested lot")
             continue
-        parsed = attempt(lambda t=test, v=value: parse_result(t, v), test.code)
-        if parsed is None:
+        try:
+            parsed = parse_result(test, value)
+        except RuleViolation as e:
+            errors.add(line, lot_id, e, test.code)
             continue
         if state == LotState.RELEASED and parsed.evaluation.value == "pending":
             fail(

@@ -242,3 +242,18 @@ def test_progress_is_reported(db, actors, tmp_path: Path):
         progress=lambda *a: seen.append(a),
     )
     assert ("validating", 11, 11) in seen and ("writing", 11, 11) in seen
+
+
+def test_a_spreadsheet_export_with_bom_and_crlf_imports(db, actors, tmp_path):
+    text = scenario.csv_text(HISTORY[:2]).replace("\n", "\r\n")
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert importer.import_lots(path, db=db, actor=actors["qa"], now=NOW).lots == 2
+
+
+def test_a_file_with_only_the_header_is_refused(db, actors, tmp_path):
+    with pytest.raises(RuleViolation) as e:
+        importer.import_lots(
+            write_csv(tmp_path / "empty.csv", []), db=db, actor=actors["qa"], now=NOW
+        )
+    assert e.value.rule == "file-empty"

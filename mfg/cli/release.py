@@ -131,6 +131,7 @@ def result_list(cli: Cli, lot: LotArg) -> None:
     rows = release.list_results(lot, db=cli.database(), actor=cli.actor())
 
     def human() -> None:
+        from rich.markup import escape
         from rich.table import Table
 
         t = Table(title=f"Release results {lot.upper()}", show_lines=False)
@@ -143,10 +144,9 @@ def result_list(cli: Cli, lot: LotArg) -> None:
             notes = []
             if r.corrected:
                 notes.append(f"corrected from {r.original_display}: {r.correction_reason}")
-            for old in r.history:
-                if old.correction_reason is None and old.evaluation == "pending":
-                    continue
-                notes.append(f"superseded: {old.display} ({old.entered_by})")
+            earlier = [h.display for h in r.history if h.evaluation != "pending"]
+            if len(earlier) > 1:
+                notes.append("earlier values: " + ", ".join(earlier))
             if r.deviation_number:
                 notes.append(r.deviation_number)
             if r.after_disposition:
@@ -158,7 +158,7 @@ def result_list(cli: Cli, lot: LotArg) -> None:
                 ev,
                 r.entered_by or "-",
                 r.verified_by or ("-" if r.status != "final" else "[yellow]no[/]"),
-                "; ".join(dict.fromkeys(notes)),
+                escape("; ".join(dict.fromkeys(notes))),
             )
         cli.out.print(t)
 
@@ -179,9 +179,11 @@ def lot_review(cli: Cli, lot: LotArg) -> None:
     r = release.review(lot, db=db, actor=cli.actor())
 
     def human() -> None:
+        from rich.markup import escape
+
         o = cli.out
         o.print(
-            f"[bold]Review by exception {r.lot_number}[/]  [{r.state}]  spec "
+            f"[bold]Review by exception {r.lot_number}[/]  {escape(f'[{r.state}]')}  spec "
             f"{r.product_code} v{r.spec_version}: {r.exception_count} exception(s)"
         )
         met = "[green]met[/]" if r.dose.met else f"[bold red]{r.dose.evaluation.upper()}[/]"
@@ -190,7 +192,7 @@ def lot_review(cli: Cli, lot: LotArg) -> None:
         def section(title: str, lines: list[str]) -> None:
             o.print(f"\n[bold]{title}[/] ({len(lines)})" if lines else f"\n{title}: none")
             for line in lines:
-                o.print(f"  {line}")
+                o.print(f"  {escape(line)}")
 
         section(
             "Out of specification",
@@ -248,10 +250,29 @@ def lot_review(cli: Cli, lot: LotArg) -> None:
                 o.print(f"  {d}: [green]possible[/]")
             else:
                 o.print(
-                    f"  {d}: blocked: " + "; ".join(f"{b.message} [{b.rule}]" for b in blockers)
+                    f"  {d}: blocked: "
+                    + escape("; ".join(f"{b.message} [{b.rule}]" for b in blockers))
                 )
 
     cli.emit(r, human)
+
+
+@command(lot_app, "ack-alerts")
+def lot_ack_alerts(
+    cli: Cli,
+    lot: LotArg,
+    note: Annotated[str, typer.Option(help="What was done, e.g. 'treating site notified'.")],
+) -> None:
+    """Acknowledge the open alerts of a lot (QA); they stay on the COA, marked acknowledged.
+
+    Example: mfg lot ack-alerts BH002-26-0001 --note "site BJ01 notified by phone 14:05" --user qa
+    """
+    from mfg.services import release
+
+    n = release.acknowledge_alerts(lot, note, db=cli.database(), actor=cli.actor(), now=cli.now)
+    cli.emit({"lot_number": lot.upper(), "acknowledged": n}, lambda: cli.out.print(
+        f"{n} alert(s) of {lot.upper()} acknowledged"
+    ))  # fmt: skip
 
 
 @command(app, "disposition")

@@ -240,10 +240,13 @@ def build_content(
         },
         "alerts": [
             a.message
+            + (
+                ""
+                if a.acknowledged_at is None
+                else f" (acknowledged by {a.acknowledged_by}, {_utc(a.acknowledged_at)})"
+            )
             for a in session.exec(
-                select(Alert)
-                .where(Alert.lot_pk == lot.id, col(Alert.acknowledged_at).is_(None))
-                .order_by(col(Alert.id))
+                select(Alert).where(Alert.lot_pk == lot.id).order_by(col(Alert.id))
             ).all()
         ],
         "signatures": [

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from mfg.errors import NotFound, RuleViolation
 from mfg.services.lots import get_lot_row
 from mfg.services.uow import Actor, Database, Tx
-from mfg.store.tables import Deviation, Lot, ReleaseResult
+from mfg.store.tables import Alert, Deviation, Lot, ReleaseResult
 
 CLASSIFICATIONS = ("unclassified", "minor", "major", "critical")
 KINDS = ("OOS", "dose", "harvest-window", "process", "other")
@@ -210,3 +210,40 @@ def list_deviations(
         if open_only:
             q = q.where(col(Deviation.closed_at).is_(None))
         return [deviation_view(s, d) for d in s.exec(q).all()]
+
+
+def acknowledge_alerts(
+    lot_number: str, note: str, *, db: Database, actor: Actor, now: datetime
+) -> int:
+    """QA acknowledges the open alerts of a lot (e.g. the treating site was notified); they leave
+    the board and `mfg lot show`, and stay on the COA marked as acknowledged."""
+    from mfg.services import coa_service
+
+    actor.require("deviation.manage")
+    if not note.strip():
+        raise RuleViolation("note", "note-required", "say what was done (e.g. site notified)")
+    with db.write(actor, now) as tx:
+        s = tx.session
+        lot = get_lot_row(s, lot_number)
+        alerts = s.exec(
+            select(Alert)
+            .where(Alert.lot_pk == lot.id, col(Alert.acknowledged_at).is_(None))
+            .order_by(col(Alert.id))
+        ).all()
+        if not alerts:
+            raise RuleViolation("lot", "no-open-alerts", f"lot {lot.lot_number} has no open alerts")
+        for a in alerts:
+            a.acknowledged_by, a.acknowledged_at = actor.username, now
+            s.add(a)
+            tx.audit(
+                "alert.acknowledged",
+                "alert",
+                a.id or 0,
+                lot_number=lot.lot_number,
+                old={"acknowledged": False},
+                new={"acknowledged": True, "kind": a.kind},
+                reason=note.strip(),
+            )
+        coa_service.refresh_in_tx(tx, db, lot, f"alerts acknowledged: {note.strip()}")
+        tx.commit()
+        return len(alerts)

@@ -18,6 +18,7 @@ from mfg.services.coa_service import (
 )
 from mfg.services.deviations import (
     DeviationView,
+    acknowledge_alerts,
     close_deviation,
     list_deviations,
     open_deviation,
@@ -56,6 +57,7 @@ __all__ = [
     "ResultView",
     "ReviewView",
     "SignatureView",
+    "acknowledge_alerts",
     "add_result",
     "close_deviation",
     "content_of",

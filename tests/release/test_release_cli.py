@@ -158,6 +158,9 @@ def test_oos_exception_late_result_alert_and_deviations_through_the_cli(
     ok(run(db, ["result", "add", lot, "STER", "Growth"], "tech"))  # late and failing
     shown = ok(run(db, ["lot", "show", lot], "qa")).stdout
     assert "ALERT" in shown and "STER" in shown and "treating site" in shown
+    r = ok(run(db, ["lot", "ack-alerts", lot, "--note", "site notified"], "qa"))
+    assert "1 alert(s)" in r.stdout
+    assert "ALERT" not in ok(run(db, ["lot", "show", lot], "qa")).stdout
     ok(run(db, ["deviation", "close", number, "--note", "assay interference, CAPA-3"], "qa"))
     refused(run(db, ["deviation", "close", number, "--note", "again"], "qa"), "already-closed")
     revs_pdf = tmp_path / "r1.pdf"

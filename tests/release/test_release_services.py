@@ -479,6 +479,25 @@ def test_late_results_after_conditional_release(db, actors):
     assert len(release.revisions(lot, db=db, actor=actors["qa"])) == 4
     release.verify_result(lot, "STER", db=db, actor=actors["tech2"], now=later)
     assert len(release.revisions(lot, db=db, actor=actors["qa"])) == 5
+    # QA acknowledges (site notified): gone from the lot, kept on the COA and in the trail
+    refused(
+        db, lot, NotPermitted, "not-permitted", release.acknowledge_alerts, lot, "x",
+        db=db, actor=actors["tech"], now=later,
+    )  # fmt: skip
+    refused(
+        db, lot, RuleViolation, "note-required", release.acknowledge_alerts, lot, " ",
+        db=db, actor=actors["qa"], now=later,
+    )  # fmt: skip
+    assert (
+        release.acknowledge_alerts(lot, "site notified", db=db, actor=actors["qa"], now=later) == 1
+    )
+    assert lots.show_lot(lot, db=db, actor=actors["qa"]).alerts == ()
+    (alert,) = release.content_of(lot, None, db=db, actor=actors["qa"])["alerts"]
+    assert "STER" in alert and "acknowledged by qa" in alert
+    refused(
+        db, lot, RuleViolation, "no-open-alerts", release.acknowledge_alerts, lot, "again",
+        db=db, actor=actors["qa"], now=later,
+    )  # fmt: skip
     # QA completes the disposition: release refused (OOS), reject allowed
     refused(db, lot, RuleViolation, "result-oos", sign, db, actors, lot, now=later)
     sign(db, actors, lot, "reject", reason="sterility growth", now=later)

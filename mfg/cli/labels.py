@@ -151,6 +151,8 @@ def scan_cmd(
             f"  printed  {cli.local(v.first_printed_at)} by {v.first_printed_by}"
             + (f" ({v.times_printed} prints)" if v.times_printed > 1 else "")
         )
+        for w in v.warnings:
+            o.print(f"[bold yellow]WARNING[/] {w}")
 
     cli.emit(v, human)
 

@@ -107,6 +107,7 @@ class ScanView:
     first_printed_by: str
     times_printed: int
     checks: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
 
 
 def site_key(db: Database) -> str | None:
@@ -332,6 +333,7 @@ class Resolved:
     first_print: LabelPrint
     times_printed: int
     checks: tuple[str, ...]
+    last_printed_at: datetime | None = None
 
 
 def resolve_payload(
@@ -404,7 +406,25 @@ def resolve_payload(
             "do not use the container until QA has checked its identity",
         )
     checks.append("printed by CellTrail")
-    return Resolved(ref, lot, subject, bag, prints[0], len(prints), tuple(checks))
+    return Resolved(
+        ref, lot, subject, bag, prints[0], len(prints), tuple(checks), prints[-1].printed_at
+    )
+
+
+def outdated_content(session: Session, db: Database, r: Resolved) -> tuple[str, ...]:
+    """Warnings when what the label shows changed after its last print (a harvest correction
+    changes the cells and volume on dose-bag labels): the container needs a new label."""
+    if r.ref.kind not in (LabelKind.DOSE_BAG, LabelKind.QC_SAMPLE):
+        return ()
+    harvest = current_harvest(session, r.lot)
+    if harvest is None or harvest.supersedes_id is None or r.last_printed_at is None:
+        return ()
+    if harvest.recorded_at <= r.last_printed_at:
+        return ()
+    return (
+        f"the harvest was corrected on {db.local(harvest.recorded_at):%Y-%m-%d %H:%M} "
+        "after this label was printed: print a new one (--reprint-reason)",
+    )
 
 
 def scan(
@@ -438,6 +458,7 @@ def scan(
             first_printed_by=r.first_print.printed_by,
             times_printed=r.times_printed,
             checks=r.checks,
+            warnings=outdated_content(s, db, r),
         )
 
 

@@ -366,3 +366,32 @@ def test_issue_follows_the_real_qa_disposition(db, actors, decision, results, lo
         assert e.value.rule == "lot-not-released" and written(db) == before
     else:
         assert custody.issue_bag(p, db=db, actor=tech, now=NOW).state == "issued"
+
+
+def test_scan_warns_when_a_harvest_correction_outdates_the_label(db, actors):
+    from mfg.services import harvest
+
+    tech = actors["tech"]
+    lot, payloads = harvested_with_labels(db, tech)
+    assert label_svc.scan(payloads[0], db=db, actor=tech).warnings == ()
+    h = harvest.show_harvest(lot, db=db, actor=tech)
+    assert h is not None
+    later = NOW + timedelta(hours=2)
+    harvest.correct_harvest(
+        harvest.RecordHarvest(lot, h.harvested_on, 2_800_000_000, 30.0),
+        "viable count re-read from the counter printout",
+        db=db,
+        actor=tech,
+        now=later,
+    )
+    (warning,) = label_svc.scan(payloads[0], db=db, actor=tech).warnings
+    assert "corrected" in warning and "print a new one" in warning
+    label_svc.print_labels(
+        label_svc.PrintLabels(lot, "dose-bag", reprint_reason="harvest corrected"),
+        db=db,
+        actor=tech,
+        now=later + timedelta(minutes=5),
+    )
+    assert label_svc.scan(payloads[0], db=db, actor=tech).warnings == ()
+    (new,) = label_svc.preview_labels(lot, "dose-bag", db=db, actor=tech, bag_no=1)
+    assert new.car_viable_cells == 2_800_000_000 * 30 // 100 // 4

@@ -27,7 +27,16 @@ from sqlalchemy import inspect as sa_inspect
 from sqlmodel import Session, SQLModel, col, select
 
 from mfg import audit
-from mfg.store.tables import AuditEvent, CellCount, Harvest, Lot, ReleaseResult, Subject, User
+from mfg.store.tables import (
+    AuditEvent,
+    CellCount,
+    Deviation,
+    Harvest,
+    Lot,
+    ReleaseResult,
+    Subject,
+    User,
+)
 
 MISSING = object()
 
@@ -153,6 +162,18 @@ SPECS: list[EntitySpec] = [
         creates=frozenset({"result.added", "result.imported"}),
         label="result",
         check_superseded=False,
+    ),
+    EntitySpec(
+        "deviation",
+        Deviation,
+        "number",
+        {
+            "number": "number",
+            "kind": "kind",
+            "classification": "classification",
+            "description": "description",
+        },
+        creates=frozenset({"deviation.opened"}),
     ),
     EntitySpec(
         "user",

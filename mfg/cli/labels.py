@@ -20,9 +20,19 @@ KINDS = "apheresis-bag, pbmc-vial, culture, qc-sample, dose-bag"
 PayloadArg = Annotated[
     str,
     typer.Argument(
-        metavar="BAG-PAYLOAD", help="The bag label's QR payload, as the scanner types it."
+        metavar="BAG-PAYLOAD",
+        help="The bag label's QR payload, as the scanner types it ('-': read one line from stdin).",
     ),
 ]
+
+
+def _scanned(text: str) -> str:
+    """The payload argument, or one line from stdin for '-' (a scanner typing into a pipe)."""
+    if text != "-":
+        return text
+    import sys
+
+    return sys.stdin.readline()
 
 
 @command(app, "labels")
@@ -112,7 +122,10 @@ def labels_cmd(
 def scan_cmd(
     cli: Cli,
     payload: Annotated[
-        str, typer.Argument(metavar="PAYLOAD", help="The QR payload as scanned (or typed).")
+        str,
+        typer.Argument(
+            metavar="PAYLOAD", help="The QR payload as scanned ('-': one line from stdin)."
+        ),
     ],
     expect_lot: Annotated[
         str | None, typer.Option(help="Refuse unless the label is of this lot.")
@@ -130,7 +143,7 @@ def scan_cmd(
 
     actor = cli.actor()
     v = labels.scan(
-        payload,
+        _scanned(payload),
         db=cli.database(),
         actor=actor,
         expect_lot=expect_lot,
@@ -190,7 +203,9 @@ def bag_store(
 
     loc = parse_location(tank, rack, box, position)
     actor = cli.actor()
-    _show_bag(cli, custody.store_bag(payload, loc, db=cli.database(), actor=actor, now=cli.now))
+    _show_bag(
+        cli, custody.store_bag(_scanned(payload), loc, db=cli.database(), actor=actor, now=cli.now)
+    )
 
 
 @command(bag_app, "issue")
@@ -208,7 +223,9 @@ def bag_issue(
     from mfg.services import custody
 
     actor = cli.actor()
-    v = custody.issue_bag(payload, db=cli.database(), actor=actor, now=cli.now, subject_id=subject)
+    v = custody.issue_bag(
+        _scanned(payload), db=cli.database(), actor=actor, now=cli.now, subject_id=subject
+    )
     _show_bag(cli, v)
 
 
@@ -221,7 +238,7 @@ def bag_thaw(cli: Cli, payload: PayloadArg) -> None:
     from mfg.services import custody
 
     actor = cli.actor()
-    _show_bag(cli, custody.thaw_bag(payload, db=cli.database(), actor=actor, now=cli.now))
+    _show_bag(cli, custody.thaw_bag(_scanned(payload), db=cli.database(), actor=actor, now=cli.now))
 
 
 @command(bag_app, "infuse")
@@ -239,7 +256,7 @@ def bag_infuse(
     from mfg.services import custody
 
     actor = cli.actor()
-    v = custody.infuse_bag(payload, subject, db=cli.database(), actor=actor, now=cli.now)
+    v = custody.infuse_bag(_scanned(payload), subject, db=cli.database(), actor=actor, now=cli.now)
     _show_bag(cli, v)
 
 
@@ -256,7 +273,7 @@ def bag_discard(
     from mfg.services import custody
 
     actor = cli.actor()
-    v = custody.discard_bag(payload, reason, db=cli.database(), actor=actor, now=cli.now)
+    v = custody.discard_bag(_scanned(payload), reason, db=cli.database(), actor=actor, now=cli.now)
     _show_bag(cli, v)
 
 

@@ -38,13 +38,13 @@ class Site:
             "MFG_FACILITY_ID": None,
         }
 
-    def run(self, *args: str, **env: str) -> Result:
+    def run(self, *args: str, input: str | None = None, **env: str) -> Result:
         from mfg.cli import app
 
-        return CliRunner().invoke(app, list(args), env={**self.env, **env})
+        return CliRunner().invoke(app, list(args), env={**self.env, **env}, input=input)
 
-    def ok(self, *args: str, **env: str) -> Result:
-        r = self.run(*args, **env)
+    def ok(self, *args: str, input: str | None = None, **env: str) -> Result:
+        r = self.run(*args, input=input, **env)
         assert r.exit_code == 0, (r.stdout, r.stderr)
         return r
 
@@ -98,7 +98,7 @@ def test_every_kind_to_pdf_and_png_reads_back_and_scans(site, kind):
         out = json.loads(site.ok("scan", payload, "--expect-lot", lot, "--json").stdout)
         assert out["lot_number"] == lot and out["kind"] == kind and out["times_printed"] == 2
         assert out["subject_id"] == "S-001"
-    human = site.ok("scan", printed[0]).stdout
+    human = site.ok("scan", "-", input=printed[0] + "\n").stdout
     assert human.startswith("OK ") and "W0001" in human and "S-001" in human
 
 
@@ -140,7 +140,7 @@ def test_bag_custody_through_the_cli(site):
     set_lot_state(site.db, lot, "released")
     site.refused("wrong-subject", "bag", "issue", bag1, "--subject", "S-002")
     site.ok("bag", "issue", bag1, "--subject", "S-001", MFG_USER="qa")
-    site.ok("bag", "thaw", bag1)
+    site.ok("bag", "thaw", "-", input=bag1 + "\r\n")  # as a keyboard-wedge scanner types it
     site.refused("wrong-subject", "bag", "infuse", bag1, "--subject", "S-002")
     out = site.ok("bag", "infuse", bag1, "--subject", "S-001").stdout
     assert "infused" in out and "thaw to infusion: 0 min" in out

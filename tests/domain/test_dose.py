@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coa_templates import load_product
@@ -81,6 +81,7 @@ def test_unknown_dose_level(level: str):
     assert "DL1, DL2, DL3" in e.value.message
 
 
+@settings(deadline=None)
 @given(
     st.sampled_from(["DL1", "DL2", "DL3"]),
     st.floats(20, 300),

@@ -6,7 +6,7 @@ import math
 from datetime import date
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from coa_templates import load_product
@@ -177,6 +177,7 @@ def test_projection_uses_only_the_recent_counts():
     assert p is not None and p.slope_per_day == pytest.approx(0.4, rel=1e-5)
 
 
+@settings(deadline=None)
 @given(
     n0=st.floats(1e6, 1e9),
     doubling_h=st.floats(18, 120),
@@ -200,6 +201,7 @@ def test_projection_property_on_exponential_growth(n0, doubling_h, last_day, nee
     assert p.within_window == (p.reach_day <= 14)
 
 
+@settings(deadline=None)
 @given(
     st.lists(
         st.tuples(st.integers(0, 20), st.integers(10**6, 10**11)),
@@ -225,6 +227,7 @@ def test_growth_series_properties(rows):
     assert ex.growth_series(list(reversed(pts))) == s
 
 
+@settings(deadline=None)
 @given(st.lists(st.integers(10**6, 10**10), min_size=3, max_size=3))
 def test_fold_expansion_multiplies_and_doublings_add(vs):
     s = ex.growth_series([CountPoint(i * 3, v, v) for i, v in enumerate(vs)])

@@ -6,7 +6,7 @@ import math
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mfg.domain.numbers import (
@@ -136,6 +136,7 @@ def test_format_pct():
     assert format_pct(None) == "-"
 
 
+@settings(deadline=None)
 @given(st.integers(1, MAX_CELLS), st.integers(1, 4))
 def test_format_then_parse_round_trips_within_the_shown_precision(n: int, digits: int):
     shown = format_cells(n, digits)
@@ -147,6 +148,7 @@ def test_format_then_parse_round_trips_within_the_shown_precision(n: int, digits
         assert abs(back - n) <= 0.5 * 10 ** (1 - digits) * n * (1 + 1e-9) + 1
 
 
+@settings(deadline=None)
 @given(st.integers(1, MAX_CELLS))
 def test_every_whole_count_written_plain_or_with_commas_parses_exactly(n: int):
     assert parse_cells(str(n), "total") == n
@@ -154,6 +156,7 @@ def test_every_whole_count_written_plain_or_with_commas_parses_exactly(n: int):
     assert parse_cells(f"{n}e0", "total") == n
 
 
+@settings(deadline=None)
 @given(st.integers(1, 99_999), st.integers(0, 8))
 def test_mantissa_times_power_of_ten_in_every_notation(mant: int, exp: int):
     n = mant * 10**exp

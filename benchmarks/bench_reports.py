@@ -4,6 +4,7 @@ Run on demand (never in the test suite):
 
     .venv/bin/python benchmarks/bench_reports.py                 # SQLite, 100,000 lots
     .venv/bin/python benchmarks/bench_reports.py --lots 20000 --import-lots 2000 --repeat 3
+    .venv/bin/python benchmarks/bench_reports.py --postgres      # a throwaway PostgreSQL server
 
 The report data are bulk-inserted straight into the tables (seeded, reproducible: subjects,
 lots in every state, current and superseded harvests, 12 release results per tested lot,
@@ -275,7 +276,11 @@ def main() -> None:
     ap.add_argument("--lots", type=int, default=100_000)
     ap.add_argument("--import-lots", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--db", default="", help="database URL (default: a new SQLite file)")
+    ap.add_argument(
+        "--postgres",
+        action="store_true",
+        help="use a throwaway PostgreSQL server (tests/support/pgserver.py) instead of SQLite",
+    )
     args = ap.parse_args()
 
     t0 = time.perf_counter()
@@ -290,9 +295,22 @@ def main() -> None:
 
     startup = time.perf_counter() - t0
     os.environ.setdefault("CELLTRAIL_FAST_HASH", "1")
+    server = None
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        url = args.db or f"sqlite:///{home / 'bench.db'}"
+        url, url2 = f"sqlite:///{home / 'bench.db'}", f"sqlite:///{home / 'import.db'}"
+        if args.postgres:
+            from sqlalchemy import create_engine, text
+
+            from tests.support.pgserver import start_server
+
+            server = start_server()
+            admin = create_engine(server.admin_url, isolation_level="AUTOCOMMIT")
+            with admin.connect() as c:
+                c.execute(text("CREATE DATABASE bench_reports"))
+                c.execute(text("CREATE DATABASE bench_import"))
+            admin.dispose()
+            url, url2 = server.url("bench_reports"), server.url("bench_import")
         settings = Settings(home=home, site_timezone="Asia/Shanghai", database_url=url)
         db = Database(engine=store_db.make_engine(url), settings=settings)
         store_db.upgrade(db.engine)
@@ -339,12 +357,8 @@ def main() -> None:
             print(f"  {name:52s} {_median(wall[name]):10.3f} s {_median(cpu[name]):9.3f} s")
 
         # Import of historical lots through the service, into a fresh database.
-        url2 = args.db or f"sqlite:///{home / 'import.db'}"
-        if args.db:
-            print("import benchmark uses the same database URL")
         db2 = Database(engine=store_db.make_engine(url2), settings=settings)
-        if not args.db:
-            store_db.upgrade(db2.engine)
+        store_db.upgrade(db2.engine)
         users.init_database(db2, admin="admin", full_name="Ada Admin", password="x" * 12, now=NOW)
         qa = Actor("qa", "Quinn Quality", Role.QA)
         path = home / "history.csv"
@@ -357,6 +371,10 @@ def main() -> None:
             f"{res.results:,} results, one transaction): {dt:.1f} s wall, {dc:.1f} s CPU "
             f"({res.lots / dt:,.0f} lots/s)"
         )
+        db.dispose()
+        db2.dispose()
+        if server is not None:
+            server.stop()
 
 
 if __name__ == "__main__":

@@ -327,25 +327,36 @@ def subject_frame(lots: pd.DataFrame) -> pd.DataFrame:
     cols = ["subject_id", "site", "indication", "dose_level", "source", "quarter"]
     if lots.empty:
         return pd.DataFrame(columns=[*cols, "lots", "outcome", "reasons"])
-    ordered = lots.sort_values(["subject_id", "day0", "lot_number"], kind="stable")
-    first = ordered.drop_duplicates("subject_id", keep="first").set_index("subject_id")
-    rank = {o.value: i for i, o in enumerate(oc.SUBJECT_PRECEDENCE)}
-    ranks = ordered["outcome"].map(rank)
-    best = ranks.groupby(ordered["subject_id"], sort=True).min()
-    n_lots = ordered.groupby("subject_id", sort=True).size()
-    out = first.loc[best.index, cols[1:]].reset_index()
-    out["lots"] = n_lots.to_numpy()
-    out["outcome"] = [oc.SUBJECT_PRECEDENCE[i].value for i in best.to_numpy()]
-    failed = set(out.loc[out["outcome"] == oc.Outcome.FAILURE.value, "subject_id"])
-    with_reasons = ordered.loc[
-        ordered["subject_id"].isin(failed) & (ordered["reasons"] != ""), ["subject_id", "reasons"]
-    ]
-    found: dict[str, set[str]] = {}
-    for subject_id, text in zip(with_reasons["subject_id"], with_reasons["reasons"], strict=True):
-        found.setdefault(subject_id, set()).update(text.split(";"))
-    joined = {sid: ";".join(sorted(r - {""})) for sid, r in found.items()}
-    out["reasons"] = out["subject_id"].astype(object).map(joined).fillna("").astype(object)
-    return out.reset_index(drop=True)
+    # Integer codes (sorted factorization) so that ordering and grouping run on numbers.
+    subj_codes, subjects = pd.factorize(lots["subject_id"], sort=True)
+    lot_codes, _ = pd.factorize(lots["lot_number"], sort=True)
+    day0 = pd.to_datetime(lots["day0"]).to_numpy(dtype="datetime64[D]").astype(np.int64)
+    order = np.lexsort((lot_codes, day0, subj_codes))
+    sorted_subj = subj_codes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_subj[1:] != sorted_subj[:-1]])
+    first_rows = order[starts]  # the first lot (day 0, then lot number) of each subject
+    rank_of = {o.value: i for i, o in enumerate(oc.SUBJECT_PRECEDENCE)}
+    ranks = lots["outcome"].map(rank_of).to_numpy(dtype=np.int64)[order]
+    best = np.minimum.reduceat(ranks, starts)
+    n_lots = np.diff(np.r_[starts, len(order)])
+    out = lots.iloc[first_rows][cols].reset_index(drop=True)
+    out["subject_id"] = np.asarray(subjects, dtype=object)
+    out["lots"] = n_lots
+    names = np.asarray([o.value for o in oc.SUBJECT_PRECEDENCE], dtype=object)
+    out["outcome"] = names[best]
+    failed_codes = np.flatnonzero(best == rank_of[oc.Outcome.FAILURE.value])
+    is_failed = np.zeros(len(subjects), dtype=bool)
+    is_failed[failed_codes] = True
+    reasons = lots["reasons"].to_numpy(dtype=object)
+    pick = np.flatnonzero(is_failed[subj_codes] & (reasons != ""))
+    found: dict[int, set[str]] = {}
+    for code, text in zip(subj_codes[pick].tolist(), reasons[pick].tolist(), strict=True):
+        found.setdefault(code, set()).update(text.split(";"))
+    joined = np.full(len(subjects), "", dtype=object)
+    for code, found_reasons in found.items():
+        joined[code] = ";".join(sorted(found_reasons - {""}))
+    out["reasons"] = joined
+    return out
 
 
 def units_frame(lots: pd.DataFrame, unit: str) -> pd.DataFrame:

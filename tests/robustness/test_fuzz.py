@@ -328,3 +328,50 @@ def test_cli_other_commands_with_hostile_arguments(db, cli_env, lot, sid, reason
         if r.exit_code != 0:
             assert counts(db) == before
         before = counts(db)
+
+
+CSV_FIELDS = (
+    "lot_id", "subject_id", "site", "indication", "weight_kg", "dose_level", "source",
+    "apheresis_date", "harvest_date", "car_viable_cells", "state", "VIAB", "ENDO", "STER",
+)  # fmt: skip
+
+
+@FAST
+@given(data=st.data())
+def test_csv_import_with_hostile_values(db, actors, tmp_path, data):
+    scenario = pytest.importorskip("tests.reports.scenario")
+    importer = pytest.importorskip("mfg.services.importer")
+    from mfg.store.tables import Lot, ReleaseResult, Subject
+
+    fields = data.draw(st.lists(st.sampled_from(CSV_FIELDS), min_size=1, max_size=3, unique=True))
+    values = {f: data.draw(hostile_text) for f in fields}
+    n = data.draw(st.integers(0, 10**6))
+    row = {**scenario.row(f"BH002-25-{n % 9999 + 1:04d}", f"H-{n}"), **values}
+    path = scenario.write_csv(tmp_path / f"fuzz-{n}.csv", [row])
+    tables = (Subject, Lot, ReleaseResult)
+    before = counts(db), tuple(_n(db, t) for t in tables)
+    try:
+        res = importer.import_lots(path, db=db, actor=actors["qa"], now=NOW)
+    except CellTrailError:
+        assert (counts(db), tuple(_n(db, t) for t in tables)) == before  # all or nothing
+        return
+    assert res.lots == 1
+    if "site" in values:
+        from sqlmodel import select
+
+        with db.read() as s:
+            subj = s.exec(select(Subject).where(Subject.subject_id == row["subject_id"])).one()
+        assert subj.site == values["site"].strip() or subj.site == values["site"]
+
+
+@FAST
+@given(raw=st.binary(max_size=400))
+def test_csv_import_of_arbitrary_bytes(db, actors, tmp_path, raw):
+    importer = pytest.importorskip("mfg.services.importer")
+    path = tmp_path / "bytes.csv"
+    path.write_bytes(raw)
+    before = counts(db)
+    try:
+        importer.import_lots(path, db=db, actor=actors["qa"], now=NOW)
+    except CellTrailError:
+        assert counts(db) == before

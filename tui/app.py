@@ -32,6 +32,17 @@ log = logging.getLogger("celltrail.tui")
 # A keyboard-wedge scanner "types" a whole code within a few milliseconds per key; people do not.
 SCAN_MAX_GAP_S = 0.05
 SCAN_MIN_LENGTH = 8
+# Imported in the background after the first paint, so that Enter on the login is fast.
+WARM_MODULES = (
+    "mfg.services.users",
+    "mfg.services.board",
+    "mfg.domain.permissions",
+    "tui.screens.lot_board",
+    "tui.screens.lot_detail",
+    "mfg.services.counts",
+    "mfg.services.harvest",
+    "mfg.services.audit_trail",
+)
 
 
 def _screen(module: str, name: str) -> Screen[Any]:
@@ -81,7 +92,12 @@ class CellTrailApp(App[None]):
     # -- database ---------------------------------------------------------------------------
     def on_mount(self) -> None:
         self.push_screen(LoginScreen(demo=self.demo))
-        threading.Thread(target=self._open_db, name="celltrail-open-db", daemon=True).start()
+        # after the first paint: open the database and import the services in the background
+        self.call_after_refresh(
+            lambda: threading.Thread(
+                target=self._open_db, name="celltrail-open-db", daemon=True
+            ).start()
+        )
 
     def _open_db(self) -> None:
         try:
@@ -90,6 +106,18 @@ class CellTrailApp(App[None]):
             self._db_error = e
         finally:
             self._db_ready.set()
+        self._warm_up()
+
+    @staticmethod
+    def _warm_up() -> None:
+        """While the user types: import what the login and the board need (off the UI thread)."""
+        import importlib
+
+        for name in WARM_MODULES:
+            try:
+                importlib.import_module(name)
+            except Exception:  # an optional part missing: the screen says so when opened
+                log.debug("warm-up import of %s failed", name, exc_info=True)
 
     @property
     def db(self) -> Database:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, func, literal, or_, select
+from sqlalchemy import and_, case, func, literal, or_, select
 
 from mfg.domain import dose, expansion, ids
 from mfg.domain.lifecycle import ACTIVE, LotState
@@ -110,34 +110,6 @@ def board(
     lot, subj, cc = Lot.__table__, Subject.__table__, CellCount.__table__  # type: ignore[attr-defined]
     hv, rr, al = Harvest.__table__, ReleaseResult.__table__, Alert.__table__  # type: ignore[attr-defined]
 
-    cur = (
-        select(
-            cc.c.lot_pk,
-            cc.c.expansion_day,
-            cc.c.measured_on,
-            cc.c.total_cells,
-            cc.c.viable_cells,
-            func.row_number()
-            .over(partition_by=cc.c.lot_pk, order_by=(cc.c.expansion_day.desc(), cc.c.id.desc()))
-            .label("rn_last"),
-            func.row_number()
-            .over(partition_by=cc.c.lot_pk, order_by=(cc.c.expansion_day, cc.c.id))
-            .label("rn_first"),
-        )
-        .where(cc.c.superseded_by_id.is_(None))
-        .subquery("cur")
-    )
-
-    def _count(where):  # type: ignore[no-untyped-def]
-        return select(func.count()).where(*where).scalar_subquery()
-
-    current_result = [rr.c.lot_pk == lot.c.id, rr.c.superseded_by_id.is_(None)]
-    oos = _count([*current_result, rr.c.evaluation == "fail"])
-    pending = _count([*current_result, rr.c.evaluation == "pending"])
-    unverified = _count([*current_result, rr.c.verified_by.is_(None), rr.c.evaluation != "pending"])
-    entered = _count(current_result)
-    alerts = _count([al.c.lot_pk == lot.c.id, al.c.acknowledged_at.is_(None)])
-
     filters = []
     if states is not None:
         filters.append(lot.c.state.in_(states))
@@ -155,13 +127,64 @@ def board(
             )
         )
 
+    # The lots to show (newest first, at most ``limit``); everything else is read for these only.
     lot_ids = select(lot.c.id).select_from(lot.join(subj, subj.c.id == lot.c.subject_pk))
     if filters:
         lot_ids = lot_ids.where(and_(*filters))
     lot_ids = lot_ids.order_by(lot.c.id.desc())
     if limit:
         lot_ids = lot_ids.limit(limit)
-    chosen = lot_ids.subquery("chosen")
+    chosen = lot_ids.cte("chosen")
+
+    # current counts of those lots, numbered from the first and from the last
+    cur = (
+        select(
+            cc.c.lot_pk,
+            cc.c.expansion_day,
+            cc.c.measured_on,
+            cc.c.total_cells,
+            cc.c.viable_cells,
+            func.row_number()
+            .over(partition_by=cc.c.lot_pk, order_by=(cc.c.expansion_day.desc(), cc.c.id.desc()))
+            .label("rn_last"),
+            func.row_number()
+            .over(partition_by=cc.c.lot_pk, order_by=(cc.c.expansion_day, cc.c.id))
+            .label("rn_first"),
+        )
+        .select_from(cc.join(chosen, chosen.c.id == cc.c.lot_pk))
+        .where(cc.c.superseded_by_id.is_(None))
+        .subquery("counted")
+    )
+    # keep only the seeding count and the last few (what the projection fits)
+    cur = (
+        select(cur)
+        .where(or_(cur.c.rn_last <= expansion.PROJECTION_POINTS, cur.c.rn_first == literal(1)))
+        .subquery("cur")
+    )
+
+    def _n(cond):  # type: ignore[no-untyped-def]
+        return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+    res = (
+        select(
+            rr.c.lot_pk,
+            _n(rr.c.evaluation == "fail").label("oos"),
+            _n(rr.c.evaluation == "pending").label("pending"),
+            _n(and_(rr.c.verified_by.is_(None), rr.c.evaluation != "pending")).label("unverified"),
+            func.count().label("entered"),
+        )
+        .select_from(rr.join(chosen, chosen.c.id == rr.c.lot_pk))
+        .where(rr.c.superseded_by_id.is_(None))
+        .group_by(rr.c.lot_pk)
+        .subquery("res")
+    )
+    alerts = (
+        select(al.c.lot_pk, func.count().label("alerts"))
+        .select_from(al.join(chosen, chosen.c.id == al.c.lot_pk))
+        .where(al.c.acknowledged_at.is_(None))
+        .group_by(al.c.lot_pk)
+        .subquery("alerts")
+    )
 
     stmt = (
         select(
@@ -180,11 +203,11 @@ def board(
             hv.c.harvest_day,
             hv.c.total_viable_cells,
             hv.c.car_pct,
-            oos.label("oos"),
-            pending.label("pending"),
-            unverified.label("unverified"),
-            alerts.label("alerts"),
-            entered.label("entered"),
+            func.coalesce(res.c.oos, 0).label("oos"),
+            func.coalesce(res.c.pending, 0).label("pending"),
+            func.coalesce(res.c.unverified, 0).label("unverified"),
+            func.coalesce(res.c.entered, 0).label("entered"),
+            func.coalesce(alerts.c.alerts, 0).label("alerts"),
             cur.c.expansion_day,
             cur.c.measured_on,
             cur.c.total_cells,
@@ -193,19 +216,12 @@ def board(
             cur.c.rn_first,
         )
         .select_from(
-            lot.join(chosen, chosen.c.id == lot.c.id)
+            chosen.join(lot, lot.c.id == chosen.c.id)
             .join(subj, subj.c.id == lot.c.subject_pk)
             .outerjoin(hv, and_(hv.c.lot_pk == lot.c.id, hv.c.superseded_by_id.is_(None)))
-            .outerjoin(
-                cur,
-                and_(
-                    cur.c.lot_pk == lot.c.id,
-                    or_(
-                        cur.c.rn_last <= expansion.PROJECTION_POINTS,
-                        cur.c.rn_first == literal(1),
-                    ),
-                ),
-            )
+            .outerjoin(res, res.c.lot_pk == lot.c.id)
+            .outerjoin(alerts, alerts.c.lot_pk == lot.c.id)
+            .outerjoin(cur, cur.c.lot_pk == lot.c.id)
         )
         .order_by(lot.c.id.desc(), cur.c.expansion_day)
     )

@@ -25,6 +25,11 @@ from tui.workers import service_worker, ui
 R = TypeVar("R")
 
 
+def _message(e: RuleViolation) -> str:
+    """The CLI's wording: the message and the rule's name (``required`` needs no name)."""
+    return e.message if e.rule == "required" else f"{e.message} [{e.rule}]"
+
+
 @dataclass(frozen=True)
 class FormField:
     name: str  # the domain's field name (RuleViolation.field)
@@ -133,7 +138,7 @@ class EntryForm(ModalScreen[R], Generic[R]):
         except RuleViolation as e:
             self.values.pop(name, None)
             # "required" is only shown on submit, not while the user has not typed yet
-            self._set_error(name, "" if e.rule == "required" else f"{e.message} [{e.rule}]")
+            self._set_error(name, "" if e.rule == "required" else _message(e))
         self._derive(quiet=True)
 
     def _revalidate_all(self, quiet: bool) -> bool:
@@ -150,7 +155,7 @@ class EntryForm(ModalScreen[R], Generic[R]):
                 ok = False
                 self.values.pop(f.name, None)
                 if not (quiet and e.rule == "required"):
-                    self._set_error(f.name, f"{e.message} [{e.rule}]")
+                    self._set_error(f.name, _message(e))
         return ok
 
     def _derive(self, quiet: bool) -> list[str] | None:
@@ -177,7 +182,7 @@ class EntryForm(ModalScreen[R], Generic[R]):
     def mark(self, e: RuleViolation) -> None:
         name = self._input_for(e.field)
         if self._field(name) is not None:
-            self._set_error(name, f"{e.message} [{e.rule}]")
+            self._set_error(name, _message(e))
             self.query_one(f"#in-{name}", Input).focus()
         else:
             self.app.refused(e)  # type: ignore[attr-defined]

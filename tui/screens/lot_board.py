@@ -29,7 +29,9 @@ if TYPE_CHECKING:
     from mfg.errors import CellTrailError
     from mfg.services.board import Board, BoardRow
 
-BOARD_LIMIT = 2000
+FILL_CHUNK = 250  # rows added to the table per event-loop turn (each add re-measures)
+FIRST_PAGE = 200  # painted first, so the board is interactive at once
+BOARD_LIMIT = 500  # then up to this many; search or filter to narrow beyond
 STATE_FILTERS: tuple[str | None, ...] = (
     None,  # active
     "all",
@@ -142,11 +144,11 @@ class LotBoardScreen(Screen[None]):
         self.reload()
 
     # -- loading ----------------------------------------------------------------------------
-    def reload(self) -> None:
-        self.load(STATE_FILTERS[self.state_index], self.site, self.search)
+    def reload(self, limit: int = FIRST_PAGE) -> None:
+        self.load(STATE_FILTERS[self.state_index], self.site, self.search, limit)
 
     @service_worker(group="board")
-    def load(self, state: str | None, site: str | None, search: str) -> None:
+    def load(self, state: str | None, site: str | None, search: str, limit: int) -> None:
         from mfg.services import board
 
         app: Any = self.app
@@ -158,11 +160,11 @@ class LotBoardScreen(Screen[None]):
             active_only=state is None,
             site=site,
             search=search or None,
-            limit=BOARD_LIMIT,
+            limit=limit,
         )
-        ui(self, self.show_board, result)
+        ui(self, self.show_board, result, limit)
 
-    def show_board(self, board: Board) -> None:
+    def show_board(self, board: Board, limit: int = BOARD_LIMIT) -> None:
         self.board = board
         self.sites = board.sites
         rows = list(board.rows)
@@ -172,14 +174,25 @@ class LotBoardScreen(Screen[None]):
         table = self.query_one("#board", DataTable)
         selected = self.selected_lot()
         table.clear()
-        table.add_rows(
-            (_fmt_row(r) for r in rows),
-        )
-        # row keys: the lot numbers, in display order
+        # row order: the lot numbers, in display order
         self._order = [r.lot_number for r in rows]
-        if selected in self._order:
-            table.move_cursor(row=self._order.index(selected), animate=False)
+        self._fill_token = getattr(self, "_fill_token", 0) + 1
+        self._fill(rows, 0, self._fill_token, selected)
         self._status(len(rows), board.total_lots)
+        if limit < BOARD_LIMIT and board.total_lots > len(rows):
+            self.reload(BOARD_LIMIT)  # the rest, after the first page is on screen
+
+    def _fill(self, rows: list[BoardRow], start: int, token: int, selected: str | None) -> None:
+        """Add rows a chunk at a time so that keys stay responsive on a large board."""
+        if token != self._fill_token:
+            return  # a newer board replaced this one
+        table = self.query_one("#board", DataTable)
+        table.add_rows(_fmt_row(r) for r in rows[start : start + FILL_CHUNK])
+        if selected in self._order and self._order.index(selected) < start + FILL_CHUNK:
+            table.move_cursor(row=self._order.index(selected), animate=False)
+            selected = None
+        if start + FILL_CHUNK < len(rows):
+            self.set_timer(0.01, lambda: self._fill(rows, start + FILL_CHUNK, token, selected))
 
     def _status(self, shown: int, total: int) -> None:
         state = STATE_FILTERS[self.state_index] or "active"

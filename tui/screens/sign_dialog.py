@@ -62,7 +62,8 @@ class SignDialog(ModalScreen[T | None], Generic[T]):
             yield Input(password=True, id="sign-password")
             yield Static("", id="sign-error", classes="error", markup=False)
             yield Static(
-                "Your signature is the legally binding equivalent of your handwritten one.",
+                "Enter signs, Esc cancels. Your signature is the legally binding equivalent "
+                "of your handwritten one.",
                 id="sign-legal",
             )
         yield Footer()

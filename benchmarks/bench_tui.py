@@ -1,0 +1,211 @@
+"""TUI benchmark on a database of 10,000 lots: start-up to the login screen, and login to board.
+
+1. Cold start: time from process start to the login screen painted and accepting keys, for
+   ``mfg tui`` and, in the same run, for a minimal Textual app (one Input), each in its own
+   process on a pseudo-terminal of 80x24. Goal: ``mfg tui`` within 2x of the minimal app.
+2. Login to board: in-process (Pilot, headless), from pressing Enter on the login screen to the
+   board showing its first rows, with the production argon2 parameters. Goal: under 300 ms. The
+   two parts are also timed alone: ``users.login`` (argon2id verify) and ``board.board``.
+
+Run: .venv/bin/python benchmarks/bench_tui.py [--lots 10000] [--runs 7] [--home DIR]
+The database is built once with benchmarks/synth.py (bulk path) and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fcntl
+import os
+import pty
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+MINIMAL_APP = """
+import os, time
+from textual.app import App
+from textual.widgets import Input
+
+class Minimal(App):
+    def compose(self):
+        yield Input(placeholder="user")
+
+    def on_mount(self):
+        self.call_after_refresh(self.painted)
+
+    def painted(self):
+        with open(os.environ["CELLTRAIL_PAINTED_FILE"], "w") as f:
+            f.write(f"{time.time()}\\n")
+        self.exit()
+
+Minimal().run()
+"""
+
+
+def build(home: Path, lots: int) -> None:
+    if (home / "celltrail.db").exists():
+        return
+    from benchmarks.synth import fresh_database, populate
+
+    os.environ.pop("CELLTRAIL_FAST_HASH", None)
+    db, actors = fresh_database(home, fast_hash=False)
+    s = populate(db, lots, actors=actors, via="bulk")
+    db.dispose()
+    print(f"built {s.lots} lots in {home} ({s.seconds:.1f} s)")
+
+
+def _in_pty(argv: list[str], env: dict[str, str]) -> float:
+    """Seconds from spawning ``argv`` on an 80x24 pty to its 'painted' mark."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    with tempfile.TemporaryDirectory() as tmp:
+        mark = Path(tmp) / "painted"
+        env = {**env, "CELLTRAIL_PAINTED_FILE": str(mark), "TERM": "xterm-256color"}
+
+        def drain() -> None:
+            try:
+                while os.read(master, 65536):
+                    pass
+            except OSError:
+                pass
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        start = time.time()
+        proc = subprocess.Popen(
+            argv, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True
+        )
+        os.close(slave)
+        try:
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            os.close(master)
+        if not mark.exists():
+            raise RuntimeError(
+                f"{argv[:3]} did not report its first paint (exit {proc.returncode})"
+            )
+        return float(mark.read_text()) - start
+
+
+def startup(home: Path, runs: int) -> tuple[list[float], list[float]]:
+    env = {k: v for k, v in os.environ.items() if k != "CELLTRAIL_FAST_HASH"}
+    env["MFG_HOME"] = str(home)
+    py = sys.executable
+    mfg = [py, "-c", "import sys; from mfg.cli import main; sys.argv=['mfg','tui']; main()"]
+    minimal = [py, "-c", MINIMAL_APP]
+    _in_pty(minimal, env), _in_pty(mfg, env)  # warm the OS file cache
+    ours, base = [], []
+    for _ in range(runs):
+        base.append(_in_pty(minimal, env))
+        ours.append(_in_pty(mfg, env))
+    return ours, base
+
+
+async def _login_to_board(home: Path, user: str, password: str) -> tuple[float, float]:
+    """(Enter -> first rows on the board, Enter -> all rows shown and the app idle)."""
+    from mfg.config import load_settings
+    from mfg.services.uow import Database
+    from tui.app import CellTrailApp
+    from tui.screens.lot_board import LotBoardScreen
+
+    db = Database.open(settings=load_settings(home))
+    app = CellTrailApp(db_factory=lambda: db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.press(*user, "tab", *password)
+        t0 = time.perf_counter()
+        press = asyncio.create_task(pilot.press("enter"))  # do not wait for the app to idle
+        while True:
+            screen = app.screen
+            if (
+                isinstance(screen, LotBoardScreen)
+                and screen.board is not None
+                and screen.query_one("#board").row_count  # type: ignore[attr-defined]
+            ):
+                break
+            await asyncio.sleep(0.001)
+        first = time.perf_counter() - t0
+        await press
+        for _ in range(3):
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        full = time.perf_counter() - t0
+    db.dispose()
+    return first, full
+
+
+def parts(home: Path, runs: int, password: str) -> tuple[list[float], list[float], list[float]]:
+    from mfg.config import load_settings
+    from mfg.services import board, users
+    from mfg.services.uow import Database
+    from tui.screens.lot_board import BOARD_LIMIT, FIRST_PAGE
+
+    db = Database.open(settings=load_settings(home))
+    now = datetime.now(UTC)
+    login_t, first_t, full_t = [], [], []
+    for _ in range(runs):
+        t = time.perf_counter()
+        actor = users.login(db, "tech", password, now=now)
+        login_t.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        board.board(db=db, actor=actor, now=now, limit=FIRST_PAGE)
+        first_t.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        board.board(db=db, actor=actor, now=now, limit=BOARD_LIMIT)
+        full_t.append(time.perf_counter() - t)
+    db.dispose()
+    return login_t, first_t, full_t
+
+
+def ms(xs: list[float]) -> str:
+    return f"{statistics.median(xs) * 1000:7.0f} ms"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--lots", type=int, default=10_000)
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument(
+        "--home", type=Path, default=Path(tempfile.gettempdir()) / "celltrail-bench-tui"
+    )
+    args = ap.parse_args()
+    from benchmarks.synth import PASSWORD
+    from tui.screens.lot_board import BOARD_LIMIT
+
+    os.environ.pop("CELLTRAIL_FAST_HASH", None)
+    build(args.home, args.lots)
+    ours, base = startup(args.home, args.runs)
+    pairs = [asyncio.run(_login_to_board(args.home, "tech", PASSWORD)) for _ in range(args.runs)]
+    board_t, idle_t = [p[0] for p in pairs], [p[1] for p in pairs]
+    login_t, first_t, full_t = parts(args.home, args.runs, PASSWORD)
+    ratio = statistics.median(ours) / statistics.median(base)
+    print(
+        f"TUI benchmark: {args.lots} lots, median of {args.runs} runs, {datetime.now(UTC):%Y-%m-%d}"
+    )
+    print(f"  start-up to login painted: minimal Textual app {ms(base)}")
+    print(f"  start-up to login painted: mfg tui             {ms(ours)}  ({ratio:.2f}x minimal)")
+    print(f"  Enter on login -> board with rows (Pilot)      {ms(board_t)}")
+    print(f"    of which users.login (argon2id verify)       {ms(login_t)}")
+    print(f"    of which board.board, first {200} rows        {ms(first_t)}")
+    print(f"  Enter on login -> all rows shown, app idle     {ms(idle_t)}")
+    print(f"  board.board, up to {BOARD_LIMIT} rows (after paint)     {ms(full_t)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,46 @@
+"""The app the snapshot tests photograph: the demo database seeded at a FIXED clock.
+
+Everything on screen derives from ``NOW`` (lot days, projections, audit times), so the SVGs are
+stable from run to run and from day to day.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from mfg.config import Settings
+from mfg.demo import DEMO_PASSWORD, seed_demo
+from mfg.services.uow import Database
+from mfg.store import db as store_db
+from tests.support.constants import NOW
+
+
+def seeded_database(home: Path) -> Database:
+    os.environ.setdefault("CELLTRAIL_FAST_HASH", "1")
+    home.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{home / 'celltrail.db'}"
+    db = Database(
+        engine=store_db.make_engine(url),
+        settings=Settings(home=home, facility_id="W0001", site_timezone="Asia/Shanghai"),
+    )
+    seed_demo(db, now=NOW)
+    return db
+
+
+def snapshot_app(db: Database) -> Any:
+    from tui.app import CellTrailApp
+
+    return CellTrailApp(db_factory=lambda: db, clock=lambda: NOW, demo=True)
+
+
+async def settle(pilot: Any, rounds: int = 4) -> None:
+    for _ in range(rounds):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+async def log_in(pilot: Any, user: str = "qa") -> None:
+    await pilot.press(*user, "tab", *DEMO_PASSWORD, "enter")
+    await settle(pilot)

@@ -215,20 +215,21 @@ def _decide(
     fails = _sorted_codes(raw["fail_codes"])
     pends = _sorted_codes(raw["pending_codes"])
     dose = np.where(np.isnan(car) | np.isnan(target), -1, (car >= target).astype(np.int64))
-    keys = pd.DataFrame(
-        {
-            "state": raw["state"].astype(object),
-            "cause": raw["termination_cause"].astype(object).fillna(""),
-            "day": np.nan_to_num(hdays, nan=-(10**6)).astype(np.int64),
-            "dose": dose,
-            "fails": fails,
-            "pends": pends,
-            "first": first_day,
-            "last": last_day,
-        }
-    )
-    group = keys.groupby(list(keys.columns), sort=False, dropna=False).ngroup().to_numpy()
-    firsts = pd.Series(np.arange(len(keys))).groupby(group, sort=True).first().to_numpy()
+    columns = [
+        pd.factorize(raw["state"].astype(object))[0],
+        pd.factorize(raw["termination_cause"].astype(object).fillna(""))[0],
+        np.nan_to_num(hdays, nan=-1.0).astype(np.int64) + 1,
+        dose + 1,
+        pd.factorize(fails)[0],
+        pd.factorize(pends)[0],
+        pd.factorize(first_day)[0],
+        pd.factorize(last_day)[0],
+    ]
+    key = np.zeros(len(raw), dtype=np.int64)
+    for codes in columns:  # one integer per combination of inputs (mixed radix)
+        codes = np.asarray(codes, dtype=np.int64)
+        key = key * (int(codes.max(initial=0)) + 1) + codes
+    _, firsts, group = np.unique(key, return_index=True, return_inverse=True)
     outcome_of: list[str] = []
     reasons_of: list[str] = []
     for i in firsts.tolist():
@@ -296,18 +297,18 @@ def lot_frame(engine: Engine, products: ProductLoader, zone: tzinfo) -> pd.DataF
             "product_code": raw["product_code"],
             "spec_version": raw["spec_version"],
             "source": raw["source"],
-            "day0": day0.dt.date,
+            "day0": day0,
             "quarter": quarter,
             "state": raw["state"],
             "termination_cause": raw["termination_cause"],
-            "harvested_on": harvested.dt.date,
+            "harvested_on": harvested,
             "harvest_day": harvest_day.astype("Int64"),
             "car_viable_cells": pd.Series(car).astype("Int64"),
             "target_dose_cells": pd.Series(target).astype("Int64"),
             "failing_tests": fail_col,
             "pending_tests": pend_col,
             "disposition": raw["state"].where(raw["disposition_at"].notna()),
-            "disposition_on": disp_on.dt.date,
+            "disposition_on": disp_on,
             "released_by_exception": raw["exception"].fillna(0).astype(int) == 1,
             "days_to_harvest": harvest_day.astype("Int64"),
             "days_to_disposition": (disp_on - day0).dt.days.astype("Int64"),
@@ -475,6 +476,8 @@ def report_data(
 def export_frame(lots: pd.DataFrame) -> pd.DataFrame:
     """The de-identified lot-level export (no initials, no dates of birth)."""
     out = lots.loc[:, list(LOT_COLUMNS)].sort_values("lot_number", kind="stable")
+    for col in ("day0", "harvested_on", "disposition_on"):
+        out[col] = out[col].dt.date
     return out.reset_index(drop=True)
 
 

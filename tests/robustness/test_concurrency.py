@@ -218,3 +218,44 @@ def test_harvest_correction_with_stale_version_conflicts(db, actors):
             cmd, "typo again", db=db, actor=actors["tech"], now=NOW, expected_version=v
         )
     assert f"harvest {lv.lot_number} was changed by qa at" in str(e.value)
+
+
+def test_concurrent_mfg_commands_as_separate_programs(db, actors, tmp_path):
+    """The real command line: six `mfg` processes at once, registering lots and counting."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.support.constants import PASSWORD
+
+    world.subject(db, actors["tech"])
+    first = world.lot(db, actors["tech"]).lot_number
+    env = {
+        **os.environ,
+        "MFG_HOME": str(tmp_path / "cli-home"),
+        "MFG_PASSWORD": PASSWORD,
+        "CELLTRAIL_FAST_HASH": "1",
+        "MFG_USER": "tech",
+        "MFG_DATABASE_URL": _url(db),
+    }
+    mfg = str(Path(sys.executable).with_name("mfg"))
+    cmds = [
+        [mfg, "lot", "register", "S-001", "--source", "apheresis", "--apheresis-date", "today"]
+    ] * 3
+    cmds += [
+        [mfg, "count", "add", first, "--day", str(d), "--total", "2e8", "--viable", "1e8"]
+        for d in (1, 2, 3)
+    ]
+    procs = [
+        subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for c in cmds
+    ]
+    outs = [p.communicate(timeout=240) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, outs
+    with db.read() as s:
+        numbers = sorted(x.lot_number for x in s.exec(select(Lot)).all())
+    assert numbers == [f"BH002-26-{i:04d}" for i in range(1, 5)]
+    assert n_rows(db, CellCount) == 3
+    r = verify(db, actors["qa"])
+    assert r.ok, (r.problem, r.record_problems)

@@ -496,7 +496,7 @@ def write_export(lots: pd.DataFrame, fmt: str, path: str) -> None:
 # ---------------------------------------------------------------------------------------------
 # The one-page sponsor summary (reportlab, imported only here)
 
-PDF_MAX_STRATA = 24
+PDF_MAX_STRATA = 16
 
 
 def _fmt_pct(x: float | None) -> str:

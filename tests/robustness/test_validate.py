@@ -13,7 +13,8 @@ from tests.support.constants import PASSWORD
 
 STEPS = (
     "Registration", "Counts", "Harvest", "Results", "Verification", "Release", "COA", "Labels",
-    "Scan", "Report", "Audit trail", "Bad input", "Roles", "Tamper evidence", "Isolation",
+    "Scan", "Custody", "Import", "Report", "Audit trail", "Bad input", "Roles", "Tamper evidence",
+    "Isolation",
 )  # fmt: skip
 
 

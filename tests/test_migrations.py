@@ -108,3 +108,8 @@ def test_an_outdated_schema_says_to_run_mfg_init(tmp_path: Path):
         f"refused: database schema is at 0000, this CellTrail expects {head}: run `mfg init` "
         "[bad-configuration]\n"
     )
+
+
+def test_schema_head_constant_is_the_migration_head():
+    """`check_schema` compares against SCHEMA_HEAD without loading Alembic; keep them equal."""
+    assert store_db.head_revision("sqlite://") == store_db.SCHEMA_HEAD

@@ -311,7 +311,7 @@ def _plan_release(add, release, db, plan, hon, n, rng, tech, tech2, qa, now) -> 
             ),
         )
         if value != "pending":
-            verified = entered + timedelta(hours=3)
+            verified = entered + timedelta(days=1)  # the second person, next day
             if verified < now:
                 add(
                     verified,

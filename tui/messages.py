@@ -27,3 +27,11 @@ class ScanRead(Message):
     def __init__(self, payload: str) -> None:
         super().__init__()
         self.payload = payload
+
+
+class LoggedIn(Message):
+    """The login succeeded (posted from the login worker; ``post_message`` is thread-safe)."""
+
+    def __init__(self, actor: object) -> None:
+        super().__init__()
+        self.actor = actor

@@ -38,8 +38,14 @@ A barcode scanner can be used on any screen: scanning a lot or bag label opens i
 | h | record the harvest |
 | e / v | enter a release result / verify the selected result (another person) |
 | d | disposition: release, conditional release or reject, with e-signature (QA) |
-| l / k | labels / COA |
+| t | custody step on the selected bag (store, issue, thaw, infuse, discard), confirmed by scanning its label |
+| l / k | print labels / issue the COA (PDF in $MFG_HOME/labels, $MFG_HOME/coa) |
 | esc | back |
+
+| QA queue, reports | |
+|---|---|
+| enter | open the lot |
+| g / u | reports: next stratum / per lot or per subject |
 
 | forms | |
 |---|---|

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,6 +10,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Static
 
+from tui.messages import LoggedIn
 from tui.workers import service_worker, ui
 
 if TYPE_CHECKING:
@@ -72,9 +73,29 @@ class LoginScreen(Screen[None]):
     def login(self, username: str, password: str) -> None:
         from mfg.services import users
 
-        app = self.app
-        actor = users.login(app.db, username, password, now=app.now())  # type: ignore[attr-defined]
-        ui(self, self._done, actor)
+        app: Any = self.app
+        actor = users.login(app.db, username, password, now=app.now())
+        from mfg.domain.permissions import allowed
+
+        if not allowed(actor.role, "lot.read"):
+            ui(self, self._done, actor)
+            return
+        # Read the board's first page while the UI switches to the board screen.
+        from concurrent.futures import Future
+
+        from mfg.services import board
+        from tui.screens.lot_board import FIRST_PAGE
+
+        future: Future[Any] = Future()
+        app.board_prefetch = future
+        self.post_message(LoggedIn(actor))  # does not wait for the UI, unlike call_from_thread
+        try:
+            future.set_result(board.board(db=app.db, actor=actor, now=app.now(), limit=FIRST_PAGE))
+        except BaseException as e:  # the board screen reports it
+            future.set_exception(e)
+
+    def on_logged_in(self, message: LoggedIn) -> None:
+        self._done(message.actor)  # type: ignore[arg-type]
 
     def _done(self, actor: Actor) -> None:
         self.query_one("#password", Input).value = ""

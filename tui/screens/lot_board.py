@@ -68,7 +68,21 @@ SORTS: tuple[tuple[str, Any], ...] = (
     ("fold", lambda r: (-(r.fold_expansion or 0), r.lot_number)),
     ("flags", lambda r: (-len(r.flags), r.lot_number)),
 )
-COLUMNS = ("Lot", "Subj", "Src", "Day", "State", "Viab", "Fold", "Harv", "Dose", "Flags")
+# the last two are off screen at 80 columns (scroll right) and visible on wide terminals
+COLUMNS = (
+    "Lot",
+    "Subj",
+    "Src",
+    "Day",
+    "State",
+    "Viab",
+    "Fold",
+    "Harv",
+    "Dose",
+    "Flags",
+    "Site",
+    "Projection",
+)
 
 
 def _fmt_row(r: BoardRow) -> list[Any]:
@@ -100,6 +114,8 @@ def _fmt_row(r: BoardRow) -> list[Any]:
         "-" if r.projected_day is None else f"d{r.projected_day}",
         dose,
         flags,
+        r.site,
+        Text(r.projection_note, style="dim"),
     ]
 
 
@@ -152,6 +168,11 @@ class LotBoardScreen(Screen[None]):
         from mfg.services import board
 
         app: Any = self.app
+        prefetch = getattr(app, "board_prefetch", None)
+        if prefetch is not None and (state, site, search, limit) == (None, None, "", FIRST_PAGE):
+            app.board_prefetch = None  # read by the login worker while this screen mounted
+            ui(self, self.show_board, prefetch.result(), limit)
+            return
         result = board.board(
             db=app.db,
             actor=app.actor,
@@ -180,7 +201,8 @@ class LotBoardScreen(Screen[None]):
         self._fill(rows, 0, self._fill_token, selected)
         self._status(len(rows), board.total_lots)
         if limit < BOARD_LIMIT and board.total_lots > len(rows):
-            self.reload(BOARD_LIMIT)  # the rest, after the first page is on screen
+            # the rest, once the first page is on screen
+            self.call_after_refresh(self.reload, BOARD_LIMIT)
 
     def _fill(self, rows: list[BoardRow], start: int, token: int, selected: str | None) -> None:
         """Add rows a chunk at a time so that keys stay responsive on a large board."""

@@ -1,4 +1,12 @@
-"""Reports: the manufacturing success rate (from the reporting service when installed)."""
+"""Reports: the manufacturing success rate (secondary outcome), by stratum, per lot or subject.
+
+| key | action                                                              |
+|-----|---------------------------------------------------------------------|
+| g   | next stratum: dose level, source, indication, site, quarter, none   |
+| u   | per lot / per subject                                               |
+| r   | reload                                                              |
+| b   | lot board (roles that read lots)                                    |
+"""
 
 from __future__ import annotations
 
@@ -13,29 +21,60 @@ from textual.widgets import DataTable, Footer, Header, Static
 from mfg.errors import CellTrailError
 from tui.workers import service_worker, ui
 
+STRATA: tuple[tuple[str, ...], ...] = (
+    ("dose_level",),
+    ("source",),
+    ("indication",),
+    ("site",),
+    ("quarter",),
+    (),
+)
+
 
 class ReportsScreen(Screen[None]):
     BINDINGS = [
-        Binding("b", "app.mode('board')", "Board"),
+        Binding("g", "cycle_strata", "Stratum"),
+        Binding("u", "cycle_unit", "Lot/subject"),
         Binding("r", "reload", "Reload"),
+        Binding("b", "app.mode('board')", "Board"),
     ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.strata = 0
+        self.unit = "lot"
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         with VerticalScroll():
             yield Static("Manufacturing success rate", classes="form-title")
-            yield Static("loading ...", id="report-note")
+            yield Static("loading ...", id="report-note", markup=False)
             yield DataTable(id="report", cursor_type="row", zebra_stripes=True)
+            yield Static(
+                "success: harvested in the window, dose reached, every release test passed; "
+                "pending results are neither success nor failure; not evaluable lots are "
+                "excluded from the rate. Exact (Clopper-Pearson) 95% interval.",
+                id="report-legend",
+                markup=False,
+            )
         yield Footer()
 
     def on_mount(self) -> None:
         self.action_reload()
 
     def action_reload(self) -> None:
-        self.load()
+        self.load(STRATA[self.strata], self.unit)
+
+    def action_cycle_strata(self) -> None:
+        self.strata = (self.strata + 1) % len(STRATA)
+        self.action_reload()
+
+    def action_cycle_unit(self) -> None:
+        self.unit = "subject" if self.unit == "lot" else "lot"
+        self.action_reload()
 
     @service_worker(group="report")
-    def load(self) -> None:
+    def load(self, by: tuple[str, ...], unit: str) -> None:
         import importlib
 
         app: Any = self.app
@@ -44,30 +83,23 @@ class ReportsScreen(Screen[None]):
         except ImportError:
             ui(self, self._note, "The reporting service is not installed in this CellTrail yet.")
             return
-        fn = getattr(reporting, "success_table", None) or getattr(reporting, "success_rate", None)
-        if fn is None:
-            ui(self, self._note, "The reporting service has no success-rate table yet.")
-            return
-        table = fn(db=app.db, actor=app.actor, now=app.now())
+        table = reporting.success_table(db=app.db, actor=app.actor, now=app.now(), unit=unit, by=by)
         ui(self, self._show, table)
 
     def _note(self, text: str) -> None:
         self.query_one("#report-note", Static).update(text)
 
     def _show(self, table: Any) -> None:
-        rows = getattr(table, "rows", table)
+        rows = list(getattr(table, "rows", table))
         t = self.query_one("#report", DataTable)
         t.clear(columns=True)
-        rows = list(rows)
         if not rows:
             self._note("no lots to report yet")
             return
-        first = rows[0]
-        cols = list(first.keys()) if isinstance(first, dict) else list(first.__dataclass_fields__)
+        cols = list(rows[0].keys())
         t.add_columns(*cols)
         for r in rows:
-            vals = r if isinstance(r, dict) else {c: getattr(r, c) for c in cols}
-            t.add_row(*(str(vals[c]) for c in cols))
+            t.add_row(*(str(r[c]) for c in cols))
         self._note(getattr(table, "title", "") or f"{len(rows)} row(s)")
 
     def refused(self, e: CellTrailError) -> None:

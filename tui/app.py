@@ -168,6 +168,15 @@ class CellTrailApp(App[None]):
             markup=False,
         )
 
+    async def _dispatch_action(self, namespace: Any, action_name: str, params: Any) -> bool:
+        # A bug in an action (key binding, palette) is logged and shown, and the screen lives on.
+        try:
+            return await super()._dispatch_action(namespace, action_name, params)
+        except Exception as e:
+            log.exception("unexpected error in action %s", action_name)
+            self.unexpected_error(e)
+            return True
+
     def _handle_exception(self, error: Exception) -> None:
         # Never a traceback on screen: log, notify, keep going.
         log.exception("unhandled error in the UI", exc_info=error)

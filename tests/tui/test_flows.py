@@ -196,3 +196,37 @@ def _now():  # type: ignore[no-untyped-def]
     from tests.support.constants import NOW
 
     return NOW
+
+
+def test_a_bug_in_a_handler_becomes_a_notification_not_a_traceback(
+    tui_db: Database, monkeypatch: Any
+) -> None:
+    from tui.screens.lot_board import LotBoardScreen
+
+    def broken(self: Any) -> None:
+        raise ZeroDivisionError("simulated bug")
+
+    monkeypatch.setattr(LotBoardScreen, "action_cycle_sort", broken)
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot)
+        await pilot.press("o")
+        await settle(pilot)
+        assert app.is_running and type(app.screen).__name__ == "LotBoardScreen"
+        messages = [n.message for n in app._notifications]
+        assert any("ZeroDivisionError: simulated bug" in m for m in messages)
+        await pilot.press("r")  # still answers keys
+        await settle(pilot)
+
+    drive(tui_db, script)
+
+
+def test_sponsor_lands_on_reports_and_cannot_open_the_board(tui_db: Database) -> None:
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot, "sponsor")
+        assert type(app.screen).__name__ == "ReportsScreen"
+        await pilot.press("b")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "ReportsScreen"
+
+    drive(tui_db, script)

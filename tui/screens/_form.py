@@ -49,6 +49,7 @@ class EntryForm(ModalScreen[R], Generic[R]):
         Binding("ctrl+s", "submit", "Check & confirm"),
     ]
     form_title = "Entry"
+    AUTO_FOCUS = ".form-row Input"  # the first field, not the scroll container
 
     def __init__(self) -> None:
         super().__init__()
@@ -76,7 +77,7 @@ class EntryForm(ModalScreen[R], Generic[R]):
         with Vertical(classes="form-box"):
             yield Static(self.form_title, classes="form-title")
             yield Static("", id="form-context", classes="form-context")
-            with VerticalScroll(classes="form-fields"):
+            with VerticalScroll(classes="form-fields", can_focus=False):
                 for f in self.fields():
                     with Vertical(classes="form-row"):
                         yield Label(f.label + ("" if f.required else " (optional)"))

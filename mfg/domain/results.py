@@ -21,6 +21,7 @@ binary rounding of it.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -165,6 +166,10 @@ def _parse_numeric(test: TestSpec, text: str) -> ParsedResult:
             f"{text.strip()!r} cannot be judged against {test.acceptance}: the true value may lie "
             "on either side of the limit; re-test so the result is a number, or a bound on the "
             "decisive side of the limit",
+        )
+    if not math.isfinite(float(value)):
+        raise RuleViolation(
+            "value", "result-range", f"{text.strip()!r} is beyond any number an assay reports"
         )
     return ParsedResult(
         value_text=text,

@@ -38,6 +38,27 @@ def _sqlite_on_begin(conn: Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+def _has_nul(params: Any) -> bool:
+    if isinstance(params, str):
+        return "\x00" in params
+    if isinstance(params, dict):
+        return any(_has_nul(v) for v in params.values())
+    if isinstance(params, (list, tuple)):
+        return any(_has_nul(v) for v in params)
+    return False
+
+
+def _refuse_nul(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+    """PostgreSQL cannot store NUL in text (it would fail deep in the driver); refuse it on both
+    backends with a rule, so the same input behaves the same everywhere."""
+    if _has_nul(params):
+        from mfg.errors import RuleViolation
+
+        raise RuleViolation(
+            "input", "nul-character", "the text contains a NUL character (\\x00); retype it"
+        )
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Engine for ``url`` with CellTrail's settings; ``write_engine`` gives its write flavour."""
     if url.startswith("sqlite"):
@@ -49,12 +70,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
+        event.listen(engine, "before_cursor_execute", _refuse_nul)
         return engine
     if url.startswith("postgresql"):
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
         try:
-            return create_engine(url, pool_pre_ping=True, **kwargs)
+            engine = create_engine(url, pool_pre_ping=True, **kwargs)
+            event.listen(engine, "before_cursor_execute", _refuse_nul)
+            return engine
         except ModuleNotFoundError:
             raise ConfigError(
                 "PostgreSQL needs the driver: pip install 'celltrail[postgres]'"

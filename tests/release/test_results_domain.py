@@ -314,3 +314,8 @@ def test_any_text_either_parses_or_is_a_rule_violation(text: str) -> None:
         else:
             assert r.evaluation in ("pass", "fail", "pending")
             assert r.value_text == text
+
+
+def test_a_number_beyond_float_range_is_refused() -> None:
+    assert refused(POT, "1e999").rule == "result-range"
+    assert refused(POT, ">1e999").rule == "result-range"

@@ -139,6 +139,12 @@ def verify(url: str, home: str) -> str:
     )
 
 
+def _timed_verify(url: str, home: str) -> str:
+    t0 = time.perf_counter()
+    result = verify(url, home)
+    return f"{result} (verified in {time.perf_counter() - t0:.2f} s)"
+
+
 def run(backend: str, writers: int, seconds: float) -> dict[str, Any]:
     home = tempfile.mkdtemp(prefix="celltrail-load-")
     server = None
@@ -185,7 +191,7 @@ def run(backend: str, writers: int, seconds: float) -> dict[str, Any]:
             "writes_per_s": n / wall,
             "p50_ms": 1000 * statistics.median(lat) if lat else float("nan"),
             "p99_ms": 1000 * lat[min(n - 1, int(0.99 * n))] if lat else float("nan"),
-            "verification": verify(url, home),
+            "verification": _timed_verify(url, home),
         }
     finally:
         if server is not None:

@@ -87,9 +87,15 @@ def _styles() -> dict[str, Any]:
             spaceBefore=9,
             spaceAfter=4,
             textColor=colors.HexColor("#1f3a5f"),
+            keepWithNext=1,  # never a heading alone at the foot of a page
         ),
         "decision": ParagraphStyle(
-            "decision", parent=base, fontName="Helvetica-Bold", fontSize=12, leading=15
+            "decision",
+            parent=base,
+            fontName="Helvetica-Bold",
+            fontSize=12,
+            leading=15,
+            keepWithNext=1,
         ),
         "note": ParagraphStyle("note", parent=base, fontSize=7.5, leading=9, spaceBefore=3),
         "alert": ParagraphStyle(

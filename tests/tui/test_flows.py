@@ -163,6 +163,29 @@ def test_harvest_shows_the_dose_before_saving(tui_db: Database) -> None:
     h = harvest.show_harvest(LOT, db=tui_db, actor=QA)
     assert h is not None and h.car_viable_cells == 900_000_000 and h.dose_met
 
+    async def correct(app: Any, pilot: Any) -> None:
+        await login(pilot)
+        await pilot.press("enter")  # open the lot
+        await settle(pilot)
+        await pilot.press("h")  # harvested already: the form corrects, with a reason
+        await settle(pilot)
+        assert "Correct the harvest" in text_of(app, ".form-title")
+        assert app.screen.query_one("#in-total_viable", Input).value == "3,000,000,000"
+        await type_into(pilot, "#in-car_pct", "31")
+        await pilot.press("ctrl+s")
+        assert "required" in text_of(app, "#err-reason")
+        await type_into(pilot, "#in-reason", "CAR% re-read from the flow report")
+        await pilot.press("ctrl+s", "enter")
+        await settle(pilot, 5)
+
+    drive(tui_db, correct)
+    h = harvest.show_harvest(LOT, db=tui_db, actor=QA)
+    assert (
+        h is not None
+        and h.car_pct == 31
+        and h.correction_reason == ("CAR% re-read from the flow report")
+    )
+
 
 def test_scan_opens_the_lot_from_the_board(tui_db: Database) -> None:
     async def script(app: Any, pilot: Any) -> None:

@@ -59,14 +59,14 @@ class CountForm(EntryForm[bool]):
                 "Total cells",
                 "1.2e9, 1.2x10^9 or 1,200x10^6",
                 lambda t, _d: parse_cells(t, "total"),
-                value=format_cells(c.total_cells, 3).replace(" ", "") if c else "",
+                value=f"{c.total_cells:,}" if c else "",
             ),
             FormField(
                 "viable",
                 "Viable cells (<= total)",
                 "1.1e9",
                 lambda t, _d: parse_cells(t, "viable"),
-                value=format_cells(c.viable_cells, 3).replace(" ", "") if c else "",
+                value=f"{c.viable_cells:,}" if c else "",
             ),
             FormField("volume_ml", "Culture volume (mL)", "e.g. 750", parse_volume, required=False),
             FormField(

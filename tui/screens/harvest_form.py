@@ -11,6 +11,7 @@ from tui.workers import ui
 
 if TYPE_CHECKING:
     from mfg.services.counts import GrowthView
+    from mfg.services.harvest import HarvestView
     from mfg.services.lots import LotView
 
 
@@ -24,33 +25,41 @@ def _int(text: str, field: str) -> int:
 
 
 class HarvestForm(EntryForm[bool]):
-    def __init__(self, lot_number: str) -> None:
+    def __init__(self, lot_number: str, correcting: HarvestView | None = None) -> None:
         self.lot_number = lot_number
+        self.correcting = correcting
         self.lot: LotView | None = None
         self.growth: GrowthView | None = None
         super().__init__()
-        self.form_title = f"Record the harvest of {lot_number}"
+        self.form_title = (
+            f"Correct the harvest of {lot_number}"
+            if correcting
+            else f"Record the harvest of {lot_number}"
+        )
 
     def fields(self) -> list[FormField]:
-        return [
+        c = self.correcting
+        out = [
             FormField(
                 "date",
                 "Harvest date",
                 "today or YYYY-MM-DD",
                 lambda t, d: parse_date(t, "date", d),
-                value="today",
+                value=str(c.harvested_on) if c else "today",
             ),
             FormField(
                 "total_viable",
                 "Total viable cells harvested",
                 "3.0e9",
                 lambda t, _d: parse_cells(t, "total_viable"),
+                value=f"{c.total_viable_cells:,}" if c else "",
             ),
             FormField(
                 "car_pct",
                 "CAR+ % of viable cells",
                 "32.5",
                 lambda t, _d: parse_percent(t, "car_pct"),
+                value=f"{c.car_pct:g}" if c else "",
             ),
             FormField(
                 "bags",
@@ -61,6 +70,10 @@ class HarvestForm(EntryForm[bool]):
             ),
             FormField("window_reason", "Deviation, if outside day 10-14", "DEV-..", required=False),
         ]
+        if c:
+            out = [f for f in out if f.name != "bags"]  # the bag count is fixed once filled
+            out.append(FormField("reason", "Reason for the correction (audited)", "why"))
+        return out
 
     def load_context(self) -> None:
         from mfg.services import counts, lots
@@ -113,20 +126,21 @@ class HarvestForm(EntryForm[bool]):
         from mfg.services import harvest
 
         app: Any = self.app
-        harvest.record_harvest(
-            harvest.RecordHarvest(
-                lot_number=self.lot_number,
-                harvested_on=values["date"],
-                total_viable_cells=values["total_viable"],
-                car_pct=values["car_pct"],
-                bags=values.get("bags"),
-                window_reason=values.get("window_reason"),
-            ),
-            db=app.db,
-            actor=app.actor,
-            now=app.now(),
+        cmd = harvest.RecordHarvest(
+            lot_number=self.lot_number,
+            harvested_on=values["date"],
+            total_viable_cells=values["total_viable"],
+            car_pct=values["car_pct"],
+            bags=values.get("bags"),
+            window_reason=values.get("window_reason"),
         )
+        if self.correcting is not None:
+            harvest.correct_harvest(
+                cmd, values["reason"], db=app.db, actor=app.actor, now=app.now()
+            )
+        else:
+            harvest.record_harvest(cmd, db=app.db, actor=app.actor, now=app.now())
         return True
 
     def saved_message(self, result: bool) -> str:
-        return f"harvest recorded for {self.lot_number}"
+        return f"harvest {'corrected' if self.correcting else 'recorded'} for {self.lot_number}"

@@ -109,7 +109,7 @@ class LotDetailScreen(Screen[None]):
             "id", "day", "date", "total", "viable", "viab", "fold", "by"
         )
         self.query_one("#results", DataTable).add_columns(
-            "test", "specification", "result", "status", "entered", "verified"
+            "test", "status", "result", "entered", "verified", "specification"
         )
         self.query_one("#bags", DataTable).add_columns("bag", "state", "CAR+ cells", "mL", "where")
         self.query_one("#trail", DataTable).add_columns("#", "time", "user", "action", "detail")
@@ -262,7 +262,7 @@ class LotDetailScreen(Screen[None]):
         for r in d.results:
             ev = r.evaluation if r.status != "not entered" else ""
             status = Text(
-                r.status if r.status == "not entered" else ev, style=EVAL_STYLE.get(ev, "dim")
+                "awaited" if r.status == "not entered" else ev, style=EVAL_STYLE.get(ev, "dim")
             )
             if r.corrected:
                 status.append(" corr.", style="magenta")
@@ -271,11 +271,11 @@ class LotDetailScreen(Screen[None]):
             )
             table.add_row(
                 r.test_code,
-                r.acceptance,
-                r.display if r.status != "not entered" else "-",
                 status,
+                r.display if r.status != "not entered" else "-",
                 r.entered_by or "",
                 verified,
+                r.acceptance,
                 key=r.test_code,
             )
         self.query_one("#release-note", Static).update("\n".join(d.notes))
@@ -348,7 +348,8 @@ class LotDetailScreen(Screen[None]):
     def action_harvest(self) -> None:
         from tui.screens.harvest_form import HarvestForm
 
-        self.app.push_screen(HarvestForm(self.lot_number), self._done)
+        harvested = self.detail.harvest if self.detail is not None else None
+        self.app.push_screen(HarvestForm(self.lot_number, correcting=harvested), self._done)
 
     def action_result(self) -> None:
         from tui.screens.result_form import ResultForm, release_ready

@@ -19,6 +19,7 @@ import re
 import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mfg.errors import ConfigError
@@ -109,6 +110,7 @@ def load_settings(home: Path | None = None, env: dict[str, str] | None = None) -
     home = home or (Path(env["MFG_HOME"]).expanduser() if env.get("MFG_HOME") else default_home())
     settings = Settings(home=home)
     sources = {k: "default" for k in ENV_KEYS}
+    values: dict[str, Any] = {}
     path = home / "config.toml"
     if path.exists():
         try:
@@ -123,13 +125,13 @@ def load_settings(home: Path | None = None, env: dict[str, str] | None = None) -
         for key, value in data.items():
             if not isinstance(value, str):
                 raise ConfigError(f"{path}: key {key!r} must be a string")
-            settings = replace(settings, **{key: value})
+            values[key] = value
             sources[key] = str(path)
     for key, var in ENV_KEYS.items():
         if env.get(var):
-            settings = replace(settings, **{key: env[var]})
+            values[key] = env[var]
             sources[key] = f"${var}"
-    settings = replace(settings, sources=sources)
+    settings = replace(settings, sources=sources, **values)
     return _validate(settings, str(path) if path.exists() else "configuration")
 
 

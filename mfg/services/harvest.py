@@ -174,10 +174,10 @@ def record_harvest(cmd: RecordHarvest, *, db: Database, actor: Actor, now: datet
         for n in range(1, bags + 1):
             s.add(
                 DoseBag(
-                    lot_pk=lot.id,
+                    lot_pk=lot.id,  # type: ignore[arg-type]
                     bag_no=n,
                     bag_count=bags,
-                    volume_ml=volume,  # type: ignore[arg-type]
+                    volume_ml=volume,
                     car_viable_cells=car // bags,
                     created_at=now,
                 )

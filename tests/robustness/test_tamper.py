@@ -55,8 +55,8 @@ def scene(db, actors):  # type: ignore[no-untyped-def]
 def test_untouched_database_verifies_including_every_record(db, actors, scene):
     r = verify(db, actors["qa"])
     assert r.ok, (r.problem, r.record_problems)
-    # 6 users + 2 subjects + 2 lots + 5 + 2 counts + 2 harvests
-    assert r.records_checked == 19
+    # 6 users + 2 subjects + 2 lots + 5 + 2 counts + 2 harvests + 4 dose bags
+    assert r.records_checked == 23
     assert r.record_problems == ()
 
 
@@ -253,4 +253,36 @@ def test_result_changed_in_sql_is_named(db, actors):
     assert not r.ok and r.first_bad_seq is None
     assert any(p.startswith(f'result {rid}: value_text is "99.9 %"') for p in r.record_problems), (
         r.record_problems
+    )
+
+
+def test_dose_bag_custody_changed_in_sql_is_named(db, actors):
+    pytest.importorskip("mfg.services.custody")
+    from mfg.domain.custody import parse_location
+    from mfg.services import custody, labels
+    from tests.release.conftest import ready_lot, sign
+
+    lot = ready_lot(db, actors)
+    sign(db, actors, lot)
+    printed = labels.print_labels(
+        labels.PrintLabels(lot, "dose-bag"), db=db, actor=actors["tech"], now=NOW
+    )
+    custody.store_bag(
+        printed.payloads[0],
+        parse_location("LN2-1", "R1", "B01", "A1"),
+        db=db,
+        actor=actors["tech"],
+        now=NOW,
+    )
+    assert verify(db, actors["qa"]).ok
+    sql(db, "UPDATE dosebag SET location = 'LN2-9/R9/B99/Z9' WHERE bag_no = 1")
+    sql(db, "UPDATE dosebag SET state = 'infused' WHERE bag_no = 2")
+    r = verify(db, actors["qa"])
+    assert not r.ok
+    assert any(p.startswith(f"dose bag {lot}/B1: location is") for p in r.record_problems), (
+        r.record_problems
+    )
+    assert (
+        f'dose bag {lot}/B2: state is "infused" but the audit trail recorded "created"'
+        in " ".join(r.record_problems)
     )

@@ -227,12 +227,13 @@ def seed_demo(db: Database, *, now: datetime, lots_wanted: int | None = None) ->
             add(at, count)
         if plan.terminate:
             cause, reason = plan.terminate
-            add(
-                _local(db, day0 + timedelta(days=last_day), 16),
-                lambda at, plan=plan, cause=cause, reason=reason: lots.terminate_lot(
-                    plan.extra["lot"], cause, reason, db=db, actor=qa, now=at
-                ),
-            )
+
+            def terminate(
+                at: datetime, plan: Plan = plan, cause: str = cause, reason: str = reason
+            ) -> None:
+                lots.terminate_lot(plan.extra["lot"], cause, reason, db=db, actor=qa, now=at)
+
+            add(_local(db, day0 + timedelta(days=last_day), 16), terminate)
             continue
         if plan.harvest_day is None:
             continue

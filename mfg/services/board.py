@@ -377,3 +377,48 @@ def find_lot(text: str, *, db: Database, actor: Actor) -> ScanTarget | None:
             hit = conn.execute(select(lot.c.lot_number).where(lot.c.coi == compact)).first()
             return ScanTarget("lot", hit[0], f"COI {compact}") if hit else None
     return None
+
+
+@dataclass(frozen=True)
+class ResultToVerify:
+    lot_number: str
+    subject_id: str
+    test_code: str
+    value_text: str
+    unit: str
+    evaluation: str
+    entered_by: str
+    entered_at: datetime
+
+
+def results_to_verify(*, db: Database, actor: Actor, limit: int = 500) -> list[ResultToVerify]:
+    """Current results nobody has verified yet (oldest first), in one query: the QA queue."""
+    actor.require("lot.read")
+    lot, subj = Lot.__table__, Subject.__table__  # type: ignore[attr-defined]
+    rr = ReleaseResult.__table__  # type: ignore[attr-defined]
+    stmt = (
+        select(
+            lot.c.lot_number,
+            subj.c.subject_id,
+            rr.c.test_code,
+            rr.c.value_text,
+            rr.c.unit,
+            rr.c.evaluation,
+            rr.c.entered_by,
+            rr.c.entered_at,
+        )
+        .select_from(
+            rr.join(lot, lot.c.id == rr.c.lot_pk).join(subj, subj.c.id == lot.c.subject_pk)
+        )
+        .where(
+            rr.c.superseded_by_id.is_(None),
+            rr.c.verified_by.is_(None),
+            rr.c.evaluation != "pending",
+            lot.c.state.in_(sorted(s.value for s in TESTING_STATES)),
+        )
+        .order_by(rr.c.entered_at, rr.c.id)
+        .limit(limit)
+    )
+    with db.read() as s:
+        rows = s.connection().execute(stmt).all()
+    return [ResultToVerify(*r) for r in rows]

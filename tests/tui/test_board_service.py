@@ -76,3 +76,22 @@ def test_board_refusals(db: Database, actors: dict[str, Actor]) -> None:
     with pytest.raises(RuleViolation) as e:
         board.find_lot("W000126000001X", db=db, actor=actors["qa"])
     assert e.value.rule == "coi-check-character"
+
+
+def test_results_to_verify_and_board_result_flags(db: Database, actors: dict[str, Actor]) -> None:
+    from mfg.services import release
+
+    tech, tech2, qa = actors["tech"], actors["tech2"], actors["qa"]
+    lv, _ = world.harvested_lot(db, tech)
+    release.add_result(release.AddResult(lv.lot_number, "VIAB", "91.5"), db=db, actor=tech, now=NOW)
+    release.add_result(release.AddResult(lv.lot_number, "ENDO", "12"), db=db, actor=tech, now=NOW)
+    release.add_result(
+        release.AddResult(lv.lot_number, "STER", "pending"), db=db, actor=tech, now=NOW
+    )
+    queue = board.results_to_verify(db=db, actor=qa)
+    assert [(r.test_code, r.evaluation) for r in queue] == [("VIAB", "pass"), ("ENDO", "fail")]
+    release.verify_result(lv.lot_number, "VIAB", db=db, actor=tech2, now=NOW)
+    assert [r.test_code for r in board.results_to_verify(db=db, actor=qa)] == ["ENDO"]
+    row = board.board(db=db, actor=qa, now=NOW).rows[0]
+    assert row.oos == 1 and row.unverified_results == 1
+    assert "OOS" in row.flags and row.pending_results == 1 + 12 - 3  # STER + not yet entered

@@ -164,3 +164,32 @@ def test_scanning_a_label_opens_the_lot_and_custody_checks_the_bag(
     bags = custody.list_bags(lot, db=db, actor=QA).bags
     assert [b.state for b in bags][:2] == ["stored", "created"]
     assert bags[0].location == "LN2-1/R1/B01/A1"
+
+
+def test_qa_queue_lists_results_to_verify_and_verifies_one(
+    harvested: tuple[Database, str],
+) -> None:
+    db, lot = harvested
+    release.add_result(release.AddResult(lot, "VIAB", "91.5"), db=db, actor=TECH, now=NOW)
+    from mfg.services import board
+
+    queue = board.results_to_verify(db=db, actor=QA)
+    assert [(r.lot_number, r.test_code, r.entered_by) for r in queue] == [(lot, "VIAB", "tech")]
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot, "qa")
+        await pilot.press("q")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "QaQueueScreen"
+        table = app.screen.query_one("#to-verify", DataTable)
+        assert table.row_count == 1 and str(table.get_row_at(0)[2]) == "VIAB"
+        await pilot.press("v")
+        await settle(pilot)
+        await pilot.press("enter")  # confirm
+        await settle(pilot, 5)
+        assert app.screen.query_one("#to-verify", DataTable).row_count == 0
+
+    drive(db, script)
+    viab = next(r for r in release.list_results(lot, db=db, actor=QA) if r.test_code == "VIAB")
+    assert viab.verified_by == "qa"
+    assert board.results_to_verify(db=db, actor=QA) == []

@@ -45,6 +45,7 @@ A barcode scanner can be used on any screen: scanning a lot or bag label opens i
 | QA queue, reports | |
 |---|---|
 | enter | open the lot |
+| v | QA queue: verify the selected result (never your own entry) |
 | g / u | reports: next stratum / per lot or per subject |
 
 | forms | |

@@ -307,15 +307,15 @@ class LotBoardScreen(Screen[None]):
 
         lot = self.selected_lot()
         if lot:
-            self.app.push_screen(
-                CountForm(lot), lambda ok: ok and self.post_message(LotChanged(lot))
-            )
+            self.app.push_screen(CountForm(lot), lambda ok: self._changed(ok, lot))
 
     def action_harvest(self) -> None:
         from tui.screens.harvest_form import HarvestForm
 
         lot = self.selected_lot()
         if lot:
-            self.app.push_screen(
-                HarvestForm(lot), lambda ok: ok and self.post_message(LotChanged(lot))
-            )
+            self.app.push_screen(HarvestForm(lot), lambda ok: self._changed(ok, lot))
+
+    def _changed(self, ok: bool | None, lot: str) -> None:
+        if ok:
+            self.post_message(LotChanged(lot))

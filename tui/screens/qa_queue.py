@@ -1,43 +1,57 @@
-"""QA queue: lots with results to verify, and lots awaiting disposition."""
+"""QA queue: results waiting for their second-person verification, lots awaiting disposition.
+
+| key   | action                                              |
+|-------|-----------------------------------------------------|
+| enter | open the lot                                        |
+| v     | verify the selected result (not your own entry)     |
+| tab   | move between the two lists                          |
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from tui.messages import OpenLot
+from tui.messages import LotChanged, OpenLot
 from tui.workers import service_worker, ui
 
 if TYPE_CHECKING:
     from mfg.errors import CellTrailError
-    from mfg.services.board import Board
+    from mfg.services.board import Board, ResultToVerify
 
 AWAITING = ("harvested", "in_release_testing", "conditionally_released")
+EVAL_STYLE = {"pass": "green", "fail": "bold red"}
 
 
 class QaQueueScreen(Screen[None]):
     BINDINGS = [
         Binding("enter", "open", "Open", show=False),
+        Binding("v", "verify", "Verify"),
         Binding("b", "app.mode('board')", "Board"),
         Binding("p", "app.mode('reports')", "Reports"),
         Binding("r", "reload", "Reload"),
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.results: list[ResultToVerify] = []
+
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
-        yield Static("Results to verify", classes="section-title")
-        yield DataTable(id="to-verify", cursor_type="row")
+        yield Static("Results to verify", id="verify-title", classes="section-title")
+        yield DataTable(id="to-verify", cursor_type="row", zebra_stripes=True)
         yield Static("Lots awaiting disposition", classes="section-title")
-        yield DataTable(id="to-dispose", cursor_type="row")
+        yield DataTable(id="to-dispose", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#to-verify", DataTable).add_columns(
-            "Lot", "Subject", "State", "Unverified", "Pending", "Flags"
+            "Lot", "Subject", "Test", "Result", "Eval", "Entered by"
         )
         self.query_one("#to-dispose", DataTable).add_columns(
             "Lot", "Subject", "State", "Dose", "Flags"
@@ -55,43 +69,94 @@ class QaQueueScreen(Screen[None]):
         from mfg.services import board
 
         app: Any = self.app
+        results = board.results_to_verify(db=app.db, actor=app.actor)
         b = board.board(db=app.db, actor=app.actor, now=app.now(), active_only=True)
-        ui(self, self.show, b)
+        ui(self, self.show, results, b)
 
-    def show(self, b: Board) -> None:
+    def show(self, results: list[ResultToVerify], b: Board) -> None:
+        self.results = results
         verify = self.query_one("#to-verify", DataTable)
         dispose = self.query_one("#to-dispose", DataTable)
         verify.clear()
         dispose.clear()
-        for r in b.rows:
-            if r.unverified_results:
-                verify.add_row(
-                    r.lot_number,
-                    r.subject_id,
-                    r.state,
-                    str(r.unverified_results),
-                    str(r.pending_results),
-                    " ".join(r.flags),
-                    key=r.lot_number,
-                )
-            elif r.state in AWAITING:
-                dose = "-" if r.dose_met is None else ("met" if r.dose_met else "NOT met")
+        me = getattr(getattr(self.app, "actor", None), "username", "")
+        for i, r in enumerate(results):
+            value = f"{r.value_text} {r.unit}".strip()
+            who = Text(r.entered_by, style="dim" if r.entered_by == me else "")
+            if r.entered_by == me:
+                who.append(" (you)", style="dim")
+            verify.add_row(
+                r.lot_number,
+                r.subject_id,
+                r.test_code,
+                value,
+                Text(r.evaluation, style=EVAL_STYLE.get(r.evaluation, "")),
+                who,
+                key=str(i),
+            )
+        self.query_one("#verify-title", Static).update(f"Results to verify ({len(results)})")
+        for row in b.rows:
+            if row.state in AWAITING and not row.unverified_results:
+                dose = "-" if row.dose_met is None else ("met" if row.dose_met else "NOT met")
                 dispose.add_row(
-                    r.lot_number, r.subject_id, r.state, dose, " ".join(r.flags), key=r.lot_number
+                    row.lot_number,
+                    row.subject_id,
+                    row.state,
+                    dose,
+                    " ".join(row.flags),
+                    key=row.lot_number,
                 )
         (verify if verify.row_count else dispose).focus()
 
+    def _selected(self) -> tuple[str, ResultToVerify | None] | None:
+        table = self.focused
+        if not isinstance(table, DataTable) or not table.row_count:
+            return None
+        key = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        if table.id == "to-verify":
+            r = self.results[int(key)]
+            return r.lot_number, r
+        return key, None
+
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        if event.row_key.value:
-            self.post_message(OpenLot(str(event.row_key.value)))
+        self.action_open()
 
     def action_open(self) -> None:
-        table = self.focused
-        if isinstance(table, DataTable) and table.row_count:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-            if key.value:
-                self.post_message(OpenLot(str(key.value)))
+        chosen = self._selected()
+        if chosen:
+            self.post_message(OpenLot(chosen[0]))
+
+    def action_verify(self) -> None:
+        from tui.screens.confirm import ConfirmDialog
+
+        chosen = self._selected()
+        if not chosen or chosen[1] is None:
+            self.app.notify("choose a result in the upper list", severity="warning")
+            return
+        r = chosen[1]
+        body = (
+            f"{r.lot_number} ({r.subject_id}): {r.test_code} = {r.value_text} {r.unit} -> "
+            f"{r.evaluation}\nentered by {r.entered_by}"
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.verify(r.lot_number, r.test_code)
+
+        self.app.push_screen(ConfirmDialog("Verify this result?", body), answered)
+
+    @service_worker(group="qa-verify")
+    def verify(self, lot_number: str, test_code: str) -> None:
+        from mfg.services import release
+
+        app: Any = self.app
+        release.verify_result(lot_number, test_code, db=app.db, actor=app.actor, now=app.now())
+        ui(self, self._verified, lot_number, test_code)
+
+    def _verified(self, lot_number: str, test_code: str) -> None:
+        self.app.notify(f"{lot_number} {test_code} verified")
+        self.post_message(LotChanged(lot_number))
 
     def refused(self, e: CellTrailError) -> None:
         self.app.refused(e)  # type: ignore[attr-defined]

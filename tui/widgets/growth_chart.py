@@ -80,7 +80,7 @@ class GrowthChart(Widget):
             return Text("no counts yet", style="dim")
         last_day = max(p[0] for p in d.points)
         max_day = max(d.window[1], last_day, d.projected_day or 0, d.today_day or 0) + 1
-        values = [v for _, v in d.points if v > 0]
+        values: list[float] = [float(v) for _, v in d.points if v > 0]
         if d.target_viable:
             values.append(d.target_viable)
         lo = math.floor(math.log10(min(values)))

@@ -594,6 +594,18 @@ def _qualify(r: _Runner, settings: Settings, url: str, now: datetime) -> None:
 
         r.check("Scan", "An altered label payload is refused", "refused", scan_altered)
 
+        def reprint() -> tuple[bool, str]:
+            lab = _need("mfg.services.labels", "print_labels", "PrintLabels")
+            if not c.get("payload"):
+                raise NotAvailable("no label was printed")
+            return _refused(
+                lambda: lab.print_labels(
+                    lab.PrintLabels(c["lot"], "dose-bag"), db=db, actor=tech, now=now
+                )
+            )
+
+        r.check("Labels", "A reprint without a reason is refused", "refused", reprint)
+
         # -- chain of custody ---------------------------------------------------------------
         def custody_() -> tuple[bool, str]:
             cus = _need("mfg.services.custody", "store_bag", "issue_bag", "thaw_bag", "infuse_bag")
@@ -660,6 +672,61 @@ def _qualify(r: _Runner, settings: Settings, url: str, now: datetime) -> None:
             import_,
         )
 
+        # -- out of specification -----------------------------------------------------------
+        def oos() -> tuple[bool, str]:
+            release = _need("mfg.services.release", "add_result", "list_deviations")
+            subjects.add_subject(
+                subjects.AddSubject("OQ-003", "OQ", "SLE", 62.5, "DL2"), db=db, actor=tech, now=now
+            )
+            lot3 = lots.register_lot(
+                lots.RegisterLot("OQ-003", "apheresis", apheresis_on=day0),
+                db=db,
+                actor=tech,
+                now=now,
+            ).lot_number
+            for day, (total, viable) in GROWTH.items():
+                counts.record_count(
+                    counts.RecordCount(lot3, total, viable, day=day), db=db, actor=tech, now=now
+                )
+            harvest.record_harvest(
+                harvest.RecordHarvest(lot3, today, 3_000_000_000, 30.0), db=db, actor=tech, now=now
+            )
+            v = release.add_result(
+                release.AddResult(lot3, "VIAB", "61 %"), db=db, actor=tech, now=now
+            )
+            devs = release.list_deviations(db=db, actor=qa, lot_number=lot3)
+            ok = getattr(v, "evaluation", "") == "fail" and any(d.kind == "OOS" for d in devs)
+            return (
+                ok,
+                f"VIAB 61 % evaluates {getattr(v, 'evaluation', '?')}; deviations: "
+                + ", ".join(f"{d.number} {d.kind} {d.test_code}" for d in devs),
+            )
+
+        r.check(
+            "OOS",
+            "An out-of-specification result opens a deviation",
+            "viability 61 % (spec >= 70 %) evaluates fail and an OOS deviation is opened",
+            oos,
+        )
+
+        def export() -> tuple[bool, str]:
+            rep = _need("mfg.services.reporting", "export_lots")
+            path = settings.home / "oq-export.csv"
+            n = rep.export_lots("csv", str(path), db=db, actor=qa)
+            header = path.read_text(encoding="utf-8").splitlines()[0].lower().split(",")
+            leaked = [h for h in header if h in ("initials", "dob", "date_of_birth")]
+            return (
+                n >= 1 and not leaked,
+                f"{n} lots exported; identifying columns: {leaked or 'none'}",
+            )
+
+        r.check(
+            "Export",
+            "Sponsor export is de-identified",
+            "no initials or date of birth in the exported lot table",
+            export,
+        )
+
         # -- report -------------------------------------------------------------------------
         def report() -> tuple[bool, str]:
             rep = _need("mfg.services.reporting", "success_rate")
@@ -671,12 +738,12 @@ def _qualify(r: _Runner, settings: Settings, url: str, now: datetime) -> None:
             overall = res.data.get("overall", res.data) if isinstance(res.data, dict) else res.data
             text = json.dumps(overall, default=str)[:300]
             want = 1 + int(c.get("imported", 0))
-            return n == want and f'"successes": {want}' in text, f"{n} lot(s); {text}"
+            return f'"successes": {want}' in text, f"{n} lot(s); {text}"
 
         r.check(
             "Report",
             "Success-rate report",
-            "every lot so far (the OQ lot, and the imported one) counted as a success",
+            "the released OQ lot and the imported one counted as successes",
             report,
         )
 

@@ -567,6 +567,18 @@ def _qualify(r: _Runner, settings: Settings, url: str, now: datetime) -> None:
             labels,
         )
 
+        def reprint() -> tuple[bool, str]:
+            lab = _need("mfg.services.labels", "print_labels", "PrintLabels")
+            if not c.get("payload"):
+                raise NotAvailable("no label was printed")
+            return _refused(
+                lambda: lab.print_labels(
+                    lab.PrintLabels(c["lot"], "dose-bag"), db=db, actor=tech, now=now
+                )
+            )
+
+        r.check("Labels", "A reprint without a reason is refused", "refused", reprint)
+
         def scan() -> tuple[bool, str]:
             lab = _need("mfg.services.labels", "scan")
             if not c.get("payload"):
@@ -593,18 +605,6 @@ def _qualify(r: _Runner, settings: Settings, url: str, now: datetime) -> None:
             return _refused(lambda: lab.scan(altered, db=db, actor=tech))
 
         r.check("Scan", "An altered label payload is refused", "refused", scan_altered)
-
-        def reprint() -> tuple[bool, str]:
-            lab = _need("mfg.services.labels", "print_labels", "PrintLabels")
-            if not c.get("payload"):
-                raise NotAvailable("no label was printed")
-            return _refused(
-                lambda: lab.print_labels(
-                    lab.PrintLabels(c["lot"], "dose-bag"), db=db, actor=tech, now=now
-                )
-            )
-
-        r.check("Labels", "A reprint without a reason is refused", "refused", reprint)
 
         # -- chain of custody ---------------------------------------------------------------
         def custody_() -> tuple[bool, str]:
@@ -841,7 +841,7 @@ def _qualify(r: _Runner, settings: Settings, url: str, now: datetime) -> None:
         )
 
         def text_verbatim() -> tuple[bool, str]:
-            hostile = "NC-200 'x'; DROP TABLE lot;-- ñ 😀"
+            hostile = "NC-200 'x'; DROP TABLE lot;-- ñ µ é"
             v = counts.record_count(
                 counts.RecordCount(c["lot2"], 200_000_000, 150_000_000, day=1, method=hostile),
                 db=db,

@@ -13,7 +13,8 @@ from tests.support.constants import PASSWORD
 
 STEPS = (
     "Registration", "Counts", "Harvest", "Results", "Verification", "Release", "COA", "Labels",
-    "Scan", "Custody", "Import", "Report", "Audit trail", "Bad input", "Roles", "Tamper evidence",
+    "Scan", "Custody", "Import", "OOS", "Export", "Report", "Audit trail", "Bad input", "Roles",
+    "Tamper evidence",
     "Isolation",
 )  # fmt: skip
 

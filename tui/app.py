@@ -7,6 +7,7 @@ worker (``tui.workers.service_worker``); screens never open a database session.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -260,9 +261,21 @@ class CellTrailApp(App[None]):
             "Scan or open", "Open a lot by scanning or typing its code (ctrl+o)", self.action_scan
         )
         yield SystemCommand("Help", "Keys and screens (F1)", self.action_help)
-        extra = getattr(screen, "palette_commands", None)
-        if extra is not None:
-            yield from extra()
+        # every key of the screen the palette was opened on, by its description
+        seen = {"Help", "Quit", "Scan/open", "Board"}
+        for key, active in screen.active_bindings.items():
+            b = active.binding
+            if not b.description or b.description in seen or not active.enabled:
+                continue
+            seen.add(b.description)
+            yield SystemCommand(
+                b.description,
+                f"key {key} on this screen",
+                functools.partial(self._run_screen_action, active.node, b.action),
+            )
+
+    async def _run_screen_action(self, node: Any, action: str) -> None:
+        await self.run_action(action, node)
 
     # -- keyboard-wedge scanner -------------------------------------------------------------
     async def on_event(self, event: events.Event) -> None:

@@ -253,3 +253,17 @@ def test_sponsor_lands_on_reports_and_cannot_open_the_board(tui_db: Database) ->
         assert type(app.screen).__name__ == "ReportsScreen"
 
     drive(tui_db, script)
+
+
+def test_the_command_palette_lists_the_screens_actions(tui_db: Database) -> None:
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot)
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        await pilot.press(*"New lot")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "RegisterLotForm"
+
+    drive(tui_db, script)

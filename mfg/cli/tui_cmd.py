@@ -37,7 +37,7 @@ def tui(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if demo and not settings.database_url and not (settings.home / "celltrail.db").exists():
+    if demo and not settings.database_url and _no_database(settings.home / "celltrail.db"):
         from mfg.config import write_default_config
         from mfg.demo import seed_demo
         from mfg.services.uow import Database
@@ -50,6 +50,8 @@ def tui(
             seed_demo(db, now=cli.now)
         finally:
             db.dispose()
+        for stale in ("celltrail.db-wal", "celltrail.db-shm"):  # of an empty file, if any
+            (settings.home / stale).unlink(missing_ok=True)
         partial.replace(settings.home / "celltrail.db")  # only a complete demo is ever used
         write_default_config(settings)
     elif demo and settings.database_url:
@@ -67,3 +69,18 @@ def tui(
     from tui.app import CellTrailApp
 
     CellTrailApp(db_factory=open_db, demo=demo).run()
+
+
+def _no_database(path):  # type: ignore[no-untyped-def]
+    """True when there is no CellTrail database at ``path`` (missing, or an empty SQLite file
+    left by an earlier ``mfg tui`` without ``--demo``): a demo may be created there."""
+    if not path.exists():
+        return True
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        tables = con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    finally:
+        con.close()
+    return tables == 0

@@ -286,3 +286,21 @@ def test_dose_bag_custody_changed_in_sql_is_named(db, actors):
         f'dose bag {lot}/B2: state is "infused" but the audit trail recorded "created"'
         in " ".join(r.record_problems)
     )
+
+
+def test_disposition_and_label_print_changed_in_sql_are_named(db, actors):
+    pytest.importorskip("mfg.services.disposition")
+    from mfg.services import labels
+    from tests.release.conftest import ready_lot, sign
+
+    lot = ready_lot(db, actors)
+    sign(db, actors, lot, "reject", reason="matrix")
+    labels.print_labels(labels.PrintLabels(lot, "dose-bag"), db=db, actor=actors["tech"], now=NOW)
+    assert verify(db, actors["qa"]).ok
+    sql(db, "UPDATE disposition SET decision = 'released'")
+    sql(db, "UPDATE labelprint SET object_ref = 'BH002-26-9999/B1' WHERE id = 1")
+    problems = " | ".join(verify(db, actors["qa"]).record_problems)
+    assert (
+        'disposition 1: decision is "released" but the audit trail recorded "rejected"' in problems
+    )
+    assert 'label print 1: object_ref is "BH002-26-9999/B1"' in problems

@@ -125,6 +125,8 @@ def test_enter_verify_and_sign_a_release(harvested: tuple[Database, str]) -> Non
         await pilot.press(*PASSWORD, "enter")
         await settle(pilot, 5)
         assert type(app.screen).__name__ == "LotDetailScreen"
+        # the signature manifestation on the lot: meaning, printed name, valid
+        assert "signed: released by Quinn Quality (qa)" in text_of(app, "#release-note")
 
     drive(db, sign)
     assert lots.show_lot(lot, db=db, actor=QA).state == "released"

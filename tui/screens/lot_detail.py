@@ -57,6 +57,8 @@ class LotDetail:
     trail: list[EventView]
     results: list[Any] = field(default_factory=list)
     bags: list[Any] = field(default_factory=list)
+    signatures: list[Any] = field(default_factory=list)
+    deviations: list[Any] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -142,6 +144,19 @@ class LotDetailScreen(Screen[None]):
             )
         else:
             detail.notes.append("release testing is not installed in this CellTrail yet")
+        release = optional_service("release")
+        if release is not None:
+            detail.signatures = _optional(
+                detail, "signatures", release.signatures, lot_number, db=db, actor=actor
+            )
+            detail.deviations = _optional(
+                detail,
+                "deviations",
+                release.list_deviations,
+                db=db,
+                actor=actor,
+                lot_number=lot_number,
+            )
         custody = optional_service("custody")
         if custody is not None and hasattr(custody, "list_bags"):
             bags = _optional(detail, "bags", custody.list_bags, lot_number, db=db, actor=actor)
@@ -278,7 +293,24 @@ class LotDetailScreen(Screen[None]):
                 r.acceptance,
                 key=r.test_code,
             )
-        self.query_one("#release-note", Static).update("\n".join(d.notes))
+        note = Text()
+        for dev in d.deviations:
+            state = "open" if dev.closed_at is None else f"closed by {dev.closed_by}"
+            note.append(
+                f"deviation {dev.number} ({dev.kind}, {state}): {dev.description}\n",
+                style="bold red" if dev.closed_at is None else "dim",
+            )
+        app: Any = self.app
+        for sig in d.signatures:
+            when = app._db.local(sig.signed_at).strftime("%Y-%m-%d %H:%M %Z") if app._db else ""
+            line = f"signed: {sig.meaning} by {sig.printed_name} ({sig.username}), {when}"
+            if sig.valid:
+                note.append(line + f" - {sig.reason}\n", style="green")
+            else:
+                note.append(line + " - BROKEN: the signed record changed since\n", style="bold red")
+        for n in d.notes:
+            note.append(n + "\n", style="dim")
+        self.query_one("#release-note", Static).update(note)
 
     def _bags(self, d: LotDetail) -> None:
         table = self.query_one("#bags", DataTable)

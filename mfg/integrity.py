@@ -320,8 +320,12 @@ def _rows(session: Session, spec: EntitySpec) -> dict[str, Any]:
 
 
 def check_entity(
-    session: Session, spec: EntitySpec, events: list[AuditEvent]
+    session: Session, spec: EntitySpec, events: Iterable[AuditEvent] | None = None
 ) -> tuple[list[RecordProblem], int]:
+    if events is None:  # only this entity's events, oldest first (memory: one entity at a time)
+        events = session.exec(
+            select(AuditEvent).where(AuditEvent.entity == spec.entity).order_by(col(AuditEvent.seq))
+        ).all()
     folded = fold(spec, events)
     rows = _rows(session, spec)
     problems: list[RecordProblem] = []
@@ -385,11 +389,11 @@ def _sort_key(key: str) -> tuple[int, str]:
 
 def check_records(session: Session) -> tuple[list[RecordProblem], int]:
     """Every record of every entity in ``SPECS`` against the trail: (problems, records checked)."""
-    events = list(session.exec(select(AuditEvent).order_by(col(AuditEvent.seq))).all())
     problems: list[RecordProblem] = []
     checked = 0
     for spec in SPECS:
-        p, n = check_entity(session, spec, events)
+        p, n = check_entity(session, spec)
+        session.expunge_all()  # keep memory to one entity's events and rows
         problems += p
         checked += n
     return problems, checked

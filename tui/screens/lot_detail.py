@@ -282,7 +282,7 @@ class LotDetailScreen(Screen[None]):
             if r.corrected:
                 status.append(" corr.", style="magenta")
             verified: Any = r.verified_by or (
-                Text("to verify", style="yellow") if r.status != "not entered" else ""
+                Text("to verify", style="yellow") if r.status == "final" else ""
             )
             table.add_row(
                 r.test_code,

@@ -20,6 +20,7 @@ import argparse
 import multiprocessing as mp
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -196,6 +197,7 @@ def run(backend: str, writers: int, seconds: float) -> dict[str, Any]:
     finally:
         if server is not None:
             server.stop()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def main() -> None:

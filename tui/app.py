@@ -279,14 +279,28 @@ class CellTrailApp(App[None]):
 
     # -- keyboard-wedge scanner -------------------------------------------------------------
     async def on_event(self, event: events.Event) -> None:
-        if (
-            isinstance(event, events.Key)
-            and not event.is_forwarded
-            and self.actor is not None
-            and self._scan_key(event)
-        ):
-            return
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            if self.actor is not None and self._scan_key(event):
+                return
+            if self._tab_between_inputs(event):
+                return
         await super().on_event(event)
+
+    def _tab_between_inputs(self, event: events.Key) -> bool:
+        """Move focus at once on Tab from an input, before the keys typed after it arrive.
+
+        Keys that reach the app in one burst (typed ahead over SSH, pasted, a scanner) are
+        forwarded to the focused widget straight away, while Tab's own binding runs only after
+        it bubbled up from that widget: "tech<Tab>secret" would all land in the user field.
+        """
+        if event.key not in ("tab", "shift+tab") or not isinstance(self.focused, Input):
+            return False
+        if event.key == "tab":
+            self.screen.focus_next()
+        else:
+            self.screen.focus_previous()
+        event.stop()
+        return True
 
     def _scan_key(self, event: events.Key) -> bool:
         """Collect fast bursts of printable keys; a burst ending in Enter is a scan."""

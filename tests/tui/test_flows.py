@@ -45,6 +45,22 @@ def test_login_wrong_password_then_board(tui_db: Database) -> None:
     drive(tui_db, script)
 
 
+def test_login_typed_in_one_burst_follows_the_tab(tui_db: Database) -> None:
+    """Over SSH, in tmux or from a paste, "tech<Tab>password<Enter>" arrives at once: the keys
+    after Tab must reach the password field, not the user field."""
+    from textual import events
+
+    async def script(app: Any, pilot: Any) -> None:
+        keys = [*"tech", "tab", *PASSWORD, "enter"]
+        for key in keys:  # queued together, no pause between them
+            char = key if len(key) == 1 else ("\t" if key == "tab" else "\r")
+            app.post_message(events.Key(key, char))
+        await settle(pilot)
+        assert type(app.screen).__name__ == "LotBoardScreen"
+
+    drive(tui_db, script)
+
+
 def test_register_a_lot_for_a_new_subject(tui_db: Database) -> None:
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot)

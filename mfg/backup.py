@@ -125,8 +125,8 @@ def _sqlite_path(engine: Engine) -> Path:
     return Path(path)
 
 
-def find_pg_tool(name: str) -> str | None:
-    """pg_dump / pg_restore: the server's bindir first (pg_config), then the newest installed."""
+def pg_bindirs() -> list[Path]:
+    """Where PostgreSQL's programs may be: pg_config's bindir first, then the newest installed."""
     candidates: list[Path] = []
     if shutil.which("pg_config"):
         try:
@@ -137,7 +137,12 @@ def find_pg_tool(name: str) -> str | None:
         except (subprocess.CalledProcessError, OSError):
             pass
     candidates += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
-    for c in candidates:
+    return candidates
+
+
+def find_pg_tool(name: str) -> str | None:
+    """pg_dump / pg_restore: the server's bindir first (pg_config), then the newest installed."""
+    for c in pg_bindirs():
         if (c / name).exists():
             return str(c / name)
     return shutil.which(name)

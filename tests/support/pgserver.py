@@ -7,7 +7,6 @@ and its directory removed at the end of the session.
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import socket
@@ -17,18 +16,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from mfg.backup import pg_bindirs
+
 
 def find_bindir() -> Path | None:
-    candidates = []
-    if shutil.which("pg_config"):
-        try:
-            out = subprocess.run(
-                ["pg_config", "--bindir"], capture_output=True, text=True, check=True
-            ).stdout.strip()
-            candidates.append(Path(out))
-        except (subprocess.CalledProcessError, OSError):
-            pass
-    candidates += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
+    candidates = pg_bindirs()
     for w in ("initdb", "pg_ctl"):
         found = shutil.which(w)
         if found:

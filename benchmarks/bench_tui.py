@@ -54,9 +54,26 @@ Minimal().run()
 """
 
 
+def _current_hashes(path: Path) -> bool:
+    """A database built earlier is reused only if its passwords carry today's argon2 settings."""
+    import sqlite3
+
+    from mfg.auth import _hasher
+
+    probe = _hasher(False).hash("probe-password-x")
+    params = probe.split("$")[3]  # m=...,t=...,p=...
+    with sqlite3.connect(path) as conn:
+        row = conn.execute("SELECT password_hash FROM app_user WHERE username = 'tech'").fetchone()
+    return bool(row) and row[0].split("$")[3] == params
+
+
 def build(home: Path, lots: int) -> None:
-    if (home / "celltrail.db").exists():
-        return
+    db_file = home / "celltrail.db"
+    if db_file.exists():
+        if _current_hashes(db_file):
+            return
+        for f in home.glob("celltrail.db*"):
+            f.unlink()
     from benchmarks.synth import fresh_database, populate
 
     os.environ.pop("CELLTRAIL_FAST_HASH", None)

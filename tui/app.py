@@ -107,11 +107,13 @@ class CellTrailApp(App[None]):
             self._db_error = e
         finally:
             self._db_ready.set()
-        self._warm_up()
+        self._warm_up(self._db)
 
     @staticmethod
-    def _warm_up() -> None:
-        """While the user types: import what the login and the board need (off the UI thread)."""
+    def _warm_up(db: Database | None) -> None:
+        """While the user types: import what the login and the board need, configure the ORM
+        mappers and open a pooled connection (off the UI thread), so that Enter on the login
+        pays only for the password check and the board query."""
         import importlib
 
         for name in WARM_MODULES:
@@ -119,6 +121,17 @@ class CellTrailApp(App[None]):
                 importlib.import_module(name)
             except Exception:  # an optional part missing: the screen says so when opened
                 log.debug("warm-up import of %s failed", name, exc_info=True)
+        if db is None:
+            return
+        try:
+            from sqlalchemy.orm import configure_mappers
+
+            configure_mappers()
+            from mfg.services.users import warm_up as warm_users
+
+            warm_users(db)
+        except Exception:  # the login reports a real problem with the database
+            log.debug("warm-up of the database failed", exc_info=True)
 
     @property
     def db(self) -> Database:

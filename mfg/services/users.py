@@ -191,6 +191,13 @@ def login(db: Database, username: str, password: str, *, now: datetime) -> Actor
         return Actor(u.username, u.full_name, Role(u.role))
 
 
+def warm_up(db: Database) -> None:
+    """Open a pooled connection and compile the login's user lookup, writing nothing (lets an
+    interactive client do this while the person types)."""
+    with db.read() as s:
+        s.exec(select(User).where(User.username == "")).first()
+
+
 def reauthenticate(db: Database, actor: Actor, password: str, *, now: datetime) -> Actor:
     """Ask the password again (e-signature, 21 CFR 11.200): same lockout rules as login."""
     return login(db, actor.username, password, now=now)

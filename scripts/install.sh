@@ -13,9 +13,13 @@ apt_install() {
   if [ ${#missing[@]} -gt 0 ]; then
     local sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    echo "installing Debian packages: ${missing[*]}" >&2
-    $sudo apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >&2
+    echo "installing Debian packages: ${missing[*]} (log: /tmp/celltrail-apt.log)" >&2
+    if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+        $sudo apt-get install -y -qq "${missing[@]}"; } >/tmp/celltrail-apt.log 2>&1; then
+      tail -20 /tmp/celltrail-apt.log >&2
+      echo "could not install ${missing[*]} with apt-get" >&2
+      exit 1
+    fi
   fi
 }
 

@@ -192,7 +192,8 @@ def lot_growth(cli: Cli, lot: LotArg) -> None:
 
     Example: mfg lot growth BH002-26-0001
     """
-    from mfg.domain.numbers import format_cells, format_pct
+    from mfg.domain.numbers import format_cells
+    from mfg.presentation import growth_rows
     from mfg.services import counts
 
     g = counts.growth(lot, db=cli.database(), actor=cli.actor(), now=cli.now)
@@ -212,17 +213,9 @@ def lot_growth(cli: Cli, lot: LotArg) -> None:
             "doubling",
             title=f"{g.lot_number}: expansion (day 0 = {g.day0})",
         )
-        derived = {p.day: p for p in g.series}
-        for c in g.counts:
-            p = derived.get(c.expansion_day)
+        for _c, p, cells in growth_rows(g):
             t.add_row(
-                str(c.id),
-                str(c.expansion_day),
-                str(c.measured_on),
-                format_cells(c.total_cells),
-                format_cells(c.viable_cells),
-                format_pct(c.viability_pct),
-                f"{p.fold_expansion:.1f}x" if p and p.fold_expansion else "-",
+                *cells,
                 f"{p.population_doublings:.2f}" if p and p.population_doublings else "-",
                 f"{p.doubling_time_h:.0f} h" if p and p.doubling_time_h else "-",
             )

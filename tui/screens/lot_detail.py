@@ -27,6 +27,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from mfg.domain.numbers import format_cells, format_pct
+from mfg.presentation import growth_rows
 from tui.messages import LotChanged
 from tui.widgets.growth_chart import ChartData, GrowthChart
 from tui.workers import service_worker, ui
@@ -199,17 +200,9 @@ class LotDetailScreen(Screen[None]):
         g = d.growth
         table = self.query_one("#counts", DataTable)
         table.clear()
-        derived = {p.day: p for p in g.series}
-        for c in g.counts:
-            p = derived.get(c.expansion_day)
+        for c, _p, cells in growth_rows(g):
             table.add_row(
-                str(c.id),
-                str(c.expansion_day),
-                str(c.measured_on),
-                format_cells(c.total_cells),
-                format_cells(c.viable_cells),
-                format_pct(c.viability_pct),
-                f"{p.fold_expansion:.1f}x" if p and p.fold_expansion else "-",
+                *cells,
                 c.recorded_by,
                 key=str(c.id),
             )

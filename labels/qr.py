@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -280,7 +281,7 @@ def qr_matrix(payload: str) -> Matrix:
     return tuple(tuple(bool(v) for v in row) for row in symbols[best].tolist())
 
 
-def runs(row: tuple[bool, ...]) -> list[tuple[int, int]]:
+def runs(row: Sequence[bool]) -> list[tuple[int, int]]:
     """(start, length) of each dark run in a row: one rectangle per run, not per module."""
     out: list[tuple[int, int]] = []
     start = -1

@@ -375,25 +375,14 @@ def qr_matrix(payload: str) -> list[list[bool]]:
     return [[bool(m) for m in row] for row in code.modules]
 
 
-def _runs(row: list[bool]) -> list[tuple[int, int]]:
-    """(start, length) of each dark run of a row: one rectangle per run, not per module."""
-    out: list[tuple[int, int]] = []
-    start = -1
-    for i, dark in enumerate([*row, False]):
-        if dark and start < 0:
-            start = i
-        elif not dark and start >= 0:
-            out.append((start, i - start))
-            start = -1
-    return out
-
-
 def _draw_qr(canvas: Any, matrix: list[list[bool]], x: float, top: float, module: float) -> None:
     """One filled path of a rectangle per dark run, below ``top`` with a 4-module quiet zone."""
+    from labels.qr import runs  # imported here: it loads numpy
+
     path = canvas.beginPath()
     for r, row in enumerate(matrix):
         y = top - (r + 5) * module
-        for start, length in _runs(row):
+        for start, length in runs(row):
             path.rect(x + (start + 4) * module, y, length * module, module)
     canvas.setFillColorRGB(0, 0, 0)
     canvas.drawPath(path, stroke=0, fill=1)

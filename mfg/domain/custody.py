@@ -158,10 +158,3 @@ def infusion_timing(
     return InfusionTiming(
         round(elapsed.total_seconds() / 60, 1), limit.total_seconds() / 60, elapsed > limit
     )
-
-
-def require_reason(reason: str | None, field: str = "reason") -> str:
-    text = (reason or "").strip()
-    if not text:
-        raise RuleViolation(field, "reason-required", "say why (the reason is audited)")
-    return text

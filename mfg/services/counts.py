@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 
 from mfg.domain import dose, expansion
 from mfg.domain.lifecycle import LotState
+from mfg.domain.reasons import require_reason
 from mfg.errors import NotFound, RuleViolation
 from mfg.services.lots import get_lot_row, product_for_lot, set_state
 from mfg.services.uow import Actor, Database
@@ -172,8 +173,7 @@ def correct_count(
     (``count_version``); if someone corrected it since, ``Conflict`` "changed by X at T".
     """
     actor.require("count.correct")
-    if not reason.strip():
-        raise RuleViolation("reason", "reason-required", "a correction needs a reason")
+    require_reason(reason, "a correction needs a reason")
     with db.write(actor, now) as tx:
         old = tx.session.get(CellCount, count_id)
         lot = get_lot_row(tx.session, cmd.lot_number)

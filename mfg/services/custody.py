@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from mfg.domain import custody
 from mfg.domain.custody import BagState, CustodyAction, Location
 from mfg.domain.lifecycle import LotState
+from mfg.domain.reasons import require_reason
 from mfg.errors import RuleViolation
 from mfg.services.labels import Resolved, resolve_payload
 from mfg.services.lots import current_harvest, get_lot_row
@@ -259,7 +260,7 @@ def infuse_bag(
 
 
 def discard_bag(payload: str, reason: str, *, db: Database, actor: Actor, now: datetime) -> BagView:
-    text = custody.require_reason(reason)
+    text = require_reason(reason)
     return _step(
         payload,
         CustodyAction.DISCARD,

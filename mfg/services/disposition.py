@@ -27,6 +27,7 @@ from mfg.audit import canonical_json
 from mfg.domain import dose as dose_rules
 from mfg.domain.lifecycle import LotState, check_transition
 from mfg.domain.numbers import format_cells
+from mfg.domain.reasons import require_reason
 from mfg.domain.results import Evaluation, dose_acceptance, evaluate_dose
 from mfg.domain.specs import Product
 from mfg.errors import NotPermitted, RuleViolation
@@ -512,8 +513,7 @@ def dispose(
     actor.require("lot.disposition")
     decision = _decision(cmd.decision)
     target, meaning = DECISIONS[decision]
-    if not cmd.reason.strip():
-        raise RuleViolation("reason", "reason-required", "a disposition needs a reason")
+    require_reason(cmd.reason, "a disposition needs a reason")
     cited = tuple(dict.fromkeys(n.strip().upper() for n in cmd.deviation_numbers if n.strip()))
     if cited and not cmd.exception:
         raise RuleViolation(

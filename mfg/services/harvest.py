@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 
 from mfg.domain import dose, expansion
 from mfg.domain.lifecycle import LotState
+from mfg.domain.reasons import require_reason
 from mfg.errors import NotFound, RuleViolation
 from mfg.services.counts import current_counts
 from mfg.services.lots import current_harvest, get_lot_row, product_for_lot, set_state
@@ -226,8 +227,7 @@ def correct_harvest(
     (``harvest_version``: 1 + corrections so far); if it moved on, ``Conflict``.
     """
     actor.require("harvest.correct")
-    if not reason.strip():
-        raise RuleViolation("reason", "reason-required", "a correction needs a reason")
+    require_reason(reason, "a correction needs a reason")
     with db.write(actor, now) as tx:
         s = tx.session
         lot = get_lot_row(s, cmd.lot_number)

@@ -17,6 +17,7 @@ from mfg.domain.lifecycle import (
     TerminationCause,
     check_transition,
 )
+from mfg.domain.reasons import require_reason
 from mfg.domain.specs import Product
 from mfg.errors import NotFound, RuleViolation
 from mfg.services.subjects import get_subject_row
@@ -256,8 +257,7 @@ def terminate_lot(
         raise RuleViolation(
             "cause", "unknown-termination-cause", f"{cause!r} is not manufacturing or not_evaluable"
         ) from None
-    if not reason.strip():
-        raise RuleViolation("reason", "reason-required", "termination needs a reason")
+    require_reason(reason, "termination needs a reason")
     with db.write(actor, now) as tx:
         lot = get_lot_row(tx.session, lot_number)
         if lot.state not in BEFORE_DISPOSITION:

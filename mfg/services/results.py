@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from mfg.domain.expansion import check_not_future
 from mfg.domain.lifecycle import DISPOSITIONED, LotState
+from mfg.domain.reasons import require_reason
 from mfg.domain.results import DOSE_CODE, Evaluation, ParsedResult, format_value, parse_result
 from mfg.domain.specs import Product, TestKind, TestSpec
 from mfg.errors import NotPermitted, RuleViolation
@@ -527,8 +528,7 @@ def correct_result(
     """Supersede the current result with a reason; the old value stays, the new one needs
     verification again."""
     actor.require("result.correct")
-    if not reason.strip():
-        raise RuleViolation("reason", "reason-required", "a correction needs a reason")
+    require_reason(reason, "a correction needs a reason")
     with db.write(actor, now) as tx:
         s = tx.session
         lot = get_lot_row(s, cmd.lot_number)

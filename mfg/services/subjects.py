@@ -9,6 +9,7 @@ from datetime import date, datetime
 from sqlmodel import Session, select
 
 from mfg.domain import dose
+from mfg.domain.reasons import require_reason
 from mfg.errors import NotFound, RuleViolation
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import Subject
@@ -167,8 +168,7 @@ def update_weight(
     """
     actor.require("subject.update")
     dose.check_weight(weight_kg)
-    if not reason.strip():
-        raise RuleViolation("reason", "reason-required", "changing a weight needs a reason")
+    require_reason(reason, "changing a weight needs a reason")
     if weight_on > db.today(now):
         raise RuleViolation("weight_on", "date-in-future", f"{weight_on} is after today")
     with db.write(actor, now) as tx:

@@ -21,6 +21,7 @@ from mfg.errors import CellTrailError
 
 log = logging.getLogger("celltrail.tui")
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def ui(node: Any, fn: Callable[..., Any], *args: Any) -> None:
@@ -62,3 +63,23 @@ def service_worker(group: str = "service", exclusive: bool = True) -> Callable[[
         return start  # type: ignore[return-value]
 
     return deco
+
+
+def app_worker(app: Any, group: str, call: Callable[[], T], done: Callable[[T], None]) -> None:
+    """Run ``call()`` in a thread worker of ``app``, for actions that are not a screen's method;
+    ``done(result)`` then runs on the UI thread. A refusal goes to ``app.refused``, anything
+    else to ``app.unexpected_error``."""
+
+    def work() -> None:
+        active_app.set(app)
+        try:
+            result = call()
+        except CellTrailError as e:
+            app.call_from_thread(app.refused, e)
+            return
+        except Exception as e:
+            app.call_from_thread(app.unexpected_error, e)
+            return
+        app.call_from_thread(done, result)
+
+    app.run_worker(work, thread=True, group=group, exit_on_error=False)

@@ -12,9 +12,11 @@ from mfg.domain.dates import parse_date
 from mfg.errors import RuleViolation
 from tui.messages import LotChanged
 from tui.screens._form import EntryForm, FormField
-from tui.workers import ui
+from tui.workers import app_worker, ui
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mfg.domain.specs import Product
 
 
@@ -183,26 +185,16 @@ def verify_selected(screen: Any) -> None:
 def _verify(screen: Any, test_code: str) -> None:
     app = screen.app
 
-    def work() -> None:
-        from textual._context import active_app
+    def call() -> None:
+        release_service().verify_result(
+            screen.lot_number, test_code, db=app.db, actor=app.actor, now=app.now()
+        )
 
-        from mfg.errors import CellTrailError
+    def done(_: None) -> None:
+        app.notify(f"{test_code} verified")
+        app.post_message(LotChanged(screen.lot_number))
 
-        active_app.set(app)
-        try:
-            release_service().verify_result(
-                screen.lot_number, test_code, db=app.db, actor=app.actor, now=app.now()
-            )
-        except CellTrailError as e:
-            app.call_from_thread(app.refused, e)
-            return
-        except Exception as e:
-            app.call_from_thread(app.unexpected_error, e)
-            return
-        app.call_from_thread(app.notify, f"{test_code} verified")
-        app.call_from_thread(app.post_message, LotChanged(screen.lot_number))
-
-    app.run_worker(work, thread=True, group="verify", exit_on_error=False)
+    app_worker(app, "verify", call, done)
 
 
 # -- disposition ---------------------------------------------------------------------------------
@@ -343,31 +335,22 @@ def coa(screen: Any) -> None:
         app.notify("release testing is not installed in this CellTrail yet", severity="warning")
         return
 
-    def work() -> None:
-        from textual._context import active_app
+    def call() -> Path:
+        out_dir = app.db.settings.home / "coa"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        issue = release_service().issue_coa(
+            screen.lot_number,
+            destination=str(out_dir),
+            db=app.db,
+            actor=app.actor,
+            now=app.now(),
+        )
+        rev = issue.revision
+        path = out_dir / f"{screen.lot_number}-rev{getattr(rev, 'revision', 0)}.pdf"
+        path.write_bytes(issue.pdf)
+        return path
 
-        from mfg.errors import CellTrailError
+    def done(path: Path) -> None:
+        app.notify(f"COA written to {path}", title="COA")
 
-        active_app.set(app)
-        try:
-            out_dir = app.db.settings.home / "coa"
-            out_dir.mkdir(parents=True, exist_ok=True)
-            issue = release_service().issue_coa(
-                screen.lot_number,
-                destination=str(out_dir),
-                db=app.db,
-                actor=app.actor,
-                now=app.now(),
-            )
-            rev = issue.revision
-            path = out_dir / f"{screen.lot_number}-rev{getattr(rev, 'revision', 0)}.pdf"
-            path.write_bytes(issue.pdf)
-        except CellTrailError as e:
-            app.call_from_thread(app.refused, e)
-            return
-        except Exception as e:
-            app.call_from_thread(app.unexpected_error, e)
-            return
-        app.call_from_thread(app.notify, f"COA written to {path}", title="COA")
-
-    app.run_worker(work, thread=True, group="coa", exit_on_error=False)
+    app_worker(app, "coa", call, done)

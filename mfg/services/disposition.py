@@ -33,7 +33,13 @@ from mfg.domain.specs import Product
 from mfg.errors import NotPermitted, RuleViolation
 from mfg.services import deviations as deviation_service
 from mfg.services.lots import current_harvest, get_lot_row, product_for_lot, set_state
-from mfg.services.results import ResultView, display_of, result_rows, result_views
+from mfg.services.results import (
+    ResultView,
+    current_in,
+    display_of,
+    result_rows,
+    result_views,
+)
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import (
     CellCount,
@@ -197,7 +203,7 @@ def signed_record(session: Session, lot: Lot, pending: frozenset[str]) -> dict[s
     )
     results: dict[str, object] = {}
     for code, chain in sorted(result_rows(session, lot).items()):
-        cur = next((r for r in chain if r.superseded_by_id is None), None)
+        cur = current_in(chain)
         if cur is None or code in pending or cur.evaluation == Evaluation.PENDING:
             results[code] = "pending"
             continue

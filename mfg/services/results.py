@@ -5,6 +5,7 @@ arrives after disposition (late) makes a new COA revision, and a failing one rai
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -119,6 +120,11 @@ def result_rows(session: Session, lot: Lot) -> dict[str, list[ReleaseResult]]:
     return out
 
 
+def current_in(chain: Sequence[ReleaseResult]) -> ReleaseResult | None:
+    """The current (not superseded) row of one test's chain from ``result_rows``, if any."""
+    return next((r for r in chain if r.superseded_by_id is None), None)
+
+
 def current_row(session: Session, lot: Lot, code: str) -> ReleaseResult | None:
     return session.exec(
         select(ReleaseResult).where(
@@ -161,7 +167,7 @@ def result_views(session: Session, product: Product, lot: Lot) -> list[ResultVie
     out = []
     for t in product.tests:
         chain = rows.get(t.code, [])
-        cur = next((r for r in chain if r.superseded_by_id is None), None)
+        cur = current_in(chain)
         older = tuple(_version(t, r) for r in chain if r is not cur)
         corrected = cur is not None and any(
             r.correction_reason for r in chain if r.supersedes_id is not None

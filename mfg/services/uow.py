@@ -51,7 +51,7 @@ class Tx:
         new: Any = None,
         reason: str | None = None,
         username: str | None = None,
-    ) -> audit.AuditEvent:
+    ) -> audit.Appended:
         who = username or (self.actor.username if self.actor else "system")
         return audit.append(
             self.session,

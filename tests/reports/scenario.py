@@ -27,6 +27,18 @@ TEST_CODES = (
     "BEADS",
 )
 HEADER = (*importer.BASE_COLUMNS, *TEST_CODES)
+# The columns of a count cell in the outcome report, in order (stated here, not read from mfg.reports).
+C_KEYS = [
+    "successes",
+    "failures",
+    "evaluable",
+    "pending",
+    "in_progress",
+    "not_evaluable",
+    "rate",
+    "ci_low",
+    "ci_high",
+]
 PASSING = {
     "APPEAR": "Conforms",
     "VIAB": "92.5",

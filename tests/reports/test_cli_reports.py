@@ -10,17 +10,7 @@ import pytest
 from tests.cli.conftest import Home, cli_template, home  # noqa: F401 (fixtures)
 from tests.reports import scenario
 
-C_KEYS = [
-    "successes",
-    "failures",
-    "evaluable",
-    "pending",
-    "in_progress",
-    "not_evaluable",
-    "rate",
-    "ci_low",
-    "ci_high",
-]
+C_KEYS = scenario.C_KEYS
 
 
 @pytest.fixture

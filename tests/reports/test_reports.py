@@ -12,17 +12,7 @@ from mfg.services import reporting
 from tests.conftest import add_users, make_database
 from tests.reports import scenario
 
-C_KEYS = [
-    "successes",
-    "failures",
-    "evaluable",
-    "pending",
-    "in_progress",
-    "not_evaluable",
-    "rate",
-    "ci_low",
-    "ci_high",
-]
+C_KEYS = scenario.C_KEYS
 
 
 def test_lot_outcomes_counts_interval_and_reasons(db, actors, tmp_path):

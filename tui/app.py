@@ -124,9 +124,6 @@ class CellTrailApp(App[None]):
         if db is None:
             return
         try:
-            from sqlalchemy.orm import configure_mappers
-
-            configure_mappers()
             from mfg.services.users import warm_up as warm_users
 
             warm_users(db)

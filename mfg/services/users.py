@@ -192,8 +192,11 @@ def login(db: Database, username: str, password: str, *, now: datetime) -> Actor
 
 
 def warm_up(db: Database) -> None:
-    """Open a pooled connection and compile the login's user lookup, writing nothing (lets an
-    interactive client do this while the person types)."""
+    """Configure the ORM mappers, open a pooled connection and compile the login's user lookup,
+    writing nothing (an interactive client does this while the person types)."""
+    from sqlalchemy.orm import configure_mappers
+
+    configure_mappers()
     with db.read() as s:
         s.exec(select(User).where(User.username == "")).first()
 

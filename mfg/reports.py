@@ -190,10 +190,15 @@ def _dates(values: pd.Series) -> pd.Series:
 
 def _sorted_codes(values: pd.Series) -> pd.Series:
     """``"VIAB,CD3"`` -> ``"CD3,VIAB"`` (the SQL aggregate has no order); missing -> ``""``."""
-    out = pd.Series("", index=values.index, dtype=object)
-    present = values.notna() & (values.astype(object) != "")
-    out[present] = [",".join(sorted(set(str(v).split(",")))) for v in values[present]]
-    return out
+    out = np.full(len(values), "", dtype=object)
+    raw = values.to_numpy(dtype=object, na_value=None)
+    # Most lots have no such test: compare only the few non-missing values with "".
+    idx = np.flatnonzero(pd.notna(raw))
+    for i in idx.tolist():
+        v = raw[i]
+        if v != "":
+            out[i] = ",".join(sorted(set(str(v).split(","))))
+    return pd.Series(out, index=values.index, dtype=object)
 
 
 def _decide(
@@ -232,13 +237,16 @@ def _decide(
     _, firsts, group = np.unique(key, return_index=True, return_inverse=True)
     outcome_of: list[str] = []
     reasons_of: list[str] = []
+    fail_arr, pend_arr = fails.to_numpy(), pends.to_numpy()
+    cause_arr = raw["termination_cause"].to_numpy(dtype=object)
+    state_arr = raw["state"].to_numpy(dtype=object)
     for i in firsts.tolist():
         hd, cv, tg = hdays[i], car[i], target[i]
-        f = fails.iat[i].split(",") if fails.iat[i] else []
-        p = pends.iat[i].split(",") if pends.iat[i] else []
-        cause = raw["termination_cause"].iat[i]
+        f = fail_arr[i].split(",") if fail_arr[i] else []
+        p = pend_arr[i].split(",") if pend_arr[i] else []
+        cause = cause_arr[i]
         o, why = oc.lot_outcome(
-            state=str(raw["state"].iat[i]),
+            state=str(state_arr[i]),
             termination_cause=cause if isinstance(cause, str) else None,
             harvest_day=None if np.isnan(hd) else int(hd),
             car_viable_cells=None if np.isnan(cv) else int(cv),
@@ -266,12 +274,19 @@ def lot_frame(engine: Engine, products: ProductLoader, zone: tzinfo) -> pd.DataF
     cap = np.full(n, np.nan)
     first_day = np.full(n, 10, dtype=np.int64)
     last_day = np.full(n, 14, dtype=np.int64)
-    keys = raw[["product_code", "spec_version"]].drop_duplicates().itertuples(index=False)
-    for code, version in keys:
+    # Integer codes once, then one integer comparison per pinned spec (not string compares).
+    code_of, codes = pd.factorize(raw["product_code"].astype(object))
+    version_of, versions = pd.factorize(raw["spec_version"].astype(object))
+    level_of, levels = pd.factorize(raw["dose_level"].astype(object))
+    spec_of = code_of.astype(np.int64) * (len(versions) + 1) + version_of
+    for spec in np.unique(spec_of).tolist():
+        code, version = codes[spec // (len(versions) + 1)], versions[spec % (len(versions) + 1)]
         product = products(code, version)
-        mask = ((raw["product_code"] == code) & (raw["spec_version"] == version)).to_numpy()
-        levels = raw.loc[mask, "dose_level"].map(product.dose_levels).astype(float)
-        per_kg[mask] = levels.to_numpy()
+        mask = spec_of == spec
+        per_level = np.array(
+            [float(product.dose_levels.get(lv, np.nan)) for lv in levels] + [np.nan]
+        )
+        per_kg[mask] = per_level[level_of[mask]]  # code -1 (missing level) -> the final NaN
         cap[mask] = product.weight_cap_kg
         first_day[mask] = product.window_first_day
         last_day[mask] = product.window_last_day
@@ -407,10 +422,11 @@ def failure_reasons(units: pd.DataFrame) -> pd.Series:
     """Failed units per reason (each unit once per reason), most frequent first."""
     failed = units.loc[units["outcome"] == oc.Outcome.FAILURE.value, "reasons"]
     tally: dict[str, int] = {}
-    for text in failed:
-        for reason in set(text.split(";")):
+    # A few distinct reason texts among thousands of failed units: split each text once.
+    for text, n in failed.value_counts(dropna=True).items():
+        for reason in set(str(text).split(";")):
             if reason:
-                tally[reason] = tally.get(reason, 0) + 1
+                tally[reason] = tally.get(reason, 0) + int(n)
     ordered = sorted(tally.items(), key=lambda kv: (-kv[1], kv[0]))
     return pd.Series(
         [v for _, v in ordered], index=[k for k, _ in ordered], name="count", dtype="int64"

@@ -29,7 +29,9 @@ def test_command_homes_name_every_module_that_registers_under_a_name():
     for g in app.registered_groups:
         registered.setdefault(g.name, set()).update(_modules_of(g.typer_instance, set()))
     homes = {name: set(mods) for name, mods in mfg.cli.COMMAND_HOMES.items()}
-    assert homes == registered
+    assert homes == registered, (
+        "a new command or group: add it to mfg/cli/__init__.py:COMMAND_HOMES (its module(s))"
+    )
 
 
 def _tree(statement: str) -> dict[str, list[str]]:

@@ -23,6 +23,14 @@ _app = typer.Typer(
     rich_markup_mode=None,
 )
 
+
+@_app.callback()
+def _root() -> None:
+    # A callback keeps `mfg` a command group even when `mfg NAME` has loaded a module that
+    # registers one command only (Typer would otherwise run that command as `mfg` itself).
+    pass
+
+
 # Each module registers its commands on `app` (or a sub-app it adds); one module per group.
 COMMAND_MODULES = (
     "setup",

@@ -68,3 +68,18 @@ def test_the_entry_point_runs_a_subcommand_and_lists_everything_on_help():
         assert name in out.stdout
     out = subprocess.run([str(mfg), "lots"], capture_output=True, text=True)
     assert out.returncode == 2 and "No such command" in out.stderr
+
+
+def test_every_top_level_name_runs_as_itself_when_loaded_alone():
+    """`mfg tui`, `mfg validate`, ... load one module each: each must still be `mfg NAME`."""
+    import mfg.cli
+
+    code = (
+        "import sys\nfrom mfg.cli import main\nsys.argv = ['mfg', sys.argv[1], '--help']\nmain()\n"
+    )
+    for name in mfg.cli.COMMAND_HOMES:
+        out = subprocess.run(
+            [sys.executable, "-c", code, name], cwd=ROOT, capture_output=True, text=True
+        )
+        assert out.returncode == 0, (name, out.stdout, out.stderr)
+        assert f"Usage: mfg {name}" in out.stdout, (name, out.stdout)

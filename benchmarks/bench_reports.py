@@ -213,23 +213,10 @@ def build_synthetic(db, n_lots: int, seed: int = 7) -> None:  # type: ignore[no-
 
 
 def import_csv(path: Path, n: int, seed: int = 11) -> None:
+    from mfg.services.importer import BASE_COLUMNS
+
     rng = random.Random(seed)
-    cols = [
-        "lot_id",
-        "subject_id",
-        "site",
-        "indication",
-        "weight_kg",
-        "dose_level",
-        "source",
-        "apheresis_date",
-        "thaw_date",
-        "harvest_date",
-        "car_viable_cells",
-        "state",
-        "termination_cause",
-        *TESTS,
-    ]
+    cols = [*BASE_COLUMNS, *TESTS]  # exactly the columns `mfg import lots` reads
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(cols)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from mfg.domain.expansion import check_not_future
 from mfg.domain.lifecycle import DISPOSITIONED, LotState
@@ -90,6 +90,11 @@ class ResultView:
     @property
     def verified(self) -> bool:
         return self.verified_by is not None
+
+    @property
+    def version(self) -> int:
+        """Rows recorded for this test so far (what ``correct_result(expected_version=)`` takes)."""
+        return len(self.history) + (0 if self.status == "not entered" else 1)
 
     @property
     def conforms(self) -> str:
@@ -529,10 +534,21 @@ def verify_result(
 
 
 def correct_result(
-    cmd: AddResult, reason: str, *, db: Database, actor: Actor, now: datetime
+    cmd: AddResult,
+    reason: str,
+    *,
+    db: Database,
+    actor: Actor,
+    now: datetime,
+    expected_version: int | None = None,
 ) -> ResultView:
     """Supersede the current result with a reason; the old value stays, the new one needs
-    verification again."""
+    verification again.
+
+    ``expected_version`` (optimistic locking): the version of the result the editor read
+    (``ResultView.version``, 1 + its history); if someone recorded or corrected it since,
+    ``Conflict`` "changed by X at T" instead of an overwrite.
+    """
     actor.require("result.correct")
     require_reason(reason, "a correction needs a reason")
     with db.write(actor, now) as tx:
@@ -548,6 +564,23 @@ def correct_result(
                 "no-result",
                 f"{test.code} of lot {lot.lot_number} has no result to correct; use "
                 "`mfg result add`",
+            )
+        if expected_version is not None:
+            from mfg import integrity
+
+            current = s.exec(
+                select(func.count()).where(
+                    ReleaseResult.lot_pk == lot.id, ReleaseResult.test_code == test.code
+                )
+            ).one()
+            integrity.check_version(
+                s,
+                "result",
+                f"{lot.lot_number}/{test.code}",
+                expected=expected_version,
+                current=current,
+                changed_by=old.entered_by,
+                changed_at=old.entered_at,
             )
         parsed = parse_result(test, cmd.value)
         tested_on = _tested_on(db, tx, lot, cmd.tested_on, default=old.tested_on)

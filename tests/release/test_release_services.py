@@ -611,3 +611,34 @@ def test_results_use_the_pinned_spec_version_and_a_changed_file_is_refused(db, a
         "70",
     )
     assert "must be a new version file" in str(e)
+
+
+def test_two_people_correcting_the_same_result_the_second_is_told_not_overwritten(db, actors):
+    """Optimistic locking: both read version 1; the first correction wins, the second gets
+    "changed by X at T" and writes nothing."""
+    from mfg.errors import Conflict
+
+    lot = harvested(db, actors)
+    enter(db, actors, lot, {"VIAB": "81"})
+    read_by_both = next(
+        v for v in release.list_results(lot, db=db, actor=actors["tech"]) if v.test_code == "VIAB"
+    )
+    assert read_by_both.version == 1
+    C = release.AddResult
+    first = release.correct_result(
+        C(lot, "VIAB", "88.5"), "transcription error", db=db, actor=actors["tech2"], now=NOW,
+        expected_version=read_by_both.version,
+    )  # fmt: skip
+    assert first.version == 2
+    e = refused(
+        db, lot, Conflict, "changed-by-someone-else", release.correct_result,
+        C(lot, "VIAB", "86"), "re-read the counter", db=db, actor=actors["tech"], now=NOW,
+        expected_version=read_by_both.version,
+    )  # fmt: skip
+    assert "changed by tech2" in str(e) and "now version 2, you edited version 1" in str(e)
+    # with the version just read, the correction goes through
+    v = release.correct_result(
+        C(lot, "VIAB", "86"), "re-read the counter", db=db, actor=actors["tech"], now=NOW,
+        expected_version=first.version,
+    )  # fmt: skip
+    assert v.display == "86 %" and v.version == 3

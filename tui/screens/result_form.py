@@ -150,7 +150,14 @@ class ResultForm(EntryForm[bool]):
             method_ref=values.get("method_ref"),
         )
         if self.correcting is not None:
-            release.correct_result(cmd, values["reason"], db=app.db, actor=app.actor, now=app.now())
+            release.correct_result(
+                cmd,
+                values["reason"],
+                db=app.db,
+                actor=app.actor,
+                now=app.now(),
+                expected_version=getattr(self.correcting, "version", None),
+            )
         else:
             release.add_result(cmd, db=app.db, actor=app.actor, now=app.now())
         return True

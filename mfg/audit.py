@@ -139,7 +139,7 @@ def append(
     prev = last[1] if last else GENESIS
     # Stored at microsecond precision on both backends; hash what will be read back.
     at = at.astimezone(UTC)
-    row = {
+    row: dict[str, Any] = {
         "seq": seq,
         "at": at,
         "username": username,
@@ -152,9 +152,10 @@ def append(
         "reason": reason,
         "prev_hash": prev,
     }
-    row["hash"] = _hash_fields(**row)
+    digest = _hash_fields(**row)
+    row["hash"] = digest
     conn.execute(_INSERT, row)
-    return Appended(seq, row["hash"], prev)
+    return Appended(seq, digest, prev)
 
 
 @dataclass(frozen=True)

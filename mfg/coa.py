@@ -510,8 +510,13 @@ class PdfFacts:
 
 def read_pdf(data: bytes) -> PdfFacts:
     """Identity (from metadata, else from a QR code on a rendered page) and text of a PDF."""
+    import logging
+
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
+
+    # pypdf logs its own complaints about a damaged file; the refusal below says it once.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
 
     file_sha = hashlib.sha256(data).hexdigest()
     try:

@@ -298,6 +298,7 @@ def disposition(
     from mfg.services import release
 
     actor = cli.actor()
+    actor.require("lot.disposition")  # refuse before showing the review or asking to sign
     db = cli.database()
     if not cli.json:
         r = release.review(lot, db=db, actor=actor)

@@ -118,7 +118,9 @@ def test_cli_refusals_are_one_line_and_write_nothing(db, actors, cli_lot):
         run(db, ["result", "correct", lot, "VIAB", "92", "--reason", " "], "tech"),
         "reason-required",
     )
-    refused(run(db, ["disposition", lot, "release", "--reason", "x"], "tech"), "not-permitted")
+    r = run(db, ["disposition", lot, "release", "--reason", "x"], "tech")
+    refused(r, "not-permitted")
+    assert r.stdout == ""  # refused before the review is shown or the password asked to sign
     refused(
         run(db, ["disposition", lot, "release", "--reason", "x"], "qa", password="nope"),
         "authentication-failed",
@@ -187,3 +189,28 @@ def test_coa_goes_to_the_configured_printer(db, actors, cli_lot, tmp_path):
     out = tmp_path / "same.pdf"
     ok(run(db, ["coa", lot, "-o", str(out)], "qa"))
     assert Path(out).read_bytes() == data  # the PDF as issued, byte for byte
+
+
+def test_coa_verify_of_a_file_that_is_not_a_pdf_is_one_line(db, actors, tmp_path):
+    """In a real process (pytest would capture pypdf's own log lines): only the refusal shows."""
+    import os
+    import subprocess
+    import sys
+
+    bogus = tmp_path / "scan.pdf"
+    bogus.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    env = {
+        **os.environ,
+        "MFG_HOME": str(db.settings.home),
+        "MFG_USER": "qa",
+        "MFG_PASSWORD": PASSWORD,
+        "MFG_DATABASE_URL": db.settings.database_url,
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", "from mfg.cli import main; main()", "coa", "verify", str(bogus)],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert out.returncode == 1
+    assert out.stderr.splitlines() == [
+        "refused: file: not a readable PDF (Stream has ended unexpectedly) [not-a-pdf]"
+    ]

@@ -12,46 +12,16 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from decimal import Decimal
-from enum import Enum
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
+from mfg.domain.canonical import canonical_json, iso_utc
 from mfg.store.tables import AuditEvent
 
 GENESIS = "0" * 64
-
-
-def _default(o: Any) -> Any:
-    if isinstance(o, datetime):
-        return iso_utc(o)
-    if isinstance(o, date):
-        return o.isoformat()
-    if isinstance(o, Enum):
-        return o.value
-    if isinstance(o, Decimal):
-        return str(o)
-    if isinstance(o, (set, frozenset)):
-        return sorted(o)
-    raise TypeError(f"not JSON-serialisable for the audit trail: {type(o).__name__}")
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(
-        value,
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        default=_default,
-        allow_nan=False,
-    )
-
-
-def iso_utc(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _hash_fields(

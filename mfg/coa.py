@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mfg.audit import canonical_json
+from mfg.domain.canonical import canonical_json
 from mfg.errors import RuleViolation
 
 QR_PREFIX = "CELLTRAIL-COA"
@@ -487,6 +487,9 @@ def render(content: dict[str, Any], sha256: str | None = None) -> bytes:
         subject=doc_id,
         creator="CellTrail",
         keywords=f"celltrail-coa doc={doc_id} lot={lot['lot_number']} rev={rev} sha256={sha}",
+        # the same content always renders to the same bytes (no clock, no random file id): a
+        # revision's PDF can be rendered after its transaction, or again, and be the one issued
+        invariant=1,
     )
     story: list[Any] = []
     for name in layout["sections"]:

@@ -11,6 +11,7 @@ import typer
 from mfg.cli import app
 from mfg.cli._common import Cli, command
 from mfg.cli.lots import LotArg, lot_app
+from mfg.errors import RuleViolation
 
 result_app = typer.Typer(help="Release test results.", no_args_is_help=True)
 deviation_app = typer.Typer(help="Deviations (OOS and others).", no_args_is_help=True)
@@ -308,13 +309,19 @@ def disposition(
             f"meaning: {release.DECISIONS.get(decision.strip().lower(), (None, decision))[1]}"
         )
     password = cli.password("Password to sign")
-    sig = release.dispose(
-        release.Dispose(lot, decision, reason, exception, tuple(deviation or ())),
-        password,
-        db=db,
-        actor=actor,
-        now=cli.now,
-    )
+    try:
+        sig = release.dispose(
+            release.Dispose(lot, decision, reason, exception, tuple(deviation or ())),
+            password,
+            db=db,
+            actor=actor,
+            now=cli.now,
+        )
+    except RuleViolation as e:
+        hint = _DISPOSITION_FLAGS.get(e.rule)
+        if hint is None:
+            raise
+        raise RuleViolation(e.field, e.rule, f"{e.message} ({hint})") from None
     cli.emit(
         sig,
         lambda: cli.out.print(
@@ -323,6 +330,15 @@ def disposition(
             f"'{sig.meaning}'; record SHA-256 {sig.record_hash[:16]}..."
         ),
     )
+
+
+# how to act on a refusal with this command's flags (the rules' own messages name no flags)
+_DISPOSITION_FLAGS = {
+    "result-oos": "--exception --deviation DEV-...",
+    "dose-not-met": "--exception --deviation DEV-...",
+    "exception-must-cite-deviation": "--deviation DEV-...",
+    "deviation-without-exception": "--deviation goes with --exception",
+}
 
 
 @command(deviation_app, "list")
@@ -423,7 +439,6 @@ def coa_cmd(
 
     Example: mfg coa BH002-26-0001 -o coa.pdf --user qa; mfg coa verify coa.pdf --user qa
     """
-    from mfg.errors import RuleViolation
     from mfg.services import release
 
     if target.strip().lower() == "verify":

@@ -53,6 +53,12 @@ def car_viable_cells(total_viable_cells: int, car_pct: float) -> int:
     return math.floor(total_viable_cells * car_pct / 100.0)
 
 
+def default_bag_count(doses_available: int) -> int:
+    """Dose bags a harvest fills unless the lab says otherwise: one per dose available (the first
+    dose and at most ``MAX_FURTHER_DOSES`` further ones), and at least one."""
+    return max(1, min(doses_available, 1 + MAX_FURTHER_DOSES))
+
+
 @dataclass(frozen=True)
 class DoseAssessment:
     target_dose_cells: int

@@ -23,6 +23,18 @@ class Source(StrEnum):
     CRYO_PBMC = "cryo-pbmc"
 
 
+def parse_source(text: str) -> Source:
+    """``Apheresis``, `` cryo-PBMC `` ... -> the starting material; anything else is refused."""
+    try:
+        return Source(text.strip().lower())
+    except ValueError:
+        raise RuleViolation(
+            "source",
+            "unknown-source",
+            f"{text!r} is not one of {', '.join(s.value for s in Source)}",
+        ) from None
+
+
 class TerminationCause(StrEnum):
     MANUFACTURING = "manufacturing"
     NOT_EVALUABLE = "not_evaluable"

@@ -3,61 +3,31 @@ QA with a note. Numbered ``DEV-YYYY-NNNN`` per calendar year of the site. Nothin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from mfg.errors import NotFound, RuleViolation
+from mfg.services import coa_service
 from mfg.services.lots import get_lot_row
+from mfg.services.release_read import DeviationView, deviation_view
 from mfg.services.uow import Actor, Database, Tx
 from mfg.store.tables import Alert, Deviation, Lot, ReleaseResult
 
+__all__ = [
+    "CLASSIFICATIONS",
+    "KINDS",
+    "DeviationView",
+    "acknowledge_alerts",
+    "close_deviation",
+    "list_deviations",
+    "open_deviation",
+    "open_in_tx",
+]
+
 CLASSIFICATIONS = ("unclassified", "minor", "major", "critical")
 KINDS = ("OOS", "dose", "harvest-window", "process", "other")
-
-
-@dataclass(frozen=True)
-class DeviationView:
-    number: str
-    lot_number: str
-    kind: str
-    classification: str
-    description: str
-    test_code: str | None
-    opened_by: str
-    opened_at: datetime
-    closed_by: str | None
-    closed_at: datetime | None
-    closure_note: str | None
-
-    @property
-    def is_open(self) -> bool:
-        return self.closed_at is None
-
-
-def deviation_view(session: Session, d: Deviation, lot_number: str | None = None) -> DeviationView:
-    if lot_number is None:
-        lot = session.get(Lot, d.lot_pk)
-        lot_number = lot.lot_number if lot else "?"
-    code = None
-    if d.result_pk is not None:
-        r = session.get(ReleaseResult, d.result_pk)
-        code = r.test_code if r else None
-    return DeviationView(
-        number=d.number,
-        lot_number=lot_number,
-        kind=d.kind,
-        classification=d.classification,
-        description=d.description,
-        test_code=code,
-        opened_by=d.opened_by,
-        opened_at=d.opened_at,
-        closed_by=d.closed_by,
-        closed_at=d.closed_at,
-        closure_note=d.closure_note,
-    )
 
 
 def next_number(session: Session, year: int) -> str:
@@ -192,13 +162,6 @@ def close_deviation(
         return deviation_view(s, d, lot.lot_number)
 
 
-def lot_deviations(session: Session, lot: Lot) -> list[DeviationView]:
-    rows = session.exec(
-        select(Deviation).where(Deviation.lot_pk == lot.id).order_by(col(Deviation.id))
-    ).all()
-    return [deviation_view(session, d, lot.lot_number) for d in rows]
-
-
 def list_deviations(
     *, db: Database, actor: Actor, lot_number: str | None = None, open_only: bool = False
 ) -> list[DeviationView]:
@@ -217,8 +180,6 @@ def acknowledge_alerts(
 ) -> int:
     """QA acknowledges the open alerts of a lot (e.g. the treating site was notified); they leave
     the board and `mfg lot show`, and stay on the COA marked as acknowledged."""
-    from mfg.services import coa_service
-
     actor.require("deviation.manage")
     if not note.strip():
         raise RuleViolation("note", "note-required", "say what was done (e.g. site notified)")

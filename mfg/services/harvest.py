@@ -118,11 +118,7 @@ def _validate(cmd: RecordHarvest, lot: Lot, db: Database, session: Session, now:
     assert subject is not None
     car = dose.car_viable_cells(cmd.total_viable_cells, cmd.car_pct)
     a = dose.assess_dose(product, subject.dose_level, subject.weight_kg, car)
-    bags = (
-        cmd.bags
-        if cmd.bags is not None
-        else max(1, min(a.doses_available, 1 + dose.MAX_FURTHER_DOSES))
-    )
+    bags = cmd.bags if cmd.bags is not None else dose.default_bag_count(a.doses_available)
     if not 1 <= bags <= MAX_BAGS:
         raise RuleViolation("bags", "bag-count-range", f"{bags} bags: must be 1-{MAX_BAGS}")
     volume = cmd.bag_volume_ml if cmd.bag_volume_ml is not None else product.bag_volume_ml

@@ -40,11 +40,11 @@ from mfg import audit
 from mfg.domain import dose, ids
 from mfg.domain.dates import parse_date
 from mfg.domain.expansion import check_not_future, day0_for
-from mfg.domain.lifecycle import LotState, TerminationCause
+from mfg.domain.lifecycle import LotState, TerminationCause, parse_source
 from mfg.domain.numbers import parse_cells, parse_decimal
 from mfg.domain.specs import Product
 from mfg.errors import RuleViolation
-from mfg.services.lots import parse_source, pin_spec
+from mfg.services.lots import pin_spec
 from mfg.services.subjects import SITE_RE, SUBJECT_ID_RE, check_indication
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import AuditEvent, Harvest, Lot, ReleaseResult, Subject
@@ -703,7 +703,7 @@ def _write(
                 "harvest_day": day,
                 "total_viable_cells": r.car_viable_cells,
                 "car_pct": 100.0,
-                "bag_count": max(1, min(r.car_viable_cells // target, 1 + dose.MAX_FURTHER_DOSES)),
+                "bag_count": dose.default_bag_count(r.car_viable_cells // target),
                 "bag_volume_ml": product.bag_volume_ml,
                 "cryopreserved_on": r.harvested_on,
                 "expires_on": r.harvested_on + timedelta(days=product.shelf_life_days),

@@ -13,16 +13,17 @@ from mfg.domain.expansion import check_not_future, day0_for
 from mfg.domain.lifecycle import (
     BEFORE_DISPOSITION,
     LotState,
-    Source,
     TerminationCause,
     check_transition,
+    parse_source,
 )
 from mfg.domain.reasons import require_reason
 from mfg.domain.specs import Product
 from mfg.errors import NotFound, RuleViolation
+from mfg.services.release_read import current_harvest
 from mfg.services.subjects import get_subject_row
 from mfg.services.uow import Actor, Database
-from mfg.store.tables import Alert, Harvest, Lot, SpecPin, Subject
+from mfg.store.tables import Alert, Lot, SpecPin, Subject
 
 
 @dataclass(frozen=True)
@@ -58,15 +59,6 @@ class LotView:
     registered_by: str
     target_dose_cells: int
     alerts: tuple[str, ...] = ()
-
-
-def parse_source(text: str) -> Source:
-    try:
-        return Source(text.strip().lower())
-    except ValueError:
-        raise RuleViolation(
-            "source", "unknown-source", f"{text!r} is not one of apheresis, cryo-pbmc"
-        ) from None
 
 
 def pin_spec(session: Session, product: Product, now: datetime) -> None:
@@ -317,7 +309,18 @@ def list_lots(
         return [lot_view(db, s, lot, subj) for lot, subj in s.exec(q).all()]
 
 
-def current_harvest(session: Session, lot: Lot) -> Harvest | None:
-    return session.exec(
-        select(Harvest).where(Harvest.lot_pk == lot.id, col(Harvest.superseded_by_id).is_(None))
-    ).first()
+__all__ = [
+    "LotView",
+    "RegisterLot",
+    "current_harvest",
+    "get_lot_row",
+    "list_lots",
+    "lot_view",
+    "parse_source",
+    "pin_spec",
+    "product_for_lot",
+    "register_lot",
+    "set_state",
+    "show_lot",
+    "terminate_lot",
+]

@@ -1,12 +1,16 @@
 """Release testing, QA disposition and the COA: the one import for the edges (CLI, TUI, reports).
 
 The work is split by concern: ``results`` (entry, verification, correction), ``deviations``
-(OOS and manual deviations), ``disposition`` (review by exception, e-signature, rules) and
-``coa_service`` (COA revisions, printing, verification of an issued file).
+(OOS and manual deviations), ``disposition`` (review by exception, e-signature), ``coa_service``
+(COA revisions, printing, verification of an issued file) and ``release_read`` (the read models
+all of them share; it depends only on the store and the domain). The rules of a disposition are
+``mfg.domain.release``. Imports point one way: disposition -> results -> deviations ->
+coa_service -> release_read.
 """
 
 from __future__ import annotations
 
+from mfg.domain.release import DECISIONS
 from mfg.services.coa_service import (
     CoaCheck,
     CoaIssue,
@@ -17,27 +21,23 @@ from mfg.services.coa_service import (
     verify_pdf,
 )
 from mfg.services.deviations import (
-    DeviationView,
     acknowledge_alerts,
     close_deviation,
     list_deviations,
     open_deviation,
 )
-from mfg.services.disposition import (
-    DECISIONS,
-    Dispose,
+from mfg.services.disposition import Dispose, dispose, review, signatures
+from mfg.services.release_read import (
+    DeviationView,
     DoseView,
+    ResultVersion,
+    ResultView,
     ReviewView,
     SignatureView,
-    dispose,
-    review,
     signature_valid,
-    signatures,
 )
 from mfg.services.results import (
     AddResult,
-    ResultVersion,
-    ResultView,
     add_result,
     correct_result,
     list_results,

@@ -4,23 +4,41 @@ arrives after disposition (late) makes a new COA revision, and a failing one rai
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, func, select
 
 from mfg.domain.expansion import check_not_future
 from mfg.domain.lifecycle import DISPOSITIONED, LotState
 from mfg.domain.reasons import require_reason
-from mfg.domain.results import DOSE_CODE, Evaluation, ParsedResult, format_value, parse_result
-from mfg.domain.specs import Product, TestKind, TestSpec
+from mfg.domain.results import DOSE_CODE, Evaluation, ParsedResult, parse_result
+from mfg.domain.specs import Product, TestSpec
 from mfg.errors import NotPermitted, RuleViolation
-from mfg.services import deviations
-from mfg.services.lots import current_harvest, get_lot_row, product_for_lot, set_state
+from mfg.services import coa_service, deviations
+from mfg.services.lots import get_lot_row, product_for_lot, set_state
+from mfg.services.release_read import (
+    ResultVersion,
+    ResultView,
+    current_harvest,
+    current_row,
+    display_of,
+    result_views,
+)
 from mfg.services.uow import Actor, Database, Tx
 from mfg.store.tables import Alert, Deviation, Lot, ReleaseResult
+
+__all__ = [
+    "CHANGE_STATES",
+    "ENTRY_STATES",
+    "AddResult",
+    "ResultVersion",
+    "ResultView",
+    "add_result",
+    "correct_result",
+    "list_results",
+    "verify_result",
+]
 
 # A result may be entered once the lot is harvested, and until its disposition is final.
 ENTRY_STATES = frozenset(
@@ -38,211 +56,6 @@ class AddResult:
     value: str
     tested_on: date | None = None
     method_ref: str | None = None
-
-
-@dataclass(frozen=True)
-class ResultVersion:
-    """One stored row of a result's history (the current one or one it superseded)."""
-
-    id: int
-    value_text: str
-    display: str
-    evaluation: str
-    tested_on: date | None
-    method_ref: str | None
-    entered_by: str
-    entered_at: datetime
-    verified_by: str | None
-    verified_at: datetime | None
-    correction_reason: str | None
-    after_disposition: bool
-
-
-@dataclass(frozen=True)
-class ResultView:
-    lot_number: str
-    test_code: str
-    test_name: str
-    method: str
-    group: str
-    acceptance: str
-    may_be_pending: bool
-    status: str  # final | pending | not entered
-    evaluation: str  # pass | fail | pending
-    value_text: str
-    display: str
-    value_num: float | None
-    qualifier: str
-    unit: str
-    tested_on: date | None
-    method_ref: str | None
-    entered_by: str | None
-    entered_at: datetime | None
-    verified_by: str | None
-    verified_at: datetime | None
-    after_disposition: bool
-    corrected: bool
-    correction_reason: str | None
-    original_display: str | None
-    history: tuple[ResultVersion, ...]  # older rows, oldest first
-    deviation_number: str | None
-
-    @property
-    def verified(self) -> bool:
-        return self.verified_by is not None
-
-    @property
-    def version(self) -> int:
-        """Rows recorded for this test so far (what ``correct_result(expected_version=)`` takes)."""
-        return len(self.history) + (0 if self.status == "not entered" else 1)
-
-    @property
-    def conforms(self) -> str:
-        if self.evaluation == Evaluation.PASS:
-            return "conforms"
-        if self.evaluation == Evaluation.FAIL:
-            return "does not conform"
-        return "pending"
-
-
-def display_of(test: TestSpec, r: ReleaseResult) -> str:
-    if r.evaluation == Evaluation.PENDING:
-        return "Pending"
-    if test.kind is TestKind.CATEGORICAL:
-        key = " ".join(r.value_text.split()).casefold()
-        return next((a for a in test.allowed if a.casefold() == key), r.value_text.strip())
-    return format_value(r.value_num, r.qualifier, r.unit)
-
-
-def result_rows(session: Session, lot: Lot) -> dict[str, list[ReleaseResult]]:
-    """Every stored row of the lot by test code, oldest first (current row last)."""
-    rows = session.exec(
-        select(ReleaseResult).where(ReleaseResult.lot_pk == lot.id).order_by(col(ReleaseResult.id))
-    ).all()
-    out: dict[str, list[ReleaseResult]] = defaultdict(list)
-    for r in rows:
-        out[r.test_code].append(r)
-    return out
-
-
-def current_in(chain: Sequence[ReleaseResult]) -> ReleaseResult | None:
-    """The current (not superseded) row of one test's chain from ``result_rows``, if any."""
-    return next((r for r in chain if r.superseded_by_id is None), None)
-
-
-def current_row(session: Session, lot: Lot, code: str) -> ReleaseResult | None:
-    return session.exec(
-        select(ReleaseResult).where(
-            ReleaseResult.lot_pk == lot.id,
-            ReleaseResult.test_code == code,
-            col(ReleaseResult.superseded_by_id).is_(None),
-        )
-    ).first()
-
-
-def _version(test: TestSpec, r: ReleaseResult) -> ResultVersion:
-    return ResultVersion(
-        id=r.id or 0,
-        value_text=r.value_text,
-        display=display_of(test, r),
-        evaluation=r.evaluation,
-        tested_on=r.tested_on,
-        method_ref=r.method_ref,
-        entered_by=r.entered_by,
-        entered_at=r.entered_at,
-        verified_by=r.verified_by,
-        verified_at=r.verified_at,
-        correction_reason=r.correction_reason,
-        after_disposition=r.after_disposition,
-    )
-
-
-def result_views(session: Session, product: Product, lot: Lot) -> list[ResultView]:
-    """One view per test of the pinned spec, in spec order."""
-    rows = result_rows(session, lot)
-    devs: dict[int, str] = {
-        d.result_pk: d.number
-        for d in session.exec(
-            select(Deviation).where(
-                Deviation.lot_pk == lot.id, col(Deviation.result_pk).is_not(None)
-            )
-        ).all()
-        if d.result_pk is not None
-    }
-    out = []
-    for t in product.tests:
-        chain = rows.get(t.code, [])
-        cur = current_in(chain)
-        older = tuple(_version(t, r) for r in chain if r is not cur)
-        corrected = cur is not None and any(
-            r.correction_reason for r in chain if r.supersedes_id is not None
-        )
-        # the first final value entered, if a correction changed it since
-        original = next((v.display for v in older if v.evaluation != Evaluation.PENDING), None)
-        dev = next((devs[r.id] for r in reversed(chain) if r.id in devs), None)
-        if cur is None:
-            out.append(
-                ResultView(
-                    lot.lot_number,
-                    t.code,
-                    t.name,
-                    t.method,
-                    t.group,
-                    t.acceptance,
-                    t.may_be_pending,
-                    "not entered",
-                    Evaluation.PENDING.value,
-                    "",
-                    "Not entered",
-                    None,
-                    "",
-                    t.unit,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    False,
-                    False,
-                    None,
-                    None,
-                    older,
-                    dev,
-                )
-            )
-            continue
-        out.append(
-            ResultView(
-                lot_number=lot.lot_number,
-                test_code=t.code,
-                test_name=t.name,
-                method=t.method,
-                group=t.group,
-                acceptance=t.acceptance,
-                may_be_pending=t.may_be_pending,
-                status="pending" if cur.evaluation == Evaluation.PENDING else "final",
-                evaluation=cur.evaluation,
-                value_text=cur.value_text,
-                display=display_of(t, cur),
-                value_num=cur.value_num,
-                qualifier=cur.qualifier,
-                unit=cur.unit,
-                tested_on=cur.tested_on,
-                method_ref=cur.method_ref,
-                entered_by=cur.entered_by,
-                entered_at=cur.entered_at,
-                verified_by=cur.verified_by,
-                verified_at=cur.verified_at,
-                after_disposition=cur.after_disposition,
-                corrected=corrected,
-                correction_reason=cur.correction_reason,
-                original_display=original if corrected else None,
-                history=older,
-                deviation_number=dev,
-            )
-        )
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -397,8 +210,6 @@ def _after_write(
             "the disposition "
             "signature no longer matches the results; QA must review",
         )
-    from mfg.services import coa_service
-
     coa_service.refresh_in_tx(tx, db, lot, f"{test.code} {what}: {shown}")
 
 
@@ -526,11 +337,31 @@ def verify_result(
             new={"test_code": test.code, "value": row.value_text, "verified_by": actor.username},
         )
         if lot.state in DISPOSITIONED:
-            from mfg.services import coa_service
-
             coa_service.refresh_in_tx(tx, db, lot, f"{test.code} verified")
         tx.commit()
         return _view(s, product, lot, test.code)
+
+
+def _check_version(
+    session: Session, lot: Lot, test: TestSpec, old: ReleaseResult, expected: int
+) -> None:
+    """``Conflict`` "changed by X at T" when the result has more rows than the editor saw."""
+    from mfg import integrity
+
+    current = session.exec(
+        select(func.count()).where(
+            ReleaseResult.lot_pk == lot.id, ReleaseResult.test_code == test.code
+        )
+    ).one()
+    integrity.check_version(
+        session,
+        "result",
+        f"{lot.lot_number}/{test.code}",
+        expected=expected,
+        current=current,
+        changed_by=old.entered_by,
+        changed_at=old.entered_at,
+    )
 
 
 def correct_result(
@@ -566,22 +397,7 @@ def correct_result(
                 "`mfg result add`",
             )
         if expected_version is not None:
-            from mfg import integrity
-
-            current = s.exec(
-                select(func.count()).where(
-                    ReleaseResult.lot_pk == lot.id, ReleaseResult.test_code == test.code
-                )
-            ).one()
-            integrity.check_version(
-                s,
-                "result",
-                f"{lot.lot_number}/{test.code}",
-                expected=expected_version,
-                current=current,
-                changed_by=old.entered_by,
-                changed_at=old.entered_at,
-            )
+            _check_version(s, lot, test, old, expected_version)
         parsed = parse_result(test, cmd.value)
         tested_on = _tested_on(db, tx, lot, cmd.tested_on, default=old.tested_on)
         method_ref = _method_ref(cmd.method_ref) or old.method_ref

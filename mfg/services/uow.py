@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -39,6 +39,12 @@ class Tx:
         self.actor = actor
         self.now = now
         self.committed = False
+        self._after_commit: list[Callable[[], object]] = []
+
+    def after_commit(self, work: Callable[[], object]) -> None:
+        """Run ``work`` once the transaction has committed AND the write lock is released (slow
+        work derived from what was committed, e.g. rendering a COA PDF); dropped on rollback."""
+        self._after_commit.append(work)
 
     def audit(
         self,
@@ -106,6 +112,11 @@ class Database:
             finally:
                 if not tx.committed:
                     s.rollback()
+        # the session is closed: the lock is released (SQLite's with the transaction, PostgreSQL's
+        # advisory lock with the transaction too); only committed work gets its follow-up
+        if tx.committed:
+            for work in tx._after_commit:
+                work()
 
     def products_dir(self) -> Path:
         return self.settings.home / "products"

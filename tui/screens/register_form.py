@@ -10,7 +10,7 @@ from tui.screens._form import EntryForm, FormField
 
 
 def _source(text: str, _today: Any) -> str:
-    from mfg.services.lots import parse_source
+    from mfg.domain.lifecycle import parse_source
 
     return parse_source(text).value
 

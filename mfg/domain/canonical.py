@@ -1,0 +1,42 @@
+"""Canonical JSON: the one serialisation every hash in CellTrail is computed over (audit events,
+disposition signatures, COA content). Sorted keys, no whitespace, UTF-8 text kept as text, aware
+datetimes as UTC ISO-8601 with microseconds, dates as ISO, enums by value, sets sorted.
+
+Pure: no tables, no I/O, so the COA and the read models hash without loading the audit module."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+
+def iso_utc(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, datetime):
+        return iso_utc(o)
+    if isinstance(o, date):
+        return o.isoformat()
+    if isinstance(o, Enum):
+        return o.value
+    if isinstance(o, Decimal):
+        return str(o)
+    if isinstance(o, (set, frozenset)):
+        return sorted(o)
+    raise TypeError(f"not JSON-serialisable for the audit trail: {type(o).__name__}")
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(
+        value,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=_default,
+        allow_nan=False,
+    )

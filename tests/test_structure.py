@@ -172,9 +172,8 @@ def oversize() -> dict[str, list[str]]:
 def test_no_function_over_80_lines_and_no_module_over_500():
     found = oversize()
     new = {p: v for p, v in found.items() if p not in ALLOWED_OVERSIZE}
-    assert not new, (
-        "split these (or start the file with '# clearer whole: <why>'):\n"
-        + "\n".join(f"{p}: {', '.join(v)}" for p, v in sorted(new.items()))
+    assert not new, "split these (or start the file with '# clearer whole: <why>'):\n" + "\n".join(
+        f"{p}: {', '.join(v)}" for p, v in sorted(new.items())
     )
 
 

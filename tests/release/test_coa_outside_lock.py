@@ -67,9 +67,7 @@ def test_a_revision_left_unrendered_is_rendered_on_demand_to_the_same_bytes(db, 
     issued = row.pdf
     # as if the process died between the commit and the rendering
     with db.write(actors["qa"], NOW) as tx:
-        tx.session.exec(
-            update(CoaRevision).values(pdf=b"", pdf_sha256="")
-        )
+        tx.session.exec(update(CoaRevision).values(pdf=b"", pdf_sha256=""))
         tx.commit()
     before = n_rows(db, AuditEvent)
     check = release.verify_pdf(issued, db=db, actor=actors["qa"])

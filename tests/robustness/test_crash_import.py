@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import random
+import select
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -61,7 +60,20 @@ def test_sigkill_inside_the_import_transaction_leaves_nothing(
     assert verify(db, actors["qa"]).ok
 
 
-def test_cli_import_killed_at_random_moments_is_all_or_nothing(db, actors, tmp_path):
+def _wait_for_line(p: subprocess.Popen[str], timeout: float) -> str:
+    """The child's first line of stdout, or '' if it exited or said nothing within ``timeout``."""
+    assert p.stdout is not None
+    ready, _, _ = select.select([p.stdout], [], [], timeout)
+    return p.stdout.readline() if ready else ""
+
+
+@pytest.mark.parametrize("inserts_before_kill", [1, 3])
+def test_cli_import_killed_inside_its_transaction_leaves_nothing(
+    db, actors, tmp_path, inserts_before_kill
+):
+    """The real `mfg import lots` process says when it is inside the transaction (rows flushed,
+    not committed) and waits; only then is it killed. Nothing of it remains, the trail verifies,
+    and the same file then imports in full."""
     csv_path = big_csv(tmp_path / "history.csv")
     env = {
         **os.environ,
@@ -69,30 +81,34 @@ def test_cli_import_killed_at_random_moments_is_all_or_nothing(db, actors, tmp_p
         "MFG_PASSWORD": PASSWORD,
         "CELLTRAIL_FAST_HASH": "1",
     }
-    mfg = str(Path(sys.executable).with_name("mfg"))
-    rng = random.Random(7)
+    args = ["import", "lots", str(csv_path), "--user", "qa", "--db", _url(db)]
     before = snapshot(db)
-    outcomes = []
-    for _ in range(3):
-        p = subprocess.Popen(
-            [mfg, "import", "lots", str(csv_path), "--user", "qa", "--db", _url(db)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(rng.uniform(0.8, 2.5))
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.robustness.die_inside_import",
+            str(inserts_before_kill),
+            *args,
+        ],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        said = _wait_for_line(p, 180)
+        assert said == "inside\n", f"the import never reached its transaction ({p.poll()=})"
         p.send_signal(signal.SIGKILL)
-        p.wait(60)
-        now_counts = snapshot(db)
-        lots = n_rows(db, Lot)
-        assert lots in (0, N_LOTS), lots  # all or nothing
-        outcomes.append("imported" if lots else "nothing")
-        r = verify(db, actors["qa"])
-        assert r.ok, (r.problem, r.record_problems[:3])
-        if lots:
-            assert now_counts[0] > before[0]
-            break
-    # whatever happened, finishing the import gives exactly one complete copy
-    if n_rows(db, Lot) == 0:
-        importer.import_lots(csv_path, db=db, actor=actors["qa"], now=NOW)
+        assert p.wait(60) == -signal.SIGKILL
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(60)
+    assert snapshot(db) == before  # no subject, lot, harvest, result or audit event of it
+    r = verify(db, actors["qa"])
+    assert r.ok, (r.problem, r.record_problems[:3])
+    done = subprocess.run([str(Path(sys.executable).with_name("mfg")), *args], env=env, check=False)
+    assert done.returncode == 0
     assert n_rows(db, Lot) == N_LOTS and verify(db, actors["qa"]).ok

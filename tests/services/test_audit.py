@@ -8,9 +8,9 @@ from sqlalchemy import text
 from mfg import audit
 from mfg.errors import NotPermitted
 from mfg.services import audit_trail, counts
-from tests.services.test_lot_intake import assert_refused
 from tests.support import world
 from tests.support.constants import NOW
+from tests.support.refusals import assert_refused
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from sqlmodel import select
 from mfg.errors import NotFound, NotPermitted
 from mfg.services import audit_trail, harvest, lots
 from mfg.store.tables import DoseBag
-from tests.services.test_lot_intake import assert_refused
 from tests.support import world
 from tests.support.constants import NOW, TODAY
+from tests.support.refusals import assert_refused
 
 D = timedelta(days=1)
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from sqlmodel import SQLModel, func, select
+from sqlmodel import func, select
 
 from mfg.domain.ids import parse_coi
-from mfg.errors import CellTrailError, NotPermitted, RuleViolation
+from mfg.errors import NotPermitted, RuleViolation
 from mfg.services import audit_trail, counts, harvest, lots
-from mfg.services.uow import Database
 from mfg.store.tables import AuditEvent, CellCount, Lot
 from tests.support import world
 from tests.support.constants import NOW, TODAY
@@ -20,34 +18,6 @@ from tests.support.constants import NOW, TODAY
 def n_rows(db, table) -> int:  # type: ignore[no-untyped-def]
     with db.read() as s:
         return s.exec(select(func.count()).select_from(table)).one()
-
-
-def snapshot(db: Database) -> dict[str, object]:
-    """Row counts of every table plus the head of the audit chain: "nothing was written"."""
-    out: dict[str, object] = {}
-    with db.read() as s:
-        for t in SQLModel.metadata.sorted_tables:
-            out[t.name] = s.exec(select(func.count()).select_from(t)).one()
-        out["audit_head"] = s.exec(select(func.max(AuditEvent.seq))).one()
-    return out
-
-
-def assert_refused(
-    db: Database,
-    fn: Callable[[], object],
-    rule: str,
-    field: str | None = None,
-    kind: type[CellTrailError] = CellTrailError,
-) -> CellTrailError:
-    """``fn()`` raises a refusal with ``rule`` (and ``field``), and nothing was written."""
-    before = snapshot(db)
-    with pytest.raises(kind) as e:
-        fn()
-    assert e.value.rule == rule, f"{e.value.rule} != {rule}: {e.value}"
-    if field is not None:
-        assert isinstance(e.value, RuleViolation) and e.value.field == field
-    assert snapshot(db) == before, "a refused call wrote something"
-    return e.value
 
 
 def test_register_gives_lot_number_and_valid_coi(db, actors):

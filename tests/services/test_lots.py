@@ -9,9 +9,9 @@ import pytest
 from mfg.domain.ids import parse_coi
 from mfg.errors import NotFound, NotPermitted
 from mfg.services import audit_trail, counts, lots
-from tests.services.test_lot_intake import assert_refused
 from tests.support import world
 from tests.support.constants import NOW, TODAY
+from tests.support.refusals import assert_refused
 
 D = timedelta(days=1)
 

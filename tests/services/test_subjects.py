@@ -9,9 +9,9 @@ import pytest
 
 from mfg.errors import NotFound, NotPermitted
 from mfg.services import audit_trail, subjects
-from tests.services.test_lot_intake import assert_refused
 from tests.support import world
 from tests.support.constants import NOW, TODAY
+from tests.support.refusals import assert_refused
 
 GOOD = subjects.AddSubject(
     subject_id="S-001", site="BJ01", indication="SLE", weight_kg=62.5, dose_level="DL2"

@@ -9,8 +9,8 @@ from mfg.auth import MAX_FAILED_LOGINS
 from mfg.errors import AuthenticationFailed, NotFound, NotPermitted
 from mfg.services import audit_trail, users
 from mfg.store.tables import User
-from tests.services.test_lot_intake import assert_refused
 from tests.support.constants import NOW, PASSWORD
+from tests.support.refusals import assert_refused
 
 
 def login(db, name="tech", password=PASSWORD):  # type: ignore[no-untyped-def]

@@ -23,6 +23,17 @@ apt_install() {
   fi
 }
 
+# pip's own notices (deprecations, a site's unreachable extra index) go to a log, shown only
+# when the install fails, so a fresh machine's first screen is the application, not a wall of text.
+PIP_LOG=${TMPDIR:-/tmp}/celltrail-pip.log
+pip_quiet() {
+  if ! .venv/bin/python -m pip "$@" >"$PIP_LOG" 2>&1; then
+    tail -30 "$PIP_LOG" >&2
+    echo "pip $* failed (full log: $PIP_LOG)" >&2
+    exit 1
+  fi
+}
+
 PY=${PYTHON:-python3}
 if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
   echo "CellTrail needs Python 3.11 or newer ($PY is $("$PY" --version 2>&1))" >&2
@@ -30,14 +41,14 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; th
 fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
-  .venv/bin/python -m pip install -q --upgrade pip >&2
+  pip_quiet install -q --upgrade pip
 fi
 if [ "$what" = test ]; then
   # PostgreSQL server binaries for the throwaway test server; poppler for PDF checks by eye.
   if command -v apt-get >/dev/null 2>&1; then
     apt_install postgresql poppler-utils
   fi
-  .venv/bin/python -m pip install -q -e '.[test]' >&2
+  pip_quiet install -q -e '.[test]'
 else
-  .venv/bin/python -m pip install -q -e '.[postgres]' >&2
+  pip_quiet install -q -e '.[postgres]'
 fi

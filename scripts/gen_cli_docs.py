@@ -53,9 +53,9 @@ def help_text(app: Any, path: tuple[str, ...]) -> str:
 def render() -> str:
     import typer.main
 
-    from mfg.cli import app
+    from mfg.cli import app, load_all
 
-    root = typer.main.get_command(app)
+    root = typer.main.get_command(load_all())
     parts = [
         "# `mfg` command reference",
         "",

@@ -2,6 +2,11 @@
 
 Exit codes: 0 done, 1 refused by a rule (one line naming the rule), 2 usage error, 3 internal
 error (details in $MFG_HOME/logs/errors.log, never a traceback on the terminal).
+
+Start-up: the root group is a lazy group (Click's documented pattern, on Typer's group class:
+``list_commands`` names every command without importing it, ``get_command`` imports the
+module(s) that register the one asked for). ``mfg lot show`` imports only ``mfg.cli.lots`` and
+``mfg.cli.release``; ``mfg --help`` asks for every command's short help, so it loads all.
 """
 
 from __future__ import annotations
@@ -11,25 +16,8 @@ import sys
 from typing import Any
 
 import typer
-
-_app = typer.Typer(
-    name="mfg",
-    help="CellTrail: GMP lot tracking for autologous CAR-T manufacturing.\n\n"
-    "Example: mfg --help; mfg lot show BH002-26-0001 --user tech --json",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    pretty_exceptions_show_locals=False,
-    add_completion=False,
-    rich_markup_mode=None,
-)
-
-
-@_app.callback()
-def _root() -> None:
-    # A callback keeps `mfg` a command group even when `mfg NAME` has loaded a module that
-    # registers one command only (Typer would otherwise run that command as `mfg` itself).
-    pass
-
+import typer.main
+from typer.core import TyperGroup
 
 # Each module registers its commands on `app` (or a sub-app it adds); one module per group.
 COMMAND_MODULES = (
@@ -46,8 +34,7 @@ COMMAND_MODULES = (
     "validate",
 )
 
-# Start-up: `mfg NAME ...` imports only the module(s) that register the top-level command or
-# group NAME (all of them for `mfg --help`, an unknown name, or `mfg.cli.app`).
+# The top-level names in the order `mfg --help` lists them, and the module(s) registering each.
 # tests/cli/test_lazy_commands.py keeps this table equal to what the modules register.
 COMMAND_HOMES: dict[str, tuple[str, ...]] = {
     "init": ("setup",),
@@ -75,53 +62,68 @@ COMMAND_HOMES: dict[str, tuple[str, ...]] = {
     "validate": ("validate",),
 }
 
-_all_loaded = False
-_partial = False  # main() is loading only the invoked command's modules
-
 
 def _load(modules: tuple[str, ...]) -> None:
     for name in modules:
         importlib.import_module(f"mfg.cli.{name}")
 
 
+class LazyGroup(TyperGroup):
+    """The root ``mfg`` group: commands are imported when they are asked for.
+
+    Typer builds this group from what is registered on ``app`` when it runs; a name not built
+    yet is looked up in ``COMMAND_HOMES``, its modules imported (they register on ``app``) and
+    the group rebuilt from the registrations, so the command is exactly what Typer would make.
+    """
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMAND_HOMES)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        # Unknown names load everything, so that Typer's "did you mean" sees every command.
+        _load(COMMAND_HOMES.get(cmd_name, COMMAND_MODULES))
+        loaded = frozenset(m for m in COMMAND_MODULES if f"mfg.cli.{m}" in sys.modules)
+        if self._built_from != loaded:  # rebuild from every registration made so far
+            built = typer.main.get_command(app)
+            assert isinstance(built, TyperGroup)
+            self.commands.update(built.commands)
+            self._built_from = loaded
+        return self.commands.get(cmd_name)
+
+    _built_from: frozenset[str] | None = None
+
+
+app = typer.Typer(
+    name="mfg",
+    cls=LazyGroup,
+    help="CellTrail: GMP lot tracking for autologous CAR-T manufacturing.\n\n"
+    "Example: mfg --help; mfg lot show BH002-26-0001 --user tech --json",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+
+@app.callback()
+def _root() -> None:
+    # A callback keeps `mfg` a command group even when `mfg NAME` has loaded a module that
+    # registers one command only (Typer would otherwise run that command as `mfg` itself).
+    pass
+
+
 def load_all() -> typer.Typer:
-    """The app with every command registered (what `mfg --help` and the docs list)."""
-    global _all_loaded
-    if not _all_loaded:
-        _all_loaded = True
-        _load(COMMAND_MODULES)
-    return _app
-
-
-def _registering() -> bool:
-    """True while a command module's top level runs (it is getting `app` to register on)."""
-    homes = {f"mfg.cli.{m}" for m in COMMAND_MODULES}
-    frame = sys._getframe(2)
-    while frame is not None:
-        if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") in homes:
-            return True
-        frame = frame.f_back
-    return False
+    """The app with every command registered (for code that walks ``app``'s registrations)."""
+    _load(COMMAND_MODULES)
+    return app
 
 
 def __getattr__(name: str) -> Any:
-    if name == "app":
-        return _app if (_partial or _all_loaded or _registering()) else load_all()
     if name in COMMAND_MODULES:
         return importlib.import_module(f"mfg.cli.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
-    global _partial
-    first = sys.argv[1] if len(sys.argv) > 1 else ""
-    homes = COMMAND_HOMES.get(first)
-    if homes is None:
-        load_all()
-    else:
-        _partial = True
-        try:
-            _load(homes)
-        finally:
-            _partial = False
-    _app()
+    app()

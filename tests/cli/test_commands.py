@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import typer
 
-from mfg.cli import app
+from mfg.cli import app, load_all
 from tests.cli.conftest import Home, invoke
 from tests.support.constants import PASSWORD
 
@@ -32,7 +32,7 @@ def walk(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...]
 
 
 def test_every_command_takes_json_user_and_db_and_shows_an_example():
-    root = typer.main.get_command(app)
+    root = typer.main.get_command(load_all())
     commands = walk(root)
     assert len(commands) >= 20
     for path, cmd in commands:

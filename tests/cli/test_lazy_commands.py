@@ -21,8 +21,8 @@ def _modules_of(typer_app: Any, acc: set[str]) -> set[str]:
 
 def test_command_homes_name_every_module_that_registers_under_a_name():
     import mfg.cli
-    from mfg.cli import app
 
+    app = mfg.cli.load_all()
     registered: dict[str, set[str]] = {}
     for c in app.registered_commands:
         registered.setdefault(c.name, set()).add(c.callback.__module__.removeprefix("mfg.cli."))
@@ -40,7 +40,7 @@ def _tree(statement: str) -> dict[str, list[str]]:
         "import json, sys\n"
         "import typer.main\n"
         f"{statement}\n"
-        "cmd = typer.main.get_command(mfg.cli._app)\n"
+        "cmd = typer.main.get_command(mfg.cli.app)\n"
         "print(json.dumps({n: sorted(getattr(c, 'commands', {})) "
         "for n, c in cmd.commands.items()}))"
     )
@@ -83,3 +83,36 @@ def test_every_top_level_name_runs_as_itself_when_loaded_alone():
         )
         assert out.returncode == 0, (name, out.stdout, out.stderr)
         assert f"Usage: mfg {name}" in out.stdout, (name, out.stdout)
+
+
+def test_the_root_group_lists_every_name_without_importing_a_command_module():
+    """Click's lazy-group pattern: `list_commands` comes from COMMAND_HOMES, no import."""
+    code = (
+        "import sys, json, typer.main, mfg.cli\n"
+        "g = typer.main.get_command(mfg.cli.app)\n"
+        "names = g.list_commands(None)\n"
+        "print(json.dumps([names, sorted(m for m in sys.modules if m.startswith('mfg.cli.'))]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    names, loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    import mfg.cli
+
+    assert names == list(mfg.cli.COMMAND_HOMES)
+    assert loaded == []
+
+
+def test_a_group_loaded_in_parts_is_rebuilt_whole():
+    """`mfg count` loads only mfg.cli.lots; asking for `lot` afterwards still gives `lot review`
+    (registered by mfg.cli.release), not the half of the group built first."""
+    code = (
+        "import json, typer.main, mfg.cli\n"
+        "g = typer.main.get_command(mfg.cli.app)\n"
+        "g.get_command(None, 'count')\n"
+        "print(json.dumps(sorted(g.get_command(None, 'lot').commands)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert "review" in json.loads(out.stdout.strip().splitlines()[-1])

@@ -13,7 +13,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from mfg.cli import app
+from mfg.cli import app, load_all
 from mfg.domain.permissions import PERMISSIONS, Role, allowed
 from tests.conftest import add_users
 from tests.support import world
@@ -121,7 +121,7 @@ def all_commands() -> list[str]:
         else:
             out.append(" ".join(path))
 
-    walk(typer.main.get_command(app), [])
+    walk(typer.main.get_command(load_all()), [])
     return out
 
 

@@ -1,10 +1,18 @@
-"""Benchmark: the success-rate report over 100,000 synthetic lots, and importing 10,000 lots.
+"""Benchmark: the success-rate report over 100,000 (or 1,000,000) synthetic lots, and importing
+10,000 lots.
 
 Run on demand (never in the test suite):
 
     .venv/bin/python benchmarks/bench_reports.py                 # SQLite, 100,000 lots
+    .venv/bin/python benchmarks/bench_reports.py --lots 1000000 --keep /tmp/r1m --import-lots 0
     .venv/bin/python benchmarks/bench_reports.py --lots 20000 --import-lots 2000 --repeat 3
     .venv/bin/python benchmarks/bench_reports.py --postgres      # a throwaway PostgreSQL server
+
+``--keep DIR`` keeps the SQLite database in DIR and reuses it on the next run with the same
+``--lots`` (building a million lots takes minutes). Each report is also run once in a fresh
+child process, whose peak resident memory (``ru_maxrss``, imports included) is printed.
+The baseline, timed in the same run, is the report counted from the lot table (one row per lot
+brought into pandas), which is how the report was computed before it was grouped in SQL.
 
 The report data are bulk-inserted straight into the tables (seeded, reproducible: subjects,
 lots in every state, current and superseded harvests, 12 release results per tested lot,
@@ -24,192 +32,16 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SITES = ("BJ01", "SH02", "GZ03", "CD04", "WH05", "XA06")
-INDICATIONS = ("SLE", "LN", "SSc", "SjS", "AAV", "IIM")
-LEVELS = ("DL1", "DL2", "DL3")
-TESTS = {
-    "APPEAR": ("Conforms", "Does not conform"),
-    "VIAB": ("92.5", "61.0"),
-    "CD3": ("96.1", "72.0"),
-    "CAR": ("31.0", "6.0"),
-    "VCN": ("2.1", "6.3"),
-    "POT": ("410", "22"),
-    "ENDO": ("<0.5", "7.5"),
-    "GRAM": ("No organisms seen", "Organisms seen"),
-    "MYCO": ("Negative", "Positive"),
-    "STER": ("No growth", "Growth"),
-    "RCL": ("Not detected", "Detected"),
-    "BEADS": ("12", "140"),
-}
-NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+from benchmarks.synth_report import INDICATIONS, NOW, SITES, TESTS, report_lots  # noqa: E402
 
-
-def _pick_state(rng: random.Random) -> str:
-    x = rng.random()
-    if x < 0.72:
-        return "released"
-    if x < 0.78:
-        return "conditionally_released"
-    if x < 0.83:
-        return "rejected"
-    if x < 0.88:
-        return "terminated"
-    return rng.choice(("registered", "in_expansion", "harvested", "in_release_testing"))
-
-
-def build_synthetic(db, n_lots: int, seed: int = 7) -> None:  # type: ignore[no-untyped-def]
-    """Bulk-insert ``n_lots`` lots (about 1.2 per subject) with harvests, results, dispositions."""
-    from sqlalchemy import insert
-
-    from mfg.domain import ids
-    from mfg.store.tables import (
-        Disposition,
-        Harvest,
-        Lot,
-        ReleaseResult,
-        Signature,
-        Subject,
-    )
-
-    rng = random.Random(seed)
-    n_subjects = max(1, int(n_lots / 1.2))
-    subjects = []
-    for i in range(n_subjects):
-        subjects.append(
-            {
-                "id": i + 1,
-                "subject_id": f"S-{i + 1:06d}",
-                "site": rng.choice(SITES),
-                "indication": rng.choice(INDICATIONS),
-                "weight_kg": round(rng.uniform(45, 125), 1),
-                "weight_on": date(2024, 1, 1),
-                "dose_level": rng.choice(LEVELS),
-                "created_at": NOW,
-                "row_version": 1,
-            }
-        )
-    lots, harvests, results, signatures, dispositions = [], [], [], [], []
-    for i in range(n_lots):
-        lot_id = i + 1
-        subject = subjects[i % n_subjects]
-        source = "apheresis" if rng.random() < 0.7 else "cryo-pbmc"
-        day0 = date(2024, 1, 1) + timedelta(days=rng.randrange(0, 1000))
-        state = _pick_state(rng)
-        cause = None
-        if state == "terminated":
-            cause = "manufacturing" if rng.random() < 0.6 else "not_evaluable"
-        lots.append(
-            {
-                "id": lot_id,
-                "lot_number": ids.lot_number("BH002", day0.year, i + 1),
-                "coi": ids.coi_code("W0001", day0.year, i + 1),
-                "subject_pk": subject["id"],
-                "product_code": "BH002",
-                "spec_version": "1",
-                "source": source,
-                "apheresis_on": day0 if source == "apheresis" else day0 - timedelta(days=40),
-                "thaw_on": None if source == "apheresis" else day0,
-                "day0": day0,
-                "state": state,
-                "termination_cause": cause,
-                "termination_reason": "synthetic" if cause else None,
-                "registered_at": NOW,
-                "registered_by": "bench",
-                "state_changed_at": NOW,
-                "row_version": 1,
-            }
-        )
-        if state in ("registered", "in_expansion") or (
-            state == "terminated" and rng.random() < 0.7
-        ):
-            continue
-        day = rng.choice((9, 10, 11, 12, 12, 13, 13, 14, 15)) if rng.random() < 0.1 else 12
-        total = int(rng.uniform(0.5e9, 6e9))
-        harvests.append(
-            {
-                "lot_pk": lot_id,
-                "harvested_on": day0 + timedelta(days=day),
-                "harvest_day": day,
-                "total_viable_cells": total,
-                "car_pct": round(rng.uniform(12, 45), 1),
-                "bag_count": 2,
-                "bag_volume_ml": 50.0,
-                "recorded_by": "bench",
-                "recorded_at": NOW,
-            }
-        )
-        if state == "harvested":
-            continue
-        bad = rng.random() < 0.04
-        for code, (good, fail) in TESTS.items():
-            value, evaluation = good, "pass"
-            if bad and code == rng.choice(("VIAB", "CD3", "ENDO", "STER")):
-                value, evaluation = fail, "fail"
-            if state == "conditionally_released" and code == "STER":
-                value, evaluation = "pending", "pending"
-            results.append(
-                {
-                    "lot_pk": lot_id,
-                    "test_code": code,
-                    "value_text": value,
-                    "qualifier": "",
-                    "unit": "",
-                    "evaluation": evaluation,
-                    "entered_by": "bench",
-                    "entered_at": NOW,
-                    "after_disposition": False,
-                    "row_version": 1,
-                }
-            )
-        if state in ("released", "conditionally_released", "rejected"):
-            signatures.append(
-                {
-                    "id": len(signatures) + 1,
-                    "lot_pk": lot_id,
-                    "username": "qa",
-                    "printed_name": "Quinn Quality",
-                    "meaning": "released",
-                    "signed_at": NOW,
-                    "record_hash": "0" * 64,
-                }
-            )
-            decided = datetime.combine(day0, datetime.min.time(), UTC) + timedelta(
-                days=day + rng.randrange(3, 15)
-            )
-            dispositions.append(
-                {
-                    "lot_pk": lot_id,
-                    "decision": state,
-                    "reason": "synthetic",
-                    "exception": bad and state == "released",
-                    "deviation_numbers": "",
-                    "pending_tests": "STER" if state == "conditionally_released" else "",
-                    "signature_pk": len(signatures),
-                    "decided_at": decided,
-                }
-            )
-    with db.engine.begin() as conn:
-        for table, rows in (
-            (Subject, subjects),
-            (Lot, lots),
-            (Harvest, harvests),
-            (ReleaseResult, results),
-            (Signature, signatures),
-            (Disposition, dispositions),
-        ):
-            for k in range(0, len(rows), 20_000):
-                conn.execute(insert(table.__table__), rows[k : k + 20_000])  # type: ignore[attr-defined]
-        if db.dialect == "postgresql":
-            for t in ("subject", "lot", "signature"):
-                conn.exec_driver_sql(
-                    f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), (SELECT max(id) FROM {t}))"
-                )
+build_synthetic = report_lots  # the name tests/reports use
 
 
 def import_csv(path: Path, n: int, seed: int = 11) -> None:
@@ -258,108 +90,182 @@ def _median(xs: list[float]) -> float:
     return statistics.median(xs)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--lots", type=int, default=100_000)
-    ap.add_argument("--import-lots", type=int, default=10_000)
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument(
-        "--postgres",
-        action="store_true",
-        help="use a throwaway PostgreSQL server (tests/support/pgserver.py) instead of SQLite",
-    )
-    args = ap.parse_args()
-
-    t0 = time.perf_counter()
-    import pandas  # noqa: F401
-
+def _steps(db, settings, by) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     from mfg import reports
-    from mfg.config import Settings
     from mfg.domain.permissions import Role
-    from mfg.services import importer, reporting, users
-    from mfg.services.uow import Actor, Database
+    from mfg.services import reporting
+    from mfg.services.uow import Actor
+
+    sponsor = Actor("sponsor", "Sam Sponsor", Role.SPONSOR)
+
+    def baseline() -> Any:
+        lots = reports.lot_frame(db.engine, db.product, settings.zone)
+        return reports.success_rate(lots, "lot", by), reports.time_summary(lots)
+
+    return {
+        "baseline: per lot from the lot table (a row per lot)": baseline,
+        "report per lot by 3 strata (service, grouped in SQL)": lambda: reporting.success_rate(
+            db=db, actor=sponsor, unit="lot", by=by
+        ),
+        "report per subject by 3 strata (service, lot table)": lambda: reporting.success_rate(
+            db=db, actor=sponsor, unit="subject", by=by
+        ),
+    }
+
+
+def _database(args: argparse.Namespace, home: Path) -> tuple[Any, Any, Any]:
+    from mfg.config import Settings
+    from mfg.services.uow import Database
     from mfg.store import db as store_db
 
-    startup = time.perf_counter() - t0
-    os.environ.setdefault("CELLTRAIL_FAST_HASH", "1")
     server = None
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
-        url, url2 = f"sqlite:///{home / 'bench.db'}", f"sqlite:///{home / 'import.db'}"
-        if args.postgres:
-            from sqlalchemy import create_engine, text
+    url = f"sqlite:///{home / f'bench-{args.lots}.db'}"
+    if args.postgres:
+        from sqlalchemy import create_engine, text
 
-            from tests.support.pgserver import start_server
+        from tests.support.pgserver import start_server
 
-            server = start_server()
-            admin = create_engine(server.admin_url, isolation_level="AUTOCOMMIT")
-            with admin.connect() as c:
-                c.execute(text("CREATE DATABASE bench_reports"))
-                c.execute(text("CREATE DATABASE bench_import"))
-            admin.dispose()
-            url, url2 = server.url("bench_reports"), server.url("bench_import")
-        settings = Settings(home=home, site_timezone="Asia/Shanghai", database_url=url)
-        db = Database(engine=store_db.make_engine(url), settings=settings)
+        server = start_server()
+        admin = create_engine(server.admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text("CREATE DATABASE bench_reports"))
+        admin.dispose()
+        url = server.url("bench_reports")
+    settings = Settings(home=home, site_timezone="Asia/Shanghai", database_url=url)
+    fresh = args.postgres or not (home / f"bench-{args.lots}.db").exists()
+    db = Database(engine=store_db.make_engine(url), settings=settings)
+    if fresh:
         store_db.upgrade(db.engine)
         t = time.perf_counter()
         build_synthetic(db, args.lots)
         print(
             f"built {args.lots:,} synthetic lots in {time.perf_counter() - t:.1f} s ({db.dialect})"
         )
-        sponsor = Actor("sponsor", "Sam Sponsor", Role.SPONSOR)
+    return db, settings, server
 
-        by = ("dose_level", "source", "site")
-        steps = {
-            "query + outcomes (mfg.reports.lot_frame)": lambda: reports.lot_frame(
-                db.engine, db.product, settings.zone
-            ),
-            "report per lot by 3 strata (service, total)": lambda: reporting.success_rate(
-                db=db, actor=sponsor, unit="lot", by=by
-            ),
-            "report per subject by 3 strata (service, total)": lambda: reporting.success_rate(
-                db=db, actor=sponsor, unit="subject", by=by
-            ),
-        }
-        wall: dict[str, list[float]] = {k: [] for k in steps}
-        cpu: dict[str, list[float]] = {k: [] for k in steps}
-        result = None
-        for _ in range(args.repeat):
-            for name, fn in steps.items():
-                t, c = time.perf_counter(), time.process_time()
-                out = fn()
-                wall[name].append(time.perf_counter() - t)
-                cpu[name].append(time.process_time() - c)
-                if name.startswith("report per lot"):
-                    result = out
-        assert result is not None
-        o = result.data["overall"]
-        print(f"start-up (imports of pandas, mfg.reports, services): {startup:.2f} s")
-        print(
-            f"{args.lots:,} lots, {len(result.data['strata'])} strata; overall "
-            f"{o['successes']}/{o['evaluable']} = {o['rate']:.4f} "
-            f"[{o['ci_low']:.4f}, {o['ci_high']:.4f}]"
-        )
-        print(f"  {'step':52s} {'wall median':>12s} {'CPU median':>11s}  (n={args.repeat})")
-        for name in steps:
-            print(f"  {name:52s} {_median(wall[name]):10.3f} s {_median(cpu[name]):9.3f} s")
 
-        # Import of historical lots through the service, into a fresh database.
-        db2 = Database(engine=store_db.make_engine(url2), settings=settings)
-        store_db.upgrade(db2.engine)
-        users.init_database(db2, admin="admin", full_name="Ada Admin", password="x" * 12, now=NOW)
-        qa = Actor("qa", "Quinn Quality", Role.QA)
-        path = home / "history.csv"
-        import_csv(path, args.import_lots)
-        t, c = time.perf_counter(), time.process_time()
-        res = importer.import_lots(path, db=db2, actor=qa, now=NOW)
-        dt, dc = time.perf_counter() - t, time.process_time() - c
+def _child(args: argparse.Namespace) -> None:
+    """One report in this (fresh) process; prints wall, CPU and peak RSS as JSON."""
+    import json
+    import resource
+
+    from mfg.config import Settings
+    from mfg.services.uow import Database
+    from mfg.store import db as store_db
+
+    settings = Settings(home=Path(args.home), site_timezone="Asia/Shanghai", database_url=args.url)
+    db = Database(engine=store_db.make_engine(args.url), settings=settings)
+    step = _steps(db, settings, ("dose_level", "source", "site"))[args.child]
+    t, c = time.perf_counter(), time.process_time()
+    step()
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"wall": wall, "cpu": cpu, "rss": rss}))
+
+
+def _peak(name: str, url: str, home: Path) -> dict[str, float]:
+    import json
+    import subprocess
+
+    cmd = [sys.executable, __file__, "--child", name, "--url", url, "--home", str(home)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def _time_reports(args: argparse.Namespace, db: Any, settings: Any, home: Path) -> None:
+    by = ("dose_level", "source", "site")
+    steps = _steps(db, settings, by)
+    wall: dict[str, list[float]] = {k: [] for k in steps}
+    cpu: dict[str, list[float]] = {k: [] for k in steps}
+    result = None
+    for _ in range(args.repeat):
+        for name, fn in steps.items():
+            if args.lots > 200_000 and name.startswith("baseline") and wall[name]:
+                continue  # once is enough for the slow path at a million lots
+            t, c = time.perf_counter(), time.process_time()
+            out = fn()
+            wall[name].append(time.perf_counter() - t)
+            cpu[name].append(time.process_time() - c)
+            if name.startswith("report per lot"):
+                result = out
+    assert result is not None
+    o = result.data["overall"]
+    print(
+        f"{args.lots:,} lots ({db.dialect}), {len(result.data['strata'])} strata; overall "
+        f"{o['successes']}/{o['evaluable']} = {o['rate']:.4f} "
+        f"[{o['ci_low']:.4f}, {o['ci_high']:.4f}]"
+    )
+    base = _median(wall[next(iter(steps))])
+    print(f"  {'step':54s} {'wall median':>11s} {'CPU':>8s} {'vs base':>8s} {'peak RSS':>9s}")
+    for name in steps:
+        w = _median(wall[name])
+        peak = _peak(name, str(db.engine.url.render_as_string(False)), home)
         print(
-            f"import of {res.lots:,} lots ({res.subjects_created:,} new subjects, "
-            f"{res.results:,} results, one transaction): {dt:.1f} s wall, {dc:.1f} s CPU "
-            f"({res.lots / dt:,.0f} lots/s)"
+            f"  {name:54s} {w:9.3f} s {_median(cpu[name]):6.3f} s {w / base:7.2f}x "
+            f"{peak['rss'] / 2**20:6.0f} MiB  (child: {peak['wall']:.3f} s)"
         )
+
+
+def _time_import(args: argparse.Namespace, home: Path) -> None:
+    from mfg.config import Settings
+    from mfg.domain.permissions import Role
+    from mfg.services import importer, users
+    from mfg.services.uow import Actor, Database
+    from mfg.store import db as store_db
+
+    url2 = f"sqlite:///{home / 'import.db'}"
+    settings = Settings(home=home, site_timezone="Asia/Shanghai", database_url=url2)
+    db2 = Database(engine=store_db.make_engine(url2), settings=settings)
+    store_db.upgrade(db2.engine)
+    users.init_database(db2, admin="admin", full_name="Ada Admin", password="x" * 12, now=NOW)
+    qa = Actor("qa", "Quinn Quality", Role.QA)
+    path = home / "history.csv"
+    import_csv(path, args.import_lots)
+    t, c = time.perf_counter(), time.process_time()
+    res = importer.import_lots(path, db=db2, actor=qa, now=NOW)
+    dt, dc = time.perf_counter() - t, time.process_time() - c
+    print(
+        f"import of {res.lots:,} lots ({res.subjects_created:,} new subjects, "
+        f"{res.results:,} results, one transaction): {dt:.1f} s wall, {dc:.1f} s CPU "
+        f"({res.lots / dt:,.0f} lots/s)"
+    )
+    db2.dispose()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lots", type=int, default=100_000)
+    ap.add_argument("--import-lots", type=int, default=10_000)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--keep", type=Path, default=None, help="keep/reuse the SQLite file here")
+    ap.add_argument(
+        "--postgres",
+        action="store_true",
+        help="use a throwaway PostgreSQL server (tests/support/pgserver.py) instead of SQLite",
+    )
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--url", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--home", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        _child(args)
+        return
+    import platform
+
+    os.environ.setdefault("CELLTRAIL_FAST_HASH", "1")
+    print(f"$ {' '.join(sys.argv)}")
+    print(
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f} (shared machine)"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        home = args.keep or Path(tmp)
+        home.mkdir(parents=True, exist_ok=True)
+        db, settings, server = _database(args, home)
+        _time_reports(args, db, settings, home)
+        if args.import_lots:
+            _time_import(args, Path(tmp))
         db.dispose()
-        db2.dispose()
         if server is not None:
             server.stop()
 

@@ -28,7 +28,12 @@ Both are deterministic for a given ``seed``, ``n`` and ``now``. Typical use::
 
 Command line: ``.venv/bin/python benchmarks/synth.py --subjects 500 --home /tmp/synth``
 builds an ``MFG_HOME`` usable with ``mfg`` (users admin, tech, qa, sponsor; password
-``synthetic-password``).
+``synthetic-password``). The scales the benchmarks use:
+
+* the TUI board with 100,000 lots: ``--subjects 100000 --bulk`` (``bench_tui.py --lots 100000``);
+* the success-rate report with 1,000,000 lots: ``--report-lots 1000000`` (lots in every state
+  with harvests, release results and dispositions: ``benchmarks/synth_report.py``; about
+  9 million result rows, ~2.5 GB of SQLite; ``bench_reports.py --lots 1000000``).
 """
 
 from __future__ import annotations
@@ -499,8 +504,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--db", default=None, help="database URL instead of SQLite in --home")
     ap.add_argument("--bulk", action="store_true", help="fast path: no services, no audit")
     ap.add_argument("--real-hash", action="store_true", help="production argon2 parameters")
+    ap.add_argument(
+        "--report-lots",
+        type=int,
+        default=0,
+        help="instead: N released/rejected/... lots with results for the report benchmarks "
+        "(bulk, e.g. 1000000; benchmarks/synth_report.py)",
+    )
     args = ap.parse_args(argv)
     db, actors = fresh_database(args.home, args.db, fast_hash=not args.real_hash)
+    if args.report_lots:
+        from benchmarks.synth_report import report_lots
+
+        t = time.perf_counter()
+        report_lots(db, args.report_lots, seed=args.seed or 7)
+        db.dispose()
+        print(
+            f"{args.report_lots} report lots in {time.perf_counter() - t:.1f} s; MFG_HOME={args.home}"
+        )
+        return 0
     s = populate(
         db, args.subjects, actors=actors, seed=args.seed, via="bulk" if args.bulk else "services"
     )

@@ -83,6 +83,33 @@ def lot_outcome(
     ``results`` maps each release test code to the evaluation of its *current* result
     (``pass``, ``fail`` or ``pending``); ``window`` is the spec's harvest window (first, last day).
     """
+    dose_met = (
+        None
+        if car_viable_cells is None or target_dose_cells is None
+        else car_viable_cells >= target_dose_cells
+    )
+    return decide(
+        state=state,
+        termination_cause=termination_cause,
+        harvest_day=harvest_day,
+        dose_met=dose_met,
+        results=results,
+        window=window,
+    )
+
+
+def decide(
+    *,
+    state: str,
+    termination_cause: str | None,
+    harvest_day: int | None,
+    dose_met: bool | None,
+    results: Mapping[str, str] | Iterable[tuple[str, str]],
+    window: tuple[int, int],
+) -> tuple[Outcome, tuple[str, ...]]:
+    """``lot_outcome`` given whether the CAR+ viable cells reach the target dose (``None``: not
+    known, no harvest) instead of the two numbers: what a report that compared them in SQL for
+    many lots at once asks, once per distinct combination of inputs."""
     if state in IN_PROGRESS_STATES:
         return Outcome.IN_PROGRESS, ()
     if state == "terminated":
@@ -100,12 +127,12 @@ def lot_outcome(
         elif evaluation == "pending":
             pending = True
     reasons: list[str] = []
-    if harvest_day is None or car_viable_cells is None or target_dose_cells is None:
+    if harvest_day is None or dose_met is None:
         reasons.append(REASON_NO_HARVEST)
     else:
         if not window[0] <= harvest_day <= window[1]:
             reasons.append(REASON_WINDOW)
-        if car_viable_cells < target_dose_cells:
+        if not dose_met:
             reasons.append(REASON_DOSE)
     reasons.extend(REASON_OOS + code for code in sorted(failing))
     if not reasons and state == "rejected":

@@ -1,196 +1,38 @@
-"""Success-rate summaries as pandas DataFrames, exact intervals, and the de-identified lot table.
+"""pandas frames of the reports: the de-identified lot table with each lot's outcome, subjects,
+strata, failure reasons and the time summary.
 
-The only module that imports pandas (the CLI and TUI import it lazily through the services).
-One SQL Core query reads every lot with its subject, current harvest, an aggregate of its current
-non-passing release results and its dispositions; the outcome of each lot is then decided by
-``mfg.domain.outcome.lot_outcome`` (the one definition) and summarised here.
-
-Call through ``mfg.services.reporting``, which checks the role; these functions take the engine,
-a product loader and the site time zone so that this module does not depend on the services.
+The lot table reads one row per lot (``mfg.reports.query.lot_query``); the success rate by lot
+does not need it (``mfg.reports.summary`` groups in SQL), but the per-subject rate, the export
+and a sponsor's own analysis do. Count functions take either one row per unit or grouped rows
+with their number of units in a column ``n``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from datetime import tzinfo
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, case, func, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.sql import Select
 
+from mfg.domain import dose as dose_rules
 from mfg.domain import outcome as oc
-from mfg.domain.specs import Product
 from mfg.domain.stats import proportion
-from mfg.errors import RuleViolation
-from mfg.store.tables import Disposition, Harvest, Lot, ReleaseResult, Subject
-
-UNITS = ("lot", "subject")
-STRATA = ("dose_level", "source", "indication", "site", "quarter")
-COUNT_FIELDS = (
-    "successes",
-    "failures",
-    "evaluable",
-    "pending",
-    "in_progress",
-    "not_evaluable",
-    "rate",
-    "ci_low",
-    "ci_high",
-)
-# The de-identified lot-level table: no initials, no date of birth, ever.
-LOT_COLUMNS = (
-    "lot_number",
-    "subject_id",
-    "site",
-    "indication",
-    "dose_level",
-    "weight_kg",
-    "product_code",
-    "spec_version",
-    "source",
-    "day0",
-    "quarter",
-    "state",
-    "termination_cause",
-    "harvested_on",
-    "harvest_day",
-    "car_viable_cells",
-    "target_dose_cells",
-    "failing_tests",
-    "pending_tests",
-    "disposition",
-    "disposition_on",
-    "released_by_exception",
-    "days_to_harvest",
-    "days_to_disposition",
-    "outcome",
-    "reasons",
-)
-DEFINITION = (
-    "A lot is a manufacturing success when it was harvested on day 10-14 after day 0 (the "
-    "apheresis date for fresh material, the thaw date for cryopreserved PBMC), its CAR+ viable "
-    "T cells reach the target dose (dose level x body weight, weight capped at 100 kg) and every "
-    "release test passes. Lots terminated for a manufacturing cause, harvested outside the "
-    "window, short of the dose, out of specification (even if released by exception) or "
-    "rejected are failures. Lots not yet dispositioned are in progress; lots with results still "
-    "pending are pending; lots terminated for a cause outside manufacturing are not evaluable. "
-    "Rate = successes / (successes + failures), with the exact Clopper-Pearson 95% interval. "
-    "A subject succeeds when any of its lots (re-manufacture included) succeeds."
-)
-
-ProductLoader = Callable[[str, str], Product]
-
-
-def check_unit(unit: str) -> str:
-    if unit not in UNITS:
-        raise RuleViolation("unit", "unknown-unit", f"{unit!r} is not one of {', '.join(UNITS)}")
-    return unit
-
-
-def check_strata(by: Iterable[str]) -> tuple[str, ...]:
-    keys: list[str] = []
-    for item in by:
-        for key in (k.strip() for k in item.split(",")):
-            if not key:
-                continue
-            if key not in STRATA:
-                raise RuleViolation(
-                    "by", "unknown-stratum", f"{key!r} is not one of {', '.join(STRATA)}"
-                )
-            if key not in keys:
-                keys.append(key)
-    return tuple(keys)
-
-
-# ---------------------------------------------------------------------------------------------
-# The one query
-
-
-def lot_query() -> Select[Any]:
-    """Every lot with its subject, current harvest, non-passing current results (aggregated per
-    lot in SQL: only ``fail`` / ``pending`` rows leave the database) and dispositions."""
-    lt, s, h = Lot.__table__, Subject.__table__, Harvest.__table__  # type: ignore[attr-defined]
-    r, d = ReleaseResult.__table__, Disposition.__table__  # type: ignore[attr-defined]
-    res = (
-        select(
-            r.c.lot_pk,
-            func.aggregate_strings(
-                case((r.c.evaluation == "fail", r.c.test_code), else_=None), ","
-            ).label("fail_codes"),
-            func.aggregate_strings(
-                case((r.c.evaluation == "pending", r.c.test_code), else_=None), ","
-            ).label("pending_codes"),
-        )
-        .where(r.c.evaluation.in_(("fail", "pending")), r.c.superseded_by_id.is_(None))
-        .group_by(r.c.lot_pk)
-        .subquery("res")
-    )
-    disp = (
-        select(
-            d.c.lot_pk,
-            func.min(d.c.decided_at).label("disposition_at"),
-            func.max(case((d.c.exception, 1), else_=0)).label("exception"),
-        )
-        .group_by(d.c.lot_pk)
-        .subquery("disp")
-    )
-    return (
-        select(
-            lt.c.lot_number,
-            lt.c.product_code,
-            lt.c.spec_version,
-            lt.c.source,
-            lt.c.day0,
-            lt.c.state,
-            lt.c.termination_cause,
-            s.c.subject_id,
-            s.c.site,
-            s.c.indication,
-            s.c.weight_kg,
-            s.c.dose_level,
-            h.c.harvested_on,
-            h.c.total_viable_cells,
-            h.c.car_pct,
-            res.c.fail_codes,
-            res.c.pending_codes,
-            disp.c.disposition_at,
-            disp.c.exception,
-        )
-        .select_from(lt)
-        .join(s, s.c.id == lt.c.subject_pk)
-        .outerjoin(h, and_(h.c.lot_pk == lt.c.id, h.c.superseded_by_id.is_(None)))
-        .outerjoin(res, res.c.lot_pk == lt.c.id)
-        .outerjoin(disp, disp.c.lot_pk == lt.c.id)
-    )
-
-
-try:  # pandas' own row converter (what ``pd.DataFrame(rows)`` uses inside); optional
-    from pandas._libs.lib import to_object_array_tuples as _to_object_array
-except ImportError:  # pragma: no cover - a pandas without it takes the public path
-    _to_object_array = None
+from mfg.reports.definitions import COUNT_FIELDS, LOT_COLUMNS, check_unit
+from mfg.reports.query import ProductLoader, fetch_rows, lot_query
 
 
 def fetch_lots(engine: Engine) -> pd.DataFrame:
     """Run ``lot_query`` once, straight through the DB-API cursor (plain tuples, no ORM)."""
-    query = lot_query()
-    names = list(query.selected_columns.keys())
     with engine.connect() as conn:
-        sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(sql)
-            rows = cursor.fetchall()
-        finally:
-            cursor.close()
-    if rows and _to_object_array is not None:
-        # One C pass to a 2-D object array (the DataFrame is then a view of it): ~3x faster
-        # than the list-of-tuples constructor, same frame.
-        return pd.DataFrame(_to_object_array(rows), columns=names, dtype=object, copy=False)
-    return pd.DataFrame(rows, columns=names, dtype=object)
+        names, rows = fetch_rows(conn, lot_query())
+    if not rows:
+        return pd.DataFrame(rows, columns=names, dtype=object)
+    # One 2-D object array (the frame is a view of it): faster than a list of tuples.
+    return pd.DataFrame(np.array(rows, dtype=object), columns=names, dtype=object, copy=False)
 
 
 def _dates(values: pd.Series) -> pd.Series:
@@ -271,40 +113,51 @@ def _decide(
     return outcomes, reasons, fails, pends
 
 
+def _spec_values(
+    raw: pd.DataFrame, products: ProductLoader
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Target dose (``mfg.domain.dose``, once per distinct spec, dose level and weight) and the
+    harvest window of each lot's pinned spec."""
+    n = len(raw)
+    target = np.full(n, np.nan)
+    first_day = np.full(n, 10, dtype=np.int64)
+    last_day = np.full(n, 14, dtype=np.int64)
+    keys = pd.MultiIndex.from_arrays(
+        [raw[c].astype(object) for c in ("product_code", "spec_version", "dose_level")]
+        + [raw["weight_kg"].astype(float)]
+    )
+    key_of, distinct = pd.factorize(keys)
+    per_key = np.full(len(distinct), np.nan)
+    window_first = np.full(len(distinct), 10, dtype=np.int64)
+    window_last = np.full(len(distinct), 14, dtype=np.int64)
+    for i, (code, version, level, weight) in enumerate(distinct):
+        product = products(code, version)
+        window_first[i], window_last[i] = product.window_first_day, product.window_last_day
+        if level in product.dose_levels:
+            per_key[i] = dose_rules.target_dose_cells(product, level, weight)
+    if n:
+        target, first_day, last_day = per_key[key_of], window_first[key_of], window_last[key_of]
+    return target, first_day, last_day
+
+
+def _car_cells(raw: pd.DataFrame) -> np.ndarray:
+    """CAR+ viable cells of each harvested lot (``mfg.domain.dose.car_viable_cells``)."""
+    total = raw["total_viable_cells"].to_numpy(dtype=object)
+    pct = raw["car_pct"].to_numpy(dtype=object)
+    out = np.full(len(raw), np.nan)
+    for i in np.flatnonzero(pd.notna(total)).tolist():
+        out[i] = dose_rules.car_viable_cells(int(total[i]), float(pct[i]))
+    return out
+
+
 def lot_frame(engine: Engine, products: ProductLoader, zone: tzinfo) -> pd.DataFrame:
     """One row per lot (de-identified), with its outcome and failure reasons."""
     raw = fetch_lots(engine)  # unordered: summaries need no order, exports sort
-    n = len(raw)
     day0 = _dates(raw["day0"])
     harvested = _dates(raw["harvested_on"])
     harvest_day = (harvested - day0).dt.days
-    # Target dose and window from each lot's pinned spec: dose level x min(weight, cap), rounded
-    # up, exactly as mfg.domain.dose.target_dose_cells computes it.
-    per_kg = np.full(n, np.nan)
-    cap = np.full(n, np.nan)
-    first_day = np.full(n, 10, dtype=np.int64)
-    last_day = np.full(n, 14, dtype=np.int64)
-    # Integer codes once, then one integer comparison per pinned spec (not string compares).
-    code_of, codes = pd.factorize(raw["product_code"].astype(object))
-    version_of, versions = pd.factorize(raw["spec_version"].astype(object))
-    level_of, levels = pd.factorize(raw["dose_level"].astype(object))
-    spec_of = code_of.astype(np.int64) * (len(versions) + 1) + version_of
-    for spec in np.unique(spec_of).tolist():
-        code, version = codes[spec // (len(versions) + 1)], versions[spec % (len(versions) + 1)]
-        product = products(code, version)
-        mask = spec_of == spec
-        per_level = np.array(
-            [float(product.dose_levels.get(lv, np.nan)) for lv in levels] + [np.nan]
-        )
-        per_kg[mask] = per_level[level_of[mask]]  # code -1 (missing level) -> the final NaN
-        cap[mask] = product.weight_cap_kg
-        first_day[mask] = product.window_first_day
-        last_day[mask] = product.window_last_day
-    weight = raw["weight_kg"].astype(float).to_numpy()
-    target = np.ceil(per_kg * np.minimum(weight, cap))
-    total = raw["total_viable_cells"].astype(float).to_numpy()
-    car = np.floor(total * raw["car_pct"].astype(float).to_numpy() / 100.0)
-
+    target, first_day, last_day = _spec_values(raw, products)
+    car = _car_cells(raw)
     outcomes, reasons, fail_col, pend_col = _decide(
         raw, harvest_day.to_numpy(dtype=float), car, target, first_day, last_day
     )
@@ -411,16 +264,23 @@ def counts(outcomes: pd.Series) -> dict[str, Any]:
     return _counts({str(k): int(v) for k, v in outcomes.value_counts().items()})
 
 
+def _sizes(frame: pd.DataFrame, by: list[str]) -> pd.Series:
+    """Units per group: rows, or the sum of ``n`` when the rows are already grouped."""
+    grouped = frame.groupby(by, sort=True, dropna=False)
+    return grouped["n"].sum() if "n" in frame.columns else grouped.size()
+
+
+def unit_counts(units: pd.DataFrame) -> dict[str, Any]:
+    """``counts`` of one row per unit or of grouped rows (column ``n``)."""
+    return _counts({str(k): int(v) for k, v in _sizes(units, ["outcome"]).items()})
+
+
 def strata_frame(units: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     """One row per stratum (sorted by its keys), with the C columns."""
     by = list(by)
     if not by:
         return pd.DataFrame(columns=list(COUNT_FIELDS))
-    table = (
-        units.groupby([*by, "outcome"], sort=True, dropna=False)
-        .size()
-        .unstack("outcome", fill_value=0)
-    )
+    table = _sizes(units, [*by, "outcome"]).unstack("outcome", fill_value=0)
     records = []
     for key, row in zip(table.index, table.to_dict(orient="records"), strict=True):
         values = key if isinstance(key, tuple) else (key,)
@@ -430,10 +290,10 @@ def strata_frame(units: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
 
 def failure_reasons(units: pd.DataFrame) -> pd.Series:
     """Failed units per reason (each unit once per reason), most frequent first."""
-    failed = units.loc[units["outcome"] == oc.Outcome.FAILURE.value, "reasons"]
+    failed = units.loc[units["outcome"] == oc.Outcome.FAILURE.value]
     tally: dict[str, int] = {}
     # A few distinct reason texts among thousands of failed units: split each text once.
-    for text, n in failed.value_counts(dropna=True).items():
+    for text, n in _sizes(failed.dropna(subset=["reasons"]), ["reasons"]).items():
         for reason in set(str(text).split(";")):
             if reason:
                 tally[reason] = tally.get(reason, 0) + int(n)
@@ -443,26 +303,50 @@ def failure_reasons(units: pd.DataFrame) -> pd.Series:
     )
 
 
+TIME_INTERVALS = (
+    ("day 0 to harvest", "days_to_harvest"),
+    ("day 0 to disposition", "days_to_disposition"),
+)
+
+
 def time_summary(lots: pd.DataFrame) -> pd.DataFrame:
     """Days from day 0 to harvest and to (first) disposition: n, median, quartiles, range."""
-    rows = []
-    for label, col in (
-        ("day 0 to harvest", "days_to_harvest"),
-        ("day 0 to disposition", "days_to_disposition"),
-    ):
-        values = lots[col].dropna().astype(float)
-        if values.empty:
+    hists = {}
+    for label, col in TIME_INTERVALS:
+        tally = lots[col].dropna().astype(int).value_counts()
+        hists[label] = [(int(d), int(n)) for d, n in tally.items()]
+    return time_summary_of(hists)
+
+
+def _quantile(days: np.ndarray, cum: np.ndarray, q: float) -> float:
+    """pandas' default (linear) quantile of the sorted values that ``days``/``cum`` describe."""
+    pos = q * (cum[-1] - 1)
+    lo = math.floor(pos)
+    frac = pos - lo
+    at = lambda k: float(days[np.searchsorted(cum, k, side="right")])  # noqa: E731
+    a = at(lo)
+    return a if frac == 0 else a + (at(lo + 1) - a) * frac
+
+
+def time_summary_of(hists: dict[str, list[tuple[int, int]]]) -> pd.DataFrame:
+    """The time summary from histograms: interval label -> [(days, lots)]."""
+    rows: list[dict[str, Any]] = []
+    for label, _ in TIME_INTERVALS:
+        pairs = sorted(hists.get(label, []))
+        if not pairs:
             rows.append({"interval": label, "n": 0})
             continue
+        days = np.array([d for d, _ in pairs], dtype=np.int64)
+        cum = np.cumsum([n for _, n in pairs])
         rows.append(
             {
                 "interval": label,
-                "n": len(values),
-                "median": float(values.median()),
-                "q1": float(values.quantile(0.25)),
-                "q3": float(values.quantile(0.75)),
-                "min": float(values.min()),
-                "max": float(values.max()),
+                "n": int(cum[-1]),
+                "median": _quantile(days, cum, 0.5),
+                "q1": _quantile(days, cum, 0.25),
+                "q3": _quantile(days, cum, 0.75),
+                "min": float(days[0]),
+                "max": float(days[-1]),
             }
         )
     return pd.DataFrame.from_records(
@@ -491,330 +375,9 @@ def report_data(
 ) -> dict[str, Any]:
     return {
         "unit": unit,
-        "overall": counts(units["outcome"]),
+        "overall": unit_counts(units),
         "strata": [
             {k: _clean(v) for k, v in rec.items()} for rec in strata.to_dict(orient="records")
         ],
         "failure_reasons": {str(k): int(v) for k, v in reasons.items()},
     }
-
-
-def export_frame(lots: pd.DataFrame) -> pd.DataFrame:
-    """The de-identified lot-level export (no initials, no dates of birth)."""
-    out = lots.loc[:, list(LOT_COLUMNS)].sort_values("lot_number", kind="stable")
-    for col in ("day0", "harvested_on", "disposition_on"):
-        out[col] = out[col].dt.date
-    return out.reset_index(drop=True)
-
-
-def write_export(lots: pd.DataFrame, fmt: str, path: str) -> None:
-    df = export_frame(lots)
-    if fmt == "csv":
-        df.to_csv(path, index=False)
-    elif fmt == "xlsx":
-        df.to_excel(path, index=False, sheet_name="lots")
-    elif fmt == "parquet":
-        df.to_parquet(path, index=False)
-    else:
-        raise RuleViolation("format", "unknown-format", f"{fmt!r} is not csv, xlsx or parquet")
-
-
-# ---------------------------------------------------------------------------------------------
-# The one-page sponsor summary (reportlab, imported only here)
-
-PDF_MAX_STRATA = 16
-
-
-def _fmt_pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.1f} %"
-
-
-def _fmt_ci(c: dict[str, Any]) -> str:
-    if c.get("rate") is None:
-        return "-"
-    return f"{100 * c['ci_low']:.1f} - {100 * c['ci_high']:.1f} %"
-
-
-def _chart(
-    strata: list[dict[str, Any]], keys: Sequence[str], overall: dict[str, Any], width: float
-):  # type: ignore[no-untyped-def]
-    """Horizontal bars of the rates with their exact 95% intervals as whiskers."""
-    from reportlab.graphics.shapes import Drawing, Line, Rect, String
-    from reportlab.lib import colors
-
-    items = [(" / ".join(str(s[k]) for k in keys), s) for s in strata]
-    items.append(("all", overall))
-    longest = max(len(label) for label, _ in items)
-    bar_h, gap, top, bottom = 10.0, 4.0, 6.0, 22.0
-    label_w = min(max(40.0, 4.2 * longest + 10), width / 3)
-    plot_w = width - label_w - 80
-    height = top + bottom + len(items) * (bar_h + gap)
-    d = Drawing(width, height)
-    x0 = label_w
-    for pct in range(0, 101, 20):
-        x = x0 + plot_w * pct / 100
-        d.add(
-            Line(
-                x,
-                bottom - 3,
-                x,
-                height - top,
-                strokeColor=colors.HexColor("#dddddd"),
-                strokeWidth=0.4,
-            )
-        )
-        d.add(
-            String(
-                x,
-                bottom - 12,
-                f"{pct} %",
-                fontSize=6.5,
-                textAnchor="middle",
-                fillColor=colors.HexColor("#555555"),
-            )
-        )
-    for i, (label, c) in enumerate(items):
-        y = height - top - (i + 1) * (bar_h + gap) + gap / 2
-        is_all = label == "all"
-        d.add(
-            String(
-                x0 - 5,
-                y + 2,
-                label,
-                fontSize=7,
-                textAnchor="end",
-                fontName="Helvetica-Bold" if is_all else "Helvetica",
-            )
-        )
-        if c.get("rate") is None:
-            d.add(String(x0 + 3, y + 2, "nothing evaluable", fontSize=6.5, fillColor=colors.grey))
-            continue
-        fill = colors.HexColor("#1f4e79") if is_all else colors.HexColor("#5b9bd5")
-        d.add(Rect(x0, y, plot_w * c["rate"], bar_h, fillColor=fill, strokeColor=None))
-        lo, hi = x0 + plot_w * c["ci_low"], x0 + plot_w * c["ci_high"]
-        mid = y + bar_h / 2
-        ink = colors.HexColor("#222222")
-        d.add(Line(lo, mid, hi, mid, strokeColor=ink, strokeWidth=0.8))
-        d.add(Line(lo, mid - 3, lo, mid + 3, strokeColor=ink, strokeWidth=0.8))
-        d.add(Line(hi, mid - 3, hi, mid + 3, strokeColor=ink, strokeWidth=0.8))
-        d.add(
-            String(
-                x0 + plot_w + 4,
-                y + 2,
-                f"{100 * c['rate']:.1f} % (n={c['evaluable']})",
-                fontSize=6.5,
-            )
-        )
-    d.add(Line(x0, bottom - 3, x0, height - top, strokeColor=colors.black, strokeWidth=0.6))
-    return d
-
-
-def render_success_rate_pdf(report: Any, now: str = "") -> bytes:
-    """One page for the sponsor: overall rate, strata, chart with intervals, failure reasons,
-    days from day 0 to harvest and to disposition, and the definition in words.
-
-    ``report`` is a ``mfg.services.reporting.SuccessRateReport``.
-    """
-    from io import BytesIO
-
-    from reportlab.lib import colors
-    from reportlab.lib.enums import TA_LEFT
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
-    from reportlab.lib.units import mm
-    from reportlab.platypus import (
-        KeepInFrame,
-        Paragraph,
-        SimpleDocTemplate,
-        Spacer,
-        Table,
-        TableStyle,
-    )
-
-    data = report.data
-    keys = list(report.by)
-    overall = data["overall"]
-    unit = report.unit
-    styles = getSampleStyleSheet()
-    h1 = ParagraphStyle("h1", parent=styles["Heading1"], fontSize=14, spaceAfter=2, leading=17)
-    h2 = ParagraphStyle(
-        "h2", parent=styles["Heading2"], fontSize=9.5, spaceBefore=6, spaceAfter=3, leading=12
-    )
-    body = ParagraphStyle(
-        "body", parent=styles["BodyText"], fontSize=7.5, leading=9.5, alignment=TA_LEFT
-    )
-    small = ParagraphStyle(
-        "small", parent=body, fontSize=6.5, leading=8, textColor=colors.HexColor("#555555")
-    )
-    big = ParagraphStyle("big", parent=body, fontSize=12, leading=15)
-
-    buf = BytesIO()
-    page_w, page_h = A4
-    margin = 14 * mm
-    doc = SimpleDocTemplate(
-        buf,
-        pagesize=A4,
-        leftMargin=margin,
-        rightMargin=margin,
-        topMargin=margin,
-        bottomMargin=margin,
-        title="Manufacturing success rate",
-        author=report.site_name or "CellTrail",
-    )
-    width = page_w - 2 * margin
-    story: list[Any] = [
-        Paragraph("Manufacturing success rate (secondary outcome, NCT06350110)", h1),
-        Paragraph(
-            f"{report.site_name} &middot; unit: {unit} &middot; generated {now} by CellTrail",
-            small,
-        ),
-        Spacer(1, 5),
-    ]
-    if overall["rate"] is None:
-        headline = "No evaluable " + unit + "s yet."
-    else:
-        headline = (
-            f"<b>{_fmt_pct(overall['rate'])}</b> of evaluable {unit}s succeeded "
-            f"({overall['successes']} of {overall['evaluable']}); exact 95% CI "
-            f"<b>{_fmt_ci(overall)}</b>"
-        )
-    story.append(Paragraph(headline, big))
-    story.append(
-        Paragraph(
-            f"Pending {overall['pending']} &middot; in progress {overall['in_progress']} "
-            f"&middot; not evaluable {overall['not_evaluable']} (outside the denominator)",
-            body,
-        )
-    )
-
-    strata = data["strata"]
-    shown = strata[:PDF_MAX_STRATA]
-    by_text = " x ".join(k.replace("_", " ") for k in keys) or "overall"
-    story.append(Paragraph(f"Success rate by {by_text}", h2))
-    story.append(_chart(shown, keys, overall, width))
-    header = [k.replace("_", " ") for k in keys] + [
-        "success",
-        "failure",
-        "rate",
-        "95% CI",
-        "pending",
-        "in progr.",
-        "not eval.",
-    ]
-    rows = [header]
-    total_label = {k: ("all" if i == 0 else "") for i, k in enumerate(keys)}
-    for s in [*shown, {**total_label, **overall}]:
-        rows.append(
-            [str(s[k]) for k in keys]
-            + [
-                str(s["successes"]),
-                str(s["failures"]),
-                _fmt_pct(s["rate"]),
-                _fmt_ci(s),
-                str(s["pending"]),
-                str(s["in_progress"]),
-                str(s["not_evaluable"]),
-            ]
-        )
-    table = Table(rows, repeatRows=1, hAlign="LEFT")
-    table.setStyle(
-        TableStyle(
-            [
-                ("FONT", (0, 0), (-1, -1), "Helvetica", 7),
-                ("FONT", (0, 0), (-1, 0), "Helvetica-Bold", 7),
-                ("FONT", (0, -1), (-1, -1), "Helvetica-Bold", 7),
-                ("LINEBELOW", (0, 0), (-1, 0), 0.6, colors.black),
-                ("LINEABOVE", (0, -1), (-1, -1), 0.6, colors.black),
-                ("ALIGN", (len(keys), 0), (-1, -1), "RIGHT"),
-                ("ROWBACKGROUNDS", (0, 1), (-1, -2), [colors.white, colors.HexColor("#f2f6fa")]),
-                ("TOPPADDING", (0, 0), (-1, -1), 1.2),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 1.2),
-            ]
-        )
-    )
-    story.append(Spacer(1, 4))
-    story.append(table)
-    if len(strata) > len(shown):
-        story.append(
-            Paragraph(f"{len(strata) - len(shown)} more strata in the CSV / XLSX formats.", small)
-        )
-
-    from mfg.domain.outcome import reason_text
-
-    reasons = data["failure_reasons"]
-    left: list[Any] = [Paragraph(f"Failure reasons (each {unit} once per reason)", h2)]
-    if reasons:
-        rt = Table(
-            [["reason", f"{unit}s"]] + [[reason_text(k), str(v)] for k, v in reasons.items()],
-            hAlign="LEFT",
-        )
-        rt.setStyle(
-            TableStyle(
-                [
-                    ("FONT", (0, 0), (-1, -1), "Helvetica", 7),
-                    ("FONT", (0, 0), (-1, 0), "Helvetica-Bold", 7),
-                    ("LINEBELOW", (0, 0), (-1, 0), 0.6, colors.black),
-                    ("ALIGN", (1, 0), (1, -1), "RIGHT"),
-                    ("TOPPADDING", (0, 0), (-1, -1), 1.2),
-                    ("BOTTOMPADDING", (0, 0), (-1, -1), 1.2),
-                ]
-            )
-        )
-        left.append(rt)
-    else:
-        left.append(Paragraph("No failures.", body))
-    right: list[Any] = [Paragraph("Days from day 0 (all lots)", h2)]
-    trows = [["interval", "n", "median", "IQR", "range"]]
-    for rec in report.times.to_dict(orient="records"):
-        if not rec["n"]:
-            trows.append([rec["interval"], "0", "-", "-", "-"])
-        else:
-            trows.append(
-                [
-                    rec["interval"],
-                    str(int(rec["n"])),
-                    f"{rec['median']:g}",
-                    f"{rec['q1']:g} - {rec['q3']:g}",
-                    f"{rec['min']:g} - {rec['max']:g}",
-                ]
-            )
-    tt = Table(trows, hAlign="LEFT")
-    tt.setStyle(
-        TableStyle(
-            [
-                ("FONT", (0, 0), (-1, -1), "Helvetica", 7),
-                ("FONT", (0, 0), (-1, 0), "Helvetica-Bold", 7),
-                ("LINEBELOW", (0, 0), (-1, 0), 0.6, colors.black),
-                ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
-                ("TOPPADDING", (0, 0), (-1, -1), 1.2),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 1.2),
-            ]
-        )
-    )
-    right.append(tt)
-    half = width / 2 - 4
-    two = Table(
-        [
-            [
-                KeepInFrame(half, 400, left, mode="shrink"),
-                KeepInFrame(half, 400, right, mode="shrink"),
-            ]
-        ],
-        colWidths=[half + 4, half + 4],
-        hAlign="LEFT",
-    )
-    two.setStyle(
-        TableStyle(
-            [
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                ("RIGHTPADDING", (0, 0), (-1, -1), 0),
-            ]
-        )
-    )
-    story.append(two)
-    story.append(Paragraph("Definition", h2))
-    story.append(Paragraph(DEFINITION, body))
-    frame_h = page_h - 2 * margin - 2
-    doc.build([KeepInFrame(width, frame_h, story, mode="shrink")])
-    return buf.getvalue()

@@ -6,9 +6,10 @@ nothing else. pandas is imported only when one of these is called.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from mfg.errors import RuleViolation
@@ -30,8 +31,14 @@ class SuccessRateReport:
     strata: pd.DataFrame
     reasons: pd.Series
     times: pd.DataFrame
-    lots: pd.DataFrame
     site_name: str
+    load_lots: Callable[[], pd.DataFrame] = field(repr=False, compare=False)
+
+    @cached_property
+    def lots(self) -> pd.DataFrame:
+        """The lot table behind the report, read when first asked for: the success rate per
+        lot is counted in SQL and does not need one row per lot."""
+        return self.load_lots()
 
 
 def _lots(db: Database) -> pd.DataFrame:
@@ -58,13 +65,20 @@ def subject_table(*, db: Database, actor: Actor) -> pd.DataFrame:
 def success_rate(
     *, db: Database, actor: Actor, unit: str = "lot", by: Sequence[str] = ()
 ) -> SuccessRateReport:
+    """Counts, rate and exact interval overall and per stratum, failure reasons, times.
+
+    Per lot, lots are grouped in SQL by their outcome inputs (``mfg.reports.summary``); per
+    subject, the lot table is read (a subject's outcome depends on all its lots).
+    """
     actor.require("report.read")
     from mfg import reports
 
     reports.check_unit(unit)
     keys = reports.check_strata(by)
-    lots = _lots(db)
-    units = reports.units_frame(lots, unit)
+    if unit == "lot":
+        units = reports.lot_units(db.engine, db.product, keys)
+    else:
+        units = reports.subject_frame(_lots(db))
     strata = reports.strata_frame(units, keys)
     reasons = reports.failure_reasons(units)
     return SuccessRateReport(
@@ -73,9 +87,9 @@ def success_rate(
         data=reports.report_data(units, unit, strata, reasons),
         strata=strata,
         reasons=reasons,
-        times=reports.time_summary(lots),
-        lots=lots,
+        times=reports.times(db.engine, db.settings.zone),
         site_name=db.settings.site_name or "",
+        load_lots=lambda: _lots(db),
     )
 
 

@@ -1,0 +1,293 @@
+"""The reports' SQL (Core, no ORM): per-lot rows for the tables, grouped outcome inputs for the
+success rate, and day histograms for the time summary.
+
+Nothing here imports pandas. The success rate never brings one row per lot into Python: lots
+are grouped in SQL by everything their outcome depends on (state, termination cause, harvest day,
+whether the CAR+ viable cells reach the target dose, the failing and the pending tests, the
+spec) and by the strata asked for; ``mfg.domain.outcome.decide`` is then called once per group.
+The target dose of each (spec, dose level, weight) comes from ``mfg.domain.dose`` and is joined
+in as a small table of values, so SQL only compares it with the harvest's CAR+ viable cells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from sqlalchemy import Float, Integer, String, and_, case, cast, column, func, literal, select
+from sqlalchemy import values as sql_values
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import ColumnElement, Select
+
+from mfg.domain import dose
+from mfg.domain.specs import Product
+from mfg.store.tables import Disposition, Harvest, Lot, ReleaseResult, Subject
+
+ProductLoader = Callable[[str, str], Product]
+
+_lot, _subj, _hv = Lot.__table__, Subject.__table__, Harvest.__table__  # type: ignore[attr-defined]
+_rr, _disp = ReleaseResult.__table__, Disposition.__table__  # type: ignore[attr-defined]
+
+
+def _open_results() -> Any:
+    """Per lot, the current failing and pending test codes as comma-joined text (no order)."""
+    r = _rr
+    return (
+        select(
+            r.c.lot_pk,
+            func.aggregate_strings(
+                case((r.c.evaluation == "fail", r.c.test_code), else_=None), ","
+            ).label("fail_codes"),
+            func.aggregate_strings(
+                case((r.c.evaluation == "pending", r.c.test_code), else_=None), ","
+            ).label("pending_codes"),
+        )
+        .where(r.c.evaluation.in_(("fail", "pending")), r.c.superseded_by_id.is_(None))
+        .group_by(r.c.lot_pk)
+        .subquery("res")
+    )
+
+
+def _first_disposition() -> Any:
+    d = _disp
+    return (
+        select(
+            d.c.lot_pk,
+            func.min(d.c.decided_at).label("disposition_at"),
+            func.max(case((d.c.exception, 1), else_=0)).label("exception"),
+        )
+        .group_by(d.c.lot_pk)
+        .subquery("disp")
+    )
+
+
+def _current_harvest() -> ColumnElement[bool]:
+    return and_(_hv.c.lot_pk == _lot.c.id, _hv.c.superseded_by_id.is_(None))
+
+
+def lot_query() -> Select[Any]:
+    """Every lot with its subject, current harvest, non-passing current results (aggregated per
+    lot in SQL: only ``fail`` / ``pending`` rows leave the database) and dispositions."""
+    lt, s, h = _lot, _subj, _hv
+    res, disp = _open_results(), _first_disposition()
+    return (
+        select(
+            lt.c.lot_number,
+            lt.c.product_code,
+            lt.c.spec_version,
+            lt.c.source,
+            lt.c.day0,
+            lt.c.state,
+            lt.c.termination_cause,
+            s.c.subject_id,
+            s.c.site,
+            s.c.indication,
+            s.c.weight_kg,
+            s.c.dose_level,
+            h.c.harvested_on,
+            h.c.total_viable_cells,
+            h.c.car_pct,
+            res.c.fail_codes,
+            res.c.pending_codes,
+            disp.c.disposition_at,
+            disp.c.exception,
+        )
+        .select_from(lt)
+        .join(s, s.c.id == lt.c.subject_pk)
+        .outerjoin(h, _current_harvest())
+        .outerjoin(res, res.c.lot_pk == lt.c.id)
+        .outerjoin(disp, disp.c.lot_pk == lt.c.id)
+    )
+
+
+def fetch_rows(conn: Connection, query: Select[Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Column names and plain tuples, straight from the DB-API cursor (no result processing)."""
+    names = list(query.selected_columns.keys())
+    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql)
+        rows: list[tuple[Any, ...]] = list(cursor.fetchall())
+    finally:
+        cursor.close()
+    return names, rows
+
+
+# ---------------------------------------------------------------------------------------------
+# The success rate: lots grouped by their outcome inputs
+
+
+def _days_between(dialect: str, later: Any, earlier: Any) -> ColumnElement[Any]:
+    if dialect == "sqlite":
+        return cast(func.julianday(later) - func.julianday(earlier), Integer)
+    return later - earlier  # PostgreSQL: date - date is a number of days
+
+
+def stratum(dialect: str, key: str) -> ColumnElement[Any]:
+    """The SQL expression of one stratum key (``definitions.STRATA``)."""
+    day0 = _lot.c.day0
+    if key == "quarter":  # "2025-Q3", as the lot table shows it
+        if dialect == "sqlite":
+            month = cast(func.strftime("%m", day0), Integer)
+            return func.strftime("%Y", day0) + "-Q" + cast((month + 2) // 3, String)
+        year = cast(cast(func.extract("year", day0), Integer), String)
+        return year + "-Q" + cast(cast(func.extract("quarter", day0), Integer), String)
+    if key == "source":
+        return _lot.c.source
+    return {"dose_level": _subj.c.dose_level, "site": _subj.c.site}.get(key, _subj.c.indication)
+
+
+def target_table(conn: Connection, products: ProductLoader) -> Any:
+    """(spec, dose level, weight) -> target dose, from ``mfg.domain.dose`` for every combination
+    present: a few thousand rows, joined in as a VALUES table."""
+    specs = conn.execute(select(_lot.c.product_code, _lot.c.spec_version).distinct()).all()
+    people = conn.execute(select(_subj.c.dose_level, _subj.c.weight_kg).distinct()).all()
+    rows: list[tuple[str, str, str, float, int]] = []
+    for code, version in specs:
+        product = products(code, version)
+        for level, weight in people:
+            if level in product.dose_levels:
+                target = dose.target_dose_cells(product, level, weight)
+                rows.append((code, version, level, float(weight), target))
+    cols = (
+        column("t_code", String),
+        column("t_version", String),
+        column("t_level", String),
+        column("t_weight", Float),
+        column("t_target", Integer),
+    )
+    if not rows:  # an empty VALUES is not SQL: one row that matches nothing
+        rows.append(("", "", "", -1.0, 0))
+    return sql_values(*cols, name="targets", literal_binds=True).data(rows).cte("targets")
+
+
+def outcome_groups(conn: Connection, products: ProductLoader, by: Sequence[str]) -> list[Any]:
+    """One row per distinct (strata..., outcome inputs) with its number of lots ``n``."""
+    lt, s, h, dialect = _lot, _subj, _hv, conn.dialect.name
+    res, t = _open_results(), target_table(conn, products)
+    # CAR+ viable cells = floor(total x CAR% / 100) reach an integer target exactly when the
+    # unfloored product does; the target itself is the domain's.
+    car = h.c.total_viable_cells * h.c.car_pct / 100.0
+    dose_met = case(
+        (h.c.id.is_(None) | t.c.t_target.is_(None), literal(None)),
+        (car >= t.c.t_target, literal(1)),
+        else_=literal(0),
+    )
+    keys = [stratum(dialect, k).label(k) for k in by]
+    inputs = [
+        lt.c.product_code,
+        lt.c.spec_version,
+        lt.c.state,
+        lt.c.termination_cause,
+        _days_between(dialect, h.c.harvested_on, lt.c.day0).label("harvest_day"),
+        dose_met.label("dose_met"),
+        res.c.fail_codes,
+        res.c.pending_codes,
+    ]
+    query = (
+        select(*keys, *inputs, func.count().label("n"))
+        .select_from(lt)
+        .join(s, s.c.id == lt.c.subject_pk)
+        .outerjoin(h, _current_harvest())
+        .outerjoin(res, res.c.lot_pk == lt.c.id)
+        .outerjoin(
+            t,
+            and_(
+                t.c.t_code == lt.c.product_code,
+                t.c.t_version == lt.c.spec_version,
+                t.c.t_level == s.c.dose_level,
+                t.c.t_weight == s.c.weight_kg,
+            ),
+        )
+        .group_by(*keys, *inputs)
+    )
+    return list(conn.execute(query).all())
+
+
+# ---------------------------------------------------------------------------------------------
+# Histograms of days from day 0 (the time summary)
+
+
+def harvest_days(conn: Connection) -> list[tuple[int, int]]:
+    """(days from day 0 to the current harvest, lots)."""
+    days = _days_between(conn.dialect.name, _hv.c.harvested_on, _lot.c.day0).label("days")
+    query = (
+        select(days, func.count()).select_from(_lot.join(_hv, _current_harvest())).group_by(days)
+    )
+    return [(int(d), int(n)) for d, n in conn.execute(query)]
+
+
+def disposition_days(conn: Connection, zone: tzinfo) -> list[tuple[int, int]]:
+    """(days from day 0 to the first disposition's date in the site's zone, lots)."""
+    first = (
+        select(_disp.c.lot_pk, func.min(_disp.c.decided_at).label("at"))
+        .group_by(_disp.c.lot_pk)
+        .subquery("first_disp")
+    )
+    if conn.dialect.name == "sqlite":
+        span = conn.execute(select(func.min(first.c.at), func.max(first.c.at))).one()
+        local: ColumnElement[Any] = func.date(first.c.at, _sqlite_shift(first.c.at, zone, span))
+    else:
+        local = cast(func.timezone(str(zone), first.c.at), _date_type())
+    days = _days_between(conn.dialect.name, local, _lot.c.day0).label("days")
+    query = (
+        select(days, func.count())
+        .select_from(first.join(_lot, _lot.c.id == first.c.lot_pk))
+        .group_by(days)
+    )
+    return [(int(d), int(n)) for d, n in conn.execute(query)]
+
+
+def _date_type() -> Any:
+    from sqlalchemy import Date
+
+    return Date()
+
+
+def _sqlite_shift(at: Any, zone: tzinfo, span: Any) -> ColumnElement[Any]:
+    """SQLite keeps UTC without a zone: the ``date()`` modifier that moves a stored UTC time to
+    the site's wall clock, one offset per stretch between the zone's transitions."""
+    lo, hi = (_parse_utc(x) for x in span)
+    if lo is None or hi is None:
+        return literal("+0 seconds")
+    segments = utc_offsets(zone, lo, hi)
+    # In time order: the last stretch whose start is <= at applies.
+    whens = [
+        (at >= literal(start.strftime("%Y-%m-%d %H:%M:%S.%f"), String), literal(mod))
+        for start, mod in reversed(segments[1:])
+    ]
+    if not whens:
+        return literal(segments[0][1])
+    return case(*whens, else_=literal(segments[0][1]))
+
+
+def _parse_utc(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+
+
+def utc_offsets(zone: tzinfo, lo: datetime, hi: datetime) -> list[tuple[datetime, str]]:
+    """(UTC start, ``'+N seconds'``) for each stretch of constant UTC offset of ``zone`` between
+    ``lo`` and ``hi`` (daily steps, each change found to the second by bisection)."""
+
+    def offset(ts: int) -> int:
+        delta = datetime.fromtimestamp(ts, UTC).astimezone(zone).utcoffset()
+        return int(delta.total_seconds()) if delta is not None else 0
+
+    start, end = int(lo.timestamp()), int(hi.timestamp()) + 1
+    out = [(start, offset(start))]
+    t = start
+    while t < end:
+        nxt = min(t + 86_400, end)
+        if offset(nxt) != out[-1][1]:
+            a, b = t, nxt  # offset(a) is the current one, offset(b) is not
+            while b - a > 1:
+                mid = (a + b) // 2
+                a, b = (mid, b) if offset(mid) == out[-1][1] else (a, mid)
+            out.append((b, offset(b)))
+        t = nxt
+    return [(datetime.fromtimestamp(ts, UTC), f"{off:+d} seconds") for ts, off in out]

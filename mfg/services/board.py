@@ -11,8 +11,10 @@ with the domain functions, so they are the same numbers ``mfg lot growth`` print
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import and_, case, func, literal, or_, select
 
@@ -22,6 +24,9 @@ from mfg.domain.specs import Product
 from mfg.errors import RuleViolation
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import Alert, CellCount, Harvest, Lot, ReleaseResult, Subject
+
+_LOT, _SUBJ, _CC = Lot.__table__, Subject.__table__, CellCount.__table__  # type: ignore[attr-defined]
+_HV, _RR, _AL = Harvest.__table__, ReleaseResult.__table__, Alert.__table__  # type: ignore[attr-defined]
 
 # A lot in expansion is expected to be counted at least every few days (protocol practice:
 # counts on day 0 and every 2-3 days while expanding); a longer gap flags the count as overdue.
@@ -92,52 +97,49 @@ def _states(state: str | None, active_only: bool) -> list[str] | None:
     return sorted(s.value for s in ACTIVE) if active_only else None
 
 
-def board(
-    *,
-    db: Database,
-    actor: Actor,
-    now: datetime,
-    state: str | None = None,
-    site: str | None = None,
-    active_only: bool = True,
-    search: str | None = None,
-    limit: int | None = None,
-) -> Board:
-    """Board rows, newest lots first; ``search`` matches lot number, COI or subject id."""
-    actor.require("lot.read")
-    today = db.today(now)
-    states = _states(state, active_only)
-    lot, subj, cc = Lot.__table__, Subject.__table__, CellCount.__table__  # type: ignore[attr-defined]
-    hv, rr, al = Harvest.__table__, ReleaseResult.__table__, Alert.__table__  # type: ignore[attr-defined]
-
-    filters = []
+def _filters(states: list[str] | None, site: str | None, search: str | None) -> list[Any]:
+    lot, subj = _LOT, _SUBJ
+    out: list[Any] = []
     if states is not None:
-        filters.append(lot.c.state.in_(states))
+        out.append(lot.c.state.in_(states))
     if site:
-        filters.append(subj.c.site == site)
+        out.append(subj.c.site == site)
     if search and search.strip():
         term = search.strip().upper()
         compact = re.sub(r"\s+", "", term)
         like = f"%{term}%"
-        filters.append(
+        out.append(
             or_(
                 func.upper(lot.c.lot_number).like(like),
                 lot.c.coi.like(f"%{compact}%"),
                 func.upper(subj.c.subject_id).like(like),
             )
         )
+    return out
 
-    # The lots to show (newest first, at most ``limit``); everything else is read for these only.
-    lot_ids = select(lot.c.id).select_from(lot.join(subj, subj.c.id == lot.c.subject_pk))
-    if filters:
-        lot_ids = lot_ids.where(and_(*filters))
-    lot_ids = lot_ids.order_by(lot.c.id.desc())
+
+def _matching(columns: list[Any], filters: list[Any], by_subject: bool) -> Any:
+    """SELECT columns FROM lot (joined to its subject only when a filter needs it)."""
+    source = _LOT.join(_SUBJ, _SUBJ.c.id == _LOT.c.subject_pk) if by_subject else _LOT
+    query = select(*columns).select_from(source)
+    return query.where(and_(*filters)) if filters else query
+
+
+def _chosen(filters: list[Any], by_subject: bool, limit: int | None, offset: int) -> Any:
+    """The lots of this page, newest first (the primary key walked backwards)."""
+    ids = _matching([_LOT.c.id], filters, by_subject).order_by(_LOT.c.id.desc())
     if limit:
-        lot_ids = lot_ids.limit(limit)
-    chosen = lot_ids.cte("chosen")
+        ids = ids.limit(limit)
+    if offset:
+        ids = ids.offset(offset)
+    return ids.cte("chosen")
 
-    # current counts of those lots, numbered from the first and from the last
-    cur = (
+
+def _last_counts(chosen: Any) -> Any:
+    """Current counts of the chosen lots: the seeding count and the last few (what the
+    projection fits), numbered from the first and from the last."""
+    cc = _CC
+    numbered = (
         select(
             cc.c.lot_pk,
             cc.c.expansion_day,
@@ -155,22 +157,22 @@ def board(
         .where(cc.c.superseded_by_id.is_(None))
         .subquery("counted")
     )
-    # keep only the seeding count and the last few (what the projection fits)
-    cur = (
-        select(cur)
-        .where(or_(cur.c.rn_last <= expansion.PROJECTION_POINTS, cur.c.rn_first == literal(1)))
-        .subquery("cur")
-    )
+    keep = or_(numbered.c.rn_last <= expansion.PROJECTION_POINTS, numbered.c.rn_first == literal(1))
+    return select(numbered).where(keep).subquery("cur")
 
-    def _n(cond):  # type: ignore[no-untyped-def]
+
+def _result_counts(chosen: Any) -> Any:
+    rr = _RR
+
+    def n(cond: Any) -> Any:
         return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
 
-    res = (
+    return (
         select(
             rr.c.lot_pk,
-            _n(rr.c.evaluation == "fail").label("oos"),
-            _n(rr.c.evaluation == "pending").label("pending"),
-            _n(and_(rr.c.verified_by.is_(None), rr.c.evaluation != "pending")).label("unverified"),
+            n(rr.c.evaluation == "fail").label("oos"),
+            n(rr.c.evaluation == "pending").label("pending"),
+            n(and_(rr.c.verified_by.is_(None), rr.c.evaluation != "pending")).label("unverified"),
             func.count().label("entered"),
         )
         .select_from(rr.join(chosen, chosen.c.id == rr.c.lot_pk))
@@ -178,7 +180,11 @@ def board(
         .group_by(rr.c.lot_pk)
         .subquery("res")
     )
-    alerts = (
+
+
+def _open_alerts(chosen: Any) -> Any:
+    al = _AL
+    return (
         select(al.c.lot_pk, func.count().label("alerts"))
         .select_from(al.join(chosen, chosen.c.id == al.c.lot_pk))
         .where(al.c.acknowledged_at.is_(None))
@@ -186,7 +192,12 @@ def board(
         .subquery("alerts")
     )
 
-    stmt = (
+
+def _page_query(chosen: Any) -> Any:
+    """One row per (chosen lot, kept count): lot, subject, harvest, result and alert tallies."""
+    lot, subj, hv = _LOT, _SUBJ, _HV
+    cur, res, alerts = _last_counts(chosen), _result_counts(chosen), _open_alerts(chosen)
+    return (
         select(
             lot.c.id,
             lot.c.lot_number,
@@ -225,104 +236,117 @@ def board(
         )
         .order_by(lot.c.id.desc(), cur.c.expansion_day)
     )
-    total_q = select(func.count()).select_from(lot.join(subj, subj.c.id == lot.c.subject_pk))
-    if filters:
-        total_q = total_q.where(and_(*filters))
 
-    with db.read() as s:
-        conn = s.connection()
-        raw = conn.execute(stmt).all()
-        total = conn.execute(total_q).scalar_one() if limit else None
-        sites = tuple(
-            r[0] for r in conn.execute(select(subj.c.site).distinct().order_by(subj.c.site))
-        )
 
-    products: dict[tuple[str, str], Product] = {}
-    rows: list[BoardRow] = []
+@dataclass
+class _Counted:
+    """What the kept counts of one lot say (read from its consecutive rows)."""
+
+    points: list[expansion.CountPoint]
+    seed_viable: int | None = None
+    last_day: int | None = None
+    last_total: int | None = None
+    last_viable: int | None = None
+    last_measured: date | None = None
+
+
+def _lots_with_counts(raw: Sequence[Any]) -> Iterator[tuple[Any, _Counted]]:
+    """Group the page's rows (ordered by lot) into (first row, its counts) per lot."""
     i = 0
     while i < len(raw):
         first = raw[i]
-        points: list[expansion.CountPoint] = []
-        last_measured: date | None = None
-        seed_viable: int | None = None
-        last_total = last_viable = None
-        last_day = None
+        counted = _Counted(points=[])
         while i < len(raw) and raw[i].id == first.id:
             r = raw[i]
             if r.expansion_day is not None:
                 if r.rn_first == 1:
-                    seed_viable = r.viable_cells
+                    counted.seed_viable = r.viable_cells
                 if r.rn_last <= expansion.PROJECTION_POINTS:
-                    points.append(
+                    counted.points.append(
                         expansion.CountPoint(r.expansion_day, r.viable_cells, r.total_cells)
                     )
                 if r.rn_last == 1:
-                    last_measured, last_day = r.measured_on, r.expansion_day
-                    last_total, last_viable = r.total_cells, r.viable_cells
+                    counted.last_measured, counted.last_day = r.measured_on, r.expansion_day
+                    counted.last_total, counted.last_viable = r.total_cells, r.viable_cells
             i += 1
-        rows.append(
-            _row(
-                db,
-                products,
-                first,
-                points,
-                seed_viable,
-                last_day,
-                last_total,
-                last_viable,
-                last_measured,
-                today,
-            )
+        yield first, counted
+
+
+def board(
+    *,
+    db: Database,
+    actor: Actor,
+    now: datetime,
+    state: str | None = None,
+    site: str | None = None,
+    active_only: bool = True,
+    search: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> Board:
+    """One page of board rows (``limit`` lots from ``offset``), newest lots first; ``search``
+    matches lot number, COI or subject id. ``total_lots`` counts every matching lot."""
+    actor.require("lot.read")
+    today = db.today(now)
+    filters = _filters(_states(state, active_only), site, search)
+    by_subject = bool(site or (search and search.strip()))
+    chosen = _chosen(filters, by_subject, limit, offset)
+    with db.read() as s:
+        conn = s.connection()
+        raw = conn.execute(_page_query(chosen)).all()
+        total = None
+        if limit or offset:
+            count = _matching([func.count()], filters, by_subject)
+            total = conn.execute(count).scalar_one()
+        sites = tuple(
+            r[0] for r in conn.execute(select(_SUBJ.c.site).distinct().order_by(_SUBJ.c.site))
         )
+    products: dict[tuple[str, str], Product] = {}
+    rows = [_row(db, products, first, counted, today) for first, counted in _lots_with_counts(raw)]
     return Board(tuple(rows), today, total if total is not None else len(rows), sites)
 
 
-def _row(  # type: ignore[no-untyped-def]
-    db: Database,
-    products: dict[tuple[str, str], Product],
-    r,
-    points: list[expansion.CountPoint],
-    seed_viable: int | None,
-    last_day: int | None,
-    last_total: int | None,
-    last_viable: int | None,
-    last_measured: date | None,
-    today: date,
+def _progress(
+    r: Any, c: _Counted, product: Product, target: int, today: date
+) -> tuple[int, float | None, int | None, bool | None, str]:
+    """Day N, fold expansion, projected day, dose met and the note: from the harvest once
+    harvested, else projected from the counts (``mfg.domain.expansion``)."""
+    if r.harvest_day is not None:
+        dose_met = dose.car_viable_cells(r.total_viable_cells, r.car_pct) >= target
+        fold = r.total_viable_cells / c.seed_viable if c.seed_viable else None
+        note = f"harvested day {r.harvest_day}: dose {'met' if dose_met else 'NOT met'}"
+        return r.harvest_day, fold, r.harvest_day, dose_met, note
+    day_n = (today - r.day0).days
+    fold = c.last_viable / c.seed_viable if c.seed_viable and c.last_viable and c.last_day else None
+    if r.state not in COUNT_STATES:
+        return day_n, fold, None, None, ""
+    window = (product.window_first_day, product.window_last_day)
+    p = expansion.project_harvest(c.points, target, product.assumed_car_pct, window)
+    if p is None:
+        return day_n, fold, None, None, "needs counts on two days to project"
+    projected = None if p.reach_day is None else max(p.reach_day, window[0])
+    return day_n, fold, projected, p.within_window and p.reach_day is not None, p.note
+
+
+def _row(
+    db: Database, products: dict[tuple[str, str], Product], r: Any, c: _Counted, today: date
 ) -> BoardRow:
     key = (r.product_code, r.spec_version)
     product = products.get(key)
     if product is None:
         product = products[key] = db.product(r.product_code, r.spec_version)
     target = dose.target_dose_cells(product, r.dose_level, r.weight_kg)
-    window = (product.window_first_day, product.window_last_day)
-    day_n = (today - r.day0).days
-    dose_met: bool | None = None
-    projected: int | None = None
-    note = ""
-    if r.harvest_day is not None:
-        car = dose.car_viable_cells(r.total_viable_cells, r.car_pct)
-        dose_met = car >= target
-        projected = r.harvest_day
-        day_n = r.harvest_day
-        note = f"harvested day {r.harvest_day}: dose {'met' if dose_met else 'NOT met'}"
-        fold = r.total_viable_cells / seed_viable if seed_viable else None
-    else:
-        fold = last_viable / seed_viable if seed_viable and last_viable and last_day else None
-        if r.state in COUNT_STATES:
-            p = expansion.project_harvest(points, target, product.assumed_car_pct, window)
-            if p is not None:
-                projected = None if p.reach_day is None else max(p.reach_day, window[0])
-                dose_met = p.within_window and p.reach_day is not None
-                note = p.note
-            else:
-                note = "needs counts on two days to project"
+    day_n, fold, projected, dose_met, note = _progress(r, c, product, target, today)
     missing = 0  # release tests not reported yet
     if r.state in TESTING_STATES:
         missing = max(0, len(product.tests) - r.entered)
     overdue = False
     if r.state in COUNT_STATES:
-        since = last_measured or r.day0
-        overdue = (today - since).days > (OVERDUE_AFTER_DAYS if last_measured else 0)
+        since = c.last_measured or r.day0
+        overdue = (today - since).days > (OVERDUE_AFTER_DAYS if c.last_measured else 0)
+    viability = None
+    if c.last_total and c.last_viable is not None:
+        viability = expansion.viability_pct(c.last_total, c.last_viable)
     return BoardRow(
         lot_number=r.lot_number,
         coi=r.coi,
@@ -332,10 +356,8 @@ def _row(  # type: ignore[no-untyped-def]
         state=r.state,
         day0=r.day0,
         day_n=day_n,
-        last_viability_pct=expansion.viability_pct(last_total, last_viable)
-        if last_total and last_viable is not None
-        else None,
-        last_count_day=last_day,
+        last_viability_pct=viability,
+        last_count_day=c.last_day,
         fold_expansion=fold,
         target_dose_cells=target,
         projected_day=projected,

@@ -38,7 +38,7 @@ from mfg.reports.frames import (
     units_frame,
 )
 from mfg.reports.pdf import render_success_rate_pdf
-from mfg.reports.summary import lot_units, times
+from mfg.reports.summary import lot_report
 
 __all__ = [
     "COUNT_FIELDS",
@@ -53,14 +53,13 @@ __all__ = [
     "failure_reasons",
     "fetch_lots",
     "lot_frame",
-    "lot_units",
+    "lot_report",
     "render_success_rate_pdf",
     "report_data",
     "strata_frame",
     "subject_frame",
     "success_rate",
     "time_summary",
-    "times",
     "unit_counts",
     "units_frame",
     "write_export",

@@ -15,8 +15,22 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import Float, Integer, String, and_, case, cast, column, func, literal, select
-from sqlalchemy import values as sql_values
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    case,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement, Select
 
@@ -138,32 +152,58 @@ def stratum(dialect: str, key: str) -> ColumnElement[Any]:
     return {"dose_level": _subj.c.dose_level, "site": _subj.c.site}.get(key, _subj.c.indication)
 
 
+# (spec, dose level, weight) -> target dose: a temporary table with a primary key, so that each
+# lot finds its target by index (a VALUES list would be scanned once per lot). Created inside
+# the report's read transaction, which ends with a rollback: it never outlives the report.
+_targets = Table(
+    "report_targets",
+    MetaData(),
+    Column("t_code", String, primary_key=True),
+    Column("t_version", String, primary_key=True),
+    Column("t_level", String, primary_key=True),
+    Column("t_weight", Float, primary_key=True),
+    Column("t_target", BigInteger, nullable=False),
+    Column("t_first", Integer, nullable=False),  # the harvest window of the spec
+    Column("t_last", Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+
 def target_table(conn: Connection, products: ProductLoader) -> Any:
-    """(spec, dose level, weight) -> target dose, from ``mfg.domain.dose`` for every combination
-    present: a few thousand rows, joined in as a VALUES table."""
+    """Fill ``report_targets`` from ``mfg.domain.dose`` for every (spec, dose level, weight)
+    present (a few thousand rows), with the spec's harvest window, and return it."""
     specs = conn.execute(select(_lot.c.product_code, _lot.c.spec_version).distinct()).all()
     people = conn.execute(select(_subj.c.dose_level, _subj.c.weight_kg).distinct()).all()
-    rows: list[tuple[str, str, str, float, int]] = []
+    rows: list[dict[str, Any]] = []
     for code, version in specs:
         product = products(code, version)
         for level, weight in people:
             if level in product.dose_levels:
                 target = dose.target_dose_cells(product, level, weight)
-                rows.append((code, version, level, float(weight), target))
-    cols = (
-        column("t_code", String),
-        column("t_version", String),
-        column("t_level", String),
-        column("t_weight", Float),
-        column("t_target", Integer),
-    )
-    if not rows:  # an empty VALUES is not SQL: one row that matches nothing
-        rows.append(("", "", "", -1.0, 0))
-    return sql_values(*cols, name="targets", literal_binds=True).data(rows).cte("targets")
+                rows.append(
+                    {
+                        "t_code": code,
+                        "t_version": version,
+                        "t_level": level,
+                        "t_weight": weight,
+                        "t_target": target,
+                        "t_first": product.window_first_day,
+                        "t_last": product.window_last_day,
+                    }
+                )
+    _targets.drop(conn, checkfirst=True)
+    _targets.create(conn)
+    if rows:
+        conn.execute(insert(_targets), rows)
+    return _targets
 
 
 def outcome_groups(conn: Connection, products: ProductLoader, by: Sequence[str]) -> list[Any]:
-    """One row per distinct (strata..., outcome inputs) with its number of lots ``n``."""
+    """One row per distinct (strata..., outcome inputs) with its number of lots ``n``.
+
+    The inputs: state, termination cause, harvest day, dose met (NULL: no harvest or no target
+    for the lot's dose level), the window of the lot's spec (NULL with the target: a decision
+    that needs the window always has a target), failing and pending test codes."""
     lt, s, h, dialect = _lot, _subj, _hv, conn.dialect.name
     res, t = _open_results(), target_table(conn, products)
     # CAR+ viable cells = floor(total x CAR% / 100) reach an integer target exactly when the
@@ -176,8 +216,8 @@ def outcome_groups(conn: Connection, products: ProductLoader, by: Sequence[str])
     )
     keys = [stratum(dialect, k).label(k) for k in by]
     inputs = [
-        lt.c.product_code,
-        lt.c.spec_version,
+        t.c.t_first,
+        t.c.t_last,
         lt.c.state,
         lt.c.termination_cause,
         _days_between(dialect, h.c.harvested_on, lt.c.day0).label("harvest_day"),
@@ -206,16 +246,8 @@ def outcome_groups(conn: Connection, products: ProductLoader, by: Sequence[str])
 
 
 # ---------------------------------------------------------------------------------------------
-# Histograms of days from day 0 (the time summary)
-
-
-def harvest_days(conn: Connection) -> list[tuple[int, int]]:
-    """(days from day 0 to the current harvest, lots)."""
-    days = _days_between(conn.dialect.name, _hv.c.harvested_on, _lot.c.day0).label("days")
-    query = (
-        select(days, func.count()).select_from(_lot.join(_hv, _current_harvest())).group_by(days)
-    )
-    return [(int(d), int(n)) for d, n in conn.execute(query)]
+# Days from day 0 to the first disposition (the time summary; the harvest days are a key of
+# the outcome groups)
 
 
 def disposition_days(conn: Connection, zone: tzinfo) -> list[tuple[int, int]]:
@@ -226,11 +258,16 @@ def disposition_days(conn: Connection, zone: tzinfo) -> list[tuple[int, int]]:
         .subquery("first_disp")
     )
     if conn.dialect.name == "sqlite":
-        span = conn.execute(select(func.min(first.c.at), func.max(first.c.at))).one()
-        local: ColumnElement[Any] = func.date(first.c.at, _sqlite_shift(first.c.at, zone, span))
+        at = _disp.c.decided_at
+        span = conn.execute(select(func.min(at), func.max(at))).one()
+        # the wall-clock day of a stored UTC time: one julianday() with the zone's shift
+        local_day = func.julianday(
+            first.c.at, _sqlite_shift(first.c.at, zone, span), "start of day"
+        )
+        days = cast(local_day - func.julianday(_lot.c.day0), Integer).label("days")
     else:
         local = cast(func.timezone(str(zone), first.c.at), _date_type())
-    days = _days_between(conn.dialect.name, local, _lot.c.day0).label("days")
+        days = _days_between(conn.dialect.name, local, _lot.c.day0).label("days")
     query = (
         select(days, func.count())
         .select_from(first.join(_lot, _lot.c.id == first.c.lot_pk))

@@ -29,53 +29,44 @@ def _codes(text: str | None) -> tuple[str, ...]:
     return tuple(sorted({c for c in (text or "").split(",") if c}))
 
 
-def _decide(row: Any, window: tuple[int, int]) -> _Decision:
+def _decide(row: Any) -> _Decision:
     results = [(c, "fail") for c in _codes(row.fail_codes)]
     results += [(c, "pending") for c in _codes(row.pending_codes)]
+    window = (10, 14) if row.t_first is None else (int(row.t_first), int(row.t_last))
     outcome, reasons = oc.decide(
         state=row.state,
         termination_cause=row.termination_cause,
         harvest_day=None if row.harvest_day is None else int(row.harvest_day),
         dose_met=None if row.dose_met is None else bool(row.dose_met),
         results=results,
-        window=window,
+        window=window,  # (only read when dose_met is known, and then it is the spec's)
     )
     return outcome.value, ";".join(reasons)
 
 
-def lot_units(engine: Engine, products: ProductLoader, by: Sequence[str]) -> pd.DataFrame:
-    """Grouped lots: columns ``*by``, ``outcome``, ``reasons``, ``n`` (lots in the group)."""
+def lot_report(
+    engine: Engine, products: ProductLoader, zone: tzinfo, by: Sequence[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Grouped lots (columns ``*by``, ``outcome``, ``reasons``, ``n``) and the time summary."""
     by = list(by)
     with engine.connect() as conn:
         groups = query.outcome_groups(conn, products, by)
-    windows: dict[tuple[str, str], tuple[int, int]] = {}
+        disposed = query.disposition_days(conn, zone)
     decided: dict[tuple[Any, ...], _Decision] = {}
     records = []
+    harvested: dict[int, int] = {}
     for row in groups:
-        spec = (row.product_code, row.spec_version)
-        if spec not in windows:
-            product = products(*spec)
-            windows[spec] = (product.window_first_day, product.window_last_day)
-        key = (
-            *spec,
-            row.state,
-            row.termination_cause,
-            row.harvest_day,
-            row.dose_met,
-            _codes(row.fail_codes),
-            _codes(row.pending_codes),
-        )
+        fails, pends = _codes(row.fail_codes), _codes(row.pending_codes)
+        key: tuple[Any, ...] = (row.t_first, row.t_last, row.state, row.termination_cause)
+        key = (*key, row.harvest_day, row.dose_met, fails, pends)
         if key not in decided:
-            decided[key] = _decide(row, windows[spec])
+            decided[key] = _decide(row)
         records.append((*(row._mapping[k] for k in by), *decided[key], int(row.n)))
-    return pd.DataFrame.from_records(records, columns=[*by, "outcome", "reasons", "n"])
-
-
-def times(engine: Engine, zone: tzinfo) -> pd.DataFrame:
-    """Days from day 0 to harvest and to the first disposition, from histograms in SQL."""
-    with engine.connect() as conn:
-        hists = {
-            "day 0 to harvest": query.harvest_days(conn),
-            "day 0 to disposition": query.disposition_days(conn, zone),
-        }
-    return time_summary_of(hists)
+        if row.harvest_day is not None:
+            day = int(row.harvest_day)
+            harvested[day] = harvested.get(day, 0) + int(row.n)
+    units = pd.DataFrame.from_records(records, columns=[*by, "outcome", "reasons", "n"])
+    times = time_summary_of(
+        {"day 0 to harvest": list(harvested.items()), "day 0 to disposition": disposed}
+    )
+    return units, times

@@ -76,9 +76,10 @@ def success_rate(
     reports.check_unit(unit)
     keys = reports.check_strata(by)
     if unit == "lot":
-        units = reports.lot_units(db.engine, db.product, keys)
+        units, times = reports.lot_report(db.engine, db.product, db.settings.zone, keys)
     else:
-        units = reports.subject_frame(_lots(db))
+        lots = _lots(db)
+        units, times = reports.subject_frame(lots), reports.time_summary(lots)
     strata = reports.strata_frame(units, keys)
     reasons = reports.failure_reasons(units)
     return SuccessRateReport(
@@ -87,7 +88,7 @@ def success_rate(
         data=reports.report_data(units, unit, strata, reasons),
         strata=strata,
         reasons=reasons,
-        times=reports.times(db.engine, db.settings.zone),
+        times=times,
         site_name=db.settings.site_name or "",
         load_lots=lambda: _lots(db),
     )

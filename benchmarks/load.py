@@ -78,10 +78,23 @@ def prepare(url: str, home: str, writers: int, now: datetime) -> None:
     db.dispose()
 
 
-def writer(url: str, home: str, w: int, seconds: float, start: Any, out: Any) -> None:
+def _busy_handler_only() -> None:
+    """The baseline: no write queue, SQLite's busy handler alone (what 0.1 did)."""
+    from contextlib import nullcontext
+
+    from mfg.store import db as store_db
+
+    store_db.write_turn = lambda engine: nullcontext()  # type: ignore[assignment,misc]
+
+
+def writer(
+    url: str, home: str, w: int, seconds: float, start: Any, out: Any, queue: bool = True
+) -> None:
     from mfg.services import counts, lots
     from mfg.services.uow import Actor
 
+    if not queue:
+        _busy_handler_only()
     db = _db(url, home)
     tech = Actor("tech", "Tech", "technician")  # type: ignore[arg-type]
     now = datetime.now(UTC)
@@ -146,7 +159,21 @@ def _timed_verify(url: str, home: str) -> str:
     return f"{result} (verified in {time.perf_counter() - t0:.2f} s)"
 
 
-def run(backend: str, writers: int, seconds: float) -> dict[str, Any]:
+def _rows(url: str, home: str) -> int:
+    """Counts + lots stored: every acknowledged write adds exactly one."""
+    from sqlalchemy import func, select
+
+    from mfg.store.tables import CellCount, Lot
+
+    db = _db(url, home)
+    with db.engine.connect() as c:
+        n = c.execute(select(func.count()).select_from(CellCount)).scalar_one()
+        n += c.execute(select(func.count()).select_from(Lot)).scalar_one()
+    db.dispose()
+    return int(n)
+
+
+def run(backend: str, writers: int, seconds: float, queue: bool = True) -> dict[str, Any]:
     home = tempfile.mkdtemp(prefix="celltrail-load-")
     server = None
     if backend == "sqlite":
@@ -165,11 +192,12 @@ def run(backend: str, writers: int, seconds: float) -> dict[str, Any]:
     try:
         now = datetime.now(UTC)
         prepare(url, home, writers, now)
+        before = _rows(url, home)
         ctx = mp.get_context("spawn")
         start = ctx.Barrier(writers + 1)
         out = ctx.Queue()
         procs = [
-            ctx.Process(target=writer, args=(url, home, w, seconds, start, out))
+            ctx.Process(target=writer, args=(url, home, w, seconds, start, out, queue))
             for w in range(writers)
         ]
         for p in procs:
@@ -183,8 +211,10 @@ def run(backend: str, writers: int, seconds: float) -> dict[str, Any]:
         lat = sorted(x for _, ls, _ in results for x in ls)
         errors = sum(e for _, _, e in results)
         n = len(lat)
+        lost = n - (_rows(url, home) - before)
         return {
-            "backend": backend,
+            "backend": backend + ("" if queue or backend != "sqlite" else " (busy handler only)"),
+            "lost": lost,
             "writers": writers,
             "seconds": round(wall, 1),
             "writes": n,
@@ -205,21 +235,32 @@ def main() -> None:
     ap.add_argument("--writers", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    ap.add_argument(
+        "--baseline",
+        action="store_true",
+        help="SQLite: first run without the write queue (busy handler only), then with it",
+    )
     a = ap.parse_args()
     backends = ["sqlite", "postgresql"] if a.backend == "both" else [a.backend]
     print(
         f"# {platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        f"Python {platform.python_version()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"load average {os.getloadavg()[0]:.1f} (shared machine)"
     )
+    print(f"$ {' '.join(sys.argv)}")
     print(
-        f"{'backend':<11} {'writers':>7} {'s':>5} {'writes':>7} {'errors':>6} {'writes/s':>9} {'p50 ms':>8} {'p99 ms':>8}  verification"
+        f"{'backend':<11} {'writers':>7} {'s':>5} {'writes':>7} {'errors':>6} {'lost':>4} "
+        f"{'writes/s':>9} {'p50 ms':>8} {'p99 ms':>8}  verification"
     )
-    for b in backends:
-        r = run(b, a.writers, a.seconds)
+    runs = [(b, True) for b in backends]
+    if a.baseline and "sqlite" in backends:
+        runs.insert(0, ("sqlite", False))
+    for b, queue in runs:
+        r = run(b, a.writers, a.seconds, queue)
         print(
             f"{r['backend']:<11} {r['writers']:>7} {r['seconds']:>5} {r['writes']:>7} "
-            f"{r['errors']:>6} {r['writes_per_s']:>9.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f}  "
-            f"{r['verification']}",
+            f"{r['errors']:>6} {r['lost']:>4} {r['writes_per_s']:>9.1f} {r['p50_ms']:>8.1f} "
+            f"{r['p99_ms']:>8.1f}  {r['verification']}",
             flush=True,
         )
 

@@ -104,7 +104,10 @@ class Database:
     def write(self, actor: Actor | None, now: datetime) -> Iterator[Tx]:
         if self._write_engine is None:
             self._write_engine = store_db.write_engine(self.engine)
-        with Session(self._write_engine, expire_on_commit=False) as s:
+        with (
+            store_db.write_turn(self.engine),
+            Session(self._write_engine, expire_on_commit=False) as s,
+        ):
             store_db.lock_for_write(s.connection())
             tx = Tx(s, actor, now)
             try:

@@ -5,10 +5,21 @@ write transactions opened with ``BEGIN IMMEDIATE`` so that concurrent writers qu
 failing on a lock upgrade. PostgreSQL (``postgresql+psycopg://``): write transactions take one
 transaction-scoped advisory lock, which serialises the audit-chain append (and the lot / COI
 sequence) across every process.
+
+SQLite's own wait for the write lock is a busy handler that sleeps and retries with growing
+back-off, so under contention a writer can lose the race again and again (a long p99 tail).
+CellTrail's writers therefore queue first on an OS file lock next to the database
+(``write_turn``): a waiting writer sleeps in the kernel and is woken when the lock is released,
+without polling; ``BEGIN IMMEDIATE`` then finds the database free. Writers from outside
+CellTrail (the sqlite3 shell, a backup) still meet the busy timeout.
 """
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -39,12 +50,22 @@ def _sqlite_on_begin(conn: Connection) -> None:
 
 
 def _has_nul(params: Any) -> bool:
+    # Runs before every statement: one flat pass over the parameters (nested only for
+    # executemany's list of dicts), no recursion per value.
     if isinstance(params, str):
         return "\x00" in params
     if isinstance(params, dict):
-        return any(_has_nul(v) for v in params.values())
-    if isinstance(params, (list, tuple)):
-        return any(_has_nul(v) for v in params)
+        values: Any = params.values()
+    elif isinstance(params, (list, tuple)):
+        values = params
+    else:
+        return False
+    for v in values:
+        if isinstance(v, str):
+            if "\x00" in v:
+                return True
+        elif isinstance(v, (dict, list, tuple)) and _has_nul(v):
+            return True
     return False
 
 
@@ -88,6 +109,41 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 def write_engine(engine: Engine) -> Engine:
     return engine.execution_options(celltrail_write=True)
+
+
+_turns: dict[tuple[int, str], tuple[threading.RLock, int]] = {}
+_turns_guard = threading.Lock()
+
+
+def _turn(path: str) -> tuple[threading.RLock, int]:
+    """This process's lock (threads) and open lock file (processes) for one database file."""
+    key = (os.getpid(), path)  # a forked child opens its own file description
+    with _turns_guard:
+        turn = _turns.get(key)
+        if turn is None:
+            fd = os.open(path + "-writelock", os.O_RDWR | os.O_CREAT, 0o600)
+            turn = _turns[key] = (threading.RLock(), fd)
+    return turn
+
+
+@contextmanager
+def write_turn(engine: Engine) -> Iterator[None]:
+    """Wait for this writer's turn on a SQLite file (no-op for PostgreSQL and in-memory)."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: SQLite's busy handler alone
+        path = None
+    if not path or path == ":memory:" or path.startswith("file:"):
+        yield
+        return
+    lock, fd = _turn(path)
+    with lock:  # threads of this process: one file description holds one flock
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def lock_for_write(conn: Connection) -> None:

@@ -202,7 +202,7 @@ def main() -> int:
     )
     args = ap.parse_args()
     from benchmarks.synth import PASSWORD
-    from tui.screens.lot_board import BOARD_LIMIT
+    from tui.screens.lot_board import BOARD_LIMIT, FIRST_PAGE
 
     os.environ.pop("CELLTRAIL_FAST_HASH", None)
     build(args.home, args.lots)
@@ -218,7 +218,7 @@ def main() -> int:
     print(f"  start-up to login painted: mfg tui             {ms(ours)}  ({ratio:.2f}x minimal)")
     print(f"  Enter on login -> board with rows (Pilot)      {ms(board_t)}")
     print(f"    of which users.login (argon2id verify)       {ms(login_t)}")
-    print(f"    of which board.board, first {200} rows        {ms(first_t)}")
+    print(f"    of which board.board, first {FIRST_PAGE} rows         {ms(first_t)}")
     print(f"  Enter on login -> all rows shown, app idle     {ms(idle_t)}")
     print(f"  board.board, up to {BOARD_LIMIT} rows (after paint)     {ms(full_t)}")
     return 0

@@ -30,7 +30,9 @@ if TYPE_CHECKING:
     from mfg.services.board import Board, BoardRow
 
 FILL_CHUNK = 250  # rows added to the table per event-loop turn (each add re-measures)
-FIRST_PAGE = 200  # painted first, so the board is interactive at once
+# Painted first, so the board is interactive at once: about two screenfuls (an 80x24 terminal
+# shows ~20 rows); the rest (up to BOARD_LIMIT) follows once these are on screen.
+FIRST_PAGE = 50
 BOARD_LIMIT = 500  # then up to this many; search or filter to narrow beyond
 STATE_FILTERS: tuple[str | None, ...] = (
     None,  # active

@@ -12,7 +12,6 @@ module(s) that register the one asked for). ``mfg lot show`` imports only ``mfg.
 from __future__ import annotations
 
 import importlib
-import sys
 from typing import Any
 
 import typer
@@ -68,29 +67,58 @@ def _load(modules: tuple[str, ...]) -> None:
         importlib.import_module(f"mfg.cli.{name}")
 
 
-class LazyGroup(TyperGroup):
-    """The root ``mfg`` group: commands are imported when they are asked for.
+def _build(name: str) -> Any:
+    """The click command Typer makes for the top-level ``name`` registered on ``app`` (only it:
+    the other commands its modules register are built when they are asked for)."""
+    short, markup = app.pretty_exceptions_short, app.rich_markup_mode
+    for group in app.registered_groups:
+        if group.name == name:
+            return typer.main.get_group_from_info(
+                group,
+                pretty_exceptions_short=short,
+                suggest_commands=app.suggest_commands,
+                rich_markup_mode=markup,
+            )
+    for command in app.registered_commands:
+        callback = command.callback
+        if callback is not None and name == (
+            command.name or typer.main.get_command_name(callback.__name__)
+        ):
+            return typer.main.get_command_from_info(
+                command, pretty_exceptions_short=short, rich_markup_mode=markup
+            )
+    return None
 
-    Typer builds this group from what is registered on ``app`` when it runs; a name not built
-    yet is looked up in ``COMMAND_HOMES``, its modules imported (they register on ``app``) and
-    the group rebuilt from the registrations, so the command is exactly what Typer would make.
+
+class LazyGroup(TyperGroup):
+    """The root ``mfg`` group: a command is imported and built when it is asked for.
+
+    ``get_command`` imports the modules ``COMMAND_HOMES`` names for it (they register on ``app``)
+    and has Typer build that one command or group from the registrations, so it is exactly what
+    Typer would have made; what Typer put in ``commands`` up front is not trusted (a module
+    imported earlier may have registered only part of a group).
     """
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self._built: set[str] = set()
 
     def list_commands(self, ctx: Any) -> list[str]:
         return list(COMMAND_HOMES)
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        # Unknown names load everything, so that Typer's "did you mean" sees every command.
-        _load(COMMAND_HOMES.get(cmd_name, COMMAND_MODULES))
-        loaded = frozenset(m for m in COMMAND_MODULES if f"mfg.cli.{m}" in sys.modules)
-        if self._built_from != loaded:  # rebuild from every registration made so far
-            built = typer.main.get_command(app)
-            assert isinstance(built, TyperGroup)
-            self.commands.update(built.commands)
-            self._built_from = loaded
+        if cmd_name not in COMMAND_HOMES:
+            # Unknown: build everything, so that Typer's "did you mean" sees every name.
+            for name in COMMAND_HOMES:
+                self.get_command(ctx, name)
+            return None
+        if cmd_name not in self._built:
+            _load(COMMAND_HOMES[cmd_name])
+            command = _build(cmd_name)
+            if command is not None:
+                self.commands[cmd_name] = command
+            self._built.add(cmd_name)
         return self.commands.get(cmd_name)
-
-    _built_from: frozenset[str] | None = None
 
 
 app = typer.Typer(

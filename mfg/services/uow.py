@@ -105,8 +105,8 @@ class Database:
         if self._write_engine is None:
             self._write_engine = store_db.write_engine(self.engine)
         with (
-            store_db.write_turn(self.engine),
             Session(self._write_engine, expire_on_commit=False) as s,
+            store_db.write_turn(self.engine),  # SQLite: wait in the queue, then BEGIN IMMEDIATE
         ):
             store_db.lock_for_write(s.connection())
             tx = Tx(s, actor, now)

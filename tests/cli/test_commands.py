@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import typer
 
-from mfg.cli import app, load_all
+from mfg.cli import load_all
 from tests.cli.conftest import Home, invoke
 from tests.support.constants import PASSWORD
 

@@ -29,9 +29,6 @@ ALLOWED_OVERSIZE: dict[str, str] = {
     "mfg/services/importer.py": "10: module 819, _parse_row 132, import_lots 100, _write 258",
     # issue 14 (ISBT 128, labels): the labels command
     "mfg/cli/labels.py": "14: labels_cmd 81",
-    # issue 15 (performance): reports as query / frames / export / PDF; the board query
-    "mfg/reports.py": "15: module 820, render_success_rate_pdf 209",
-    "mfg/services/board.py": "15: board 183",
     # issue 16 (code health, this file's owner): the COA renderer,
     # the release CLI, the demo seed, the harvest correction
     "mfg/coa.py": "16: module 578, render 110",

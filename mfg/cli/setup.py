@@ -90,7 +90,7 @@ def product_check(
 
     Example: mfg product check coa_templates/BH002-v1.toml
     """
-    from coa_templates import load_file
+    from mfg.specfiles import load_file
 
     p = load_file(file)
     data = {
@@ -121,8 +121,8 @@ def product_show(
 
     Example: mfg product show BH002 --version 1
     """
-    from coa_templates import load_product
     from mfg.domain.numbers import format_cells
+    from mfg.specfiles import load_product
 
     p = load_product(code, version, cli.settings.home / "products")
 

@@ -1,6 +1,6 @@
 """The product specification: dose levels, harvest window and release tests of one spec version.
 
-Built by ``coa_templates.load_product`` from a versioned TOML file; plain frozen dataclasses here.
+Built by ``mfg.specfiles.load_product`` from a versioned TOML file; plain frozen dataclasses here.
 Result parsing and pass / fail / pending evaluation live beside the model (see ``results.py``).
 """
 

@@ -131,7 +131,7 @@ class Database:
         return at.astimezone(self.settings.zone)
 
     def product(self, code: str, version: str | None = None) -> Product:
-        from coa_templates import load_product
+        from mfg.specfiles import load_product
 
         return load_product(code, version, self.products_dir())
 

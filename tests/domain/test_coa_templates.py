@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from coa_templates import (
+from mfg.domain import specs
+from mfg.specfiles import (
     PACKAGED_DIR,
     TemplateError,
     available,
@@ -16,7 +17,6 @@ from coa_templates import (
     load_product,
     parse_product,
 )
-from mfg.domain import specs
 
 SHIPPED = PACKAGED_DIR / "BH002-v1.toml"
 TEXT = SHIPPED.read_text(encoding="utf-8")

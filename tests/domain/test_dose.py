@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coa_templates import load_product
 from mfg.domain import dose
 from mfg.errors import RuleViolation
+from mfg.specfiles import load_product
 
 BH002 = load_product("BH002", "1")
 

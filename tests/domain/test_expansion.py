@@ -9,10 +9,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from coa_templates import load_product
 from mfg.domain import expansion as ex
 from mfg.domain.expansion import CountPoint
 from mfg.errors import RuleViolation
+from mfg.specfiles import load_product
 
 APH = date(2026, 11, 1)
 THAW = date(2026, 11, 20)

@@ -15,10 +15,10 @@ import pytest
 import zxingcpp
 from pypdf import PdfReader
 
-from coa_templates import PACKAGED_DIR
 from mfg import coa
 from mfg.services import release
 from mfg.services.uow import Database
+from mfg.specfiles import PACKAGED_DIR
 from tests.release.conftest import PASSING, enter, harvested, sign
 from tests.support.constants import NOW
 

@@ -566,7 +566,7 @@ def test_coa_before_disposition_is_refused(db, actors):
 
 
 def test_may_be_pending_tests_of_the_spec(db, actors):
-    from coa_templates import load_product
+    from mfg.specfiles import load_product
 
     p = load_product("BH002", "1")
     assert tuple(t.code for t in p.tests if t.may_be_pending) == MAY_BE_PENDING
@@ -576,7 +576,7 @@ def test_may_be_pending_tests_of_the_spec(db, actors):
 
 
 def test_results_use_the_pinned_spec_version_and_a_changed_file_is_refused(db, actors):
-    from coa_templates import PACKAGED_DIR
+    from mfg.specfiles import PACKAGED_DIR
 
     lot_v1 = harvested(db, actors)
     products = db.products_dir()

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coa_templates import load_product
 from mfg.domain.results import (
     Evaluation,
     ParsedResult,
@@ -21,6 +20,7 @@ from mfg.domain.results import (
 from mfg.domain.specs import TestKind as Kind
 from mfg.domain.specs import TestSpec as Spec
 from mfg.errors import RuleViolation
+from mfg.specfiles import load_product
 
 P = load_product("BH002", "1")
 VIAB = P.test("VIAB")  # >= 70.0 %

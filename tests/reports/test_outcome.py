@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coa_templates import load_product
 from mfg.domain.outcome import (
     LotFacts,
     Outcome,
@@ -17,6 +16,7 @@ from mfg.domain.outcome import (
     subject_outcome,
 )
 from mfg.domain.stats import betainc, clopper_pearson, proportion
+from mfg.specfiles import load_product
 
 S, F, P, IP, NE = (
     Outcome.SUCCESS,

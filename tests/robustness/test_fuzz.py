@@ -5,7 +5,6 @@ uncaught exception, never a partial write, and text that is accepted is stored v
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -103,8 +102,8 @@ def test_number_and_date_parsers(text):
 @FAST
 @given(hostile_text)
 def test_result_parser_for_every_test_of_the_product(text):
-    from coa_templates import load_product
     from mfg.domain.results import parse_result
+    from mfg.specfiles import load_product
 
     for t in load_product("BH002").tests:
         only_refusals(parse_result, t, text)
@@ -120,15 +119,15 @@ def test_label_payload_decoder(text):
 
 
 def _product_text() -> str:
-    import coa_templates
+    from mfg import specfiles
 
-    return (Path(coa_templates.__file__).parent / "BH002-v1.toml").read_text(encoding="utf-8")
+    return (specfiles.PACKAGED_DIR / "BH002-v1.toml").read_text(encoding="utf-8")
 
 
 @FAST
 @given(st.data())
 def test_toml_templates_with_hostile_values(data):
-    from coa_templates import parse_product
+    from mfg.specfiles import parse_product
 
     text = _product_text()
     lines = text.splitlines()

@@ -1,8 +1,8 @@
-"""Product specifications and COA layouts as versioned TOML files, and their validating loader.
+"""The validating loader of product specifications and COA layouts (versioned TOML files).
 
-Files are named ``<PRODUCT>-v<VERSION>.toml``. The packaged directory holds the shipped
-products; a site may add its own under ``$MFG_HOME/products``. Every error names the file, the
-key and the rule broken.
+Files are named ``<PRODUCT>-v<VERSION>.toml``. ``coa_templates/`` (data only, shipped with
+CellTrail) holds the packaged products; a site may add its own under ``$MFG_HOME/products``.
+Every error names the file, the key and the rule broken.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from typing import Any
 from mfg.domain.specs import NUMERIC_OPERATORS, CoaLayout, Product, TestKind, TestSpec
 from mfg.errors import CellTrailError
 
-PACKAGED_DIR = Path(__file__).parent
+# the shipped product files: data next to the mfg package (in the source tree and when installed)
+PACKAGED_DIR = Path(__file__).resolve().parent.parent / "coa_templates"
 
 
 class TemplateError(CellTrailError):
@@ -142,25 +143,18 @@ def _test(r: _Reader, i: int, t: Any, seen: set[str]) -> TestSpec:
     return TestSpec(allowed=tuple(allowed), passing=tuple(passing), **common)
 
 
-def parse_product(text: str, file: str = "<product>") -> Product:
-    """Validate and build a Product from TOML text; every error names file, key and rule."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise TemplateError(file, "(syntax)", "toml-syntax", str(e)) from None
-    r = _Reader(file, data)
-    known = {"product", "dose", "harvest_window", "projection", "tests", "coa"}
-    for key in data:
-        if key not in known:
-            raise r.fail(key, "unknown-key", f"not a known section ({', '.join(sorted(known))})")
+def _identity(r: _Reader) -> tuple[str, str]:
     p = r.table("product")
     code = r.get(p, "product", "code", str).strip().upper()
     if not code.isalnum() or not 2 <= len(code) <= 10:
         raise r.fail("product.code", "product-code-format", f"{code!r}: 2-10 letters or digits")
-    version = r.get(p, "product", "spec_version", (str, int))
-    version = str(version).strip()
+    version = str(r.get(p, "product", "spec_version", (str, int))).strip()
     if not version or not version.replace(".", "").isalnum():
         raise r.fail("product.spec_version", "version-format", f"{version!r} is not a version")
+    return code, version
+
+
+def _dose(r: _Reader) -> tuple[dict[str, float], float, str]:
     d = r.table("dose")
     levels_raw = r.get(d, "dose", "levels", dict)
     if not levels_raw:
@@ -175,6 +169,10 @@ def parse_product(text: str, file: str = "<product>") -> Product:
     cap = float(r.get(d, "dose", "weight_cap_kg", (int, float)))
     if not 20 <= cap <= 300:
         raise r.fail("dose.weight_cap_kg", "weight-cap-range", "must be 20-300 kg")
+    return levels, cap, r.get(d, "dose", "unit", str, "CAR+ viable T cells/kg")
+
+
+def _window_and_projection(r: _Reader) -> tuple[int, int, float]:
     w = r.table("harvest_window")
     first = r.get(w, "harvest_window", "first_day", int)
     last = r.get(w, "harvest_window", "last_day", int)
@@ -184,11 +182,18 @@ def parse_product(text: str, file: str = "<product>") -> Product:
     car_pct = float(r.get(proj, "projection", "assumed_car_pct", (int, float), 30.0))
     if not 0 < car_pct <= 100:
         raise r.fail("projection.assumed_car_pct", "percent-range", "must be > 0 and <= 100")
-    tests_raw = data.get("tests")
+    return first, last, car_pct
+
+
+def _tests(r: _Reader) -> tuple[TestSpec, ...]:
+    tests_raw = r.data.get("tests")
     if not isinstance(tests_raw, list) or not tests_raw:
         raise r.fail("tests", "no-tests", "at least one [[tests]] entry is required")
     seen: set[str] = set()
-    tests = tuple(_test(r, i, t, seen) for i, t in enumerate(tests_raw))
+    return tuple(_test(r, i, t, seen) for i, t in enumerate(tests_raw))
+
+
+def _layout(r: _Reader) -> CoaLayout:
     c = r.table("coa", required=False)
     sections = r.get(c, "coa", "sections", list, list(CoaLayout().sections))
     known_sections = {"identity", "product", "results", "disposition", "signatures", "revisions"}
@@ -199,19 +204,48 @@ def parse_product(text: str, file: str = "<product>") -> Product:
                 "unknown-section",
                 f"{s!r}: one of {', '.join(sorted(known_sections))}",
             )
-    layout = CoaLayout(
+    return CoaLayout(
         title=r.get(c, "coa", "title", str, CoaLayout().title),
         subtitle=r.get(c, "coa", "subtitle", str, ""),
         sections=tuple(sections),
         footer=r.get(c, "coa", "footer", str, ""),
         logo=r.get(c, "coa", "logo", str, ""),
     )
+
+
+def _storage(r: _Reader) -> tuple[int, float]:
+    p = r.table("product")
     shelf = r.get(p, "product", "shelf_life_days", int, 365)
     if not 1 <= shelf <= 3650:
         raise r.fail("product.shelf_life_days", "shelf-life-range", "must be 1-3650 days")
     bag_ml = float(r.get(p, "product", "bag_volume_ml", (int, float), 50.0))
     if not 0 < bag_ml <= 1000:
         raise r.fail("product.bag_volume_ml", "bag-volume-range", "must be > 0 and <= 1000 mL")
+    return shelf, bag_ml
+
+
+KNOWN_SECTIONS = ("product", "dose", "harvest_window", "projection", "tests", "coa")
+
+
+def parse_product(text: str, file: str = "<product>") -> Product:
+    """Validate and build a Product from TOML text; every error names file, key and rule."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise TemplateError(file, "(syntax)", "toml-syntax", str(e)) from None
+    r = _Reader(file, data)
+    for key in data:
+        if key not in KNOWN_SECTIONS:
+            raise r.fail(
+                key, "unknown-key", f"not a known section ({', '.join(sorted(KNOWN_SECTIONS))})"
+            )
+    code, version = _identity(r)
+    levels, cap, dose_unit = _dose(r)
+    first, last, car_pct = _window_and_projection(r)
+    tests = _tests(r)
+    layout = _layout(r)
+    shelf, bag_ml = _storage(r)
+    p = r.table("product")
     return Product(
         code=code,
         name=r.get(p, "product", "name", str),
@@ -220,7 +254,7 @@ def parse_product(text: str, file: str = "<product>") -> Product:
         storage=r.get(p, "product", "storage", str, ""),
         shelf_life_days=shelf,
         bag_volume_ml=bag_ml,
-        dose_unit=r.get(d, "dose", "unit", str, "CAR+ viable T cells/kg"),
+        dose_unit=dose_unit,
         dose_levels=levels,
         weight_cap_kg=cap,
         window_first_day=first,

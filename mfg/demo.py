@@ -9,7 +9,6 @@ real fortnight in the clean room.
 
 from __future__ import annotations
 
-import importlib
 import math
 import random
 from collections.abc import Callable
@@ -17,8 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from mfg.domain.custody import parse_location
 from mfg.domain.permissions import Role
-from mfg.services import counts, harvest, lots, subjects, users
+from mfg.services import counts, custody, harvest, labels, lots, release, subjects, users
 from mfg.services.uow import Actor, Database
 
 DEMO_PASSWORD = "demo-password"
@@ -85,24 +85,11 @@ def _local(db: Database, on: date, hour: int, minute: int = 0) -> datetime:
     return datetime.combine(on, time(hour, minute), db.settings.zone).astimezone(UTC)
 
 
-def _release_service() -> Any:
-    """The release-testing service when it is installed (it lands after the foundation)."""
-    try:
-        return importlib.import_module("mfg.services.release")
-    except ImportError:
-        return None
-
-
-def seed_demo(db: Database, *, now: datetime, lots_wanted: int | None = None) -> dict[str, int]:
-    """Create users and demo lots; the database must be migrated and empty. Returns counts."""
-    users.init_database(
-        db,
-        admin="admin",
-        full_name=DEMO_USERS["admin"][0],
-        password=DEMO_PASSWORD,
-        now=now - timedelta(days=40),
-    )
-    admin = Actor("admin", DEMO_USERS["admin"][0], Role.ADMIN)
+def _add_users(db: Database, now: datetime) -> dict[str, Actor]:
+    at = now - timedelta(days=40)
+    admin_name = DEMO_USERS["admin"][0]
+    users.init_database(db, admin="admin", full_name=admin_name, password=DEMO_PASSWORD, now=at)
+    admin = Actor("admin", admin_name, Role.ADMIN)
     actors: dict[str, Actor] = {"admin": admin}
     for name, (full, role) in DEMO_USERS.items():
         if name == "admin":
@@ -114,150 +101,149 @@ def seed_demo(db: Database, *, now: datetime, lots_wanted: int | None = None) ->
             full_name=full,
             role=role.value,
             password=DEMO_PASSWORD,
-            now=now - timedelta(days=40),
+            now=at,
         )
         actors[name] = Actor(name, full, role)
-    tech, tech2, qa = actors["tech"], actors["tech2"], actors["qa"]
-    today = db.today(now)
-    rng = random.Random(20261125)
-    steps: list[Step] = []
-    order = 0
+    return actors
 
-    def add(at: datetime, fn: Callable[[datetime], object]) -> None:
-        nonlocal order
-        order += 1
-        steps.append(Step(min(at, now - timedelta(minutes=1)), order, fn))
 
-    plans = [
-        Plan(**{**p.__dict__, "extra": {}}) for p in (PLANS[:lots_wanted] if lots_wanted else PLANS)
-    ]
-    # Lot numbers are given in registration order, so register oldest first.
-    ordered = sorted(plans, key=lambda p: -p.day0_ago)
-    for n, plan in enumerate(ordered, 1):
-        sid = f"S-{n:03d}"
-        site = SITES[n % len(SITES)]
-        weight = round(rng.uniform(48, 92), 1)
-        level = ("DL1", "DL2", "DL3")[n % 3]
-        day0 = today - timedelta(days=plan.day0_ago)
-        reg_at = _local(db, day0, 8, 30 + n % 20)
-        indication = INDICATIONS[n % len(INDICATIONS)]
+class _Schedule:
+    """Every demo write as a step at its time; ``run`` plays them in time order."""
 
-        def register(
-            at: datetime,
-            sid=sid,
-            site=site,
-            weight=weight,
-            level=level,
-            day0=day0,
-            plan=plan,
-            indication=indication,
-        ) -> None:  # type: ignore[no-untyped-def]
-            subjects.add_subject(
-                subjects.AddSubject(
-                    sid, site, indication, weight, level, weight_on=day0 - timedelta(days=3)
-                ),
-                db=db,
-                actor=tech,
-                now=at,
-            )
-            cmd = (
-                lots.RegisterLot(sid, "apheresis", apheresis_on=day0)
-                if plan.source == "apheresis"
-                else lots.RegisterLot(
-                    sid, "cryo-pbmc", apheresis_on=day0 - timedelta(days=35), thaw_on=day0
-                )
-            )
-            v = lots.register_lot(cmd, db=db, actor=tech, now=at)
-            plan.extra["lot"] = v.lot_number
+    def __init__(self, db: Database, now: datetime, actors: dict[str, Actor]) -> None:
+        self.db, self.now = db, now
+        self.tech, self.tech2, self.qa = actors["tech"], actors["tech2"], actors["qa"]
+        self.rng = random.Random(20261125)
+        self.steps: list[Step] = []
 
-        add(reg_at, register)
+    def add(self, at: datetime, fn: Callable[[datetime], object]) -> None:
+        self.steps.append(Step(min(at, self.now - timedelta(minutes=1)), len(self.steps) + 1, fn))
+
+    def run(self) -> None:
+        for step in sorted(self.steps):
+            step.run(step.at)
+
+    def lot(self, plan: Plan, n: int) -> None:
+        """Schedule the whole story of one demo lot (number ``n`` in registration order)."""
+        day0 = self.db.today(self.now) - timedelta(days=plan.day0_ago)
+        self.registration(plan, n, day0)
         if plan.stage == "registered":
-            continue
+            return
         last_day = plan.harvest_day if plan.harvest_day is not None else plan.day0_ago
         if plan.terminate:
             last_day = min(plan.day0_ago - 1, 6)
-        days = [d for d in COUNT_DAYS if d <= last_day and d not in plan.skip_days]
-        for d in days:
-            lag = 0.6 if d <= 2 else 1.0
-            viable = plan.seed * math.exp(plan.rate * d * lag) * rng.uniform(0.93, 1.07)
-            via = (
-                rng.uniform(92, 95)
-                if d == 0
-                else rng.uniform(84, 89)
-                if d <= 2
-                else rng.uniform(88, 95)
+        for d in (d for d in COUNT_DAYS if d <= last_day and d not in plan.skip_days):
+            self.count(plan, n, day0, d)
+        if plan.terminate:
+            cause, reason = plan.terminate
+            at = _local(self.db, day0 + timedelta(days=last_day), 16)
+            self.add(
+                at,
+                lambda at: lots.terminate_lot(
+                    plan.extra["lot"], cause, reason, db=self.db, actor=self.qa, now=at
+                ),
             )
-            total = viable / (via / 100)
-            who = tech if d % 4 == 0 else tech2
-            at = _local(db, day0 + timedelta(days=d), 10, (n * 7 + d) % 50)
+            return
+        if plan.harvest_day is None:
+            return
+        hon = self.harvest(plan, n, day0, plan.harvest_day)
+        if plan.stage in ("testing", "released", "conditional", "rejected"):
+            _plan_release(self, plan, hon, n)
 
-            def count(at: datetime, plan=plan, d=d, viable=viable, total=total, who=who) -> None:  # type: ignore[no-untyped-def]
-                lot = plan.extra["lot"]
-                tv, vv = int(round(total, -5)), int(round(viable, -5))
-                if plan.typo_day == d:
-                    wrong = counts.record_count(
-                        counts.RecordCount(lot, tv * 10, vv * 10, day=d, method="NC-200"),
-                        db=db,
-                        actor=who,
-                        now=at,
-                    )
-                    counts.correct_count(
-                        wrong.id,
-                        counts.RecordCount(lot, tv, vv, day=d, method="NC-200"),
-                        "transcription error: exponent one too high",
-                        db=db,
-                        actor=who,
-                        now=at + timedelta(minutes=12),
-                    )
-                    return
-                counts.record_count(
-                    counts.RecordCount(
-                        lot,
-                        tv,
-                        vv,
-                        day=d,
-                        method="NC-200",
-                        volume_ml=round(min(5000.0, vv / 1.5e6), 0),
-                    ),
+    def registration(self, plan: Plan, n: int, day0: date) -> None:
+        sid, site = f"S-{n:03d}", SITES[n % len(SITES)]
+        weight = round(self.rng.uniform(48, 92), 1)
+        level = ("DL1", "DL2", "DL3")[n % 3]
+        indication = INDICATIONS[n % len(INDICATIONS)]
+        subject = subjects.AddSubject(
+            sid, site, indication, weight, level, weight_on=day0 - timedelta(days=3)
+        )
+        cmd = (
+            lots.RegisterLot(sid, "apheresis", apheresis_on=day0)
+            if plan.source == "apheresis"
+            else lots.RegisterLot(
+                sid, "cryo-pbmc", apheresis_on=day0 - timedelta(days=35), thaw_on=day0
+            )
+        )
+
+        def register(at: datetime) -> None:
+            subjects.add_subject(subject, db=self.db, actor=self.tech, now=at)
+            plan.extra["lot"] = lots.register_lot(
+                cmd, db=self.db, actor=self.tech, now=at
+            ).lot_number
+
+        self.add(_local(self.db, day0, 8, 30 + n % 20), register)
+
+    def count(self, plan: Plan, n: int, day0: date, d: int) -> None:
+        rng = self.rng
+        lag = 0.6 if d <= 2 else 1.0
+        viable = plan.seed * math.exp(plan.rate * d * lag) * rng.uniform(0.93, 1.07)
+        via = (
+            rng.uniform(92, 95)
+            if d == 0
+            else rng.uniform(84, 89)
+            if d <= 2
+            else rng.uniform(88, 95)
+        )
+        total = viable / (via / 100)
+        who = self.tech if d % 4 == 0 else self.tech2
+        tv, vv = int(round(total, -5)), int(round(viable, -5))
+        db = self.db
+
+        def count(at: datetime) -> None:
+            lot = plan.extra["lot"]
+            if plan.typo_day == d:
+                wrong = counts.record_count(
+                    counts.RecordCount(lot, tv * 10, vv * 10, day=d, method="NC-200"),
                     db=db,
                     actor=who,
                     now=at,
                 )
-
-            add(at, count)
-        if plan.terminate:
-            cause, reason = plan.terminate
-
-            def terminate(
-                at: datetime, plan: Plan = plan, cause: str = cause, reason: str = reason
-            ) -> None:
-                lots.terminate_lot(plan.extra["lot"], cause, reason, db=db, actor=qa, now=at)
-
-            add(_local(db, day0 + timedelta(days=last_day), 16), terminate)
-            continue
-        if plan.harvest_day is None:
-            continue
-        hday = plan.harvest_day
-        hv = plan.seed * math.exp(plan.rate * hday) * rng.uniform(0.95, 1.05)
-        car = round(rng.uniform(24, 38), 1)
-        hon = day0 + timedelta(days=hday)
-
-        def do_harvest(at: datetime, plan=plan, hv=hv, car=car, hon=hon) -> None:  # type: ignore[no-untyped-def]
-            harvest.record_harvest(
-                harvest.RecordHarvest(plan.extra["lot"], hon, int(round(hv, -6)), car),
+                counts.correct_count(
+                    wrong.id,
+                    counts.RecordCount(lot, tv, vv, day=d, method="NC-200"),
+                    "transcription error: exponent one too high",
+                    db=db,
+                    actor=who,
+                    now=at + timedelta(minutes=12),
+                )
+                return
+            volume = round(min(5000.0, vv / 1.5e6), 0)
+            counts.record_count(
+                counts.RecordCount(lot, tv, vv, day=d, method="NC-200", volume_ml=volume),
                 db=db,
-                actor=tech,
+                actor=who,
                 now=at,
             )
 
-        add(_local(db, hon, 14, n % 50), do_harvest)
-        plan.extra["car"] = car
-        release = _release_service()
-        if release is not None and plan.stage in ("testing", "released", "conditional", "rejected"):
-            _plan_release(add, release, db, plan, hon, n, rng, tech, tech2, qa, now)
+        self.add(_local(db, day0 + timedelta(days=d), 10, (n * 7 + d) % 50), count)
 
-    for step in sorted(steps):
-        step.run(step.at)
+    def harvest(self, plan: Plan, n: int, day0: date, hday: int) -> date:
+        hv = plan.seed * math.exp(plan.rate * hday) * self.rng.uniform(0.95, 1.05)
+        car = round(self.rng.uniform(24, 38), 1)
+        hon = day0 + timedelta(days=hday)
+        cells = int(round(hv, -6))
+
+        def do_harvest(at: datetime) -> None:
+            cmd = harvest.RecordHarvest(plan.extra["lot"], hon, cells, car)
+            harvest.record_harvest(cmd, db=self.db, actor=self.tech, now=at)
+
+        self.add(_local(self.db, hon, 14, n % 50), do_harvest)
+        plan.extra["car"] = car
+        return hon
+
+
+def seed_demo(db: Database, *, now: datetime, lots_wanted: int | None = None) -> dict[str, int]:
+    """Create users and demo lots; the database must be migrated and empty. Returns counts."""
+    actors = _add_users(db, now)
+    schedule = _Schedule(db, now, actors)
+    plans = [
+        Plan(**{**p.__dict__, "extra": {}}) for p in (PLANS[:lots_wanted] if lots_wanted else PLANS)
+    ]
+    # Lot numbers are given in registration order, so register oldest first.
+    for n, plan in enumerate(sorted(plans, key=lambda p: -p.day0_ago), 1):
+        schedule.lot(plan, n)
+    schedule.run()
     return {"users": len(actors), "lots": len(plans)}
 
 
@@ -290,37 +276,16 @@ REPORTED_AFTER = {
 }
 
 
-def _plan_release(add, release, db, plan, hon, n, rng, tech, tech2, qa, now) -> None:  # type: ignore[no-untyped-def]
+def _plan_release(sch: _Schedule, plan: Plan, hon: date, n: int) -> None:
     """Results, verifications, dispositions and bags, through the release and label services."""
     values = dict(PASSING)
-    values["VIAB"] = f"{rng.uniform(86, 95):.1f}"
+    values["VIAB"] = f"{sch.rng.uniform(86, 95):.1f}"
     values["CAR"] = f"{plan.extra['car']:.1f}"
     if plan.stage == "conditional":
         values["STER"] = values["RCL"] = "pending"
     if plan.stage == "rejected":
         values["ENDO"] = "12.4"  # out of specification: an OOS deviation opens
-    lot = lambda: plan.extra["lot"]  # noqa: E731  (known only once registered)
-    last = hon
-    for code, value in values.items():
-        entered = _local(db, hon + timedelta(days=REPORTED_AFTER.get(code, 3)), 11, n % 50)
-        if entered >= now:
-            continue  # not reported yet: stays "not entered" on the lot
-        add(
-            entered,
-            lambda at, code=code, value=value: release.add_result(
-                release.AddResult(lot(), code, value), db=db, actor=tech, now=at
-            ),
-        )
-        if value != "pending":
-            verified = entered + timedelta(days=1)  # the second person, next day
-            if verified < now:
-                add(
-                    verified,
-                    lambda at, code=code: release.verify_result(
-                        lot(), code, db=db, actor=tech2, now=at
-                    ),
-                )
-        last = max(last, entered.date())
+    last = _schedule_results(sch, plan, hon, n, values)
     decision = {
         "released": "release",
         "conditional": "conditional-release",
@@ -328,37 +293,60 @@ def _plan_release(add, release, db, plan, hon, n, rng, tech, tech2, qa, now) -> 
     }.get(plan.stage)
     if decision is None:
         return
-    signed = _local(db, last + timedelta(days=1), 15)
+    signed = _local(sch.db, last + timedelta(days=1), 15)
     reason = {
         "release": "all results conform; dose met",
         "conditional-release": "sterility and RCL pending at infusion; released under protocol",
         "reject": "endotoxin out of specification (OOS)",
     }[decision]
-    add(
+    sch.add(
         signed,
         lambda at: release.dispose(
-            release.Dispose(lot(), decision, reason), DEMO_PASSWORD, db=db, actor=qa, now=at
+            release.Dispose(plan.extra["lot"], decision, reason),
+            DEMO_PASSWORD,
+            db=sch.db,
+            actor=sch.qa,
+            now=at,
         ),
     )
-    if decision == "reject":
-        return
-    try:
-        from mfg.domain.custody import parse_location
-        from mfg.services import custody, labels
-    except ImportError:
-        return
+    if decision != "reject":
+        sch.add(signed + timedelta(hours=1), lambda at: _store_bags(sch, plan, n, at))
 
-    def bags(at: datetime) -> None:
-        printed = labels.print_labels(
-            labels.PrintLabels(lot(), "dose-bag", output_format="pdf"), db=db, actor=tech, now=at
+
+def _schedule_results(
+    sch: _Schedule, plan: Plan, hon: date, n: int, values: dict[str, str]
+) -> date:
+    """Each result on the day it is reported, verified the next day; the last report date."""
+    db, last = sch.db, hon
+    for code, value in values.items():
+        entered = _local(db, hon + timedelta(days=REPORTED_AFTER.get(code, 3)), 11, n % 50)
+        if entered >= sch.now:
+            continue  # not reported yet: stays "not entered" on the lot
+        sch.add(
+            entered,
+            lambda at, code=code, value=value: release.add_result(
+                release.AddResult(plan.extra["lot"], code, value), db=db, actor=sch.tech, now=at
+            ),
         )
-        for i, payload in enumerate(printed.payloads, 1):
-            where = parse_location(f"LN2-{1 + n % 2}", f"R{1 + n % 4}", f"B{n:02d}", f"A{i}")
-            custody.store_bag(payload, where, db=db, actor=tech, now=at + timedelta(minutes=i))
+        verified = entered + timedelta(days=1)  # the second person, next day
+        if value != "pending" and verified < sch.now:
+            sch.add(
+                verified,
+                lambda at, code=code: release.verify_result(
+                    plan.extra["lot"], code, db=db, actor=sch.tech2, now=at
+                ),
+            )
+        last = max(last, entered.date())
+    return last
 
-    add(signed + timedelta(hours=1), bags)
 
-
-def create_demo_home(db: Database, *, now: datetime) -> dict[str, int]:
-    """Migrate an empty database and seed it (used by ``mfg tui --demo`` on a fresh MFG_HOME)."""
-    return seed_demo(db, now=now)
+def _store_bags(sch: _Schedule, plan: Plan, n: int, at: datetime) -> None:
+    printed = labels.print_labels(
+        labels.PrintLabels(plan.extra["lot"], "dose-bag", output_format="pdf"),
+        db=sch.db,
+        actor=sch.tech,
+        now=at,
+    )
+    for i, payload in enumerate(printed.payloads, 1):
+        where = parse_location(f"LN2-{1 + n % 2}", f"R{1 + n % 4}", f"B{n:02d}", f"A{i}")
+        custody.store_bag(payload, where, db=sch.db, actor=sch.tech, now=at + timedelta(minutes=i))

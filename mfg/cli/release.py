@@ -180,80 +180,9 @@ def lot_review(cli: Cli, lot: LotArg) -> None:
     r = release.review(lot, db=db, actor=cli.actor())
 
     def human() -> None:
-        from rich.markup import escape
+        from mfg.cli._release_output import print_review
 
-        o = cli.out
-        o.print(
-            f"[bold]Review by exception {r.lot_number}[/]  {escape(f'[{r.state}]')}  spec "
-            f"{r.product_code} v{r.spec_version}: {r.exception_count} exception(s)"
-        )
-        met = "[green]met[/]" if r.dose.met else f"[bold red]{r.dose.evaluation.upper()}[/]"
-        o.print(f"dose: {r.dose.display} against {r.dose.acceptance}: {met}")
-
-        def section(title: str, lines: list[str]) -> None:
-            o.print(f"\n[bold]{title}[/] ({len(lines)})" if lines else f"\n{title}: none")
-            for line in lines:
-                o.print(f"  {escape(line)}")
-
-        section(
-            "Out of specification",
-            [
-                f"{x.test_code} {x.display} (spec {x.acceptance}) {x.deviation_number or ''}"
-                for x in r.oos
-            ],
-        )
-        section(
-            "Corrections",
-            [
-                f"{c.what} {c.ref}: {c.old} -> {c.new}; reason: {c.reason} ({c.by}, "
-                f"{cli.local(c.at)})"
-                for c in r.corrections
-            ],
-        )
-        section(
-            "Entered later than the event",
-            [
-                f"{e.what} {e.ref} of {e.event_on} entered {cli.local(e.entered_at)} by "
-                f"{e.entered_by} ({e.days_late} day(s) later)"
-                for e in r.late_entries
-            ],
-        )
-        section(
-            "Open deviations",
-            [
-                f"{d.number} {d.kind} ({d.classification}): {d.description}"
-                for d in r.open_deviations
-            ],
-        )
-        section(
-            "Not verified",
-            [f"{x.test_code} {x.display} entered by {x.entered_by}" for x in r.unverified],
-        )
-        section(
-            "Pending",
-            [
-                f"{x.test_code} {x.test_name}: {x.status}"
-                + (" (spec: may be pending)" if x.may_be_pending else "")
-                for x in r.pending
-            ],
-        )
-        section(
-            "Signatures",
-            [
-                f"{s.printed_name} ({s.username}) {s.meaning} {s.signed_at:%Y-%m-%d %H:%M} UTC: "
-                + ("valid" if s.valid else "[bold red]BROKEN: signed records changed[/]")
-                for s in r.signatures
-            ],
-        )
-        o.print("\n[bold]Decisions[/]")
-        for d, blockers in r.blockers.items():
-            if not blockers:
-                o.print(f"  {d}: [green]possible[/]")
-            else:
-                o.print(
-                    f"  {d}: blocked: "
-                    + escape("; ".join(f"{b.message} [{b.rule}]" for b in blockers))
-                )
+        print_review(cli, r)
 
     cli.emit(r, human)
 
@@ -439,32 +368,39 @@ def coa_cmd(
 
     Example: mfg coa BH002-26-0001 -o coa.pdf --user qa; mfg coa verify coa.pdf --user qa
     """
-    from mfg.services import release
 
     if target.strip().lower() == "verify":
-        if file is None:
-            raise RuleViolation("file", "file-required", "say which file: mfg coa verify FILE.pdf")
-        try:
-            data = file.read_bytes()
-        except OSError as e:
-            raise RuleViolation("file", "unreadable", f"{file}: {e.strerror or e}") from None
-        check = release.verify_pdf(data, db=cli.database(), actor=cli.actor())
-
-        def human() -> None:
-            yes = {True: "yes", False: "NO", None: "cannot tell"}
-            cli.out.print(
-                f"{file}: {check.document_id or '-'} (lot {check.lot_number or '-'}, revision {check.revision or '-'})"
-            )
-            cli.out.print(f"  issued by CellTrail: {yes[check.issued_by_celltrail]}")
-            cli.out.print(f"  unaltered:           {yes[check.unaltered]}")
-            cli.out.print(f"  current revision:    {yes[check.current]}")
-            for m in check.messages:
-                cli.out.print(f"  {m}")
-
-        cli.emit({**_asdict(check), "ok": check.ok}, human)
-        if not check.ok:
-            raise typer.Exit(code=1)
+        _coa_verify(cli, file)
         return
+    _coa_issue(cli, target, file, output, revision, to_printer)
+
+
+def _coa_verify(cli: Cli, file: Path | None) -> None:
+    from mfg.cli._release_output import print_coa_check
+    from mfg.services import release
+
+    if file is None:
+        raise RuleViolation("file", "file-required", "say which file: mfg coa verify FILE.pdf")
+    try:
+        data = file.read_bytes()
+    except OSError as e:
+        raise RuleViolation("file", "unreadable", f"{file}: {e.strerror or e}") from None
+    check = release.verify_pdf(data, db=cli.database(), actor=cli.actor())
+    cli.emit({**_asdict(check), "ok": check.ok}, lambda: print_coa_check(cli, file, check))
+    if not check.ok:
+        raise typer.Exit(code=1)
+
+
+def _coa_issue(
+    cli: Cli,
+    target: str,
+    file: Path | None,
+    output: Path | None,
+    revision: int | None,
+    to_printer: bool,
+) -> None:
+    from mfg.services import release
+
     if file is not None:
         raise RuleViolation("file", "unexpected-argument", f"unexpected {file}; use -o FILE.pdf")
     if output is None and not to_printer:

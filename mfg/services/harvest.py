@@ -208,6 +208,38 @@ def _audit_values(h: Harvest, v: HarvestView) -> dict[str, object]:
     }
 
 
+def _check_correctable(
+    session: Session, lot: Lot, old: Harvest, expected_version: int | None
+) -> None:
+    """``Conflict`` if the harvest changed since the editor read it; refused once dispositioned."""
+    if expected_version is not None:
+        from mfg import integrity
+
+        integrity.check_version(
+            session,
+            "harvest",
+            lot.lot_number,
+            expected=expected_version,
+            current=len(harvest_history(session, lot)),
+            changed_by=old.recorded_by,
+            changed_at=old.recorded_at,
+        )
+    if lot.state not in (LotState.HARVESTED, LotState.IN_RELEASE_TESTING):
+        raise RuleViolation(
+            "lot",
+            "harvest-locked",
+            f"lot {lot.lot_number} is {lot.state}: the harvest can no longer be corrected",
+        )
+
+
+def _refill_bags(session: Session, lot: Lot, car_per_bag: int, volume: float) -> None:
+    """The lot's dose bags carry the corrected CAR+ cells per bag and volume."""
+    for bag in session.exec(select(DoseBag).where(DoseBag.lot_pk == lot.id)).all():
+        bag.car_viable_cells, bag.volume_ml = car_per_bag, volume
+        bag.row_version += 1
+        session.add(bag)
+
+
 def correct_harvest(
     cmd: RecordHarvest,
     reason: str,
@@ -230,24 +262,7 @@ def correct_harvest(
         old = current_harvest(s, lot)
         if old is None:
             raise NotFound("harvest", lot.lot_number)
-        if expected_version is not None:
-            from mfg import integrity
-
-            integrity.check_version(
-                s,
-                "harvest",
-                lot.lot_number,
-                expected=expected_version,
-                current=len(harvest_history(s, lot)),
-                changed_by=old.recorded_by,
-                changed_at=old.recorded_at,
-            )
-        if lot.state not in (LotState.HARVESTED, LotState.IN_RELEASE_TESTING):
-            raise RuleViolation(
-                "lot",
-                "harvest-locked",
-                f"lot {lot.lot_number} is {lot.state}: the harvest can no longer be corrected",
-            )
+        _check_correctable(s, lot, old, expected_version)
         day, bags, volume, cryo, product, car = _validate(
             RecordHarvest(**{**cmd.__dict__, "bags": cmd.bags or old.bag_count}), lot, db, s, now
         )
@@ -277,10 +292,7 @@ def correct_harvest(
         s.flush()
         old.superseded_by_id = new.id
         s.add(old)
-        for bag in s.exec(select(DoseBag).where(DoseBag.lot_pk == lot.id)).all():
-            bag.car_viable_cells, bag.volume_ml = car // bags, volume
-            bag.row_version += 1
-            s.add(bag)
+        _refill_bags(s, lot, car // bags, volume)
         old_view = harvest_view(s, db, lot, old)
         view = harvest_view(s, db, lot, new)
         tx.audit(

@@ -339,9 +339,9 @@ def _via_bulk(
     """executemany straight into the tables: NO validation, NO audit events (see module doc)."""
     from sqlalchemy import func, insert, select
 
-    from mfg.specfiles import load_product
     from mfg.domain import dose, ids
     from mfg.services.lots import pin_spec
+    from mfg.specfiles import load_product
     from mfg.store.tables import CellCount, DoseBag, Harvest, Lot, Subject
 
     product = load_product("BH002")

@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from typing import Any
 
 from mfg.domain.custody import parse_location
@@ -317,27 +318,26 @@ def _schedule_results(
     sch: _Schedule, plan: Plan, hon: date, n: int, values: dict[str, str]
 ) -> date:
     """Each result on the day it is reported, verified the next day; the last report date."""
-    db, last = sch.db, hon
+    last = hon
     for code, value in values.items():
-        entered = _local(db, hon + timedelta(days=REPORTED_AFTER.get(code, 3)), 11, n % 50)
+        entered = _local(sch.db, hon + timedelta(days=REPORTED_AFTER.get(code, 3)), 11, n % 50)
         if entered >= sch.now:
             continue  # not reported yet: stays "not entered" on the lot
-        sch.add(
-            entered,
-            lambda at, code=code, value=value: release.add_result(
-                release.AddResult(plan.extra["lot"], code, value), db=db, actor=sch.tech, now=at
-            ),
-        )
+        sch.add(entered, partial(_add_result, sch, plan, code, value))
         verified = entered + timedelta(days=1)  # the second person, next day
         if value != "pending" and verified < sch.now:
-            sch.add(
-                verified,
-                lambda at, code=code: release.verify_result(
-                    plan.extra["lot"], code, db=db, actor=sch.tech2, now=at
-                ),
-            )
+            sch.add(verified, partial(_verify_result, sch, plan, code))
         last = max(last, entered.date())
     return last
+
+
+def _add_result(sch: _Schedule, plan: Plan, code: str, value: str, at: datetime) -> None:
+    cmd = release.AddResult(plan.extra["lot"], code, value)
+    release.add_result(cmd, db=sch.db, actor=sch.tech, now=at)
+
+
+def _verify_result(sch: _Schedule, plan: Plan, code: str, at: datetime) -> None:
+    release.verify_result(plan.extra["lot"], code, db=sch.db, actor=sch.tech2, now=at)
 
 
 def _store_bags(sch: _Schedule, plan: Plan, n: int, at: datetime) -> None:

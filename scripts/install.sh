@@ -48,7 +48,8 @@ if [ "$what" = test ]; then
   if command -v apt-get >/dev/null 2>&1; then
     apt_install postgresql poppler-utils
   fi
-  pip_quiet install -q -e '.[test]'
+  # the suite and the gates .ci/run runs before it (ruff, mypy, import-linter)
+  pip_quiet install -q -e '.[dev]'
 else
   pip_quiet install -q -e '.[postgres]'
 fi

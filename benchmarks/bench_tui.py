@@ -54,6 +54,27 @@ Minimal().run()
 """
 
 
+# `mfg tui` as the user starts it, plus the first-paint mark: the benchmark adds it to the login
+# screen from outside (the application reads no benchmark switch).
+MFG_TUI = """
+import os, sys, time
+from tui.screens import login
+
+def painted(screen):
+    with open(os.environ["CELLTRAIL_PAINTED_FILE"], "w") as f:
+        f.write(f"{time.time()}\\n")
+    screen.app.exit()
+
+def on_mount(self):
+    self.call_after_refresh(painted, self)
+
+login.LoginScreen.on_mount = on_mount
+from mfg.cli import main
+sys.argv = ["mfg", "tui"]
+main()
+"""
+
+
 def _current_hashes(path: Path) -> bool:
     """A database built earlier is reused only if its passwords carry today's argon2 settings."""
     import sqlite3
@@ -122,7 +143,7 @@ def startup(home: Path, runs: int) -> tuple[list[float], list[float]]:
     env = {k: v for k, v in os.environ.items() if k != "CELLTRAIL_FAST_HASH"}
     env["MFG_HOME"] = str(home)
     py = sys.executable
-    mfg = [py, "-c", "import sys; from mfg.cli import main; sys.argv=['mfg','tui']; main()"]
+    mfg = [py, "-c", MFG_TUI]
     minimal = [py, "-c", MINIMAL_APP]
     _in_pty(minimal, env), _in_pty(mfg, env)  # warm the OS file cache
     ours, base = [], []

@@ -43,19 +43,6 @@ class LoginScreen(Screen[None]):
                 yield Static(DEMO_HINT, id="demo-hint")
         yield Footer()
 
-    def on_mount(self) -> None:
-        import os
-
-        if os.environ.get("CELLTRAIL_PAINTED_FILE"):  # start-up benchmark (benchmarks/bench_tui.py)
-            self.call_after_refresh(self._painted, os.environ["CELLTRAIL_PAINTED_FILE"])
-
-    def _painted(self, path: str) -> None:
-        import time
-
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(f"{time.time()}\n")
-        self.app.exit()
-
     def on_input_submitted(self, event: Input.Submitted) -> None:
         user = self.query_one("#user", Input)
         password = self.query_one("#password", Input)

@@ -16,9 +16,10 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label, Static
+from textual.worker import Worker, WorkerState
 
 from mfg.errors import CellTrailError
-from tui.workers import service_worker, ui
+from tui.workers import service_worker
 
 T = TypeVar("T")
 
@@ -46,6 +47,7 @@ class SignDialog(ModalScreen[T | None], Generic[T]):
         self.when = when
         self.summary = summary
         self._sign = sign
+        self._signed: tuple[T] | tuple[()] = ()
 
     def compose(self) -> ComposeResult:
         with Vertical(id="sign-box"):
@@ -78,8 +80,13 @@ class SignDialog(ModalScreen[T | None], Generic[T]):
 
     @service_worker(group="sign")
     def run_sign(self, password: str) -> None:
-        result = self._sign(password)
-        ui(self, self.dismiss, result)
+        self._signed = (self._sign(password),)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # Dismiss once the signing worker has finished: dismissing from inside it would unmount
+        # this screen, and so cancel the worker, while it is still running.
+        if event.worker.name == "run_sign" and event.state == WorkerState.SUCCESS and self._signed:
+            self.dismiss(self._signed[0])
 
     def refused(self, e: CellTrailError) -> None:
         pw = self.query_one("#sign-password", Input)

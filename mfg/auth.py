@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from functools import cache
-
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -14,20 +11,16 @@ MIN_PASSWORD_LENGTH = 12
 MAX_FAILED_LOGINS = 5
 
 
-@cache
-def _hasher(fast: bool) -> PasswordHasher:
-    if fast:
-        # Only for the test suite (CELLTRAIL_FAST_HASH=1): cheap parameters, same algorithm.
-        return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    # argon2id at the OWASP Password Storage Cheat Sheet baseline (19 MiB, 2 passes, 1 lane).
-    # argon2-cffi's default (64 MiB, 3 passes, 4 lanes) costs ~180 ms a check on a 2-core
-    # machine, paid by every CLI command and every login; this costs ~50 ms. Hashes carry their
-    # parameters, so accounts hashed with other settings still verify.
-    return PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+# argon2id at the OWASP Password Storage Cheat Sheet baseline (19 MiB, 2 passes, 1 lane).
+# argon2-cffi's default (64 MiB, 3 passes, 4 lanes) costs ~180 ms a check on a 2-core machine,
+# paid by every login; this costs ~50 ms. Hashes carry their parameters, so accounts hashed with
+# other settings still verify. There is no switch to weaker parameters in the product: the test
+# suite injects its own hasher (tests/support/fast_hash.py) into this module.
+_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 
 def hasher() -> PasswordHasher:
-    return _hasher(os.environ.get("CELLTRAIL_FAST_HASH") == "1")
+    return _HASHER
 
 
 def check_password_policy(password: str, username: str = "") -> None:

@@ -35,6 +35,7 @@ from sqlmodel import SQLModel
 
 from mfg import audit
 from mfg.errors import RuleViolation
+from mfg.outfile import check_target, write_file
 from mfg.services.uow import Actor, Database
 from mfg.store import db as store_db
 
@@ -159,7 +160,7 @@ def _libpq(engine: Engine) -> tuple[str, dict[str, str]]:
 
 
 def _write_manifest(path: Path, m: Manifest) -> None:
-    manifest_path(path).write_text(json.dumps(asdict(m), indent=2) + "\n", encoding="utf-8")
+    write_file(manifest_path(path), (json.dumps(asdict(m), indent=2) + "\n").encode(), field="file")
 
 
 def backup(db: Database, dest: Path, *, actor: Actor, now: datetime) -> Manifest:
@@ -172,6 +173,7 @@ def backup(db: Database, dest: Path, *, actor: Actor, now: datetime) -> Manifest
         )
     if not dest.parent.is_dir():
         raise RuleViolation("file", "backup-dir-missing", f"directory {dest.parent} does not exist")
+    check_target(dest, field="file")  # not a link, a device or a folder we cannot write in
     revision = store_db.schema_revision(db.engine)
     tmp = Path(tempfile.mkstemp(prefix=".celltrail-backup-", dir=dest.parent)[1])
     try:
@@ -288,11 +290,25 @@ def is_empty(engine: Engine) -> bool:
     return not sa_inspect(engine).get_table_names()
 
 
+def _check_source(source: Path) -> None:
+    """A backup to restore is an existing, non-empty regular file: say what it is otherwise."""
+    if not source.exists() and not source.is_symlink():
+        raise RuleViolation("file", "backup-missing", f"{source} does not exist")
+    if source.is_dir():
+        raise RuleViolation(
+            "file", "backup-not-a-file", f"{source} is a directory, not a backup file"
+        )
+    if not source.is_file():
+        what = "a broken link" if not source.exists() else "not a regular file (a device?)"
+        raise RuleViolation("file", "backup-not-a-file", f"{source} is {what}, not a backup file")
+    if source.stat().st_size == 0:
+        raise RuleViolation("file", "backup-empty", f"{source} is empty, not a backup file")
+
+
 def restore(source: Path, target_url: str) -> RestoreReport:
     """Restore ``source`` into the EMPTY database at ``target_url`` and verify it."""
     source = Path(source)
-    if not source.is_file():
-        raise RuleViolation("file", "backup-missing", f"{source} does not exist")
+    _check_source(source)
     fmt = _detect(source)
     manifest = read_manifest(source)
     if manifest is not None:

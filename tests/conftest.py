@@ -16,13 +16,22 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-os.environ.setdefault("CELLTRAIL_FAST_HASH", "1")
-
 from mfg.config import Settings
 from mfg.services import users
 from mfg.services.uow import Actor, Database
 from mfg.store import db as store_db
 from tests.support.constants import FULL_NAMES, NOW, PASSWORD, ROLES, TODAY
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashes() -> Iterator[None]:
+    """Cheap argon2 parameters for the whole suite, injected into mfg.auth (no product switch)."""
+    from mfg import auth
+    from tests.support.fast_hash import install
+
+    previous = install()
+    yield
+    auth._HASHER = previous
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -40,6 +40,9 @@ DbOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Replace the output file if it exists (never a link).")
+]
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
@@ -69,7 +72,24 @@ def to_jsonable(value: Any) -> Any:
 
 
 def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
+    text = json.dumps(to_jsonable(value), indent=2, ensure_ascii=False)
+    # JSON escapes C0 controls itself; C1 controls and invisible format characters (which a
+    # terminal may act on) are written as \uXXXX escapes too: same JSON value, inert bytes.
+    sys.stdout.write(_json_inert(text) + "\n")
+
+
+def _json_inert(text: str) -> str:
+    from mfg.domain.text import is_unsafe_char
+
+    def esc(ch: str) -> str:
+        if not is_unsafe_char(ch, newline_ok=True):
+            return ch
+        units = ch.encode("utf-16-be", "surrogatepass")
+        return "".join(f"\\u{units[i]:02x}{units[i + 1]:02x}" for i in range(0, len(units), 2))
+
+    if not any(is_unsafe_char(ch, newline_ok=True) for ch in text):
+        return text
+    return "".join(esc(ch) for ch in text)
 
 
 class Cli:
@@ -131,10 +151,8 @@ class Cli:
     def out(self):  # type: ignore[no-untyped-def]
         import shutil
 
-        from rich.console import Console
-
         width = None if sys.stdout.isatty() else max(shutil.get_terminal_size((160, 24))[0], 160)
-        return Console(highlight=False, width=width)
+        return safe_console(width=width)
 
     def local(self, at: datetime | None) -> str:
         if at is None:
@@ -163,9 +181,48 @@ def _log_internal_error() -> Path | None:
         return None
 
 
+def safe_console(**kwargs: Any) -> Any:
+    """A Rich console on which users' text prints as text: no emoji codes, no highlighting, and
+    every control or escape character made visible whatever string reaches it (our own markup
+    still styles; data interpolated into it goes through ``mfg.domain.text.rich_inert``)."""
+    from rich.console import Console
+
+    from mfg.domain.text import visible
+
+    class _SafeConsole(Console):
+        def render_str(self, text: str, **kw: Any) -> Any:
+            return super().render_str(visible(text, newline_ok=True), **kw)
+
+    return _SafeConsole(emoji=False, highlight=False, **kwargs)
+
+
 def refuse(message: str, rule: str, code: int = EXIT_REFUSED) -> typer.Exit:
-    sys.stderr.write(f"refused: {message} [{rule}]\n")
+    from mfg.domain.text import visible
+
+    sys.stderr.write(f"refused: {visible(message)} [{rule}]\n")
     return typer.Exit(code=code)
+
+
+# The largest whole number a command takes (an id, a count, a limit): what the databases'
+# integer columns hold. Larger numbers are refused here, by name, before any lookup.
+MAX_INT_ARG = 2**31 - 1
+
+
+def _check_ints(kw: dict[str, Any]) -> None:
+    for name, value in kw.items():
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT_ARG:
+            raise RuleViolation(
+                name, "number-out-of-range", f"{value} is out of range (at most {MAX_INT_ARG})"
+            )
+
+
+def _quiet_broken_pipe() -> None:
+    """The reader of our output went away (`| head`): stop quietly, exit 0 (no traceback)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def command(app: typer.Typer, name: str | None = None, **kwargs: Any) -> Callable[..., Any]:
@@ -199,9 +256,15 @@ def command(app: typer.Typer, name: str | None = None, **kwargs: Any) -> Callabl
                 user=kw.pop("user", None), db=kw.pop("db", None), json_out=kw.pop("json_out", False)
             )
             try:
-                return fn(cli, *args, **kw)
+                _check_ints(kw)
+                result = fn(cli, *args, **kw)
+                sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+                return result
             except typer.Exit:
                 raise
+            except BrokenPipeError:
+                _quiet_broken_pipe()
+                raise typer.Exit(code=0) from None
             except RuleViolation as e:
                 raise refuse(f"{e.field}: {e.message}", e.rule) from None
             except CellTrailError as e:

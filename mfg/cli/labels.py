@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mfg.cli import app
-from mfg.cli._common import Cli, command, refuse
+from mfg.cli._common import Cli, ForceOpt, command, refuse
 
 bag_app = typer.Typer(
     help="Dose bags: chain of custody, each step recorded by scanning the bag's label.",
@@ -64,13 +64,16 @@ def labels_cmd(
     send: Annotated[
         bool, typer.Option("--print", help="Also send the output to the label_printer command.")
     ] = False,
+    force: ForceOpt = False,
 ) -> None:
     """Print the labels of a lot (dose-bag: one per bag); every print is recorded.
 
     Example: mfg labels BH002-26-0001 --kind dose-bag -o bags.pdf
     """
+    from mfg.outfile import PendingOutput
     from mfg.services import labels
 
+    out = PendingOutput(output, force=force)
     suffix = output.suffix.lower().lstrip(".")
     if suffix not in ("pdf", "png", "zpl"):
         raise refuse("output: the file name must end in .pdf, .png or .zpl", "output-format", 2)
@@ -90,8 +93,9 @@ def labels_cmd(
         db=db,
         actor=actor,
         now=cli.now,
+        deliver=out.write,
     )
-    output.write_bytes(result.data)
+    out.commit()
     if send:
         labels.send_to_printer(result.data, cli.settings.label_printer)
     summary = {

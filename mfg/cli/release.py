@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from mfg.cli import app
-from mfg.cli._common import Cli, command
+from mfg.cli._common import Cli, ForceOpt, command
 from mfg.cli.lots import LotArg, lot_app
 from mfg.errors import RuleViolation
 
@@ -360,6 +360,7 @@ def coa_cmd(
     to_printer: Annotated[
         bool, typer.Option("--print", help="Send to the printer command `coa_printer`.")
     ] = False,
+    force: ForceOpt = False,
 ) -> None:
     """Issue the Certificate of Analysis of a lot, or check an issued one.
 
@@ -414,14 +415,20 @@ def _coa_issue(
     dest = ", ".join(
         x for x in (str(output) if output else "", f"printer: {printer}" if printer else "") if x
     )
+    from mfg.outfile import PendingOutput
+
+    out = PendingOutput(output, force=force) if output is not None else None
     issue = release.issue_coa(
-        target, revision=revision, destination=dest, db=db, actor=cli.actor(), now=cli.now
+        target,
+        revision=revision,
+        destination=dest,
+        db=db,
+        actor=cli.actor(),
+        now=cli.now,
+        deliver=out.write if out is not None else None,
     )
-    if output is not None:
-        try:
-            output.write_bytes(issue.pdf)
-        except OSError as e:
-            raise RuleViolation("output", "unwritable", f"{output}: {e.strerror or e}") from None
+    if out is not None:
+        out.commit()
     if printer:
         from mfg.coa import send_to_printer
 

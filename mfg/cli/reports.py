@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mfg.cli import app
-from mfg.cli._common import Cli, command, print_json, refuse
+from mfg.cli._common import Cli, ForceOpt, command, print_json, refuse
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
     from mfg.services.reporting import SuccessRateReport
 
 report_app = typer.Typer(help="Reports for sponsors and QA.", no_args_is_help=True)
@@ -120,6 +122,7 @@ def success_rate(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file.")
     ] = None,
+    force: ForceOpt = False,
 ) -> None:
     """The trial's secondary outcome: manufacturing success rate with its exact 95% interval.
 
@@ -140,40 +143,55 @@ def success_rate(
     keys = list(by or [])
     if fmt == "pdf" and not keys:
         keys = ["dose_level"]
+    if fmt == "table" and output is not None:
+        raise refuse("output: the table format prints on the terminal; drop -o", "output-format")
+    out = None
+    if output is not None:
+        from mfg.outfile import PendingOutput
+
+        out = PendingOutput(output, force=force, kind=fmt)
     actor = cli.actor()
     r = reporting.success_rate(db=cli.database(), actor=actor, unit=unit, by=keys)
-    if fmt == "json":
-        if output is None:
+    if out is None:
+        if fmt == "json":
             print_json(r.data)
-        else:
-            import json
+        elif fmt == "table":
+            _print_table(cli, r)
+        else:  # csv to stdout
+            _inert(_strata_table(r)).to_csv(sys.stdout, index=False)
+        return
+    out.fill(lambda tmp: _write_report(cli, r, fmt, tmp))
+    out.commit()
+    sys.stderr.write(f"wrote {output}\n")
 
-            output.write_text(json.dumps(r.data, indent=2) + "\n", encoding="utf-8")
-    elif fmt == "table":
-        _print_table(cli, r)
+
+def _write_report(cli: Cli, r: Any, fmt: str, path: Path) -> None:
+    if fmt == "json":
+        import json
+
+        path.write_text(json.dumps(r.data, indent=2) + "\n", encoding="utf-8")
     elif fmt == "csv":
-        table = _strata_table(r)
-        if output is None:
-            table.to_csv(sys.stdout, index=False)
-        else:
-            table.to_csv(output, index=False)
+        _inert(_strata_table(r)).to_csv(path, index=False)
     elif fmt == "xlsx":
         import pandas as pd
 
-        assert output is not None
-        with pd.ExcelWriter(output) as xw:
-            _strata_table(r).to_excel(xw, sheet_name="success rate", index=False)
-            r.reasons.rename_axis("reason").reset_index().to_excel(
+        with pd.ExcelWriter(path, engine="openpyxl") as xw:
+            _inert(_strata_table(r)).to_excel(xw, sheet_name="success rate", index=False)
+            _inert(r.reasons.rename_axis("reason").reset_index()).to_excel(
                 xw, sheet_name="failure reasons", index=False
             )
-            r.times.to_excel(xw, sheet_name="days from day 0", index=False)
+            _inert(r.times).to_excel(xw, sheet_name="days from day 0", index=False)
     else:
         from mfg.reports import render_success_rate_pdf
 
-        assert output is not None
-        output.write_bytes(render_success_rate_pdf(r, now=cli.local(cli.now)))
-    if output is not None:
-        sys.stderr.write(f"wrote {output}\n")
+        path.write_bytes(render_success_rate_pdf(r, now=cli.local(cli.now)))
+
+
+def _inert(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every text cell neutralised against formula injection (mfg.domain.text.cell_inert)."""
+    from mfg.reports import inert_frame
+
+    return inert_frame(frame)
 
 
 @command(export_app, "lots")
@@ -181,14 +199,23 @@ def export_lots(
     cli: Cli,
     output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="csv | xlsx | parquet.")] = "csv",
+    force: ForceOpt = False,
 ) -> None:
     """Write the de-identified lot-level table (no initials, no dates of birth) with outcomes.
 
     Example: mfg export lots --format parquet -o lots.parquet --user sponsor
     """
+    from mfg.outfile import PendingOutput
     from mfg.services import reporting
 
-    n = reporting.export_lots(fmt, str(output), db=cli.database(), actor=cli.actor())
+    out = PendingOutput(output, force=force, kind=fmt)
+    actor = cli.actor()
+    counted: list[int] = []
+    out.fill(lambda tmp: counted.append(
+        reporting.export_lots(fmt, str(tmp), db=cli.database(), actor=actor)
+    ))  # fmt: skip
+    out.commit()
+    n = counted[0]
     cli.emit(
         {"file": str(output), "format": fmt, "lots": n},
         lambda: cli.out.print(f"wrote {n} lots to {output} ({fmt}, de-identified)"),

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mfg.cli import app
-from mfg.cli._common import Cli, command, refuse
+from mfg.cli._common import Cli, ForceOpt, command, refuse
 
 
 @command(app, "validate")
@@ -17,6 +17,7 @@ def validate_cmd(
     output: Annotated[
         Path, typer.Option("--output", "-o", metavar="FILE.pdf", help="Write the OQ report here.")
     ],
+    force: ForceOpt = False,
 ) -> None:
     """Operational qualification: run CellTrail end to end on a scratch database and write a PDF.
 
@@ -27,14 +28,17 @@ def validate_cmd(
     Example: mfg validate -o oq-2026-11-25.pdf --user qa
     """
     from mfg import validation
+    from mfg.outfile import PendingOutput
 
+    out = PendingOutput(output, force=force)
     actor = cli.actor()
     actor.require("validate")
     db = cli.database()
     url = db.engine.url.render_as_string(hide_password=False)
     db.dispose()
     q = validation.run(settings=cli.settings, production_url=url, run_by=actor, now=cli.now)
-    validation.write_pdf(q, output)
+    out.fill(lambda tmp: validation.write_pdf(q, tmp) and None)
+    out.commit()
     n = q.counts
     data = {
         "report": str(output),

@@ -50,11 +50,10 @@ def _styles() -> dict[str, Any]:
 
 
 def _esc(text: object) -> str:
-    return (
-        str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        if text is not None
-        else "-"
-    )
+    """User text for a Paragraph: shown as text (mfg.domain.text.pdf_inert)."""
+    from mfg.domain.text import pdf_inert
+
+    return pdf_inert(text)
 
 
 SECTION_TITLES = {

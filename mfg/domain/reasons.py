@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mfg.domain.text import check_text
 from mfg.errors import RuleViolation
 
 
@@ -12,4 +13,5 @@ def require_reason(
     text = (reason or "").strip()
     if not text:
         raise RuleViolation(field, "reason-required", message)
+    check_text(field, text)
     return text

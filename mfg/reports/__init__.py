@@ -23,7 +23,7 @@ from mfg.reports.definitions import (
     check_strata,
     check_unit,
 )
-from mfg.reports.export import export_frame, write_export
+from mfg.reports.export import export_frame, inert_frame, write_export
 from mfg.reports.frames import (
     counts,
     failure_reasons,
@@ -50,6 +50,7 @@ __all__ = [
     "check_unit",
     "counts",
     "export_frame",
+    "inert_frame",
     "failure_reasons",
     "fetch_lots",
     "lot_frame",

@@ -16,12 +16,24 @@ def export_frame(lots: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def inert_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells cannot run as spreadsheet formulas (mfg.domain.text.cell_inert)."""
+    from mfg.domain.text import cell_inert
+
+    out = frame.copy()
+    for name in out.columns:
+        if pd.api.types.is_object_dtype(out[name]) or pd.api.types.is_string_dtype(out[name]):
+            out[name] = out[name].map(cell_inert)
+    out.columns = [cell_inert(c) if isinstance(c, str) else c for c in out.columns]
+    return out
+
+
 def write_export(lots: pd.DataFrame, fmt: str, path: str) -> None:
     df = export_frame(lots)
     if fmt == "csv":
-        df.to_csv(path, index=False)
+        inert_frame(df).to_csv(path, index=False)
     elif fmt == "xlsx":
-        df.to_excel(path, index=False, sheet_name="lots")
+        inert_frame(df).to_excel(path, index=False, sheet_name="lots", engine="openpyxl")
     elif fmt == "parquet":
         df.to_parquet(path, index=False)
     else:

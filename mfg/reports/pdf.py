@@ -15,10 +15,11 @@ PDF_MAX_STRATA = 16
 
 
 def _text(value: str | None) -> str:
-    """Typed text inside a Paragraph (which reads markup): shown as the characters typed."""
-    from xml.sax.saxutils import escape
+    """Typed text inside a Paragraph (which reads markup): shown as the characters typed
+    (mfg.domain.text.pdf_inert: markup escaped, control characters made visible)."""
+    from mfg.domain.text import pdf_inert
 
-    return escape(value or "")
+    return pdf_inert(value or "")
 
 
 def _fmt_pct(x: float | None) -> str:

@@ -9,8 +9,11 @@ from typing import Any
 from sqlmodel import col, select
 
 from mfg import audit
+from mfg.errors import RuleViolation
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import AuditEvent
+
+MAX_EVENTS_SHOWN = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,10 @@ def audit_log(
 ) -> list[EventView]:
     """Events oldest first (the last ``limit`` when given)."""
     actor.require("audit.read")
+    if limit is not None and not 1 <= limit <= MAX_EVENTS_SHOWN:
+        raise RuleViolation(
+            "last", "last-range", f"--last takes 1 to {MAX_EVENTS_SHOWN} events, not {limit}"
+        )
     with db.read() as s:
         q = select(AuditEvent)
         if lot_number:
@@ -59,7 +66,7 @@ def audit_log(
         if action:
             q = q.where(col(AuditEvent.action).startswith(action))
         q = q.order_by(col(AuditEvent.seq).desc())
-        if limit:
+        if limit is not None:
             q = q.limit(limit)
         return [EventView.of(e) for e in reversed(s.exec(q).all())]
 

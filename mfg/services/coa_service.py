@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -226,8 +227,12 @@ def issue_coa(
     db: Database,
     actor: Actor,
     now: datetime,
+    deliver: Callable[[bytes], None] | None = None,
 ) -> CoaIssue:
-    """The PDF of a revision (default: the current one) as issued; the print is audited."""
+    """The PDF of a revision (default: the current one) as issued; the print is audited.
+
+    ``deliver`` (writing the file) runs before the commit: a COA whose file could not be
+    written is not recorded as printed."""
     actor.require("coa.print")
     with db.read() as s:
         lot = get_lot_row(s, lot_number)
@@ -248,6 +253,8 @@ def issue_coa(
                 "destination": destination,
             },
         )
+        if deliver is not None:
+            deliver(pdf)
         tx.commit()
     with db.read() as s:
         stored = s.get(CoaRevision, row.id)

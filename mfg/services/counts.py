@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 from mfg.domain import dose, expansion
 from mfg.domain.lifecycle import LotState
 from mfg.domain.reasons import require_reason
+from mfg.domain.text import check_text
 from mfg.errors import NotFound, RuleViolation
 from mfg.services.lots import get_lot_row, product_for_lot, set_state
 from mfg.services.uow import Actor, Database
@@ -99,7 +100,8 @@ def _check_inputs(cmd: RecordCount, lot: Lot, today: date) -> tuple[date, int]:
             "volume-range",
             f"{cmd.volume_ml:g} mL must be > 0 and <= {MAX_VOLUME_ML:g} mL",
         )
-    if cmd.method is not None and (len(cmd.method) > 80 or any(ord(c) < 32 for c in cmd.method)):
+    check_text("method", cmd.method)
+    if cmd.method is not None and len(cmd.method) > 80:
         raise RuleViolation("method", "method-format", "at most 80 printable characters")
     return on, day
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from mfg.domain.text import check_text
 from mfg.errors import NotFound, RuleViolation
 from mfg.services import coa_service
 from mfg.services.lots import get_lot_row
@@ -110,6 +111,7 @@ def open_deviation(
         )
     if not description.strip():
         raise RuleViolation("description", "description-required", "say what deviated")
+    check_text("description", description, newline_ok=True)
     c = _classification(classification)
     with db.write(actor, now) as tx:
         lot = get_lot_row(tx.session, lot_number)
@@ -131,6 +133,7 @@ def close_deviation(
     actor.require("deviation.manage")
     if not note.strip():
         raise RuleViolation("note", "note-required", "closing a deviation needs a note")
+    check_text("note", note, newline_ok=True)
     c = _classification(classification) if classification else None
     with db.write(actor, now) as tx:
         s = tx.session
@@ -183,6 +186,7 @@ def acknowledge_alerts(
     actor.require("deviation.manage")
     if not note.strip():
         raise RuleViolation("note", "note-required", "say what was done (e.g. site notified)")
+    check_text("note", note, newline_ok=True)
     with db.write(actor, now) as tx:
         s = tx.session
         lot = get_lot_row(s, lot_number)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,6 +23,7 @@ from labels.payload import LabelKind, LabelRef, decode, encode, parse_kind
 from labels.render import OutputFormat, parse_format, render
 from labels.stocks import DEFAULT_STOCK, get_stock
 from mfg.domain.ids import parse_coi
+from mfg.domain.text import check_text
 from mfg.errors import NotFound, RuleViolation
 from mfg.services.lots import current_harvest, get_lot_row, product_for_lot
 from mfg.services.uow import Actor, Database
@@ -220,8 +222,19 @@ def _previous_prints(session: Session, lot: Lot, kind: LabelKind) -> dict[str, L
     return first
 
 
-def print_labels(cmd: PrintLabels, *, db: Database, actor: Actor, now: datetime) -> PrintResult:
-    """Render the labels and record each one printed, in one transaction."""
+def print_labels(
+    cmd: PrintLabels,
+    *,
+    db: Database,
+    actor: Actor,
+    now: datetime,
+    deliver: Callable[[bytes], None] | None = None,
+) -> PrintResult:
+    """Render the labels and record each one printed, in one transaction.
+
+    ``deliver`` (e.g. writing the output file) runs inside the transaction before the commit:
+    when it fails, nothing is recorded, so the prints exist only for labels that were output.
+    """
     actor.require("label.print")
     kind = parse_kind(cmd.kind)
     fmt = parse_format(cmd.output_format)
@@ -230,7 +243,7 @@ def print_labels(cmd: PrintLabels, *, db: Database, actor: Actor, now: datetime)
         raise RuleViolation("copies", "copies-range", f"copies must be 1-{MAX_COPIES}")
     if cmd.dpi is not None and cmd.dpi not in (150, 203, 300, 600):
         raise RuleViolation("dpi", "dpi-value", "dpi is one of 150, 203, 300, 600")
-    reason = (cmd.reprint_reason or "").strip() or None
+    reason = check_text("reprint_reason", (cmd.reprint_reason or "").strip() or None)
     with db.write(actor, now) as tx:
         s = tx.session
         lot = get_lot_row(s, cmd.lot_number)
@@ -286,6 +299,8 @@ def print_labels(cmd: PrintLabels, *, db: Database, actor: Actor, now: datetime)
                 reason=row.reprint_reason,
             )
             views.append(LabelPrintView.of(row, lot.lot_number))
+        if deliver is not None:
+            deliver(data)
         tx.commit()
     return PrintResult(lot.lot_number, kind.value, stock.name, fmt.value, tuple(views), data)
 

@@ -14,6 +14,7 @@ from mfg.domain.lifecycle import DISPOSITIONED, LotState
 from mfg.domain.reasons import require_reason
 from mfg.domain.results import DOSE_CODE, Evaluation, ParsedResult, parse_result
 from mfg.domain.specs import Product, TestSpec
+from mfg.domain.text import check_text
 from mfg.errors import NotPermitted, RuleViolation
 from mfg.services import coa_service, deviations
 from mfg.services.lots import get_lot_row, product_for_lot, set_state
@@ -114,7 +115,7 @@ def _tested_on(
 def _method_ref(text: str | None) -> str | None:
     if text is None or not text.strip():
         return None
-    t = text.strip()
+    t = check_text("method_ref", text.strip()) or ""
     if len(t) > 80:
         raise RuleViolation(
             "method_ref", "too-long", "a method reference has at most 80 characters"

@@ -16,6 +16,7 @@ from mfg import audit
 from mfg.config import Settings, load_settings
 from mfg.domain.permissions import Role, require
 from mfg.domain.specs import Product
+from mfg.domain.text import check_text
 from mfg.store import db as store_db
 
 
@@ -58,6 +59,8 @@ class Tx:
         reason: str | None = None,
         username: str | None = None,
     ) -> audit.Appended:
+        if reason is not None:
+            check_text("reason", reason, newline_ok=True)  # every audited reason, whatever path
         who = username or (self.actor.username if self.actor else "system")
         return audit.append(
             self.session,

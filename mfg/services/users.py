@@ -10,6 +10,7 @@ from sqlmodel import select
 
 from mfg import auth
 from mfg.domain.permissions import Role
+from mfg.domain.text import check_text
 from mfg.errors import AuthenticationFailed, NotFound, RuleViolation
 from mfg.services.uow import Actor, Database
 from mfg.store import db as store_db
@@ -43,8 +44,9 @@ def _check_new_user(username: str, full_name: str, role: str, password: str) -> 
             f"{username!r}: 2-32 characters, lower-case letters, digits, '.', '_' or '-', "
             "starting with a letter",
         )
-    if not full_name.strip() or len(full_name) > 200 or any(ord(c) < 32 for c in full_name):
+    if not full_name.strip() or len(full_name) > 200:
         raise RuleViolation("full_name", "full-name-required", "the printed name is required")
+    check_text("full_name", full_name)
     try:
         r = Role(role)
     except ValueError:

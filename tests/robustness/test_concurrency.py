@@ -235,7 +235,6 @@ def test_concurrent_mfg_commands_as_separate_programs(db, actors, tmp_path):
         **os.environ,
         "MFG_HOME": str(tmp_path / "cli-home"),
         "MFG_PASSWORD": PASSWORD,
-        "CELLTRAIL_FAST_HASH": "1",
         "MFG_USER": "tech",
         "MFG_DATABASE_URL": _url(db),
     }

@@ -79,7 +79,6 @@ def test_cli_import_killed_inside_its_transaction_leaves_nothing(
         **os.environ,
         "MFG_HOME": str(tmp_path / "cli-home"),
         "MFG_PASSWORD": PASSWORD,
-        "CELLTRAIL_FAST_HASH": "1",
     }
     args = ["import", "lots", str(csv_path), "--user", "qa", "--db", _url(db)]
     before = snapshot(db)

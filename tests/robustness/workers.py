@@ -11,12 +11,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("CELLTRAIL_FAST_HASH", "1")
-
 from mfg.config import Settings
 from mfg.errors import CellTrailError, Conflict
 from mfg.services.uow import Actor, Database
 from tests.support.constants import FULL_NAMES, NOW, ROLES, TODAY
+from tests.support.fast_hash import install as _fast_hashes
+
+_fast_hashes()
 
 
 def open_db(url: str, home: str) -> Database:

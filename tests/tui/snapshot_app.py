@@ -6,7 +6,6 @@ stable from run to run and from day to day.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,9 @@ from tests.support.constants import NOW
 
 
 def seeded_database(home: Path) -> Database:
-    os.environ.setdefault("CELLTRAIL_FAST_HASH", "1")
+    from tests.support.fast_hash import install
+
+    install()
     home.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{home / 'celltrail.db'}"
     db = Database(

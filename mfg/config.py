@@ -10,6 +10,11 @@
 | label_printer  | MFG_LABEL_PRINTER    | command that receives label output on stdin (e.g. lp -d)  |
 | coa_printer    | MFG_COA_PRINTER      | command that receives COA PDFs on stdin                   |
 | label_key      | MFG_LABEL_KEY        | site secret for the keyed MAC in label QR codes           |
+| idle_minutes   | MFG_IDLE_MINUTES     | minutes without a key before the TUI locks and a CLI      |
+|                |                      | session (`mfg login`) ends (default 15)                   |
+| password_max_age_days | MFG_PASSWORD_MAX_AGE_DAYS | days a password is valid; then it must be  |
+|                |                      | changed at the next login (default 90; 0 = never)         |
+| password_history | MFG_PASSWORD_HISTORY | earlier passwords that may not be reused (default 5)     |
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import os
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -36,6 +42,15 @@ ENV_KEYS = {
     "label_printer": "MFG_LABEL_PRINTER",
     "coa_printer": "MFG_COA_PRINTER",
     "label_key": "MFG_LABEL_KEY",
+    "idle_minutes": "MFG_IDLE_MINUTES",
+    "password_max_age_days": "MFG_PASSWORD_MAX_AGE_DAYS",
+    "password_history": "MFG_PASSWORD_HISTORY",
+}
+# Account controls (21 CFR 11.300): whole numbers in a range, written as strings or numbers.
+INT_KEYS: dict[str, tuple[int, int]] = {
+    "idle_minutes": (1, 480),
+    "password_max_age_days": (0, 3650),
+    "password_history": (0, 24),
 }
 SECRET_KEYS = {"label_key"}
 
@@ -60,11 +75,28 @@ class Settings:
     label_printer: str = ""
     coa_printer: str = ""
     label_key: str = ""
+    idle_minutes: str = "15"
+    password_max_age_days: str = "90"
+    password_history: str = "5"
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.site_timezone)
+
+    @property
+    def idle_timeout(self) -> timedelta:
+        """Idle time after which the TUI locks and a CLI session ends."""
+        return timedelta(minutes=int(self.idle_minutes))
+
+    @property
+    def password_max_age(self) -> timedelta | None:
+        days = int(self.password_max_age_days)
+        return timedelta(days=days) if days else None
+
+    @property
+    def password_history_n(self) -> int:
+        return int(self.password_history)
 
     @property
     def config_path(self) -> Path:
@@ -88,7 +120,17 @@ class Settings:
         return out
 
 
+def _validate_ints(s: Settings, origin: str) -> None:
+    for key, (low, high) in INT_KEYS.items():
+        value = str(getattr(s, key)).strip()
+        if not value.isdigit() or not low <= int(value) <= high:
+            raise ConfigError(
+                f"{origin}: {key} {value!r} must be a whole number from {low} to {high}"
+            )
+
+
 def _validate(s: Settings, origin: str) -> Settings:
+    _validate_ints(s, origin)
     if not FACILITY_ID_RE.match(s.facility_id):
         raise ConfigError(
             f"{origin}: facility_id {s.facility_id!r} must be an ISBT 128 facility id: "
@@ -123,6 +165,8 @@ def load_settings(home: Path | None = None, env: dict[str, str] | None = None) -
                 f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(ENV_KEYS)}"
             )
         for key, value in data.items():
+            if key in INT_KEYS and isinstance(value, int) and not isinstance(value, bool):
+                value = str(value)
             if not isinstance(value, str):
                 raise ConfigError(f"{path}: key {key!r} must be a string")
             values[key] = value
@@ -149,6 +193,9 @@ def write_default_config(settings: Settings) -> Path:
             continue
         if key in SECRET_KEYS:
             lines.append(f'# {key} = "..."  # ${var}: keep this file readable by the site only')
+            continue
+        if key in INT_KEYS:
+            lines.append(f"{key} = {values[key]}  # ${var}")
             continue
         lines.append(f"{key} = {values[key]!r}  # ${var}".replace("'", '"'))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -42,6 +42,13 @@ class AuthenticationFailed(CellTrailError):
     rule = "authentication-failed"
 
 
+class SessionEnded(AuthenticationFailed):
+    """The account behind a session changed (deactivated, locked, new role) or the session ended
+    (log-out, idle time): the user must log in again. The TUI returns to its log-in screen."""
+
+    rule = "session-ended"
+
+
 class NotFound(CellTrailError):
     rule = "not-found"
 

@@ -23,6 +23,7 @@ from textual.widgets import Input
 
 from tui.messages import LotChanged, OpenLot, ScanRead
 from tui.screens.login import LoginScreen
+from tui.session import SESSION_BINDINGS, SessionMixin  # issue 12: idle lock, log out
 
 if TYPE_CHECKING:
     from mfg.errors import CellTrailError
@@ -52,7 +53,7 @@ def _screen(module: str, name: str) -> Screen[Any]:
     return getattr(importlib.import_module(f"tui.screens.{module}"), name)()  # type: ignore[no-any-return]
 
 
-class CellTrailApp(App[None]):
+class CellTrailApp(SessionMixin, App[None]):
     """CellTrail: GMP lot tracking at the terminal (keyboard and barcode scanner)."""
 
     TITLE = "CellTrail"
@@ -68,6 +69,7 @@ class CellTrailApp(App[None]):
         Binding("ctrl+o", "scan", "Scan/open", priority=True),
         Binding("ctrl+b", "mode('board')", "Board", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
+        *SESSION_BINDINGS,  # -- sessions (tui/session.py)
     ]
 
     def __init__(
@@ -92,6 +94,7 @@ class CellTrailApp(App[None]):
 
     # -- database ---------------------------------------------------------------------------
     def on_mount(self) -> None:
+        self.session_mount()  # -- sessions: the idle clock (tui/session.py)
         self.push_screen(LoginScreen(demo=self.demo))
         # after the first paint: open the database and import the services in the background
         self.call_after_refresh(
@@ -152,6 +155,7 @@ class CellTrailApp(App[None]):
         from mfg.domain.permissions import allowed
 
         self.actor = actor
+        self.session_started(actor)  # -- sessions: idle clock, recorded session
         self.sub_title = f"{actor.full_name} ({actor.role})"
         if allowed(actor.role, "lot.read"):
             self.switch_mode("board")
@@ -165,6 +169,8 @@ class CellTrailApp(App[None]):
 
     # -- errors -----------------------------------------------------------------------------
     def refused(self, e: CellTrailError) -> None:
+        if self.session_refused(e):  # -- sessions: the account changed: logged out
+            return
         self.notify(
             f"{e.message} [{e.rule}]", title="Refused", severity="warning", timeout=8, markup=False
         )
@@ -271,8 +277,10 @@ class CellTrailApp(App[None]):
             "Scan or open", "Open a lot by scanning or typing its code (ctrl+o)", self.action_scan
         )
         yield SystemCommand("Help", "Keys and screens (F1)", self.action_help)
+        for title, help_text, callback in self.session_commands():  # -- sessions
+            yield SystemCommand(title, help_text, callback)
         # every key of the screen the palette was opened on, by its description
-        seen = {"Help", "Quit", "Scan/open", "Board"}
+        seen = {"Help", "Quit", "Scan/open", "Board", "Log out", "Lock"}
         for key, active in screen.active_bindings.items():
             b = active.binding
             if not b.description or b.description in seen or not active.enabled:
@@ -289,6 +297,8 @@ class CellTrailApp(App[None]):
 
     # -- keyboard-wedge scanner -------------------------------------------------------------
     async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Key, events.MouseDown, events.MouseScrollUp)):
+            self.session_activity()  # -- sessions: restarts the idle clock
         if isinstance(event, events.Key) and not event.is_forwarded:
             if self.actor is not None and self._scan_key(event):
                 return

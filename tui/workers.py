@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from textual._context import active_app
 from textual.worker import get_current_worker
 
-from mfg.errors import CellTrailError
+from mfg.errors import CellTrailError, SessionEnded
 
 log = logging.getLogger("celltrail.tui")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,6 +45,8 @@ def service_worker(group: str = "service", exclusive: bool = True) -> Callable[[
                 active_app.set(app)  # so that ``self.app`` works inside the thread
                 try:
                     fn(self, *args, **kw)
+                except SessionEnded as e:  # the account changed: the app logs the user out
+                    ui(self, app.refused, e)
                 except CellTrailError as e:
                     ui(self, self.refused, e)
                 except Exception as e:  # a bug: log it, tell the user, keep running

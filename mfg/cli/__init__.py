@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "release",
     "reports",
     "validate",
+    "session",
 )
 
 # The top-level names in the order `mfg --help` lists them, and the module(s) registering each.
@@ -59,6 +60,9 @@ COMMAND_HOMES: dict[str, tuple[str, ...]] = {
     "export": ("reports",),
     "import": ("reports",),
     "validate": ("validate",),
+    "login": ("session",),
+    "logout": ("session",),
+    "whoami": ("session",),
 }
 
 

@@ -126,25 +126,72 @@ class Cli:
 
     # -- authentication ---------------------------------------------------------------------
     def password(self, prompt: str = "Password") -> str:
+        """The log-in password: MFG_PASSWORD (automation accounts, CI) or asked on the terminal.
+        Never used for an e-signature (``signing_password``)."""
         env = os.environ.get("MFG_PASSWORD")
         if env:
             return env
         if not sys.stdin.isatty():
             raise RuleViolation(
-                "password", "password-required", "no terminal to ask the password: set MFG_PASSWORD"
+                "password",
+                "password-required",
+                "no terminal to ask the password: run mfg login, or set MFG_PASSWORD (automation)",
             )
-        return typer.prompt(prompt, hide_input=True)
+        return str(typer.prompt(prompt, hide_input=True))
+
+    def signing_password(self, from_stdin: bool, prompt: str = "Password to sign") -> str:
+        """The password of an e-signature (21 CFR 11.200(a)): typed on the terminal now, or one
+        line on stdin with --password-stdin; MFG_PASSWORD and a session never sign."""
+        if from_stdin:
+            line = sys.stdin.readline().rstrip("\r\n")
+            if not line:
+                raise RuleViolation(
+                    "password", "password-required", "--password-stdin: no password on stdin"
+                )
+            return line
+        if not sys.stdin.isatty():
+            raise RuleViolation(
+                "password",
+                "signature-password-required",
+                "an electronic signature needs your password typed at the terminal "
+                "(or --password-stdin); MFG_PASSWORD is never used to sign",
+            )
+        return str(typer.prompt(prompt, hide_input=True))
+
+    def session_path(self) -> Path:
+        from mfg.cli import session_file
+
+        url = self._db_url or self.settings.effective_database_url
+        return session_file.path_for(self.settings.home, url)
 
     def actor(self):  # type: ignore[no-untyped-def]
         if self._actor is None:
-            from mfg.services import users
-
-            if not self._user:
-                raise RuleViolation(
-                    "user", "user-required", "say who you are: --user NAME or MFG_USER"
-                )
-            self._actor = users.login(self.database(), self._user, self.password(), now=self.now)
+            self._actor = self._authenticate()
         return self._actor
+
+    def _authenticate(self) -> Any:
+        """The session of this terminal (mfg login) when it is this user's, else a log-in with
+        --user/MFG_USER and the password (MFG_PASSWORD or asked)."""
+        from mfg.cli import session_file
+        from mfg.errors import SessionEnded
+        from mfg.services import accounts, users
+
+        path = self.session_path()
+        saved = session_file.load(path)
+        if saved is not None and (not self._user or self._user == saved.get("user")):
+            try:
+                return accounts.resume_session(
+                    self.database(), saved["token"], host=session_file.host(), now=self.now
+                )
+            except SessionEnded:
+                session_file.remove(path)
+                if not (self._user and os.environ.get("MFG_PASSWORD")):
+                    raise
+        if not self._user:
+            raise RuleViolation(
+                "user", "user-required", "say who you are: mfg login, or --user NAME (or MFG_USER)"
+            )
+        return users.login(self.database(), self._user, self.password(), now=self.now)
 
     # -- output -----------------------------------------------------------------------------
     @functools.cached_property

@@ -220,6 +220,14 @@ def disposition(
         list[str] | None,
         typer.Option("--deviation", help="Deviation cited by an exception (repeat for several)."),
     ] = None,
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin",
+            help="Read the signing password from stdin (test harnesses); otherwise it is typed "
+            "at the terminal. MFG_PASSWORD never signs.",
+        ),
+    ] = False,
 ) -> None:
     """QA disposition with an electronic signature: the password is asked again at signing.
 
@@ -237,7 +245,7 @@ def disposition(
             f"(`mfg lot review {r.lot_number}`); signing as {actor.full_name} ({actor.username}), "
             f"meaning: {release.DECISIONS.get(decision.strip().lower(), (None, decision))[1]}"
         )
-    password = cli.password("Password to sign")
+    password = cli.signing_password(password_stdin)
     try:
         sig = release.dispose(
             release.Dispose(lot, decision, reason, exception, tuple(deviation or ())),

@@ -105,19 +105,23 @@ def user_passwd(
     cli: Cli,
     password_stdin: Annotated[bool, typer.Option(help="Read the new password from stdin.")] = False,
 ) -> None:
-    """Change your own password (the current one is asked, or MFG_PASSWORD).
+    """Change your own password, also an expired one (the current one is asked, or
+    MFG_PASSWORD); the last N passwords (password_history) cannot be reused.
 
     Example: mfg user passwd --user bob
     """
+    from mfg.cli import session_file
     from mfg.services import users
 
-    actor = cli.actor()
-    users.change_password(
-        cli.database(),
-        actor=actor,
-        old_password=cli.password(),
-        new_password=_new_password(cli, password_stdin),
-        now=cli.now,
+    name = cli._user
+    if not name:
+        saved = session_file.load(cli.session_path())
+        name = saved.get("user") if saved else None
+    if not name:
+        raise RuleViolation("user", "user-required", "say who you are: --user NAME")
+    old = cli.password("Current password")
+    actor = users.change_own_password(
+        cli.database(), name, old, _new_password(cli, password_stdin), now=cli.now
     )
     cli.emit(
         {"username": actor.username, "changed": True}, lambda: cli.out.print("password changed")
@@ -157,3 +161,67 @@ def user_activate(
     Example: mfg user activate bob --reason "returned" --user admin
     """
     _set_active(cli, name, reason, True)
+
+
+@command(user_app, "role")
+def user_role(
+    cli: Cli,
+    name: Annotated[str, typer.Argument(help="The account.")],
+    role: Annotated[str, typer.Option(help="technician, qa, sponsor or admin.")],
+    reason: Annotated[str, typer.Option(help="Why (audited).")],
+) -> None:
+    """Give an account another role; its open sessions end at their next action (admins only).
+
+    Example: mfg user role bob --role qa --reason "trained and approved as QA" --user admin
+    """
+    from mfg.services import users
+
+    view = users.set_role(
+        cli.database(), actor=cli.actor(), username=name, role=role, reason=reason, now=cli.now
+    )
+    cli.emit(view, lambda: cli.out.print(f"user {name} is now {view.role}"))
+
+
+@command(user_app, "events")
+def user_events(
+    cli: Cli,
+    hours: Annotated[int, typer.Option(help="How far back, in hours (1-8760).")] = 24,
+) -> None:
+    """Failed log-ins, bursts of failures, lock-outs, unlocks and deactivations (admins only).
+
+    A burst is 3 or more failed log-ins for one name within 15 minutes.
+
+    Example: mfg user events --hours 72 --user admin
+    """
+    from datetime import timedelta
+
+    from mfg.services import accounts
+
+    if not 1 <= hours <= 8760:
+        raise RuleViolation("hours", "hours-range", f"--hours takes 1 to 8760, not {hours}")
+    report = accounts.security_events(
+        cli.database(), actor=cli.actor(), since=cli.now - timedelta(hours=hours)
+    )
+
+    def human() -> None:
+        from rich.table import Table
+
+        from mfg.domain.text import rich_inert
+
+        cli.out.print(
+            f"since {cli.local(report.since)}: {report.failed_logins} failed log-in(s), "
+            f"{report.lockouts} lock-out(s), {len(report.bursts)} burst(s)"
+        )
+        for b in report.bursts:
+            cli.out.print(
+                f"[bold red]BURST[/] {rich_inert(b.account)}: {b.failures} failures "
+                f"{cli.local(b.first_at)} - {cli.local(b.last_at)}"
+                + (" (account locked)" if b.locked else "")
+            )
+        if report.events:
+            t = Table("when", "event", "account", "detail")
+            for e in report.events:
+                t.add_row(cli.local(e.at), e.action, rich_inert(e.account), rich_inert(e.detail))
+            cli.out.print(t)
+
+    cli.emit(report, human)

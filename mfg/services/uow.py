@@ -22,13 +22,18 @@ from mfg.store import db as store_db
 
 @dataclass(frozen=True)
 class Actor:
-    """An authenticated user. Only ``services.users.login`` makes one for a real session."""
+    """An authenticated user. Only a log-in (``services.users.login``, a resumed session) makes
+    one for a real session; it carries ``session_check``, which every service call runs through
+    ``require``: a deactivated or locked account, or a changed role, ends the session there."""
 
     username: str
     full_name: str
     role: Role
+    session_check: Callable[[Actor], None] | None = field(default=None, compare=False, repr=False)
 
     def require(self, action: str) -> None:
+        if self.session_check is not None:
+            self.session_check(self)
         require(self.role, action)
 
 

@@ -6,15 +6,16 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from mfg import auth
 from mfg.domain.permissions import Role
-from mfg.domain.text import check_text
+from mfg.domain.text import check_text, visible
 from mfg.errors import AuthenticationFailed, NotFound, RuleViolation
+from mfg.services import accounts
 from mfg.services.uow import Actor, Database
 from mfg.store import db as store_db
-from mfg.store.tables import User
+from mfg.store.tables import PasswordHistory, User
 
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9._-]{1,31}$")
 
@@ -136,12 +137,24 @@ def add_user(
         return UserView.of(u)
 
 
-def login(db: Database, username: str, password: str, *, now: datetime) -> Actor:
-    """Authenticate; 5 wrong passwords lock the account until an admin unlocks it."""
+def login(
+    db: Database, username: str, password: str, *, now: datetime, allow_expired: bool = False
+) -> Actor:
+    """Authenticate; 5 wrong passwords lock the account until an admin unlocks it; an expired
+    password is refused (``password-expired``) unless ``allow_expired`` (changing it)."""
     with db.write(None, now) as tx:
         u = tx.session.exec(select(User).where(User.username == username)).first()
         if u is None or not u.active:
-            # Same message as a wrong password: do not reveal which usernames exist.
+            # Recorded for the admins' failed-login report (mfg user events); the message is the
+            # same as for a wrong password: do not reveal which usernames exist.
+            tx.audit(
+                "login.unknown_user",
+                "login",
+                visible(username)[:64] or "-",
+                username="system",
+                new={"known": u is not None, "active": False},
+            )
+            tx.commit()
             raise AuthenticationFailed("unknown user or wrong password")
         if u.locked:
             raise AuthenticationFailed(
@@ -190,7 +203,24 @@ def login(db: Database, username: str, password: str, *, now: datetime) -> Actor
                 "user.login_reset", "user", username, username=username, new={"failed_logins": 0}
             )
             tx.commit()
-        return Actor(u.username, u.full_name, Role(u.role))
+        _check_expiry(db, u, now, allow_expired)
+        return accounts.live_actor(db, u)
+
+
+def password_expires_at(db: Database, u: User) -> datetime | None:
+    age = db.settings.password_max_age
+    return None if age is None else u.password_changed_at + age
+
+
+def _check_expiry(db: Database, u: User, now: datetime, allow_expired: bool) -> None:
+    expires = password_expires_at(db, u)
+    if expires is None or now < expires or allow_expired:
+        return
+    raise AuthenticationFailed(
+        f"the password of {u.username} expired on {db.local(expires):%Y-%m-%d}: change it now "
+        "(mfg user passwd, or the TUI's log-in screen)",
+        rule="password-expired",
+    )
 
 
 def warm_up(db: Database) -> None:
@@ -240,18 +270,43 @@ def unlock(db: Database, *, actor: Actor, username: str, reason: str, now: datet
 def change_password(
     db: Database, *, actor: Actor, old_password: str, new_password: str, now: datetime
 ) -> None:
-    login(db, actor.username, old_password, now=now)
-    auth.check_password_policy(new_password, actor.username)
+    change_own_password(db, actor.username, old_password, new_password, now=now)
+
+
+def change_own_password(
+    db: Database, username: str, old_password: str, new_password: str, *, now: datetime
+) -> Actor:
+    """Change a password (also an expired one): the current one is checked, the new one must
+    follow the policy and differ from the last N (site setting ``password_history``)."""
+    actor = login(db, username, old_password, now=now, allow_expired=True)
+    auth.check_password_policy(new_password, username)
     if new_password == old_password:
         raise RuleViolation("password", "password-unchanged", "the new password must differ")
+    keep = db.settings.password_history_n
     with db.write(actor, now) as tx:
-        u = _get(tx, actor.username)
+        u = _get(tx, username)
+        earlier = tx.session.exec(
+            select(PasswordHistory)
+            .where(PasswordHistory.username == username)
+            .order_by(col(PasswordHistory.id).desc())
+            .limit(max(keep - 1, 0))
+        ).all()
+        if keep and any(auth.verify_password(h.password_hash, new_password) for h in earlier):
+            raise RuleViolation(
+                "password",
+                "password-reused",
+                f"the new password must differ from your last {keep} passwords",
+            )
+        tx.session.add(
+            PasswordHistory(username=username, password_hash=u.password_hash, retired_at=now)
+        )
         u.password_hash = auth.hash_password(new_password)
         u.password_changed_at = now
         u.row_version += 1
         tx.session.add(u)
-        tx.audit("user.password_changed", "user", actor.username, new={"password": "changed"})
+        tx.audit("user.password_changed", "user", username, new={"password": "changed"})
         tx.commit()
+        return accounts.live_actor(db, u)
 
 
 def set_active(
@@ -283,3 +338,34 @@ def list_users(db: Database, *, actor: Actor) -> list[UserView]:
     actor.require("user.manage")
     with db.read() as s:
         return [UserView.of(u) for u in s.exec(select(User).order_by(User.username)).all()]
+
+
+def set_role(
+    db: Database, *, actor: Actor, username: str, role: str, reason: str, now: datetime
+) -> UserView:
+    """Give an account another role (audited with a reason); its open sessions end at their next
+    action (``accounts.check_live``)."""
+    actor.require("user.manage")
+    if not reason.strip():
+        raise RuleViolation("reason", "reason-required", "changing a role needs a reason")
+    try:
+        r = Role(role)
+    except ValueError:
+        raise RuleViolation(
+            "role", "unknown-role", f"{role!r} is not one of {', '.join(x.value for x in Role)}"
+        ) from None
+    if username == actor.username:
+        raise RuleViolation("username", "own-role", "an admin cannot change their own role")
+    with db.write(actor, now) as tx:
+        u = _get(tx, username)
+        if u.role == r.value:
+            raise RuleViolation("role", "role-unchanged", f"{username} already is {r.value}")
+        old = {"role": u.role}
+        u.role = r.value
+        u.row_version += 1
+        tx.session.add(u)
+        tx.audit(
+            "user.role_changed", "user", username, old=old, new={"role": r.value}, reason=reason
+        )
+        tx.commit()
+        return UserView.of(u)

@@ -52,6 +52,33 @@ class User(SQLModel, table=True):
     row_version: int = 1
 
 
+class UserSession(SQLModel, table=True):
+    """An open log-in (CLI ``mfg login`` or a TUI session): only the SHA-256 of its token is
+    stored; bound to the user and the host, ended by log-out, idle time or the account's change
+    (21 CFR 11.300; opening and closing are audited)."""
+
+    __tablename__ = "user_session"
+    id: int | None = Field(default=None, primary_key=True)
+    token_sha256: str = Field(unique=True, index=True, max_length=64)
+    username: str = Field(index=True, max_length=64)
+    kind: str = Field(max_length=8)
+    host: str = Field(max_length=255)
+    opened_at: datetime = Field(sa_column=_ts())
+    last_seen_at: datetime = Field(sa_column=_ts())
+    closed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    close_reason: str | None = Field(default=None, max_length=32)
+
+
+class PasswordHistory(SQLModel, table=True):
+    """Earlier password hashes of an account, so that the last N are not reused (11.300(b))."""
+
+    __tablename__ = "password_history"
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(index=True, max_length=64)
+    password_hash: str = Field(max_length=255)
+    retired_at: datetime = Field(sa_column=_ts())
+
+
 class Subject(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     subject_id: str = Field(unique=True, index=True, max_length=40)

@@ -24,6 +24,11 @@ from tests.support.constants import PASSWORD
 def run(db: Database, args: list[str], user: str, password: str = PASSWORD, **env: str) -> Result:
     from mfg.cli import app
 
+    stdin = None
+    if args and args[0] == "disposition" and "--password-stdin" not in args:
+        # an e-signature reads its password from the terminal or stdin, never MFG_PASSWORD
+        args, stdin = [*args, "--password-stdin"], f"{password}\n"
+
     base = {
         "MFG_HOME": str(db.settings.home),
         "MFG_DATABASE_URL": db.settings.database_url,
@@ -33,7 +38,7 @@ def run(db: Database, args: list[str], user: str, password: str = PASSWORD, **en
         "MFG_FACILITY_ID": None,
         "MFG_COA_PRINTER": None,
     }
-    return CliRunner().invoke(app, args, env={**base, **env}, catch_exceptions=False)
+    return CliRunner().invoke(app, args, env={**base, **env}, input=stdin, catch_exceptions=False)
 
 
 def ok(r: Result) -> Result:

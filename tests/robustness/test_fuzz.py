@@ -329,6 +329,20 @@ def test_cli_other_commands_with_hostile_arguments(db, cli_env, lot, sid, reason
         before = counts(db)
 
 
+@FAST
+@given(name=hostile_text, hours=hostile_text, reason=hostile_text)
+def test_cli_session_and_account_commands_with_hostile_arguments(db, cli_env, name, hours, reason):
+    for args, who in (
+        (["login", "--user", name, "--password-stdin"], None),
+        (["whoami"], None),
+        (["logout"], None),
+        (["user", "events", "--hours", hours], "admin"),
+        (["user", "role", name, "--role", reason, "--reason", reason], "admin"),
+        (["user", "passwd", "--password-stdin"], name),
+    ):
+        _run([*args, *(["--user", who] if who else []), "--db", cli_env])
+
+
 CSV_FIELDS = (
     "lot_id", "subject_id", "site", "indication", "weight_kg", "dose_level", "source",
     "apheresis_date", "harvest_date", "car_viable_cells", "state", "VIAB", "ENDO", "STER",

@@ -64,7 +64,7 @@ def test_a_count_today_is_accepted_and_viable_equal_to_total(db, actors, lot):
         ({"day": None}, "date-or-day", "date"),
         ({"volume_ml": 0.0}, "volume-range", "volume_ml"),
         ({"volume_ml": 60_000.0}, "volume-range", "volume_ml"),
-        ({"method": "NC\n200"}, "method-format", "method"),
+        ({"method": "NC\n200"}, "control-characters", "method"),
         ({"method": "x" * 81}, "method-format", "method"),
     ],
 )

@@ -1,0 +1,147 @@
+"""Issue 12 (21 CFR 11.300): a session ends when its account changes, after the idle time, or on
+log-out; passwords expire and are not reused; failed log-ins are reported to admins."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import select
+
+from mfg.errors import AuthenticationFailed, NotPermitted, RuleViolation, SessionEnded
+from mfg.services import accounts, audit_trail, counts, users
+from mfg.store.tables import AuditEvent, CellCount, UserSession
+from tests.robustness.support import n_rows
+from tests.support import world
+from tests.support.constants import NOW, PASSWORD
+
+NEW = ["new-passphrase-number-1", "new-passphrase-number-2", "new-passphrase-number-3"]
+
+
+def _count(lot: str) -> counts.RecordCount:
+    return counts.RecordCount(lot, 110_000_000, 100_000_000, day=0)
+
+
+@pytest.mark.parametrize(
+    "change,rule",
+    [
+        (
+            lambda db, a: users.set_active(
+                db, actor=a, username="tech", active=False, reason="left", now=NOW
+            ),
+            "account-deactivated",
+        ),
+        (
+            lambda db, a: users.set_role(
+                db, actor=a, username="tech", role="sponsor", reason="moved", now=NOW
+            ),
+            "role-changed",
+        ),
+    ],
+)
+def test_a_changed_account_is_logged_out_at_its_next_action(db, actors, change, rule):
+    tech = users.login(db, "tech", PASSWORD, now=NOW)  # a live session, as the TUI and CLI hold
+    world.subject(db, actors["tech"])
+    lot = world.lot(db, actors["tech"]).lot_number
+    change(db, actors["admin"])
+    before = (n_rows(db, CellCount), n_rows(db, AuditEvent))
+    with pytest.raises(SessionEnded) as e:
+        counts.record_count(_count(lot), db=db, actor=tech, now=NOW)
+    assert e.value.rule == rule
+    assert (n_rows(db, CellCount), n_rows(db, AuditEvent)) == before
+    with pytest.raises(SessionEnded):  # reads too
+        audit_trail.lot_trail(lot, db=db, actor=tech)
+
+
+def test_a_locked_account_is_logged_out_at_its_next_action(db, actors):
+    tech = users.login(db, "tech", PASSWORD, now=NOW)
+    for _ in range(5):
+        with pytest.raises(AuthenticationFailed):
+            users.login(db, "tech", "wrong-password-here", now=NOW)
+    with pytest.raises(SessionEnded) as e:
+        audit_trail.lot_trail("BH002-26-0001", db=db, actor=tech)
+    assert e.value.rule == "account-locked"
+
+
+def test_session_token_is_stored_only_as_a_hash_and_ends_when_idle(db, actors):
+    tech = users.login(db, "tech", PASSWORD, now=NOW)
+    token = accounts.open_session(db, tech, kind="cli", host="bench-1", now=NOW)
+    with db.engine.connect() as c:
+        stored = c.execute(text("SELECT token_sha256 FROM user_session")).scalars().all()
+    assert stored == [accounts.token_hash(token)] and token not in stored
+    idle = db.settings.idle_timeout
+    assert idle == timedelta(minutes=15)  # the default
+    again = accounts.resume_session(db, token, host="bench-1", now=NOW + idle)  # just in time
+    assert again.username == "tech" and again.session_check is not None
+    with pytest.raises(SessionEnded):
+        accounts.resume_session(db, token, host="bench-2", now=NOW + idle)
+    with pytest.raises(SessionEnded) as e:
+        accounts.resume_session(
+            db, token, host="bench-1", now=NOW + 2 * idle + timedelta(seconds=1)
+        )
+    assert "15 minutes" in e.value.message
+    with db.read() as s:
+        row = s.exec(select(UserSession)).one()
+    assert (row.close_reason, row.closed_at) == ("idle", NOW + 2 * idle + timedelta(seconds=1))
+    actions = [e.action for e in audit_trail.audit_log(db=db, actor=actors["qa"])]
+    assert actions.count("session.opened") == 1 and actions.count("session.closed") == 1
+
+
+def test_logout_closes_the_session_once(db, actors):
+    tech = users.login(db, "tech", PASSWORD, now=NOW)
+    token = accounts.open_session(db, tech, kind="tui", host="bench", now=NOW)
+    assert accounts.close_session(db, token, reason="logout", now=NOW)
+    assert not accounts.close_session(db, token, reason="logout", now=NOW)
+    with pytest.raises(SessionEnded):
+        accounts.resume_session(db, token, host="bench", now=NOW)
+
+
+def test_a_deactivated_account_cannot_resume_its_session(db, actors):
+    tech = users.login(db, "tech", PASSWORD, now=NOW)
+    token = accounts.open_session(db, tech, kind="cli", host="h", now=NOW)
+    users.set_active(db, actor=actors["admin"], username="tech", active=False, reason="x", now=NOW)
+    with pytest.raises(SessionEnded) as e:
+        accounts.resume_session(db, token, host="h", now=NOW)
+    assert "deactivated" in e.value.message
+
+
+def test_password_expires_and_must_be_changed(db, actors):
+    later = NOW + timedelta(days=91)  # default password_max_age_days = 90
+    with pytest.raises(AuthenticationFailed) as e:
+        users.login(db, "tech", PASSWORD, now=later)
+    assert e.value.rule == "password-expired"
+    actor = users.change_own_password(db, "tech", PASSWORD, NEW[0], now=later)
+    assert actor.username == "tech"
+    assert users.login(db, "tech", NEW[0], now=later).username == "tech"
+    with pytest.raises(AuthenticationFailed):  # an e-signature with an expired password too
+        users.reauthenticate(db, actor, NEW[0], now=later + timedelta(days=91))
+
+
+def test_the_last_passwords_cannot_be_reused(db, actors):
+    users.change_own_password(db, "tech", PASSWORD, NEW[0], now=NOW)
+    users.change_own_password(db, "tech", NEW[0], NEW[1], now=NOW)
+    for old in (PASSWORD, NEW[0]):
+        with pytest.raises(RuleViolation) as e:
+            users.change_own_password(db, "tech", NEW[1], old, now=NOW)
+        assert e.value.rule == "password-reused"
+    users.change_own_password(db, "tech", NEW[1], NEW[2], now=NOW)
+
+
+def test_failed_login_bursts_and_lockouts_are_reported_to_admins(db, actors):
+    for _ in range(3):
+        with pytest.raises(AuthenticationFailed):
+            users.login(db, "ghost", "whatever-password", now=NOW)
+    for i in range(5):
+        with pytest.raises(AuthenticationFailed):
+            users.login(db, "qa", "wrong-password-here", now=NOW + timedelta(minutes=i))
+    with pytest.raises(AuthenticationFailed):  # a lone failure is no burst
+        users.login(db, "tech", "wrong-password-here", now=NOW)
+    report = accounts.security_events(db, actor=actors["admin"], since=NOW - timedelta(hours=1))
+    assert report.failed_logins == 8 and report.lockouts == 1
+    assert {(b.account, b.failures, b.locked) for b in report.bursts} == {
+        ("ghost", 3, False),
+        ("qa", 5, True),
+    }
+    with pytest.raises(NotPermitted):
+        accounts.security_events(db, actor=actors["qa"], since=NOW)

@@ -240,6 +240,11 @@ def safe_console(**kwargs: Any) -> Any:
         def render_str(self, text: str, **kw: Any) -> Any:
             return super().render_str(visible(text, newline_ok=True), **kw)
 
+        def on_broken_pipe(self) -> None:
+            # Rich would exit 1 (our "refused"); the command wrapper ends quietly instead
+            self.quiet = True
+            raise BrokenPipeError
+
     return _SafeConsole(emoji=False, highlight=False, **kwargs)
 
 

@@ -8,9 +8,24 @@ from pathlib import Path
 from typing import Any
 
 from mfg.cli._common import Cli
+from mfg.domain.text import rich_inert
 
 
 def _review_sections(cli: Cli, r: Any) -> list[tuple[str, list[str]]]:
+    """Each section's lines as Rich markup: users' text inert (mfg.domain.text.rich_inert),
+    only our own status styled (a broken signature in red, not the literal markup)."""
+    plain = [(title, [rich_inert(x) for x in lines]) for title, lines in _plain_sections(cli, r)]
+    signatures = [
+        rich_inert(
+            f"{s.printed_name} ({s.username}) {s.meaning} {s.signed_at:%Y-%m-%d %H:%M} UTC: "
+        )
+        + ("valid" if s.valid else "[bold red]BROKEN: signed records changed[/]")
+        for s in r.signatures
+    ]
+    return [*plain, ("Signatures", signatures)]
+
+
+def _plain_sections(cli: Cli, r: Any) -> list[tuple[str, list[str]]]:
     return [
         (
             "Out of specification",
@@ -54,14 +69,6 @@ def _review_sections(cli: Cli, r: Any) -> list[tuple[str, list[str]]]:
                 for x in r.pending
             ],
         ),
-        (
-            "Signatures",
-            [
-                f"{s.printed_name} ({s.username}) {s.meaning} {s.signed_at:%Y-%m-%d %H:%M} UTC: "
-                + ("valid" if s.valid else "[bold red]BROKEN: signed records changed[/]")
-                for s in r.signatures
-            ],
-        ),
     ]
 
 
@@ -79,7 +86,7 @@ def print_review(cli: Cli, r: Any) -> None:
     for title, lines in _review_sections(cli, r):
         o.print(f"\n[bold]{title}[/] ({len(lines)})" if lines else f"\n{title}: none")
         for line in lines:
-            o.print(f"  {escape(line)}")
+            o.print(f"  {line}")  # already markup with the users' text made inert
     o.print("\n[bold]Decisions[/]")
     for d, blockers in r.blockers.items():
         if not blockers:

@@ -11,6 +11,7 @@ import typer
 from mfg.cli import app
 from mfg.cli._common import Cli, ForceOpt, command
 from mfg.cli.lots import LotArg, lot_app
+from mfg.domain.text import rich_inert
 from mfg.errors import RuleViolation
 
 result_app = typer.Typer(help="Release test results.", no_args_is_help=True)
@@ -242,7 +243,8 @@ def disposition(
         r = release.review(lot, db=db, actor=actor)
         cli.out.print(
             f"{r.lot_number}: {r.exception_count} exception(s) in review "
-            f"(`mfg lot review {r.lot_number}`); signing as {actor.full_name} ({actor.username}), "
+            f"(`mfg lot review {r.lot_number}`); signing as {rich_inert(actor.full_name)} "
+            f"({actor.username}), "
             f"meaning: {release.DECISIONS.get(decision.strip().lower(), (None, decision))[1]}"
         )
     password = cli.signing_password(password_stdin)
@@ -262,7 +264,7 @@ def disposition(
     cli.emit(
         sig,
         lambda: cli.out.print(
-            f"{lot.upper()} {sig.decision.replace('_', ' ')}; signed by {sig.printed_name} "
+            f"{lot.upper()} {sig.decision.replace('_', ' ')}; signed by {rich_inert(sig.printed_name)} "
             f"({sig.username}) at {sig.signed_at:%Y-%m-%d %H:%M:%S} UTC, meaning "
             f"'{sig.meaning}'; record SHA-256 {sig.record_hash[:16]}..."
         ),

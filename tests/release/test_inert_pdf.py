@@ -41,3 +41,19 @@ def test_a_correction_reason_with_an_escape_sequence_is_refused_and_writes_nothi
         )
     assert (e.value.field, e.value.rule) == ("reason", "control-characters")
     assert (n_rows(db, ReleaseResult), n_rows(db, AuditEvent)) == before
+
+
+def test_lot_review_styles_a_broken_signature_instead_of_printing_markup(db, actors):
+    """`mfg lot review` printed the literal text `[bold red]BROKEN: ...[/]` (issue 12)."""
+    from sqlalchemy import text
+
+    from tests.release.conftest import ready_lot
+    from tests.release.test_release_cli import ok, run
+
+    lot = ready_lot(db, actors)
+    sign(db, actors, lot, decision="release")
+    with db.engine.begin() as c:  # a signed record changed outside the app
+        c.execute(text("UPDATE releaseresult SET value_text = '99.9' WHERE test_code = 'VIAB'"))
+    out = ok(run(db, ["lot", "review", lot], "qa")).stdout
+    assert "BROKEN: signed records changed" in out
+    assert "[bold red]" not in out and "[/]" not in out

@@ -22,8 +22,14 @@ def make_app(db: Database) -> Any:
 
 async def settle(pilot: Any, rounds: int = 3) -> None:
     """Let thread workers finish and their results reach the UI."""
+    import contextlib
+
+    from textual.worker import WorkerCancelled
+
     for _ in range(rounds):
-        await pilot.app.workers.wait_for_complete()
+        # an exclusive worker replaced by a newer one (a second reload) is not an error
+        with contextlib.suppress(WorkerCancelled):
+            await pilot.app.workers.wait_for_complete()
         await pilot.pause()
 
 

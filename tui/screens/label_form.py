@@ -38,10 +38,16 @@ class LabelForm(EntryForm[bool]):
         return [f"{values['kind']} labels of {self.lot_number}, PDF"]
 
     def save(self, values: dict[str, Any]) -> bool:
+        from mfg.outfile import PendingOutput
         from mfg.services import labels
 
         app: Any = self.app
-        result = labels.print_labels(
+        out = app.db.settings.home / "labels"
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"{self.lot_number}-{values['kind']}.pdf"
+        # the print is recorded only once its file is complete (a reprint replaces the file)
+        pending = PendingOutput(path, force=True)
+        labels.print_labels(
             labels.PrintLabels(
                 lot_number=self.lot_number,
                 kind=values["kind"],
@@ -51,12 +57,9 @@ class LabelForm(EntryForm[bool]):
             db=app.db,
             actor=app.actor,
             now=app.now(),
+            deliver=pending.write,
         )
-        out = app.db.settings.home / "labels"
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / f"{self.lot_number}-{values['kind']}.pdf"
-        path.write_bytes(result.data)
-        self.saved_path = path
+        self.saved_path = pending.commit()
         return True
 
     def saved_message(self, result: bool) -> str:

@@ -27,6 +27,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from mfg.domain.numbers import format_cells, format_pct
+from mfg.domain.text import visible
 from mfg.presentation import growth_rows
 from tui.messages import LotChanged
 from tui.widgets.growth_chart import ChartData, GrowthChart
@@ -280,7 +281,7 @@ class LotDetailScreen(Screen[None]):
             table.add_row(
                 r.test_code,
                 status,
-                r.display if r.status != "not entered" else "-",
+                Text(visible(r.display)) if r.status != "not entered" else "-",
                 r.entered_by or "",
                 verified,
                 r.acceptance,
@@ -290,7 +291,7 @@ class LotDetailScreen(Screen[None]):
         for dev in d.deviations:
             state = "open" if dev.closed_at is None else f"closed by {dev.closed_by}"
             note.append(
-                f"deviation {dev.number} ({dev.kind}, {state}): {dev.description}\n",
+                f"deviation {dev.number} ({dev.kind}, {state}): {visible(dev.description)}\n",
                 style="bold red" if dev.closed_at is None else "dim",
             )
         app: Any = self.app
@@ -298,7 +299,7 @@ class LotDetailScreen(Screen[None]):
             when = app._db.local(sig.signed_at).strftime("%Y-%m-%d %H:%M %Z") if app._db else ""
             line = f"signed: {sig.meaning} by {sig.printed_name} ({sig.username}), {when}"
             if sig.valid:
-                note.append(line + f" - {sig.reason}\n", style="green")
+                note.append(line + f" - {visible(sig.reason)}\n", style="green")
             else:
                 note.append(line + " - BROKEN: the signed record changed since\n", style="bold red")
         for n in d.notes:
@@ -331,7 +332,7 @@ class LotDetailScreen(Screen[None]):
         app: Any = self.app
         for e in reversed(d.trail):
             local = app._db.local(e.at) if app._db else e.at
-            detail = e.reason or _short(e.new)
+            detail = Text(visible(e.reason or _short(e.new)))  # users' text: never markup
             table.add_row(str(e.seq), local.strftime("%m-%d %H:%M"), e.username, e.action, detail)
 
     # -- actions ----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from mfg.domain.text import visible
 from tui.messages import LotChanged, OpenLot
 from tui.workers import service_worker, ui
 
@@ -81,7 +82,7 @@ class QaQueueScreen(Screen[None]):
         dispose.clear()
         me = getattr(getattr(self.app, "actor", None), "username", "")
         for i, r in enumerate(results):
-            value = f"{r.value_text} {r.unit}".strip()
+            value = Text(visible(f"{r.value_text} {r.unit}".strip()))  # users' text: no markup
             who = Text(r.entered_by, style="dim" if r.entered_by == me else "")
             if r.entered_by == me:
                 who.append(" (you)", style="dim")

@@ -343,19 +343,23 @@ def coa(screen: Any) -> None:
         return
 
     def call() -> Path:
+        from mfg.outfile import PendingOutput
+
         out_dir = app.db.settings.home / "coa"
         out_dir.mkdir(parents=True, exist_ok=True)
-        issue = release_service().issue_coa(
+        revisions = release_service().revisions(screen.lot_number, db=app.db, actor=app.actor)
+        n = revisions[-1].revision if revisions else 0
+        # recorded as printed only once the file is complete (the same revision replaces it)
+        pending = PendingOutput(out_dir / f"{screen.lot_number}-rev{n}.pdf", force=True)
+        release_service().issue_coa(
             screen.lot_number,
             destination=str(out_dir),
             db=app.db,
             actor=app.actor,
             now=app.now(),
+            deliver=pending.write,
         )
-        rev = issue.revision
-        path = out_dir / f"{screen.lot_number}-rev{getattr(rev, 'revision', 0)}.pdf"
-        path.write_bytes(issue.pdf)
-        return path
+        return pending.commit()
 
     def done(path: Path) -> None:
         app.notify(f"COA written to {path}", title="COA")

@@ -18,6 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
+from mfg.domain.text import rich_inert
 from mfg.errors import CellTrailError
 from tui.workers import service_worker
 
@@ -55,7 +56,7 @@ class SignDialog(ModalScreen[T | None], Generic[T]):
             yield Static(
                 f"Meaning:  [b]{self.meaning}[/b]\n"
                 f"Record:   {self.record}\n"
-                f"Signer:   [b]{self.printed_name}[/b] ({self.username})\n"
+                f"Signer:   [b]{rich_inert(self.printed_name)}[/b] ({self.username})\n"
                 f"Time:     {self.when}",
                 id="sign-manifest",
             )

@@ -230,11 +230,8 @@ def print_labels(
     now: datetime,
     deliver: Callable[[bytes], None] | None = None,
 ) -> PrintResult:
-    """Render the labels and record each one printed, in one transaction.
-
-    ``deliver`` (e.g. writing the output file) runs inside the transaction before the commit:
-    when it fails, nothing is recorded, so the prints exist only for labels that were output.
-    """
+    """Render the labels and record each one printed, in one transaction. ``deliver`` (writing
+    the file) runs before the commit: if it fails nothing is recorded."""
     actor.require("label.print")
     kind = parse_kind(cmd.kind)
     fmt = parse_format(cmd.output_format)

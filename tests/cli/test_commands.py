@@ -238,7 +238,8 @@ def test_init_without_a_terminal_or_password_asks_for_mfg_password(tmp_path: Pat
     r = invoke(tmp_path / "h", ["init", "--admin", "alice"], password=None)
     assert r.exit_code == 1
     assert r.stderr == (
-        "refused: password: no terminal to ask the password: set MFG_PASSWORD [password-required]\n"
+        "refused: password: no terminal to ask the password: run mfg login, or set MFG_PASSWORD "
+        "(automation) [password-required]\n"
     )
 
 

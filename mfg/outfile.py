@@ -95,7 +95,7 @@ class PendingOutput:
                 self.field, "output-unwritable", self.path, e.strerror or str(e)
             ) from None
 
-    def fill(self, writer: Callable[[Path], None]) -> None:
+    def fill(self, writer: Callable[[Path], object]) -> None:
         """Let ``writer`` write the temporary file by name (pandas, reportlab)."""
         tmp = self.temp_path()
         try:

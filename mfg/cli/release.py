@@ -383,7 +383,7 @@ def coa_cmd(
     if target.strip().lower() == "verify":
         _coa_verify(cli, file)
         return
-    _coa_issue(cli, target, file, output, revision, to_printer)
+    _coa_issue(cli, target, file, output, revision, to_printer, force)
 
 
 def _coa_verify(cli: Cli, file: Path | None) -> None:
@@ -409,7 +409,9 @@ def _coa_issue(
     output: Path | None,
     revision: int | None,
     to_printer: bool,
+    force: bool = False,
 ) -> None:
+    from mfg.outfile import PendingOutput
     from mfg.services import release
 
     if file is not None:
@@ -425,8 +427,6 @@ def _coa_issue(
     dest = ", ".join(
         x for x in (str(output) if output else "", f"printer: {printer}" if printer else "") if x
     )
-    from mfg.outfile import PendingOutput
-
     out = PendingOutput(output, force=force) if output is not None else None
     issue = release.issue_coa(
         target,

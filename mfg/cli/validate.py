@@ -37,7 +37,7 @@ def validate_cmd(
     url = db.engine.url.render_as_string(hide_password=False)
     db.dispose()
     q = validation.run(settings=cli.settings, production_url=url, run_by=actor, now=cli.now)
-    out.fill(lambda tmp: validation.write_pdf(q, tmp) and None)
+    out.fill(lambda tmp: validation.write_pdf(q, tmp))
     out.commit()
     n = q.counts
     data = {

@@ -175,6 +175,8 @@ def _peak(name: str, url: str, home: Path) -> dict[str, float]:
 def _time_reports(args: argparse.Namespace, db: Any, settings: Any, home: Path) -> None:
     by = ("dose_level", "source", "site")
     steps = _steps(db, settings, by)
+    if args.only_grouped:
+        steps = {k: v for k, v in steps.items() if "grouped" in k}
     wall: dict[str, list[float]] = {k: [] for k in steps}
     cpu: dict[str, list[float]] = {k: [] for k in steps}
     result = None
@@ -242,6 +244,11 @@ def main() -> None:
         "--postgres",
         action="store_true",
         help="use a throwaway PostgreSQL server (tests/support/pgserver.py) instead of SQLite",
+    )
+    ap.add_argument(
+        "--only-grouped",
+        action="store_true",
+        help="time the grouped report alone (the lot-table paths take minutes at a million lots)",
     )
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--url", default=None, help=argparse.SUPPRESS)

@@ -90,19 +90,23 @@ class _Rows:
         self.dispositions: list[dict[str, Any]] = []
 
 
-def _lot_row(i: int, subject_pk: int, rng: random.Random) -> tuple[dict[str, Any], str]:
+def _lot_row(
+    i: int, subject_pk: int, rng: random.Random, per_year: dict[int, int]
+) -> tuple[dict[str, Any], str]:
     from mfg.domain import ids
 
     source = "apheresis" if rng.random() < 0.7 else "cryo-pbmc"
     day0 = date(2024, 1, 1) + timedelta(days=rng.randrange(0, 1000))
+    # lot numbers and COIs count per year (at most 999,999 a year, as on a real site)
+    seq = per_year[day0.year] = per_year.get(day0.year, 0) + 1
     state = _pick_state(rng)
     cause = None
     if state == "terminated":
         cause = "manufacturing" if rng.random() < 0.6 else "not_evaluable"
     row = {
         "id": i + 1,
-        "lot_number": ids.lot_number("BH002", day0.year, i + 1),
-        "coi": ids.coi_code("W0001", day0.year, i + 1),
+        "lot_number": ids.lot_number("BH002", day0.year, seq),
+        "coi": ids.coi_code("W0001", day0.year, seq),
         "subject_pk": subject_pk,
         "product_code": "BH002",
         "spec_version": "1",
@@ -217,10 +221,11 @@ def report_lots(db: Database, n_lots: int, seed: int = 7) -> None:
         for chunk in _subjects(rng, n_subjects):
             _insert(conn, Subject, chunk)
         signatures = 0
+        per_year: dict[int, int] = {}
         for start in range(0, n_lots, CHUNK):
             out = _Rows()
             for i in range(start, min(start + CHUNK, n_lots)):
-                lot, state = _lot_row(i, i % n_subjects + 1, rng)
+                lot, state = _lot_row(i, i % n_subjects + 1, rng, per_year)
                 out.lots.append(lot)
                 terminated_early = state == "terminated" and rng.random() < 0.7
                 if state in ("registered", "in_expansion") or terminated_early:

@@ -98,7 +98,7 @@ def _digest(body: str, key: str | None) -> str:
 
 
 def _check_fields(ref: LabelRef) -> None:
-    if not LOT_NUMBER_RE.match(ref.lot_number):
+    if not LOT_NUMBER_RE.fullmatch(ref.lot_number):
         raise RuleViolation("payload", "payload-format", f"{ref.lot_number!r} is not a lot number")
     parse_coi(ref.coi)  # RuleViolation on a wrong COI check character
     if ref.coi != ref.coi.strip().upper() or len(ref.coi) != 14:

@@ -221,7 +221,9 @@ def _log_internal_error() -> Path | None:
         log_dir.mkdir(parents=True, exist_ok=True)
         path = log_dir / "errors.log"
         with path.open("a", encoding="utf-8") as f:
-            f.write(f"--- {datetime.now(UTC).isoformat()} {' '.join(sys.argv)}\n")
+            # the command's name only: its arguments may be personal data (initials, DOB)
+            words = [a for a in sys.argv[1:3] if a.isidentifier()]
+            f.write(f"--- {datetime.now(UTC).isoformat()} mfg {' '.join(words)}\n")
             f.write(traceback.format_exc())
         return path
     except OSError:
@@ -329,7 +331,8 @@ def command(app: typer.Typer, name: str | None = None, **kwargs: Any) -> Callabl
                     raise
                 path = _log_internal_error()
                 where = f"; details in {path}" if path else ""
-                sys.stderr.write(f"internal error: {type(e).__name__}: {e}{where}\n")
+                first = (str(e).splitlines() or [""])[0][:200]  # never the SQL parameters
+                sys.stderr.write(f"internal error: {type(e).__name__}: {first}{where}\n")
                 raise typer.Exit(code=EXIT_INTERNAL) from None
             finally:
                 if cli._db is not None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from mfg.domain import identity
 from mfg.domain.lifecycle import LotState
 from mfg.errors import RuleViolation
 
@@ -132,11 +133,12 @@ def check_still_released(lot_number: str, lot_state: str) -> None:
 
 def check_patient(expected_subject: str, bag_subject: str) -> None:
     """The bedside check: the patient in front of you must be the bag's subject."""
-    if expected_subject.strip().upper() != bag_subject.strip().upper():
+    expected = identity.subject_id(expected_subject, "subject")
+    if expected != identity.subject_id(bag_subject, "subject"):
         raise RuleViolation(
             "subject",
             "wrong-subject",
-            f"STOP: this bag belongs to subject {bag_subject}, not {expected_subject.strip()}",
+            f"STOP: this bag belongs to subject {bag_subject}, not {expected}",
         )
 
 

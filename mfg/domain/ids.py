@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mfg.domain import identity
 from mfg.errors import RuleViolation
 
 MOD37_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ*"
-COI_BODY_RE = re.compile(r"^[A-NP-Z1-9][0-9]{4}[0-9]{2}[0-9]{6}$")
-LOT_NUMBER_RE = re.compile(r"^[A-Z0-9]{2,10}-[0-9]{2}-[0-9]{4,6}$")
+COI_BODY_RE = re.compile(r"[A-NP-Z1-9][0-9]{4}[0-9]{2}[0-9]{6}")
+LOT_NUMBER_RE = identity.LOT_NUMBER_RE  # use with fullmatch (identity.lot_number)
 
 
 def mod37_2_check(body: str) -> str:
@@ -33,7 +34,7 @@ def coi_code(facility_id: str, year: int, sequence: int) -> str:
     if not 0 < sequence <= 999_999:
         raise RuleViolation("coi", "coi-sequence-range", "COI sequence must be 1 to 999999")
     body = f"{facility_id}{year % 100:02d}{sequence:06d}"
-    if not COI_BODY_RE.match(body):
+    if not COI_BODY_RE.fullmatch(body):
         raise RuleViolation("coi", "coi-format", f"{body!r} is not FIN(5) + year(2) + sequence(6)")
     return body + mod37_2_check(body)
 
@@ -56,12 +57,11 @@ class Coi:
 
 
 def parse_coi(text: str) -> Coi:
-    """Parse a COI code as scanned or typed (spaces allowed); the check character must match."""
-    code = re.sub(r"\s+", "", text.strip().upper())
-    if len(code) != 14:
-        raise RuleViolation("coi", "coi-length", f"a COI code has 14 characters, got {len(code)}")
+    """Parse a COI code as scanned or typed (single spaces between groups allowed; canonical
+    form from ``identity.coi``); the check character must match."""
+    code = identity.coi(text)
     body, check = code[:13], code[13]
-    if not COI_BODY_RE.match(body):
+    if not COI_BODY_RE.fullmatch(body):
         raise RuleViolation("coi", "coi-format", f"{code!r} is not FIN(5) + year(2) + sequence(6)")
     expected = mod37_2_check(body)
     if check != expected:

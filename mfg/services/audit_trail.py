@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from mfg.domain import identity
 from mfg import audit
 from mfg.errors import RuleViolation
 from mfg.services.uow import Actor, Database
@@ -62,7 +63,7 @@ def audit_log(
     with db.read() as s:
         q = select(AuditEvent)
         if lot_number:
-            q = q.where(AuditEvent.lot_number == lot_number.strip().upper())
+            q = q.where(AuditEvent.lot_number == identity.lot_number(lot_number))
         if action:
             q = q.where(col(AuditEvent.action).startswith(action))
         q = q.order_by(col(AuditEvent.seq).desc())
@@ -77,7 +78,7 @@ def lot_trail(lot_number: str, *, db: Database, actor: Actor) -> list[EventView]
     with db.read() as s:
         rows = s.exec(
             select(AuditEvent)
-            .where(AuditEvent.lot_number == lot_number.upper())
+            .where(AuditEvent.lot_number == identity.lot_number(lot_number))
             .order_by(col(AuditEvent.seq))
         ).all()
         return [EventView.of(e) for e in rows]

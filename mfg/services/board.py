@@ -10,7 +10,6 @@ with the domain functions, so they are the same numbers ``mfg lot growth`` print
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -18,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, literal, or_, select
 
-from mfg.domain import dose, expansion, ids
+from mfg.domain import dose, expansion, identity, ids
 from mfg.domain.lifecycle import ACTIVE, LotState
 from mfg.domain.specs import Product
 from mfg.errors import RuleViolation
@@ -105,14 +104,13 @@ def _filters(states: list[str] | None, site: str | None, search: str | None) -> 
     if site:
         out.append(subj.c.site == site)
     if search and search.strip():
-        term = search.strip().upper()
-        compact = re.sub(r"\s+", "", term)
-        like = f"%{term}%"
+        term = identity.search_term(search)
+        like = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         out.append(
             or_(
-                func.upper(lot.c.lot_number).like(like),
-                lot.c.coi.like(f"%{compact}%"),
-                func.upper(subj.c.subject_id).like(like),
+                lot.c.lot_number.like(like, escape="\\"),
+                lot.c.coi.like(like, escape="\\"),
+                subj.c.subject_id.like(like, escape="\\"),
             )
         )
     return out
@@ -380,24 +378,21 @@ class ScanTarget:
     detail: str = ""
 
 
-LOT_RE = re.compile(r"^[A-Z0-9]{2,10}-[0-9]{2}-[0-9]{4,6}$")
-
-
 def find_lot(text: str, *, db: Database, actor: Actor) -> ScanTarget | None:
     """Resolve a typed or scanned lot number or COI code (spaces allowed) to its lot."""
     actor.require("lot.read")
-    t = text.strip().upper()
-    compact = re.sub(r"\s+", "", t)
+    t = identity.check_text(text, "search", 64, "lot number or COI code")
     lot = Lot.__table__  # type: ignore[attr-defined]
     with db.read() as s:
         conn = s.connection()
-        if LOT_RE.match(t):
-            hit = conn.execute(select(lot.c.lot_number).where(lot.c.lot_number == t)).first()
+        if identity.LOT_NUMBER_RE.fullmatch(t.upper()):
+            key = identity.lot_number(t, "search")
+            hit = conn.execute(select(lot.c.lot_number).where(lot.c.lot_number == key)).first()
             return ScanTarget("lot", hit[0]) if hit else None
-        if len(compact) == 14:
-            ids.parse_coi(compact)  # refuses a wrong check character loudly
-            hit = conn.execute(select(lot.c.lot_number).where(lot.c.coi == compact)).first()
-            return ScanTarget("lot", hit[0], f"COI {compact}") if hit else None
+        if len(t.replace(" ", "")) == identity.COI_MAX:
+            code = ids.parse_coi(t).code  # refuses a wrong check character loudly
+            hit = conn.execute(select(lot.c.lot_number).where(lot.c.coi == code)).first()
+            return ScanTarget("lot", hit[0], f"COI {code}") if hit else None
     return None
 
 

@@ -22,6 +22,7 @@ from labels.content import Label
 from labels.payload import LabelKind, LabelRef, decode, encode, parse_kind
 from labels.render import OutputFormat, parse_format, render
 from labels.stocks import DEFAULT_STOCK, get_stock
+from mfg.domain import identity
 from mfg.domain.ids import parse_coi
 from mfg.domain.text import check_text
 from mfg.errors import NotFound, RuleViolation
@@ -360,12 +361,14 @@ def resolve_payload(
     key = site_key(db)
     ref = decode(payload, key)
     checks = ["site MAC verified" if key else "check verified"]
-    lot = session.exec(select(Lot).where(Lot.lot_number == ref.lot_number)).first()
+    lot = session.exec(
+        select(Lot).where(Lot.lot_number == identity.lot_number(ref.lot_number, "payload"))
+    ).first()
     if lot is None:
         raise RuleViolation(
             "payload", "payload-unknown-lot", f"lot {ref.lot_number} does not exist here"
         )
-    if lot.coi != ref.coi:
+    if lot.coi != identity.coi(ref.coi, "payload"):
         raise RuleViolation(
             "payload",
             "payload-coi-mismatch",
@@ -375,19 +378,22 @@ def resolve_payload(
     checks.append("COI matches the lot")
     subject = session.get(Subject, lot.subject_pk)
     assert subject is not None
-    if expect_lot is not None and expect_lot.strip().upper() != lot.lot_number:
+    if expect_lot is not None and identity.lot_number(expect_lot, "expect_lot") != lot.lot_number:
         raise RuleViolation(
             "payload",
             "wrong-lot",
             f"STOP: this label is of lot {lot.lot_number} (subject {subject.subject_id}), "
-            f"not of lot {expect_lot.strip().upper()}",
+            f"not of lot {identity.lot_number(expect_lot, 'expect_lot')}",
         )
-    if expect_subject is not None and expect_subject.strip().upper() != subject.subject_id.upper():
+    if (
+        expect_subject is not None
+        and identity.subject_id(expect_subject, "expect_subject") != subject.subject_id
+    ):
         raise RuleViolation(
             "payload",
             "wrong-subject",
             f"STOP: this label belongs to subject {subject.subject_id}, "
-            f"not {expect_subject.strip()}",
+            f"not {identity.subject_id(expect_subject, 'expect_subject')}",
         )
     if expect_lot is not None:
         checks.append("expected lot")

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import Integer, cast, func
 from sqlmodel import Session, col, select
 
-from mfg.domain import dose, ids
+from mfg.domain import dose, identity, ids
 from mfg.domain.expansion import check_not_future, day0_for
 from mfg.domain.lifecycle import (
     BEFORE_DISPOSITION,
@@ -115,9 +115,10 @@ def _next_sequence(session: Session, column, prefix: str, start: int, length: in
 
 
 def get_lot_row(session: Session, lot_number: str) -> Lot:
-    lot = session.exec(select(Lot).where(Lot.lot_number == lot_number.strip().upper())).first()
+    key = identity.lot_number(lot_number)
+    lot = session.exec(select(Lot).where(Lot.lot_number == key)).first()
     if lot is None:
-        raise NotFound("lot", lot_number)
+        raise NotFound("lot", key)
     return lot
 
 

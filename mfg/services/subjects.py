@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 from sqlmodel import Session, select
 
-from mfg.domain import dose
+from mfg.domain import dose, identity
 from mfg.domain.reasons import require_reason
 from mfg.errors import NotFound, RuleViolation
 from mfg.services.uow import Actor, Database
@@ -30,9 +30,8 @@ INDICATION_SPELLING = {
     "AAV": "AAV",
     "IIM": "IIM",
 }
-SUBJECT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
-SITE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,39}$")
-INITIALS_RE = re.compile(r"^[A-Z]{1,4}$")
+SITE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,39}")
+INITIALS_RE = re.compile(r"[A-Z]{1,4}")
 
 
 @dataclass(frozen=True)
@@ -85,29 +84,27 @@ def check_indication(text: str) -> str:
 
 
 def validate_subject(cmd: AddSubject, db: Database, today: date) -> AddSubject:
-    if not SUBJECT_ID_RE.match(cmd.subject_id):
+    subject_id = identity.subject_id(cmd.subject_id)
+    if not SITE_RE.fullmatch(cmd.site.strip()):
         raise RuleViolation(
-            "subject_id",
-            "subject-id-format",
-            f"{cmd.subject_id!r}: 1-40 letters, digits, '.', '_' or '-'",
+            "site", "site-format", f"{identity.shown(cmd.site)}: 1-40 letters, digits or spaces"
         )
-    if not SITE_RE.match(cmd.site):
-        raise RuleViolation("site", "site-format", f"{cmd.site!r}: 1-40 letters, digits or spaces")
     indication = check_indication(cmd.indication)
     dose.check_weight(cmd.weight_kg)
     level = dose.check_dose_level(db.product(cmd.product_code), cmd.dose_level)
     initials = None
     if cmd.initials is not None:
         initials = cmd.initials.strip().upper()
-        if not INITIALS_RE.match(initials):
-            raise RuleViolation("initials", "initials-format", f"{cmd.initials!r}: 1-4 letters")
+        if not INITIALS_RE.fullmatch(initials):
+            # never echo the initials: personal data stays out of messages and logs
+            raise RuleViolation("initials", "initials-format", "initials are 1-4 letters A-Z")
     if cmd.dob is not None and not date(1900, 1, 1) <= cmd.dob <= today:
-        raise RuleViolation("dob", "dob-range", f"{cmd.dob} is not a plausible date of birth")
+        raise RuleViolation("dob", "dob-range", "the date of birth is not plausible")
     weight_on = cmd.weight_on or today
     if weight_on > today:
         raise RuleViolation("weight_on", "date-in-future", f"{weight_on} is after today ({today})")
     return AddSubject(
-        cmd.subject_id,
+        subject_id,
         cmd.site.strip(),
         indication,
         cmd.weight_kg,
@@ -120,18 +117,33 @@ def validate_subject(cmd: AddSubject, db: Database, today: date) -> AddSubject:
 
 
 def get_subject_row(session: Session, subject_id: str) -> Subject:
-    s = session.exec(select(Subject).where(Subject.subject_id == subject_id)).first()
+    key = identity.subject_id(subject_id)
+    s = session.exec(select(Subject).where(Subject.subject_id == key)).first()
     if s is None:
-        raise NotFound("subject", subject_id)
+        raise NotFound("subject", key)
     return s
+
+
+def check_not_lookalike(session: Session, subject_id: str) -> None:
+    """Refuse a new subject id that is, or looks like, an existing one (naming that one)."""
+    key = identity.lookalike_key(subject_id)
+    for existing in session.exec(select(Subject.subject_id)).all():
+        if existing == subject_id:
+            raise RuleViolation("subject_id", "subject-exists", f"subject {existing} exists")
+        if identity.lookalike_key(existing) == key:
+            raise RuleViolation(
+                "subject_id",
+                "subject-lookalike",
+                f"{subject_id} looks like the existing subject {existing}: "
+                "use that subject, or choose an id that cannot be mistaken for it",
+            )
 
 
 def add_subject(cmd: AddSubject, *, db: Database, actor: Actor, now: datetime) -> SubjectView:
     actor.require("subject.add")
     v = validate_subject(cmd, db, db.today(now))
     with db.write(actor, now) as tx:
-        if tx.session.exec(select(Subject).where(Subject.subject_id == v.subject_id)).first():
-            raise RuleViolation("subject_id", "subject-exists", f"subject {v.subject_id} exists")
+        check_not_lookalike(tx.session, v.subject_id)
         row = Subject(
             subject_id=v.subject_id,
             site=v.site,
@@ -190,7 +202,7 @@ def update_weight(
         tx.audit(
             "subject.weight_changed",
             "subject",
-            subject_id,
+            s.subject_id,
             old=old,
             new={"weight_kg": weight_kg, "weight_on": weight_on},
             reason=reason,

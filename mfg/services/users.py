@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import col, select
 
 from mfg import auth
+from mfg.domain import identity
 from mfg.domain.permissions import Role
 from mfg.domain.text import check_text, visible
 from mfg.errors import AuthenticationFailed, NotFound, RuleViolation
-from mfg.services import accounts
+from mfg.services import accounts, site
 from mfg.services.uow import Actor, Database
 from mfg.store import db as store_db
 from mfg.store.tables import PasswordHistory, User
 
-USERNAME_RE = re.compile(r"^[a-z][a-z0-9._-]{1,31}$")
+USERNAME_RE = identity.USERNAME_RE  # use with fullmatch (identity.username)
 
 
 @dataclass(frozen=True)
@@ -38,13 +38,7 @@ class UserView:
 
 
 def _check_new_user(username: str, full_name: str, role: str, password: str) -> Role:
-    if not USERNAME_RE.match(username):
-        raise RuleViolation(
-            "username",
-            "username-format",
-            f"{username!r}: 2-32 characters, lower-case letters, digits, '.', '_' or '-', "
-            "starting with a letter",
-        )
+    identity.username(username)
     if not full_name.strip() or len(full_name) > 200:
         raise RuleViolation("full_name", "full-name-required", "the printed name is required")
     check_text("full_name", full_name)
@@ -61,8 +55,16 @@ def _check_new_user(username: str, full_name: str, role: str, password: str) -> 
 def _insert_user(  # type: ignore[no-untyped-def]
     tx, username: str, full_name: str, role: Role, password: str, by: str | None = None
 ) -> User:
-    if tx.session.exec(select(User).where(User.username == username)).first():
-        raise RuleViolation("username", "username-taken", f"user {username!r} already exists")
+    key = identity.lookalike_key(username)
+    for existing in tx.session.exec(select(User.username)).all():
+        if existing == username:
+            raise RuleViolation("username", "username-taken", f"user {username!r} already exists")
+        if identity.lookalike_key(existing) == key:
+            raise RuleViolation(
+                "username",
+                "username-lookalike",
+                f"{username!r} looks like the existing user {existing!r}: choose another name",
+            )
     u = User(
         username=username,
         full_name=full_name.strip(),
@@ -91,6 +93,7 @@ def init_database(
     Returns (schema revision, whether an admin was created).
     """
     if admin is not None:
+        admin = identity.username(admin)
         # Validate before touching anything so that a bad password writes nothing.
         _check_new_user(admin, full_name, Role.ADMIN, password or "")
     revision = store_db.upgrade(db.engine)
@@ -116,6 +119,10 @@ def init_database(
                     f"this database already has an admin ({exists.username}); "
                     "ask them to add users",
                 )
+    with db.write(None, now) as tx:
+        if site.store_initial_zone(tx, db.settings.site_timezone, admin or "system"):
+            tx.commit()
+    db.forget_zone()
     return revision, created
 
 
@@ -130,6 +137,7 @@ def add_user(
     now: datetime,
 ) -> UserView:
     actor.require("user.manage")
+    username = identity.username(username)
     r = _check_new_user(username, full_name, role, password)
     with db.write(actor, now) as tx:
         u = _insert_user(tx, username, full_name, r, password)
@@ -142,6 +150,7 @@ def login(
 ) -> Actor:
     """Authenticate; 5 wrong passwords lock the account until an admin unlocks it; an expired
     password is refused (``password-expired``) unless ``allow_expired`` (changing it)."""
+    username = identity.username(username)
     with db.write(None, now) as tx:
         u = tx.session.exec(select(User).where(User.username == username)).first()
         if u is None or not u.active:
@@ -239,6 +248,7 @@ def reauthenticate(db: Database, actor: Actor, password: str, *, now: datetime) 
 
 
 def _get(tx, username: str) -> User:  # type: ignore[no-untyped-def]
+    username = identity.username(username)
     u = tx.session.exec(select(User).where(User.username == username)).first()
     if u is None:
         raise NotFound("user", username)
@@ -279,6 +289,7 @@ def change_own_password(
     """Change a password (also an expired one): the current one is checked, the new one must
     follow the policy and differ from the last N (site setting ``password_history``)."""
     actor = login(db, username, old_password, now=now, allow_expired=True)
+    username = actor.username  # the canonical name
     auth.check_password_policy(new_password, username)
     if new_password == old_password:
         raise RuleViolation("password", "password-unchanged", "the new password must differ")

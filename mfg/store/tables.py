@@ -91,6 +91,10 @@ class Subject(SQLModel, table=True):
     dob: date | None = None
     created_at: datetime = Field(sa_column=_ts())
     row_version: int = 1
+    # the weight sets the dose: who entered it and who checked it (EU GMP Annex 11 section 6)
+    weight_recorded_by: str | None = Field(default=None, max_length=64)
+    weight_verified_by: str | None = Field(default=None, max_length=64)
+    weight_verified_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
 class SpecPin(SQLModel, table=True):
@@ -122,6 +126,9 @@ class Lot(SQLModel, table=True):
     registered_by: str = Field(max_length=64)
     state_changed_at: datetime = Field(sa_column=_ts())
     row_version: int = 1
+    # imported from another system (mfg import lots): a record of the past, never issuable
+    historical: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    import_pk: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))  # ImportBatch
 
 
 class CellCount(SQLModel, table=True):
@@ -154,6 +161,8 @@ class Harvest(SQLModel, table=True):
     window_reason: str | None = Field(default=None, sa_column=Column(Text))
     recorded_by: str = Field(max_length=64)
     recorded_at: datetime = Field(sa_column=_ts())
+    verified_by: str | None = Field(default=None, max_length=64)
+    verified_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     supersedes_id: int | None = Field(default=None, sa_column=_fk("harvest.id", True, False))
     superseded_by_id: int | None = Field(default=None, sa_column=_fk("harvest.id", True, False))
     correction_reason: str | None = Field(default=None, sa_column=Column(Text))
@@ -294,6 +303,70 @@ class LabelPrint(SQLModel, table=True):
     reprint_reason: str | None = Field(default=None, sa_column=Column(Text))
     printed_by: str = Field(max_length=64)
     printed_at: datetime = Field(sa_column=_ts())
+
+
+class LotHold(SQLModel, table=True):
+    """A hold QA placed by hand, and its lifting; both e-signed (21 CFR 11.50/11.70)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    lot_pk: int = Field(sa_column=_fk("lot.id"))
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    placed_by: str = Field(max_length=64)
+    placed_name: str = Field(max_length=200)
+    placed_at: datetime = Field(sa_column=_ts())
+    placed_hash: str = Field(max_length=64)
+    lifted_by: str | None = Field(default=None, max_length=64)
+    lifted_name: str | None = Field(default=None, max_length=200)
+    lifted_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    lift_reason: str | None = Field(default=None, sa_column=Column(Text))
+    lifted_hash: str | None = Field(default=None, max_length=64)
+    row_version: int = 1
+
+
+class OosAdministration(SQLModel, table=True):
+    """QA's signed decision to let an out-of-specification (held) product be administered at
+    the treating physician's request. The lot stays a failure in the outcome."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    lot_pk: int = Field(sa_column=_fk("lot.id"))
+    physician: str = Field(max_length=200)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    holds_covered: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of hold codes
+    signed_by: str = Field(max_length=64)
+    printed_name: str = Field(max_length=200)
+    signed_at: datetime = Field(sa_column=_ts())
+    record_hash: str = Field(max_length=64)
+
+
+class SiteSetting(SQLModel, table=True):
+    """Settings that belong to the site, not to a user's environment (e.g. the time zone)."""
+
+    key: str = Field(primary_key=True, max_length=40)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+    changed_by: str = Field(max_length=64)
+    changed_at: datetime = Field(sa_column=_ts())
+    row_version: int = 1
+
+
+class ImportBatch(SQLModel, table=True):
+    """An import file, validated and staged; it changes nothing until a second QA person
+    approves it with an e-signature."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    file_name: str = Field(max_length=200)
+    sha256: str = Field(max_length=64, index=True)
+    content: str = Field(sa_column=Column(Text, nullable=False))
+    product_code: str = Field(max_length=10)
+    lot_count: int
+    state: str = Field(max_length=16)  # staged | approved | rejected
+    staged_by: str = Field(max_length=64)
+    staged_at: datetime = Field(sa_column=_ts())
+    decided_by: str | None = Field(default=None, max_length=64)
+    decided_name: str | None = Field(default=None, max_length=200)
+    decided_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    decision_reason: str | None = Field(default=None, sa_column=Column(Text))
+    record_hash: str | None = Field(default=None, max_length=64)
+    row_version: int = 1
 
 
 class AuditEvent(SQLModel, table=True):

@@ -90,7 +90,10 @@ def test_released_and_conditional_issue_unless_expired():
 
 
 def test_patient_check_and_location():
-    check_patient("s-001 ", "S-001")
+    check_patient("s-001", "S-001")  # one canonical form: the same subject
+    with pytest.raises(RuleViolation) as e:
+        check_patient("s-001 ", "S-001")  # surrounding space refused, never stripped
+    assert e.value.rule == "id-surrounding-space"
     with pytest.raises(RuleViolation) as e:
         check_patient("S-002", "S-001")
     assert e.value.rule == "wrong-subject" and e.value.field == "subject"

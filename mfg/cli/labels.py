@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -155,7 +156,16 @@ def scan_cmd(
     )
 
     def human() -> None:
+        from rich.markup import escape
+
         o = cli.out
+        if v.on_hold:
+            o.print(
+                f"[bold white on red] HOLD [/] [bold red]lot {v.lot_number} is ON HOLD: "
+                "do not issue, thaw or infuse; return the container to QA[/]"
+            )
+            for why in v.hold_reasons:
+                o.print(f"  [bold red]HOLD[/] {escape(why)}")
         o.print(f"[green]OK[/] {v.kind} {v.object_ref}: {', '.join(v.checks)}")
         o.print(f"  product  {v.product_name}")
         o.print(f"  lot      {v.lot_number} ({v.lot_state})")
@@ -172,6 +182,11 @@ def scan_cmd(
             o.print(f"[bold yellow]WARNING[/] {w}")
 
     cli.emit(v, human)
+    if v.on_hold:
+        sys.stderr.write(
+            f"HOLD: lot {v.lot_number} is on hold: {'; '.join(v.hold_reasons)} [lot-on-hold]\n"
+        )
+        raise typer.Exit(code=1)
 
 
 def _show_bag(cli: Cli, v) -> None:  # type: ignore[no-untyped-def]
@@ -319,8 +334,14 @@ def bag_list(
             )
         cli.out.print(t)
         cli.out.print(f"{bl.remaining} bag(s) left for further doses")
+        if bl.hold is not None and bl.hold.on_hold:
+            from rich.markup import escape
 
-    cli.emit({**_as_dict(bl), "remaining": bl.remaining}, human)
+            cli.out.print(f"[bold white on red] HOLD [/] [bold red]{escape(bl.hold.summary)}[/]")
+
+    data = {**_as_dict(bl), "remaining": bl.remaining}
+    data["hold"] = bl.hold.summary if bl.hold else ""
+    cli.emit(data, human)
 
 
 def _as_dict(value: object) -> dict[str, object]:

@@ -87,20 +87,31 @@ def lot_show(cli: Cli, lot: LotArg) -> None:
     Example: mfg lot show BH002-26-0001 --json
     """
     from mfg.domain.numbers import format_cells, format_pct
-    from mfg.services import harvest, lots
+    from mfg.services import harvest, holds, lots
 
     actor = cli.actor()
     db = cli.database()
     v = lots.show_lot(lot, db=db, actor=actor)
     h = harvest.show_harvest(lot, db=db, actor=actor)
+    st = holds.status(lot, db=db, actor=actor)
     day = (db.today(cli.now) - v.day0).days
-    data = {**cli_dict(v), "expansion_day_today": day, "harvest": h}
+    data = {
+        **cli_dict(v),
+        "expansion_day_today": day,
+        "harvest": h,
+        "on_hold": st.on_hold,
+        "hold_reasons": [r.message for r in st.active],
+    }
 
     def human() -> None:
         from rich.markup import escape
 
         o = cli.out
         o.print(f"[bold]{v.lot_number}[/]  COI {v.coi_eye_readable}  \\[{v.state}]")
+        if st.on_hold:
+            o.print("[bold white on red] HOLD [/] [bold red]do not issue, thaw or infuse[/]")
+            for r in st.active:
+                o.print(f"  [bold red]HOLD[/] {escape(r.message)}")
         o.print(f"{v.product_name}, spec v{v.spec_version}")
         o.print(
             f"subject {escape(v.subject_id)} ({escape(v.site)}, {v.indication}), {v.weight_kg:g} kg, "

@@ -109,7 +109,9 @@ def coi(text: str, field: str = "coi") -> str:
     character is verified by ``mfg.domain.ids.parse_coi``, which calls this first."""
     t = check_text(text, field, COI_MAX + 6, "COI code").upper()
     if "  " in t or any(c.isspace() and c != " " for c in t):
-        raise RuleViolation(field, "coi-format", f"{shown(text)}: groups are separated by one space")
+        raise RuleViolation(
+            field, "coi-format", f"{shown(text)}: groups are separated by one space"
+        )
     code = t.replace(" ", "")
     if len(code) != COI_MAX:
         raise RuleViolation(
@@ -153,6 +155,8 @@ def search_term(text: str, field: str = "search") -> str:
     and inner whitespace removed (COI codes are printed in groups)."""
     t = unicodedata.normalize("NFC", text)
     if len(t) > 64:
-        raise RuleViolation(field, "id-too-long", f"a search has at most 64 characters, got {len(t)}")
+        raise RuleViolation(
+            field, "id-too-long", f"a search has at most 64 characters, got {len(t)}"
+        )
     check_text(t.strip() or "-", field, 64, "search")
     return re.sub(r"\s+", "", t).upper()

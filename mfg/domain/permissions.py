@@ -37,6 +37,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "result.verify": frozenset({T, Q}),
     "deviation.manage": frozenset({Q}),
     "lot.disposition": frozenset({Q}),
+    "lot.hold": frozenset({Q}),
+    "lot.oos_administration": frozenset({Q}),
     "coa.print": frozenset({Q}),
     "label.print": frozenset({T, Q}),
     "scan": frozenset({T, Q}),

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from mfg.domain import identity
 from mfg import audit
+from mfg.domain import identity
 from mfg.errors import RuleViolation
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import AuditEvent

@@ -11,18 +11,20 @@ with the domain functions, so they are the same numbers ``mfg lot growth`` print
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, case, func, literal, or_, select
+from sqlmodel import col
 
 from mfg.domain import dose, expansion, identity, ids
 from mfg.domain.lifecycle import ACTIVE, LotState
 from mfg.domain.specs import Product
 from mfg.errors import RuleViolation
+from mfg.services import holds
 from mfg.services.uow import Actor, Database
-from mfg.store.tables import Alert, CellCount, Harvest, Lot, ReleaseResult, Subject
+from mfg.store.tables import Alert, CellCount, Harvest, Lot, LotHold, ReleaseResult, Subject
 
 _LOT, _SUBJ, _CC = Lot.__table__, Subject.__table__, CellCount.__table__  # type: ignore[attr-defined]
 _HV, _RR, _AL = Harvest.__table__, ReleaseResult.__table__, Alert.__table__  # type: ignore[attr-defined]
@@ -58,10 +60,13 @@ class BoardRow:
     unverified_results: int
     alerts: int
     overdue_count: bool
+    hold: str = ""  # "HOLD: why; why" (mfg.domain.holds) or empty
 
     @property
     def flags(self) -> tuple[str, ...]:
         out = []
+        if self.hold:
+            out.append("HOLD")
         if self.oos:
             out.append("OOS")
         if self.overdue_count:
@@ -301,7 +306,35 @@ def board(
         )
     products: dict[tuple[str, str], Product] = {}
     rows = [_row(db, products, first, counted, today) for first, counted in _lots_with_counts(raw)]
+    rows = _with_holds(db, rows, [r.id for r in raw if r.alerts or r.state in HOLD_STATES])
     return Board(tuple(rows), today, total if total is not None else len(rows), sites)
+
+
+# states in which a lot can be held by something other than an alert or a QA hold
+HOLD_STATES = frozenset({LotState.RELEASED, LotState.CONDITIONALLY_RELEASED, LotState.REJECTED})
+
+
+def _with_holds(db: Database, rows: list[BoardRow], candidates: list[int]) -> list[BoardRow]:
+    """Fill ``hold`` on the rows whose lot may be held (the rule: ``mfg.domain.holds``)."""
+    if not rows:
+        return rows
+    numbers = {r.lot_number for r in rows}
+    with db.read() as s:
+        manual = s.execute(
+            select(col(LotHold.lot_pk)).where(col(LotHold.lifted_at).is_(None))
+        ).scalars()
+        ids = set(candidates) | set(manual)
+        if not ids:
+            return rows
+        lots = [
+            lot
+            for lot in s.execute(select(Lot).where(col(Lot.id).in_(ids))).scalars()
+            if lot.lot_number in numbers
+        ]
+        status = holds.statuses_in(s, lots)
+    return [
+        replace(r, hold=status[r.lot_number].summary) if r.lot_number in status else r for r in rows
+    ]
 
 
 def _progress(

@@ -19,6 +19,8 @@ from mfg.domain.custody import BagState, CustodyAction, Location
 from mfg.domain.lifecycle import LotState
 from mfg.domain.reasons import require_reason
 from mfg.errors import RuleViolation
+from mfg.services import holds
+from mfg.services.holds import HoldStatus
 from mfg.services.labels import Resolved, resolve_payload
 from mfg.services.lots import current_harvest, get_lot_row
 from mfg.services.uow import Actor, Database
@@ -63,6 +65,7 @@ class BagList:
     lot_state: str
     subject_id: str
     bags: tuple[BagView, ...]
+    hold: HoldStatus | None = None
 
     @property
     def remaining(self) -> int:
@@ -214,6 +217,7 @@ def issue_bag(
     """Issue a stored bag for infusion: only from a released or conditionally released lot."""
 
     def check(s: Session, r: Resolved, bag: DoseBag) -> dict[str, object]:
+        st = holds.check_not_on_hold(s, r.lot, "issue")
         harvest = current_harvest(s, r.lot)
         custody.check_issuable(
             r.lot.lot_number, r.lot.state, harvest.expires_on if harvest else None, db.today(now)
@@ -221,6 +225,7 @@ def issue_bag(
         if subject_id is not None:
             custody.check_patient(subject_id, r.subject.subject_id)
         out: dict[str, object] = {"from_location": bag.location, "lot_state": r.lot.state}
+        out.update(holds.oos_details(st))
         if r.lot.state == LotState.CONDITIONALLY_RELEASED:
             out["conditional_release"] = True
         return out
@@ -230,8 +235,9 @@ def issue_bag(
 
 def thaw_bag(payload: str, *, db: Database, actor: Actor, now: datetime) -> BagView:
     def check(s: Session, r: Resolved, bag: DoseBag) -> dict[str, object]:
+        st = holds.check_not_on_hold(s, r.lot, "thaw")
         custody.check_still_released(r.lot.lot_number, r.lot.state)
-        return {}
+        return holds.oos_details(st)
 
     return _step(payload, CustodyAction.THAW, db=db, actor=actor, now=now, check=check)
 
@@ -240,20 +246,22 @@ def infuse_bag(
     payload: str, subject_id: str, *, db: Database, actor: Actor, now: datetime
 ) -> BagView:
     """Record the start of infusion after the bedside identity check against ``subject_id``."""
-    if not subject_id.strip():
+    if not subject_id:
         raise RuleViolation("subject", "subject-required", "say which patient is being infused")
 
     def check(s: Session, r: Resolved, bag: DoseBag) -> dict[str, object]:
         custody.check_patient(subject_id, r.subject.subject_id)
+        st = holds.check_not_on_hold(s, r.lot, "infuse")
         custody.check_still_released(r.lot.lot_number, r.lot.state)
         if bag.state != BagState.THAWED or bag.thawed_at is None:
-            return {}
+            return holds.oos_details(st)
         t = custody.infusion_timing(bag.thawed_at, now)
         return {
             "subject_id": r.subject.subject_id,
             "thaw_to_infusion_minutes": t.minutes,
             "limit_minutes": t.limit_minutes,
             "infusion_overrun": t.overrun,
+            **holds.oos_details(st),
         }
 
     return _step(payload, CustodyAction.INFUSE, db=db, actor=actor, now=now, check=check)
@@ -286,4 +294,5 @@ def list_bags(lot_number: str, *, db: Database, actor: Actor) -> BagList:
             lot.state,
             subject.subject_id,
             tuple(bag_view(s, lot, subject, b) for b in bags),
+            holds.status_in(s, lot),
         )

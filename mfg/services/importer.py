@@ -37,7 +37,7 @@ from sqlalchemy import Integer, cast, func, insert
 from sqlmodel import select
 
 from mfg import audit
-from mfg.domain import dose, ids
+from mfg.domain import dose, identity, ids
 from mfg.domain.dates import parse_date
 from mfg.domain.expansion import check_not_future, day0_for
 from mfg.domain.lifecycle import LotState, TerminationCause, parse_source
@@ -45,7 +45,7 @@ from mfg.domain.numbers import parse_cells, parse_decimal
 from mfg.domain.specs import Product
 from mfg.errors import RuleViolation
 from mfg.services.lots import pin_spec
-from mfg.services.subjects import SITE_RE, SUBJECT_ID_RE, check_indication
+from mfg.services.subjects import SITE_RE, check_indication
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import AuditEvent, Harvest, Lot, ReleaseResult, Subject
 
@@ -213,13 +213,14 @@ def _parse_row(
     lot_number: str | None = None
     if not lot_id:
         fail("lot_id", "lot-id-required", "every row needs the lab's lot id")
-    elif ids.LOT_NUMBER_RE.match(lot_id.upper()):
-        lot_number = lot_id.upper()
-    subject_id = text("subject_id")
-    if not SUBJECT_ID_RE.match(subject_id):
-        fail("subject_id", "subject-id-format", f"{subject_id!r}: 1-40 letters, digits, . _ -")
+    elif ids.LOT_NUMBER_RE.fullmatch(lot_id.upper()):
+        lot_number = attempt(lambda: identity.lot_number(lot_id, "lot_id"), "lot_id")
+    subject_id = (
+        attempt(lambda: identity.subject_id(raw.get("subject_id", ""), "subject_id"), "subject_id")
+        or ""
+    )
     site = text("site")
-    if not SITE_RE.match(site):
+    if not SITE_RE.fullmatch(site):
         fail("site", "site-format", f"{site!r}: 1-40 letters, digits or spaces")
     indication = attempt(lambda: check_indication(text("indication")))
     weight = attempt(

@@ -26,6 +26,7 @@ from mfg.domain import identity
 from mfg.domain.ids import parse_coi
 from mfg.domain.text import check_text
 from mfg.errors import NotFound, RuleViolation
+from mfg.services import holds
 from mfg.services.lots import current_harvest, get_lot_row, product_for_lot
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import DoseBag, LabelPrint, Lot, Subject
@@ -111,6 +112,8 @@ class ScanView:
     times_printed: int
     checks: tuple[str, ...]
     warnings: tuple[str, ...] = ()
+    on_hold: bool = False  # no bag of the lot may be issued, thawed or infused
+    hold_reasons: tuple[str, ...] = ()
 
 
 def site_key(db: Database) -> str | None:
@@ -458,6 +461,7 @@ def scan(
     with db.read() as s:
         r = resolve_payload(s, db, payload, expect_lot=expect_lot, expect_subject=expect_subject)
         product = product_for_lot(db, s, r.lot)
+        hold = holds.status_in(s, r.lot)
         return ScanView(
             payload=payload.strip(),
             kind=r.ref.kind.value,
@@ -477,6 +481,8 @@ def scan(
             times_printed=r.times_printed,
             checks=r.checks,
             warnings=outdated_content(s, db, r),
+            on_hold=hold.on_hold,
+            hold_reasons=tuple(x.message for x in hold.active),
         )
 
 

@@ -128,7 +128,9 @@ class Lot(SQLModel, table=True):
     row_version: int = 1
     # imported from another system (mfg import lots): a record of the past, never issuable
     historical: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
-    import_pk: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))  # ImportBatch
+    import_pk: int | None = Field(
+        default=None, sa_column=Column(Integer, nullable=True)
+    )  # ImportBatch
 
 
 class CellCount(SQLModel, table=True):

@@ -92,6 +92,13 @@ TABLE: dict[str, tuple[list[str], str]] = {
     "deviation list": ([], "lot.read"),
     "deviation close": (["DEV-2026-0999", "--note", "matrix"], "deviation.manage"),
     "bag list": ([LOT], "lot.read"),
+    "hold show": ([LOT], "lot.read"),
+    "hold place": ([LOT, "--reason", "matrix"], "lot.hold"),
+    "hold lift": ([LOT, "--reason", "matrix"], "lot.hold"),
+    "hold administer-oos": (
+        [LOT, "--physician", "Dr. Matrix", "--reason", "matrix"],
+        "lot.oos_administration",
+    ),
     "report success-rate": ([], "report.read"),
     "export lots": (["-o", "{tmp}/export-{u}.csv"], "export.read"),
     "import lots": (["{tmp}/import.csv"], "import.lots"),

@@ -99,9 +99,12 @@ def _fmt_row(r: BoardRow) -> list[Any]:
         dose = Text("NO", style="bold red")
     flags = Text()
     for f in r.flags:
-        style = {"OOS": "bold red", "ALERT": "bold white on red", "overdue": "yellow"}.get(
-            f.split()[0], "cyan"
-        )
+        style = {
+            "HOLD": "bold white on red",
+            "OOS": "bold red",
+            "ALERT": "bold white on red",
+            "overdue": "yellow",
+        }.get(f.split()[0], "cyan")
         if flags:
             flags.append(" ")
         flags.append(f, style=style)

@@ -62,6 +62,7 @@ class LotDetail:
     signatures: list[Any] = field(default_factory=list)
     deviations: list[Any] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    hold: Any = None  # mfg.services.holds.HoldStatus
 
 
 class LotDetailScreen(Screen[None]):
@@ -129,7 +130,7 @@ class LotDetailScreen(Screen[None]):
 
     @service_worker(group="detail")
     def load(self, lot_number: str) -> None:
-        from mfg.services import audit_trail, counts, harvest, lots
+        from mfg.services import audit_trail, counts, harvest, holds, lots
 
         app: Any = self.app
         db, actor, now = app.db, app.actor, app.now()
@@ -138,6 +139,7 @@ class LotDetailScreen(Screen[None]):
             growth=counts.growth(lot_number, db=db, actor=actor, now=now),
             harvest=harvest.show_harvest(lot_number, db=db, actor=actor),
             trail=audit_trail.lot_trail(lot_number, db=db, actor=actor),
+            hold=holds.status(lot_number, db=db, actor=actor),
         )
         results = optional_service("results")
         if results is not None and hasattr(results, "list_results"):
@@ -193,6 +195,10 @@ class LotDetailScreen(Screen[None]):
         )
         if v.termination_cause:
             head.append(f"\nterminated ({v.termination_cause}): {v.termination_reason}", "red")
+        if d.hold is not None and d.hold.on_hold:
+            head.append("\nHOLD: do not issue, thaw or infuse", "bold white on red")
+            for r in d.hold.active:
+                head.append(f"\n  {r.message}", "bold red")
         for a in v.alerts:
             head.append(f"\nALERT {a}", "bold white on red")
         self.query_one("#lot-header", Static).update(head)

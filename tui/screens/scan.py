@@ -89,6 +89,8 @@ def _resolve(app: Any, payload: str) -> str | None:
     scan = getattr(labels, "scan", None) if labels else None
     if scan is not None and PAYLOAD_RE.match(payload.strip()):
         result = scan(payload, db=app.db, actor=app.actor)
+        if getattr(result, "on_hold", False):
+            app.call_from_thread(_hold_alarm, app, result)
         lot = getattr(result, "lot_number", None)
         if lot:
             return str(lot)
@@ -96,6 +98,19 @@ def _resolve(app: Any, payload: str) -> str | None:
 
     target = board.find_lot(payload, db=app.db, actor=app.actor)
     return target.lot_number if target else None
+
+
+def _hold_alarm(app: Any, seen: Any) -> None:
+    """A scanned label of a held lot: bell and a red banner that stays until dismissed."""
+    app.bell()
+    why = "; ".join(seen.hold_reasons)
+    app.notify(
+        f"lot {seen.lot_number} is ON HOLD: do not issue, thaw or infuse. {why}",
+        title="HOLD",
+        severity="error",
+        timeout=30,
+        markup=False,
+    )
 
 
 def _refuse(app: Any, message: str) -> None:

@@ -148,9 +148,9 @@ def _canonical_ids() -> None:
         ).all()
         for (lot_pk,) in lots:
             _hold(conn, lot_pk, reason)
-    lots = _canonicalise(conn, "lot", "lot_number", _lot, "D", 24)
-    lots += _canonicalise(conn, "lot", "coi", _coi, "D", 14)
-    for pk, old, new in lots:
+    renamed = _canonicalise(conn, "lot", "lot_number", _lot, "D", 24)
+    renamed += _canonicalise(conn, "lot", "coi", _coi, "D", 14)
+    for pk, old, new in renamed:
         _hold(
             conn,
             pk,
@@ -159,7 +159,9 @@ def _canonical_ids() -> None:
         )
     users = _canonicalise(conn, "app_user", "username", _user, ".dup", 64)
     for pk, _old, _new in users:
-        conn.execute(sa.text("UPDATE app_user SET active = :f WHERE id = :id"), {"f": False, "id": pk})
+        conn.execute(
+            sa.text("UPDATE app_user SET active = :f WHERE id = :id"), {"f": False, "id": pk}
+        )
 
 
 def upgrade() -> None:
@@ -228,9 +230,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("oosadministration", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_oosadministration_lot_pk"), ["lot_pk"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_oosadministration_lot_pk"), ["lot_pk"], unique=False)
     with op.batch_alter_table("harvest", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("verified_by", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True)

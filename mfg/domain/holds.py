@@ -1,0 +1,125 @@
+"""Holds: when no bag of a lot may be issued, thawed or infused (one pure rule, every consumer).
+
+A lot is on hold while any of these is true (issue 10; EU GMP Annex 16 section 3 on
+confirming the batch still meets its release conditions; 21 CFR 211.192 / 1271.265):
+- ``result-failed``: a current release result fails and it was entered (or corrected) after the
+  lot's (conditional) release;
+- ``open-alert``: an alert on the lot nobody has acknowledged;
+- ``signature-broken``: a disposition signature no longer matches the record it signed;
+- ``deviation-after-disposition``: a deviation opened after the disposition and still open;
+- ``release-withdrawn``: a (conditional) release later rejected;
+- ``manual``: QA placed a hold by hand (e-signed) and nobody has lifted it;
+- ``historical``: an imported record of the past, never a product in this inventory.
+
+Administering an out-of-specification product is the treating physician's call, recorded as
+QA's signed decision (``OosDecision``): it covers the holds of the first four kinds that existed
+when it was signed, never a manual hold, a withdrawn release or a historical lot, and never a
+hold that arose after it. The lot stays a failure in the outcome (that rule is
+``mfg.domain.outcome``'s and does not look at holds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+OVERRIDABLE = frozenset(
+    {"result-failed", "open-alert", "signature-broken", "deviation-after-disposition"}
+)
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One thing that happened to a lot: what (``ref``), when, by whom (may be empty)."""
+
+    ref: str
+    at: datetime
+    by: str = ""
+
+
+@dataclass(frozen=True)
+class HoldFacts:
+    """What the hold rule needs to know about a lot (read by ``mfg.services.holds``)."""
+
+    lot_number: str
+    historical: bool = False
+    released_at: datetime | None = None  # first (conditional) release
+    withdrawn_at: datetime | None = None  # a rejection after a (conditional) release
+    failing_results: tuple[Fact, ...] = ()  # current failing results: test code, entered at
+    open_alerts: tuple[Fact, ...] = ()  # message, raised at
+    broken_signatures: tuple[Fact, ...] = ()  # meaning, signed at
+    open_deviations: tuple[Fact, ...] = ()  # number, opened at
+    manual_holds: tuple[Fact, ...] = ()  # reason, placed at, by
+    oos_decisions: tuple[datetime, ...] = ()  # signed at
+
+
+@dataclass(frozen=True)
+class HoldReason:
+    code: str
+    message: str
+    since: datetime | None
+    covered: bool = False  # by a signed OOS administration decision
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def hold_reasons(f: HoldFacts) -> tuple[HoldReason, ...]:
+    """Every reason the lot is held for, covered ones included (marked ``covered``)."""
+    out: list[HoldReason] = []
+    if f.historical:
+        out.append(
+            HoldReason("historical", "imported historical record: never issued or infused", None)
+        )
+    for h in f.manual_holds:
+        out.append(HoldReason("manual", f"QA hold by {h.by}: {h.ref}", h.at))
+    if f.withdrawn_at is not None:
+        out.append(HoldReason("release-withdrawn", "the release was withdrawn", f.withdrawn_at))
+    released = f.released_at
+    if released is not None:
+        for r in f.failing_results:
+            if r.at > released:
+                out.append(HoldReason("result-failed", f"{r.ref} failed after the release", r.at))
+        for d in f.open_deviations:
+            if d.at > released:
+                out.append(
+                    HoldReason(
+                        "deviation-after-disposition",
+                        f"deviation {d.ref} opened after the disposition",
+                        d.at,
+                    )
+                )
+    for a in f.open_alerts:
+        out.append(HoldReason("open-alert", f"open alert: {a.ref}", a.at))
+    for s in f.broken_signatures:
+        out.append(
+            HoldReason(
+                "signature-broken",
+                f"the {s.ref} signature is broken (the signed record changed)",
+                s.at,
+            )
+        )
+    last_oos = max(f.oos_decisions, default=None)
+    return tuple(
+        HoldReason(r.code, r.message, r.since, True)
+        if last_oos is not None
+        and r.code in OVERRIDABLE
+        and r.since is not None
+        and r.since <= last_oos
+        else r
+        for r in out
+    )
+
+
+def active_holds(f: HoldFacts) -> tuple[HoldReason, ...]:
+    """The reasons that stop issue, thaw and infusion now (empty: not on hold)."""
+    return tuple(r for r in hold_reasons(f) if not r.covered)
+
+
+def overridable_now(f: HoldFacts) -> tuple[HoldReason, ...]:
+    """What an OOS administration decision signed now would cover; empty when nothing can be
+    covered or when a hold that no decision lifts (manual, withdrawn, historical) stands."""
+    active = active_holds(f)
+    if not active or any(r.code not in OVERRIDABLE for r in active):
+        return ()
+    return active

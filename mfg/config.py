@@ -3,7 +3,8 @@
 | key            | environment          | meaning                                                   |
 |----------------|----------------------|-----------------------------------------------------------|
 | facility_id    | MFG_FACILITY_ID      | 5-character ISBT 128 facility identification number (FIN) |
-| site_timezone  | MFG_SITE_TZ          | IANA zone in which dates and times are shown and entered  |
+| site_timezone  | MFG_SITE_TZ          | initial IANA site zone, stored by `mfg init` (then an     |
+|                |                      | admin changes it in the database: mfg.services.site)      |
 | site_name      | MFG_SITE_NAME        | manufacturer name printed on COAs and labels              |
 | site_address   | MFG_SITE_ADDRESS     | manufacturer address printed on COAs                      |
 | database_url   | MFG_DATABASE_URL     | SQLAlchemy URL; default SQLite at $MFG_HOME/celltrail.db  |

@@ -83,7 +83,7 @@ class Step:
 
 
 def _local(db: Database, on: date, hour: int, minute: int = 0) -> datetime:
-    return datetime.combine(on, time(hour, minute), db.settings.zone).astimezone(UTC)
+    return datetime.combine(on, time(hour, minute), db.zone).astimezone(UTC)
 
 
 def _add_users(db: Database, now: datetime) -> dict[str, Actor]:

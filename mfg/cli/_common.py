@@ -204,7 +204,8 @@ class Cli:
     def local(self, at: datetime | None) -> str:
         if at is None:
             return "-"
-        return at.astimezone(self.settings.zone).strftime("%Y-%m-%d %H:%M %Z")
+        zone = self._db.zone if self._db is not None else self.settings.zone
+        return at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
     def emit(self, value: Any, human: Callable[[], None]) -> None:
         if self.json:

@@ -146,3 +146,34 @@ def product_show(
         cli.out.print(t)
 
     cli.emit(p, human)
+
+
+@command(config_app, "timezone")
+def config_timezone(
+    cli: Cli,
+    zone: Annotated[
+        str | None, typer.Argument(metavar="[ZONE]", help="New IANA zone (admins only).")
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why the zone changes (audited).")] = "",
+) -> None:
+    """Show the site time zone, which decides "today"; an admin changes it (audited, with a
+    reason). It is a database setting: MFG_SITE_TZ and config.toml only give the initial value
+    that `mfg init` stores.
+
+    Example: mfg config timezone Asia/Shanghai --reason "site moved to the Beijing campus" --user admin
+    """
+    from mfg.services import site
+
+    actor = cli.actor()
+    db = cli.database()
+    if zone is None:
+        v = site.show_zone(db=db, actor=actor)
+    else:
+        v = site.set_zone(zone, reason, db=db, actor=actor, now=cli.now)
+
+    def human() -> None:
+        by = f" (set by {v.changed_by} at {cli.local(v.changed_at)})" if v.changed_by else ""
+        note = "" if v.stored else " (not stored yet: run `mfg init`)"
+        cli.out.print(f"site time zone {v.zone}{by}{note}")
+
+    cli.emit(v, human)

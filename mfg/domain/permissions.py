@@ -47,6 +47,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "export.read": frozenset({Q, SP}),
     "import.lots": frozenset({Q}),
     "backup": frozenset({A}),
+    "site.configure": frozenset({A}),
     "validate": frozenset({Q, A}),
 }
 

@@ -44,7 +44,7 @@ class SuccessRateReport:
 def _lots(db: Database) -> pd.DataFrame:
     from mfg import reports
 
-    return reports.lot_frame(db.engine, db.product, db.settings.zone)
+    return reports.lot_frame(db.engine, db.product, db.zone)
 
 
 def lot_table(*, db: Database, actor: Actor) -> pd.DataFrame:

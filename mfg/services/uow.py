@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -18,6 +19,7 @@ from mfg.domain.permissions import Role, require
 from mfg.domain.specs import Product
 from mfg.domain.text import check_text
 from mfg.store import db as store_db
+from mfg.store.tables import SiteSetting
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class Database:
     engine: Engine
     settings: Settings
     _write_engine: Engine | None = field(default=None, repr=False)
+    _zone: ZoneInfo | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, url: str | None = None, settings: Settings | None = None) -> Database:
@@ -132,11 +135,25 @@ class Database:
     def products_dir(self) -> Path:
         return self.settings.home / "products"
 
+    @property
+    def zone(self) -> ZoneInfo:
+        """The site time zone: the database's setting (``mfg.services.site``; only an admin
+        changes it), read once per process. The configured value (config.toml, MFG_SITE_TZ)
+        applies only to a database that has no setting stored yet (``mfg init`` stores it)."""
+        if self._zone is None:
+            with self.read() as s:
+                row = s.get(SiteSetting, "site_timezone")
+            self._zone = ZoneInfo(row.value) if row is not None else self.settings.zone
+        return self._zone
+
+    def forget_zone(self) -> None:
+        self._zone = None
+
     def today(self, now: datetime) -> date:
-        return now.astimezone(self.settings.zone).date()
+        return now.astimezone(self.zone).date()
 
     def local(self, at: datetime) -> datetime:
-        return at.astimezone(self.settings.zone)
+        return at.astimezone(self.zone)
 
     def product(self, code: str, version: str | None = None) -> Product:
         from mfg.specfiles import load_product

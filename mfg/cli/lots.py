@@ -15,6 +15,14 @@ app.add_typer(lot_app, name="lot")
 app.add_typer(count_app, name="count")
 
 LotArg = Annotated[str, typer.Argument(metavar="LOT", help="Lot number, e.g. BH002-26-0001.")]
+ExpectOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--expect-version",
+        help="The version you saw (from show/list --json); refused if someone changed it since. "
+        "Default: the version read as this command starts.",
+    ),
+]
 
 
 def _cells(text: str, field: str) -> int:
@@ -319,6 +327,7 @@ def count_correct(
     day: Annotated[int | None, typer.Option(help="Corrected expansion day.")] = None,
     volume_ml: Annotated[str | None, typer.Option(help="Culture volume in mL.")] = None,
     method: Annotated[str | None, typer.Option(help="Counter / method.")] = None,
+    expect_version: ExpectOpt = None,
 ) -> None:
     """Correct a count: a new record supersedes it; the original stays visible.
 
@@ -331,7 +340,14 @@ def count_correct(
     actor = cli.actor()
     db = cli.database()
     cmd = _count_cmd(lot, total, viable, date, day, volume_ml, method, db.today(cli.now))
-    v = counts.correct_count(count_id, cmd, reason, db=db, actor=actor, now=cli.now)
+    seen = expect_version
+    if seen is None:
+        seen = counts.version_of(count_id, db=db, actor=actor)
+        if not cli.json:
+            cli.out.print(f"correcting count {count_id} version {seen}")
+    v = counts.correct_count(
+        count_id, cmd, reason, db=db, actor=actor, now=cli.now, expected_version=seen
+    )
     cli.emit(
         v,
         lambda: cli.out.print(
@@ -362,6 +378,7 @@ def harvest_cmd(
             "--correct", metavar="REASON", help="Correct the recorded harvest, with this reason."
         ),
     ] = None,
+    expect_version: ExpectOpt = None,
 ) -> None:
     """Record the harvest: CAR+ viable cells, whether the target dose is met, doses available.
 
@@ -387,7 +404,14 @@ def harvest_cmd(
         window_reason=window_reason,
     )
     if correct is not None:
-        h = harvest.correct_harvest(cmd, correct, db=db, actor=actor, now=cli.now)
+        seen = expect_version
+        if seen is None:
+            seen = harvest.harvest_version(lot, db=db, actor=actor)
+            if not cli.json:
+                cli.out.print(f"correcting the harvest of {lot} version {seen}")
+        h = harvest.correct_harvest(
+            cmd, correct, db=db, actor=actor, now=cli.now, expected_version=seen
+        )
     else:
         h = harvest.record_harvest(cmd, db=db, actor=actor, now=cli.now)
 

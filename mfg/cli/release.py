@@ -101,6 +101,14 @@ def result_correct(
     reason: Annotated[str, typer.Option(help="Why the value changes (kept with it).")],
     tested_on: TestedOnOpt = None,
     method_ref: MethodRefOpt = None,
+    expect_version: Annotated[
+        int | None,
+        typer.Option(
+            "--expect-version",
+            help="The result version you saw (result list --json); refused if it changed since. "
+            "Default: the version read as this command starts.",
+        ),
+    ] = None,
 ) -> None:
     """Correct a result: the new value supersedes the old one, which stays visible; it needs
     verification again.
@@ -112,7 +120,13 @@ def result_correct(
     actor = cli.actor()
     db = cli.database()
     cmd = release.AddResult(lot, code, value, _date(cli, tested_on, "tested_on"), method_ref)
-    v = release.correct_result(cmd, reason, db=db, actor=actor, now=cli.now)
+    seen = expect_version
+    if seen is None:
+        shown = release.list_results(lot, db=db, actor=actor)
+        seen = next((r.version for r in shown if r.test_code == code.strip().upper()), None)
+        if seen is not None and not cli.json:
+            cli.out.print(f"correcting {code.strip().upper()} of {lot} version {seen}")
+    v = release.correct_result(cmd, reason, db=db, actor=actor, now=cli.now, expected_version=seen)
 
     def human() -> None:
         _print_result(cli, v)

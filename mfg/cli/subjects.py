@@ -89,6 +89,14 @@ def subject_weight(
     weight_kg: Annotated[str, typer.Option(help="New body weight in kg.")],
     reason: Annotated[str, typer.Option(help="Why it changed (audited).")],
     weight_on: Annotated[str, typer.Option(help="Date it was taken.")] = "today",
+    expect_version: Annotated[
+        int | None,
+        typer.Option(
+            "--expect-version",
+            help="The subject version you saw (subject show --json); refused if it changed since. "
+            "Default: the version read as this command starts.",
+        ),
+    ] = None,
 ) -> None:
     """Record a new body weight; the old one stays in the audit trail.
 
@@ -99,6 +107,11 @@ def subject_weight(
 
     actor = cli.actor()
     db = cli.database()
+    seen = expect_version
+    if seen is None:
+        seen = subjects.show_subject(subject_id, db=db, actor=actor).version
+        if not cli.json:
+            cli.out.print(f"changing the weight of {subject_id} (subject version {seen})")
     view = subjects.update_weight(
         subject_id,
         _weight(weight_kg),
@@ -107,5 +120,6 @@ def subject_weight(
         db=db,
         actor=actor,
         now=cli.now,
+        expected_version=seen,
     )
     cli.emit(view, lambda: cli.out.print(f"{view.subject_id}: {view.weight_kg:g} kg"))

@@ -46,9 +46,10 @@ class CountView:
     superseded: bool
     supersedes_id: int | None
     correction_reason: str | None
+    version: int = 1  # what correct_count(expected_version=) takes: 1 + corrections before it
 
     @classmethod
-    def of(cls, c: CellCount, lot_number: str) -> CountView:
+    def of(cls, c: CellCount, lot_number: str, version: int = 1) -> CountView:
         return cls(
             c.id or 0,
             lot_number,
@@ -64,6 +65,7 @@ class CountView:
             c.superseded_by_id is not None,
             c.supersedes_id,
             c.correction_reason,
+            version,
         )
 
 
@@ -217,8 +219,9 @@ def correct_count(
             new={"replaced_by": new.id, **_audit_values(new)},
             reason=reason.strip(),
         )
+        version = count_version(tx.session, new.id or 0)
         tx.commit()
-        return CountView.of(new, lot.lot_number)
+        return CountView.of(new, lot.lot_number, version)
 
 
 def count_version(session: Session, count_id: int) -> int:
@@ -251,6 +254,15 @@ def _check_count_version(session: Session, old: CellCount, expected: int) -> Non
     )
 
 
+def version_of(count_id: int, *, db: Database, actor: Actor) -> int:
+    """The version of count ``count_id`` as a reader sees it (what ``correct_count`` takes)."""
+    actor.require("lot.read")
+    with db.read() as s:
+        if s.get(CellCount, count_id) is None:
+            raise NotFound("count", str(count_id))
+        return count_version(s, count_id)
+
+
 def current_counts(session: Session, lot: Lot) -> list[CellCount]:
     return list(
         session.exec(
@@ -276,6 +288,9 @@ def growth(lot_number: str, *, db: Database, actor: Actor, now: datetime) -> Gro
             ).all()
         )
     current = [r for r in rows if r.superseded_by_id is None]
+    versions: dict[int | None, int] = {}
+    for r in sorted(rows, key=lambda r: r.id or 0):  # a correction is newer than what it corrects
+        versions[r.id] = versions.get(r.supersedes_id, 0) + 1 if r.supersedes_id else 1
     points = [expansion.CountPoint(r.expansion_day, r.viable_cells, r.total_cells) for r in current]
     target = dose.target_dose_cells(product, subject.dose_level, subject.weight_kg)
     window = (product.window_first_day, product.window_last_day)
@@ -284,8 +299,10 @@ def growth(lot_number: str, *, db: Database, actor: Actor, now: datetime) -> Gro
         day0=lot.day0,
         today_day=(db.today(now) - lot.day0).days,
         state=lot.state,
-        counts=tuple(CountView.of(r, lot.lot_number) for r in current),
-        corrected=tuple(CountView.of(r, lot.lot_number) for r in rows if r.superseded_by_id),
+        counts=tuple(CountView.of(r, lot.lot_number, versions[r.id]) for r in current),
+        corrected=tuple(
+            CountView.of(r, lot.lot_number, versions[r.id]) for r in rows if r.superseded_by_id
+        ),
         series=tuple(expansion.growth_series(points)),
         target_dose_cells=target,
         assumed_car_pct=product.assumed_car_pct,

@@ -56,6 +56,7 @@ class HarvestView:
     recorded_by: str
     recorded_at: datetime
     correction_reason: str | None
+    version: int = 1  # what correct_harvest(expected_version=) takes: 1 + corrections
 
 
 def harvest_view(session: Session, db: Database, lot: Lot, h: Harvest) -> HarvestView:
@@ -90,7 +91,13 @@ def harvest_view(session: Session, db: Database, lot: Lot, h: Harvest) -> Harves
         recorded_by=h.recorded_by,
         recorded_at=h.recorded_at,
         correction_reason=h.correction_reason,
+        version=_version_at(session, lot, h),
     )
+
+
+def _version_at(session: Session, lot: Lot, h: Harvest) -> int:
+    """1 + the corrections up to and including ``h`` (its place in the lot's harvest chain)."""
+    return sum(1 for x in harvest_history(session, lot) if (x.id or 0) <= (h.id or 0))
 
 
 def _validate(cmd: RecordHarvest, lot: Lot, db: Database, session: Session, now: datetime):  # type: ignore[no-untyped-def]

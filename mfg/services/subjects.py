@@ -57,6 +57,7 @@ class SubjectView:
     dose_level: str
     initials: str | None
     dob: date | None
+    version: int = 1  # the row_version update_weight(expected_version=) takes
 
     @classmethod
     def of(cls, s: Subject) -> SubjectView:
@@ -69,6 +70,7 @@ class SubjectView:
             s.dose_level,
             s.initials,
             s.dob,
+            s.row_version,
         )
 
 

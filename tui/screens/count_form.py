@@ -153,7 +153,13 @@ class CountForm(EntryForm[bool]):
         )
         if self.correcting:
             counts.correct_count(
-                self.correcting.id, cmd, values["reason"], db=app.db, actor=app.actor, now=app.now()
+                self.correcting.id,
+                cmd,
+                values["reason"],
+                db=app.db,
+                actor=app.actor,
+                now=app.now(),
+                expected_version=getattr(self.correcting, "version", None),
             )
         else:
             counts.record_count(cmd, db=app.db, actor=app.actor, now=app.now())

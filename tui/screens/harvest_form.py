@@ -136,7 +136,12 @@ class HarvestForm(EntryForm[bool]):
         )
         if self.correcting is not None:
             harvest.correct_harvest(
-                cmd, values["reason"], db=app.db, actor=app.actor, now=app.now()
+                cmd,
+                values["reason"],
+                db=app.db,
+                actor=app.actor,
+                now=app.now(),
+                expected_version=getattr(self.correcting, "version", None),
             )
         else:
             harvest.record_harvest(cmd, db=app.db, actor=app.actor, now=app.now())

@@ -194,7 +194,7 @@ def _parse_row(
 ) -> _Row | None:
     from mfg.domain.results import parse_result
 
-    lot_id = raw.get("lot_id", "").strip()
+    lot_id = raw.get("lot_id", "")
     before = len(errors.items)
 
     def fail(field: str, rule: str, message: str) -> None:
@@ -211,10 +211,13 @@ def _parse_row(
         return raw.get(name, "").strip()
 
     lot_number: str | None = None
-    if not lot_id:
+    if not lot_id or lot_id.isspace():
         fail("lot_id", "lot-id-required", "every row needs the lab's lot id")
-    elif ids.LOT_NUMBER_RE.fullmatch(lot_id.upper()):
-        lot_number = attempt(lambda: identity.lot_number(lot_id, "lot_id"), "lot_id")
+    else:
+        try:
+            lot_number = identity.lot_number(lot_id, "lot_id")
+        except RuleViolation:
+            lot_number = None  # the lab's own id: a CellTrail lot number is allocated
     subject_id = (
         attempt(lambda: identity.subject_id(raw.get("subject_id", ""), "subject_id"), "subject_id")
         or ""

@@ -49,12 +49,14 @@ class LoginScreen(Screen[None]):
         if event.input is user and not password.value:
             password.focus()
             return
-        if not user.value.strip():
+        if not user.value or user.value.isspace():
             self._error("type your username")
             user.focus()
             return
         self._error("signing in ...", busy=True)
-        self.login(user.value.strip(), password.value)
+        # the services compare the name in its one canonical form (mfg.domain.identity):
+        # surrounding spaces are refused there, never silently stripped here
+        self.login(user.value, password.value)
 
     @service_worker(group="login")
     def login(self, username: str, password: str) -> None:

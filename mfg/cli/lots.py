@@ -121,6 +121,8 @@ def lot_show(cli: Cli, lot: LotArg) -> None:
             for r in st.active:
                 o.print(f"  [bold red]HOLD[/] {escape(r.message)}")
         o.print(f"{v.product_name}, spec v{v.spec_version}")
+        if v.historical:
+            o.print("HISTORICAL record (imported): never issued, thawed or infused")
         o.print(
             f"subject {escape(v.subject_id)} ({escape(v.site)}, {v.indication}), {v.weight_kg:g} kg, "
             f"{v.dose_level}: target {format_cells(v.target_dose_cells)} CAR+ viable T cells"

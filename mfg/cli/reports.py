@@ -228,12 +228,14 @@ def import_lots(
     file: Annotated[Path, typer.Argument(metavar="FILE.csv", help="CSV file of lots.")],
     product: Annotated[str, typer.Option(help="Product code of the lots.")] = "BH002",
 ) -> None:
-    """Import historical lots from a CSV file, all or nothing, in one audited transaction.
+    """Validate a CSV file of historical lots and stage it: nothing changes until a second QA
+    person approves it (`mfg import approve`). Any bad row refuses the file, listing every bad
+    row and field.
 
     Columns: lot_id, subject_id, site, indication, weight_kg, dose_level, source,
     apheresis_date, thaw_date, harvest_date, car_viable_cells, state, termination_cause, then
-    one column per test code of the specification (empty = not tested, 'pending'). Any bad row
-    refuses the whole file, listing every bad row and field.
+    one column per test code of the specification (empty = not tested, 'pending'). Day 0 must be
+    more than 60 days ago (younger lots are registered) and not before 2000.
 
     Example: mfg import lots history.csv --product BH002 --user qa
     """
@@ -248,20 +250,90 @@ def import_lots(
                 file, db=db, actor=actor, now=cli.now, product_code=product, progress=progress_fn
             )
     except importer.ImportRejected as e:
-        shown = e.errors[: importer.MAX_ERRORS_LISTED]
-        for err in shown:
-            sys.stderr.write(f"{err}\n")
-        if len(e.errors) > len(shown):
-            sys.stderr.write(f"... and {len(e.errors) - len(shown)} more\n")
+        _list_row_errors(e.errors, importer.MAX_ERRORS_LISTED)
         raise refuse(f"{e.field}: {e.message}", e.rule) from None
     cli.emit(
         res,
         lambda: cli.out.print(
-            f"imported {res.lots} lots ({res.subjects_created} new subjects, "
-            f"{res.subjects_matched} matched, {res.results} results) from {res.file}\n"
-            f"sha256 {res.sha256}"
+            f"staged import {res.id}: {res.lots} historical lots from {res.file} "
+            f"(sha256 {res.sha256[:16]}...); nothing is imported until another QA person runs "
+            f"`mfg import approve {res.id}`"
         ),
     )
+
+
+def _list_row_errors(errors: list[Any], limit: int) -> None:
+    shown = errors[:limit]
+    for err in shown:
+        sys.stderr.write(f"{err}\n")
+    if len(errors) > len(shown):
+        sys.stderr.write(f"... and {len(errors) - len(shown)} more\n")
+
+
+@command(import_app, "approve")
+def import_approve(
+    cli: Cli,
+    batch: Annotated[int, typer.Argument(metavar="IMPORT", help="Staged import number.")],
+) -> None:
+    """Approve a staged import with an e-signature (a QA person other than who staged it):
+    the file is validated again and its lots are written, as historical records.
+
+    Example: mfg import approve 3 --user qa2
+    """
+    from mfg.services import importer
+
+    actor = cli.actor()
+    actor.require("import.lots")
+    password = cli.password("Password to sign the import")
+    try:
+        res = importer.approve_import(batch, password, db=cli.database(), actor=actor, now=cli.now)
+    except importer.ImportRejected as e:
+        _list_row_errors(e.errors, importer.MAX_ERRORS_LISTED)
+        raise refuse(f"{e.field}: {e.message}", e.rule) from None
+    cli.emit(
+        res,
+        lambda: cli.out.print(
+            f"imported {res.lots} historical lots ({res.subjects_created} new subjects, "
+            f"{res.subjects_matched} matched, {res.results} results) from {res.file}"
+        ),
+    )
+
+
+@command(import_app, "reject")
+def import_reject(
+    cli: Cli,
+    batch: Annotated[int, typer.Argument(metavar="IMPORT", help="Staged import number.")],
+    reason: Annotated[str, typer.Option(help="Why (audited).")],
+) -> None:
+    """Close a staged import without importing it.
+
+    Example: mfg import reject 3 --reason "wrong site's file" --user qa
+    """
+    from mfg.services import importer
+
+    v = importer.reject_import(batch, reason, db=cli.database(), actor=cli.actor(), now=cli.now)
+    cli.emit(v, lambda: cli.out.print(f"import {v.id} rejected"))
+
+
+@command(import_app, "list")
+def import_list(cli: Cli) -> None:
+    """Staged, approved and rejected imports.
+
+    Example: mfg import list --json --user qa
+    """
+    from mfg.services import importer
+
+    rows = importer.list_imports(db=cli.database(), actor=cli.actor())
+
+    def human() -> None:
+        for v in rows:
+            cli.out.print(
+                f"import {v.id}: {v.state}, {v.lots} lots from {v.file}, staged by {v.staged_by} "
+                f"at {cli.local(v.staged_at)}"
+                + (f"; {v.state} by {v.decided_by}" if v.decided_by else "")
+            )
+
+    cli.emit(rows, human)
 
 
 def _progress() -> tuple[Any, Any]:

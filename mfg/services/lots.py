@@ -59,6 +59,7 @@ class LotView:
     registered_by: str
     target_dose_cells: int
     alerts: tuple[str, ...] = ()
+    historical: bool = False  # imported record of the past: never issued (mfg.domain.holds)
 
 
 def pin_spec(session: Session, product: Product, now: datetime) -> None:
@@ -153,6 +154,7 @@ def lot_view(db: Database, session: Session, lot: Lot, subject: Subject | None =
         registered_by=lot.registered_by,
         target_dose_cells=dose.target_dose_cells(product, subject.dose_level, subject.weight_kg),
         alerts=tuple(alerts),
+        historical=lot.historical,
     )
 
 

@@ -9,27 +9,12 @@ from datetime import date, datetime
 from sqlmodel import Session, select
 
 from mfg.domain import dose, identity
+from mfg.domain.indications import check_indication
 from mfg.domain.reasons import require_reason
 from mfg.errors import NotFound, RuleViolation
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import Subject
 
-INDICATIONS = {
-    "SLE": "Systemic lupus erythematosus",
-    "LN": "Lupus nephritis",
-    "SSC": "Systemic sclerosis",
-    "SJS": "Sjogren's syndrome",
-    "AAV": "ANCA-associated vasculitis (GPA/MPA)",
-    "IIM": "Idiopathic inflammatory myopathies",
-}
-INDICATION_SPELLING = {
-    "SLE": "SLE",
-    "LN": "LN",
-    "SSC": "SSc",
-    "SJS": "SjS",
-    "AAV": "AAV",
-    "IIM": "IIM",
-}
 SITE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,39}")
 INITIALS_RE = re.compile(r"[A-Z]{1,4}")
 
@@ -72,17 +57,6 @@ class SubjectView:
             s.dob,
             s.row_version,
         )
-
-
-def check_indication(text: str) -> str:
-    key = text.strip().upper()
-    if key not in INDICATIONS:
-        raise RuleViolation(
-            "indication",
-            "unknown-indication",
-            f"{text!r} is not one of {', '.join(INDICATION_SPELLING.values())}",
-        )
-    return INDICATION_SPELLING[key]
 
 
 def validate_subject(cmd: AddSubject, db: Database, today: date) -> AddSubject:

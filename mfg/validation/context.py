@@ -43,6 +43,7 @@ _STAND_INS = {
     "oq-tech": Actor("oq-tech", "OQ-TECH", Role.TECHNICIAN),
     "oq-tech2": Actor("oq-tech2", "OQ-TECH2", Role.TECHNICIAN),
     "oq-qa": Actor("oq-qa", "OQ-QA", Role.QA),
+    "oq-qa2": Actor("oq-qa2", "OQ-QA2", Role.QA),
     "oq-sponsor": Actor("oq-sponsor", "OQ-SPONSOR", Role.SPONSOR),
 }
 
@@ -88,6 +89,10 @@ class Oq:
     @property
     def qa(self) -> Actor:
         return self.actor("oq-qa")
+
+    @property
+    def qa2(self) -> Actor:
+        return self.actor("oq-qa2")
 
     def n_rows(self, table: type) -> int:
         with self.db.read() as s:

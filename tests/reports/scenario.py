@@ -10,7 +10,7 @@ from pathlib import Path
 from mfg.services import importer, lots
 from mfg.services.uow import Actor, Database
 from tests.support import world
-from tests.support.constants import NOW
+from tests.support.constants import NOW, PASSWORD
 
 TEST_CODES = (
     "APPEAR",
@@ -92,6 +92,22 @@ def write_csv(path: Path, rows: list[dict[str, str]], header: tuple[str, ...] = 
     return path
 
 
+def import_file(
+    db: Database, actors: dict[str, Actor], path: Path, **kw: object
+) -> importer.ImportResult:
+    """Stage ``path`` as QA and approve it as a second QA person (qa2)."""
+    staged = importer.import_lots(path, db=db, actor=actors["qa"], now=NOW, **kw)  # type: ignore[arg-type]
+    progress = kw.get("progress")
+    return importer.approve_import(
+        staged.id,
+        PASSWORD,
+        db=db,
+        actor=actors["qa2"],
+        now=NOW,
+        progress=progress,  # type: ignore[arg-type]
+    )
+
+
 def d(days: int) -> str:
     return (DAY0 + timedelta(days=days)).isoformat()
 
@@ -156,7 +172,7 @@ EXPECTED_LOTS = {
 def build(db: Database, actors: dict[str, Actor], tmp: Path) -> None:
     """History imported by QA, plus two live lots (one in progress) through the services."""
     path = write_csv(tmp / "history.csv", HISTORY)
-    importer.import_lots(path, db=db, actor=actors["qa"], now=NOW)
+    import_file(db, actors, path)
     # A live, harvested lot (in progress) and one terminated as not evaluable.
     world.harvested_lot(db, actors["tech"], "S-001", site="SH02", dose_level="DL1")
     world.subject(db, actors["tech"], "S-002", site="BJ01")

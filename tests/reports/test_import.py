@@ -32,7 +32,7 @@ def counts(db) -> tuple[int, ...]:  # type: ignore[no-untyped-def]
 def test_import_writes_every_row_in_one_audited_transaction(db, actors, tmp_path):
     path = write_csv(tmp_path / "history.csv", HISTORY)
     before = n_rows(db, AuditEvent)
-    res = importer.import_lots(path, db=db, actor=actors["qa"], now=NOW)
+    res = scenario.import_file(db, actors, path)
     assert res.lots == 11 and res.subjects_created == 10 and res.subjects_matched == 0
     assert res.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert res.lot_numbers[9] == "BH002-25-0012"  # "LAB 2025/10" got the next number
@@ -66,34 +66,51 @@ def test_import_writes_every_row_in_one_audited_transaction(db, actors, tmp_path
     assert actions.count("subject.imported") == 10
     assert actions.count("harvest.imported") == 9
     assert actions.count("result.imported") == 108
-    assert actions[-1] == "lots.imported" and actions.count("lots.imported") == 1
-    summary = json.loads(events[-1].new_values)
+    assert actions[0] == "import.staged" and actions[-1] == "import.approved"
+    assert actions[-2] == "lots.imported" and actions.count("lots.imported") == 1
+    summary = json.loads(events[-2].new_values)
     assert summary["sha256"] == res.sha256 and summary["lots"] == 11
     lot_event = next(e for e in events if e.entity_id == "BH002-25-0012")
     assert json.loads(lot_event.new_values)["file_lot_id"] == "LAB 2025/10"
     assert json.loads(lot_event.new_values)["file_row"] == 11
-    assert all(e.username == "qa" for e in events)
+    assert events[0].username == "qa" and all(e.username == "qa2" for e in events[1:])
     report = audit_trail.verify(db=db, actor=actors["qa"])
     assert report.ok, (report.problem, report.record_problems[:5])
 
 
-def test_the_same_file_twice_is_refused(db, actors, tmp_path):
+def test_the_same_lots_twice_are_refused_whatever_the_bytes(db, actors, tmp_path):
+    """Duplicates are found by the lots (same lot id, or same subject + day 0 + source), not by
+    the file's SHA-256: one extra blank line, or a new lab id, does not import them again."""
     path = write_csv(tmp_path / "history.csv", HISTORY[:2])
-    importer.import_lots(path, db=db, actor=actors["qa"], now=NOW)
+    scenario.import_file(db, actors, path)
     before = counts(db)
-    with pytest.raises(RuleViolation) as e:
-        importer.import_lots(path, db=db, actor=actors["qa"], now=NOW)
-    assert e.value.rule == "file-already-imported"
+    again = tmp_path / "again.csv"
+    again.write_text(path.read_text() + "\n", encoding="utf-8")
+    relabelled = write_csv(tmp_path / "relabelled.csv", [dict(HISTORY[0], lot_id="LAB 77")])
+    for p in (path, again, relabelled):
+        with pytest.raises(importer.ImportRejected) as e:
+            importer.import_lots(p, db=db, actor=actors["qa"], now=NOW)
+        assert {x.rule for x in e.value.errors} == {"lot-exists"}
     assert counts(db) == before
 
 
 def test_subjects_are_matched_by_id_and_a_conflict_is_an_error(db, actors, tmp_path):
     world.subject(db, actors["tech"], "H-001", weight_kg=70.0, site="BJ01", dose_level="DL2")
     ok = write_csv(tmp_path / "ok.csv", [row("BH002-25-0001", "H-001")])
-    res = importer.import_lots(ok, db=db, actor=actors["qa"], now=NOW)
+    res = scenario.import_file(db, actors, ok)
     assert res.subjects_created == 0 and res.subjects_matched == 1
     bad = write_csv(
-        tmp_path / "bad.csv", [row("BH002-25-0002", "H-001", weight_kg="71", dose_level="DL3")]
+        tmp_path / "bad.csv",
+        [
+            row(
+                "BH002-25-0002",
+                "H-001",
+                weight_kg="71",
+                dose_level="DL3",
+                apheresis_date=d(20),
+                harvest_date=d(32),
+            )
+        ],
     )
     before = counts(db)
     with pytest.raises(importer.ImportRejected) as e:
@@ -106,13 +123,11 @@ def test_subjects_are_matched_by_id_and_a_conflict_is_an_error(db, actors, tmp_p
 
 
 def test_existing_lot_number_is_refused(db, actors, tmp_path):
-    importer.import_lots(
-        write_csv(tmp_path / "a.csv", [row("BH002-25-0001")]), db=db, actor=actors["qa"], now=NOW
-    )
+    scenario.import_file(db, actors, write_csv(tmp_path / "a.csv", [row("BH002-25-0001")]))
     before = counts(db)
     with pytest.raises(importer.ImportRejected) as e:
         importer.import_lots(
-            write_csv(tmp_path / "b.csv", [row("bh002-25-0001", "H-002")]),
+            write_csv(tmp_path / "b.csv", [row("bh002-25-0001", "H-002", apheresis_date=d(1))]),
             db=db,
             actor=actors["qa"],
             now=NOW,
@@ -124,6 +139,10 @@ def test_existing_lot_number_is_refused(db, actors, tmp_path):
 BAD_ROWS: list[tuple[dict[str, str], str, str]] = [
     (row(""), "lot_id", "lot-id-required"),
     (row("X1", subject_id="bad id!"), "subject_id", "subject-id-format"),
+    (row("X1b", subject_id="bad-id\n"), "subject_id", "id-control-character"),
+    (row("X1c", apheresis_date="0001-01-01"), "apheresis_date", "day0-implausible"),
+    (row("X1d", apheresis_date="1926-01-01"), "apheresis_date", "day0-implausible"),
+    (row("X1e", apheresis_date="2026-11-20"), "apheresis_date", "day0-too-recent"),
     (row("X2", site=""), "site", "site-format"),
     (row("X3", indication="RA"), "indication", "unknown-indication"),
     (row("X4", weight_kg="12"), "weight_kg", "weight-range"),
@@ -223,9 +242,7 @@ def test_only_qa_may_import(db, actors, tmp_path):
 
 def test_audit_batch_continues_the_chain(db, actors, tmp_path):
     world.subject(db, actors["tech"], "S-1")  # an event before the import
-    importer.import_lots(
-        write_csv(tmp_path / "h.csv", HISTORY[:3]), db=db, actor=actors["qa"], now=NOW
-    )
+    scenario.import_file(db, actors, write_csv(tmp_path / "h.csv", HISTORY[:3]))
     world.subject(db, actors["tech"], "S-2")  # and one after it
     with db.read() as s:
         report = audit.verify_chain(audit.stored_events(s))
@@ -234,12 +251,8 @@ def test_audit_batch_continues_the_chain(db, actors, tmp_path):
 
 def test_progress_is_reported(db, actors, tmp_path: Path):
     seen: list[tuple[str, int, int]] = []
-    importer.import_lots(
-        write_csv(tmp_path / "h.csv", HISTORY),
-        db=db,
-        actor=actors["qa"],
-        now=NOW,
-        progress=lambda *a: seen.append(a),
+    scenario.import_file(
+        db, actors, write_csv(tmp_path / "h.csv", HISTORY), progress=lambda *a: seen.append(a)
     )
     assert ("validating", 11, 11) in seen and ("writing", 11, 11) in seen
 
@@ -248,7 +261,7 @@ def test_a_spreadsheet_export_with_bom_and_crlf_imports(db, actors, tmp_path):
     text = scenario.csv_text(HISTORY[:2]).replace("\n", "\r\n")
     path = tmp_path / "excel.csv"
     path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
-    assert importer.import_lots(path, db=db, actor=actors["qa"], now=NOW).lots == 2
+    assert scenario.import_file(db, actors, path).lots == 2
 
 
 def test_a_file_with_only_the_header_is_refused(db, actors, tmp_path):
@@ -257,3 +270,45 @@ def test_a_file_with_only_the_header_is_refused(db, actors, tmp_path):
             write_csv(tmp_path / "empty.csv", []), db=db, actor=actors["qa"], now=NOW
         )
     assert e.value.rule == "file-empty"
+
+
+def test_staging_changes_nothing_and_a_second_qa_person_approves(db, actors, tmp_path):
+    """One QA person cannot import alone: the file is staged, and only another QA person's
+    e-signature writes it; imported lots are historical, never issuable."""
+    from mfg.errors import AuthenticationFailed
+    from mfg.services import holds, lots
+    from mfg.store.tables import ImportBatch
+    from tests.support.constants import PASSWORD
+
+    path = write_csv(tmp_path / "h.csv", HISTORY[:3])
+    before = counts(db)
+    staged = importer.import_lots(path, db=db, actor=actors["qa"], now=NOW)
+    assert staged.state == "staged" and staged.lots == 3
+    after = counts(db)
+    assert after[:4] == before[:4] and after[4] == before[4] + 1  # one audit event: staged
+    assert n_rows(db, ImportBatch) == 1
+    with pytest.raises(NotPermitted) as e:
+        importer.approve_import(staged.id, PASSWORD, db=db, actor=actors["qa"], now=NOW)
+    assert e.value.rule == "import-four-eyes"
+    with pytest.raises(AuthenticationFailed):
+        importer.approve_import(staged.id, "not the password", db=db, actor=actors["qa2"], now=NOW)
+    with pytest.raises(NotPermitted):
+        importer.approve_import(staged.id, PASSWORD, db=db, actor=actors["tech"], now=NOW)
+    assert counts(db)[:4] == before[:4]
+    res = importer.approve_import(staged.id, PASSWORD, db=db, actor=actors["qa2"], now=NOW)
+    assert res.lots == 3
+    v = lots.show_lot("BH002-25-0001", db=db, actor=actors["qa"])
+    assert v.historical
+    st = holds.status("BH002-25-0001", db=db, actor=actors["qa"])
+    assert [r.code for r in st.active] == ["historical"]
+    with pytest.raises(RuleViolation) as e2:
+        importer.approve_import(staged.id, PASSWORD, db=db, actor=actors["qa2"], now=NOW)
+    assert e2.value.rule == "import-not-staged"
+
+
+def test_a_rejected_import_writes_nothing(db, actors, tmp_path):
+    path = write_csv(tmp_path / "h.csv", HISTORY[:2])
+    staged = importer.import_lots(path, db=db, actor=actors["qa"], now=NOW)
+    v = importer.reject_import(staged.id, "wrong site", db=db, actor=actors["qa2"], now=NOW)
+    assert v.state == "rejected" and n_rows(db, Lot) == 0
+    assert [b.state for b in importer.list_imports(db=db, actor=actors["qa"])] == ["rejected"]

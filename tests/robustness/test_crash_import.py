@@ -43,10 +43,11 @@ def test_sigkill_inside_the_import_transaction_leaves_nothing(
     db, actors, tmp_path, inserts_before_death
 ):
     csv_path = big_csv(tmp_path / "history.csv")
+    staged = importer.import_lots(csv_path, db=db, actor=actors["qa"], now=NOW)
     before = snapshot(db)
     p = mp.get_context("spawn").Process(
         target=workers.die_inside_import,
-        args=(_url(db), str(db.settings.home), str(csv_path), inserts_before_death),
+        args=(_url(db), str(db.settings.home), staged.id, inserts_before_death),
     )
     p.start()
     p.join(180)
@@ -54,8 +55,8 @@ def test_sigkill_inside_the_import_transaction_leaves_nothing(
     assert snapshot(db) == before  # no subject, lot, harvest, result or audit event of it
     r = verify(db, actors["qa"])
     assert r.ok, (r.problem, r.record_problems[:3])
-    # the file was not marked as imported: the same import now succeeds in full
-    res = importer.import_lots(csv_path, db=db, actor=actors["qa"], now=NOW)
+    # the import is still staged: approving it now succeeds in full
+    res = importer.approve_import(staged.id, PASSWORD, db=db, actor=actors["qa2"], now=NOW)
     assert res.lots == N_LOTS and n_rows(db, Lot) == N_LOTS
     assert verify(db, actors["qa"]).ok
 
@@ -71,16 +72,17 @@ def _wait_for_line(p: subprocess.Popen[str], timeout: float) -> str:
 def test_cli_import_killed_inside_its_transaction_leaves_nothing(
     db, actors, tmp_path, inserts_before_kill
 ):
-    """The real `mfg import lots` process says when it is inside the transaction (rows flushed,
-    not committed) and waits; only then is it killed. Nothing of it remains, the trail verifies,
-    and the same file then imports in full."""
+    """The real `mfg import approve` process (the step that writes the staged file) says when
+    it is inside the transaction (rows flushed, not committed) and waits; only then is it
+    killed. Nothing of it remains, the trail verifies, and the approval then imports in full."""
     csv_path = big_csv(tmp_path / "history.csv")
     env = {
         **os.environ,
         "MFG_HOME": str(tmp_path / "cli-home"),
         "MFG_PASSWORD": PASSWORD,
     }
-    args = ["import", "lots", str(csv_path), "--user", "qa", "--db", _url(db)]
+    staged = importer.import_lots(csv_path, db=db, actor=actors["qa"], now=NOW)
+    args = ["import", "approve", str(staged.id), "--user", "qa2", "--db", _url(db)]
     before = snapshot(db)
     p = subprocess.Popen(
         [

@@ -364,10 +364,12 @@ def test_csv_import_with_hostile_values(db, actors, tmp_path, data):
     tables = (Subject, Lot, ReleaseResult)
     before = counts(db), tuple(_n(db, t) for t in tables)
     try:
-        res = importer.import_lots(path, db=db, actor=actors["qa"], now=NOW)
+        staged = importer.import_lots(path, db=db, actor=actors["qa"], now=NOW)
     except CellTrailError:
         assert (counts(db), tuple(_n(db, t) for t in tables)) == before  # all or nothing
         return
+    assert tuple(_n(db, t) for t in tables) == before[1]  # staging writes no lot
+    res = importer.approve_import(staged.id, PASSWORD, db=db, actor=actors["qa2"], now=NOW)
     assert res.lots == 1
     if "site" in values:
         from sqlmodel import select
@@ -388,3 +390,5 @@ def test_csv_import_of_arbitrary_bytes(db, actors, tmp_path, raw):
         importer.import_lots(path, db=db, actor=actors["qa"], now=NOW)
     except CellTrailError:
         assert counts(db) == before
+    else:
+        raise AssertionError("arbitrary bytes were staged as an import")

@@ -103,6 +103,9 @@ TABLE: dict[str, tuple[list[str], str]] = {
     "report success-rate": ([], "report.read"),
     "export lots": (["-o", "{tmp}/export-{u}.csv"], "export.read"),
     "import lots": (["{tmp}/import.csv"], "import.lots"),
+    "import approve": (["999"], "import.lots"),
+    "import reject": (["999", "--reason", "matrix"], "import.lots"),
+    "import list": ([], "import.lots"),
     "validate": (["-o", "{tmp}/oq-{u}.pdf"], "validate"),
     "bag store": (
         ["CT1-NOT-A-LABEL", "--tank", "T1", "--rack", "1", "--box", "1", "--position", "A1"],

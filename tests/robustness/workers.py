@@ -14,7 +14,7 @@ from typing import Any
 from mfg.config import Settings
 from mfg.errors import CellTrailError, Conflict
 from mfg.services.uow import Actor, Database
-from tests.support.constants import FULL_NAMES, NOW, ROLES, TODAY
+from tests.support.constants import FULL_NAMES, NOW, PASSWORD, ROLES, TODAY
 from tests.support.fast_hash import install as _fast_hashes
 
 _fast_hashes()
@@ -194,14 +194,14 @@ def write_and_log(url: str, home: str, lot_number: str, log_path: str) -> None:
         i += 1
 
 
-def die_inside_import(url: str, home: str, csv_path: str, calls_before_death: int) -> None:
-    """Import a CSV and SIGKILL itself inside the import transaction, after
+def die_inside_import(url: str, home: str, batch_id: int, calls_before_death: int) -> None:
+    """Approve a staged import (as qa2) and SIGKILL itself inside the import transaction, after
     ``calls_before_death`` bulk inserts were flushed (subjects, lots, ...), before the commit."""
     import signal
 
-    from mfg.services import importer
+    from mfg.services import import_writer, importer
 
-    original = importer._inserted
+    original = import_writer._inserted
     calls = {"n": 0}
 
     def inserted_then_die(*a: Any, **kw: Any) -> Any:
@@ -211,6 +211,6 @@ def die_inside_import(url: str, home: str, csv_path: str, calls_before_death: in
             os.kill(os.getpid(), signal.SIGKILL)
         return out
 
-    importer._inserted = inserted_then_die  # type: ignore[assignment]
+    import_writer._inserted = inserted_then_die  # type: ignore[assignment]
     db = open_db(url, home)
-    importer.import_lots(csv_path, db=db, actor=actor("qa"), now=NOW)
+    importer.approve_import(batch_id, PASSWORD, db=db, actor=actor("qa2"), now=NOW)

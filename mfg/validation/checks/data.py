@@ -13,8 +13,8 @@ from mfg.validation.registry import oq_check
 
 @oq_check(
     "Import",
-    "Historical lots imported from CSV, once",
-    "1 lot imported in one audited transaction; the same file again refused",
+    "Historical lots imported from CSV, once, approved by a second QA person",
+    "staged; the stager cannot approve; 1 lot imported on approval; the same lots again refused",
 )
 def import_once(oq: Oq) -> tuple[bool, str]:
     cols = list(importer.BASE_COLUMNS) + list(CONFORMING_RESULTS)
@@ -30,12 +30,17 @@ def import_once(oq: Oq) -> tuple[bool, str]:
     path = oq.settings.home / "oq-import.csv"
     lines = [",".join(cols), ",".join(str(row.get(k, "")) for k in cols)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    res = importer.import_lots(path, db=oq.db, actor=oq.qa, now=oq.now)
+    staged = importer.import_lots(path, db=oq.db, actor=oq.qa, now=oq.now)
+    alone, obs1 = refused(
+        lambda: importer.approve_import(staged.id, oq.password, db=oq.db, actor=oq.qa, now=oq.now)
+    )
+    res = importer.approve_import(staged.id, oq.password, db=oq.db, actor=oq.qa2, now=oq.now)
     oq.imported = res.lots
     again, obs = refused(lambda: importer.import_lots(path, db=oq.db, actor=oq.qa, now=oq.now))
     return (
-        res.lots == 1 and again,
-        f"{res.lots} lot imported ({', '.join(res.lot_numbers)}); same file again: {obs}",
+        res.lots == 1 and alone and again,
+        f"staged; approved by the stager: {obs1}; {res.lots} lot imported by a second QA person "
+        f"({', '.join(res.lot_numbers)}); same lots again: {obs}",
     )
 
 

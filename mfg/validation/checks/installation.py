@@ -24,7 +24,7 @@ def install(oq: Oq) -> tuple[bool, str]:
 @oq_check(
     "Installation",
     "Accounts of every role; login",
-    "technician x2, qa, sponsor added and logged in",
+    "technician x2, qa x2, sponsor added and logged in",
 )
 def accounts(oq: Oq) -> tuple[bool, str]:
     oq.actors["admin"] = oq.actor_admin
@@ -32,6 +32,7 @@ def accounts(oq: Oq) -> tuple[bool, str]:
         ("oq-tech", "technician"),
         ("oq-tech2", "technician"),
         ("oq-qa", "qa"),
+        ("oq-qa2", "qa"),
         ("oq-sponsor", "sponsor"),
     ):
         users.add_user(
@@ -45,4 +46,4 @@ def accounts(oq: Oq) -> tuple[bool, str]:
         )
         oq.actors[name] = users.login(oq.db, name, oq.password, now=oq.now)
     a = oq.actors
-    return len(a) == 5, "logged in: " + ", ".join(f"{k} ({v.role})" for k, v in a.items())
+    return len(a) == 6, "logged in: " + ", ".join(f"{k} ({v.role})" for k, v in a.items())

@@ -1,0 +1,409 @@
+"""Writing an approved import: subjects, historical lots, harvests and results in bulk, each
+record with its own audit event, inside the approver's write transaction (``importer``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import Integer, cast, func, insert
+from sqlmodel import select
+
+from mfg import audit
+from mfg.domain import dose, ids
+from mfg.domain.import_rows import ImportRow
+from mfg.domain.specs import Product
+from mfg.services.lots import pin_spec
+from mfg.services.uow import Tx
+from mfg.store.tables import AuditEvent, Harvest, Lot, ReleaseResult, Subject
+
+CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    file: str
+    sha256: str
+    lots: int
+    subjects_created: int
+    subjects_matched: int
+    results: int
+    batch: int = 0
+    lot_numbers: tuple[str, ...] = ()
+
+
+class _AuditBatch:
+    """Per-record audit events appended to the chain in bulk, inside the write transaction.
+
+    Same fields, sequence and hash as ``mfg.audit.append`` (it uses ``audit.event_hash``), but
+    one read of the chain head and one multi-row insert instead of a query per event.
+    """
+
+    def __init__(self, session: Any, username: str, now: datetime) -> None:
+        last = session.exec(
+            select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)  # type: ignore[attr-defined]
+        ).first()
+        self.seq = last[0] if last else 0
+        self.prev = last[1] if last else audit.GENESIS
+        self.username = username
+        self.at = now.astimezone(UTC)
+        self.rows: list[dict[str, Any]] = []
+
+    def add(
+        self,
+        action: str,
+        entity: str,
+        entity_id: str | int,
+        *,
+        lot_number: str | None = None,
+        new: Any = None,
+        reason: str | None = None,
+    ) -> None:
+        self.seq += 1
+        e = SimpleNamespace(
+            seq=self.seq,
+            at=self.at,
+            username=self.username,
+            action=action,
+            entity=entity,
+            entity_id=str(entity_id),
+            lot_number=lot_number,
+            old_values=audit.canonical_json(None),
+            new_values=audit.canonical_json(new),
+            reason=reason,
+        )
+        e.prev_hash = self.prev
+        e.hash = audit.event_hash(e, self.prev)  # type: ignore[arg-type]
+        self.prev = e.hash
+        self.rows.append(vars(e))
+
+    def flush(self, session: Any) -> None:
+        table = AuditEvent.__table__  # type: ignore[attr-defined]
+        for k in range(0, len(self.rows), CHUNK):
+            session.execute(insert(table), self.rows[k : k + CHUNK])
+        self.rows.clear()
+
+
+def _inserted(
+    session: Any, table: Any, rows: list[dict[str, Any]], key: tuple[str, ...], scope: str
+) -> list[int]:
+    """Insert ``rows`` (one executemany per chunk) and return their ids, in the order given.
+
+    The ids are read back by ``key`` (unique among the new rows), restricted to the values of
+    ``scope`` the new rows have: no per-row round trip (RETURNING on SQLite runs row by row).
+    """
+    for k in range(0, len(rows), CHUNK):
+        session.execute(insert(table), rows[k : k + CHUNK])
+    wanted = sorted({r[scope] for r in rows})
+    found_ids: dict[tuple[Any, ...], int] = {}
+    cols = [table.c.id, *(table.c[c] for c in key)]
+    for k in range(0, len(wanted), 900):
+        query = select(*cols).where(table.c[scope].in_(wanted[k : k + 900]))
+        for found in session.execute(query):
+            found_ids[tuple(found[1:])] = found[0]
+    return [found_ids[tuple(r[c] for c in key)] for r in rows]
+
+
+def _next_seq(session: Any, column: Any, prefix: str, start: int) -> int:
+    last = session.exec(
+        select(func.max(cast(func.substr(column, start, 6), Integer))).where(
+            column.like(prefix + "%")
+        )
+    ).one()
+    try:
+        return int(last) + 1 if last else 1
+    except ValueError:
+        return 1
+
+
+@dataclass
+class _Job:
+    """What the writing steps share: the transaction, the rows, the audit batch."""
+
+    tx: Tx
+    rows: list[ImportRow]
+    product: Product
+    origin: str
+    batch_pk: int
+    events: _AuditBatch
+
+    @property
+    def who(self) -> str:
+        return self.tx.actor.username if self.tx.actor else "system"
+
+
+def _subjects(job: _Job, new: dict[str, ImportRow], existing: dict[str, Subject]) -> dict[str, int]:
+    """New subjects (weight dated at the subject's first day 0 in the file): their pks."""
+    first_day0: dict[str, date] = {}
+    for r in job.rows:
+        first_day0[r.subject_id] = min(first_day0.get(r.subject_id, r.day0), r.day0)
+    values: list[dict[str, Any]] = [
+        {
+            "subject_id": sid,
+            "site": r.site,
+            "indication": r.indication,
+            "weight_kg": r.weight_kg,
+            "weight_on": first_day0[sid],
+            "dose_level": r.dose_level,
+            "initials": None,
+            "dob": None,
+            "created_at": job.tx.now,
+            "row_version": 1,
+            "weight_recorded_by": job.who,
+        }
+        for sid, r in new.items()
+    ]
+    pks = {sid: subj.id or 0 for sid, subj in existing.items()}
+    table = Subject.__table__  # type: ignore[attr-defined]
+    for pk, v in zip(
+        _inserted(job.tx.session, table, values, ("subject_id",), "subject_id"), values, strict=True
+    ):
+        pks[v["subject_id"]] = pk
+        job.events.add(
+            "subject.imported",
+            "subject",
+            v["subject_id"],
+            new={k: x for k, x in v.items() if k not in ("created_at", "row_version")}
+            | {"file_row": new[v["subject_id"]].line},
+            reason=f"imported from {job.origin}",
+        )
+    return pks
+
+
+def _numbers(job: _Job, fin: str) -> list[tuple[str, str]]:
+    """Lot number (the file's when valid, else the next of the product's year of day 0) and a
+    new COI code (FIN + year of day 0 + sequence) per row, as registration allocates them."""
+    s, code = job.tx.session, job.product.code
+    lot_seq: dict[str, int] = {}
+    coi_seq: dict[str, int] = {}
+    kept: dict[str, int] = {}
+    for r in job.rows:
+        if r.lot_number:
+            prefix, _, seq = r.lot_number.rpartition("-")
+            kept[prefix + "-"] = max(kept.get(prefix + "-", 0), int(seq))
+    out: list[tuple[str, str]] = []
+    for r in job.rows:
+        yy = r.day0.year % 100
+        if r.lot_number is None:
+            prefix = f"{code}-{yy:02d}-"
+            if prefix not in lot_seq:
+                lot_seq[prefix] = max(
+                    _next_seq(s, Lot.lot_number, prefix, len(prefix) + 1), kept.get(prefix, 0) + 1
+                )
+            r.lot_number = ids.lot_number(code, yy, lot_seq[prefix])
+            lot_seq[prefix] += 1
+        cprefix = f"{fin}{yy:02d}"
+        if cprefix not in coi_seq:
+            coi_seq[cprefix] = _next_seq(s, Lot.coi, cprefix, 8)
+        out.append((r.lot_number, ids.coi_code(fin, yy, coi_seq[cprefix])))
+        coi_seq[cprefix] += 1
+    return out
+
+
+def _lots(job: _Job, subject_pk: dict[str, int], fin: str) -> dict[str, int]:
+    """The historical lots (never issuable: ``Lot.historical``): their pks by lot number."""
+    p, now = job.product, job.tx.now
+    values: list[dict[str, Any]] = [
+        {
+            "lot_number": number,
+            "coi": coi,
+            "subject_pk": subject_pk[r.subject_id],
+            "product_code": p.code,
+            "spec_version": p.spec_version,
+            "source": r.source,
+            "apheresis_on": r.apheresis_on,
+            "thaw_on": r.thaw_on,
+            "day0": r.day0,
+            "state": r.state,
+            "termination_cause": r.termination_cause,
+            "termination_reason": f"historical lot imported from {job.origin}"
+            if r.termination_cause
+            else None,
+            "registered_at": now,
+            "registered_by": job.who,
+            "state_changed_at": now,
+            "row_version": 1,
+            "historical": True,
+            "import_pk": job.batch_pk,
+        }
+        for r, (number, coi) in zip(job.rows, _numbers(job, fin), strict=True)
+    ]
+    table = Lot.__table__  # type: ignore[attr-defined]
+    pks: dict[str, int] = {}
+    new_ids = _inserted(job.tx.session, table, values, ("lot_number",), "lot_number")
+    for pk, r, v in zip(new_ids, job.rows, values, strict=True):
+        pks[v["lot_number"]] = pk
+        job.events.add(
+            "lot.imported",
+            "lot",
+            v["lot_number"],
+            lot_number=v["lot_number"],
+            new={
+                **{k: v[k] for k in ("lot_number", "coi", "source", "apheresis_on", "thaw_on")},
+                **{k: v[k] for k in ("day0", "state", "termination_cause", "historical")},
+                "subject_id": r.subject_id,
+                "product": p.code,
+                "spec_version": p.spec_version,
+                "spec_sha256": p.sha256,
+                "file_lot_id": r.lot_id,
+                "file_row": r.line,
+                "import": job.batch_pk,
+            },
+            reason=f"imported from {job.origin}",
+        )
+    return pks
+
+
+def _harvests(job: _Job, lot_pk: dict[str, int]) -> None:
+    """The file gives CAR+ viable cells only: total viable = those cells, CAR+ 100 %."""
+    p = job.product
+    harvested = [r for r in job.rows if r.harvested_on is not None]
+    values = []
+    for r in harvested:
+        assert r.harvested_on is not None and r.car_viable_cells is not None
+        day = (r.harvested_on - r.day0).days
+        target = dose.target_dose_cells(p, r.dose_level, r.weight_kg)
+        values.append(
+            {
+                "lot_pk": lot_pk[r.lot_number or ""],
+                "harvested_on": r.harvested_on,
+                "harvest_day": day,
+                "total_viable_cells": r.car_viable_cells,
+                "car_pct": 100.0,
+                "bag_count": dose.default_bag_count(r.car_viable_cells // target),
+                "bag_volume_ml": p.bag_volume_ml,
+                "cryopreserved_on": r.harvested_on,
+                "expires_on": r.harvested_on + timedelta(days=p.shelf_life_days),
+                "window_reason": None
+                if p.in_window(day)
+                else f"historical lot imported from {job.origin}",
+                "recorded_by": job.who,
+                "recorded_at": job.tx.now,
+            }
+        )
+    table = Harvest.__table__  # type: ignore[attr-defined]
+    new_ids = _inserted(job.tx.session, table, values, ("lot_pk",), "lot_pk")
+    for pk, r, v in zip(new_ids, harvested, values, strict=True):
+        keys = ("harvested_on", "total_viable_cells", "car_pct", "bag_volume_ml")
+        job.events.add(
+            "harvest.imported",
+            "harvest",
+            pk,
+            lot_number=r.lot_number,
+            new={
+                **{k: v[k] for k in keys},
+                "day": v["harvest_day"],
+                "car_viable_cells": r.car_viable_cells,
+                "bags": v["bag_count"],
+                "cryopreserved_on": v["cryopreserved_on"],
+                "expires_on": v["expires_on"],
+                "file_row": r.line,
+            },
+            reason=f"imported from {job.origin}",
+        )
+
+
+def _results(job: _Job, lot_pk: dict[str, int]) -> int:
+    values, owners = [], []
+    for r in job.rows:
+        for code, parsed in r.results:
+            values.append(
+                {
+                    "lot_pk": lot_pk[r.lot_number or ""],
+                    "test_code": code,
+                    "value_text": parsed.value_text,
+                    "value_num": parsed.value_num,
+                    "qualifier": parsed.qualifier,
+                    "unit": parsed.unit,
+                    "evaluation": parsed.evaluation.value,
+                    "tested_on": None,
+                    "method_ref": None,
+                    "entered_by": job.who,
+                    "entered_at": job.tx.now,
+                    "verified_by": None,
+                    "after_disposition": False,
+                    "row_version": 1,
+                }
+            )
+            owners.append(r)
+    table = ReleaseResult.__table__  # type: ignore[attr-defined]
+    new_ids = _inserted(job.tx.session, table, values, ("lot_pk", "test_code"), "lot_pk")
+    for pk, r, v in zip(new_ids, owners, values, strict=True):
+        keys = ("test_code", "value_num", "qualifier", "unit", "evaluation")
+        job.events.add(
+            "result.imported",
+            "release_result",
+            pk,
+            lot_number=r.lot_number,
+            new={
+                **{k: v[k] for k in keys},
+                "value": v["value_text"],
+                "tested_on": None,
+                "method_ref": None,
+                "verified_by": None,
+                "file_row": r.line,
+            },
+            reason=f"imported from {job.origin}",
+        )
+    return len(values)
+
+
+def write_import(
+    tx: Tx,
+    rows: list[ImportRow],
+    new_subjects: dict[str, ImportRow],
+    existing: dict[str, Subject],
+    product: Product,
+    *,
+    batch_pk: int,
+    file_name: str,
+    sha: str,
+    fin: str,
+) -> ImportResult:
+    """Write every row of an approved import; the caller audits the approval and commits."""
+    pin_spec(tx.session, product, tx.now)
+    tx.session.flush()
+    job = _Job(
+        tx,
+        rows,
+        product,
+        f"{file_name} (sha256 {sha[:12]}, import {batch_pk})",
+        batch_pk,
+        _AuditBatch(tx.session, tx.actor.username if tx.actor else "system", tx.now),
+    )
+    subject_pk = _subjects(job, new_subjects, existing)
+    lot_pk = _lots(job, subject_pk, fin)
+    _harvests(job, lot_pk)
+    n_results = _results(job, lot_pk)
+    matched = len({r.subject_id for r in rows}) - len(new_subjects)
+    job.events.add(
+        "lots.imported",
+        "import",
+        sha,
+        new={
+            "file": file_name,
+            "sha256": sha,
+            "import": batch_pk,
+            "product": product.code,
+            "spec_version": product.spec_version,
+            "lots": len(rows),
+            "subjects_created": len(new_subjects),
+            "subjects_matched": matched,
+            "results": n_results,
+            "first_lot": rows[0].lot_number,
+            "last_lot": rows[-1].lot_number,
+        },
+    )
+    job.events.flush(tx.session)
+    return ImportResult(
+        file=file_name,
+        sha256=sha,
+        lots=len(rows),
+        subjects_created=len(new_subjects),
+        subjects_matched=matched,
+        results=n_results,
+        batch=batch_pk,
+        lot_numbers=tuple(r.lot_number or "" for r in rows),
+    )

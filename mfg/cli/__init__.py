@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "reports",
     "validate",
     "session",
+    "verify",
 )
 
 # The top-level names in the order `mfg --help` lists them, and the module(s) registering each.
@@ -65,6 +66,7 @@ COMMAND_HOMES: dict[str, tuple[str, ...]] = {
     "login": ("session",),
     "logout": ("session",),
     "whoami": ("session",),
+    "verify": ("verify",),
 }
 
 

@@ -35,6 +35,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "result.add": frozenset({T, Q}),
     "result.correct": frozenset({T, Q}),
     "result.verify": frozenset({T, Q}),
+    "harvest.verify": frozenset({T, Q}),
+    "weight.verify": frozenset({T, Q}),
     "deviation.manage": frozenset({Q}),
     "lot.disposition": frozenset({Q}),
     "lot.hold": frozenset({Q}),

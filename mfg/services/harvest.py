@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from mfg.domain import dose, expansion
+from mfg.domain import dose, expansion, four_eyes
 from mfg.domain.lifecycle import LotState
 from mfg.domain.reasons import require_reason
 from mfg.errors import NotFound, RuleViolation
@@ -57,6 +57,7 @@ class HarvestView:
     recorded_at: datetime
     correction_reason: str | None
     version: int = 1  # what correct_harvest(expected_version=) takes: 1 + corrections
+    verified_by: str | None = None  # the second person who checked cells and CAR+ %
 
 
 def harvest_view(session: Session, db: Database, lot: Lot, h: Harvest) -> HarvestView:
@@ -92,6 +93,7 @@ def harvest_view(session: Session, db: Database, lot: Lot, h: Harvest) -> Harves
         recorded_at=h.recorded_at,
         correction_reason=h.correction_reason,
         version=_version_at(session, lot, h),
+        verified_by=h.verified_by,
     )
 
 
@@ -310,6 +312,54 @@ def correct_harvest(
             old=_audit_values(old, old_view),
             new={"replaced_by": new.id, **_audit_values(new, view)},
             reason=reason.strip(),
+        )
+        tx.commit()
+        return view
+
+
+def verify_harvest(
+    lot_number: str,
+    *,
+    db: Database,
+    actor: Actor,
+    now: datetime,
+    expected_version: int | None = None,
+) -> HarvestView:
+    """A second person checks the harvest's cell numbers and CAR+ % (they set the dose; EU GMP
+    Annex 11 section 6): never the person who entered or corrected them. Needed before release."""
+    actor.require("harvest.verify")
+    with db.write(actor, now) as tx:
+        s = tx.session
+        lot = get_lot_row(s, lot_number)
+        h = current_harvest(s, lot)
+        if h is None:
+            raise NotFound("harvest", lot.lot_number)
+        if expected_version is not None:
+            from mfg import integrity
+
+            integrity.check_version(
+                s,
+                "harvest",
+                lot.lot_number,
+                expected=expected_version,
+                current=len(harvest_history(s, lot)),
+                changed_by=h.recorded_by,
+                changed_at=h.recorded_at,
+            )
+        four_eyes.check_verifier(actor.username, h.recorded_by, "harvest")
+        if h.verified_by is not None:
+            raise RuleViolation(
+                "harvest", "already-verified", f"the harvest was verified by {h.verified_by}"
+            )
+        h.verified_by, h.verified_at = actor.username, now
+        s.add(h)
+        view = harvest_view(s, db, lot, h)
+        tx.audit(
+            "harvest.verified",
+            "harvest",
+            h.id or 0,
+            lot_number=lot.lot_number,
+            new={"verified_by": actor.username, **_audit_values(h, view)},
         )
         tx.commit()
         return view

@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 from sqlmodel import Session, select
 
-from mfg.domain import dose, identity
+from mfg.domain import dose, four_eyes, identity
 from mfg.domain.indications import check_indication
 from mfg.domain.reasons import require_reason
 from mfg.errors import NotFound, RuleViolation
@@ -43,6 +43,8 @@ class SubjectView:
     initials: str | None
     dob: date | None
     version: int = 1  # the row_version update_weight(expected_version=) takes
+    weight_recorded_by: str | None = None
+    weight_verified_by: str | None = None  # the second person who checked the weight
 
     @classmethod
     def of(cls, s: Subject) -> SubjectView:
@@ -56,6 +58,8 @@ class SubjectView:
             s.initials,
             s.dob,
             s.row_version,
+            s.weight_recorded_by,
+            s.weight_verified_by,
         )
 
 
@@ -130,6 +134,7 @@ def add_subject(cmd: AddSubject, *, db: Database, actor: Actor, now: datetime) -
             initials=v.initials,
             dob=v.dob,
             created_at=now,
+            weight_recorded_by=actor.username,
         )
         tx.session.add(row)
         tx.session.flush()
@@ -173,6 +178,12 @@ def update_weight(
             )
         old = {"weight_kg": s.weight_kg, "weight_on": s.weight_on}
         s.weight_kg, s.weight_on = weight_kg, weight_on
+        # a new weight sets a new dose: it needs a second person's check again
+        s.weight_recorded_by, s.weight_verified_by, s.weight_verified_at = (
+            actor.username,
+            None,
+            None,
+        )
         s.row_version += 1
         tx.session.add(s)
         tx.audit(
@@ -182,6 +193,44 @@ def update_weight(
             old=old,
             new={"weight_kg": weight_kg, "weight_on": weight_on},
             reason=reason,
+        )
+        tx.commit()
+        return SubjectView.of(s)
+
+
+def verify_weight(
+    subject_id: str,
+    *,
+    db: Database,
+    actor: Actor,
+    now: datetime,
+    expected_version: int | None = None,
+) -> SubjectView:
+    """A second person checks the body weight (it sets the target dose; EU GMP Annex 11
+    section 6): never the person who entered it. Needed before a release of the subject's lot."""
+    actor.require("weight.verify")
+    with db.write(actor, now) as tx:
+        s = get_subject_row(tx.session, subject_id)
+        if expected_version is not None:
+            from mfg import integrity
+
+            integrity.check_version(
+                tx.session, "subject", s.subject_id, expected=expected_version,
+                current=s.row_version,
+            )  # fmt: skip
+        four_eyes.check_verifier(actor.username, s.weight_recorded_by or "", "body weight")
+        if s.weight_verified_by is not None:
+            raise RuleViolation(
+                "weight", "already-verified", f"the weight was verified by {s.weight_verified_by}"
+            )
+        s.weight_verified_by, s.weight_verified_at = actor.username, now
+        s.row_version += 1
+        tx.session.add(s)
+        tx.audit(
+            "subject.weight_verified",
+            "subject",
+            s.subject_id,
+            new={"weight_kg": s.weight_kg, "weight_on": s.weight_on, "verified_by": actor.username},
         )
         tx.commit()
         return SubjectView.of(s)

@@ -93,6 +93,8 @@ TABLE: dict[str, tuple[list[str], str]] = {
     "deviation close": (["DEV-2026-0999", "--note", "matrix"], "deviation.manage"),
     "bag list": ([LOT], "lot.read"),
     "hold show": ([LOT], "lot.read"),
+    "verify harvest": ([LOT], "harvest.verify"),
+    "verify weight": (["S-001"], "weight.verify"),
     "config timezone": (["UTC", "--reason", "matrix"], "site.configure"),
     "hold place": ([LOT, "--reason", "matrix"], "lot.hold"),
     "hold lift": ([LOT, "--reason", "matrix"], "lot.hold"),

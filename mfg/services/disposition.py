@@ -20,12 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
+from mfg.domain import four_eyes
 from mfg.domain.lifecycle import check_transition
 from mfg.domain.reasons import require_reason
 from mfg.domain.release import DECISIONS, Blocker, ResultStatus, blockers_for, parse_decision
-from mfg.errors import NotPermitted, RuleViolation
+from mfg.errors import RuleViolation
 from mfg.services import coa_service, users
 from mfg.services.lots import get_lot_row, product_for_lot, set_state
 from mfg.services.release_read import (
@@ -41,8 +42,9 @@ from mfg.services.release_read import (
     signature_views,
     signed_record,
 )
+from mfg.services.release_read.involvement import involvement, record_verified
 from mfg.services.uow import Actor, Database, Tx
-from mfg.store.tables import Disposition, Lot, ReleaseResult, Signature
+from mfg.store.tables import Disposition, Lot, Signature
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ def review(lot_number: str, *, db: Database, actor: Actor) -> ReviewView:
     actor.require("lot.read")
     with db.read() as s:
         lot = get_lot_row(s, lot_number)
-        return build_review(s, lot, product_for_lot(db, s, lot), db.settings.zone)
+        return build_review(s, lot, product_for_lot(db, s, lot), db.zone)
 
 
 # --------------------------------------------------------------------------------------------
@@ -67,19 +69,9 @@ def review(lot_number: str, *, db: Database, actor: Actor) -> ReviewView:
 
 
 def _check_four_eyes(session: Session, lot: Lot, signer: Actor) -> None:
-    involved = session.exec(
-        select(ReleaseResult.id).where(
-            ReleaseResult.lot_pk == lot.id,
-            (col(ReleaseResult.entered_by) == signer.username)
-            | (col(ReleaseResult.verified_by) == signer.username),
-        )
-    ).first()
-    if involved is not None:
-        raise NotPermitted(
-            f"{signer.username} entered or verified results of lot {lot.lot_number}: "
-            "another QA person must sign its disposition",
-            rule="signer-entered-or-verified",
-        )
+    """Nobody signs for a lot whose signed record (harvest, counts, weight, results, their
+    corrections) they entered, corrected or verified (mfg.domain.four_eyes)."""
+    four_eyes.check_signer(signer.username, lot.lot_number, involvement(session, lot))
 
 
 def _pending_if_allowed(
@@ -99,6 +91,8 @@ def _pending_if_allowed(
     if blocked:
         b = blocked[0]
         raise RuleViolation("decision", b.rule, f"cannot {decision} {lot.lot_number}: {b.message}")
+    if decision != "reject":
+        four_eyes.check_verified(*record_verified(session, lot), lot.lot_number)
     if decision == "release":
         return ()
     return tuple(r.test_code for r in results if r.status != ResultStatus.FINAL)

@@ -6,7 +6,13 @@ from datetime import date, datetime, timedelta
 
 from mfg.services import counts, harvest, lots, subjects
 from mfg.services.uow import Actor, Database
-from tests.support.constants import NOW, TODAY
+from tests.support.constants import FULL_NAMES, NOW, ROLES, TODAY
+
+
+def second_person(actor: Actor) -> Actor:
+    """The other technician: verifies what ``actor`` entered (four eyes)."""
+    name = "tech" if actor.username == "tech2" else "tech2"
+    return Actor(name, FULL_NAMES[name], ROLES[name])
 
 
 def subject(
@@ -95,8 +101,11 @@ def harvested_lot(
     car_pct: float = 30.0,
     harvest_day: int = 11,
     now: datetime = NOW,
+    verify: bool = True,
     **subject_kw: object,
 ) -> tuple[lots.LotView, harvest.HarvestView]:
+    """A subject, a lot, its counts and its harvest; the harvest and the body weight verified
+    by a second person (as a release needs) unless ``verify`` is False."""
     subject(db, tech, subject_id, now=now, **subject_kw)  # type: ignore[arg-type]
     day0 = now.date() - timedelta(days=harvest_day)
     lv = lot(db, tech, subject_id, day0=day0, now=now)
@@ -109,4 +118,8 @@ def harvested_lot(
         actor=tech,
         now=now,
     )
+    if verify:
+        other = second_person(tech)
+        hv = harvest.verify_harvest(lv.lot_number, db=db, actor=other, now=now)
+        subjects.verify_weight(subject_id, db=db, actor=other, now=now)
     return lv, hv

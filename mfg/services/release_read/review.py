@@ -8,6 +8,7 @@ from datetime import date, datetime, tzinfo
 
 from sqlmodel import Session, col, select
 
+from mfg.domain import four_eyes
 from mfg.domain.lifecycle import LotState, check_transition
 from mfg.domain.numbers import format_cells
 from mfg.domain.release import DECISIONS, Blocker, ResultStatus, blockers_for
@@ -15,6 +16,7 @@ from mfg.domain.results import Evaluation
 from mfg.domain.specs import Product
 from mfg.errors import RuleViolation
 from mfg.services.release_read.deviations import DeviationView, lot_deviations
+from mfg.services.release_read.involvement import record_verified
 from mfg.services.release_read.results import ResultView, display_of, result_rows, result_views
 from mfg.services.release_read.signatures import (
     DoseView,
@@ -188,6 +190,11 @@ def build_review(session: Session, lot: Lot, product: Product, zone: tzinfo) -> 
         d: blockers_for(d, results, dose, lot_deviations=numbers)
         for d in ("release", "conditional-release", "reject")
     }
+    unverified = four_eyes.unverified_record(*record_verified(session, lot))
+    if unverified:
+        b = Blocker("record-unverified", "not verified by a second person: " + ", ".join(unverified))
+        for d in ("release", "conditional-release"):
+            blockers[d] = (*blockers[d], b)
     state = LotState(lot.state)
     for d, (target, _) in DECISIONS.items():
         try:

@@ -169,6 +169,8 @@ class _Schedule:
 
         def register(at: datetime) -> None:
             subjects.add_subject(subject, db=self.db, actor=self.tech, now=at)
+            # the body weight sets the dose: a second person checks it (four eyes)
+            subjects.verify_weight(subject.subject_id, db=self.db, actor=self.tech2, now=at)
             plan.extra["lot"] = lots.register_lot(
                 cmd, db=self.db, actor=self.tech, now=at
             ).lot_number
@@ -228,6 +230,7 @@ class _Schedule:
         def do_harvest(at: datetime) -> None:
             cmd = harvest.RecordHarvest(plan.extra["lot"], hon, cells, car)
             harvest.record_harvest(cmd, db=self.db, actor=self.tech, now=at)
+            harvest.verify_harvest(cmd.lot_number, db=self.db, actor=self.tech2, now=at)
 
         self.add(_local(self.db, hon, 14, n % 50), do_harvest)
         plan.extra["car"] = car

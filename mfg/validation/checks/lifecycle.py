@@ -73,6 +73,9 @@ def harvest_in_window(oq: Oq) -> tuple[bool, str]:
         now=oq.now,
     )
     oq.bags = h.bag_count
+    # the values that set the dose, checked by a second person (four eyes)
+    harvest.verify_harvest(oq.lot, db=oq.db, actor=oq.tech2, now=oq.now)
+    subjects.verify_weight("OQ-001", db=oq.db, actor=oq.tech2, now=oq.now)
     ok = h.car_viable_cells == 900_000_000 and h.in_window and h.harvest_day == 11
     return (
         ok,

@@ -189,17 +189,30 @@ def lot_review(cli: Cli, lot: LotArg) -> None:
 
     Example: mfg lot review BH002-26-0001 --user qa
     """
-    from mfg.services import release
+    import dataclasses
+
+    from mfg.services import holds, release
 
     db = cli.database()
     r = release.review(lot, db=db, actor=cli.actor())
+    hold = holds.status(lot, db=db, actor=cli.actor())
 
     def human() -> None:
+        from rich.markup import escape
+
         from mfg.cli._release_output import print_review
 
+        if hold.on_hold:
+            cli.out.print(
+                "[bold white on red] HOLD [/] [bold red]no bag may be issued, thawed or infused[/]"
+            )
+            for why in hold.active:
+                cli.out.print(f"  [bold red]HOLD[/] {escape(why.message)}")
         print_review(cli, r)
 
-    cli.emit(r, human)
+    data = {f.name: getattr(r, f.name) for f in dataclasses.fields(r)}
+    data |= {"on_hold": hold.on_hold, "hold_reasons": [x.message for x in hold.active]}
+    cli.emit(data, human)
 
 
 @command(lot_app, "ack-alerts")

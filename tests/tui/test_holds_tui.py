@@ -1,0 +1,41 @@
+"""The TUI shows holds (issue 10): the board flags the lot HOLD, a scan of a held lot's label
+rings the bell with a red HOLD banner, and the lot's detail lists why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.widgets import DataTable, Static
+
+from mfg.services import release
+from mfg.services.uow import Database
+from tests.conftest import add_users
+from tests.services.test_holds import LATER, released_with_bags
+from tests.tui.conftest import drive, login, settle
+
+
+def test_board_scan_and_detail_show_the_hold(sqlite_db: Database) -> None:
+    actors = add_users(sqlite_db)
+    lot, bags = released_with_bags(sqlite_db, actors)
+    release.add_result(
+        release.AddResult(lot, "STER", "Growth"), db=sqlite_db, actor=actors["tech"], now=LATER
+    )
+    bells: list[int] = []
+
+    async def script(app: Any, pilot: Any) -> None:
+        app.bell = lambda: bells.append(1)
+        await login(pilot, "qa")
+        table = app.screen.query_one("#board", DataTable)
+        cells = [str(c) for row in range(table.row_count) for c in table.get_row_at(row)]
+        assert any("HOLD" in c for c in cells), cells
+        await pilot.press("ctrl+o")
+        await pilot.press(*bags[0], "enter")
+        await settle(pilot, 5)
+        assert bells, "a scan of a held lot rings the bell"
+        notes = [n for n in app._notifications]
+        assert any(n.title == "HOLD" and n.severity == "error" for n in notes)
+        assert type(app.screen).__name__ == "LotDetailScreen"
+        header = str(app.screen.query_one("#lot-header", Static).render())
+        assert "HOLD" in header and "STER failed after the release" in header
+
+    drive(sqlite_db, script, size=(120, 40))

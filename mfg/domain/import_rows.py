@@ -68,7 +68,8 @@ class RowError:
     message: str
 
     def __str__(self) -> str:
-        lot = f" ({identity.shown(self.lot_id, 30)})" if self.lot_id else ""
+        shown = self.lot_id if self.lot_id.isprintable() else identity.shown(self.lot_id, 30)
+        lot = f" ({shown})" if self.lot_id else ""
         return f"row {self.row}{lot}: {self.field}: {self.message} [{self.rule}]"
 
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from tests.support.constants import PASSWORD
 
-USERS = {"tech": "technician", "qa": "qa", "sponsor": "sponsor"}
+USERS = {"tech": "technician", "qa": "qa", "qa2": "qa", "sponsor": "sponsor"}
 CLEAN_ENV = ("MFG_USER", "MFG_PASSWORD", "MFG_DATABASE_URL", "MFG_FACILITY_ID", "MFG_SITE_TZ")
 
 

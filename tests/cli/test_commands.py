@@ -74,6 +74,9 @@ def test_a_lot_through_every_foundation_command_with_json(home: Home):
         "dose_level": "DL2",
         "initials": "AB",
         "dob": "1988-04-02",
+        "version": 1,
+        "weight_recorded_by": "tech",
+        "weight_verified_by": None,
     }
     assert js(home, "subject", "show", "S-001") == s
     assert (
@@ -322,7 +325,7 @@ def test_deactivate_activate_and_passwd(home: Home):
     assert home.run("lot", "list").exit_code == 1
     home.ok("lot", "list", password="a-brand-new-password")
     users = js(home, "user", "list", user="admin")
-    assert {u["username"] for u in users} == {"admin", "tech", "qa", "sponsor"}
+    assert {u["username"] for u in users} == {"admin", "tech", "qa", "qa2", "sponsor"}
 
 
 def test_config_show(home: Home, monkeypatch: pytest.MonkeyPatch):

@@ -17,7 +17,9 @@ C_KEYS = scenario.C_KEYS
 def history(home: Home) -> Home:  # noqa: F811
     path = scenario.write_csv(home.path / "history.csv", scenario.HISTORY)
     r = home.ok("import", "lots", str(path), "--product", "BH002", user="qa")
-    assert "imported 11 lots (10 new subjects, 0 matched, 108 results)" in r.stdout
+    assert "staged import 1: 11 historical lots" in r.stdout
+    r = home.ok("import", "approve", "1", user="qa2")
+    assert "imported 11 historical lots (10 new subjects, 0 matched, 108 results)" in r.stdout
     return home
 
 

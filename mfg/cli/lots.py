@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -359,6 +359,27 @@ def count_correct(
     )
 
 
+def _correct_harvest(cli: Cli, cmd: Any, reason: str, expect_version: int | None) -> Any:
+    """The correction with the version the user saw (or the one read as the command starts)."""
+    from mfg.services import harvest
+
+    db, actor = cli.database(), cli.actor()
+    lot = cmd.lot_number
+    seen = expect_version
+    if seen is None:
+        seen = harvest.harvest_version(lot, db=db, actor=actor)
+        if not cli.json:
+            cli.out.print(f"correcting the harvest of {lot} version {seen}")
+    return harvest.correct_harvest(
+        cmd,
+        reason,
+        db=db,
+        actor=actor,
+        now=cli.now,
+        expected_version=seen,
+    )
+
+
 @command(app, "harvest")
 def harvest_cmd(
     cli: Cli,
@@ -406,14 +427,7 @@ def harvest_cmd(
         window_reason=window_reason,
     )
     if correct is not None:
-        seen = expect_version
-        if seen is None:
-            seen = harvest.harvest_version(lot, db=db, actor=actor)
-            if not cli.json:
-                cli.out.print(f"correcting the harvest of {lot} version {seen}")
-        h = harvest.correct_harvest(
-            cmd, correct, db=db, actor=actor, now=cli.now, expected_version=seen
-        )
+        h = _correct_harvest(cli, cmd, correct, expect_version)
     else:
         h = harvest.record_harvest(cmd, db=db, actor=actor, now=cli.now)
 

@@ -20,9 +20,8 @@ from mfg.domain.reasons import require_reason
 from mfg.domain.results import Evaluation
 from mfg.errors import RuleViolation
 from mfg.services import users
-from mfg.services.disposition import signature_valid
 from mfg.services.lots import get_lot_row
-from mfg.services.results import current_in, result_rows
+from mfg.services.release_read import current_in, result_rows, signature_valid
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import (
     Alert,

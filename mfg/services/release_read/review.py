@@ -192,7 +192,9 @@ def build_review(session: Session, lot: Lot, product: Product, zone: tzinfo) -> 
     }
     unverified = four_eyes.unverified_record(*record_verified(session, lot))
     if unverified:
-        b = Blocker("record-unverified", "not verified by a second person: " + ", ".join(unverified))
+        b = Blocker(
+            "record-unverified", "not verified by a second person: " + ", ".join(unverified)
+        )
         for d in ("release", "conditional-release"):
             blockers[d] = (*blockers[d], b)
     state = LotState(lot.state)

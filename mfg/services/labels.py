@@ -381,22 +381,19 @@ def resolve_payload(
     checks.append("COI matches the lot")
     subject = session.get(Subject, lot.subject_pk)
     assert subject is not None
-    if expect_lot is not None and identity.lot_number(expect_lot, "expect_lot") != lot.lot_number:
+    want = identity.lot_number(expect_lot, "expect_lot") if expect_lot is not None else None
+    if want is not None and want != lot.lot_number:
         raise RuleViolation(
             "payload",
             "wrong-lot",
-            f"STOP: this label is of lot {lot.lot_number} (subject {subject.subject_id}), "
-            f"not of lot {identity.lot_number(expect_lot, 'expect_lot')}",
+            f"STOP: this label is of lot {lot.lot_number} (subject {subject.subject_id}), not of lot {want}",
         )
-    if (
-        expect_subject is not None
-        and identity.subject_id(expect_subject, "expect_subject") != subject.subject_id
-    ):
+    who = None if expect_subject is None else identity.subject_id(expect_subject, "expect_subject")
+    if who is not None and who != subject.subject_id:
         raise RuleViolation(
             "payload",
             "wrong-subject",
-            f"STOP: this label belongs to subject {subject.subject_id}, "
-            f"not {identity.subject_id(expect_subject, 'expect_subject')}",
+            f"STOP: this label belongs to subject {subject.subject_id}, not {who}",
         )
     if expect_lot is not None:
         checks.append("expected lot")

@@ -289,7 +289,7 @@ def change_own_password(
     """Change a password (also an expired one): the current one is checked, the new one must
     follow the policy and differ from the last N (site setting ``password_history``)."""
     actor = login(db, username, old_password, now=now, allow_expired=True)
-    username = actor.username  # the canonical name
+    username = identity.username(actor.username)
     auth.check_password_policy(new_password, username)
     if new_password == old_password:
         raise RuleViolation("password", "password-unchanged", "the new password must differ")
@@ -365,6 +365,7 @@ def set_role(
         raise RuleViolation(
             "role", "unknown-role", f"{role!r} is not one of {', '.join(x.value for x in Role)}"
         ) from None
+    username = identity.username(username)
     if username == actor.username:
         raise RuleViolation("username", "own-role", "an admin cannot change their own role")
     with db.write(actor, now) as tx:

@@ -159,7 +159,14 @@ def _child(args: argparse.Namespace) -> None:
     t, c = time.perf_counter(), time.process_time()
     step()
     wall, cpu = time.perf_counter() - t, time.process_time() - c
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # VmHWM: the peak of this process's own memory since exec (ru_maxrss would also count the
+    # parent's size at fork, inherited across exec on Linux)
+    status = Path("/proc/self/status")
+    hwm = [ln for ln in status.read_text().splitlines() if ln.startswith("VmHWM:")]
+    if hwm:
+        rss = int(hwm[0].split()[1]) * 1024
+    else:  # not Linux
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"wall": wall, "cpu": cpu, "rss": rss}))
 
 

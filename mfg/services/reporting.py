@@ -76,7 +76,7 @@ def success_rate(
     reports.check_unit(unit)
     keys = reports.check_strata(by)
     if unit == "lot":
-        units, times = reports.lot_report(db.engine, db.product, db.settings.zone, keys)
+        units, times = reports.lot_report(db.engine, db.product, db.zone, keys)
     else:
         lots = _lots(db)
         units, times = reports.subject_frame(lots), reports.time_summary(lots)

@@ -29,7 +29,7 @@ def synthetic(db):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("by", STRATA_SETS)
 def test_grouped_counts_equal_the_lot_table_counts(synthetic, actors, by):
     db = synthetic
-    lots = reports.lot_frame(db.engine, db.product, db.settings.zone)
+    lots = reports.lot_frame(db.engine, db.product, db.zone)
     expected = reports.success_rate(lots, "lot", by)
     got = reporting.success_rate(db=db, actor=actors["sponsor"], unit="lot", by=by)
     assert got.data == expected
@@ -48,10 +48,8 @@ def test_days_to_disposition_use_the_site_zone_across_daylight_saving(db, actors
             at = at if at.tzinfo else at.replace(tzinfo=UTC)
             late = at.replace(hour=23, minute=30) - timedelta(days=0)
             conn.execute(update(Disposition).where(Disposition.id == pk).values(decided_at=late))  # type: ignore[arg-type]
-    london = dataclasses.replace(
-        db, settings=dataclasses.replace(db.settings, site_timezone="Europe/London")
-    )
-    lots = reports.lot_frame(london.engine, london.product, london.settings.zone)
+    london = dataclasses.replace(db, _zone=ZoneInfo("Europe/London"))  # the site setting
+    lots = reports.lot_frame(london.engine, london.product, london.zone)
     got = reporting.success_rate(db=london, actor=actors["sponsor"])
     assert got.times.equals(reports.time_summary(lots))
     utc = reporting.success_rate(db=db, actor=actors["sponsor"]).times

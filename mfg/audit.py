@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
-from mfg.domain.canonical import canonical_json, iso_utc
+from mfg.domain.canonical import canonical_json as canonical_json  # re-exported
+from mfg.domain.canonical import iso_utc as iso_utc  # re-exported
 from mfg.store.tables import AuditEvent
 
 GENESIS = "0" * 64

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mfg.cli import app
 from mfg.cli._common import Cli, command
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @command(app, "tui")
@@ -71,7 +74,7 @@ def tui(
     CellTrailApp(db_factory=open_db, demo=demo).run()
 
 
-def _no_database(path):  # type: ignore[no-untyped-def]
+def _no_database(path: Path) -> bool:
     """True when there is no CellTrail database at ``path`` (missing, or an empty SQLite file
     left by an earlier ``mfg tui`` without ``--demo``): a demo may be created there."""
     if not path.exists():
@@ -80,7 +83,7 @@ def _no_database(path):  # type: ignore[no-untyped-def]
 
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        tables = con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        tables: int = con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
     finally:
         con.close()
     return tables == 0

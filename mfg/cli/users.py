@@ -28,7 +28,7 @@ def _new_password(cli: Cli, from_stdin: bool) -> str:
     again = typer.prompt("Repeat the password", hide_input=True)
     if first != again:
         raise RuleViolation("password", "password-mismatch", "the two passwords differ")
-    return first
+    return str(first)
 
 
 @command(user_app, "add")

@@ -15,7 +15,7 @@ from mfg.coa.sections import SECTION_TITLES, SECTIONS, _esc, _styles
 def _numbered_canvas(draw_page: Any) -> type:
     from reportlab.pdfgen.canvas import Canvas
 
-    class NumberedCanvas(Canvas):
+    class NumberedCanvas(Canvas):  # type: ignore[misc]  # reportlab ships no types
         """Defers each page so "Page x of y" knows y (one pass, no re-layout)."""
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -108,7 +108,7 @@ class _Frame:
             )
         except OSError:
             return x
-        return x + 33 * mm
+        return float(x + 33 * mm)
 
     def _header(self, canvas: Any) -> None:
         from reportlab.lib import colors

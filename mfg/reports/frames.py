@@ -243,7 +243,9 @@ def units_frame(lots: pd.DataFrame, unit: str) -> pd.DataFrame:
 
 
 def _counts(tally: dict[str, int]) -> dict[str, Any]:
-    get = lambda o: int(tally.get(o.value, 0))  # noqa: E731
+    def get(o: oc.Outcome) -> int:
+        return int(tally.get(o.value, 0))
+
     s, f = get(oc.Outcome.SUCCESS), get(oc.Outcome.FAILURE)
     p = proportion(s, s + f)
     return {
@@ -323,7 +325,10 @@ def _quantile(days: np.ndarray, cum: np.ndarray, q: float) -> float:
     pos = q * (cum[-1] - 1)
     lo = math.floor(pos)
     frac = pos - lo
-    at = lambda k: float(days[np.searchsorted(cum, k, side="right")])  # noqa: E731
+
+    def at(k: int) -> float:
+        return float(days[np.searchsorted(cum, k, side="right")])
+
     a = at(lo)
     return a if frac == 0 else a + (at(lo + 1) - a) * frac
 

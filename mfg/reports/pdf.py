@@ -34,7 +34,7 @@ def _fmt_ci(c: dict[str, Any]) -> str:
 
 def _chart(
     strata: list[dict[str, Any]], keys: Sequence[str], overall: dict[str, Any], width: float
-):  # type: ignore[no-untyped-def]
+) -> Any:
     """Horizontal bars of the rates with their exact 95% intervals as whiskers."""
     from reportlab.graphics.shapes import Drawing, Line, Rect, String
     from reportlab.lib import colors

@@ -135,7 +135,8 @@ def fetch_rows(conn: Connection, query: Select[Any]) -> tuple[list[str], list[tu
 def _days_between(dialect: str, later: Any, earlier: Any) -> ColumnElement[Any]:
     if dialect == "sqlite":
         return cast(func.julianday(later) - func.julianday(earlier), Integer)
-    return later - earlier  # PostgreSQL: date - date is a number of days
+    days: ColumnElement[Any] = later - earlier  # PostgreSQL: date - date is a number of days
+    return days
 
 
 def stratum(dialect: str, key: str) -> ColumnElement[Any]:
@@ -147,9 +148,13 @@ def stratum(dialect: str, key: str) -> ColumnElement[Any]:
             return func.strftime("%Y", day0) + "-Q" + cast((month + 2) // 3, String)
         year = cast(cast(func.extract("year", day0), Integer), String)
         return year + "-Q" + cast(cast(func.extract("quarter", day0), Integer), String)
+    column: ColumnElement[Any]
     if key == "source":
-        return _lot.c.source
-    return {"dose_level": _subj.c.dose_level, "site": _subj.c.site}.get(key, _subj.c.indication)
+        column = _lot.c.source
+    else:
+        by_key = {"dose_level": _subj.c.dose_level, "site": _subj.c.site}
+        column = by_key.get(key, _subj.c.indication)
+    return column
 
 
 # (spec, dose level, weight) -> target dose: a temporary table with a primary key, so that each

@@ -194,7 +194,7 @@ def correct_count(
             )
         on, day = _check_inputs(cmd, lot, db.today(now))
         new = CellCount(
-            lot_pk=lot.id,  # type: ignore[arg-type]
+            lot_pk=lot.id,
             expansion_day=day,
             measured_on=on,
             total_cells=cmd.total_cells,

@@ -24,6 +24,10 @@ import typer
 
 from mfg.errors import CellTrailError, RuleViolation
 
+if typing.TYPE_CHECKING:
+    from mfg.config import Settings
+    from mfg.services.uow import Actor, Database
+
 UserOpt = Annotated[
     str | None,
     typer.Option(
@@ -99,21 +103,21 @@ class Cli:
         self._user = user
         self._db_url = db
         self.json = json_out
-        self._db: Any = None
-        self._settings: Any = None
-        self._actor: Any = None
+        self._db: Database | None = None
+        self._settings: Settings | None = None
+        self._actor: Actor | None = None
         self.now = datetime.now(UTC)
 
     # -- configuration and database ---------------------------------------------------------
     @property
-    def settings(self):  # type: ignore[no-untyped-def]
+    def settings(self) -> Settings:
         if self._settings is None:
             from mfg.config import load_settings
 
             self._settings = load_settings()
         return self._settings
 
-    def database(self, check_schema: bool = True):  # type: ignore[no-untyped-def]
+    def database(self, check_schema: bool = True) -> Database:
         if self._db is None:
             from mfg.services.uow import Database
 
@@ -164,12 +168,12 @@ class Cli:
         url = self._db_url or self.settings.effective_database_url
         return session_file.path_for(self.settings.home, url)
 
-    def actor(self):  # type: ignore[no-untyped-def]
+    def actor(self) -> Actor:
         if self._actor is None:
             self._actor = self._authenticate()
         return self._actor
 
-    def _authenticate(self) -> Any:
+    def _authenticate(self) -> Actor:
         """The session of this terminal (mfg login) when it is this user's, else a log-in with
         --user/MFG_USER and the password (MFG_PASSWORD or asked)."""
         from mfg.cli import session_file

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mfg.cli import app
 from mfg.cli._common import Cli, command
+
+if TYPE_CHECKING:
+    from datetime import date as date_type
 
 lot_app = typer.Typer(help="Manufacturing lots.", no_args_is_help=True)
 count_app = typer.Typer(help="Cell counts during expansion.", no_args_is_help=True)
@@ -269,8 +272,8 @@ def _count_cmd(
     day: int | None,
     volume_ml: str | None,
     method: str | None,
-    today,
-):  # type: ignore[no-untyped-def]
+    today: date_type,
+) -> Any:
     from mfg.domain.dates import parse_date
     from mfg.services.counts import RecordCount
 

@@ -209,9 +209,10 @@ class _Row:
     def day(self, name: str) -> date | None:
         if not self.text(name):
             return None
-        return self.attempt(
+        on: date | None = self.attempt(
             lambda: check_not_future(parse_date(self.text(name), name), self.today, name)
         )
+        return on
 
 
 def _who(r: _Row, product: Product) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from mfg.domain.permissions import Role
 from mfg.domain.text import check_text, visible
 from mfg.errors import AuthenticationFailed, NotFound, RuleViolation
 from mfg.services import accounts, site
-from mfg.services.uow import Actor, Database
+from mfg.services.uow import Actor, Database, Tx
 from mfg.store import db as store_db
 from mfg.store.tables import PasswordHistory, User
 
@@ -247,7 +247,7 @@ def reauthenticate(db: Database, actor: Actor, password: str, *, now: datetime) 
     return login(db, actor.username, password, now=now)
 
 
-def _get(tx, username: str) -> User:  # type: ignore[no-untyped-def]
+def _get(tx: Tx, username: str) -> User:
     username = identity.username(username)
     u = tx.session.exec(select(User).where(User.username == username)).first()
     if u is None:

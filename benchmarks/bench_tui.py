@@ -159,6 +159,7 @@ async def _login_to_board(home: Path, user: str, password: str) -> tuple[float, 
     from mfg.services.uow import Database
     from tui.app import CellTrailApp
     from tui.screens.lot_board import LotBoardScreen
+    from tui.screens.today import TodayScreen
 
     db = Database.open(settings=load_settings(home))
     app = CellTrailApp(db_factory=lambda: db)
@@ -175,6 +176,9 @@ async def _login_to_board(home: Path, user: str, password: str) -> tuple[float, 
                 and screen.board is not None
                 and screen.query_one("#board").row_count  # type: ignore[attr-defined]
             ):
+                break
+            # technicians land on Today (issue 13): its worklist shown counts as the first screen
+            if isinstance(screen, TodayScreen) and screen.worklist is not None:
                 break
             await asyncio.sleep(0.001)
         first = time.perf_counter() - t0

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -19,11 +18,23 @@ from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Input
 
-from tui.messages import LotChanged, OpenLot, ScanRead
+from tui.messages import (
+    FlushKeys,
+    LotChanged,
+    LotWatcher,
+    OpenLot,
+    RawKeys,
+    ScanRead,
+    ScanTarget,
+)
 from tui.screens.login import LoginScreen
 from tui.session import SESSION_BINDINGS, SessionMixin  # issue 12: idle lock, log out
+from tui.wedge import SCAN_MAX_GAP_S, Decision, Verdict, Wedge
+from tui.wording import without_flags
+from tui.workers import app_worker
 
 if TYPE_CHECKING:
     from mfg.errors import CellTrailError
@@ -31,20 +42,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("celltrail.tui")
 
-# A keyboard-wedge scanner "types" a whole code within a few milliseconds per key; people do not.
-SCAN_MAX_GAP_S = 0.05
-SCAN_MIN_LENGTH = 8
 # Imported in the background after the first paint, so that Enter on the login is fast.
 WARM_MODULES = (
     "mfg.services.users",
     "mfg.services.board",
     "mfg.domain.permissions",
+    "tui.screens.today",
+    "mfg.services.worklist",
     "tui.screens.lot_board",
     "tui.screens.lot_detail",
     "mfg.services.counts",
     "mfg.services.harvest",
     "mfg.services.audit_trail",
 )
+
+
+POLL_S = 2.0  # seconds between looks for other users' writes (one indexed query)
 
 
 def _screen(module: str, name: str) -> Screen[Any]:
@@ -60,15 +73,18 @@ class CellTrailApp(SessionMixin, App[None]):
     CSS_PATH = "app.tcss"
     ENABLE_COMMAND_PALETTE = True
     MODES = {
+        "today": lambda: _screen("today", "TodayScreen"),
         "board": lambda: _screen("lot_board", "LotBoardScreen"),
         "qa": lambda: _screen("qa_queue", "QaQueueScreen"),
         "reports": lambda: _screen("reports", "ReportsScreen"),
     }
     BINDINGS = [
         Binding("f1", "help", "Help"),
-        Binding("ctrl+o", "scan", "Scan/open", priority=True),
-        Binding("ctrl+b", "mode('board')", "Board", show=False),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("ctrl+o", "scan", "Scan/open", priority=True, show=False),
+        Binding("ctrl+b", "mode('board')", "Board", show=False, priority=True),
+        Binding("f2", "mode('today')", "Today", show=False),
+        Binding("f3", "scanner", "Scanner setup", show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
         *SESSION_BINDINGS,  # -- sessions (tui/session.py)
     ]
 
@@ -78,7 +94,10 @@ class CellTrailApp(SessionMixin, App[None]):
         db_factory: Callable[[], Database],
         clock: Callable[[], datetime] | None = None,
         demo: bool = False,
+        poll_s: float | None = POLL_S,
     ) -> None:
+        """``poll_s``: how often the board and QA queue look for other users' writes (None:
+        never; tests that photograph a screen turn it off, one test turns it on)."""
         super().__init__()
         self._db_factory = db_factory
         self._db: Database | None = None
@@ -87,10 +106,12 @@ class CellTrailApp(SessionMixin, App[None]):
         self.clock = clock or (lambda: datetime.now(UTC))
         self.demo = demo
         self.actor: Actor | None = None
-        self.scan_max_gap_s = SCAN_MAX_GAP_S  # tests driven by Pilot (~40 ms a key) raise it
-        self._scan_chars: list[str] = []
-        self._scan_last = 0.0
-        self._scan_start = 0.0
+        self.scan_max_gap_s = SCAN_MAX_GAP_S
+        self._wedge = Wedge(SCAN_MAX_GAP_S)
+        self.poll_s = poll_s
+        self._poll_timer: Timer | None = None
+        self._mark: int | None = None  # the newest audit event seen (``changes.change_mark``)
+        self._polling = False
 
     # -- database ---------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -158,9 +179,28 @@ class CellTrailApp(SessionMixin, App[None]):
         self.session_started(actor)  # -- sessions: idle clock, recorded session
         self.sub_title = f"{actor.full_name} ({actor.role})"
         if allowed(actor.role, "lot.read"):
-            self.switch_mode("board")
+            self.switch_mode("today")  # the worklist: what to do now, and the handover
+            if self.poll_s and self._poll_timer is None:
+                self._poll_timer = self.set_interval(self.poll_s, self._poll_changes)
         else:
             self.switch_mode("reports")
+
+    # -- refresh on change ------------------------------------------------------------------
+    def _poll_changes(self) -> None:
+        """Another user, terminal or ``mfg`` command wrote: the lot screens reload."""
+        if self._polling or self.actor is None or not self.can("lot.read"):
+            return
+        from mfg.services.changes import change_mark
+
+        self._polling = True
+        actor = self.actor
+        app_worker(self, "changes", lambda: change_mark(db=self.db, actor=actor), self._seen)
+
+    def _seen(self, mark: int) -> None:
+        self._polling = False
+        if self._mark is not None and mark != self._mark:
+            self.post_message(LotChanged(None))
+        self._mark = mark
 
     def can(self, action: str) -> bool:
         from mfg.domain.permissions import allowed
@@ -172,50 +212,50 @@ class CellTrailApp(SessionMixin, App[None]):
         if self.session_refused(e):  # -- sessions: the account changed: logged out
             return
         self.notify(
-            f"{e.message} [{e.rule}]", title="Refused", severity="warning", timeout=8, markup=False
-        )
-
-    def unexpected_error(self, e: BaseException) -> None:
-        log.error("unexpected error: %s: %s", type(e).__name__, e)
-        self.notify(
-            f"{type(e).__name__}: {e}\nDetails are in the log; nothing unfinished was saved.",
-            title="Internal error",
-            severity="error",
-            timeout=12,
+            f"{without_flags(e.message)} [{e.rule}]",
+            title="Refused",
+            severity="warning",
+            timeout=8,
             markup=False,
         )
-
-    async def _dispatch_action(self, namespace: Any, action_name: str, params: Any) -> bool:
-        # A bug in an action (key binding, palette) is logged and shown, and the screen lives on.
-        try:
-            return await super()._dispatch_action(namespace, action_name, params)
-        except Exception as e:
-            log.exception("unexpected error in action %s", action_name)
-            self.unexpected_error(e)
-            return True
-
-    def _handle_exception(self, error: Exception) -> None:
-        # Never a traceback on screen: log, notify, keep going.
-        log.exception("unhandled error in the UI", exc_info=error)
-        try:
-            self.unexpected_error(error)
-        except Exception:
-            super()._handle_exception(error)
 
     # -- navigation -------------------------------------------------------------------------
     def action_mode(self, mode: str) -> None:
         if self.actor is None:
             return
-        if mode in ("board", "qa") and not self.can("lot.read"):
+        if mode in ("today", "board", "qa") and not self.can("lot.read"):
             self.notify("your role cannot read lots", severity="warning")
             return
+        from textual.screen import ModalScreen
+
+        if isinstance(self.screen, ModalScreen):  # never throw away a form being filled
+            self.notify("finish or close this form first (Esc)", severity="warning")
+            return
+        if mode == self.current_mode:  # ctrl+b on a lot: back to the board itself
+            while len(self.screen_stack) > 1:
+                self.pop_screen()
+            return
         self.switch_mode(mode)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """App keys by role: a sponsor is not offered the board or the QA queue."""
+        if action == "mode" and parameters and parameters[0] in ("today", "board", "qa"):
+            return self.can("lot.read")
+        if action == "scan":
+            return self.actor is not None and self.can("scan")
+        return True
 
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    def action_scanner(self) -> None:
+        from tui.screens.scanner_setup import ScannerSetupScreen
+
+        if not isinstance(self.screen, ScannerSetupScreen):
+            self.push_screen(ScannerSetupScreen())
 
     def action_scan(self) -> None:
         from tui.screens.scan import ScanDialog
@@ -229,11 +269,17 @@ class CellTrailApp(SessionMixin, App[None]):
             self.post_message(ScanRead(code))
 
     def on_scan_read(self, message: ScanRead) -> None:
-        from tui.screens.scan import resolve_scan
+        from textual.screen import ModalScreen
 
-        handler = getattr(self.screen, "handle_scan", None)
-        if handler is not None and handler(message.payload):
-            return  # a custody step (or another screen) consumed it
+        from tui.screens.scan import refuse_scan, resolve_scan
+
+        screen = self.screen
+        if isinstance(screen, ScanTarget) and screen.handle_scan(message.payload):
+            return  # a custody step, the scan dialog
+        if isinstance(screen, ModalScreen):
+            # never switch lots under an open form: nothing of the scan was typed into it
+            refuse_scan(self, "scan ignored: finish or close this form first (Esc), then scan")
+            return
         resolve_scan(self, message.payload)
 
     def on_open_lot(self, message: OpenLot) -> None:
@@ -243,27 +289,31 @@ class CellTrailApp(SessionMixin, App[None]):
         if isinstance(current, LotDetailScreen) and current.lot_number == message.lot_number:
             current.reload()
             return
-        self.push_screen(LotDetailScreen(message.lot_number))
+        if isinstance(current, LotDetailScreen):  # one lot at a time: Esc goes back to the list
+            self.switch_screen(LotDetailScreen(message.lot_number))
+        else:
+            self.push_screen(LotDetailScreen(message.lot_number))
 
     def on_lot_changed(self, message: LotChanged) -> None:
-        for screen in self.screen_stack:
-            hook = getattr(screen, "lot_changed", None)
-            if hook is not None:
-                hook(message.lot_number)
-        for mode in ("board", "qa"):
+        """Every screen that shows lots, in every mode, reloads (public screen stacks)."""
+        seen: set[int] = set()
+        for mode in (self.current_mode, *self.MODES):
             try:
-                stack = self._screen_stacks.get(mode) or []
-            except AttributeError:
-                stack = []
+                stack = self.get_screen_stack(mode)
+            except KeyError:  # a mode not opened yet
+                continue
             for screen in stack:
-                hook = getattr(screen, "lot_changed", None)
-                if hook is not None and screen not in self.screen_stack:
-                    hook(message.lot_number)
+                if isinstance(screen, LotWatcher) and id(screen) not in seen:
+                    seen.add(id(screen))
+                    screen.lot_changed(message.lot_number)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         if self.actor is None:
             return
+        yield SystemCommand(
+            "Today", "What to do now, and the handover (F2)", lambda: self.action_mode("today")
+        )
         yield SystemCommand(
             "Lot board", "All active lots (ctrl+b)", lambda: self.action_mode("board")
         )
@@ -279,6 +329,9 @@ class CellTrailApp(SessionMixin, App[None]):
         yield SystemCommand("Help", "Keys and screens (F1)", self.action_help)
         for title, help_text, callback in self.session_commands():  # -- sessions
             yield SystemCommand(title, help_text, callback)
+        yield SystemCommand(
+            "Scanner setup", "Scan a label: is the scanner set up right? (F3)", self.action_scanner
+        )
         # every key of the screen the palette was opened on, by its description
         seen = {"Help", "Quit", "Scan/open", "Board", "Log out", "Lock"}
         for key, active in screen.active_bindings.items():
@@ -296,15 +349,67 @@ class CellTrailApp(SessionMixin, App[None]):
         await self.run_action(action, node)
 
     # -- keyboard-wedge scanner -------------------------------------------------------------
+    @property
+    def holding_keys(self) -> bool:
+        """Keys are held to tell a scanner's burst from typing (tests wait until it is False)."""
+        return bool(self._wedge.held)
+
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, (events.Key, events.MouseDown, events.MouseScrollUp)):
             self.session_activity()  # -- sessions: restarts the idle clock
-        if isinstance(event, events.Key) and not event.is_forwarded:
-            if self.actor is not None and self._scan_key(event):
-                return
-            if self._tab_between_inputs(event):
-                return
+        if (
+            isinstance(event, events.Key)
+            and not event.is_forwarded
+            and self.actor is not None
+            and not isinstance(self.screen, RawKeys)
+        ):
+            await self._wedge_key(event)
+            return
+        if (
+            isinstance(event, events.Key)
+            and not event.is_forwarded
+            and self._tab_between_inputs(event)
+        ):
+            return
         await super().on_event(event)
+
+    def _shortcut_screen(self) -> bool:
+        return not isinstance(self.focused, Input)
+
+    async def _wedge_key(self, event: events.Key) -> None:
+        self._wedge.max_gap = self.scan_max_gap_s
+        before, verdict = self._wedge.key(event, self._shortcut_screen())
+        if before is not None:
+            await self._apply(before)
+        if verdict is Verdict.HOLD:
+            token = self._wedge.token
+            self.set_timer(self.scan_max_gap_s, lambda: self.post_message(FlushKeys(token)))
+        elif verdict is Verdict.TYPING:
+            await self._deliver(event)
+
+    async def on_flush_keys(self, message: FlushKeys) -> None:
+        if message.token != self._wedge.token or not self._wedge.held:
+            return  # a newer key restarted the wait, or the burst was already decided
+        await self._apply(self._wedge.end(self._shortcut_screen()))
+
+    async def _apply(self, decision: Decision) -> None:
+        if decision.verdict is Verdict.SCAN:
+            self.post_message(ScanRead(decision.code))
+        elif decision.verdict is Verdict.DROP:
+            self.notify(
+                f"ignored {len(decision.held)} keys typed faster than a person types "
+                "(a scan that is not a code? F1 > scanner setup)",
+                title="Keys ignored",
+                severity="warning",
+                markup=False,
+            )
+        else:
+            for held in decision.held:
+                await self._deliver(held)
+
+    async def _deliver(self, event: events.Key) -> None:
+        if not self._tab_between_inputs(event):
+            await super().on_event(event)
 
     def _tab_between_inputs(self, event: events.Key) -> bool:
         """Move focus at once on Tab from an input, before the keys typed after it arrive.
@@ -321,51 +426,3 @@ class CellTrailApp(SessionMixin, App[None]):
             self.screen.focus_previous()
         event.stop()
         return True
-
-    def _scan_key(self, event: events.Key) -> bool:
-        """Collect fast bursts of printable keys; a burst ending in Enter is a scan."""
-        t = time.monotonic()
-        if event.key == "enter":
-            chars, start, last = self._scan_chars, self._scan_start, self._scan_last
-            self._scan_chars = []
-            gap = self.scan_max_gap_s
-            if len(chars) >= SCAN_MIN_LENGTH and t - last <= gap * 4:
-                payload = "".join(chars)
-                if self._looks_like_code(payload) and (last - start) <= gap * len(chars):
-                    self._undo_scan_typing()
-                    self.post_message(ScanRead(payload))
-                    return True
-            return False
-        if event.character and event.is_printable:
-            if not self._scan_chars or t - self._scan_last > self.scan_max_gap_s:
-                self._scan_chars = []
-                self._scan_start = t
-                self._remember_inputs()
-            self._scan_chars.append(event.character)
-            self._scan_last = t
-        else:
-            self._scan_chars = []
-        return False
-
-    def _remember_inputs(self) -> None:
-        """Before a possible scan: the inputs' values and the focus, to undo what it typed."""
-        try:
-            self._scan_inputs = {w: w.value for w in self.screen.query(Input)}
-        except Exception:
-            self._scan_inputs = {}
-        self._scan_focus = self.focused
-
-    def _undo_scan_typing(self) -> None:
-        """A scan's characters also reached widgets (an input, the board's key bindings)."""
-        for widget, value in getattr(self, "_scan_inputs", {}).items():
-            if widget.is_attached and widget.value != value:
-                widget.value = value
-        focus = getattr(self, "_scan_focus", None)
-        if focus is not None and focus.is_attached and focus is not self.focused:
-            focus.focus()
-
-    @staticmethod
-    def _looks_like_code(text: str) -> bool:
-        from tui.screens.scan import looks_like_code
-
-        return looks_like_code(text)

@@ -35,3 +35,31 @@ class LoggedIn(Message):
     def __init__(self, actor: object) -> None:
         super().__init__()
         self.actor = actor
+
+
+class FlushKeys(Message):
+    """The app's own timer: the held keys' burst is over (see ``tui.wedge``)."""
+
+    def __init__(self, token: int) -> None:
+        super().__init__()
+        self.token = token
+
+
+class LotWatcher:
+    """A screen that shows lots: the app calls ``lot_changed`` after any write to a lot."""
+
+    def lot_changed(self, lot_number: str | None) -> None:
+        raise NotImplementedError
+
+
+class ScanTarget:
+    """A screen that takes scans itself (a custody step, the scan dialog) instead of opening
+    the scanned lot: ``handle_scan`` returns True when it used the code."""
+
+    def handle_scan(self, payload: str) -> bool:
+        raise NotImplementedError
+
+
+class RawKeys:
+    """A screen that gets every key as it arrives, not held for the scanner-burst check (the
+    scanner setup screen measures the burst itself)."""

@@ -2,26 +2,36 @@
 
 The method calls the services (never a database session) and hands results back with
 ``ui(self, fn, *args)`` (``call_from_thread``). A refusal (``CellTrailError``) goes to the
-screen's ``refused`` method on the UI thread; anything unexpected becomes a notification and a
-log line, never a traceback on screen.
+screen's ``refused`` method on the UI thread. Anything else is a bug: it is not turned into a
+message; the worker fails, Textual stops the app (``exit_on_error``) and a Pilot test fails.
+``mfg tui`` writes the details to the log and prints one line (no traceback on screen).
+
+The thread runs in a copy of the UI thread's context (``contextvars``), so that ``self.app``
+works inside it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from textual._context import active_app
-from textual.worker import get_current_worker
+from textual.worker import Worker, active_worker, get_current_worker
 
 from mfg.errors import CellTrailError, SessionEnded
 
 log = logging.getLogger("celltrail.tui")
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
+
+
+class Refuses(Protocol):
+    """What a worker's owner offers for an expected refusal."""
+
+    def refused(self, e: CellTrailError) -> None: ...
 
 
 def ui(node: Any, fn: Callable[..., Any], *args: Any) -> None:
@@ -33,33 +43,42 @@ def ui(node: Any, fn: Callable[..., Any], *args: Any) -> None:
         node.app.call_from_thread(fn, *args)
 
 
+def in_thread(
+    owner: Any, body: Callable[[], None], *, name: str, group: str, exclusive: bool = False
+) -> Worker[None]:
+    """Start ``body`` in a thread worker of ``owner`` (a screen or the app), in a copy of the
+    current context; a refusal goes to ``owner.refused`` on the UI thread."""
+    context = contextvars.copy_context()  # on the UI thread: holds the active app
+
+    def guarded(worker: Worker[None]) -> None:
+        active_worker.set(worker)  # for ``ui``'s cancellation check
+        try:
+            body()
+        except SessionEnded as e:  # the account changed: the app logs the user out
+            ui(owner, owner.app.refused, e)
+        except CellTrailError as e:
+            ui(owner, owner.refused, e)
+
+    def run() -> None:
+        context.run(guarded, get_current_worker())
+
+    return owner.run_worker(  # type: ignore[no-any-return]
+        run, name=name, group=group, exclusive=exclusive, thread=True
+    )
+
+
 def service_worker(group: str = "service", exclusive: bool = True) -> Callable[[F], F]:
     """Decorate a screen method so that calling it starts a thread worker running it."""
 
     def deco(fn: F) -> F:
         @functools.wraps(fn)
         def start(self: Any, *args: Any, **kw: Any) -> Any:
-            app = self.app  # on the UI thread
-
-            def body() -> None:
-                active_app.set(app)  # so that ``self.app`` works inside the thread
-                try:
-                    fn(self, *args, **kw)
-                except SessionEnded as e:  # the account changed: the app logs the user out
-                    ui(self, app.refused, e)
-                except CellTrailError as e:
-                    ui(self, self.refused, e)
-                except Exception as e:  # a bug: log it, tell the user, keep running
-                    log.exception("unexpected error in %s", fn.__qualname__)
-                    ui(self, app.unexpected_error, e)
-
-            return self.run_worker(
-                body,
+            return in_thread(
+                self,
+                lambda: fn(self, *args, **kw),
                 name=fn.__name__,
                 group=group,
                 exclusive=exclusive,
-                thread=True,
-                exit_on_error=False,
             )
 
         return start  # type: ignore[return-value]
@@ -69,19 +88,10 @@ def service_worker(group: str = "service", exclusive: bool = True) -> Callable[[
 
 def app_worker(app: Any, group: str, call: Callable[[], T], done: Callable[[T], None]) -> None:
     """Run ``call()`` in a thread worker of ``app``, for actions that are not a screen's method;
-    ``done(result)`` then runs on the UI thread. A refusal goes to ``app.refused``, anything
-    else to ``app.unexpected_error``."""
+    ``done(result)`` then runs on the UI thread. A refusal goes to ``app.refused``."""
 
     def work() -> None:
-        active_app.set(app)
-        try:
-            result = call()
-        except CellTrailError as e:
-            app.call_from_thread(app.refused, e)
-            return
-        except Exception as e:
-            app.call_from_thread(app.unexpected_error, e)
-            return
-        app.call_from_thread(done, result)
+        result = call()
+        ui(app, done, result)
 
-    app.run_worker(work, thread=True, group=group, exit_on_error=False)
+    in_thread(app, work, name=group, group=group)

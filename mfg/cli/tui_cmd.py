@@ -69,9 +69,22 @@ def tui(
         check_schema(db.engine)
         return db
 
+    from rich.console import Console
+
     from tui.app import CellTrailApp
 
-    CellTrailApp(db_factory=open_db, demo=demo).run()
+    tui_app = CellTrailApp(db_factory=open_db, demo=demo)
+    crash_log = log_dir / "tui-errors.log"
+    with crash_log.open("a", encoding="utf-8") as errors:
+        # a bug stops the app (nothing unfinished is saved): its traceback goes to the log
+        tui_app.error_console = Console(file=errors, width=120, markup=False, highlight=False)
+        tui_app.run()
+    if tui_app.return_code:
+        sys.stderr.write(
+            "mfg tui stopped on an internal error (a bug); nothing unfinished was saved. "
+            f"Details: {crash_log}\n"
+        )
+        raise typer.Exit(1)
 
 
 def _no_database(path: Path) -> bool:

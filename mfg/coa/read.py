@@ -52,8 +52,13 @@ def decode_qr_from_pdf(
     try:
         import pypdfium2 as pdfium
         import zxingcpp
-    except ImportError:  # optional: scans need the extra
-        return None
+    except ImportError as e:  # installed with CellTrail; say so rather than answer "NO"
+        raise RuleViolation(
+            "file",
+            "qr-reader-missing",
+            f"this PDF has no CellTrail metadata (a scan?) and its QR code cannot be read: "
+            f"{e.name} is not installed (pip install zxing-cpp pypdfium2, or reinstall CellTrail)",
+        ) from None
     pdf = pdfium.PdfDocument(data)
     try:
         for page in pdf:

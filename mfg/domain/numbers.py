@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from mfg.errors import RuleViolation
 
@@ -84,19 +84,35 @@ def parse_percent(text: str, field: str) -> float:
 
 
 def format_cells(n: float | int | None, digits: int = 2) -> str:
-    """``1200000000`` -> ``1.2 x 10^9``; small numbers stay plain."""
+    """``1200000000`` -> ``1.2 x 10^9``; small numbers stay plain. The mantissa is rounded (half
+    to even) on the exact decimal value: ``1950000000`` at 2 digits is ``2.0``, never the ``1.9``
+    that binary floating point gave."""
     if n is None:
         return "-"
     if n == 0:
         return "0"
     if abs(n) < 10_000:
         return f"{n:g}"
-    exp = math.floor(math.log10(abs(n)))
-    mant = n / 10**exp
-    if round(mant, digits - 1 if digits > 1 else 0) >= 10:
+    value = Decimal(str(n))
+    places = Decimal(1).scaleb(-max(digits - 1, 0))
+    exp = value.adjusted()
+    mant = value.scaleb(-exp).quantize(places, rounding=ROUND_HALF_EVEN)
+    if abs(mant) >= 10:
         exp += 1
-        mant = n / 10**exp
-    return f"{mant:.{max(digits - 1, 0)}f} x 10^{exp}"
+        mant = value.scaleb(-exp).quantize(places, rounding=ROUND_HALF_EVEN)
+    return f"{mant} x 10^{exp}"
+
+
+def format_cells_short(n: float | int | None) -> str:
+    """For tables: up to three significant digits, no trailing zero beyond the first decimal
+    (``1.95 x 10^9``, ``1.2 x 10^9``, ``1.0 x 10^8``), so that 1.95e9 is not shown as 1.9."""
+    shown = format_cells(n, 3)
+    if " x 10^" not in shown:
+        return shown
+    mant, exp = shown.split(" x 10^")
+    if mant.endswith("0") and "." in mant and len(mant.split(".")[1]) > 1:
+        mant = mant[:-1]
+    return f"{mant} x 10^{exp}"
 
 
 def format_pct(p: float | None, decimals: int = 1) -> str:

@@ -166,3 +166,22 @@ def test_mantissa_times_power_of_ten_in_every_notation(mant: int, exp: int):
     for text in (f"{mant}e{exp}", f"{mant}x10^{exp}", f"{mant:,}x10^{exp}", f"{mant} × 10^{exp}"):
         assert parse_cells(text, "total") == expected
     assert math.isclose(float(parse_decimal(f"{mant}e{exp}", "x")), n)
+
+
+@pytest.mark.parametrize(
+    "n, two, short",
+    [
+        (1_950_000_000, "2.0 x 10^9", "1.95 x 10^9"),  # float rounding gave "1.9 x 10^9"
+        (1_200_000_000, "1.2 x 10^9", "1.2 x 10^9"),
+        (100_000_000, "1.0 x 10^8", "1.0 x 10^8"),
+        (1_234_567, "1.2 x 10^6", "1.23 x 10^6"),
+        (9_960_000_000, "1.0 x 10^10", "9.96 x 10^9"),
+        (999, "999", "999"),
+        (None, "-", "-"),
+    ],
+)
+def test_cells_are_rounded_on_the_exact_decimal_value(n: int | None, two: str, short: str) -> None:
+    from mfg.domain.numbers import format_cells_short
+
+    assert format_cells(n) == two
+    assert format_cells_short(n) == short

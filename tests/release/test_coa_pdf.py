@@ -231,3 +231,35 @@ def test_printer_command_receives_the_pdf_on_stdin(tmp_path: Path):
     with pytest.raises(RuleViolation) as e:
         coa.send_to_printer(f"{sh} -c 'exit 3'", b"x")
     assert e.value.rule == "printer-failed"
+
+
+def test_the_qr_reader_ships_with_celltrail_not_only_with_the_test_extras():
+    """Issue 13 (7): a genuine scanned COA was "issued by CellTrail: NO" without the extras."""
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    main = " ".join(project["project"]["dependencies"])
+    assert "zxing-cpp" in main and "pypdfium2" in main
+
+
+def test_a_scan_without_the_qr_reader_says_what_is_missing(monkeypatch, tmp_path):
+    import builtins
+
+    from mfg.errors import RuleViolation
+
+    real_import = builtins.__import__
+
+    def no_zxing(name, *args, **kw):
+        if name == "zxingcpp":
+            raise ModuleNotFoundError("No module named 'zxingcpp'", name="zxingcpp")
+        return real_import(name, *args, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_zxing)
+    from PIL import Image
+
+    image = Image.new("RGB", (200, 200), "white")
+    scan = tmp_path / "scan.pdf"
+    image.save(scan, "PDF", resolution=72)
+    with pytest.raises(RuleViolation) as e:
+        coa.read_pdf(scan.read_bytes())
+    assert e.value.rule == "qr-reader-missing" and "zxingcpp is not installed" in e.value.message

@@ -14,32 +14,62 @@ from tests.support import world
 from tests.support.constants import NOW, PASSWORD
 
 
-def make_app(db: Database) -> Any:
+def make_app(db: Database, poll_s: float | None = None) -> Any:
     from tui.app import CellTrailApp
 
-    return CellTrailApp(db_factory=lambda: db, clock=lambda: NOW)
+    return CellTrailApp(db_factory=lambda: db, clock=lambda: NOW, poll_s=poll_s)
 
 
 async def settle(pilot: Any, rounds: int = 3) -> None:
-    """Let thread workers finish and their results reach the UI."""
-    import contextlib
-
-    from textual.worker import WorkerCancelled
-
+    """Let held keys reach their widgets (``tui.wedge``), thread workers finish and their
+    results reach the UI: waits on conditions, never a fixed sleep."""
     for _ in range(rounds):
-        # an exclusive worker replaced by a newer one (a second reload) is not an error
-        with contextlib.suppress(WorkerCancelled):
-            await pilot.app.workers.wait_for_complete()
+        await keys_delivered(pilot)
+        await workers_done(pilot)
         await pilot.pause()
 
 
-async def login(pilot: Any, user: str = "tech", password: str = PASSWORD) -> None:
+async def workers_done(pilot: Any) -> None:
+    """Wait for the thread workers; one cancelled by a newer one of its group (a reload that
+    replaced a reload) is fine, it is what exclusive workers are for."""
+    from textual.worker import WorkerCancelled
+
+    for _ in range(20):
+        try:
+            await pilot.app.workers.wait_for_complete()
+            return
+        except WorkerCancelled:
+            continue
+
+
+async def keys_delivered(pilot: Any) -> None:
+    """Wait until the app holds no key back (it holds each for its scanner-burst check)."""
+    for _ in range(200):
+        if not getattr(pilot.app, "holding_keys", False):
+            await pilot.pause()  # and the widgets have handled what the app passed on
+            return
+        await pilot.pause(0.01)
+    raise AssertionError("keys still held after 2 s")
+
+
+async def login(
+    pilot: Any, user: str = "tech", password: str = PASSWORD, board: bool = True
+) -> None:
+    """Log in; technicians and QA land on Today, from where ``board`` goes on to the board."""
     await pilot.press(*user, "tab", *password, "enter")
     await settle(pilot)
+    if board and type(pilot.app.screen).__name__ == "TodayScreen":
+        await pilot.press("b")
+        await settle(pilot)
 
 
-def drive(db: Database, script: Callable[[Any, Any], Awaitable[None]], size=(80, 24)) -> Any:
-    app = make_app(db)
+def drive(
+    db: Database,
+    script: Callable[[Any, Any], Awaitable[None]],
+    size: tuple[int, int] = (80, 24),
+    poll_s: float | None = None,
+) -> Any:
+    app = make_app(db, poll_s)
 
     async def main() -> None:
         async with app.run_test(size=size) as pilot:
@@ -59,3 +89,39 @@ def tui_db(sqlite_db: Database) -> Database:
     lv = world.lot(sqlite_db, tech, "S-001")
     world.expand(sqlite_db, tech, lv.lot_number)
     return sqlite_db
+
+
+KEY_NAMES = {"-": "minus", ".": "full_stop", ":": "colon", " ": "space", "/": "slash"}
+
+
+def key_name(char: str) -> str:
+    return char if char.isalnum() else KEY_NAMES[char]
+
+
+async def type_like_a_person(pilot: Any, text: str, gap: float = 0.15) -> None:
+    """One key, then the pilot's own pause of ``gap`` seconds (a person: ~150 ms a key)."""
+    for char in text:
+        await pilot.press(key_name(char))
+        await pilot.pause(gap)
+    await keys_delivered(pilot)
+
+
+async def scan_burst(pilot: Any, code: str, enter: bool = True) -> None:
+    """A keyboard-wedge scanner: every key queued at once (microseconds apart), then Enter."""
+    from textual import events
+
+    for char in code:
+        pilot.app.post_message(events.Key(key_name(char), char))
+    if enter:
+        pilot.app.post_message(events.Key("enter", "\r"))
+    await settle(pilot)
+
+
+async def until(pilot: Any, condition: Callable[[], bool], what: str, limit_s: float = 10) -> None:
+    """Wait on a condition (never a fixed sleep), letting workers and messages run."""
+    for _ in range(int(limit_s / 0.05)):
+        if condition():
+            return
+        await workers_done(pilot)
+        await pilot.pause(0.05)
+    raise AssertionError(f"still waiting after {limit_s} s: {what}")

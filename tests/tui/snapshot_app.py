@@ -33,15 +33,43 @@ def seeded_database(home: Path) -> Database:
 def snapshot_app(db: Database) -> Any:
     from tui.app import CellTrailApp
 
-    return CellTrailApp(db_factory=lambda: db, clock=lambda: NOW, demo=True)
+    return CellTrailApp(db_factory=lambda: db, clock=lambda: NOW, demo=True, poll_s=None)
 
 
 async def settle(pilot: Any, rounds: int = 4) -> None:
+    """Let held keys reach their widgets (``tui.wedge``), thread workers finish and their
+    results reach the UI: waits on conditions, never a fixed sleep."""
     for _ in range(rounds):
-        await pilot.app.workers.wait_for_complete()
+        await keys_delivered(pilot)
+        await workers_done(pilot)
         await pilot.pause()
 
 
-async def log_in(pilot: Any, user: str = "qa") -> None:
+async def workers_done(pilot: Any) -> None:
+    """Wait for the thread workers; one cancelled by a newer one of its group (a reload that
+    replaced a reload) is fine, it is what exclusive workers are for."""
+    from textual.worker import WorkerCancelled
+
+    for _ in range(20):
+        try:
+            await pilot.app.workers.wait_for_complete()
+            return
+        except WorkerCancelled:
+            continue
+
+
+async def keys_delivered(pilot: Any) -> None:
+    """Wait until the app holds no key back (it holds each for its scanner-burst check)."""
+    for _ in range(200):
+        if not pilot.app.holding_keys:
+            return
+        await pilot.pause(0.01)
+    raise AssertionError("keys still held after 2 s")
+
+
+async def log_in(pilot: Any, user: str = "qa", board: bool = True) -> None:
     await pilot.press(*user, "tab", *DEMO_PASSWORD, "enter")
     await settle(pilot)
+    if board and type(pilot.app.screen).__name__ == "TodayScreen":
+        await pilot.press("b")
+        await settle(pilot)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from textual.widgets import Input, Static
 
 from mfg.domain.permissions import Role
 from mfg.services import audit_trail, counts, harvest, lots
 from mfg.services.uow import Actor, Database
 from tests.support.constants import PASSWORD
-from tests.tui.conftest import drive, login, settle
+from tests.tui.conftest import drive, keys_delivered, login, settle
 
 LOT = "BH002-26-0001"
 QA = Actor("qa", "Quinn Quality", Role.QA)
@@ -25,6 +26,7 @@ async def type_into(pilot: Any, selector: str, text: str) -> None:
     inp.focus()
     inp.value = ""
     await pilot.press(*text)
+    await keys_delivered(pilot)
 
 
 def test_login_wrong_password_then_board(tui_db: Database) -> None:
@@ -36,6 +38,9 @@ def test_login_wrong_password_then_board(tui_db: Database) -> None:
         assert "attempt(s) left" in text_of(app, "#login-error")
         assert app.focused.id == "password"
         await pilot.press(*PASSWORD, "enter")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "TodayScreen"  # technicians land on Today
+        await pilot.press("b")
         await settle(pilot)
         assert type(app.screen).__name__ == "LotBoardScreen"
         table = app.screen.query_one("#board")
@@ -56,7 +61,7 @@ def test_login_typed_in_one_burst_follows_the_tab(tui_db: Database) -> None:
             char = key if len(key) == 1 else ("\t" if key == "tab" else "\r")
             app.post_message(events.Key(key, char))
         await settle(pilot)
-        assert type(app.screen).__name__ == "LotBoardScreen"
+        assert type(app.screen).__name__ == "TodayScreen"
 
     drive(tui_db, script)
 
@@ -237,9 +242,8 @@ def _now():  # type: ignore[no-untyped-def]
     return NOW
 
 
-def test_a_bug_in_a_handler_becomes_a_notification_not_a_traceback(
-    tui_db: Database, monkeypatch: Any
-) -> None:
+def test_a_bug_in_a_key_handler_fails_the_pilot_run(tui_db: Database, monkeypatch: Any) -> None:
+    """Only expected refusals become messages: a bug is not swallowed into a toast."""
     from tui.screens.lot_board import LotBoardScreen
 
     def broken(self: Any) -> None:
@@ -251,13 +255,27 @@ def test_a_bug_in_a_handler_becomes_a_notification_not_a_traceback(
         await login(pilot)
         await pilot.press("o")
         await settle(pilot)
-        assert app.is_running and type(app.screen).__name__ == "LotBoardScreen"
-        messages = [n.message for n in app._notifications]
-        assert any("ZeroDivisionError: simulated bug" in m for m in messages)
-        await pilot.press("r")  # still answers keys
+
+    with pytest.raises(ZeroDivisionError, match="simulated bug"):
+        drive(tui_db, script)
+
+
+def test_a_bug_in_a_service_worker_fails_the_pilot_run(tui_db: Database, monkeypatch: Any) -> None:
+    from mfg.services import board
+
+    def broken(*_a: Any, **_k: Any) -> None:
+        raise ZeroDivisionError("simulated bug in a worker")
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot)
+        monkeypatch.setattr(board, "board", broken)
+        await pilot.press("r")
         await settle(pilot)
 
-    drive(tui_db, script)
+    from textual.worker import WorkerFailed
+
+    with pytest.raises(WorkerFailed, match="simulated bug in a worker"):
+        drive(tui_db, script)
 
 
 def test_sponsor_lands_on_reports_and_cannot_open_the_board(tui_db: Database) -> None:

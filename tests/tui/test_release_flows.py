@@ -13,7 +13,7 @@ from mfg.services.uow import Actor, Database
 from tests.conftest import add_users
 from tests.support import world
 from tests.support.constants import NOW, PASSWORD
-from tests.tui.conftest import drive, login, settle
+from tests.tui.conftest import drive, keys_delivered, login, settle, until
 
 QA = Actor("qa", "Quinn Quality", Role.QA)
 TECH = Actor("tech", "Tom Technician", Role.TECHNICIAN)
@@ -68,23 +68,28 @@ def test_enter_verify_and_sign_a_release(harvested: tuple[Database, str]) -> Non
     async def enter(app: Any, pilot: Any) -> None:
         await login(pilot, "tech")
         await open_first_lot(pilot)
-        await pilot.press("e")
+        await pilot.press("e")  # the result grid: every test of the spec
         await settle(pilot)
-        inp = app.screen.query_one("#in-test_code", Input)
-        inp.focus()
-        await pilot.press(*"VIAB", "tab", *"0.915")
+        assert type(app.screen).__name__ == "ResultGrid"
+        viab = app.screen.query_one("#g-VIAB", Input)
+        await until(pilot, lambda: app.focused is viab, "focus on the only test to enter")
+        assert app.screen.query_one("#g-CD3", Input).disabled  # entered: correct with x
+        await pilot.press(*"0.915")
+        await keys_delivered(pilot)
         # the same rule as `mfg result add`: a fraction is not a percentage here
-        await pilot.press("tab")
-        await pilot.press("ctrl+s")
-        assert "FAIL" in text_of(app, "#form-derived") or text_of(app, "#err-value")
-        value = app.screen.query_one("#in-value", Input)
-        value.value = ""
-        value.focus()
+        assert "FAIL" in text_of(app, "#ev-VIAB") or "[" in text_of(app, "#ev-VIAB")
+        await settle(pilot)
+        viab.value = ""
         await pilot.press(*"91.5")
+        await keys_delivered(pilot)
+        assert text_of(app, "#ev-VIAB") == "PASS"
         await pilot.press("ctrl+s")
-        assert "PASS" in text_of(app, "#form-derived")
+        assert "1 result(s) to save: VIAB" in text_of(app, "#grid-confirm")
         await pilot.press("enter")
         await settle(pilot, 5)
+        # back on the lot, on the Release tab where the new result waits for verification
+        assert type(app.screen).__name__ == "LotDetailScreen"
+        assert app.screen.query_one("#lot-tabs").active == "tab-release"
 
     drive(db, enter)
     viab = next(r for r in release.list_results(lot, db=db, actor=QA) if r.test_code == "VIAB")

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from mfg.services.uow import Database
+from tests.tui.conftest import until
 from tests.tui.snapshot_app import log_in, seeded_database, settle, snapshot_app
 from tui.messages import OpenLot
 
@@ -24,20 +25,39 @@ def demo_db(tmp_path: Path) -> Any:
     db.dispose()
 
 
+SIZE = (80, 24)  # the terminal the bench uses; every screen must work here
+
+
 def test_lot_board(snap_compare: Any, demo_db: Database) -> None:
     async def run_before(pilot: Any) -> None:
         await log_in(pilot, "tech")
 
-    assert snap_compare(snapshot_app(demo_db), run_before=run_before, terminal_size=(100, 30))
+    assert snap_compare(snapshot_app(demo_db), run_before=run_before, terminal_size=SIZE)
 
 
 def test_lot_detail_with_growth_chart(snap_compare: Any, demo_db: Database) -> None:
+    """Fixed column widths: the count table no longer depends on when its rows arrive."""
+
     async def run_before(pilot: Any) -> None:
         await log_in(pilot, "tech")
         pilot.app.post_message(OpenLot("BH002-26-0010"))  # in expansion, day 11
         await settle(pilot)
 
-    assert snap_compare(snapshot_app(demo_db), run_before=run_before, terminal_size=(100, 36))
+    assert snap_compare(snapshot_app(demo_db), run_before=run_before, terminal_size=SIZE)
+
+
+@pytest.mark.parametrize("tab", ["2", "3", "4"])
+def test_lot_detail_tabs_for_qa(snap_compare: Any, demo_db: Database, tab: str) -> None:
+    """Release, Bags and Audit of a lot in release testing, as QA sees them (Sign first)."""
+
+    async def run_before(pilot: Any) -> None:
+        await log_in(pilot, "qa")
+        pilot.app.post_message(OpenLot("BH002-26-0006"))
+        await settle(pilot)
+        await pilot.press(tab)
+        await settle(pilot)
+
+    assert snap_compare(snapshot_app(demo_db), run_before=run_before, terminal_size=SIZE)
 
 
 def test_signing_dialog(snap_compare: Any, demo_db: Database) -> None:
@@ -58,5 +78,43 @@ def test_signing_dialog(snap_compare: Any, demo_db: Database) -> None:
         )
         await settle(pilot)
         await pilot.press(*"secret")
+        await settle(pilot)
 
-    assert snap_compare(snapshot_app(demo_db), run_before=run_before)
+    assert snap_compare(snapshot_app(demo_db), run_before=run_before, terminal_size=SIZE)
+
+
+def test_today_for_a_technician(snap_compare: Any, demo_db: Database) -> None:
+    async def run_before(pilot: Any) -> None:
+        await log_in(pilot, "tech", board=False)
+
+    assert snap_compare(snapshot_app(demo_db), run_before=run_before, terminal_size=SIZE)
+
+
+def test_result_grid(snap_compare: Any, demo_db: Database) -> None:
+    """BH002-26-0008 is harvested with its results still to enter."""
+
+    async def run_before(pilot: Any) -> None:
+        await log_in(pilot, "tech")
+        pilot.app.post_message(OpenLot("BH002-26-0008"))
+        await settle(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        await until(
+            pilot, lambda: getattr(pilot.app.focused, "id", "") == "g-APPEAR", "the grid's focus"
+        )
+        await pilot.press(*"Conforms", "tab", *"93.1", "tab", *"0.5")
+        await settle(pilot)
+        screen = pilot.app.screen
+        await until(
+            pilot,
+            lambda: (
+                "FAIL" in str(screen.query_one("#ev-CD3").render())
+                and "PASS" in str(screen.query_one("#ev-VIAB").render())
+            ),
+            "every verdict shown",
+        )
+        for inp in screen.query("Input"):
+            inp.cursor_blink = False  # the photo must not depend on the blink's phase
+        await settle(pilot)
+
+    assert snap_compare(snapshot_app(demo_db), run_before=run_before, terminal_size=SIZE)

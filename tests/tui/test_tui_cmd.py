@@ -49,3 +49,28 @@ def test_demo_on_an_empty_home_then_reused(
     r = runner.invoke(cli_app, ["tui", "--demo"])
     assert r.exit_code == 0 and "creating" not in r.output
     assert _lots(home) == 20
+
+
+def test_a_bug_stops_the_tui_with_one_line_and_the_traceback_in_the_log(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The app stops on a bug (Pilot tests fail on it); the person sees one line, no traceback."""
+    from tui.app import CellTrailApp
+
+    def crashing_run(self: Any, **_kw: Any) -> None:
+        try:
+            raise ZeroDivisionError("simulated bug")
+        except ZeroDivisionError:
+            from rich.traceback import Traceback
+
+            self.error_console.print(Traceback())  # what Textual prints on a crash
+        self._return_code = 1
+
+    monkeypatch.setattr(CellTrailApp, "run", crashing_run)
+    home = tmp_path / "home"
+    monkeypatch.setenv("MFG_HOME", str(home))
+    monkeypatch.delenv("MFG_DATABASE_URL", raising=False)
+    r = CliRunner().invoke(cli_app, ["tui", "--demo"])
+    assert r.exit_code == 1
+    assert "internal error" in r.output and "Traceback" not in r.output
+    assert "ZeroDivisionError: simulated bug" in (home / "logs" / "tui-errors.log").read_text()

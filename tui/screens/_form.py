@@ -13,21 +13,28 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Generic, TypeVar
 
+from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 from mfg.errors import CellTrailError, RuleViolation
+from tui.widgets.footer import footer
+from tui.wording import without_flags
 from tui.workers import service_worker, ui
 
 R = TypeVar("R")
+WARNING = "CHECK: "  # a derived line that asks the user to look again (not a refusal)
 
 
-def _message(e: RuleViolation) -> str:
-    """The CLI's wording: the message and the rule's name (``required`` needs no name)."""
-    return e.message if e.rule == "required" else f"{e.message} [{e.rule}]"
+def _message(e: RuleViolation, labels: dict[str, str] | None = None) -> str:
+    """The CLI's wording: the message and the rule's name (``required`` needs no name), with
+    the form's field labels where the CLI names its flags."""
+    text = without_flags(e.message, labels)
+    return text if e.rule == "required" else f"{text} [{e.rule}]"
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,7 @@ class EntryForm(ModalScreen[R], Generic[R]):
         self.confirming = False
         self.values: dict[str, Any] = {}
         self.today: date | None = None
+        self._cross_errors: set[str] = set()  # fields showing a cross-field refusal
 
     # -- to implement -----------------------------------------------------------------------
     def fields(self) -> list[FormField]:
@@ -85,7 +93,7 @@ class EntryForm(ModalScreen[R], Generic[R]):
                         yield Static("", id=f"err-{f.name}", classes="error", markup=False)
             yield Static("", id="form-derived", classes="derived", markup=False)
             yield Static("", id="form-confirm", classes="confirm")
-        yield Footer()
+        yield footer()
 
     def on_mount(self) -> None:
         self._fetch()
@@ -139,7 +147,7 @@ class EntryForm(ModalScreen[R], Generic[R]):
         except RuleViolation as e:
             self.values.pop(name, None)
             # "required" is only shown on submit, not while the user has not typed yet
-            self._set_error(name, "" if e.rule == "required" else _message(e))
+            self._set_error(name, "" if e.rule == "required" else _message(e, self._labels()))
         self._derive(quiet=True)
 
     def _revalidate_all(self, quiet: bool) -> bool:
@@ -156,7 +164,7 @@ class EntryForm(ModalScreen[R], Generic[R]):
                 ok = False
                 self.values.pop(f.name, None)
                 if not (quiet and e.rule == "required"):
-                    self._set_error(f.name, _message(e))
+                    self._set_error(f.name, _message(e, self._labels()))
         return ok
 
     def _derive(self, quiet: bool) -> list[str] | None:
@@ -164,15 +172,40 @@ class EntryForm(ModalScreen[R], Generic[R]):
         try:
             lines = self.check(dict(self.values))
         except RuleViolation as e:
-            if not quiet or self._field(self._input_for(e.field)) is not None:
-                self.mark(e)
+            # while typing: the message goes under its field, the cursor stays where it is
+            name = self._input_for(e.field)
+            self._clear_cross_errors(keep=name)
+            if not quiet or self._field(name) is not None:
+                self.mark(e, focus=not quiet)
+                self._cross_errors.add(name)
             derived.update("")
             return None
         except (KeyError, TypeError):
             derived.update("")
             return None
-        derived.update("\n".join(lines))
+        self._clear_cross_errors()
+        shown = Text()
+        for i, line in enumerate(lines):
+            shown.append(
+                ("\n" if i else "") + line, "bold yellow" if line.startswith(WARNING) else ""
+            )
+        derived.update(shown)
         return lines
+
+    def _clear_cross_errors(self, keep: str = "") -> None:
+        """A cross-field message (viable > total) goes once the fields agree again; a field's
+        own parse error stays."""
+        for name in list(self._cross_errors):
+            if name != keep and name in self.values:
+                self._set_error(name, "")
+                self._cross_errors.discard(name)
+
+    def _labels(self) -> dict[str, str]:
+        out = {}
+        for f in self.fields():
+            for name in (f.name, *f.aliases):
+                out[name] = f.label
+        return out
 
     def _input_for(self, field: str) -> str:
         for f in self.fields():
@@ -180,11 +213,14 @@ class EntryForm(ModalScreen[R], Generic[R]):
                 return f.name
         return field
 
-    def mark(self, e: RuleViolation) -> None:
+    def mark(self, e: RuleViolation, focus: bool = True) -> None:
+        """Show a refusal under its field; ``focus`` only after the user submitted (Enter,
+        ctrl+s): a form never moves the cursor while the user types."""
         name = self._input_for(e.field)
         if self._field(name) is not None:
-            self._set_error(name, _message(e))
-            self.query_one(f"#in-{name}", Input).focus()
+            self._set_error(name, _message(e, self._labels()))
+            if focus:
+                self.query_one(f"#in-{name}", Input).focus()
         else:
             self.app.refused(e)  # type: ignore[attr-defined]
 
@@ -217,8 +253,12 @@ class EntryForm(ModalScreen[R], Generic[R]):
             return
         self.confirming = True
         self.add_class("confirming")
+        warnings = [line for line in lines if line.startswith(WARNING)]
         self.query_one("#form-confirm", Static).update(
-            "Check the values above. Enter saves, Esc goes back to edit."
+            f"{len(warnings)} plausibility warning(s) above: look again. "
+            "Enter saves anyway, Esc goes back to edit."
+            if warnings
+            else "Check the values above. Enter saves, Esc goes back to edit."
         )
 
     def _focus_first_error(self) -> None:
@@ -235,8 +275,36 @@ class EntryForm(ModalScreen[R], Generic[R]):
     def action_back(self) -> None:
         if self.confirming:
             self._unconfirm()
+        elif self.edited():
+            from tui.screens.confirm import ConfirmDialog
+
+            def answered(discard: bool | None) -> None:
+                if discard:
+                    self.dismiss(None)
+
+            self.app.push_screen(
+                ConfirmDialog(
+                    "Discard this form?",
+                    "What you typed is not saved. Enter discards it, Esc goes back to the form.",
+                ),
+                answered,
+            )
         else:
             self.dismiss(None)
+
+    def edited(self) -> bool:
+        """Whether the user changed any field from what the form opened with."""
+        for f in self.fields():
+            for inp in self.query(f"#in-{f.name}").results(Input):
+                if inp.value != f.value:
+                    return True
+        return False
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """The field's label stays in view with its input (the fields scroll at 80x24)."""
+        row = event.widget.parent
+        if isinstance(row, Vertical) and row.has_class("form-row"):
+            row.scroll_visible(animate=False)
 
     @service_worker(group="form-save")
     def _save(self, values: dict[str, Any]) -> None:

@@ -6,7 +6,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
+
+from tui.widgets.footer import footer
 
 
 class ConfirmDialog(ModalScreen[bool]):
@@ -25,7 +27,7 @@ class ConfirmDialog(ModalScreen[bool]):
             yield Static(self.title_text, classes="form-title", markup=False)
             yield Static(self.body, markup=False)
             yield Static("Enter: yes   Esc: no", classes="confirm")
-        yield Footer()
+        yield footer()
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)

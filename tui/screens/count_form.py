@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from mfg.domain.dates import parse_date
 from mfg.domain.numbers import format_cells, format_pct, parse_cells, parse_decimal
-from tui.screens._form import EntryForm, FormField
+from tui.screens._form import WARNING, EntryForm, FormField
 from tui.workers import ui
 
 if TYPE_CHECKING:
@@ -68,7 +68,15 @@ class CountForm(EntryForm[bool]):
                 lambda t, _d: parse_cells(t, "viable"),
                 value=f"{c.viable_cells:,}" if c else "",
             ),
-            FormField("volume_ml", "Culture volume (mL)", "e.g. 750", parse_volume, required=False),
+            FormField(
+                "volume_ml",
+                "Culture volume (mL)",
+                "e.g. 750",
+                parse_volume,
+                required=False,
+                # a correction keeps what the count had unless changed (it was silently lost)
+                value=f"{c.volume_ml:g}" if c and c.volume_ml is not None else "",
+            ),
             FormField(
                 "method",
                 "Counter / method",
@@ -130,12 +138,32 @@ class CountForm(EntryForm[bool]):
                 lines.append(
                     f"fold expansion {viable / seed.viable_cells:.1f}x since day {seed.expansion_day}"
                 )
+            lines += [WARNING + w for w in self._plausibility(g, day, v, kind, total, viable)]
         if self.correcting:
             lines.append(
                 f"replaces viable {format_cells(self.correcting.viable_cells)} / total "
                 f"{format_cells(self.correcting.total_cells)}; the original stays visible"
             )
         return lines
+
+    def _plausibility(
+        self, g: GrowthView, day: int, when: Any, kind: str, total: int, viable: int
+    ) -> list[str]:
+        """Second count the same day, >10-fold in two days, viability down >20 points."""
+        from datetime import timedelta
+
+        from mfg.domain import expansion
+        from mfg.domain.plausibility import Count, count_warnings
+
+        on = when if kind == "date" else g.day0 + timedelta(days=day)
+        new = Count(day, on, viable, expansion.viability_pct(total, viable))
+        skip = self.correcting.id if self.correcting else None
+        earlier = [
+            Count(c.expansion_day, c.measured_on, c.viable_cells, c.viability_pct)
+            for c in g.counts
+            if c.id != skip
+        ]
+        return count_warnings(new, earlier)
 
     def save(self, values: dict[str, Any]) -> bool:
         from mfg.services import counts

@@ -16,15 +16,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 from mfg.errors import CellTrailError, RuleViolation
+from tui.messages import ScanTarget
+from tui.widgets.footer import footer
+from tui.wording import without_flags
 from tui.workers import service_worker, ui
 
 STEPS = ("store", "issue", "thaw", "infuse", "discard")
 
 
-class CustodyDialog(ModalScreen[bool]):
+class CustodyDialog(ScanTarget, ModalScreen[bool]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     AUTO_FOCUS = "#cu-step"
 
@@ -50,7 +53,7 @@ class CustodyDialog(ModalScreen[bool]):
             yield Label("Now scan the bag's label (or type its payload and Enter)")
             yield Input(id="cu-payload", placeholder="CT1:D:...")
             yield Static("", id="cu-verdict", markup=False)
-        yield Footer()
+        yield footer()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -110,7 +113,7 @@ class CustodyDialog(ModalScreen[bool]):
 
     def refused(self, e: CellTrailError) -> None:
         self.app.bell()
-        self._verdict(f"{e.message} [{e.rule}]", ok=False)
+        self._verdict(f"{without_flags(e.message)} [{e.rule}]", ok=False)
         self.query_one("#cu-payload", Input).value = ""
 
     def _verdict(self, text: str, ok: bool | None) -> None:

@@ -20,6 +20,7 @@ def _kind(text: str, _today: Any) -> str:
 class LabelForm(EntryForm[bool]):
     def __init__(self, lot_number: str) -> None:
         self.lot_number = lot_number
+        self.saved_to = ""
         super().__init__()
         self.form_title = f"Print labels for {lot_number}"
 
@@ -35,7 +36,10 @@ class LabelForm(EntryForm[bool]):
         ]
 
     def check(self, values: dict[str, Any]) -> list[str]:
-        return [f"{values['kind']} labels of {self.lot_number}, PDF"]
+        app: Any = self.app
+        printer = app.db.settings.label_printer if app._db is not None else ""
+        where = f"to the label printer ({printer})" if printer else "as a PDF (no label printer)"
+        return [f"{values['kind']} labels of {self.lot_number}, {where}"]
 
     def save(self, values: dict[str, Any]) -> bool:
         from mfg.outfile import PendingOutput
@@ -59,8 +63,13 @@ class LabelForm(EntryForm[bool]):
             now=app.now(),
             deliver=pending.write,
         )
-        self.saved_path = pending.commit()
+        saved = pending.commit()
+        self.saved_to = f"labels written to {saved}"
+        printer = app.db.settings.label_printer
+        if printer:  # the site's label printer (label_printer / MFG_LABEL_PRINTER)
+            labels.send_to_printer(path.read_bytes(), printer)
+            self.saved_to = f"labels sent to the label printer ({printer}); copy in {saved}"
         return True
 
     def saved_message(self, result: bool) -> str:
-        return f"labels written to {getattr(self, 'saved_path', '')}"
+        return self.saved_to

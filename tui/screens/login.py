@@ -8,9 +8,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 from tui.messages import LoggedIn
+from tui.widgets.footer import footer
 from tui.workers import service_worker, ui
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ class LoginScreen(Screen[None]):
             yield Static("", id="login-error", classes="error", markup=False)
             if self.demo:
                 yield Static(DEMO_HINT, id="demo-hint")
-        yield Footer()
+        yield footer()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         user = self.query_one("#user", Input)

@@ -20,9 +20,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 
-from tui.messages import LotChanged, OpenLot
+from tui.messages import LotChanged, LotWatcher, OpenLot
+from tui.widgets.footer import footer
 from tui.workers import service_worker, ui
 
 if TYPE_CHECKING:
@@ -62,26 +63,53 @@ STATE_STYLE = {
     "rejected": "red",
     "terminated": "dim",
 }
+FLAG_WEIGHT = {"HOLD": 32, "ALERT": 16, "OOS": 8, "late": 4, "U": 2, "P": 1}
+
+
+def compact_flags(r: BoardRow) -> list[tuple[str, str]]:
+    """The flags in a few columns, most serious first: ALERT, OOS, late (a count overdue),
+    U<n> results to verify, P<n> results pending (the help and the README explain them)."""
+    out = []
+    if any(f.split()[0] == "HOLD" for f in r.flags):  # issue 10: a held lot
+        out.append(("HOLD", "bold white on red"))
+    if r.alerts:
+        out.append(("ALERT", "bold white on red"))
+    if r.oos:
+        out.append(("OOS", "bold red"))
+    if r.overdue_count:
+        out.append(("late", "yellow"))
+    if r.unverified_results:
+        out.append((f"U{r.unverified_results}", "cyan"))
+    if r.pending_results:
+        out.append((f"P{r.pending_results}", "dim cyan"))
+    return out
+
+
+def flag_weight(r: BoardRow) -> int:
+    return sum(
+        FLAG_WEIGHT[code if code[0] not in "UP" else code[0]] for code, _ in compact_flags(r)
+    )
+
+
 SORTS: tuple[tuple[str, Any], ...] = (
     ("newest", None),
+    ("flags", lambda r: (-flag_weight(r), r.lot_number)),
     ("day", lambda r: (-r.day_n, r.lot_number)),
     ("state", lambda r: (r.state, r.lot_number)),
     ("viability", lambda r: (r.last_viability_pct is None, r.last_viability_pct or 0)),
     ("fold", lambda r: (-(r.fold_expansion or 0), r.lot_number)),
-    ("flags", lambda r: (-len(r.flags), r.lot_number)),
 )
-# the last two are off screen at 80 columns (scroll right) and visible on wide terminals
+# fits 80 columns up to Flags; Src, Site and Projection are to the right (wide terminals)
 COLUMNS = (
     "Lot",
     "Subj",
-    "Src",
     "Day",
     "State",
     "Viab",
     "Fold",
     "Harv",
-    "Dose",
     "Flags",
+    "Src",
     "Site",
     "Projection",
 )
@@ -91,52 +119,49 @@ def _fmt_row(r: BoardRow) -> list[Any]:
     viab = Text("-" if r.last_viability_pct is None else f"{r.last_viability_pct:.1f}%")
     if r.last_viability_pct is not None and r.last_viability_pct < 70:
         viab.stylize("bold red")
-    if r.dose_met is None:
-        dose = Text("-", style="dim")
+    # the projected (or harvest) day, green when the dose is met, red with "!" when it is not
+    harv = Text("-" if r.projected_day is None else f"d{r.projected_day}")
+    if r.dose_met is False:
+        harv.append("!")
+        harv.stylize("bold red")
     elif r.dose_met:
-        dose = Text("yes", style="green")
-    else:
-        dose = Text("NO", style="bold red")
+        harv.stylize("green")
     flags = Text()
-    for f in r.flags:
-        style = {
-            "HOLD": "bold white on red",
-            "OOS": "bold red",
-            "ALERT": "bold white on red",
-            "overdue": "yellow",
-        }.get(f.split()[0], "cyan")
+    for code, style in compact_flags(r):
         if flags:
             flags.append(" ")
-        flags.append(f, style=style)
+        flags.append(code, style=style)
     return [
         r.lot_number,
         r.subject_id,
-        "cryo" if r.source == "cryo-pbmc" else "aph",
         str(r.day_n),
         Text(SHORT_STATE.get(r.state, r.state), style=STATE_STYLE.get(r.state, "")),
         viab,
         "-" if r.fold_expansion is None else f"{r.fold_expansion:.1f}x",
-        "-" if r.projected_day is None else f"d{r.projected_day}",
-        dose,
+        harv,
         flags,
+        "cryo" if r.source == "cryo-pbmc" else "aph",
         r.site,
         Text(r.projection_note, style="dim"),
     ]
 
 
-class LotBoardScreen(Screen[None]):
+class LotBoardScreen(LotWatcher, Screen[None]):
     """Active lots: lot, subject, source, day N, state, viability, fold, projection, flags."""
 
+    # most important first: the footer at 80 columns shows what fits, in this order
     BINDINGS = [
         Binding("enter", "open", "Open", show=False),
         Binding("slash", "search", "Search"),
-        Binding("f", "cycle_state", "State"),
-        Binding("s", "cycle_site", "Site"),
-        Binding("o", "cycle_sort", "Sort"),
         Binding("n", "register", "New lot"),
         Binding("c", "count", "Count"),
         Binding("h", "harvest", "Harvest"),
         Binding("q", "app.mode('qa')", "QA"),
+        Binding("t", "app.mode('today')", "Today"),
+        Binding("o", "cycle_sort", "Sort"),
+        Binding("O", "reverse_sort", "Reverse", show=False),
+        Binding("f", "cycle_state", "State"),
+        Binding("s", "cycle_site", "Site"),
         Binding("p", "app.mode('reports')", "Reports"),
         Binding("r", "reload", "Reload", show=False),
         Binding("escape", "clear_search", "Clear", show=False),
@@ -148,6 +173,7 @@ class LotBoardScreen(Screen[None]):
         self.site: str | None = None
         self.sites: tuple[str, ...] = ()
         self.sort_index = 0
+        self.sort_reverse = False
         self.search = ""
         self.board: Board | None = None
 
@@ -158,7 +184,7 @@ class LotBoardScreen(Screen[None]):
         table: DataTable[Any] = DataTable(id="board", cursor_type="row", zebra_stripes=True)
         table.add_columns(*COLUMNS)
         yield table
-        yield Footer()
+        yield footer()
 
     def on_mount(self) -> None:
         self.query_one("#board", DataTable).focus()
@@ -197,6 +223,8 @@ class LotBoardScreen(Screen[None]):
         key = SORTS[self.sort_index][1]
         if key is not None:
             rows.sort(key=key)
+        if self.sort_reverse:
+            rows.reverse()
         table = self.query_one("#board", DataTable)
         selected = self.selected_lot()
         table.clear()
@@ -228,7 +256,7 @@ class LotBoardScreen(Screen[None]):
         ]
         parts.append(f"state: {state}")
         parts.append(f"site: {self.site or 'all'}")
-        parts.append(f"sort: {SORTS[self.sort_index][0]}")
+        parts.append(f"sort: {SORTS[self.sort_index][0]}{' (rev.)' if self.sort_reverse else ''}")
         if self.search:
             parts.append(f"search: {self.search!r}")
         if self.board is not None:
@@ -293,8 +321,31 @@ class LotBoardScreen(Screen[None]):
         if self.board is not None:
             self.show_board(self.board)
 
+    def action_reverse_sort(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        if self.board is not None:
+            self.show_board(self.board)
+
     def action_reload(self) -> None:
         self.reload()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys by role and by the selected lot's state (``tui.roles``)."""
+        from tui.roles import BOARD_ACTIONS, offered
+
+        app: Any = self.app
+        role = app.actor.role if app.actor is not None else None
+        row = self.selected_row()
+        return offered(role, BOARD_ACTIONS.get(action), row.state if row else None)
+
+    def selected_row(self) -> BoardRow | None:
+        lot = self.selected_lot()
+        if lot is None or self.board is None:
+            return None
+        return next((r for r in self.board.rows if r.lot_number == lot), None)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.refresh_bindings()
 
     # -- entry forms ------------------------------------------------------------------------
     def action_register(self) -> None:

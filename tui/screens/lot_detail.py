@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,12 +23,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
-from mfg.domain.numbers import format_cells, format_pct
+from mfg.domain.numbers import format_cells, format_cells_short, format_pct
 from mfg.domain.text import visible
 from mfg.presentation import growth_rows
-from tui.messages import LotChanged
+from tui.messages import LotChanged, LotWatcher
+from tui.widgets.footer import footer
 from tui.widgets.growth_chart import ChartData, GrowthChart
 from tui.workers import service_worker, ui
 
@@ -40,15 +40,17 @@ if TYPE_CHECKING:
     from mfg.services.harvest import HarvestView
     from mfg.services.lots import LotView
 
+COUNT_COLUMNS = (
+    ("id", 4),
+    ("day", 3),
+    ("date", 10),
+    ("total", 11),
+    ("viable", 11),
+    ("viab", 6),
+    ("fold", 7),
+    ("by", 8),
+)
 EVAL_STYLE = {"pass": "green", "fail": "bold red", "pending": "yellow"}
-
-
-def optional_service(name: str) -> Any:
-    """A service module that another part of CellTrail provides, if it is installed."""
-    try:
-        return importlib.import_module(f"mfg.services.{name}")
-    except ImportError:
-        return None
 
 
 @dataclass
@@ -65,19 +67,28 @@ class LotDetail:
     hold: Any = None  # mfg.services.holds.HoldStatus
 
 
-class LotDetailScreen(Screen[None]):
+class LotDetailScreen(LotWatcher, Screen[None]):
+    # most important first: the footer at 80 columns shows what fits, in this order
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
+        Binding("d", "disposition", "Sign"),
+        Binding("v", "verify", "Verify"),
+        Binding("a", "qa('alerts')", "Ack alerts"),
         Binding("c", "count", "Count"),
+        Binding("e", "result", "Result"),
+        Binding("h", "harvest", "Harvest"),
         Binding("x", "correct", "Correct"),
         Binding("t", "custody", "Custody"),
-        Binding("h", "harvest", "Harvest"),
-        Binding("e", "result", "Result"),
-        Binding("v", "verify", "Verify"),
-        Binding("d", "disposition", "Sign"),
-        Binding("l", "labels", "Labels", show=False),
-        Binding("k", "coa", "COA", show=False),
+        Binding("l", "labels", "Labels"),
+        Binding("k", "coa", "COA"),
+        Binding("w", "qa('deviation')", "Deviation"),
+        Binding("z", "qa('close_deviation')", "Close dev."),
+        Binding("ctrl+t", "qa('terminate')", "Terminate"),
+        Binding("escape", "app.pop_screen", "Back"),
         Binding("r", "reload", "Reload", show=False),
+        Binding("1", "tab('tab-growth')", "Growth", show=False),
+        Binding("2", "tab('tab-release')", "Release", show=False),
+        Binding("3", "tab('tab-bags')", "Bags", show=False),
+        Binding("4", "tab('tab-audit')", "Audit", show=False),
     ]
 
     def __init__(self, lot_number: str) -> None:
@@ -89,7 +100,7 @@ class LotDetailScreen(Screen[None]):
         yield Header(show_clock=False)
         yield Static(f"{self.lot_number}  loading ...", id="lot-header")
         with TabbedContent(id="lot-tabs"):
-            with TabPane("Growth", id="tab-growth"), VerticalScroll():
+            with TabPane("1 Growth", id="tab-growth"), VerticalScroll():
                 yield DataTable(id="counts", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="projection")
                 yield GrowthChart(id="chart")
@@ -98,21 +109,49 @@ class LotDetailScreen(Screen[None]):
                     "cells needed for the dose  [reverse] window [/]",
                     id="chart-legend",
                 )
-            with TabPane("Release", id="tab-release"), VerticalScroll():
+            with TabPane("2 Release", id="tab-release"), VerticalScroll():
                 yield Static("", id="harvest-summary")
                 yield DataTable(id="results", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="release-note")
-            with TabPane("Bags", id="tab-bags"), VerticalScroll():
+            with TabPane("3 Bags", id="tab-bags"), VerticalScroll():
                 yield DataTable(id="bags", cursor_type="row")
                 yield Static("", id="bags-note")
-            with TabPane("Audit", id="tab-audit"):
+            with TabPane("4 Audit", id="tab-audit"):
                 yield DataTable(id="trail", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield footer()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys by role and lot state (``tui.roles``): hidden where they cannot be used."""
+        from tui.roles import LOT_ACTIONS, offered
+
+        app: Any = self.app
+        role = app.actor.role if app.actor is not None else None
+        state = self.detail.lot.state if self.detail is not None else None
+        d = self.detail
+        if action == "qa" and parameters:
+            action = str(parameters[0])
+            if action == "alerts" and (d is None or not d.lot.alerts):
+                return False
+            if action == "close_deviation" and (d is None or not self._open_deviations()):
+                return False
+        return offered(role, LOT_ACTIONS.get(action), state)
+
+    def _open_deviations(self) -> tuple[str, ...]:
+        devs = self.detail.deviations if self.detail is not None else []
+        return tuple(dev.number for dev in devs if dev.closed_at is None)
+
+    def action_qa(self, action: str) -> None:
+        from tui.screens.qa_forms import qa_form
+
+        alerts = tuple(self.detail.lot.alerts) if self.detail is not None else ()
+        form = qa_form(action, self.lot_number, alerts, self._open_deviations())
+        self.app.push_screen(form, self._done)
 
     def on_mount(self) -> None:
-        self.query_one("#counts", DataTable).add_columns(
-            "id", "day", "date", "total", "viable", "viab", "fold", "by"
-        )
+        # fixed widths: the same layout however fast the rows arrive (stable snapshots, 80 cols)
+        counts = self.query_one("#counts", DataTable)
+        for label, width in COUNT_COLUMNS:
+            counts.add_column(label, width=width)
         self.query_one("#results", DataTable).add_columns(
             "test", "status", "result", "entered", "verified", "specification"
         )
@@ -130,7 +169,7 @@ class LotDetailScreen(Screen[None]):
 
     @service_worker(group="detail")
     def load(self, lot_number: str) -> None:
-        from mfg.services import audit_trail, counts, harvest, holds, lots
+        from mfg.services import audit_trail, counts, custody, harvest, holds, lots, release
 
         app: Any = self.app
         db, actor, now = app.db, app.actor, app.now()
@@ -141,30 +180,10 @@ class LotDetailScreen(Screen[None]):
             trail=audit_trail.lot_trail(lot_number, db=db, actor=actor),
             hold=holds.status(lot_number, db=db, actor=actor),
         )
-        results = optional_service("results")
-        if results is not None and hasattr(results, "list_results"):
-            detail.results = _optional(
-                detail, "results", results.list_results, lot_number, db=db, actor=actor
-            )
-        else:
-            detail.notes.append("release testing is not installed in this CellTrail yet")
-        release = optional_service("release")
-        if release is not None:
-            detail.signatures = _optional(
-                detail, "signatures", release.signatures, lot_number, db=db, actor=actor
-            )
-            detail.deviations = _optional(
-                detail,
-                "deviations",
-                release.list_deviations,
-                db=db,
-                actor=actor,
-                lot_number=lot_number,
-            )
-        custody = optional_service("custody")
-        if custody is not None and hasattr(custody, "list_bags"):
-            bags = _optional(detail, "bags", custody.list_bags, lot_number, db=db, actor=actor)
-            detail.bags = list(getattr(bags, "bags", bags) or [])
+        detail.results = release.list_results(lot_number, db=db, actor=actor)
+        detail.signatures = release.signatures(lot_number, db=db, actor=actor)
+        detail.deviations = release.list_deviations(db=db, actor=actor, lot_number=lot_number)
+        detail.bags = list(custody.list_bags(lot_number, db=db, actor=actor).bags)
         ui(self, self.show, detail)
 
     def refused(self, e: CellTrailError) -> None:
@@ -173,12 +192,33 @@ class LotDetailScreen(Screen[None]):
             self.query_one("#lot-header", Static).update(f"{self.lot_number}: {e.message}")
 
     def show(self, d: LotDetail) -> None:
+        tables = list(self.query(DataTable))
+        cursors = {t.id: t.cursor_row for t in tables}
         self.detail = d
         self._header(d)
         self._growth(d)
         self._release(d)
         self._bags(d)
         self._trail(d)
+        for t in tables:  # the selected row stays selected after a reload (a custody step)
+            row = cursors.get(t.id, 0)
+            if t.row_count and row > 0:
+                t.move_cursor(row=min(row, t.row_count - 1), animate=False)
+        self.refresh_bindings()  # the footer follows the lot's state
+        if not isinstance(self.focused, DataTable):
+            self._focus_tab_table()
+
+    def _focus_tab_table(self) -> None:
+        """Arrow keys work at once: the active tab's table has the focus."""
+        tabs = self.query_one("#lot-tabs", TabbedContent)
+        pane = tabs.get_pane(tabs.active) if tabs.active else None
+        if pane is not None:
+            for table in pane.query(DataTable):
+                table.focus()
+                return
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._focus_tab_table()
 
     def _header(self, d: LotDetail) -> None:
         v, g = d.lot, d.growth
@@ -208,18 +248,19 @@ class LotDetailScreen(Screen[None]):
         table = self.query_one("#counts", DataTable)
         table.clear()
         for c, _p, cells in growth_rows(g):
-            table.add_row(
-                *cells,
-                c.recorded_by,
-                key=str(c.id),
+            # three significant digits in the table: 1.95 x 10^9, not 1.9 x 10^9
+            cells[3], cells[4] = (
+                format_cells_short(c.total_cells),
+                format_cells_short(c.viable_cells),
             )
+            table.add_row(*cells, c.recorded_by, key=str(c.id))
         for c in g.corrected:
             table.add_row(
                 Text(str(c.id), style="dim strike"),
                 Text(str(c.expansion_day), style="dim"),
                 Text(str(c.measured_on), style="dim"),
-                Text(format_cells(c.total_cells), style="dim strike"),
-                Text(format_cells(c.viable_cells), style="dim strike"),
+                Text(format_cells_short(c.total_cells), style="dim strike"),
+                Text(format_cells_short(c.viable_cells), style="dim strike"),
                 Text("corrected", style="dim"),
                 "",
                 Text(c.recorded_by, style="dim"),
@@ -346,6 +387,10 @@ class LotDetailScreen(Screen[None]):
         if ok:
             self.post_message(LotChanged(self.lot_number))
 
+    def action_tab(self, pane: str) -> None:
+        """1-4: Growth, Release, Bags, Audit (the table keeps the arrows)."""
+        self.query_one("#lot-tabs", TabbedContent).active = pane
+
     def action_reload(self) -> None:
         self.reload()
 
@@ -384,16 +429,16 @@ class LotDetailScreen(Screen[None]):
         self.app.push_screen(HarvestForm(self.lot_number, correcting=harvested), self._done)
 
     def action_result(self) -> None:
-        from tui.screens.result_form import ResultForm, release_ready
+        """Every test of the spec on one screen (corrections of entered results: ``x``)."""
+        from tui.screens.result_grid import ResultGrid
 
-        if not release_ready(self.app):
-            return
-        code = ""
-        if self.query_one("#lot-tabs", TabbedContent).active == "tab-release":
-            r = self.selected_result()
-            if r is not None and r.status in ("not entered", "pending"):
-                code = r.test_code
-        self.app.push_screen(ResultForm(self.lot_number, code), self._done)
+        self.app.push_screen(ResultGrid(self.lot_number), self._result_done)
+
+    def _result_done(self, ok: object) -> None:
+        """After a result: the Release tab, where it now is (and waits for verification)."""
+        if ok:
+            self.query_one("#lot-tabs", TabbedContent).active = "tab-release"
+        self._done(ok)
 
     def action_verify(self) -> None:
         from tui.screens.result_form import release_ready, verify_selected
@@ -441,22 +486,6 @@ class LotDetailScreen(Screen[None]):
         from tui.screens.result_form import coa
 
         coa(self)
-
-
-def _optional(detail: LotDetail, what: str, fn: Any, *args: Any, **kw: Any) -> Any:
-    """Call a service of another part of CellTrail; a refusal there must not hide the lot."""
-    from mfg.errors import CellTrailError
-
-    try:
-        return fn(*args, **kw)
-    except CellTrailError as e:
-        detail.notes.append(f"{what}: {e.message} [{e.rule}]")
-    except Exception as e:  # another part's bug: show the lot anyway, log it
-        import logging
-
-        logging.getLogger("celltrail.tui").exception("%s failed", what)
-        detail.notes.append(f"{what}: could not be read ({type(e).__name__}; see the log)")
-    return []
 
 
 def _short(values: Any) -> str:

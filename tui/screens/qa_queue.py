@@ -15,10 +15,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from mfg.domain.text import visible
-from tui.messages import LotChanged, OpenLot
+from tui.messages import LotChanged, LotWatcher, OpenLot
+from tui.widgets.footer import footer
+from tui.wording import with_unit
 from tui.workers import service_worker, ui
 
 if TYPE_CHECKING:
@@ -29,11 +31,12 @@ AWAITING = ("harvested", "in_release_testing", "conditionally_released")
 EVAL_STYLE = {"pass": "green", "fail": "bold red"}
 
 
-class QaQueueScreen(Screen[None]):
+class QaQueueScreen(LotWatcher, Screen[None]):
     BINDINGS = [
         Binding("enter", "open", "Open", show=False),
         Binding("v", "verify", "Verify"),
         Binding("b", "app.mode('board')", "Board"),
+        Binding("t", "app.mode('today')", "Today"),
         Binding("p", "app.mode('reports')", "Reports"),
         Binding("r", "reload", "Reload"),
     ]
@@ -48,7 +51,7 @@ class QaQueueScreen(Screen[None]):
         yield DataTable(id="to-verify", cursor_type="row", zebra_stripes=True)
         yield Static("Lots awaiting disposition", classes="section-title")
         yield DataTable(id="to-dispose", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield footer()
 
     def on_mount(self) -> None:
         self.query_one("#to-verify", DataTable).add_columns(
@@ -82,7 +85,7 @@ class QaQueueScreen(Screen[None]):
         dispose.clear()
         me = getattr(getattr(self.app, "actor", None), "username", "")
         for i, r in enumerate(results):
-            value = Text(visible(f"{r.value_text} {r.unit}".strip()))  # users' text: no markup
+            value = Text(visible(with_unit(r.value_text, r.unit)))  # users' text: no markup
             who = Text(r.entered_by, style="dim" if r.entered_by == me else "")
             if r.entered_by == me:
                 who.append(" (you)", style="dim")
@@ -107,7 +110,8 @@ class QaQueueScreen(Screen[None]):
                     " ".join(row.flags),
                     key=row.lot_number,
                 )
-        (verify if verify.row_count else dispose).focus()
+        if not isinstance(self.focused, DataTable):  # the first load; a refresh keeps the focus
+            (verify if verify.row_count else dispose).focus()
 
     def _selected(self) -> tuple[str, ResultToVerify | None] | None:
         table = self.focused
@@ -137,7 +141,7 @@ class QaQueueScreen(Screen[None]):
             return
         r = chosen[1]
         body = (
-            f"{r.lot_number} ({r.subject_id}): {r.test_code} = {r.value_text} {r.unit} -> "
+            f"{r.lot_number} ({r.subject_id}): {r.test_code} = {with_unit(r.value_text, r.unit)} -> "
             f"{r.evaluation}\nentered by {r.entered_by}"
         )
 

@@ -7,6 +7,7 @@ from typing import Any
 from mfg.domain.dates import parse_date
 from mfg.domain.numbers import parse_decimal
 from tui.screens._form import EntryForm, FormField
+from tui.wording import known
 
 
 def _source(text: str, _today: Any) -> str:
@@ -69,10 +70,12 @@ class RegisterLotForm(EntryForm["str | None"]):
         day0 = day0_for(values["source"], values.get("apheresis_date"), values.get("thaw_date"))
         lines = [f"subject {values['subject_id']}, {values['source']}, day 0 = {day0}"]
         if values.get("site"):
-            lines.append(
-                f"new subject at {values['site']}: {values.get('indication')}, "
-                f"{values.get('weight_kg')} kg, {values.get('dose_level')}"
+            given = known(
+                (values.get("indication"), "{}"),
+                (values.get("weight_kg"), "{:g} kg"),
+                (values.get("dose_level"), "{}"),
             )
+            lines.append(f"new subject at {values['site']}: {given or 'no details given'}")
         return lines
 
     def save(self, values: dict[str, Any]) -> str:

@@ -16,9 +16,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from mfg.errors import CellTrailError
+from tui.widgets.footer import footer
 from tui.workers import service_worker, ui
 
 STRATA: tuple[tuple[str, ...], ...] = (
@@ -57,7 +58,7 @@ class ReportsScreen(Screen[None]):
                 id="report-legend",
                 markup=False,
             )
-        yield Footer()
+        yield footer()
 
     def on_mount(self) -> None:
         self.action_reload()

@@ -15,8 +15,6 @@ from tui.screens._form import EntryForm, FormField
 from tui.workers import app_worker, ui
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from mfg.domain.specs import Product
 
 
@@ -106,15 +104,30 @@ class ResultForm(EntryForm[bool]):
 
         lot = lots.show_lot(self.lot_number, db=app.db, actor=app.actor)
         product = app.db.product(lot.product_code, lot.spec_version)
-        ui(self, self._show_context, product, results)
+        signed = list(release.signatures(self.lot_number, db=app.db, actor=app.actor))
+        ui(self, self._show_context, product, results, signed)
 
-    def _show_context(self, product: Product, results: list[Any]) -> None:
+    def _show_context(self, product: Product, results: list[Any], signed: list[Any]) -> None:
         self.product, self.results = product, results
         todo = [r.test_code for r in results if r.status == "not entered"]
-        self.set_context(
+        lines = [
             f"{product.code} spec v{product.spec_version}; still to enter: "
             + (", ".join(todo) if todo else "none")
-        )
+        ]
+        c = self.correcting
+        if c is not None:
+            lines.append(
+                f"now: {c.test_code} = {c.display} ({c.evaluation}), entered by {c.entered_by}"
+                + (f", verified by {c.verified_by}" if c.verified_by else ", not verified")
+            )
+            valid = [s for s in signed if s.valid]
+            if valid:
+                s = valid[-1]
+                lines.append(
+                    f"WARNING: {self.lot_number} is signed ({s.meaning} by {s.printed_name}); "
+                    "this correction breaks that signature: QA must review and sign again"
+                )
+        self.set_context("\n".join(lines))
         self._revalidate_all(quiet=True)
         self._derive(quiet=True)
 
@@ -132,6 +145,8 @@ class ResultForm(EntryForm[bool]):
             "pending": "PENDING",
         }.get(ev, ev)
         lines.append(f"result {parsed.value_text.strip()} -> {verdict}")
+        if self.correcting is not None:
+            lines.append(f"replaces {self.correcting.display}; the original stays visible")
         current = next((r for r in self.results if r.test_code == code), None)
         if current is not None and current.status != "not entered" and self.correcting is None:
             lines.append(f"replaces the pending entry by {current.entered_by}")
@@ -178,8 +193,9 @@ def verify_selected(screen: Any) -> None:
         return
     body = (
         f"{r.test_name} ({r.test_code}) = {r.display} -> {r.evaluation}\n"
-        f"specification {r.acceptance}\nentered by {r.entered_by}; you verify it as "
-        f"{screen.app.actor.full_name}."
+        f"specification {r.acceptance}\n"
+        f"tested on {r.tested_on or 'not given'}, method {r.method_ref or r.method}\n"
+        f"entered by {r.entered_by}; you verify it as {screen.app.actor.full_name}."
     )
 
     def answered(yes: bool | None) -> None:
@@ -240,7 +256,7 @@ class DispositionForm(EntryForm[Any]):
             FormField(
                 "deviations",
                 "Exception: cite deviations (OOS release only)",
-                "DEV-26-0001",
+                "DEV-2026-0001",
                 required=False,
                 aliases=("deviation",),
             ),
@@ -342,7 +358,7 @@ def coa(screen: Any) -> None:
         app.notify("release testing is not installed in this CellTrail yet", severity="warning")
         return
 
-    def call() -> Path:
+    def call() -> str:
         from mfg.outfile import PendingOutput
 
         out_dir = app.db.settings.home / "coa"
@@ -359,9 +375,16 @@ def coa(screen: Any) -> None:
             now=app.now(),
             deliver=pending.write,
         )
-        return pending.commit()
+        path = pending.commit()
+        printer = app.db.settings.coa_printer
+        if printer:  # the site's COA printer (coa_printer / MFG_COA_PRINTER)
+            from mfg.coa import send_to_printer
 
-    def done(path: Path) -> None:
-        app.notify(f"COA written to {path}", title="COA")
+            send_to_printer(printer, path.read_bytes())
+            return f"COA sent to the COA printer ({printer}); copy in {path}"
+        return f"COA written to {path} (no COA printer configured)"
+
+    def done(said: str) -> None:
+        app.notify(said, title="COA", markup=False)
 
     app_worker(app, "coa", call, done)

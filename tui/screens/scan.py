@@ -16,9 +16,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
-from tui.messages import OpenLot
+from tui.messages import OpenLot, ScanTarget
+from tui.widgets.footer import footer
+from tui.workers import in_thread
 
 LOT_RE = re.compile(r"^[A-Z0-9]{2,10}-[0-9]{2}-[0-9]{4,6}$", re.IGNORECASE)
 PAYLOAD_RE = re.compile(r"^CT[0-9]+:[A-Z]:[A-Z0-9-]+:[A-Z0-9]+:", re.IGNORECASE)
@@ -42,7 +44,7 @@ def looks_like_code(text: str) -> bool:
     return bool(PAYLOAD_RE.match(t))
 
 
-class ScanDialog(ModalScreen["str | None"]):
+class ScanDialog(ScanTarget, ModalScreen["str | None"]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     AUTO_FOCUS = "#scan-input"
 
@@ -52,11 +54,15 @@ class ScanDialog(ModalScreen["str | None"]):
             yield Label("Lot number, COI code or label QR payload")
             yield Input(id="scan-input", placeholder="BH002-26-0001")
             yield Static("", classes="error")
-        yield Footer()
+        yield footer()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.dismiss(event.value.strip() or None)
+
+    def handle_scan(self, payload: str) -> bool:
+        self.dismiss(payload.strip() or None)
+        return True
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -71,17 +77,14 @@ def resolve_scan(app: Any, payload: str) -> None:
         try:
             lot = _resolve(app, payload)
         except CellTrailError as e:
-            app.call_from_thread(_refuse, app, f"{e.message} [{e.rule}]")
-            return
-        except Exception as e:
-            app.call_from_thread(app.unexpected_error, e)
+            app.call_from_thread(refuse_scan, app, f"{e.message} [{e.rule}]")
             return
         if lot is None:
-            app.call_from_thread(_refuse, app, f"no lot or label matches {payload!r}")
+            app.call_from_thread(refuse_scan, app, f"no lot or label matches {payload!r}")
         else:
             app.call_from_thread(app.post_message, OpenLot(lot))
 
-    app.run_worker(work, thread=True, group="scan", exit_on_error=False)
+    in_thread(app, work, name="scan", group="scan")
 
 
 def _resolve(app: Any, payload: str) -> str | None:
@@ -113,7 +116,7 @@ def _hold_alarm(app: Any, seen: Any) -> None:
     )
 
 
-def _refuse(app: Any, message: str) -> None:
+def refuse_scan(app: Any, message: str) -> None:
     app.bell()
     app.notify(message, title="Scan refused", severity="error", timeout=10, markup=False)
 

@@ -15,11 +15,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 from textual.worker import Worker, WorkerState
 
 from mfg.domain.text import rich_inert
 from mfg.errors import CellTrailError
+from tui.widgets.footer import footer
+from tui.wording import without_flags
 from tui.workers import service_worker
 
 T = TypeVar("T")
@@ -69,7 +71,7 @@ class SignDialog(ModalScreen[T | None], Generic[T]):
                 "of your handwritten one.",
                 id="sign-legal",
             )
-        yield Footer()
+        yield footer()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -93,7 +95,7 @@ class SignDialog(ModalScreen[T | None], Generic[T]):
         pw = self.query_one("#sign-password", Input)
         pw.value = ""
         pw.focus()
-        self.query_one("#sign-error", Static).update(f"{e.message} [{e.rule}]")
+        self.query_one("#sign-error", Static).update(f"{without_flags(e.message)} [{e.rule}]")
 
     def action_cancel(self) -> None:
         self.dismiss(None)

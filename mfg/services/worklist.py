@@ -1,0 +1,201 @@
+"""Today: what a technician or QA has to do now, and the handover (what changed since I last
+worked, what is open). A read model for the TUI's landing screen, built from the board's one
+query plus per-lot reads for the few lots that need more (expanding, in testing, with bags)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlmodel import col, select
+
+from mfg.domain.custody import THAW_TO_INFUSION_LIMIT
+from mfg.domain.permissions import allowed
+from mfg.domain.readouts import read_out_due
+from mfg.services import board as board_service
+from mfg.services import results
+from mfg.services.uow import Actor, Database
+from mfg.store.tables import AuditEvent, DoseBag, Lot
+
+COUNT_DUE_AFTER_DAYS = 2  # counted every 2-3 days; the board flags "late" after 3
+EXPANDING = ("registered", "in_expansion")
+TESTING = ("harvested", "in_release_testing", "conditionally_released")
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    kind: str  # alert, thawed, count-overdue, count-due, harvest-window, verify, read-out, sign
+    lot_number: str
+    text: str
+    urgent: bool = False
+    deadline: datetime | None = None  # thawed bags: infuse before this (a live countdown)
+
+
+@dataclass(frozen=True)
+class Change:
+    at: datetime
+    username: str
+    lot_number: str
+    action: str
+
+
+@dataclass(frozen=True)
+class Worklist:
+    today: date
+    items: tuple[WorkItem, ...]
+    since: datetime | None  # the user's last recorded action before now (handover)
+    changes: tuple[Change, ...]  # others' lot events since then, newest first
+
+
+ORDER = ("alert", "thawed", "count-overdue", "harvest-window", "count-due", "verify", "sign")
+
+
+def worklist(*, db: Database, actor: Actor, now: datetime) -> Worklist:
+    actor.require("lot.read")
+    b = board_service.board(db=db, actor=actor, now=now, active_only=True)
+    items: list[WorkItem] = []
+    for r in b.rows:
+        if r.alerts:
+            items.append(WorkItem("alert", r.lot_number, f"{r.alerts} open alert(s)", True))
+    if allowed(actor.role, "count.add"):
+        items += _expansion_items(db, actor, now, b.rows)
+    if allowed(actor.role, "result.verify"):
+        for v in board_service.results_to_verify(db=db, actor=actor):
+            if v.entered_by != actor.username:
+                items.append(
+                    WorkItem("verify", v.lot_number, f"verify {v.test_code} ({v.entered_by})")
+                )
+    if allowed(actor.role, "bag.custody"):
+        items += _thawed(db)
+    testing = [r for r in b.rows if r.state in TESTING]
+    for r in testing:
+        if r.pending_results:
+            items += _testing_items(db, actor, r.lot_number, b.today)
+        ready = not (r.unverified_results or r.oos or r.pending_results)
+        if allowed(actor.role, "lot.disposition") and ready and r.state != "conditionally_released":
+            items.append(WorkItem("sign", r.lot_number, "ready for disposition"))
+    items.sort(key=lambda i: (not i.urgent, _rank(i.kind), i.lot_number))
+    since, changes = _handover(db, actor, now)
+    return Worklist(b.today, tuple(items), since, changes)
+
+
+def _rank(kind: str) -> int:
+    return ORDER.index(kind) if kind in ORDER else len(ORDER)
+
+
+def _expansion_items(
+    db: Database, actor: Actor, now: datetime, rows: tuple[board_service.BoardRow, ...]
+) -> list[WorkItem]:
+    out = []
+    windows = _windows(db, [r.lot_number for r in rows if r.state == "in_expansion"])
+    for r in rows:
+        if r.state not in EXPANDING:
+            continue
+        since = None if r.last_count_day is None else r.day_n - r.last_count_day
+        if r.overdue_count:
+            out.append(
+                WorkItem(
+                    "count-overdue",
+                    r.lot_number,
+                    "count overdue "
+                    + (f"(last day {r.last_count_day})" if since is not None else "(none yet)"),
+                    True,
+                )
+            )
+        elif since is None or since >= COUNT_DUE_AFTER_DAYS:
+            out.append(WorkItem("count-due", r.lot_number, f"count due today (day {r.day_n})"))
+        window = windows.get(r.lot_number)
+        if r.state == "in_expansion" and window is not None:
+            first, last = window
+            if first <= r.day_n <= last:
+                out.append(
+                    WorkItem(
+                        "harvest-window",
+                        r.lot_number,
+                        f"in harvest window (day {r.day_n} of {first}-{last})",
+                        r.day_n == last,
+                    )
+                )
+    return out
+
+
+def _windows(db: Database, lot_numbers: list[str]) -> dict[str, tuple[int, int]]:
+    """Each lot's harvest window from its product spec (one query, one spec file per version)."""
+    if not lot_numbers:
+        return {}
+    with db.read() as s:
+        rows = s.exec(
+            select(Lot.lot_number, Lot.product_code, Lot.spec_version).where(
+                col(Lot.lot_number).in_(lot_numbers)
+            )
+        ).all()
+    products: dict[tuple[str, str], tuple[int, int]] = {}
+    out = {}
+    for lot_number, code, version in rows:
+        if (code, version) not in products:
+            p = db.product(code, version)
+            products[code, version] = (p.window_first_day, p.window_last_day)
+        out[lot_number] = products[code, version]
+    return out
+
+
+def _thawed(db: Database) -> list[WorkItem]:
+    """Thawed bags waiting for infusion, with the 30-minute deadline (one query)."""
+    with db.read() as s:
+        rows = s.exec(
+            select(Lot.lot_number, DoseBag.bag_no, DoseBag.thawed_at)
+            .join(Lot, col(Lot.id) == DoseBag.lot_pk)
+            .where(DoseBag.state == "thawed", col(DoseBag.thawed_at).is_not(None))
+            .order_by(col(DoseBag.thawed_at))
+        ).all()
+    return [
+        WorkItem(
+            "thawed",
+            lot,
+            f"bag {bag_no} thawed: infuse within 30 minutes",
+            True,
+            thawed_at + THAW_TO_INFUSION_LIMIT,
+        )
+        for lot, bag_no, thawed_at in rows
+        if thawed_at is not None
+    ]
+
+
+def _testing_items(db: Database, actor: Actor, lot_number: str, today: date) -> list[WorkItem]:
+    out = []
+    for res in results.list_results(lot_number, db=db, actor=actor):
+        if res.status == "not entered" or res.evaluation != "pending":
+            continue
+        due = read_out_due(res.test_code, res.tested_on)
+        if due is not None:
+            late = due <= today
+            out.append(
+                WorkItem(
+                    "read-out",
+                    lot_number,
+                    f"{res.test_code} read-out {'due' if late else 'on'} {due}",
+                    late,
+                )
+            )
+    return out
+
+
+def _handover(
+    db: Database, actor: Actor, now: datetime
+) -> tuple[datetime | None, tuple[Change, ...]]:
+    """Others' events on lots since my last recorded action (at most 50, newest first)."""
+    with db.read() as s:
+        mine = s.exec(
+            select(AuditEvent.seq, AuditEvent.at)
+            .where(AuditEvent.username == actor.username, AuditEvent.at < now)
+            .order_by(col(AuditEvent.seq).desc())
+            .limit(1)
+        ).first()
+        q = select(AuditEvent).where(
+            col(AuditEvent.lot_number).is_not(None), AuditEvent.username != actor.username
+        )
+        if mine is not None:
+            q = q.where(AuditEvent.seq > mine[0])
+        events = s.exec(q.order_by(col(AuditEvent.seq).desc()).limit(50)).all()
+        changes = tuple(Change(e.at, e.username, e.lot_number or "", e.action) for e in events)
+    return (mine[1] if mine is not None else None), changes

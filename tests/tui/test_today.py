@@ -1,0 +1,82 @@
+"""Issue 13: Today, the worklist technicians and QA land on, with the handover."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from textual.widgets import DataTable, Static
+
+from mfg.domain.permissions import Role
+from mfg.services import custody, labels, release, worklist
+from mfg.services.uow import Actor, Database
+from tests.support.constants import NOW
+from tests.tui.conftest import drive, login, settle
+from tests.tui.test_release_flows import harvested  # noqa: F401  (fixture)
+from tui.screens.today import countdown
+
+TECH = Actor("tech", "Tom Technician", Role.TECHNICIAN)
+TECH2 = Actor("tech2", "Tara Technician", Role.TECHNICIAN)
+QA = Actor("qa", "Quinn Quality", Role.QA)
+LOT = "BH002-26-0001"
+
+
+def test_the_technician_lands_on_today_and_opens_a_lot_from_it(tui_db: Database) -> None:
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot, board=False)
+        assert type(app.screen).__name__ == "TodayScreen"
+        table = app.screen.query_one("#today", DataTable)
+        rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+        assert any(r[1] == LOT and "harvest window" in r[2] for r in rows), rows
+        await pilot.press("enter")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "LotDetailScreen"
+        await pilot.press("escape")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "TodayScreen"
+
+    drive(tui_db, script)
+
+
+def test_qa_today_lists_results_to_verify_and_the_handover(
+    harvested: tuple[Database, str],  # noqa: F811
+) -> None:
+    db, lot = harvested
+    release.add_result(release.AddResult(lot, "VIAB", "91.5"), db=db, actor=TECH, now=NOW)
+    w = worklist.worklist(db=db, actor=QA, now=NOW + timedelta(minutes=1))
+    assert any(i.kind == "verify" and "VIAB" in i.text for i in w.items)
+    assert any(c.lot_number == lot and c.username == "tech" for c in w.changes)
+    # the technician who entered it is not asked to verify it
+    mine = worklist.worklist(db=db, actor=TECH, now=NOW + timedelta(minutes=1))
+    assert not any(i.kind == "verify" and "VIAB" in i.text for i in mine.items)
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot, "qa", board=False)
+        assert type(app.screen).__name__ == "TodayScreen"
+        handover = str(app.screen.query_one("#handover", Static).render())
+        assert lot in handover and "result.added (tech)" in handover
+
+    drive(db, script)
+
+
+def test_a_thawed_bag_counts_down_to_its_infusion_limit(
+    harvested: tuple[Database, str],  # noqa: F811
+) -> None:
+    db, lot = harvested
+    release.add_result(release.AddResult(lot, "VIAB", "91.5"), db=db, actor=TECH, now=NOW)
+    release.verify_result(lot, "VIAB", db=db, actor=TECH2, now=NOW)
+    from tests.support.constants import PASSWORD
+
+    release.dispose(release.Dispose(lot, "release", "ok"), PASSWORD, db=db, actor=QA, now=NOW)
+    printed = labels.print_labels(labels.PrintLabels(lot, "dose-bag"), db=db, actor=TECH, now=NOW)
+    bag = printed.payloads[0]
+    from mfg.domain.custody import parse_location
+
+    custody.store_bag(bag, parse_location("LN2-1", "R1", "B1", "A1"), db=db, actor=TECH, now=NOW)
+    custody.issue_bag(bag, db=db, actor=TECH, now=NOW)
+    custody.thaw_bag(bag, db=db, actor=TECH, now=NOW)
+    w = worklist.worklist(db=db, actor=TECH, now=NOW + timedelta(minutes=10))
+    (thawed,) = [i for i in w.items if i.kind == "thawed"]
+    assert thawed.deadline == NOW + timedelta(minutes=30) and thawed.urgent
+    assert str(countdown(thawed.deadline, NOW + timedelta(minutes=10))) == "20:00 left"
+    assert str(countdown(thawed.deadline, NOW + timedelta(minutes=31))) == "1:00 OVER"

@@ -1,0 +1,161 @@
+"""Today: the screen technicians and QA land on. What to do now, most urgent first (alerts,
+thawed bags with a live countdown to the 30-minute infusion limit, overdue and due counts, lots
+in their harvest window, results waiting for a second person, read-outs, lots ready to sign),
+and the handover: what others changed on lots since my last recorded action.
+
+| key   | action                              |
+|-------|-------------------------------------|
+| enter | open the lot of the selected item   |
+| b     | the lot board                       |
+| q     | the QA queue                        |
+| r     | reload                              |
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Header, Static
+
+from tui.messages import LotWatcher, OpenLot
+from tui.widgets.footer import footer
+from tui.workers import service_worker, ui
+
+if TYPE_CHECKING:
+    from mfg.errors import CellTrailError
+    from mfg.services.worklist import WorkItem, Worklist
+
+KIND = {
+    "alert": ("ALERT", "bold white on red"),
+    "thawed": ("THAWED", "bold white on red"),
+    "count-overdue": ("count", "bold yellow"),
+    "count-due": ("count", ""),
+    "harvest-window": ("harvest", "green"),
+    "verify": ("verify", "cyan"),
+    "read-out": ("read-out", ""),
+    "sign": ("sign", "magenta"),
+}
+
+
+def countdown(deadline: datetime, now: datetime) -> Text:
+    """``12:05 left`` until the deadline, ``3:10 OVER`` after it."""
+    seconds = int((deadline - now).total_seconds())
+    m, s = divmod(abs(seconds), 60)
+    if seconds >= 0:
+        return Text(f"{m}:{s:02d} left", style="bold yellow" if seconds < 600 else "")
+    return Text(f"{m}:{s:02d} OVER", style="bold white on red")
+
+
+class TodayScreen(LotWatcher, Screen[None]):
+    BINDINGS = [
+        Binding("enter", "open", "Open", show=False),
+        Binding("b", "app.mode('board')", "Board"),
+        Binding("q", "app.mode('qa')", "QA queue"),
+        Binding("r", "reload", "Reload"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.worklist: Worklist | None = None
+        self.items: list[WorkItem] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield Static("Today: loading ...", id="today-title", classes="section-title")
+        table: DataTable[Any] = DataTable(id="today", cursor_type="row", zebra_stripes=True)
+        table.add_column("what", width=8)
+        table.add_column("lot", width=13)
+        table.add_column("to do", width=40)
+        table.add_column("time", width=10)
+        yield table
+        yield Static("", id="handover-title", classes="section-title")
+        yield Static("", id="handover", markup=False)
+        yield footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#today", DataTable).focus()
+        self.set_interval(1.0, self._tick)  # the thawed bags' countdown
+        self.reload()
+
+    def reload(self) -> None:
+        self.load()
+
+    def lot_changed(self, lot_number: str | None) -> None:
+        self.reload()
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    @service_worker(group="today")
+    def load(self) -> None:
+        from mfg.services import worklist
+
+        app: Any = self.app
+        ui(self, self.show, worklist.worklist(db=app.db, actor=app.actor, now=app.now()))
+
+    def refused(self, e: CellTrailError) -> None:
+        self.app.refused(e)  # type: ignore[attr-defined]
+
+    def show(self, w: Worklist) -> None:
+        self.worklist, self.items = w, list(w.items)
+        table = self.query_one("#today", DataTable)
+        row = table.cursor_row
+        table.clear()
+        app: Any = self.app
+        for i, item in enumerate(self.items):
+            label, style = KIND.get(item.kind, (item.kind, ""))
+            when: Any = ""
+            if item.deadline is not None:
+                when = countdown(item.deadline, app.now())
+            table.add_row(Text(label, style=style), item.lot_number, item.text, when, key=str(i))
+        if table.row_count and row > 0:
+            table.move_cursor(row=min(row, table.row_count - 1), animate=False)
+        urgent = sum(1 for i in self.items if i.urgent)
+        self.query_one("#today-title", Static).update(
+            f"Today {w.today}: {len(self.items)} thing(s) to do, {urgent} urgent"
+            if self.items
+            else f"Today {w.today}: nothing waits for you"
+        )
+        self._handover(w)
+
+    def _handover(self, w: Worklist) -> None:
+        app: Any = self.app
+        since = app._db.local(w.since).strftime("%m-%d %H:%M") if w.since and app._db else None
+        title = f"Since your last action ({since})" if since else "Recent changes by others"
+        self.query_one("#handover-title", Static).update(
+            f"{title}: {len(w.changes)} change(s) on lots by others"
+        )
+        by_lot: dict[str, list[str]] = {}
+        for c in w.changes:
+            by_lot.setdefault(c.lot_number, []).append(f"{c.action} ({c.username})")
+        lines = [
+            f"{lot}: {', '.join(dict.fromkeys(acts))}" for lot, acts in list(by_lot.items())[:6]
+        ]
+        self.query_one("#handover", Static).update("\n".join(lines) or "nothing new")
+
+    def _tick(self) -> None:
+        table = self.query_one("#today", DataTable)
+        app: Any = self.app
+        for i, item in enumerate(self.items):
+            if item.deadline is not None and i < table.row_count:
+                table.update_cell(
+                    str(i), table.ordered_columns[3].key, countdown(item.deadline, app.now())
+                )
+
+    def selected(self) -> WorkItem | None:
+        row = self.query_one("#today", DataTable).cursor_row
+        return self.items[row] if 0 <= row < len(self.items) else None
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    def action_open(self) -> None:
+        item = self.selected()
+        if item is not None:
+            self.post_message(OpenLot(item.lot_number))

@@ -199,6 +199,8 @@ class LotBoardScreen(LotWatcher, Screen[None]):
         from mfg.services import board
 
         app: Any = self.app
+        if app.actor is None:  # logged out (or locked) while this was queued
+            return
         prefetch = getattr(app, "board_prefetch", None)
         if prefetch is not None and (state, site, search, limit) == (None, None, "", FIRST_PAGE):
             app.board_prefetch = None  # read by the login worker while this screen mounted

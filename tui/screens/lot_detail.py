@@ -172,6 +172,8 @@ class LotDetailScreen(LotWatcher, Screen[None]):
         from mfg.services import audit_trail, counts, custody, harvest, holds, lots, release
 
         app: Any = self.app
+        if app.actor is None:  # logged out (or locked) while this was queued
+            return
         db, actor, now = app.db, app.actor, app.now()
         detail = LotDetail(
             lot=lots.show_lot(lot_number, db=db, actor=actor),

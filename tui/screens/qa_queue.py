@@ -73,6 +73,8 @@ class QaQueueScreen(LotWatcher, Screen[None]):
         from mfg.services import board
 
         app: Any = self.app
+        if app.actor is None:  # logged out (or locked) while this was queued
+            return
         results = board.results_to_verify(db=app.db, actor=app.actor)
         b = board.board(db=app.db, actor=app.actor, now=app.now(), active_only=True)
         ui(self, self.show, results, b)

@@ -96,6 +96,8 @@ class TodayScreen(LotWatcher, Screen[None]):
         from mfg.services import worklist
 
         app: Any = self.app
+        if app.actor is None:  # logged out (or locked) while this was queued
+            return
         ui(self, self.show, worklist.worklist(db=app.db, actor=app.actor, now=app.now()))
 
     def refused(self, e: CellTrailError) -> None:

@@ -1,7 +1,15 @@
-"""Hash-chained, append-only audit trail and its verifier (21 CFR 11.10(e), Annex 11 section 9).
+"""Keyed, hash-chained, append-only audit trail and its verifier (21 CFR 11.10(e), Annex 11 s. 9).
 
-Each event hashes the canonical JSON of its own fields together with the previous event's hash,
-so changing, removing, inserting or reordering any stored row breaks the chain from that row on.
+Each event's ``hash`` is an HMAC-SHA256, under the site's audit key (``mfg.auditkey``, kept
+outside the database), of the previous event's hash and the event's own fields. Changing,
+removing, inserting or reordering a stored row breaks the chain from that row on, and nobody
+without the key can compute a chain that verifies again. ``key_id`` names the key, so events
+chained before a key rotation keep verifying.
+
+The fields are hashed as length-prefixed text (``message``): unambiguous, and built by the
+database itself from the stored columns when verifying (``MESSAGE_SQL``), so the verifier hashes
+what is stored without building a Python object per event.
+
 Appending happens inside the caller's write transaction, after the write lock was taken, so the
 sequence has no gaps and no two writers can fork the chain.
 """
@@ -10,14 +18,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
+from mfg.auditkey import Keyring, Mac
 from mfg.domain.canonical import canonical_json as canonical_json  # re-exported
 from mfg.domain.canonical import iso_utc as iso_utc  # re-exported
 from mfg.store.tables import AuditEvent
@@ -25,9 +35,18 @@ from mfg.store.tables import AuditEvent
 GENESIS = "0" * 64
 
 
-def _hash_fields(
+def at_text(at: datetime) -> str:
+    """How the chain hashes a time: the text SQLite stores, and PostgreSQL's to_char gives."""
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _lp(value: str | None) -> str:
+    return "n" if value is None else f"{len(value)}:{value}"
+
+
+def message(
     seq: int,
-    at: datetime,
+    at: str,
     username: str,
     action: str,
     entity: str,
@@ -36,39 +55,65 @@ def _hash_fields(
     old_values: str,
     new_values: str,
     reason: str | None,
-    prev_hash: str,
+    key_id: str,
 ) -> str:
+    """The event's fields as the chain hashes them: each ``<length>:<text>``, ``n`` for NULL."""
+    return "".join(
+        _lp(v)
+        for v in (
+            str(seq),
+            at,
+            username,
+            action,
+            entity,
+            entity_id,
+            lot_number,
+            old_values,
+            new_values,
+            reason,
+            key_id,
+        )
+    )
+
+
+def _sql_lp(expr: str) -> str:
+    return f"COALESCE(CAST(LENGTH({expr}) AS TEXT) || ':' || {expr}, 'n')"
+
+
+def message_sql(dialect: str) -> str:
+    """``message`` computed by the database from the stored columns (same text, both backends)."""
+    at = (
+        "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
+        if dialect == "postgresql"
+        else "at"
+    )
+    cols = ["CAST(seq AS TEXT)", at, "username", "action", "entity", "entity_id", "lot_number"]
+    cols += ["old_values", "new_values", "reason", "key_id"]
+    return " || ".join(_sql_lp(c) for c in cols)
+
+
+def keyed_hash(mac: Mac, prev_hash: str, msg: str) -> str:
+    return mac.hex(f"{prev_hash}\n{msg}".encode())
+
+
+def legacy_hash(row: Any, prev_hash: str) -> str:
+    """The unkeyed SHA-256 of CellTrail 0.1 (before migration 0003): only to check an old chain
+    once, before it is keyed."""
     body = canonical_json(
         {
-            "seq": seq,
-            "at": iso_utc(at),
-            "user": username,
-            "action": action,
-            "entity": entity,
-            "id": entity_id,
-            "lot": lot_number,
-            "old": old_values,
-            "new": new_values,
-            "reason": reason,
+            "seq": row.seq,
+            "at": iso_utc(row.at),
+            "user": row.username,
+            "action": row.action,
+            "entity": row.entity,
+            "id": row.entity_id,
+            "lot": row.lot_number,
+            "old": row.old_values,
+            "new": row.new_values,
+            "reason": row.reason,
         }
     )
     return hashlib.sha256((prev_hash + "\n" + body).encode("utf-8")).hexdigest()
-
-
-def event_hash(e: AuditEvent, prev_hash: str) -> str:
-    return _hash_fields(
-        e.seq,
-        e.at,
-        e.username,
-        e.action,
-        e.entity,
-        e.entity_id,
-        e.lot_number,
-        e.old_values,
-        e.new_values,
-        e.reason,
-        prev_hash,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +132,45 @@ _HEAD = select(_audit_table.c.seq, _audit_table.c.hash).order_by(_audit_table.c.
 _INSERT = insert(_audit_table)
 
 
+class Chainer:
+    """Builds the rows of consecutive events after a known head (one event or a bulk import)."""
+
+    def __init__(self, ring: Keyring, seq: int, prev: str) -> None:
+        self.key_id = ring.current
+        self.mac = ring.current_mac
+        self.seq = seq
+        self.prev = prev
+
+    def row(self, **fields: Any) -> dict[str, Any]:
+        """Fields of AuditEvent without seq/prev_hash/hash/key_id; ``at`` aware."""
+        self.seq += 1
+        at = fields["at"].astimezone(UTC)
+        row = {**fields, "seq": self.seq, "at": at, "key_id": self.key_id, "prev_hash": self.prev}
+        msg = message(
+            self.seq,
+            at_text(at),
+            row["username"],
+            row["action"],
+            row["entity"],
+            row["entity_id"],
+            row["lot_number"],
+            row["old_values"],
+            row["new_values"],
+            row["reason"],
+            self.key_id,
+        )
+        row["hash"] = self.prev = keyed_hash(self.mac, self.prev, msg)
+        return row
+
+
+def head(conn: Connection) -> tuple[int, str]:
+    last = conn.execute(_HEAD).first()
+    return (last[0], last[1]) if last else (0, GENESIS)
+
+
 def append(
     session: Session,
+    keys: Callable[[bool], Keyring],
     *,
     username: str,
     action: str,
@@ -100,33 +182,28 @@ def append(
     new: Any = None,
     reason: str | None = None,
 ) -> Appended:
-    """Append one event in the caller's (write-locked) transaction."""
+    """Append one event in the caller's (write-locked) transaction.
+
+    ``keys(first_event)`` gives the site's keyring (creating it for the very first event).
+    """
     # Pending ORM changes go first (as autoflush did), so the event follows what it records.
     session.flush()
     conn = session.connection()
     # The chain head: two columns by primary key, not a whole ORM row (the hot path of every write).
-    last = conn.execute(_HEAD).first()
-    seq = (last[0] + 1) if last else 1
-    prev = last[1] if last else GENESIS
-    # Stored at microsecond precision on both backends; hash what will be read back.
-    at = at.astimezone(UTC)
-    row: dict[str, Any] = {
-        "seq": seq,
-        "at": at,
-        "username": username,
-        "action": action,
-        "entity": entity,
-        "entity_id": str(entity_id),
-        "lot_number": lot_number,
-        "old_values": canonical_json(old),
-        "new_values": canonical_json(new),
-        "reason": reason,
-        "prev_hash": prev,
-    }
-    digest = _hash_fields(**row)
-    row["hash"] = digest
+    seq, prev = head(conn)
+    row = Chainer(keys(seq == 0), seq, prev).row(
+        at=at,
+        username=username,
+        action=action,
+        entity=entity,
+        entity_id=str(entity_id),
+        lot_number=lot_number,
+        old_values=canonical_json(old),
+        new_values=canonical_json(new),
+        reason=reason,
+    )
     conn.execute(_INSERT, row)
-    return Appended(seq, digest, prev)
+    return Appended(row["seq"], row["hash"], prev)
 
 
 @dataclass(frozen=True)
@@ -136,36 +213,77 @@ class ChainReport:
     first_bad_seq: int | None = None
     problem: str = ""
     head_hash: str = GENESIS
+    head_seq: int = 0
+    trail: str = ""  # hash of event 1: the trail's identity in the checkpoint files
     # Filled by services.audit_trail.verify from mfg.integrity: records that differ from the trail.
     record_problems: tuple[str, ...] = ()
     records_checked: int = 0
+    checkpoint: str = ""  # what the trail was compared with (newest checkpoint or --anchor)
+    started_after: int = 0  # --since-checkpoint: the verified sequence number it started after
 
 
-def verify_chain(events: Iterable[AuditEvent]) -> ChainReport:
+ChainRow = tuple[int, str, str, str, str]  # seq, prev_hash, hash, key_id, message
+
+
+def chain_rows(conn: Connection, after: int = 0, batch: int = 20_000) -> Iterator[ChainRow]:
+    """Every event after ``after`` in sequence order, as (seq, prev, hash, key id, message)."""
+    sql = text(
+        f"SELECT seq, prev_hash, hash, key_id, {message_sql(conn.dialect.name)} "
+        "FROM auditevent WHERE seq > :after ORDER BY seq LIMIT :n"
+    )
+    while True:
+        rows = conn.execute(sql, {"after": after, "n": batch}).all()
+        if not rows:
+            return
+        yield from cast("list[ChainRow]", rows)
+        after = rows[-1][0]
+
+
+def verify_chain(
+    rows: Iterable[ChainRow], ring: Keyring, *, after: int = 0, prev: str = GENESIS
+) -> ChainReport:
     """Walk events in stored order; the first broken link is reported by sequence number."""
-    prev = GENESIS
-    expected_seq = 1
+    expected = after + 1
     n = 0
-    last_seq = 0
-    for e in events:
+    trail = ""
+    macs: dict[str, Mac | None] = {}
+    for seq, prev_hash, digest, key_id, msg in rows:
         n += 1
-        if e.seq != expected_seq:
-            what = "missing" if e.seq > expected_seq else "out of order or duplicated"
+        if seq != expected:
+            what = "missing" if seq > expected else "out of order or duplicated"
+            bad = expected if seq > expected else seq
+            return ChainReport(
+                False, n, bad, f"event {expected} is {what} (found {seq} in its place)"
+            )
+        if prev_hash != prev:
+            return ChainReport(False, n, seq, f"event {seq} does not link to event {seq - 1}")
+        mac = macs[key_id] if key_id in macs else macs.setdefault(key_id, ring.mac(key_id))
+        if mac is None:
             return ChainReport(
                 False,
                 n,
-                expected_seq if e.seq > expected_seq else e.seq,
-                f"event {expected_seq} is {what} (found {e.seq} in its place)",
+                seq,
+                f"event {seq} names audit key {key_id!r}, which is not in {ring.path}",
             )
-        if e.prev_hash != prev:
-            return ChainReport(False, n, e.seq, f"event {e.seq} does not link to event {e.seq - 1}")
-        if event_hash(e, prev) != e.hash:
-            return ChainReport(False, n, e.seq, f"event {e.seq} was changed after it was written")
-        prev = e.hash
-        expected_seq += 1
-        last_seq = e.seq
-    del last_seq
-    return ChainReport(True, n, None, "", prev)
+        if keyed_hash(mac, prev, msg) != digest:
+            return ChainReport(
+                False,
+                n,
+                seq,
+                f"event {seq} was changed after it was written (its keyed hash "
+                "does not match: edited, or re-hashed by someone without the site's key)",
+            )
+        if seq == 1:
+            trail = digest
+        prev = digest
+        expected += 1
+    return ChainReport(True, n, None, "", prev, expected - 1, trail)
+
+
+def trail_id(conn: Connection) -> str:
+    """The hash of event 1 (names the trail in the checkpoint files); '' for an empty trail."""
+    got = conn.execute(text("SELECT hash FROM auditevent WHERE seq = 1")).scalar()
+    return str(got) if got else ""
 
 
 def stored_events(session: Session, batch: int = 2000) -> Iterator[AuditEvent]:

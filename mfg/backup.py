@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import SQLModel
 
 from mfg import audit
+from mfg.auditkey import Keyring
 from mfg.errors import RuleViolation
 from mfg.outfile import check_target, write_file
 from mfg.services.uow import Actor, Database
@@ -305,8 +306,9 @@ def _check_source(source: Path) -> None:
         raise RuleViolation("file", "backup-empty", f"{source} is empty, not a backup file")
 
 
-def restore(source: Path, target_url: str) -> RestoreReport:
-    """Restore ``source`` into the EMPTY database at ``target_url`` and verify it."""
+def restore(source: Path, target_url: str, ring: Keyring) -> RestoreReport:
+    """Restore ``source`` into the EMPTY database at ``target_url`` and verify it with the
+    site's audit key ``ring`` (the key is not in the backup: it is restored from its own)."""
     source = Path(source)
     _check_source(source)
     fmt = _detect(source)
@@ -341,7 +343,7 @@ def restore(source: Path, target_url: str) -> RestoreReport:
         else:
             _restore_pg(source, engine)
         engine.dispose()
-        return check_restored(target_url, manifest)
+        return check_restored(target_url, manifest, ring)
     finally:
         engine.dispose()
 
@@ -390,8 +392,8 @@ def _restore_pg(source: Path, engine: Engine) -> None:
         raise RuleViolation("file", "pg-restore-failed", r.stderr.strip()[:500])
 
 
-def check_restored(url: str, manifest: Manifest | None) -> RestoreReport:
-    """The audit chain, every record against the trail, and the row counts of the manifest."""
+def check_restored(url: str, manifest: Manifest | None, ring: Keyring) -> RestoreReport:
+    """The keyed audit chain, every record against the trail, and the manifest's row counts."""
     from mfg import integrity
 
     engine = store_db.make_engine(url)
@@ -401,7 +403,7 @@ def check_restored(url: str, manifest: Manifest | None) -> RestoreReport:
         from sqlmodel import Session
 
         with Session(engine) as s:
-            chain = audit.verify_chain(audit.stored_events(s))
+            chain = audit.verify_chain(audit.chain_rows(s.connection()), ring)
             problems, _checked = integrity.check_records(s)
     finally:
         engine.dispose()

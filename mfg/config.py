@@ -16,6 +16,7 @@
 | password_max_age_days | MFG_PASSWORD_MAX_AGE_DAYS | days a password is valid; then it must be  |
 |                |                      | changed at the next login (default 90; 0 = never)         |
 | password_history | MFG_PASSWORD_HISTORY | earlier passwords that may not be reused (default 5)     |
+| audit_key_file | MFG_AUDIT_KEY_FILE   | the audit key (default $MFG_HOME/keys/audit.key)          |
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ ENV_KEYS = {
     "idle_minutes": "MFG_IDLE_MINUTES",
     "password_max_age_days": "MFG_PASSWORD_MAX_AGE_DAYS",
     "password_history": "MFG_PASSWORD_HISTORY",
+    "audit_key_file": "MFG_AUDIT_KEY_FILE",
 }
 # Account controls (21 CFR 11.300): whole numbers in a range, written as strings or numbers.
 INT_KEYS: dict[str, tuple[int, int]] = {
@@ -79,6 +81,7 @@ class Settings:
     idle_minutes: str = "15"
     password_max_age_days: str = "90"
     password_history: str = "5"
+    audit_key_file: str = ""
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -102,6 +105,13 @@ class Settings:
     @property
     def config_path(self) -> Path:
         return self.home / "config.toml"
+
+    @property
+    def audit_key_path(self) -> Path:
+        """The audit key: outside the database, beside its checkpoints (mfg.auditkey)."""
+        if self.audit_key_file:
+            return Path(self.audit_key_file).expanduser()
+        return self.home / "keys" / "audit.key"
 
     @property
     def effective_database_url(self) -> str:
@@ -191,6 +201,9 @@ def write_default_config(settings: Settings) -> Path:
     for key, var in ENV_KEYS.items():
         if key == "database_url":
             lines.append(f'# database_url = "postgresql+psycopg://user@host/celltrail"  # ${var}')
+            continue
+        if key == "audit_key_file":
+            lines.append(f'# audit_key_file = "/etc/celltrail/audit.key"  # ${var}; default: keys/')
             continue
         if key in SECRET_KEYS:
             lines.append(f'# {key} = "..."  # ${var}: keep this file readable by the site only')

@@ -51,8 +51,9 @@ def restore_cmd(cli: Cli, file: FileArg) -> None:
 
     db = cli.database(check_schema=False)
     url = db.engine.url.render_as_string(hide_password=False)
+    ring = db.audit_keyring()
     db.dispose()
-    report = backup.restore(file, url)
+    report = backup.restore(file, url, ring)
     try:
         actor = cli.actor()
         actor.require("backup")

@@ -22,6 +22,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "user.manage": frozenset({A}),
     "audit.read": frozenset({Q, A}),
     "audit.verify": frozenset({Q, A}),
+    "audit.key": frozenset({A}),
     "lot.read": frozenset({T, Q, A}),
     "subject.add": frozenset({T, Q}),
     "subject.update": frozenset({T, Q}),

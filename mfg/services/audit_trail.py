@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
 from sqlmodel import col, select
 
-from mfg import audit
+from mfg import audit, auditkey
 from mfg.domain import identity
 from mfg.errors import RuleViolation
 from mfg.services.uow import Actor, Database
@@ -84,19 +87,175 @@ def lot_trail(lot_number: str, *, db: Database, actor: Actor) -> list[EventView]
         return [EventView.of(e) for e in rows]
 
 
-def verify(*, db: Database, actor: Actor) -> audit.ChainReport:
-    """The hash chain, then every current record against the trail (mfg.integrity)."""
-    import dataclasses
-
+def verify(
+    *,
+    db: Database,
+    actor: Actor,
+    anchor: Path | None = None,
+    since_checkpoint: bool = False,
+    now: datetime | None = None,
+) -> audit.ChainReport:
+    """The keyed chain, the newest checkpoint (or ``anchor``), then every current record
+    against the trail (mfg.integrity). A full pass that finds nothing is recorded as a verified
+    checkpoint beside the key; ``since_checkpoint`` starts the chain after the newest one."""
     from mfg import integrity
 
     actor.require("audit.verify")
+    ring = db.audit_keyring()
     with db.read() as s:
-        chain = audit.verify_chain(audit.stored_events(s))
+        conn = s.connection()
+        trail = audit.trail_id(conn)
+        where = (trail, db.database_id)
+        start = _start(conn, ring, where) if since_checkpoint else (0, audit.GENESIS, "")
+        if isinstance(start, audit.ChainReport):
+            return start
+        after, prev, _src = start
+        chain = audit.verify_chain(audit.chain_rows(conn, after), ring, after=after, prev=prev)
+        if after and chain.ok:
+            chain = dataclasses.replace(chain, trail=trail, started_after=after)
+        if after and chain.ok and chain.events == 0:
+            chain = dataclasses.replace(chain, head_seq=after, head_hash=prev)
+        if chain.ok:
+            chain = _against_checkpoint(conn, ring, chain, anchor, where)
         problems, checked = integrity.check_records(s)
-    return dataclasses.replace(
+    report = dataclasses.replace(
         chain,
         ok=chain.ok and not problems,
         record_problems=tuple(str(p) for p in problems),
         records_checked=checked,
     )
+    if report.ok and report.head_seq and now is not None:
+        cp = auditkey.make_checkpoint(
+            ring, where, report.head_seq, report.head_hash, audit.iso_utc(now), "verified"
+        )
+        auditkey.append_checkpoint(ring.verified_path, cp)
+    return report
+
+
+def _start(
+    conn: Any, ring: auditkey.Keyring, where: tuple[str, str]
+) -> tuple[int, str, str] | audit.ChainReport:
+    """Where --since-checkpoint begins: the newest verified checkpoint, if the trail still has it."""
+    cp, _bad = auditkey.newest(ring, ring.verified_path, where)
+    if cp is None:
+        return (0, audit.GENESIS, "")
+    stored = conn.execute(
+        text("SELECT hash FROM auditevent WHERE seq = :s"), {"s": cp.seq}
+    ).scalar()
+    if stored != cp.hash:
+        what = "is missing" if stored is None else "differs from what was verified"
+        return audit.ChainReport(
+            False,
+            0,
+            cp.seq,
+            f"event {cp.seq} {what} at {cp.at} ({ring.verified_path}): the trail was "
+            "truncated or rewritten since the last verification",
+        )
+    return (cp.seq, cp.hash, str(ring.verified_path))
+
+
+def _against_checkpoint(
+    conn: Any,
+    ring: auditkey.Keyring,
+    chain: audit.ChainReport,
+    anchor: Path | None,
+    scope: tuple[str, str],
+) -> audit.ChainReport:
+    """Truncation and rewrites the chain alone cannot show: compare with a keyed checkpoint."""
+    if anchor is not None:
+        cp, bad = _read_anchor(ring, anchor, scope[0])
+        where = str(anchor)
+    else:
+        cp, bad = auditkey.newest(ring, ring.checkpoints_path, scope)
+        where = str(ring.checkpoints_path)
+    if bad:
+        return dataclasses.replace(
+            chain, ok=False, first_bad_seq=None, problem=f"checkpoint damaged: {bad[0]}"
+        )
+    if cp is None:
+        return dataclasses.replace(chain, checkpoint="no checkpoint of this trail found")
+    seen = f"checkpoint of {cp.at} ({where}: event {cp.seq})"
+    if chain.head_seq < cp.seq:
+        gone = f"{chain.head_seq + 1}..{cp.seq}" if cp.seq > chain.head_seq + 1 else str(cp.seq)
+        return dataclasses.replace(
+            chain,
+            ok=False,
+            first_bad_seq=chain.head_seq + 1,
+            problem=f"the trail ends at event {chain.head_seq} but the {seen} records more: "
+            f"event(s) {gone} were removed (truncated)",
+        )
+    stored = conn.execute(
+        text("SELECT hash FROM auditevent WHERE seq = :s"), {"s": cp.seq}
+    ).scalar()
+    if stored != cp.hash:
+        return dataclasses.replace(
+            chain,
+            ok=False,
+            first_bad_seq=cp.seq,
+            problem=f"event {cp.seq} differs from the {seen}: the trail was rewritten",
+        )
+    return dataclasses.replace(chain, checkpoint=seen)
+
+
+def _read_anchor(
+    ring: auditkey.Keyring, path: Path, trail: str
+) -> tuple[auditkey.Checkpoint | None, list[str]]:
+    if not path.is_file():
+        raise RuleViolation("anchor", "anchor-missing", f"{path} does not exist")
+    found = list(auditkey.read_checkpoints(path))
+    cps = [f.checkpoint for f in found if f.checkpoint is not None]
+    if not cps:
+        raise RuleViolation("anchor", "not-an-anchor", f"{path} holds no CellTrail checkpoint")
+    mine = [c for c in cps if c.trail == trail]
+    if not mine:
+        raise RuleViolation(
+            "anchor", "anchor-other-trail", f"{path} is a checkpoint of another audit trail"
+        )
+    bad = [
+        f"{path}: checkpoint {c.seq} does not verify with the key"
+        for c in mine
+        if not auditkey.checks(ring, c)
+    ]
+    return max(mine, key=lambda c: c.seq), bad
+
+
+def anchor(
+    *, db: Database, actor: Actor, out: Path | None, now: datetime, kind: str = "anchor"
+) -> auditkey.Checkpoint:
+    """The trail's current head as a keyed checkpoint: appended beside the key, and written to
+    ``out`` (never overwritten) for the site to keep elsewhere."""
+    actor.require("audit.verify")
+    ring = db.audit_keyring()
+    if out is not None and out.exists():
+        raise RuleViolation("output", "file-exists", f"{out} exists; anchors are never overwritten")
+    with db.read() as s:
+        conn = s.connection()
+        seq, digest = audit.head(conn)
+        trail = audit.trail_id(conn)
+    if not seq:
+        raise RuleViolation("trail", "trail-empty", "the audit trail is empty: nothing to anchor")
+    cp = auditkey.make_checkpoint(
+        ring, (trail, db.database_id), seq, digest, audit.iso_utc(now), kind
+    )
+    auditkey.append_checkpoint(ring.checkpoints_path, cp)
+    if out is not None:
+        out.write_text(cp.line(), encoding="utf-8")
+    return cp
+
+
+def rotate_key(*, db: Database, actor: Actor, now: datetime) -> auditkey.Keyring:
+    """A new current audit key (admins), recorded as ``audit.key_rotated`` chained with it."""
+    actor.require("audit.key")
+    old = db.audit_keyring()
+    ring = auditkey.rotate(old.path, now)
+    db._keyring = ring
+    with db.write(actor, now) as tx:
+        tx.audit(
+            "audit.key_rotated",
+            "audit",
+            ring.current,
+            old={"key_id": old.current},
+            new={"key_id": ring.current, "keys": len(ring.keys)},
+        )
+        tx.commit()
+    return ring

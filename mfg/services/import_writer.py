@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Integer, cast, func, insert
@@ -37,19 +36,18 @@ class ImportResult:
 class _AuditBatch:
     """Per-record audit events appended to the chain in bulk, inside the write transaction.
 
-    Same fields, sequence and hash as ``mfg.audit.append`` (it uses ``audit.event_hash``), but
-    one read of the chain head and one multi-row insert instead of a query per event.
+    Same fields, sequence and keyed hash as ``mfg.audit.append`` (both use ``audit.Chainer``),
+    but one read of the chain head and one multi-row insert instead of a query per event.
     """
 
-    def __init__(self, session: Any, username: str, now: datetime) -> None:
-        last = session.exec(
-            select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)  # type: ignore[attr-defined]
-        ).first()
-        self.seq = last[0] if last else 0
-        self.prev = last[1] if last else audit.GENESIS
+    def __init__(self, tx: Any, username: str, now: datetime) -> None:
+        seq, prev = audit.head(tx.session.connection())
+        self.chain = audit.Chainer(tx.keyring(seq == 0), seq, prev)
+        self.tx = tx
         self.username = username
         self.at = now.astimezone(UTC)
         self.rows: list[dict[str, Any]] = []
+        self.trail = ""
 
     def add(
         self,
@@ -61,9 +59,7 @@ class _AuditBatch:
         new: Any = None,
         reason: str | None = None,
     ) -> None:
-        self.seq += 1
-        e = SimpleNamespace(
-            seq=self.seq,
+        row = self.chain.row(
             at=self.at,
             username=self.username,
             action=action,
@@ -74,13 +70,17 @@ class _AuditBatch:
             new_values=audit.canonical_json(new),
             reason=reason,
         )
-        e.prev_hash = self.prev
-        e.hash = audit.event_hash(e, self.prev)  # type: ignore[arg-type]
-        self.prev = e.hash
-        self.rows.append(vars(e))
+        if row["seq"] == 1:
+            self.trail = row["hash"]
+        self.rows.append(row)
 
     def flush(self, session: Any) -> None:
         table = AuditEvent.__table__  # type: ignore[attr-defined]
+        if self.rows:
+            last = self.rows[-1]
+            self.tx.appended_in_bulk(
+                audit.Appended(last["seq"], last["hash"], last["prev_hash"]), self.trail
+            )
         for k in range(0, len(self.rows), CHUNK):
             session.execute(insert(table), self.rows[k : k + CHUNK])
         self.rows.clear()
@@ -371,7 +371,7 @@ def write_import(
         product,
         f"{file_name} (sha256 {sha[:12]}, import {batch_pk})",
         batch_pk,
-        _AuditBatch(tx.session, tx.actor.username if tx.actor else "system", tx.now),
+        _AuditBatch(tx, tx.actor.username if tx.actor else "system", tx.now),
     )
     subject_pk = _subjects(job, new_subjects, existing)
     lot_pk = _lots(job, subject_pk, fin)

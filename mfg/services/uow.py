@@ -14,6 +14,16 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from mfg import audit
+from mfg.audit import Appended
+from mfg.auditkey import (
+    AuditKeyMissing,
+    Keyring,
+    append_checkpoint,
+    create_keyring,
+    database_id,
+    load_keyring,
+    make_checkpoint,
+)
 from mfg.config import Settings, load_settings
 from mfg.domain.permissions import Role, require
 from mfg.domain.specs import Product
@@ -40,19 +50,36 @@ class Actor:
 
 
 class Tx:
-    """A write transaction: the session, the audit append, an explicit commit."""
+    """A write transaction: the session, the audit append, an explicit commit.
 
-    def __init__(self, session: Session, actor: Actor | None, now: datetime) -> None:
+    After the commit, the new head of the trail is appended to the checkpoint file beside the
+    audit key (``mfg.auditkey``): a trail later cut short in the database shows against it.
+    """
+
+    def __init__(
+        self, session: Session, actor: Actor | None, now: datetime, db: Database | None = None
+    ) -> None:
         self.session = session
         self.actor = actor
         self.now = now
         self.committed = False
         self._after_commit: list[Callable[[], object]] = []
+        self._db = db
+        self._last: Appended | None = None
+        self._trail = ""
 
     def after_commit(self, work: Callable[[], object]) -> None:
         """Run ``work`` once the transaction has committed AND the write lock is released (slow
         work derived from what was committed, e.g. rendering a COA PDF); dropped on rollback."""
         self._after_commit.append(work)
+
+    def keyring(self, first_event: bool) -> Keyring:
+        if self._db is None:  # pragma: no cover - every Tx comes from Database.write
+            raise AuditKeyMissing("no database settings: no audit key")
+        ring = self._db.audit_keyring(create=first_event)
+        if not first_event and not self._trail:
+            self._trail = self._db.trail(self.session.connection())
+        return ring
 
     def audit(
         self,
@@ -69,8 +96,9 @@ class Tx:
         if reason is not None:
             check_text("reason", reason, newline_ok=True)  # every audited reason, whatever path
         who = username or (self.actor.username if self.actor else "system")
-        return audit.append(
+        appended = audit.append(
             self.session,
+            self.keyring,
             username=who,
             action=action,
             entity=entity,
@@ -81,10 +109,22 @@ class Tx:
             new=new,
             reason=reason,
         )
+        if appended.seq == 1:
+            self._trail = appended.hash
+        self._last = appended
+        return appended
+
+    def appended_in_bulk(self, last: Appended, trail: str = "") -> None:
+        """Events a bulk writer (the importer) appended itself: checkpoint its head too."""
+        self._last = last
+        if not self._trail:
+            self._trail = trail or (self._db.trail(self.session.connection()) if self._db else "")
 
     def commit(self) -> None:
         self.session.commit()
         self.committed = True
+        if self._last is not None and self._db is not None and self._trail:
+            self._db.checkpoint(self._trail, self._last.seq, self._last.hash, self.now, "write")
 
 
 @dataclass
@@ -95,6 +135,8 @@ class Database:
     settings: Settings
     _write_engine: Engine | None = field(default=None, repr=False)
     _zone: ZoneInfo | None = field(default=None, repr=False)
+    _keyring: Keyring | None = field(default=None, repr=False)
+    _trail: str = field(default="", repr=False)
 
     @classmethod
     def open(cls, url: str | None = None, settings: Settings | None = None) -> Database:
@@ -120,7 +162,7 @@ class Database:
             store_db.write_turn(self.engine),  # SQLite: wait in the queue, then BEGIN IMMEDIATE
         ):
             store_db.lock_for_write(s.connection())
-            tx = Tx(s, actor, now)
+            tx = Tx(s, actor, now, self)
             try:
                 yield tx
             finally:
@@ -131,6 +173,43 @@ class Database:
         if tx.committed:
             for work in tx._after_commit:
                 work()
+
+    def audit_keyring(self, *, create: bool = False) -> Keyring:
+        """The site's audit key (``create``: make one when there is none, for the first event)."""
+        if self._keyring is None:
+            path = self.settings.audit_key_path
+            if create and not path.exists():
+                from datetime import UTC
+
+                self._keyring = create_keyring(path, datetime.now(UTC))
+            else:
+                self._keyring = load_keyring(path)
+        return self._keyring
+
+    def trail(self, conn: Any) -> str:
+        """Hash of event 1 (the trail's name in the checkpoint files), cached."""
+        if not self._trail:
+            self._trail = audit.trail_id(conn)
+        return self._trail
+
+    @property
+    def database_id(self) -> str:
+        return database_id(store_db.location(self.engine))
+
+    def checkpoint(self, trail: str, seq: int, hash_: str, now: datetime, kind: str) -> str:
+        """Append the head to the checkpoint file beside the key; returns the printed form."""
+        ring = self.audit_keyring()
+        where = (trail, self.database_id)
+        cp = make_checkpoint(ring, where, seq, hash_, audit.iso_utc(now), kind)
+        try:
+            append_checkpoint(ring.checkpoints_path, cp)
+        except OSError as e:  # the write is committed: say so, do not fail it
+            import sys
+
+            sys.stderr.write(
+                f"warning: audit checkpoint not written to {ring.checkpoints_path}: {e}\n"
+            )
+        return cp.short
 
     def products_dir(self) -> Path:
         return self.settings.home / "products"

@@ -96,7 +96,7 @@ def init_database(
         admin = identity.username(admin)
         # Validate before touching anything so that a bad password writes nothing.
         _check_new_user(admin, full_name, Role.ADMIN, password or "")
-    revision = store_db.upgrade(db.engine)
+    revision = _upgrade(db, now)
     created = False
     if admin is not None:
         with db.write(None, now) as tx:
@@ -124,6 +124,25 @@ def init_database(
             tx.commit()
     db.forget_zone()
     return revision, created
+
+
+def _upgrade(db: Database, now: datetime) -> str | None:
+    """Migrate; a 0.1 trail is keyed by migration 0003 with the site key (created if none)."""
+    from sqlalchemy import inspect
+
+    insp = inspect(db.engine)
+    legacy = insp.has_table("auditevent") and "key_id" not in {
+        c["name"] for c in insp.get_columns("auditevent")
+    }
+    attributes: dict[str, object] = {"now": now}
+    if legacy:
+        attributes["audit_keyring"] = db.audit_keyring(create=True)
+    revision = store_db.upgrade(db.engine, attributes)
+    keyed = attributes.get("audit_keyed")
+    if isinstance(keyed, tuple):
+        trail, seq, digest = keyed
+        db.checkpoint(trail, seq, digest, now, "keyed")
+    return revision
 
 
 def add_user(

@@ -113,6 +113,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     raise ConfigError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql+psycopg://")
 
 
+def location(engine: Engine) -> str:
+    """Where the database lives, without credentials: the SQLite file, or host:port/name."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        return "sqlite:" + str(Path(url.database or ":memory:").resolve())
+    return f"postgresql:{url.host or ''}:{url.port or 5432}/{url.database or ''}"
+
+
 def write_engine(engine: Engine) -> Engine:
     return engine.execution_options(celltrail_write=True)
 
@@ -175,7 +183,7 @@ def alembic_config(url: str) -> Any:
 # The newest migration this code expects. Every command checks it with one plain query instead
 # of loading Alembic (which costs ~0.2 s of start-up); tests/test_migrations.py keeps it equal to
 # the migration head.
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 
 
 def schema_revision(engine: Engine) -> str | None:
@@ -195,14 +203,21 @@ def head_revision(url: str) -> str | None:
     return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
 
 
-def upgrade(engine: Engine) -> str | None:
-    """Create or upgrade the schema to the newest migration; returns the revision."""
+def upgrade(engine: Engine, attributes: dict[str, Any] | None = None) -> str | None:
+    """Create or upgrade the schema to the newest migration; returns the revision.
+
+    ``attributes`` go to the migrations (0003 needs ``audit_keyring`` to key an existing trail)
+    and receive what they report back (``audit_keyed``).
+    """
     from alembic import command
 
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    cfg.attributes.update(attributes or {})
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+    if attributes is not None:
+        attributes.update({k: v for k, v in cfg.attributes.items() if k != "connection"})
     return schema_revision(engine)
 
 

@@ -372,7 +372,8 @@ class ImportBatch(SQLModel, table=True):
 
 
 class AuditEvent(SQLModel, table=True):
-    """Append-only, hash-chained audit trail (21 CFR 11.10(e); EU GMP Annex 11 section 9)."""
+    """Append-only, keyed hash chain (21 CFR 11.10(e); EU GMP Annex 11 section 9): triggers refuse
+    UPDATE and DELETE (migration 0003), the key lives outside the database (mfg.audit)."""
 
     __table_args__ = (Index("ix_auditevent_lot", "lot_number"),)
     seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
@@ -385,5 +386,6 @@ class AuditEvent(SQLModel, table=True):
     old_values: str = Field(default="null", sa_column=Column(Text, nullable=False))
     new_values: str = Field(default="null", sa_column=Column(Text, nullable=False))
     reason: str | None = Field(default=None, sa_column=Column(Text))
+    key_id: str = Field(default="", max_length=16)  # which site audit key chained it (mfg.auditkey)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)

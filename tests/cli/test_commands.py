@@ -375,6 +375,20 @@ def tampered(home: Home) -> Home:
     return home
 
 
+def _drop_audit_triggers(c: sqlite3.Connection) -> None:
+    """What a tamperer with the file does first: the append-only triggers go."""
+    c.execute("DROP TRIGGER auditevent_no_update")
+    c.execute("DROP TRIGGER auditevent_no_delete")
+
+
+def test_the_audit_table_refuses_edits(tampered: Home):
+    with sqlite3.connect(tampered.db_path) as c:
+        with pytest.raises(sqlite3.IntegrityError, match="append-only: UPDATE refused"):
+            c.execute("UPDATE auditevent SET reason = 'x' WHERE seq = 2")
+        with pytest.raises(sqlite3.IntegrityError, match="append-only: DELETE refused"):
+            c.execute("DELETE FROM auditevent WHERE seq = 2")
+
+
 def verify(home: Home) -> tuple[int, str]:
     r = home.run("audit", "verify", user="qa")
     return r.exit_code, r.stderr
@@ -385,6 +399,7 @@ def test_verify_names_a_changed_row(tampered: Home):
         (seq,) = c.execute(
             "SELECT min(seq) FROM auditevent WHERE action = 'count.recorded'"
         ).fetchone()
+        _drop_audit_triggers(c)
         c.execute(
             "UPDATE auditevent SET new_values = replace(new_values, '100000000', '900000000') "
             "WHERE seq = ?",
@@ -393,7 +408,8 @@ def test_verify_names_a_changed_row(tampered: Home):
     assert verify(tampered) == (
         1,
         f"refused: audit trail broken at event {seq}: event {seq} was changed after it was "
-        "written [audit-chain-broken]\n",
+        "written (its keyed hash does not match: edited, or re-hashed by someone without the "
+        "site's key) [audit-chain-broken]\n",
     )
     r = tampered.run("audit", "verify", "--json", user="qa")
     assert r.exit_code == 1 and json.loads(r.stdout)["first_bad_seq"] == seq
@@ -401,6 +417,7 @@ def test_verify_names_a_changed_row(tampered: Home):
 
 def test_verify_names_a_deleted_row(tampered: Home):
     with sqlite3.connect(tampered.db_path) as c:
+        _drop_audit_triggers(c)
         c.execute("DELETE FROM auditevent WHERE seq = 6")
     assert verify(tampered) == (
         1,
@@ -411,6 +428,7 @@ def test_verify_names_a_deleted_row(tampered: Home):
 
 def test_verify_names_two_swapped_rows(tampered: Home):
     with sqlite3.connect(tampered.db_path) as c:
+        _drop_audit_triggers(c)
         c.execute("UPDATE auditevent SET seq = -1 WHERE seq = 9")
         c.execute("UPDATE auditevent SET seq = 9 WHERE seq = 10")
         c.execute("UPDATE auditevent SET seq = 10 WHERE seq = -1")

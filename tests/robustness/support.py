@@ -20,6 +20,27 @@ def sql(db: Database, statement: str, **params: Any) -> None:
         c.execute(text(statement), params)
 
 
+AUDIT_TRIGGERS = {
+    "sqlite": (
+        "DROP TRIGGER IF EXISTS auditevent_no_update",
+        "DROP TRIGGER IF EXISTS auditevent_no_delete",
+    ),
+    "postgresql": (
+        "DROP TRIGGER IF EXISTS auditevent_append_only ON auditevent",
+        "DROP TRIGGER IF EXISTS auditevent_no_truncate ON auditevent",
+    ),
+}
+
+
+def attack(db: Database, statement: str, **params: Any) -> None:
+    """What someone with write access to the database does to the audit table: drop the
+    append-only triggers first (a file editor or the table owner can), then edit."""
+    with db.engine.begin() as c:
+        for drop in AUDIT_TRIGGERS[db.dialect]:
+            c.execute(text(drop))
+        c.execute(text(statement), params)
+
+
 def scalar(db: Database, statement: str, **params: Any) -> Any:
     with db.engine.connect() as c:
         return c.execute(text(statement), params).scalar()

@@ -112,6 +112,7 @@ def test_passwords_never_in_audit_values_database_or_logs(db, actors, tmp_path, 
 
     home = tmp_path / "cli-home"
     monkeypatch.setenv("MFG_HOME", str(home))
+    monkeypatch.setenv("MFG_AUDIT_KEY_FILE", str(db.settings.audit_key_path))
     url = db.engine.url.render_as_string(hide_password=False)
     runner = CliRunner()
     outputs = []

@@ -51,7 +51,7 @@ def test_backup_and_restore_round_trip(filled, actors, backend, tmp_path, reques
     log = audit_trail.audit_log(db=db, actor=actors["qa"], action="database.backed_up")
     assert log[-1].new["sha256"] == m.sha256
     target = empty_target(backend, tmp_path, request)
-    report = backup.restore(f, target)
+    report = backup.restore(f, target, db.audit_keyring())
     assert report.ok, (report.problem, report.record_problems)
     assert report.counts == m.counts and report.audit_events == m.audit_events
     restored = Database.open(target, db.settings)
@@ -69,7 +69,7 @@ def test_restore_refuses_a_non_empty_database(filled, actors, tmp_path):
     before = counts(filled)
     url = filled.engine.url.render_as_string(hide_password=False)
     with pytest.raises(RuleViolation) as e:
-        backup.restore(f, url)
+        backup.restore(f, url, filled.audit_keyring())
     assert e.value.rule == "restore-target-not-empty"
     assert counts(filled) == before
 
@@ -94,7 +94,7 @@ def test_corrupted_backup_is_refused(filled, actors, backend, tmp_path, request)
     f.write_bytes(bytes(data))
     target = empty_target(backend, tmp_path, request)
     with pytest.raises(RuleViolation) as e:
-        backup.restore(f, target)
+        backup.restore(f, target, filled.audit_keyring())
     assert e.value.rule == "backup-corrupted"
     eng = create_engine(target)
     try:
@@ -109,7 +109,7 @@ def test_backup_of_a_tampered_database_restores_but_does_not_verify(
     sql(filled, "UPDATE lot SET state = 'released'")
     f = tmp_path / "b.backup"
     backup.backup(filled, f, actor=actors["admin"], now=NOW)
-    report = backup.restore(f, empty_target(backend, tmp_path, request))
+    report = backup.restore(f, empty_target(backend, tmp_path, request), filled.audit_keyring())
     assert not report.ok and any("state is" in p for p in report.record_problems)
 
 
@@ -117,6 +117,7 @@ def test_cli_backup_restore_drill(filled, actors, backend, tmp_path, request, mo
     from mfg.cli import app
 
     monkeypatch.setenv("MFG_HOME", str(tmp_path / "home-cli"))
+    monkeypatch.setenv("MFG_AUDIT_KEY_FILE", str(filled.settings.audit_key_path))
     monkeypatch.setenv("MFG_PASSWORD", PASSWORD)
     url = filled.engine.url.render_as_string(hide_password=False)
     f = tmp_path / "drill.backup"
@@ -172,7 +173,7 @@ def test_online_backup_while_a_writer_is_busy_is_consistent(db, actors, backend,
         p.kill()
         p.join(30)
     assert m.counts["cellcount"] >= 5
-    report = backup.restore(f, empty_target(backend, tmp_path, request))
+    report = backup.restore(f, empty_target(backend, tmp_path, request), db.audit_keyring())
     assert report.ok, (report.problem, report.record_problems[:3])
     assert report.counts == m.counts
     assert counts(db)["CellCount"] > m.counts["cellcount"]  # the live database moved on

@@ -234,6 +234,7 @@ def test_concurrent_mfg_commands_as_separate_programs(db, actors, tmp_path):
     env = {
         **os.environ,
         "MFG_HOME": str(tmp_path / "cli-home"),
+        "MFG_AUDIT_KEY_FILE": str(db.settings.audit_key_path),
         "MFG_PASSWORD": PASSWORD,
         "MFG_USER": "tech",
         "MFG_DATABASE_URL": _url(db),

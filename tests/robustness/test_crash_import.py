@@ -79,6 +79,7 @@ def test_cli_import_killed_inside_its_transaction_leaves_nothing(
     env = {
         **os.environ,
         "MFG_HOME": str(tmp_path / "cli-home"),
+        "MFG_AUDIT_KEY_FILE": str(db.settings.audit_key_path),
         "MFG_PASSWORD": PASSWORD,
     }
     staged = importer.import_lots(csv_path, db=db, actor=actors["qa"], now=NOW)

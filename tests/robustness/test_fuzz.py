@@ -253,6 +253,7 @@ def test_scan_with_hostile_payloads(db, actors, harvested, payload):
 @pytest.fixture
 def cli_env(db, actors, lot_in_expansion, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("MFG_HOME", str(tmp_path / "cli-home"))
+    monkeypatch.setenv("MFG_AUDIT_KEY_FILE", str(db.settings.audit_key_path))
     monkeypatch.setenv("MFG_PASSWORD", PASSWORD)
     return db.engine.url.render_as_string(hide_password=False)
 

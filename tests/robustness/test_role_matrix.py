@@ -82,6 +82,8 @@ TABLE: dict[str, tuple[list[str], str]] = {
     ),
     "audit log": ([], "audit.read"),
     "audit verify": ([], "audit.verify"),
+    "audit anchor": (["-o", "{tmp}/anchor-{u}.json"], "audit.verify"),
+    "audit rotate-key": ([], "audit.key"),
     "result add": ([LOT, "{code}", "95"], "result.add"),
     "result correct": ([LOT, "{code}", "96", "--reason", "matrix"], "result.correct"),
     "result verify": ([LOT, "{code}"], "result.verify"),

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mfg.services import counts, harvest, subjects
-from tests.robustness.support import scalar, sql, verify
+from tests.robustness.support import attack, scalar, sql, verify
 from tests.support import world
 from tests.support.constants import NOW, PASSWORD
 
@@ -149,7 +149,7 @@ def test_audit_value_edited_in_sql_breaks_the_chain_at_that_event(db, actors, sc
     row = scalar(db, "SELECT new_values FROM auditevent WHERE seq = :s", s=seq)
     v = json.loads(row)
     v["viable_cells"] = 1
-    sql(db, "UPDATE auditevent SET new_values = :v WHERE seq = :s", v=json.dumps(v), s=seq)
+    attack(db, "UPDATE auditevent SET new_values = :v WHERE seq = :s", v=json.dumps(v), s=seq)
     r = _chain_broken(db, actors)
     assert r.first_bad_seq == seq and "changed after it was written" in r.problem
 
@@ -165,14 +165,14 @@ def test_record_and_its_audit_event_both_edited_still_shows(db, actors, scene):
     )
     v = json.loads(scalar(db, "SELECT new_values FROM auditevent WHERE seq = :s", s=seq))
     v["viable_cells"] *= 10
-    sql(db, "UPDATE auditevent SET new_values = :v WHERE seq = :s", v=json.dumps(v), s=seq)
+    attack(db, "UPDATE auditevent SET new_values = :v WHERE seq = :s", v=json.dumps(v), s=seq)
     sql(db, "UPDATE cellcount SET viable_cells = viable_cells * 10 WHERE id = :c", c=cid)
     r = _chain_broken(db, actors)
     assert r.first_bad_seq == seq
 
 
 def test_audit_row_deleted_in_sql(db, actors, scene):
-    sql(db, "DELETE FROM auditevent WHERE seq = 5")
+    attack(db, "DELETE FROM auditevent WHERE seq = 5")
     r = _chain_broken(db, actors)
     assert r.first_bad_seq == 5 and "missing" in r.problem
 
@@ -180,7 +180,7 @@ def test_audit_row_deleted_in_sql(db, actors, scene):
 def test_audit_row_inserted_in_sql(db, actors, scene):
     last = scalar(db, "SELECT max(seq) FROM auditevent")
     h = scalar(db, "SELECT hash FROM auditevent WHERE seq = :s", s=last)
-    sql(
+    attack(
         db,
         "INSERT INTO auditevent (seq, at, username, action, entity, entity_id, old_values, "
         "new_values, prev_hash, hash) VALUES (:s, :at, 'qa', 'lot.state_changed', 'lot', :lot, "
@@ -196,9 +196,9 @@ def test_audit_row_inserted_in_sql(db, actors, scene):
 
 
 def test_audit_rows_reordered_in_sql(db, actors, scene):
-    sql(db, "UPDATE auditevent SET seq = -1 WHERE seq = 7")
-    sql(db, "UPDATE auditevent SET seq = 7 WHERE seq = 8")
-    sql(db, "UPDATE auditevent SET seq = 8 WHERE seq = -1")
+    attack(db, "UPDATE auditevent SET seq = -1 WHERE seq = 7")
+    attack(db, "UPDATE auditevent SET seq = 7 WHERE seq = 8")
+    attack(db, "UPDATE auditevent SET seq = 8 WHERE seq = -1")
     r = _chain_broken(db, actors)
     assert r.first_bad_seq == 7
 
@@ -207,6 +207,7 @@ def test_cli_verify_names_the_changed_record(db, actors, scene, tmp_path, monkey
     from mfg.cli import app
 
     monkeypatch.setenv("MFG_HOME", str(tmp_path / "cli-home"))
+    monkeypatch.setenv("MFG_AUDIT_KEY_FILE", str(db.settings.audit_key_path))
     monkeypatch.setenv("MFG_PASSWORD", PASSWORD)
     url = db.engine.url.render_as_string(hide_password=False)
     runner = CliRunner()

@@ -29,6 +29,7 @@ def test_validate_passes_writes_the_report_and_never_touches_production(
     world.harvested_lot(db, actors["tech"])
     before = counts(db)
     monkeypatch.setenv("MFG_HOME", str(tmp_path / "cli-home"))
+    monkeypatch.setenv("MFG_AUDIT_KEY_FILE", str(db.settings.audit_key_path))
     monkeypatch.setenv("MFG_PASSWORD", PASSWORD)
     url = db.engine.url.render_as_string(hide_password=False)
     pdf = tmp_path / "oq.pdf"
@@ -57,6 +58,7 @@ def test_validate_needs_qa_or_admin(db, actors, tmp_path, monkeypatch):
     from mfg.cli import app
 
     monkeypatch.setenv("MFG_HOME", str(tmp_path / "cli-home"))
+    monkeypatch.setenv("MFG_AUDIT_KEY_FILE", str(db.settings.audit_key_path))
     monkeypatch.setenv("MFG_PASSWORD", PASSWORD)
     url = db.engine.url.render_as_string(hide_password=False)
     for who in ("tech", "sponsor"):

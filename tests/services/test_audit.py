@@ -8,6 +8,7 @@ from sqlalchemy import text
 from mfg import audit
 from mfg.errors import NotPermitted
 from mfg.services import audit_trail, counts
+from tests.robustness.support import attack
 from tests.support import world
 from tests.support.constants import NOW
 from tests.support.refusals import assert_refused
@@ -67,8 +68,7 @@ def test_the_write_and_its_event_share_one_transaction(db, actors, trail):
 
 
 def sql(db, statement: str) -> None:  # type: ignore[no-untyped-def]
-    with db.engine.begin() as c:
-        c.execute(text(statement))
+    attack(db, statement)  # drops the append-only triggers first, as a tamperer would
 
 
 def test_a_changed_row_is_named(db, actors, trail):
@@ -79,7 +79,7 @@ def test_a_changed_row_is_named(db, actors, trail):
     seq = next(e.seq for e in trail if e.action == "harvest.recorded")
     r = verify(db, actors)
     assert (r.ok, r.first_bad_seq) == (False, seq)
-    assert r.problem == f"event {seq} was changed after it was written"
+    assert r.problem.startswith(f"event {seq} was changed after it was written")
 
 
 @pytest.mark.parametrize("column", ["username", "reason", "at", "action"])
@@ -106,12 +106,14 @@ def test_a_deleted_row_is_named(db, actors, trail):
     assert "event 4 is missing" in r.problem
 
 
-def test_a_deleted_last_row_is_found_by_the_record_check(db, actors, trail):
-    # The chain alone cannot see its newest event cut off; the harvest row it created can.
+def test_a_deleted_last_row_is_found_by_the_checkpoint(db, actors, trail):
+    # The chain alone cannot see its newest event cut off; the keyed checkpoint written beside
+    # the key at that event's commit can (and the record check sees the harvest row it created).
     sql(db, f"DELETE FROM auditevent WHERE seq = {trail[-1].seq}")
     r = verify(db, actors)
-    assert r.first_bad_seq is None and r.events == len(trail) - 1
-    assert not r.ok and any(p.startswith("harvest ") for p in r.record_problems)
+    assert r.first_bad_seq == trail[-1].seq and r.events == len(trail) - 1
+    assert "were removed (truncated)" in r.problem
+    assert any(p.startswith("harvest ") for p in r.record_problems)
 
 
 def test_two_swapped_rows_are_named(db, actors, trail):
@@ -122,14 +124,29 @@ def test_two_swapped_rows_are_named(db, actors, trail):
     assert (r.ok, r.first_bad_seq) == (False, 5)
 
 
-def test_recomputing_one_hash_still_breaks_the_next_link(db, actors, trail):
-    sql(db, "UPDATE auditevent SET reason = 'edited' WHERE seq = 2")
-    with db.read() as s:
-        from mfg.store.tables import AuditEvent
+def _forge(db, seq: int, ring) -> str:  # type: ignore[no-untyped-def]
+    """The hash a tamperer computes for event ``seq`` as it now stands, with ``ring``'s key."""
+    with db.engine.connect() as c:
+        _s, prev, _h, key_id, _m = next(audit.chain_rows(c, seq - 1))
+        msg = c.execute(
+            text(f"SELECT {audit.message_sql(db.dialect)} FROM auditevent WHERE seq = :s"),
+            {"s": seq},
+        ).scalar_one()
+    return audit.keyed_hash(ring.mac(key_id) or ring.current_mac, prev, msg)
 
-        e2 = s.get(AuditEvent, 2)
-        assert e2 is not None
-        forged = audit.event_hash(e2, e2.prev_hash)
+
+def test_recomputing_one_hash_without_the_key_is_named(db, actors, trail, tmp_path):
+    from mfg.auditkey import create_keyring
+
+    sql(db, "UPDATE auditevent SET reason = 'edited' WHERE seq = 2")
+    forged = _forge(db, 2, create_keyring(tmp_path / "mallory.key", NOW))
     sql(db, f"UPDATE auditevent SET hash = '{forged}' WHERE seq = 2")
+    r = verify(db, actors)
+    assert r.first_bad_seq == 2 and "changed after it was written" in r.problem
+
+
+def test_recomputing_one_hash_with_the_key_still_breaks_the_next_link(db, actors, trail):
+    sql(db, "UPDATE auditevent SET reason = 'edited' WHERE seq = 2")
+    sql(db, f"UPDATE auditevent SET hash = '{_forge(db, 2, db.audit_keyring())}' WHERE seq = 2")
     r = verify(db, actors)
     assert (r.first_bad_seq, r.problem) == (3, "event 3 does not link to event 2")

@@ -80,14 +80,24 @@ def _sql_lp(expr: str) -> str:
     return f"COALESCE(CAST(LENGTH({expr}) AS TEXT) || ':' || {expr}, 'n')"
 
 
+def at_sql(dialect: str) -> str:
+    """``at_text(at)`` computed by the database."""
+    if dialect == "postgresql":
+        return "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
+    return "at"
+
+
 def message_sql(dialect: str) -> str:
     """``message`` computed by the database from the stored columns (same text, both backends)."""
-    at = (
-        "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
-        if dialect == "postgresql"
-        else "at"
-    )
-    cols = ["CAST(seq AS TEXT)", at, "username", "action", "entity", "entity_id", "lot_number"]
+    cols = [
+        "CAST(seq AS TEXT)",
+        at_sql(dialect),
+        "username",
+        "action",
+        "entity",
+        "entity_id",
+        "lot_number",
+    ]
     cols += ["old_values", "new_values", "reason", "key_id"]
     return " || ".join(_sql_lp(c) for c in cols)
 

@@ -183,8 +183,10 @@ def _write_report(cli: Cli, r: Any, fmt: str, path: Path) -> None:
             _inert(r.times).to_excel(xw, sheet_name="days from day 0", index=False)
     else:
         from mfg.reports import render_success_rate_pdf
+        from mfg.services.audit_trail import document_checkpoint
 
-        path.write_bytes(render_success_rate_pdf(r, now=cli.local(cli.now)))
+        cp = document_checkpoint(db=cli.database(), now=cli.now, kind="report")
+        path.write_bytes(render_success_rate_pdf(r, now=cli.local(cli.now), checkpoint=cp))
 
 
 def _inert(frame: pd.DataFrame) -> pd.DataFrame:

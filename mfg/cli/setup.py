@@ -44,12 +44,24 @@ def init(
         db, admin=admin, full_name=full_name or admin or "", password=password, now=cli.now
     )
     cfg = write_default_config(settings) if db.dialect == "sqlite" else settings.config_path
+    from mfg.store import db as store_db
+
+    roles = store_db.owner_role(db.engine)
+    owner_note = (
+        f"connected as {roles[0]}, the owner of the tables: this role can drop the audit "
+        "table's triggers; run the application as a role that owns no table "
+        "(README: Tamper evidence)"
+        if roles and roles[0] == roles[1]
+        else ""
+    )
     result = {
         "schema_revision": revision,
         "admin_created": created,
         "admin": admin,
         "database": settings.shown()["database_url"],
         "config": str(cfg),
+        "audit_key": str(settings.audit_key_path),
+        "runs_as_table_owner": bool(owner_note),
     }
 
     def human() -> None:
@@ -57,6 +69,11 @@ def init(
         if created:
             cli.out.print(f"admin {admin} created")
         cli.out.print(f"configuration: {cfg}")
+        key = settings.audit_key_path
+        if key.exists():
+            cli.out.print(f"audit key: {key} (back it up apart from the database)")
+        if owner_note:
+            cli.out.print(f"note: {owner_note}")
 
     cli.emit(result, human)
 

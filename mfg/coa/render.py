@@ -164,6 +164,8 @@ class _Frame:
         canvas.setFont("Helvetica", 6.8)
         canvas.drawString(margin, margin + 3.5 * mm, f"Document {self.doc_id}  Revision {self.rev}")
         canvas.drawString(margin, margin, f"Content SHA-256 {self.sha}")
+        checkpoint = str(self.content.get("audit_checkpoint", ""))  # issue 11: the trail's head
+        canvas.drawRightString(self.page_w - margin, margin + 3.5 * mm, checkpoint)
         canvas.setFont("Helvetica-Bold", 8)
         canvas.drawRightString(self.page_w - margin, margin, f"Page {page} of {total}")
 

@@ -149,7 +149,7 @@ def _grid(rows: list[list[str]], extra: list[Any]) -> Any:
     return table
 
 
-def _headline(report: Any, st: dict[str, Any], now: str) -> list[Any]:
+def _headline(report: Any, st: dict[str, Any], now: str, checkpoint: str = "") -> list[Any]:
     from reportlab.platypus import Paragraph, Spacer
 
     overall, unit = report.data["overall"], report.unit
@@ -165,7 +165,7 @@ def _headline(report: Any, st: dict[str, Any], now: str) -> list[Any]:
         Paragraph("Manufacturing success rate (secondary outcome, NCT06350110)", st["h1"]),
         Paragraph(
             f"{_text(report.site_name)} &middot; unit: {unit} &middot; generated {now} by "
-            "CellTrail",
+            "CellTrail" + (f" &middot; {_text(checkpoint)}" if checkpoint else ""),
             st["small"],
         ),
         Spacer(1, 5),
@@ -286,7 +286,7 @@ def _side_by_side(left: list[Any], right: list[Any], width: float) -> Any:
     return two
 
 
-def render_success_rate_pdf(report: Any, now: str = "") -> bytes:
+def render_success_rate_pdf(report: Any, now: str = "", checkpoint: str = "") -> bytes:
     """One page for the sponsor: overall rate, strata, chart with intervals, failure reasons,
     days from day 0 to harvest and to disposition, and the definition in words.
 
@@ -314,7 +314,7 @@ def render_success_rate_pdf(report: Any, now: str = "") -> bytes:
     width = page_w - 2 * margin
     st = _styles()
     story = [
-        *_headline(report, st, str(now)),
+        *_headline(report, st, str(now), checkpoint),
         *_strata_section(report, st, width),
         _side_by_side(_reasons_block(report, st), _times_block(report, st), width),
         Paragraph("Definition", st["h2"]),

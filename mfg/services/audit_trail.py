@@ -117,7 +117,7 @@ def verify(
             chain = dataclasses.replace(chain, head_seq=after, head_hash=prev)
         if chain.ok:
             chain = _against_checkpoint(conn, ring, chain, anchor, where)
-        problems, checked = integrity.check_records(s)
+        problems, checked = integrity.check_records(s, lambda c, v: _spec_file_hash(db, c, v))
     report = dataclasses.replace(
         chain,
         ok=chain.ok and not problems,
@@ -130,6 +130,16 @@ def verify(
         )
         auditkey.append_checkpoint(ring.verified_path, cp)
     return report
+
+
+def _spec_file_hash(db: Database, code: str, version: str) -> str | None:
+    """The SHA-256 of the product file in use for ``code`` spec ``version`` (None: no file)."""
+    from mfg.errors import CellTrailError
+
+    try:
+        return db.product(code, version).sha256
+    except (CellTrailError, OSError, ValueError, KeyError):
+        return None
 
 
 def _start(
@@ -217,6 +227,21 @@ def _read_anchor(
         if not auditkey.checks(ring, c)
     ]
     return max(mine, key=lambda c: c.seq), bad
+
+
+def document_checkpoint(*, db: Database, now: datetime, kind: str) -> str:
+    """The trail's head as a keyed checkpoint to print on a document (a sponsor report),
+    appended beside the key too; '' when there is no trail or no key to key it with."""
+    with db.read() as s:
+        conn = s.connection()
+        seq, digest = audit.head(conn)
+        trail = audit.trail_id(conn)
+    if not seq:
+        return ""
+    try:
+        return db.checkpoint(trail, seq, digest, now, kind)
+    except auditkey.AuditKeyMissing:
+        return ""
 
 
 def anchor(

@@ -30,7 +30,14 @@ from mfg.services.uow import Database
 from mfg.store.tables import Alert, CoaRevision, Disposition, Harvest, Lot, Subject
 
 # keys that change with every revision even when the certificate says the same thing
-_PER_REVISION = ("document_id", "revision", "issued_at", "issued_by", "revisions")
+_PER_REVISION = (
+    "document_id",
+    "revision",
+    "issued_at",
+    "issued_by",
+    "revisions",
+    "audit_checkpoint",  # the trail's head when issued (issue 11): not what the COA says
+)
 
 DECISION_TEXT = {
     "released": "RELEASED",

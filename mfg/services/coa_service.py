@@ -105,6 +105,7 @@ def refresh_in_tx(tx: Tx, db: Database, lot: Lot, reason: str) -> CoaRevision | 
     body = body_hash(content)
     if revs and revs[-1].results_hash == body:
         return None
+    content["audit_checkpoint"] = tx.checkpoint_text()  # the trail's head, keyed (issue 11)
     sha = coa.content_sha256(content)
     row = CoaRevision(
         lot_pk=lot.id,  # type: ignore[arg-type]

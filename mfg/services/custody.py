@@ -166,17 +166,24 @@ def _step(
         s.add(event)
         s.flush()
         if info.get("infusion_overrun"):
-            s.add(
-                Alert(
-                    lot_pk=r.lot.id,  # type: ignore[arg-type]
-                    kind="infusion-overrun",
-                    message=(
-                        f"bag {bag.bag_no}: infusion started {info['thaw_to_infusion_minutes']} "
-                        f"min after thaw (limit {info['limit_minutes']:g} min)"
-                    ),
-                    raised_at=now,
-                    raised_by=actor.username,
-                )
+            alert = Alert(
+                lot_pk=r.lot.id,  # type: ignore[arg-type]
+                kind="infusion-overrun",
+                message=(
+                    f"bag {bag.bag_no}: infusion started {info['thaw_to_infusion_minutes']} "
+                    f"min after thaw (limit {info['limit_minutes']:g} min)"
+                ),
+                raised_at=now,
+                raised_by=actor.username,
+            )
+            s.add(alert)
+            s.flush()
+            tx.audit(
+                "alert.raised",
+                "alert",
+                alert.id or 0,
+                lot_number=r.lot.lot_number,
+                new={"kind": alert.kind, "message": alert.message},
             )
         tx.audit(
             f"bag.{target.value}",

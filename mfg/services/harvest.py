@@ -214,6 +214,7 @@ def _audit_values(h: Harvest, v: HarvestView) -> dict[str, object]:
         "bag_volume_ml": h.bag_volume_ml,
         "cryopreserved_on": h.cryopreserved_on,
         "expires_on": h.expires_on,
+        "window_reason": h.window_reason,
     }
 
 

@@ -120,6 +120,20 @@ class Tx:
         if not self._trail:
             self._trail = trail or (self._db.trail(self.session.connection()) if self._db else "")
 
+    def checkpoint_text(self) -> str:
+        """The trail's head in this transaction as a keyed checkpoint, to print on a document
+        (a COA issued in this transaction shows the event just before its own)."""
+        if self._db is None:  # pragma: no cover - every Tx comes from Database.write
+            return ""
+        conn = self.session.connection()
+        seq, digest = audit.head(conn)
+        if not seq:
+            return ""
+        trail = self._trail or self._db.trail(conn)
+        ring = self._db.audit_keyring()
+        where = (trail, self._db.database_id)
+        return make_checkpoint(ring, where, seq, digest, audit.iso_utc(self.now), "coa").short
+
     def commit(self) -> None:
         self.session.commit()
         self.committed = True

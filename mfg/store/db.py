@@ -221,6 +221,20 @@ def upgrade(engine: Engine, attributes: dict[str, Any] | None = None) -> str | N
     return schema_revision(engine)
 
 
+def owner_role(engine: Engine) -> tuple[str, str] | None:
+    """PostgreSQL: (the role connected, the role owning the audit table); None on SQLite."""
+    if engine.dialect.name != "postgresql":
+        return None
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT current_user, tableowner FROM pg_tables "
+                "WHERE schemaname = current_schema() AND tablename = 'auditevent'"
+            )
+        ).first()
+    return None if row is None else (str(row[0]), str(row[1]))
+
+
 def check_schema(engine: Engine) -> None:
     """Refuse to work on a database that is not at the newest migration."""
     current = schema_revision(engine)

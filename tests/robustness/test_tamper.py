@@ -55,8 +55,8 @@ def scene(db, actors):  # type: ignore[no-untyped-def]
 def test_untouched_database_verifies_including_every_record(db, actors, scene):
     r = verify(db, actors["qa"])
     assert r.ok, (r.problem, r.record_problems)
-    # 6 users + 2 subjects + 2 lots + 5 + 2 counts + 2 harvests + 4 dose bags
-    assert r.records_checked == 23
+    # 6 users + 2 subjects + 1 spec pin + 2 lots + 5 + 2 counts + 2 harvests + 4 dose bags
+    assert r.records_checked == 24
     assert r.record_problems == ()
 
 

@@ -1,0 +1,126 @@
+"""The audit trail folded into the newest recorded state of every record (for mfg.integrity).
+
+Read once, oldest event first, as plain rows (no ORM objects): one JSON decode per event.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from mfg import audit
+from mfg.records import RECORDS
+
+MISSING: Any = object()
+SKIP: Any = object()  # the trail recorded nothing to compare with
+CORRECTIONS = ("replaced_by",)
+# what an action implies without carrying it in ``new``
+IMPLIED: dict[str, dict[str, Any]] = {
+    "user.added": {"locked": False, "active": True, "failed_logins": 0},
+    "user.locked": {"locked": True},
+}
+
+
+@dataclass(frozen=True)
+class RecordProblem:
+    entity: str
+    record: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.entity} {self.record}: {self.problem}"
+
+
+Meta_ = tuple[str, str, str | None, str, str | None]  # by, at (iso), reason, action, lot
+
+
+@dataclass
+class Folded:
+    """The newest state the trail recorded for one record."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    created: Meta_ | None = None
+    created_seq: int = 0
+    correction: bool = False
+    last_seq: int = 0
+    acts: dict[str, tuple[str, str, str | None]] = field(default_factory=dict)
+    superseded_by: Any = MISSING
+    supersedes: Any = MISSING
+    events: list[tuple[str, str, str, Any, Any, int]] | None = None  # per_event parents
+
+
+def _iso(at_text: str) -> str:
+    return f"{at_text[:10]}T{at_text[11:]}Z"
+
+
+@dataclass
+class Trail:
+    """The folded trail: (entity, entity id) -> Folded, plus spec hashes the lots recorded."""
+
+    records: dict[tuple[str, str], Folded] = field(default_factory=dict)
+    spec_hashes: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)
+    events: int = 0
+
+
+def _event_rows(conn: Connection, batch: int = 20_000) -> Iterator[Any]:
+    at = audit.at_sql(conn.dialect.name)
+    sql = text(
+        f"SELECT seq, {at}, username, action, entity, entity_id, lot_number, old_values, "
+        "new_values, reason FROM auditevent WHERE seq > :a ORDER BY seq LIMIT :n"
+    )
+    after = 0
+    while True:
+        rows = conn.execute(sql, {"a": after, "n": batch}).all()
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1][0]
+
+
+def fold(conn: Connection) -> Trail:
+    entities = {r.entity for r in RECORDS if r.entity}
+    creates = {a: r for r in RECORDS for a in r.creates}
+    per_event = {r.entity: r.per_event for r in RECORDS if r.per_event}
+    trail = Trail()
+    recs = trail.records
+    loads = json.loads
+    for seq, at, by, action, entity, eid, lot, old_v, new_v, reason in _event_rows(conn):
+        trail.events += 1
+        if entity not in entities:
+            continue
+        at = _iso(at)
+        rec = recs.get((entity, eid))
+        if rec is None:
+            rec = recs[(entity, eid)] = Folded()
+        rec.last_seq = seq
+        rec.acts[action] = (by, at, reason)
+        meta = (by, at, reason, action, lot)
+        if action in creates and rec.created is None:
+            rec.created, rec.created_seq = meta, seq
+        new = loads(new_v)
+        if entity in per_event and action.startswith(per_event[entity]):
+            if rec.events is None:
+                rec.events = []
+            rec.events.append((action, by, at, loads(old_v), new, seq))
+        if action in IMPLIED:
+            rec.values.update(IMPLIED[action])
+        if not isinstance(new, dict):
+            continue
+        if action in ("lot.registered", "lot.imported") and "spec_sha256" in new:
+            spec = (str(new.get("product")), str(new.get("spec_version")))
+            trail.spec_hashes.setdefault(spec, (str(new["spec_sha256"]), seq))
+        replaced = next((new[k] for k in CORRECTIONS if k in new), None)
+        if replaced is None:
+            rec.values.update(new)
+            continue
+        rec.superseded_by = replaced
+        nxt = recs.setdefault((entity, str(replaced)), Folded())
+        nxt.created, nxt.created_seq, nxt.correction = meta, seq, True
+        nxt.supersedes, nxt.last_seq = eid, seq
+        nxt.values.update({k: v for k, v in new.items() if k not in CORRECTIONS})
+    return trail

@@ -47,7 +47,9 @@ def _load(conn: Connection) -> Tables:
         if rec.exempt_why:
             continue
         table: Table = SQLModel.metadata.tables[rec.table]
-        rows[rec.table] = [dict(m) for m in conn.execute(select(table)).mappings()]
+        result = conn.execute(select(table))
+        keys = list(result.keys())
+        rows[rec.table] = [dict(zip(keys, r, strict=True)) for r in result.all()]
     return Tables(rows)
 
 
@@ -73,7 +75,9 @@ def _key(rec: Record, row: Any, t: Tables) -> str:
 def _norm(value: Any) -> Any:
     """A stored value as the trail stores it (JSON types)."""
     if isinstance(value, datetime):
-        return audit.iso_utc(value)
+        if value.utcoffset():  # stored UTC (UTCDateTime): the fast path below is exact
+            return audit.iso_utc(value)
+        return value.isoformat(timespec="microseconds")[:26] + "Z"
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Enum):
@@ -172,35 +176,94 @@ def _stored(rule: Rule, column: str, row: Any, t: Tables) -> Any:
 LOT_RULE = Meta("lot")
 
 
-def _compare(rec_: Record, key: str, row: Any, rec: Folded, t: Tables) -> list[RecordProblem]:
-    out: list[RecordProblem] = []
-    seen: set[str] = set()
+Plan = list[tuple[str, Callable[[Folded, Any], Any], Callable[[Any], Any], bool]]
+
+
+def _want_fn(rule: Rule, t: Tables) -> Callable[[Folded, Any], Any]:
+    if (
+        isinstance(rule, Val)
+        and len(rule.keys) == 1
+        and "." not in rule.keys[0]
+        and not rule.fallback
+    ):
+        k = rule.keys[0]
+        return lambda rec, row: rec.values.get(k, SKIP)
+    if isinstance(rule, Meta) and rule.what in ("by", "at", "lot", "reason"):
+        i = ("by", "at", "reason", "action", "lot").index(rule.what)
+        return lambda rec, row: SKIP if rec.created is None else rec.created[i]
+    if isinstance(rule, Meta) and rule.what in ("supersedes", "superseded_by"):
+
+        def link(rec: Folded, row: Any) -> Any:
+            v = _meta(rule.what, rec)
+            return None if v is None else str(v)
+
+        return link
+    return lambda rec, row: expected(rule, rec, row, t)
+
+
+def _stored_fn(rule: Rule, column: str, t: Tables) -> Callable[[Any], Any]:
+    if isinstance(rule, Meta) and rule.what == "lot":
+        return lambda row: t.lot_number(row[column])
+    if isinstance(rule, Ref):
+        target, col_ = t.by_id(rule.table), rule.column
+
+        def ref(row: Any) -> Any:
+            hit = target.get(row[column])
+            return None if hit is None else hit[col_]
+
+        return ref
+    if isinstance(rule, Val) and rule.via:
+        via = rule.via
+        return lambda row: _via(via, row[column])
+    if isinstance(rule, Meta) and rule.what in ("supersedes", "superseded_by"):
+        return lambda row: None if row[column] is None else str(row[column])
+    return lambda row: row[column]
+
+
+def _plan(rec_: Record, t: Tables) -> tuple[Plan, list[str]]:
+    """Each compared column as (name, expected(rec, row), stored(row), from the creating
+    event?) and the computed checks, built once per table."""
+    plan: Plan = []
+    checks: list[str] = []
     for column, rule in rec_.columns.items():
         if isinstance(rule, Exempt | Ev):
             continue
         if isinstance(rule, Check):
-            if rule.name not in seen:
-                seen.add(rule.name)
-                out += [RecordProblem(rec_.name, key, p) for p in CHECKS[rule.name](row, rec, t)]
+            if rule.name not in checks:
+                checks.append(rule.name)
             continue
-        want = expected(rule, rec, row, t)
-        if want is SKIP:
+        plan.append(
+            (column, _want_fn(rule, t), _stored_fn(rule, column, t), isinstance(rule, Meta))
+        )
+    return plan, checks
+
+
+_LINKS = ("supersedes_id", "superseded_by_id")
+
+
+def _compare(
+    rec_: Record, key: str, row: Any, rec: Folded, t: Tables, plan: tuple[Plan, list[str]]
+) -> list[RecordProblem]:
+    out: list[RecordProblem] = []
+    columns, checks = plan
+    for column, want_fn, stored_fn, from_creation in columns:
+        want = want_fn(rec, row)
+        if want is SKIP or (want is None and rec_.loose_links and column in _LINKS):
             continue
-        if isinstance(rule, Meta) and rule.what in ("supersedes", "superseded_by"):
-            want = None if want is None else str(want)
-            if want is None and rec_.loose_links:
-                continue
-        got = _stored(rule, column, row, t)
-        if not _same(got, want):
-            seq = rec.created_seq if isinstance(rule, Meta) else rec.last_seq
-            out.append(
-                RecordProblem(
-                    rec_.name,
-                    key,
-                    f"{column} is {_show(got)} but the audit trail recorded {_show(want)} "
-                    f"(event {seq}): changed outside CellTrail",
-                )
+        got = stored_fn(row)
+        if (got == want and type(got) is type(want)) or _same(got, want):
+            continue
+        seq = rec.created_seq if from_creation else rec.last_seq
+        out.append(
+            RecordProblem(
+                rec_.name,
+                key,
+                f"{column} is {_show(got)} but the audit trail recorded {_show(want)} "
+                f"(event {seq}): changed outside CellTrail",
             )
+        )
+    for name in checks:
+        out += [RecordProblem(rec_.name, key, p) for p in CHECKS[name](row, rec, t)]
     return out
 
 
@@ -209,9 +272,10 @@ def check_table(rec_: Record, trail: Trail, t: Tables) -> tuple[list[RecordProbl
         return _check_per_event(rec_, trail, t)
     problems: list[RecordProblem] = []
     rows = t.rows[rec_.table]
-    keyed = sorted(((_key(rec_, r, t), r) for r in rows), key=lambda kv: _sort_key(kv[0]))
+    plan = _plan(rec_, t)
     present = set()
-    for key, row in keyed:
+    for row in rows:
+        key = _key(rec_, row, t)
         present.add(key)
         rec = trail.records.get((rec_.entity, key)) if rec_.entity else Folded()
         if rec_.untracked is not None:
@@ -227,7 +291,7 @@ def check_table(rec_: Record, trail: Trail, t: Tables) -> tuple[list[RecordProbl
             )
             continue
         assert rec is not None
-        problems += _compare(rec_, key, row, rec, t)
+        problems += _compare(rec_, key, row, rec, t, plan)
     if rec_.entity and rec_.creates:
         for (entity, key), rec in trail.records.items():
             if entity != rec_.entity or key in present or rec.created is None:
@@ -241,6 +305,7 @@ def check_table(rec_: Record, trail: Trail, t: Tables) -> tuple[list[RecordProbl
                         "exists (deleted outside CellTrail)",
                     )
                 )
+    problems.sort(key=lambda p: _sort_key(p.record))
     return problems, len(rows)
 
 

@@ -1,0 +1,104 @@
+"""How fast `mfg audit verify` is: the keyed chain alone, and the chain plus every record.
+
+A database is filled through `mfg import lots` (one audited transaction: subjects, lots,
+harvests, results, each with its audit event), so every event has the records it describes.
+Printed beside a baseline from the same run: reading every audit row (all its columns) in the
+same batches, without hashing or comparing anything. Goals (issue 15): >= 150,000 events/s for
+the chain alone and >= 50,000 events/s for the chain + every record.
+
+    .venv/bin/python benchmarks/bench_audit_verify.py --lots 20000 [--backend postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _time(fn, repeat: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    walls, cpus = [], []
+    for _ in range(repeat):
+        t, c = time.perf_counter(), time.process_time()
+        fn()
+        walls.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lots", type=int, default=20_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    args = ap.parse_args()
+
+    from benchmarks.bench_reports import import_csv
+    from benchmarks.synth import NOW, fresh_database
+    from mfg import audit
+    from mfg.services import audit_trail, importer
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-verify-"))
+    server = None
+    url = None
+    if args.backend == "postgresql":
+        from tests.support.pgserver import start_server
+
+        server = start_server()
+        url = server.url("postgres")
+    db, actors = fresh_database(tmp / "home", url)
+    try:
+        csv_path = tmp / "history.csv"
+        import_csv(csv_path, args.lots)
+        importer.import_lots(csv_path, db=db, actor=actors["qa"], now=NOW)
+        ring = db.audit_keyring()
+        qa = actors["qa"]
+        with db.engine.connect() as c:
+            n = c.exec_driver_sql("SELECT count(*) FROM auditevent").scalar_one()
+
+        def baseline() -> None:
+            with db.engine.connect() as c:
+                after = 0
+                while True:
+                    rows = c.exec_driver_sql(
+                        "SELECT seq, at, username, action, entity, entity_id, lot_number, "
+                        "old_values, new_values, reason, key_id, prev_hash, hash FROM auditevent "
+                        f"WHERE seq > {after} ORDER BY seq LIMIT 20000"
+                    ).all()
+                    if not rows:
+                        break
+                    after = rows[-1][0]
+
+        def chain() -> None:
+            with db.engine.connect() as c:
+                r = audit.verify_chain(audit.chain_rows(c), ring)
+                assert r.ok and r.events == n, r.problem
+
+        def full() -> None:
+            r = audit_trail.verify(db=db, actor=qa)
+            assert r.ok, (r.problem, r.record_problems[:3])
+
+        print(f"{args.backend}: {n:,} audit events from {args.lots:,} imported lots")
+        for name, fn in (
+            ("baseline: read every row", baseline),
+            ("chain (keyed)", chain),
+            ("chain + every record", full),
+        ):
+            wall, cpu = _time(fn, args.repeat)
+            print(
+                f"  {name:28s} {wall:6.2f} s wall {cpu:6.2f} s CPU  "
+                f"{n / wall:>10,.0f} events/s (wall)  {n / cpu:>10,.0f} events/s (CPU)"
+            )
+    finally:
+        db.dispose()
+        if server is not None:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -22,7 +22,7 @@ import os
 import secrets
 import stat
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -76,12 +76,19 @@ class Keyring:
     current: str
 
     def mac(self, key_id: str) -> Mac | None:
-        key = self.keys.get(key_id)
-        return None if key is None else Mac(key)
+        macs: dict[str, Mac] = self.__dict__.setdefault("_macs", {})
+        if key_id not in macs:
+            key = self.keys.get(key_id)
+            if key is None:
+                return None
+            macs[key_id] = Mac(key)
+        return macs[key_id]
 
     @property
     def current_mac(self) -> Mac:
-        return Mac(self.keys[self.current])
+        mac = self.mac(self.current)
+        assert mac is not None
+        return mac
 
     @property
     def checkpoints_path(self) -> Path:
@@ -181,7 +188,7 @@ class Checkpoint:
         return "\n".join(["checkpoint", *map(str, fields)]).encode()
 
     def line(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":")) + "\n"
+        return json.dumps(self.__dict__, separators=(",", ":")) + "\n"
 
     @property
     def short(self) -> str:
@@ -199,7 +206,8 @@ def make_checkpoint(
 ) -> Checkpoint:
     """``where``: (trail, database id)."""
     cp = Checkpoint(where[0], where[1], seq, hash_, at, kind, ring.current)
-    return Checkpoint(**{**asdict(cp), "mac": ring.current_mac.hex(cp.body())})
+    object.__setattr__(cp, "mac", ring.current_mac.hex(cp.body()))
+    return cp
 
 
 def checks(ring: Keyring, cp: Checkpoint) -> bool:
@@ -207,13 +215,21 @@ def checks(ring: Keyring, cp: Checkpoint) -> bool:
     return mac is not None and secrets.compare_digest(mac.hex(cp.body()), cp.mac)
 
 
-def append_checkpoint(path: Path, cp: Checkpoint) -> None:
-    """One line, one write(2) on an O_APPEND descriptor: atomic among concurrent processes."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+def append_checkpoint(path: Path, cp: Checkpoint, fd: int | None = None) -> None:
+    """One line, one write(2) on an O_APPEND descriptor: atomic among concurrent processes.
+    ``fd``: a descriptor the caller keeps open on ``path`` (the write path's)."""
+    if fd is not None:
+        os.write(fd, cp.line().encode("utf-8"))
+        return
+    fd = open_for_append(path)
     try:
         os.write(fd, cp.line().encode("utf-8"))
     finally:
         os.close(fd)
+
+
+def open_for_append(path: Path) -> int:
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
 
 @dataclass(frozen=True)

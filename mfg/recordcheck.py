@@ -10,12 +10,13 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Date, DateTime, Table
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, SQLModel
 
 from mfg import audit
 from mfg.records import RECORDS, Check, Ev, Exempt, Last, Meta, Record, Ref, Rule, Val
+from mfg.store.types import UTCDateTime
 from mfg.trailfold import MISSING, SKIP, Folded, RecordProblem, Trail, fold
 
 # -- the tables ---------------------------------------------------------------------------------
@@ -47,10 +48,35 @@ def _load(conn: Connection) -> Tables:
         if rec.exempt_why:
             continue
         table: Table = SQLModel.metadata.tables[rec.table]
-        result = conn.execute(select(table))
-        keys = list(result.keys())
-        rows[rec.table] = [dict(zip(keys, r, strict=True)) for r in result.all()]
+        keys = [c.name for c in table.columns]
+        times = [
+            i
+            for i, c in enumerate(table.columns)
+            if isinstance(c.type, (DateTime, Date, UTCDateTime))
+        ]
+        # Plain DB-API values (no per-value type processing); times as ISO text, the way the
+        # trail records them (SQLite stores text, PostgreSQL gives date/datetime objects).
+        cols = ", ".join(f'"{k}"' for k in keys)
+        raw = conn.exec_driver_sql(f'SELECT {cols} FROM "{rec.table}"').all()
+        out = []
+        for r in raw:
+            d = dict(zip(keys, r, strict=True))
+            for i in times:
+                d[keys[i]] = _iso_time(r[i])
+            out.append(d)
+        rows[rec.table] = out
     return Tables(rows)
+
+
+def _iso_time(v: Any) -> Any:
+    """A stored date or time as the trail writes it: ``2026-11-25``, ``...T09:30:00.000000Z``."""
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return v if len(v) == 10 else f"{v[:10]}T{v[11:26]}Z"
+    if isinstance(v, datetime):
+        return _norm(v)
+    return v.isoformat()
 
 
 def _key(rec: Record, row: Any, t: Tables) -> str:

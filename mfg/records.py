@@ -184,7 +184,9 @@ RECORDS: list[Record] = [
             "subject_pk": ref("subject", "subject_id", val("subject_id")),
             "product_code": val("product"),
             "termination_cause": val("termination_cause", "cause"),
-            "termination_reason": last("reason", "lot.terminated"),
+            "termination_reason": val(
+                "termination_reason", fallback=last("reason", "lot.terminated")
+            ),
             "registered_at": AT,
             "registered_by": BY,
             "state_changed_at": last(

@@ -18,7 +18,7 @@ from mfg.records import RECORDS
 
 MISSING: Any = object()
 SKIP: Any = object()  # the trail recorded nothing to compare with
-CORRECTIONS = ("replaced_by",)
+CORRECTION_KEY = "replaced_by"  # a correction event names the replacement record
 # what an action implies without carrying it in ``new``
 IMPLIED: dict[str, dict[str, Any]] = {
     "user.added": {"locked": False, "active": True, "failed_logins": 0},
@@ -54,10 +54,6 @@ class Folded:
     events: list[tuple[str, str, str, Any, Any, int]] | None = None  # per_event parents
 
 
-def _iso(at_text: str) -> str:
-    return f"{at_text[:10]}T{at_text[11:]}Z"
-
-
 @dataclass
 class Trail:
     """The folded trail: (entity, entity id) -> Folded, plus spec hashes the lots recorded."""
@@ -84,24 +80,25 @@ def _event_rows(conn: Connection, batch: int = 20_000) -> Iterator[Any]:
 
 def fold(conn: Connection) -> Trail:
     entities = {r.entity for r in RECORDS if r.entity}
-    creates = {a: r for r in RECORDS for a in r.creates}
+    creates = {a for r in RECORDS for a in r.creates}
     per_event = {r.entity: r.per_event for r in RECORDS if r.per_event}
+    lot_actions = ("lot.registered", "lot.imported")
     trail = Trail()
     recs = trail.records
     loads = json.loads
+    n = 0
     for seq, at, by, action, entity, eid, lot, old_v, new_v, reason in _event_rows(conn):
-        trail.events += 1
+        n += 1
         if entity not in entities:
             continue
-        at = _iso(at)
+        at = f"{at[:10]}T{at[11:]}Z"
         rec = recs.get((entity, eid))
         if rec is None:
             rec = recs[(entity, eid)] = Folded()
         rec.last_seq = seq
         rec.acts[action] = (by, at, reason)
-        meta = (by, at, reason, action, lot)
-        if action in creates and rec.created is None:
-            rec.created, rec.created_seq = meta, seq
+        if rec.created is None and action in creates:
+            rec.created, rec.created_seq = (by, at, reason, action, lot), seq
         new = loads(new_v)
         if entity in per_event and action.startswith(per_event[entity]):
             if rec.events is None:
@@ -109,18 +106,19 @@ def fold(conn: Connection) -> Trail:
             rec.events.append((action, by, at, loads(old_v), new, seq))
         if action in IMPLIED:
             rec.values.update(IMPLIED[action])
-        if not isinstance(new, dict):
+        if type(new) is not dict:
             continue
-        if action in ("lot.registered", "lot.imported") and "spec_sha256" in new:
+        if action in lot_actions and "spec_sha256" in new:
             spec = (str(new.get("product")), str(new.get("spec_version")))
             trail.spec_hashes.setdefault(spec, (str(new["spec_sha256"]), seq))
-        replaced = next((new[k] for k in CORRECTIONS if k in new), None)
+        replaced = new.pop(CORRECTION_KEY, None)
         if replaced is None:
             rec.values.update(new)
             continue
         rec.superseded_by = replaced
         nxt = recs.setdefault((entity, str(replaced)), Folded())
-        nxt.created, nxt.created_seq, nxt.correction = meta, seq, True
+        nxt.created, nxt.created_seq, nxt.correction = (by, at, reason, action, lot), seq, True
         nxt.supersedes, nxt.last_seq = eid, seq
-        nxt.values.update({k: v for k, v in new.items() if k not in CORRECTIONS})
+        nxt.values.update(new)
+    trail.events = n
     return trail

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from mfg.auditkey import (
     database_id,
     load_keyring,
     make_checkpoint,
+    open_for_append,
 )
 from mfg.config import Settings, load_settings
 from mfg.domain.permissions import Role, require
@@ -151,6 +154,9 @@ class Database:
     _zone: ZoneInfo | None = field(default=None, repr=False)
     _keyring: Keyring | None = field(default=None, repr=False)
     _trail: str = field(default="", repr=False)
+    _database_id: str = field(default="", repr=False)
+    _checkpoint_fd: int | None = field(default=None, repr=False)
+    _closer: Any = field(default=None, repr=False)
 
     @classmethod
     def open(cls, url: str | None = None, settings: Settings | None = None) -> Database:
@@ -208,7 +214,9 @@ class Database:
 
     @property
     def database_id(self) -> str:
-        return database_id(store_db.location(self.engine))
+        if not self._database_id:
+            self._database_id = database_id(store_db.location(self.engine))
+        return self._database_id
 
     def checkpoint(self, trail: str, seq: int, hash_: str, now: datetime, kind: str) -> str:
         """Append the head to the checkpoint file beside the key; returns the printed form."""
@@ -216,7 +224,10 @@ class Database:
         where = (trail, self.database_id)
         cp = make_checkpoint(ring, where, seq, hash_, audit.iso_utc(now), kind)
         try:
-            append_checkpoint(ring.checkpoints_path, cp)
+            if self._checkpoint_fd is None:  # kept open: one write(2) per commit
+                self._checkpoint_fd = fd = open_for_append(ring.checkpoints_path)
+                self._closer = weakref.finalize(self, os.close, fd)
+            append_checkpoint(ring.checkpoints_path, cp, self._checkpoint_fd)
         except OSError as e:  # the write is committed: say so, do not fail it
             import sys
 
@@ -254,4 +265,7 @@ class Database:
         return load_product(code, version, self.products_dir())
 
     def dispose(self) -> None:
+        if self._checkpoint_fd is not None:
+            self._closer()  # closes it once, here or when the Database is collected
+            self._checkpoint_fd = None
         self.engine.dispose()

@@ -245,7 +245,7 @@ def test_audit_batch_continues_the_chain(db, actors, tmp_path):
     scenario.import_file(db, actors, write_csv(tmp_path / "h.csv", HISTORY[:3]))
     world.subject(db, actors["tech"], "S-2")  # and one after it
     with db.read() as s:
-        report = audit.verify_chain(audit.stored_events(s))
+        report = audit.verify_chain(audit.chain_rows(s.connection()), db.audit_keyring())
     assert report.ok and report.events == n_rows(db, AuditEvent)
 
 

@@ -246,3 +246,63 @@ def test_cli_names_record_field_and_event(db, actors, released, monkeypatch):
     ), r.stderr
     assert "alert 1: the audit trail created it" in r.stderr
     assert "[record-differs-from-trail]" in r.stderr
+
+
+def test_the_coa_prints_the_keyed_checkpoint(db, actors, released):
+    """What the COA says includes the trail's head when it was issued, keyed with the site
+    key: a COA in a sponsor's hands later proves the trail then had that event."""
+    import io
+
+    from pypdf import PdfReader
+
+    from mfg import auditkey
+
+    content = json.loads(scalar(db, "SELECT content_json FROM coarevision WHERE revision = 2"))
+    printed = content["audit_checkpoint"]
+    m = re.fullmatch(
+        r"audit checkpoint (\d+):([0-9a-f]{16}) \((k[0-9a-f]{11}), ([0-9a-f]{8})\)", printed
+    )
+    assert m, printed
+    seq = int(m.group(1))
+    assert scalar(db, "SELECT hash FROM auditevent WHERE seq = :s", s=seq).startswith(m.group(2))
+    assert m.group(3) == db.audit_keyring().current
+    pdf = scalar(db, "SELECT pdf FROM coarevision WHERE revision = 2")
+    text = "".join(
+        "\n".join(p.extract_text() or "" for p in PdfReader(io.BytesIO(pdf)).pages).split()
+    )
+    assert "".join(printed.split()) in text
+    assert auditkey.key_id_of(db.audit_keyring().keys[m.group(3)]) == m.group(3)
+
+
+def test_the_sponsor_report_prints_the_keyed_checkpoint(db, actors, released, tmp_path):
+    import io
+
+    from pypdf import PdfReader
+
+    from mfg.cli import app
+
+    url = db.engine.url.render_as_string(hide_password=False)
+    out = tmp_path / "report.pdf"
+    env = {"MFG_HOME": str(db.settings.home), "MFG_PASSWORD": PASSWORD}
+    r = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "success-rate",
+            "--format",
+            "pdf",
+            "-o",
+            str(out),
+            "--user",
+            "sponsor",
+            "--db",
+            url,
+        ],
+        env=env,
+    )
+    assert r.exit_code == 0, r.output
+    text = " ".join(PdfReader(io.BytesIO(out.read_bytes())).pages[0].extract_text().split())
+    head = scalar(db, "SELECT max(seq) FROM auditevent")
+    assert re.search(
+        rf"audit checkpoint {head}:[0-9a-f]{{16}} \(k[0-9a-f]{{11}}, [0-9a-f]{{8}}\)", text
+    ), text

@@ -1,0 +1,187 @@
+"""The computed checks ``mfg.records`` names (content and file hashes, bags against their
+harvest) and the rows that mirror their parent's events one by one (custody events)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from mfg.domain.canonical import canonical_json
+from mfg.recordrows import Tables, _key, _norm, _same, _show
+from mfg.records import Record
+from mfg.trailfold import Folded, RecordProblem, Trail
+
+
+def check_per_event(rec_: Record, trail: Trail, t: Tables) -> tuple[list[RecordProblem], int]:
+    """Rows that each mirror one event of their parent, in order (custody events of a bag)."""
+    from mfg.domain.custody import STEPS
+
+    leads_to = {a.value: target.value for a, (_from, target) in STEPS.items()}
+    problems: list[RecordProblem] = []
+    rows = sorted(t.rows[rec_.table], key=lambda r: r["id"])
+    groups: dict[str, list[Any]] = {}
+    for r in rows:
+        groups.setdefault(_key(rec_, r, t), []).append(r)
+    parents = {k for (e, k), f in trail.records.items() if e == rec_.entity and f.events}
+    for bag in sorted(set(groups) | parents):
+        folded = trail.records.get((rec_.entity, bag))
+        events = (folded.events if folded else None) or []
+        mine = groups.get(bag, [])
+        for n, (row, evt) in enumerate(zip(mine, events, strict=False), 1):
+            action, by, at, old, new, seq = evt
+            want = {
+                "action": action.removeprefix(rec_.per_event),
+                "from_state": (old or {}).get("state"),
+                "to_state": (new or {}).get("state"),
+                "by": by,
+                "at": at,
+            }
+            got = {
+                **{k: row[k] for k in want},
+                "action": leads_to.get(row["action"], row["action"]),
+            }
+            got["at"] = _norm(got["at"])
+            details = _details_problem(row["details"], new)
+            where = f"{row['id']} ({bag} step {n})"
+            for k in want:
+                if not _same(got[k], want[k]):
+                    problems.append(
+                        RecordProblem(
+                            rec_.name,
+                            where,
+                            f"{k} is {_show(got[k])} but the audit trail recorded {_show(want[k])} (event {seq}): changed outside CellTrail",
+                        )
+                    )
+            if details:
+                problems.append(RecordProblem(rec_.name, where, f"{details} (event {seq})"))
+        for row in mine[len(events) :]:
+            problems.append(
+                RecordProblem(
+                    rec_.name,
+                    str(row["id"]),
+                    f"of {bag} exists but no audit event created it (inserted outside CellTrail)",
+                )
+            )
+        for evt in events[len(mine) :]:
+            problems.append(
+                RecordProblem(
+                    rec_.name,
+                    f"{bag} step {events.index(evt) + 1}",
+                    f"the audit trail recorded it (event {evt[5]}) but it no longer exists (deleted outside CellTrail)",
+                )
+            )
+    return problems, len(rows)
+
+
+def _details_problem(details: str, new: Any) -> str:
+    try:
+        stored = json.loads(details)
+    except ValueError:
+        return "details are not the JSON CellTrail wrote: changed outside CellTrail"
+    if not isinstance(stored, dict) or not isinstance(new, dict):
+        return ""
+    for k, v in stored.items():
+        if k in new and str(v) != str(new[k]) and not isinstance(new[k], (dict, list)):
+            if isinstance(new[k], (int, float)) and _same(v, new[k]):
+                continue
+            return f"details.{k} is {_show(v)} but the audit trail recorded {_show(new[k])}: changed outside CellTrail"
+        if k not in new:
+            return f"details.{k} is not in the audit trail: changed outside CellTrail"
+    return ""
+
+
+# -- computed checks (named in mfg.records) ------------------------------------------------------
+
+
+def _coa_content(row: Any, rec: Folded, t: Tables) -> list[str]:
+    want = rec.values.get("content_sha256")
+    try:
+        got = hashlib.sha256(
+            canonical_json(json.loads(row["content_json"])).encode("utf-8")
+        ).hexdigest()
+    except ValueError:
+        got = "(not JSON)"
+    if want is None or got == want:
+        return []
+    return [
+        f"content_json hashes to {got[:16]}... but coa.issued recorded content_sha256 "
+        f"{str(want)[:16]}... (event {rec.created_seq}): the issued COA was rewritten"
+    ]
+
+
+def _coa_pdf(row: Any, rec: Folded, t: Tables) -> list[str]:
+    want = rec.values.get("pdf_sha256")
+    got = hashlib.sha256(bytes(row["pdf"] or b"")).hexdigest()
+    if want is None or got == want:
+        return []
+    return [
+        f"pdf hashes to {got[:16]}... but coa.issued recorded pdf_sha256 {str(want)[:16]}... "
+        f"(event {rec.created_seq}): the issued PDF was replaced"
+    ]
+
+
+def _pin_recorded(row: Any, rec: Folded, t: Tables) -> list[str]:
+    spec = (row["product_code"], row["spec_version"])
+    recorded = t.__dict__.get("_spec_hashes", {}).get(spec)
+    if recorded is None or recorded[0] == row["sha256"]:
+        return []
+    return [
+        f"sha256 is {row['sha256'][:16]}... but the lots registered on it recorded spec_sha256 "
+        f"{recorded[0][:16]}... (event {recorded[1]}): the pinned specification was changed"
+    ]
+
+
+def _pin_file(row: Any, rec: Folded, t: Tables) -> list[str]:
+    if t.product_hash is None:
+        return []
+    now = t.product_hash(row["product_code"], row["spec_version"])
+    if now is None or now == row["sha256"]:
+        return []
+    return [
+        f"the product file in use for {row['product_code']} spec version {row['spec_version']} "
+        f"has sha256 {now[:16]}..., the pin {row['sha256'][:16]}...: the specification file "
+        "was changed after lots used it"
+    ]
+
+
+def _bag_from_harvest(row: Any, rec: Folded, t: Tables) -> list[str]:
+    current = t.__dict__.setdefault(
+        "_current_harvest",
+        {
+            h["lot_pk"]: h
+            for h in sorted(t.rows.get("harvest", []), key=lambda h: h["id"])
+            if h["superseded_by_id"] is None
+        },
+    )
+    h = current.get(row["lot_pk"])
+    if h is None:
+        return ["exists but the lot has no harvest that made it (inserted outside CellTrail)"]
+    bags = h["bag_count"] or 1
+    want = {
+        "bag_count": h["bag_count"],
+        "volume_ml": h["bag_volume_ml"],
+        "car_viable_cells": int(h["total_viable_cells"] * h["car_pct"] / 100) // bags,
+    }
+    out = []
+    for k, v in want.items():
+        if k == "car_viable_cells" and abs(row[k] - v) <= 1:
+            continue
+        if not _same(row[k], v):
+            out.append(
+                f"{k} is {_show(row[k])} but its harvest {h['id']} makes it {_show(v)}: changed outside CellTrail"
+            )
+    if row["bag_no"] > h["bag_count"]:
+        out.append(f"bag_no {row['bag_no']} is beyond the harvest's {h['bag_count']} bags")
+    return out
+
+
+CHECKS: dict[str, Callable[[Any, Folded, Tables], list[str]]] = {
+    "coa_content": _coa_content,
+    "coa_pdf": _coa_pdf,
+    "pin_recorded": _pin_recorded,
+    "pin_file": _pin_file,
+    "bag_from_harvest": _bag_from_harvest,
+    "custody_details": lambda row, rec, t: [],
+}

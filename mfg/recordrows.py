@@ -1,0 +1,146 @@
+"""The stored rows the record check reads, and how a stored value compares with a recorded one
+(for ``mfg.recordcheck``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import Date, DateTime, Table
+from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel
+
+from mfg.domain.canonical import iso_utc
+from mfg.records import RECORDS, Record
+from mfg.store.types import UTCDateTime
+from mfg.trailfold import MISSING
+
+# -- the tables ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Tables:
+    """Every declared table's rows (plain mappings), and the lookups the rules need."""
+
+    rows: dict[str, list[Any]]
+    product_hash: Callable[[str, str], str | None] | None = None
+
+    def by_id(self, table: str) -> dict[Any, Any]:
+        cache = self.__dict__.setdefault("_by_id", {})
+        if table not in cache:
+            cache[table] = {r["id"]: r for r in self.rows.get(table, [])}
+        return cache[table]  # type: ignore[no-any-return]
+
+    def lot_number(self, pk: Any) -> Any:
+        row = self.by_id("lot").get(pk)
+        return None if row is None else row["lot_number"]
+
+
+def _load(conn: Connection) -> Tables:
+    import mfg.store.tables  # noqa: F401  (registers every table)
+
+    rows: dict[str, list[Any]] = {}
+    for rec in RECORDS:
+        if rec.exempt_why:
+            continue
+        table: Table = SQLModel.metadata.tables[rec.table]
+        keys = [c.name for c in table.columns]
+        times = [
+            i
+            for i, c in enumerate(table.columns)
+            if isinstance(c.type, (DateTime, Date, UTCDateTime))
+        ]
+        # Plain DB-API values (no per-value type processing); times as ISO text, the way the
+        # trail records them (SQLite stores text, PostgreSQL gives date/datetime objects).
+        cols = ", ".join(f'"{k}"' for k in keys)
+        raw = conn.exec_driver_sql(f'SELECT {cols} FROM "{rec.table}"').all()
+        out = []
+        for r in raw:
+            d = dict(zip(keys, r, strict=True))
+            for i in times:
+                d[keys[i]] = _iso_time(r[i])
+            out.append(d)
+        rows[rec.table] = out
+    return Tables(rows)
+
+
+def _iso_time(v: Any) -> Any:
+    """A stored date or time as the trail writes it: ``2026-11-25``, ``...T09:30:00.000000Z``."""
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return v if len(v) == 10 else f"{v[:10]}T{v[11:26]}Z"
+    if isinstance(v, datetime):
+        return _norm(v)
+    return v.isoformat()
+
+
+def _key(rec: Record, row: Any, t: Tables) -> str:
+    if rec.key == "spec":
+        return f"{row['product_code']}/{row['spec_version']}"
+    if rec.key == "bag":
+        return f"{t.lot_number(row['lot_pk'])}/B{row['bag_no']}"
+    if rec.key == "bag_of_event":
+        bag = t.by_id("dosebag").get(row["bag_pk"]) or {"lot_pk": None, "bag_no": "?"}
+        return f"{t.lot_number(bag['lot_pk'])}/B{bag['bag_no']}"
+    if rec.key == "signature":
+        cite = t.__dict__.setdefault(
+            "_cites", {d["signature_pk"]: d["id"] for d in t.rows.get("disposition", [])}
+        )
+        return str(cite.get(row["id"], f"(signature {row['id']}, cited by no disposition)"))
+    return str(row[rec.key])
+
+
+# -- comparing -------------------------------------------------------------------------------
+
+
+def _norm(value: Any) -> Any:
+    """A stored value as the trail stores it (JSON types)."""
+    if isinstance(value, datetime):
+        if value.utcoffset():  # stored UTC (UTCDateTime): the fast path below is exact
+            return iso_utc(value)
+        return value.isoformat(timespec="microseconds")[:26] + "Z"
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def _same(stored: Any, recorded: Any) -> bool:
+    a = _norm(stored)
+    if isinstance(a, bool) or isinstance(recorded, bool):
+        if a is None or recorded is None:
+            return a is recorded
+        return bool(a) == bool(recorded)
+    if isinstance(a, (int, float)) and isinstance(recorded, (int, float)):
+        return float(a) == float(recorded)
+    return bool(a == recorded)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    return json.dumps(_norm(value), ensure_ascii=False, default=str)
+
+
+def _via(how: str, stored: Any) -> Any:
+    if how == "sha256":
+        return None if stored is None else hashlib.sha256(str(stored).encode()).hexdigest()
+    if how == "list":
+        return [x.strip() for x in str(stored or "").split(",") if x.strip()]
+    return stored
+
+
+def _path(values: dict[str, Any], key: str) -> Any:
+    cur: Any = values
+    for part in key.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return MISSING
+        cur = cur[part]
+    return cur

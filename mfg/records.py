@@ -406,6 +406,22 @@ RECORDS: list[Record] = [
         label="label print",
     ),
     Record(
+        "user_session",
+        "",
+        "id",
+        {},
+        exempt_why="login sessions (issue 12): who is logged in where; not yet compared with "
+        "the trail (issue 11 landed after 12: to do)",
+    ),
+    Record(
+        "password_history",
+        "",
+        "id",
+        {},
+        exempt_why="retired password hashes (issue 12), kept only to refuse reuse; not yet "
+        "compared with the trail (to do)",
+    ),
+    Record(
         "auditevent",
         "",
         "seq",

@@ -192,9 +192,9 @@ def test_coa_pdf_alone_replaced(db, actors, released):
 
 
 def _site_spec(db, limit: str) -> Path:  # type: ignore[no-untyped-def]
-    import coa_templates
+    from mfg import specfiles
 
-    src = coa_templates.available("BH002")["1"]
+    src = specfiles.available("BH002")["1"]
     text = src.read_text(encoding="utf-8").replace("limit = 5.0", f"limit = {limit}", 1)
     assert text != src.read_text(encoding="utf-8")
     dest = db.products_dir() / src.name

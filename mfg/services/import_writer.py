@@ -243,6 +243,7 @@ def _lots(job: _Job, subject_pk: dict[str, int], fin: str) -> dict[str, int]:
             new={
                 **{k: v[k] for k in ("lot_number", "coi", "source", "apheresis_on", "thaw_on")},
                 **{k: v[k] for k in ("day0", "state", "termination_cause", "historical")},
+                "termination_reason": v.get("termination_reason"),
                 "subject_id": r.subject_id,
                 "product": p.code,
                 "spec_version": p.spec_version,

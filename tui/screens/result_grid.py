@@ -76,7 +76,7 @@ class ResultGrid(ModalScreen[bool]):
             r = self.current.get(test.code)
             final = r is not None and r.status == "final"
             inp = Input(
-                value=r.display if final else "",
+                value=r.display if r is not None and final else "",
                 placeholder="pending" if test.may_be_pending else test.unit or "value",
                 id=f"g-{test.code}",
                 disabled=final,

@@ -85,6 +85,8 @@ def test_escape_sequences_already_stored_reach_the_terminal_as_text(home: Home):
     """Rows written before this rule (or by SQL) are shown inert by every read command."""
     lot = corrected_lot(home)
     with sqlite3.connect(home.db_path) as c:
+        # the append-only triggers stop an accidental edit; SQL with intent drops them first
+        c.execute("DROP TRIGGER IF EXISTS auditevent_no_update")
         c.execute("UPDATE auditevent SET reason = ? WHERE reason IS NOT NULL", (ESC,))
         c.execute(
             "UPDATE cellcount SET correction_reason = ? WHERE correction_reason IS NOT NULL", (ESC,)

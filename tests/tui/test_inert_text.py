@@ -36,6 +36,8 @@ def test_markup_and_escapes_in_the_trail_show_as_typed(tui_db: Database) -> None
         now=NOW,
     )
     with tui_db.engine.begin() as c:  # a reason stored before input was checked (or by SQL)
+        # the append-only trigger stops an accidental edit; SQL with intent drops it first
+        c.execute(text("DROP TRIGGER IF EXISTS auditevent_no_update"))
         c.execute(
             text("UPDATE auditevent SET reason = :r WHERE seq = (SELECT max(seq) FROM auditevent)"),
             {"r": MARKUP + " \x1b[2K"},

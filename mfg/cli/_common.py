@@ -44,6 +44,14 @@ DbOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+SignStdinOpt = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin",
+        help="Read the signing password from stdin (test harnesses); otherwise it is typed "
+        "at the terminal. MFG_PASSWORD never signs.",
+    ),
+]
 ForceOpt = Annotated[
     bool, typer.Option("--force", help="Replace the output file if it exists (never a link).")
 ]

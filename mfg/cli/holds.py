@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from mfg.cli import app
-from mfg.cli._common import Cli, command
+from mfg.cli._common import Cli, SignStdinOpt, command
 
 hold_app = typer.Typer(
     help="Holds: no bag of a held lot is issued, thawed or infused.", no_args_is_help=True
@@ -16,6 +16,14 @@ app.add_typer(hold_app, name="hold")
 
 LotArg = Annotated[str, typer.Argument(metavar="LOT", help="Lot number, e.g. BH002-26-0001.")]
 ReasonOpt = Annotated[str, typer.Option(help="The reason, kept with the signature.")]
+
+
+def _signing(cli: Cli, action: str, password_stdin: bool, prompt: str) -> tuple[Any, str]:
+    """The actor, refused before anything is asked if the role may not ``action``, and the
+    password of the e-signature: typed now (or --password-stdin), never MFG_PASSWORD."""
+    actor = cli.actor()
+    actor.require(action)
+    return actor, cli.signing_password(password_stdin, prompt)
 
 
 def _show(cli: Cli, st: Any) -> None:
@@ -36,7 +44,7 @@ def _show(cli: Cli, st: Any) -> None:
             )
         for d in st.oos_decisions:
             o.print(
-                f"  OOS administration for Dr {escape(d.physician)} signed by "
+                f"  OOS administration for {escape(d.physician)} signed by "
                 f"{escape(d.printed_name)} at {cli.local(d.signed_at)}: {escape(d.reason)}"
             )
 
@@ -63,16 +71,16 @@ def hold_show(cli: Cli, lot: LotArg) -> None:
 
 
 @command(hold_app, "place")
-def hold_place(cli: Cli, lot: LotArg, reason: ReasonOpt) -> None:
+def hold_place(
+    cli: Cli, lot: LotArg, reason: ReasonOpt, password_stdin: SignStdinOpt = False
+) -> None:
     """QA puts a lot on hold by hand, with a reason and an e-signature (password asked again).
 
     Example: mfg hold place BH002-26-0001 --reason "LN2-01 temperature excursion" --user qa
     """
     from mfg.services import holds
 
-    actor = cli.actor()
-    actor.require("lot.hold")
-    password = cli.password("Password to sign the hold")
+    actor, password = _signing(cli, "lot.hold", password_stdin, "Password to sign the hold")
     _show(cli, holds.place_hold(lot, reason, password, db=cli.database(), actor=actor, now=cli.now))
 
 
@@ -84,6 +92,7 @@ def hold_lift(
     hold: Annotated[
         int | None, typer.Option(help="Which QA hold (when there are several).")
     ] = None,
+    password_stdin: SignStdinOpt = False,
 ) -> None:
     """QA lifts a hold placed by hand, with a reason and an e-signature. Automatic holds end
     with their cause (alert acknowledged, deviation closed, result corrected and re-signed).
@@ -92,9 +101,7 @@ def hold_lift(
     """
     from mfg.services import holds
 
-    actor = cli.actor()
-    actor.require("lot.hold")
-    password = cli.password("Password to sign the lifting")
+    actor, password = _signing(cli, "lot.hold", password_stdin, "Password to sign the lifting")
     _show(
         cli,
         holds.lift_hold(
@@ -109,6 +116,7 @@ def hold_administer_oos(
     lot: LotArg,
     physician: Annotated[str, typer.Option(help="The treating physician who asks for it.")],
     reason: ReasonOpt,
+    password_stdin: SignStdinOpt = False,
 ) -> None:
     """QA's signed decision that a held, out-of-specification product may be administered at
     the treating physician's request. It covers the holds standing now (never a QA hold or a
@@ -118,9 +126,9 @@ def hold_administer_oos(
     """
     from mfg.services import holds
 
-    actor = cli.actor()
-    actor.require("lot.oos_administration")
-    password = cli.password("Password to sign the OOS administration")
+    actor, password = _signing(
+        cli, "lot.oos_administration", password_stdin, "Password to sign the OOS administration"
+    )
     _show(
         cli,
         holds.administer_oos(

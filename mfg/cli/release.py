@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from mfg.cli import app
-from mfg.cli._common import Cli, ForceOpt, command
+from mfg.cli._common import Cli, ForceOpt, SignStdinOpt, command
 from mfg.cli.lots import LotArg, lot_app
 from mfg.domain.text import rich_inert
 from mfg.errors import RuleViolation
@@ -248,14 +248,7 @@ def disposition(
         list[str] | None,
         typer.Option("--deviation", help="Deviation cited by an exception (repeat for several)."),
     ] = None,
-    password_stdin: Annotated[
-        bool,
-        typer.Option(
-            "--password-stdin",
-            help="Read the signing password from stdin (test harnesses); otherwise it is typed "
-            "at the terminal. MFG_PASSWORD never signs.",
-        ),
-    ] = False,
+    password_stdin: SignStdinOpt = False,
 ) -> None:
     """QA disposition with an electronic signature: the password is asked again at signing.
 

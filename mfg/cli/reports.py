@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mfg.cli import app
-from mfg.cli._common import Cli, ForceOpt, command, print_json, refuse
+from mfg.cli._common import Cli, ForceOpt, SignStdinOpt, command, print_json, refuse
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -276,6 +276,7 @@ def _list_row_errors(errors: list[Any], limit: int) -> None:
 def import_approve(
     cli: Cli,
     batch: Annotated[int, typer.Argument(metavar="IMPORT", help="Staged import number.")],
+    password_stdin: SignStdinOpt = False,
 ) -> None:
     """Approve a staged import with an e-signature (a QA person other than who staged it):
     the file is validated again and its lots are written, as historical records.
@@ -286,7 +287,7 @@ def import_approve(
 
     actor = cli.actor()
     actor.require("import.lots")
-    password = cli.password("Password to sign the import")
+    password = cli.signing_password(password_stdin, "Password to sign the import")
     try:
         res = importer.approve_import(batch, password, db=cli.database(), actor=actor, now=cli.now)
     except importer.ImportRejected as e:

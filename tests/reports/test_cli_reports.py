@@ -9,6 +9,7 @@ import pytest
 
 from tests.cli.conftest import Home, cli_template, home  # noqa: F401 (fixtures)
 from tests.reports import scenario
+from tests.support.constants import PASSWORD
 
 C_KEYS = scenario.C_KEYS
 
@@ -18,7 +19,7 @@ def history(home: Home) -> Home:  # noqa: F811
     path = scenario.write_csv(home.path / "history.csv", scenario.HISTORY)
     r = home.ok("import", "lots", str(path), "--product", "BH002", user="qa")
     assert "staged import 1: 11 historical lots" in r.stdout
-    r = home.ok("import", "approve", "1", user="qa2")
+    r = home.ok("import", "approve", "1", "--password-stdin", user="qa2", input=PASSWORD + "\n")
     assert "imported 11 historical lots (10 new subjects, 0 matched, 108 results)" in r.stdout
     return home
 

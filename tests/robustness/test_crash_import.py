@@ -83,7 +83,16 @@ def test_cli_import_killed_inside_its_transaction_leaves_nothing(
         "MFG_PASSWORD": PASSWORD,
     }
     staged = importer.import_lots(csv_path, db=db, actor=actors["qa"], now=NOW)
-    args = ["import", "approve", str(staged.id), "--user", "qa2", "--db", _url(db)]
+    args = [
+        "import",
+        "approve",
+        str(staged.id),
+        "--password-stdin",
+        "--user",
+        "qa2",
+        "--db",
+        _url(db),
+    ]
     before = snapshot(db)
     p = subprocess.Popen(
         [
@@ -95,10 +104,14 @@ def test_cli_import_killed_inside_its_transaction_leaves_nothing(
         ],
         env=env,
         cwd=Path(__file__).resolve().parents[2],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     )
+    assert p.stdin is not None
+    p.stdin.write(PASSWORD + "\n")  # the e-signature's password (MFG_PASSWORD never signs)
+    p.stdin.flush()
     try:
         said = _wait_for_line(p, 180)
         assert said == "inside\n", f"the import never reached its transaction ({p.poll()=})"
@@ -111,6 +124,12 @@ def test_cli_import_killed_inside_its_transaction_leaves_nothing(
     assert snapshot(db) == before  # no subject, lot, harvest, result or audit event of it
     r = verify(db, actors["qa"])
     assert r.ok, (r.problem, r.record_problems[:3])
-    done = subprocess.run([str(Path(sys.executable).with_name("mfg")), *args], env=env, check=False)
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("mfg")), *args],
+        env=env,
+        input=PASSWORD + "\n",
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0
     assert n_rows(db, Lot) == N_LOTS and verify(db, actors["qa"]).ok

@@ -3,8 +3,10 @@ each decision now (the rules themselves are ``mfg.domain.release``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
+from typing import Protocol, TypeVar
 
 from sqlmodel import Session, col, select
 
@@ -35,6 +37,18 @@ class LateEntry:
     entered_at: datetime
     entered_by: str
     days_late: int
+
+
+class _Row(Protocol):
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def supersedes_id(self) -> int | None: ...
+    @property
+    def correction_reason(self) -> str | None: ...
+
+
+_Correctable = TypeVar("_Correctable", bound=_Row)
 
 
 @dataclass(frozen=True)
@@ -110,64 +124,63 @@ def late_entries(session: Session, zone: tzinfo, lot: Lot) -> list[LateEntry]:
 def _result_corrections(session: Session, product: Product, lot: Lot) -> list[CorrectionView]:
     out: list[CorrectionView] = []
     for code, chain in result_rows(session, lot).items():
-        by_id = {r.id: r for r in chain}
         test = product.test(code)
-        for r in chain:
-            if r.correction_reason and r.supersedes_id in by_id and test is not None:
-                old = by_id[r.supersedes_id]
-                out.append(
-                    CorrectionView(
-                        "result",
-                        code,
-                        display_of(test, old),
-                        display_of(test, r),
-                        r.correction_reason,
-                        r.entered_by,
-                        r.entered_at,
-                    )
-                )
+        if test is None:
+            continue
+        out.extend(
+            CorrectionView(
+                "result",
+                code,
+                display_of(test, old),
+                display_of(test, r),
+                r.correction_reason or "",
+                r.entered_by,
+                r.entered_at,
+            )
+            for old, r in _superseded(chain)
+        )
     return out
+
+
+def _superseded(rows: Iterable[_Correctable]) -> Iterator[tuple[_Correctable, _Correctable]]:
+    """(old, new) for every row that corrected another row of the same lot, with its reason."""
+    by_id = {r.id: r for r in rows}
+    for r in by_id.values():
+        old = by_id.get(r.supersedes_id) if r.supersedes_id else None
+        if r.correction_reason and old is not None:
+            yield old, r
 
 
 def _count_corrections(session: Session, lot: Lot) -> list[CorrectionView]:
-    out: list[CorrectionView] = []
-    counts = {c.id: c for c in session.exec(select(CellCount).where(CellCount.lot_pk == lot.id))}
-    for c in counts.values():
-        old_c = counts.get(c.supersedes_id) if c.supersedes_id else None
-        if c.correction_reason and old_c is not None:
-            out.append(
-                CorrectionView(
-                    "count",
-                    f"day {old_c.expansion_day}",
-                    f"{format_cells(old_c.viable_cells)} viable of "
-                    f"{format_cells(old_c.total_cells)}",
-                    f"{format_cells(c.viable_cells)} viable of {format_cells(c.total_cells)}",
-                    c.correction_reason,
-                    c.recorded_by,
-                    c.recorded_at,
-                )
-            )
-    return out
+    counts = session.exec(select(CellCount).where(CellCount.lot_pk == lot.id)).all()
+    return [
+        CorrectionView(
+            "count",
+            f"day {old.expansion_day}",
+            f"{format_cells(old.viable_cells)} viable of {format_cells(old.total_cells)}",
+            f"{format_cells(c.viable_cells)} viable of {format_cells(c.total_cells)}",
+            c.correction_reason or "",
+            c.recorded_by,
+            c.recorded_at,
+        )
+        for old, c in _superseded(counts)
+    ]
 
 
 def _harvest_corrections(session: Session, lot: Lot) -> list[CorrectionView]:
-    out: list[CorrectionView] = []
-    harvests = {h.id: h for h in session.exec(select(Harvest).where(Harvest.lot_pk == lot.id))}
-    for h in harvests.values():
-        old_h = harvests.get(h.supersedes_id) if h.supersedes_id else None
-        if h.correction_reason and old_h is not None:
-            out.append(
-                CorrectionView(
-                    "harvest",
-                    f"day {old_h.harvest_day}",
-                    f"{format_cells(old_h.total_viable_cells)} viable, CAR+ {old_h.car_pct:g} %",
-                    f"{format_cells(h.total_viable_cells)} viable, CAR+ {h.car_pct:g} %",
-                    h.correction_reason,
-                    h.recorded_by,
-                    h.recorded_at,
-                )
-            )
-    return out
+    harvests = session.exec(select(Harvest).where(Harvest.lot_pk == lot.id)).all()
+    return [
+        CorrectionView(
+            "harvest",
+            f"day {old.harvest_day}",
+            f"{format_cells(old.total_viable_cells)} viable, CAR+ {old.car_pct:g} %",
+            f"{format_cells(h.total_viable_cells)} viable, CAR+ {h.car_pct:g} %",
+            h.correction_reason or "",
+            h.recorded_by,
+            h.recorded_at,
+        )
+        for old, h in _superseded(harvests)
+    ]
 
 
 def corrections(session: Session, product: Product, lot: Lot) -> list[CorrectionView]:

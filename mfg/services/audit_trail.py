@@ -14,6 +14,7 @@ from sqlmodel import col, select
 from mfg import audit, auditkey
 from mfg.domain import identity
 from mfg.errors import RuleViolation
+from mfg.outfile import PendingOutput
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import AuditEvent
 
@@ -210,8 +211,12 @@ def _against_checkpoint(
 def _read_anchor(
     ring: auditkey.Keyring, path: Path, trail: str
 ) -> tuple[auditkey.Checkpoint | None, list[str]]:
-    if not path.is_file():
+    if not path.exists():
         raise RuleViolation("anchor", "anchor-missing", f"{path} does not exist")
+    if not path.is_file():
+        raise RuleViolation(
+            "anchor", "not-an-anchor", f"{path} is not a file: give the anchor file itself"
+        )
     found = list(auditkey.read_checkpoints(path))
     cps = [f.checkpoint for f in found if f.checkpoint is not None]
     if not cps:
@@ -251,8 +256,10 @@ def anchor(
     ``out`` (never overwritten) for the site to keep elsewhere."""
     actor.require("audit.verify")
     ring = db.audit_keyring()
-    if out is not None and out.exists():
+    if out is not None and out.is_file() and not out.is_symlink():
         raise RuleViolation("output", "file-exists", f"{out} exists; anchors are never overwritten")
+    # a directory, a missing folder, a link or a device: refused before anything is written
+    target = PendingOutput(out) if out is not None else None
     with db.read() as s:
         conn = s.connection()
         seq, digest = audit.head(conn)
@@ -262,9 +269,15 @@ def anchor(
     cp = auditkey.make_checkpoint(
         ring, (trail, db.database_id), seq, digest, audit.iso_utc(now), kind
     )
-    auditkey.append_checkpoint(ring.checkpoints_path, cp)
-    if out is not None:
-        out.write_text(cp.line(), encoding="utf-8")
+    if target is None:
+        auditkey.append_checkpoint(ring.checkpoints_path, cp)
+        return cp
+    try:
+        target.write(cp.line().encode("utf-8"))  # complete before the checkpoint is kept
+        auditkey.append_checkpoint(ring.checkpoints_path, cp)
+        target.commit()
+    finally:
+        target.discard()
     return cp
 
 

@@ -264,3 +264,35 @@ def test_restored_copy_elsewhere_keeps_its_own_checkpoints(db, actors, lot, tmp_
         assert verify(drill, actors, anchor=anchor).ok
     finally:
         drill.dispose()
+
+
+@pytest.mark.parametrize(
+    ("where", "rule"),
+    [
+        ("missing-folder/anchor.json", "output-folder-missing"),
+        (".", "output-is-directory"),
+        ("link.json", "output-symlink"),
+    ],
+)
+def test_anchor_to_an_impossible_target_is_a_one_line_refusal(
+    db, actors, lot, tmp_path, where, rule
+):
+    """No exit 3, no file, no checkpoint appended beside the key."""
+    (tmp_path / "elsewhere.json").write_text("")
+    (tmp_path / "link.json").symlink_to(tmp_path / "elsewhere.json")
+    ring = db.audit_keyring()
+    before = ring.checkpoints_path.read_bytes() if ring.checkpoints_path.exists() else b""
+    out = cli(db, "audit", "anchor", "-o", str(tmp_path / where))
+    assert out.exit_code == 1, out.output  # type: ignore[attr-defined]
+    assert f"[{rule}]" in out.stderr and "output:" in out.stderr  # type: ignore[attr-defined]
+    assert (tmp_path / "elsewhere.json").read_text() == ""
+    after = ring.checkpoints_path.read_bytes() if ring.checkpoints_path.exists() else b""
+    assert after == before
+
+
+@pytest.mark.parametrize("where", [".", "/dev/null"])
+def test_verify_against_a_directory_or_device_says_so(db, actors, lot, tmp_path, where):
+    target = str(tmp_path) if where == "." else where
+    out = cli(db, "audit", "verify", "--anchor", target)
+    assert out.exit_code == 1, out.output  # type: ignore[attr-defined]
+    assert "[not-an-anchor]" in out.stderr and "is not a file" in out.stderr  # type: ignore[attr-defined]

@@ -90,13 +90,13 @@ def _busy_handler_only() -> None:
 def writer(
     url: str, home: str, w: int, seconds: float, start: Any, out: Any, queue: bool = True
 ) -> None:
-    from mfg.services import counts, lots
-    from mfg.services.uow import Actor
+    from mfg.services import counts, lots, users
 
     if not queue:
         _busy_handler_only()
     db = _db(url, home)
-    tech = Actor("tech", "Tech", "technician")  # type: ignore[arg-type]
+    # Logged in, as at the bench: every service call re-checks the account (issue 12).
+    tech = users.login(db, "tech", PASSWORD, now=datetime.now(UTC))
     now = datetime.now(UTC)
     own = f"BH002-{now.year % 100:02d}-{w + 2:04d}"
     shared = f"BH002-{now.year % 100:02d}-0001"
@@ -130,25 +130,29 @@ def writer(
 
 
 def verify(url: str, home: str) -> str:
+    """``mfg audit verify``'s check (keyed chain, checkpoints, every record against the trail)
+    plus lot numbers and COI codes unique and gap-free."""
     from sqlmodel import Session, select
 
-    from mfg import audit, integrity
+    from mfg.domain.permissions import Role
+    from mfg.services import audit_trail
+    from mfg.services.uow import Actor
     from mfg.store.tables import Lot
 
     db = _db(url, home)
+    report = audit_trail.verify(db=db, actor=Actor("admin", "Admin", Role.ADMIN))
     with Session(db.engine) as s:
-        chain = audit.verify_chain(audit.stored_events(s))
-        problems, checked = integrity.check_records(s)
         lot_rows = s.exec(select(Lot)).all()
     db.dispose()
     numbers = sorted(int(x.lot_number.rsplit("-", 1)[1]) for x in lot_rows)
     cois = {x.coi for x in lot_rows}
     gap_free = numbers == list(range(1, len(numbers) + 1))
-    ok = chain.ok and not problems and gap_free and len(cois) == len(lot_rows)
+    ok = report.ok and gap_free and len(cois) == len(lot_rows)
+    problem = report.problem or (report.record_problems[0] if report.record_problems else "")
     return (
-        f"{'OK' if ok else 'FAILED'}: chain {'intact' if chain.ok else 'BROKEN'} "
-        f"({chain.events} events), {checked} records match the trail"
-        f"{'' if not problems else ' -- ' + str(problems[0])}, {len(lot_rows)} lots "
+        f"{'OK' if ok else 'FAILED'}: chain {'intact' if report.first_bad_seq is None else 'BROKEN'}"
+        f" ({report.events} events), {report.records_checked} records match the trail"
+        f"{'' if not problem else ' -- ' + problem}, {len(lot_rows)} lots "
         f"{'gap-free' if gap_free else 'WITH GAPS'}, {len(cois)} unique COIs"
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from mfg.domain import dose, expansion
@@ -117,37 +118,63 @@ def _check_open(lot: Lot) -> None:
         )
 
 
+# A new count's row goes in on Core (one INSERT, its id from the driver): an ORM add + flush of
+# a row nothing else in the transaction touches cost about a third of the write's CPU.
+_count_table = CellCount.__table__  # type: ignore[attr-defined]
+_INSERT_COUNT = insert(_count_table).returning(_count_table.c.id)
+
+
 def record_count(cmd: RecordCount, *, db: Database, actor: Actor, now: datetime) -> CountView:
     actor.require("count.add")
     with db.write(actor, now) as tx:
         lot = get_lot_row(tx.session, cmd.lot_number)
         _check_open(lot)
         on, day = _check_inputs(cmd, lot, db.today(now))
-        row = CellCount(
-            lot_pk=lot.id,  # type: ignore[arg-type]
-            expansion_day=day,
-            measured_on=on,
-            total_cells=cmd.total_cells,
-            viable_cells=cmd.viable_cells,
-            volume_ml=cmd.volume_ml,
-            method=cmd.method,
-            recorded_by=actor.username,
-            recorded_at=now,
-        )
-        tx.session.add(row)
-        tx.session.flush()
+        values = {
+            "lot_pk": lot.id,
+            "expansion_day": day,
+            "measured_on": on,
+            "total_cells": cmd.total_cells,
+            "viable_cells": cmd.viable_cells,
+            "volume_ml": cmd.volume_ml,
+            "method": cmd.method,
+            "recorded_by": actor.username,
+            "recorded_at": now,
+        }
+        count_id = int(tx.session.connection().execute(_INSERT_COUNT, values).scalar_one())
         if lot.state == LotState.REGISTERED:
             set_state(tx, lot, LotState.IN_EXPANSION)
-        view = CountView.of(row, lot.lot_number)
         tx.audit(
             "count.recorded",
             "count",
-            row.id or 0,
+            count_id,
             lot_number=lot.lot_number,
-            new=_audit_values(row),
+            new={
+                "day": day,
+                "measured_on": on,
+                "total_cells": cmd.total_cells,
+                "viable_cells": cmd.viable_cells,
+                "volume_ml": cmd.volume_ml,
+                "method": cmd.method,
+            },
         )
         tx.commit()
-        return view
+    return CountView(
+        count_id,
+        lot.lot_number,
+        day,
+        on,
+        cmd.total_cells,
+        cmd.viable_cells,
+        expansion.viability_pct(cmd.total_cells, cmd.viable_cells),
+        cmd.volume_ml,
+        cmd.method,
+        actor.username,
+        now,
+        False,
+        None,
+        None,
+    )
 
 
 def _audit_values(c: CellCount) -> dict[str, object]:

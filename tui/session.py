@@ -67,6 +67,7 @@ class SessionMixin:
 
     actor: Actor | None
     locked_actor: Actor | None = None
+    session_started_at: datetime | None = None  # the log-in (Today's handover starts before it)
     _session_token: str | None = None
 
     # -- set-up and activity ------------------------------------------------------------------
@@ -92,6 +93,7 @@ class SessionMixin:
         """Called by ``logged_in``: start the idle clock, record the session (in a thread)."""
         app: Any = self
         self.locked_actor = None
+        self.session_started_at = app.now()
         db = app._db
         timeout = db.settings.idle_timeout if db is not None else DEFAULT_IDLE
         self.idle_guard.start(app.now(), timeout)

@@ -43,14 +43,27 @@ class Change:
 class Worklist:
     today: date
     items: tuple[WorkItem, ...]
-    since: datetime | None  # the user's last recorded action before now (handover)
+    since: datetime | None  # the end of the user's previous session (handover)
     changes: tuple[Change, ...]  # others' lot events since then, newest first
 
 
 ORDER = ("alert", "thawed", "count-overdue", "harvest-window", "count-due", "verify", "sign")
 
 
-def worklist(*, db: Database, actor: Actor, now: datetime) -> Worklist:
+# What a log-in itself records: never the "last thing I did" a handover starts from.
+LOGIN_STEPS = (
+    "session.opened",
+    "user.login_reset",
+    "user.login_failed",
+    "user.password_changed",
+)
+
+
+def worklist(
+    *, db: Database, actor: Actor, now: datetime, session_start: datetime | None = None
+) -> Worklist:
+    """``session_start``: when the current session began (the TUI's log-in); the handover
+    covers others' changes since the user's last recorded action before it."""
     actor.require("lot.read")
     b = board_service.board(db=db, actor=actor, now=now, active_only=True)
     items: list[WorkItem] = []
@@ -75,7 +88,7 @@ def worklist(*, db: Database, actor: Actor, now: datetime) -> Worklist:
         if allowed(actor.role, "lot.disposition") and ready and r.state != "conditionally_released":
             items.append(WorkItem("sign", r.lot_number, "ready for disposition"))
     items.sort(key=lambda i: (not i.urgent, _rank(i.kind), i.lot_number))
-    since, changes = _handover(db, actor, now)
+    since, changes = _handover(db, actor, session_start or now)
     return Worklist(b.today, tuple(items), since, changes)
 
 
@@ -181,13 +194,19 @@ def _testing_items(db: Database, actor: Actor, lot_number: str, today: date) -> 
 
 
 def _handover(
-    db: Database, actor: Actor, now: datetime
+    db: Database, actor: Actor, before: datetime
 ) -> tuple[datetime | None, tuple[Change, ...]]:
-    """Others' events on lots since my last recorded action (at most 50, newest first)."""
+    """Others' events on lots since my last recorded action before ``before`` (the start of
+    this session), log-in steps not counted: the end of my previous session (at most 50,
+    newest first)."""
     with db.read() as s:
         mine = s.exec(
             select(AuditEvent.seq, AuditEvent.at)
-            .where(AuditEvent.username == actor.username, AuditEvent.at < now)
+            .where(
+                AuditEvent.username == actor.username,
+                AuditEvent.at < before,
+                col(AuditEvent.action).not_in(LOGIN_STEPS),
+            )
             .order_by(col(AuditEvent.seq).desc())
             .limit(1)
         ).first()

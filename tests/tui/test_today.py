@@ -80,3 +80,37 @@ def test_a_thawed_bag_counts_down_to_its_infusion_limit(
     assert thawed.deadline == NOW + timedelta(minutes=30) and thawed.urgent
     assert str(countdown(thawed.deadline, NOW + timedelta(minutes=10))) == "20:00 left"
     assert str(countdown(thawed.deadline, NOW + timedelta(minutes=31))) == "1:00 OVER"
+
+
+def test_the_handover_starts_at_the_end_of_my_previous_session_not_at_this_log_in(
+    tui_db: Database,
+) -> None:
+    """Issue 12 audits every log-in (``session.opened``): the handover used to start at that
+    event, so it was always empty. It starts at my last action before this log-in."""
+    from mfg.services import accounts, counts, users
+    from tests.support.constants import PASSWORD
+
+    db, hour = tui_db, timedelta(hours=1)
+    yesterday = accounts.open_session(db, TECH, kind="tui", host="bench-1", now=NOW + hour)
+    accounts.close_session(db, yesterday, reason="logout", now=NOW + 2 * hour)
+    counts.record_count(
+        counts.RecordCount(LOT, 10**9, 9 * 10**8, day=10), db=db, actor=TECH2, now=NOW + 3 * hour
+    )
+    start = NOW + 20 * hour
+    tech = users.login(db, "tech", PASSWORD, now=start)
+    accounts.open_session(db, tech, kind="tui", host="bench-1", now=start)
+
+    w = worklist.worklist(db=db, actor=tech, now=start + timedelta(minutes=1))
+    assert [(c.username, c.action) for c in w.changes] == [("tech2", "count.recorded")]
+    assert w.since == NOW + 2 * hour  # the previous session's end
+    # my own work in this session does not move the handover's start
+    counts.record_count(
+        counts.RecordCount(LOT, 10**9, 9 * 10**8, day=11),
+        db=db,
+        actor=tech,
+        now=start + timedelta(minutes=2),
+    )
+    later = worklist.worklist(
+        db=db, actor=tech, now=start + timedelta(minutes=3), session_start=start
+    )
+    assert [(c.username, c.action) for c in later.changes] == [("tech2", "count.recorded")]

@@ -1,7 +1,8 @@
 """Today: the screen technicians and QA land on. What to do now, most urgent first (alerts,
 thawed bags with a live countdown to the 30-minute infusion limit, overdue and due counts, lots
 in their harvest window, results waiting for a second person, read-outs, lots ready to sign),
-and the handover: what others changed on lots since my last recorded action.
+and the handover: what others changed on lots since my previous session (my last recorded
+action before this log-in; the log-in itself does not count).
 
 | key   | action                              |
 |-------|-------------------------------------|
@@ -98,7 +99,10 @@ class TodayScreen(LotWatcher, Screen[None]):
         app: Any = self.app
         if app.actor is None:  # logged out (or locked) while this was queued
             return
-        ui(self, self.show, worklist.worklist(db=app.db, actor=app.actor, now=app.now()))
+        w = worklist.worklist(
+            db=app.db, actor=app.actor, now=app.now(), session_start=app.session_started_at
+        )
+        ui(self, self.show, w)
 
     def refused(self, e: CellTrailError) -> None:
         self.app.refused(e)  # type: ignore[attr-defined]
@@ -128,7 +132,7 @@ class TodayScreen(LotWatcher, Screen[None]):
     def _handover(self, w: Worklist) -> None:
         app: Any = self.app
         since = app._db.local(w.since).strftime("%m-%d %H:%M") if w.since and app._db else None
-        title = f"Since your last action ({since})" if since else "Recent changes by others"
+        title = f"Since your last session ({since})" if since else "Recent changes by others"
         self.query_one("#handover-title", Static).update(
             f"{title}: {len(w.changes)} change(s) on lots by others"
         )

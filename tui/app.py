@@ -57,6 +57,9 @@ WARM_MODULES = (
 )
 
 
+# App actions that still work while the screen is locked (moving between the lock's fields).
+LOCKED_APP_ACTIONS = frozenset({"focus_next", "focus_previous"})
+
 POLL_S = 2.0  # seconds between looks for other users' writes (one indexed query)
 
 
@@ -238,23 +241,31 @@ class CellTrailApp(SessionMixin, App[None]):
         self.switch_mode(mode)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """App keys by role: a sponsor is not offered the board or the QA queue."""
+        """App keys by role: a sponsor is not offered the board or the QA queue. On a locked
+        screen no app key works (help, the palette, scanner setup, quit): only the lock
+        screen's own unlock, switch user and log out."""
+        if self.locked_actor is not None:
+            return action in LOCKED_APP_ACTIONS
         if action == "mode" and parameters and parameters[0] in ("today", "board", "qa"):
             return self.can("lot.read")
         if action == "scan":
             return self.actor is not None and self.can("scan")
         return True
 
+    def action_command_palette(self) -> None:
+        if self.locked_actor is None:  # also when called directly (the header's icon)
+            super().action_command_palette()
+
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen
 
-        if not isinstance(self.screen, HelpScreen):
+        if self.locked_actor is None and not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
     def action_scanner(self) -> None:
         from tui.screens.scanner_setup import ScannerSetupScreen
 
-        if not isinstance(self.screen, ScannerSetupScreen):
+        if self.locked_actor is None and not isinstance(self.screen, ScannerSetupScreen):
             self.push_screen(ScannerSetupScreen())
 
     def action_scan(self) -> None:

@@ -166,3 +166,36 @@ def test_an_admin_sees_failed_logins_at_log_in(tui_db: Database) -> None:
 
     run(tui_db, script, clock)
     assert any("3 failed log-in(s)" in n and "qa (3)" in n for n in notes), notes
+
+
+def test_nothing_but_unlock_switch_user_and_log_out_works_on_a_locked_screen(
+    tui_db: Database,
+) -> None:
+    clock = Clock()
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot, "tech")
+        await pilot.press("ctrl+l")
+        await settle(pilot)
+        assert screen_name(app) == "LockScreen"
+        for key in ("f1", "ctrl+p", "f3", "ctrl+o", "ctrl+b", "ctrl+q"):
+            await pilot.press(key)
+            await settle(pilot)
+            assert screen_name(app) == "LockScreen", key
+            assert app.is_running, key
+        app.action_command_palette()  # the header's icon calls it directly
+        app.action_help()
+        await settle(pilot)
+        assert screen_name(app) == "LockScreen"
+        # the lock's footer offers only its own keys
+        offered = {b.binding.action for b in app.screen.active_bindings.values() if b.enabled}
+        assert {"switch_user", "logout"} <= offered
+        assert not offered & {"help", "command_palette", "scanner", "quit", "scan"}, offered
+        await pilot.press(*PASSWORD, "enter")
+        await settle(pilot)
+        assert screen_name(app) == "LotBoardScreen" and app.actor.username == "tech"
+        await pilot.press("f1")  # unlocked: help works again
+        await settle(pilot)
+        assert screen_name(app) == "HelpScreen"
+
+    run(tui_db, script, clock)

@@ -17,8 +17,9 @@ clock and call ``CellTrailApp.check_idle_lock``; no sleeps). ``SessionMixin`` is
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
-import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -97,9 +98,13 @@ class SessionMixin:
         db = app._db
         timeout = db.settings.idle_timeout if db is not None else DEFAULT_IDLE
         self.idle_guard.start(app.now(), timeout)
-        threading.Thread(
-            target=self._open_session, args=(actor,), name="celltrail-session", daemon=True
-        ).start()
+        self._record(functools.partial(self._open_session, actor), "session-open")
+
+    def _record(self, work: Callable[[], None], name: str) -> None:
+        """Record the session's start or end in a thread worker of the app: off the UI thread,
+        and waited for like every worker (at exit, and by tests: no race with what they read)."""
+        app: Any = self
+        app.run_worker(work, name=name, group="session", exclusive=False, thread=True)
 
     def _open_session(self, actor: Actor) -> None:
         app: Any = self
@@ -146,7 +151,7 @@ class SessionMixin:
             except Exception:
                 log.exception("could not record the end of the TUI session")
 
-        threading.Thread(target=close, name="celltrail-session-close", daemon=True).start()
+        self._record(close, "session-close")
 
     # -- lock, unlock, switch user, log out -----------------------------------------------------
     def action_lock(self) -> None:

@@ -1,5 +1,7 @@
 """Issue 12: TUI idle lock, unlock, switch user, log out, and a deactivated user logged out at
-the next action. The idle clock is the app's injected clock: no sleeps."""
+the next action. The idle clock is the app's injected clock: no sleeps. Deterministic under
+``-n 2``: no change polling (a reload at a random moment), the session is recorded in a thread
+worker that ``settle`` waits for, and every wait is on a condition."""
 
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ class Clock:
 def run(db: Database, script: Any, clock: Clock) -> Any:
     from tui.app import CellTrailApp
 
-    app = CellTrailApp(db_factory=lambda: db, clock=clock)
+    app = CellTrailApp(db_factory=lambda: db, clock=clock, poll_s=None)
 
     async def main() -> None:
         async with app.run_test(size=(80, 24)) as pilot:
@@ -62,6 +64,7 @@ def test_idle_lock_after_the_site_idle_time_then_unlock(tui_db: Database) -> Non
         assert screen_name(app) == "LotBoardScreen"
         clock.advance(minutes=14)
         await pilot.press("down")  # activity restarts the idle clock
+        await settle(pilot)  # the key reached the app before the clock moves on
         clock.advance(minutes=14)
         assert not app.check_idle_lock()
         clock.advance(minutes=1, seconds=1)
@@ -158,11 +161,7 @@ def test_an_admin_sees_failed_logins_at_log_in(tui_db: Database) -> None:
         await pilot.press("escape")
         await login(pilot, "admin")
         assert app.actor is not None and app.actor.username == "admin"
-        await settle(pilot, rounds=5)
-        for _ in range(50):
-            if notes:
-                break
-            await pilot.pause(0.05)
+        await settle(pilot)  # the session worker has handed its notice to the UI
 
     run(tui_db, script, clock)
     assert any("3 failed log-in(s)" in n and "qa (3)" in n for n in notes), notes

@@ -71,10 +71,34 @@ class LockScreen(Screen[None]):
         if isinstance(e, AuthenticationFailed) and e.rule in ("account-locked",):
             app.run_worker(app.end_session("account-locked", e), exclusive=False)
             return
+        if e.rule == "password-expired":  # expired while locked: change it to unlock
+            self._change_password(e)
+            return
         pw = self.query_one("#lock-password", Input)
         pw.value = ""
         pw.focus()
         self._error(f"{e.message} [{e.rule}]")
+
+    def _change_password(self, e: CellTrailError) -> None:
+        from tui.screens.password import PasswordChangeScreen
+
+        self.query_one("#lock-password", Input).value = ""
+        self._error(f"{e.message} [{e.rule}]")
+        self.app.push_screen(
+            PasswordChangeScreen(self.actor.username, e.message), self._password_changed
+        )
+
+    def _password_changed(self, result: Actor | CellTrailError | None) -> None:
+        from mfg.errors import CellTrailError
+
+        app: Any = self.app
+        if isinstance(result, CellTrailError):
+            self.refused(result)
+        elif result is not None:
+            app.unlocked(result)
+        else:
+            self.query_one("#lock-password", Input).focus()
+            self._error("password not changed: it must be changed before you can unlock")
 
     def _error(self, text: str) -> None:
         self.query_one("#lock-error", Static).update(text)

@@ -93,10 +93,32 @@ class LoginScreen(Screen[None]):
         self.app.logged_in(actor)  # type: ignore[attr-defined]
 
     def refused(self, e: CellTrailError) -> None:
+        if e.rule == "password-expired":  # the right password, too old: change it now
+            self._change_password(e)
+            return
         pw = self.query_one("#password", Input)
         pw.value = ""
         pw.focus()
         self._error(f"{e.message} [{e.rule}]")
+
+    def _change_password(self, e: CellTrailError) -> None:
+        from tui.screens.password import PasswordChangeScreen
+
+        self.query_one("#password", Input).value = ""
+        self._error(f"{e.message} [{e.rule}]")
+        username = self.query_one("#user", Input).value
+        self.app.push_screen(PasswordChangeScreen(username, e.message), self._password_changed)
+
+    def _password_changed(self, result: Actor | CellTrailError | None) -> None:
+        from mfg.errors import CellTrailError
+
+        if isinstance(result, CellTrailError):
+            self.refused(result)
+        elif result is not None:
+            self._done(result)
+        else:
+            self.action_clear()
+            self._error("password not changed: it must be changed before you can log in")
 
     def _error(self, text: str, busy: bool = False) -> None:
         w = self.query_one("#login-error", Static)

@@ -128,7 +128,12 @@ def open_session(db: Database, actor: Actor, *, kind: str, host: str, now: datet
         )
         tx.session.add(row)
         tx.session.flush()
-        tx.audit("session.opened", "session", row.id or 0, new={"kind": kind, "host": row.host})
+        tx.audit(
+            "session.opened",
+            "session",
+            row.id or 0,
+            new={"kind": kind, "host": row.host, "token_sha256": row.token_sha256},
+        )
         tx.commit()
     return token
 

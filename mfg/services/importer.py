@@ -252,6 +252,7 @@ def approve_import(
                 "lots": len(rows),
                 "sha256": batch.sha256,
                 "signed_by": signer.full_name,
+                "decided_name": signer.full_name,
                 "meaning": "import approved",
                 "record_sha256": batch.record_hash,
             },
@@ -276,7 +277,13 @@ def reject_import(
         batch.decided_at, batch.decision_reason = now, why
         batch.row_version += 1
         tx.session.add(batch)
-        tx.audit("import.rejected", "import", batch_id, new={"state": REJECTED}, reason=why)
+        tx.audit(
+            "import.rejected",
+            "import",
+            batch_id,
+            new={"state": REJECTED, "decided_name": actor.full_name},
+            reason=why,
+        )
         view = StagedImport.of(batch)
         tx.commit()
         return view

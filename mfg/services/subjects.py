@@ -191,7 +191,11 @@ def update_weight(
             "subject",
             s.subject_id,
             old=old,
-            new={"weight_kg": weight_kg, "weight_on": weight_on},
+            new={
+                "weight_kg": weight_kg,
+                "weight_on": weight_on,
+                "weight_recorded_by": actor.username,
+            },
             reason=reason,
         )
         tx.commit()

@@ -9,7 +9,8 @@ from sqlmodel import Session
 
 from mfg.recordcomputed import CHECKS, check_per_event
 from mfg.recordrows import Tables, _key, _load, _path, _same, _show, _via
-from mfg.records import RECORDS, Check, Ev, Exempt, Last, Meta, Record, Ref, Rule, Val
+from mfg.recordrules import Check, Ev, Exempt, Last, Meta, Record, Ref, Rule, Val
+from mfg.records import RECORDS
 from mfg.trailfold import MISSING, SKIP, Folded, RecordProblem, Trail, fold
 
 __all__ = ["CHECKS", "check_records", "check_table", "expected"]
@@ -26,14 +27,29 @@ def expected(rule: Rule, rec: Folded, row: Any, t: Tables) -> Any:
     if isinstance(rule, Meta):
         return _meta(rule.what, rec)
     if isinstance(rule, Last):
-        hits = [rec.acts[a] for a in rule.actions if a in rec.acts]
-        if not hits:
-            return None
-        newest = max(hits, key=lambda h: h[1])
-        return {"by": newest[0], "at": newest[1], "reason": newest[2]}[rule.what]
+        return _last(rule, rec)
     if isinstance(rule, Ref):
         return expected(rule.rule, rec, row, t)
     return SKIP
+
+
+_LAST_FIELD = {"by": 0, "at": 1, "reason": 2}
+
+
+def _last(rule: Last, rec: Folded) -> Any:
+    """The field of the newest event among ``rule.actions`` (None if there is none, or if an
+    event of ``rule.cleared_by`` came after it; SKIP if it did not carry ``new.<key>``)."""
+    acts = rec.acts
+    newest = max(
+        ((acts[a][3], a) for a in rule.actions + rule.cleared_by if a in acts), default=None
+    )
+    if newest is None or newest[1] not in rule.actions:
+        return None
+    by, at, reason, _seq, new = acts[newest[1]]
+    if rule.what in _LAST_FIELD:
+        return (by, at, reason)[_LAST_FIELD[rule.what]]
+    key = rule.what.removeprefix("new.")
+    return new[key] if isinstance(new, dict) and key in new else SKIP
 
 
 def _meta(what: str, rec: Folded) -> Any:
@@ -41,6 +57,8 @@ def _meta(what: str, rec: Folded) -> Any:
     if what in ("supersedes", "superseded_by"):
         v = rec.supersedes if what == "supersedes" else rec.superseded_by
         return None if v is MISSING else v
+    if what == "none":
+        return None
     if c is None:
         return SKIP
     by, at, reason, _action, lot = c

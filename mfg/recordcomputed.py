@@ -10,7 +10,7 @@ from typing import Any
 
 from mfg.domain.canonical import canonical_json
 from mfg.recordrows import Tables, _key, _norm, _same, _show
-from mfg.records import Record
+from mfg.recordrules import Record
 from mfg.trailfold import Folded, RecordProblem, Trail
 
 
@@ -122,6 +122,22 @@ def _coa_pdf(row: Any, rec: Folded, t: Tables) -> list[str]:
     ]
 
 
+def _import_content(row: Any, rec: Folded, t: Tables) -> list[str]:
+    """The staged file (kept as text, a UTF-8 byte-order mark dropped) is the one whose SHA-256
+    import.staged recorded: what the approver approves is what was staged."""
+    want = rec.values.get("sha256")
+    data = str(row["content"]).encode("utf-8")
+    if want is None or want in (
+        hashlib.sha256(data).hexdigest(),
+        hashlib.sha256(b"\xef\xbb\xbf" + data).hexdigest(),
+    ):
+        return []
+    return [
+        f"content does not hash to the sha256 {str(want)[:16]}... import.staged recorded "
+        f"(event {rec.created_seq}): the staged file was changed"
+    ]
+
+
 def _pin_recorded(row: Any, rec: Folded, t: Tables) -> list[str]:
     spec = (row["product_code"], row["spec_version"])
     recorded = t.__dict__.get("_spec_hashes", {}).get(spec)
@@ -180,6 +196,7 @@ def _bag_from_harvest(row: Any, rec: Folded, t: Tables) -> list[str]:
 CHECKS: dict[str, Callable[[Any, Folded, Tables], list[str]]] = {
     "coa_content": _coa_content,
     "coa_pdf": _coa_pdf,
+    "import_content": _import_content,
     "pin_recorded": _pin_recorded,
     "pin_file": _pin_file,
     "bag_from_harvest": _bag_from_harvest,

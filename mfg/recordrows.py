@@ -16,7 +16,8 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 from mfg.domain.canonical import iso_utc
-from mfg.records import RECORDS, Record
+from mfg.recordrules import Record
+from mfg.records import RECORDS
 from mfg.store.types import UTCDateTime
 from mfg.trailfold import MISSING
 
@@ -58,7 +59,8 @@ def _load(conn: Connection) -> Tables:
         # Plain DB-API values (no per-value type processing); times as ISO text, the way the
         # trail records them (SQLite stores text, PostgreSQL gives date/datetime objects).
         cols = ", ".join(f'"{k}"' for k in keys)
-        raw = conn.exec_driver_sql(f'SELECT {cols} FROM "{rec.table}"').all()
+        order = ' ORDER BY "id"' if rec.mirrors else ""
+        raw = conn.exec_driver_sql(f'SELECT {cols} FROM "{rec.table}"{order}').all()
         out = []
         for r in raw:
             d = dict(zip(keys, r, strict=True))
@@ -88,6 +90,11 @@ def _key(rec: Record, row: Any, t: Tables) -> str:
     if rec.key == "bag_of_event":
         bag = t.by_id("dosebag").get(row["bag_pk"]) or {"lot_pk": None, "bag_no": "?"}
         return f"{t.lot_number(bag['lot_pk'])}/B{bag['bag_no']}"
+    if rec.key == "mirror":  # rows are read in id order; the n-th of one instant gets #n
+        base = f"{row['username']}@{row['retired_at']}"
+        seen = t.__dict__.setdefault("_mirror_seen", {})
+        seen[base] = seen.get(base, 0) + 1
+        return base if seen[base] == 1 else f"{base}#{seen[base]}"
     if rec.key == "signature":
         cite = t.__dict__.setdefault(
             "_cites", {d["signature_pk"]: d["id"] for d in t.rows.get("disposition", [])}
@@ -134,6 +141,11 @@ def _via(how: str, stored: Any) -> Any:
         return None if stored is None else hashlib.sha256(str(stored).encode()).hexdigest()
     if how == "list":
         return [x.strip() for x in str(stored or "").split(",") if x.strip()]
+    if how == "json":
+        try:
+            return None if stored is None else json.loads(stored)
+        except ValueError:
+            return stored
     return stored
 
 

@@ -3,132 +3,38 @@ row against the audit trail (21 CFR 11.10(a), (e); EU GMP Annex 11 section 9; AL
 
 Every column of every table is either covered by a rule or exempted with a reason;
 ``tests/robustness/test_records_declared.py`` fails for a table or column that is neither, and
-says which line to add here. Rules (what the stored value must equal):
-
-- ``val("k", ...)``: the newest value the record's events carried under key ``k`` of ``new``
-  (dotted for nested: ``signature.username``); compared only where the trail recorded it.
-- ``BY``, ``AT``, ``LOT``: user, time, lot number of the event that created the record
-  (``LOT`` on a ``lot_pk`` column compares the referenced lot's number).
-- ``REASON``: the reason of the event that created the record; ``CORRECTION``: that reason
-  when the record was created by a correction, else nothing.
-- ``last("by"|"at"|"reason", *actions)``: of the newest event among ``actions`` (None if none).
-- ``ref(table, column, rule)``: the referenced row's ``column`` equals what ``rule`` expects.
-- ``SUPERSEDES``, ``SUPERSEDED_BY``: the correction links the trail recorded.
-- ``check(name, why)``: a computed check in ``mfg.integrity.CHECKS`` (content and file hashes).
-- ``ev("by"|"at"|"action"|"new.k"|"old.k")``: for rows that each mirror one event of their
-  parent (custody events), that event's field.
-- ``exempt(why)``: not compared, and why that is safe.
+says which line to add here. The rules (``val``, ``BY``, ``last``, ``ref``, ``check``,
+``exempt``, ...) are described in ``mfg.recordrules``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from mfg.recordrules import (
+    AT,
+    BY,
+    CORRECTION,
+    LOT,
+    NONE,
+    REASON,
+    SUPERSEDED_BY,
+    SUPERSEDES,
+    SURROGATE,
+    VERSION,
+    Coverage,
+    Meta,
+    Record,
+    check,
+    ev,
+    exempt,
+    last,
+    ref,
+    val,
+)
+from mfg.recordrules import coverage as _coverage
 
-
-class Rule:
-    """How a column's stored value is checked (see the module docstring)."""
-
-
-@dataclass(frozen=True)
-class Val(Rule):
-    keys: tuple[str, ...]
-    via: str = ""  # transform of the STORED value before comparing: sha256 | list
-    fallback: Rule | None = None  # when the trail did not record any of ``keys``
-
-
-@dataclass(frozen=True)
-class Meta(Rule):
-    what: str  # by | at | lot | reason | correction | supersedes | superseded_by | reason_if:ACTION
-
-
-@dataclass(frozen=True)
-class Last(Rule):
-    what: str  # by | at | reason
-    actions: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Ref(Rule):
-    table: str
-    column: str
-    rule: Rule
-
-
-@dataclass(frozen=True)
-class Check(Rule):
-    name: str
-    why: str
-
-
-@dataclass(frozen=True)
-class Ev(Rule):
-    path: str
-
-
-@dataclass(frozen=True)
-class Exempt(Rule):
-    why: str
-
-
-def val(*keys: str, via: str = "", fallback: Rule | None = None) -> Val:
-    return Val(keys, via, fallback)
-
-
-def last(what: str, *actions: str) -> Last:
-    return Last(what, actions)
-
-
-def ref(table: str, column: str, rule: Rule) -> Ref:
-    return Ref(table, column, rule)
-
-
-def check(name: str, why: str) -> Check:
-    return Check(name, why)
-
-
-def ev(path: str) -> Ev:
-    return Ev(path)
-
-
-def exempt(why: str) -> Exempt:
-    return Exempt(why)
-
-
-BY, AT, LOT = Meta("by"), Meta("at"), Meta("lot")
-REASON, CORRECTION = Meta("reason"), Meta("correction")
-SUPERSEDES, SUPERSEDED_BY = Meta("supersedes"), Meta("superseded_by")
-SURROGATE = exempt("surrogate key: records are matched by their natural key and links checked")
-VERSION = exempt("optimistic-locking counter: bumped by every audited change, meaning nothing")
-
-
-@dataclass(frozen=True)
-class Record:
-    """One table: which audit events describe its rows, and a rule for every column."""
-
-    table: str
-    entity: str  # AuditEvent.entity ("" when no event names these rows)
-    key: str  # how a row is named in events: a column, or a key in mfg.integrity.KEYS
-    columns: dict[str, Rule]
-    creates: frozenset[str] = frozenset()
-    label: str = ""
-    # rows the trail does not create one by one (dose bags come with their harvest)
-    untracked: dict[str, object] | None = None
-    # each row mirrors one event of its parent, in order (custody events of a bag)
-    per_event: str = ""  # prefix of those events' actions
-    # results: a pending result replaced by its value is linked by the rows alone
-    loose_links: bool = False
-    exempt_why: str = ""  # the whole table is not checked, and why
-
-    @property
-    def name(self) -> str:
-        return self.label or self.entity or self.table
-
-
-_WEIGHT_CHECK = ("weight_recorded_by", "weight_verified_by", "weight_verified_at")
-
-
-def _todo(table: str, what: str) -> Record:
-    return Record(table, "", "id", {}, exempt_why=f"{what}: not yet compared with the trail, to do")
+_WEIGHED, _REWEIGHED = "subject.weight_verified", ("subject.weight_changed",)
+_DECIDED = ("import.approved", "import.rejected")
+_ZONE = ("site.timezone_set", "site.timezone_changed")
 
 
 def _c(*actions: str) -> frozenset[str]:
@@ -164,7 +70,10 @@ RECORDS: list[Record] = [
             **{k: val(k) for k in ("subject_id", "site", "indication", "weight_kg")},
             **{k: val(k) for k in ("weight_on", "dose_level", "initials", "dob")},
             "created_at": AT,
-            **{k: exempt("weight four-eyes (issue 10): to do") for k in _WEIGHT_CHECK},
+            # who entered the weight in force, and who checked it (cleared by a new weight)
+            "weight_recorded_by": val("weight_recorded_by", fallback=NONE),
+            "weight_verified_by": last("by", _WEIGHED, cleared_by=_REWEIGHED),
+            "weight_verified_at": last("at", _WEIGHED, cleared_by=_REWEIGHED),
             "row_version": VERSION,
         },
         _c("subject.added", "subject.imported"),
@@ -196,7 +105,7 @@ RECORDS: list[Record] = [
                 "termination_reason", fallback=last("reason", "lot.terminated")
             ),
             "historical": val("historical"),
-            "import_pk": exempt("which import batch made it (issue 10): not yet compared, to do"),
+            "import_pk": val("import", fallback=NONE),
             "registered_at": AT,
             "registered_by": BY,
             "state_changed_at": last(
@@ -238,8 +147,8 @@ RECORDS: list[Record] = [
             **{k: val(k) for k in ("cryopreserved_on", "expires_on")},
             # 0.1 events carried it as the harvest event's reason
             "window_reason": val("window_reason", fallback=Meta("reason_if:harvest.recorded")),
-            "verified_by": exempt("harvest verification (issue 10): not yet compared, to do"),
-            "verified_at": exempt("harvest verification (issue 10): not yet compared, to do"),
+            "verified_by": last("by", "harvest.verified"),
+            "verified_at": last("at", "harvest.verified"),
             "recorded_by": BY,
             "recorded_at": AT,
             "supersedes_id": SUPERSEDES,
@@ -417,25 +326,117 @@ RECORDS: list[Record] = [
         _c("label.printed", "label.reprinted"),
         label="label print",
     ),
-    _todo("importbatch", "import batches (issue 10)"),
-    _todo("lothold", "lot holds (issue 10)"),
-    _todo("oosadministration", "OOS administration records (issue 10)"),
-    _todo("sitesetting", "site settings (issue 10)"),
+    Record(
+        "lothold",
+        "lothold",
+        "id",
+        {
+            "id": SURROGATE,
+            "lot_pk": LOT,
+            "reason": REASON,
+            "placed_by": BY,
+            "placed_name": last("new.signed_by", "lot.hold_placed"),
+            "placed_at": AT,
+            "placed_hash": last("new.sha256", "lot.hold_placed"),
+            "lifted_by": last("by", "lot.hold_lifted"),
+            "lifted_name": last("new.signed_by", "lot.hold_lifted"),
+            "lifted_at": last("at", "lot.hold_lifted"),
+            "lift_reason": last("reason", "lot.hold_lifted"),
+            "lifted_hash": last("new.sha256", "lot.hold_lifted"),
+            "row_version": VERSION,
+        },
+        _c("lot.hold_placed"),
+        label="hold",
+    ),
+    Record(
+        "oosadministration",
+        "oosadministration",
+        "id",
+        {
+            "id": SURROGATE,
+            "lot_pk": LOT,
+            "physician": val("physician"),
+            "reason": REASON,
+            "holds_covered": val("holds_covered", via="json"),
+            "signed_by": BY,
+            "printed_name": val("signed_by"),
+            "signed_at": AT,
+            "record_hash": val("sha256"),
+        },
+        _c("lot.oos_administration"),
+        label="OOS administration",
+    ),
+    Record(
+        "sitesetting",
+        "site",
+        "key",
+        {
+            "key": exempt("the key: events name the setting by it"),
+            "value": val("zone"),
+            "changed_by": last("by", *_ZONE),
+            "changed_at": last("at", *_ZONE),
+            "row_version": VERSION,
+        },
+        _c(*_ZONE),
+        label="site setting",
+    ),
+    Record(
+        "importbatch",
+        "import",
+        "id",
+        {
+            "id": SURROGATE,
+            "file_name": val("file"),
+            "sha256": val("sha256"),
+            "content": check("import_content", "the staged file hashes to its recorded sha256"),
+            "product_code": val("product"),
+            "lot_count": val("lots"),
+            "state": val("state"),
+            "staged_by": BY,
+            "staged_at": AT,
+            "decided_by": last("by", *_DECIDED),
+            "decided_name": val("decided_name", fallback=last("new.signed_by", "import.approved")),
+            "decided_at": last("at", *_DECIDED),
+            "decision_reason": last("reason", "import.rejected"),
+            "record_hash": val("record_sha256", fallback=NONE),
+            "row_version": VERSION,
+        },
+        _c("import.staged"),
+    ),
     Record(
         "user_session",
-        "",
+        "session",
         "id",
-        {},
-        exempt_why="login sessions (issue 12): who is logged in where; not yet compared with "
-        "the trail (issue 11 landed after 12: to do)",
+        {
+            "id": SURROGATE,
+            "token_sha256": val("token_sha256"),
+            "username": BY,
+            "kind": val("kind"),
+            "host": val("host"),
+            "opened_at": AT,
+            "last_seen_at": exempt(
+                "the idle clock, moved by every command without an event; moving it can only "
+                "keep open a session whose token (never stored) the mover must already hold"
+            ),
+            "closed_at": last("at", "session.closed"),
+            "close_reason": last("new.why", "session.closed"),
+        },
+        _c("session.opened"),
+        label="session",
     ),
     Record(
         "password_history",
-        "",
-        "id",
-        {},
-        exempt_why="retired password hashes (issue 12), kept only to refuse reuse; not yet "
-        "compared with the trail (to do)",
+        "password_history",
+        "mirror",
+        {
+            "id": SURROGATE,
+            "username": exempt("part of the key (user@time) naming the change it mirrors"),
+            "retired_at": exempt("part of the key (user@time) naming the change it mirrors"),
+            "password_hash": val("before.password_sha256", via="sha256"),
+        },
+        _c("user.password_changed"),
+        label="password history",
+        mirrors=("user.password_changed", "password_sha256"),
     ),
     Record(
         "auditevent",
@@ -449,38 +450,6 @@ RECORDS: list[Record] = [
 BY_TABLE: dict[str, Record] = {r.table: r for r in RECORDS}
 
 
-@dataclass
-class Coverage:
-    """What the declaration misses for the tables in the schema (tested)."""
-
-    missing: list[str] = field(default_factory=list)
-
-    def add(self, text: str) -> None:
-        self.missing.append(text)
-
-
 def coverage(schema: dict[str, list[str]]) -> Coverage:
     """``schema``: table -> its columns. Each table and column not declared, with what to add."""
-    out = Coverage()
-    for table, columns in sorted(schema.items()):
-        rec = BY_TABLE.get(table)
-        if rec is None:
-            out.add(
-                f"table {table} is not declared: add Record({table!r}, <audit entity>, <key>, "
-                f"{{...a rule or exempt('why') for each column...}}) to RECORDS in "
-                "mfg/records.py"
-            )
-            continue
-        if rec.exempt_why:
-            continue
-        for column in columns:
-            if column not in rec.columns:
-                out.add(
-                    f"column {table}.{column} is neither checked nor exempted: add "
-                    f'"{column}": val("<event key>") or exempt("<why>") to the '
-                    f"{table!r} Record in mfg/records.py"
-                )
-        for column in rec.columns:
-            if column not in columns:
-                out.add(f"mfg/records.py declares {table}.{column}, which the table lacks")
-    return out
+    return _coverage(schema, BY_TABLE)

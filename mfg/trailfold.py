@@ -23,6 +23,8 @@ CORRECTION_KEY = "replaced_by"  # a correction event names the replacement recor
 IMPLIED: dict[str, dict[str, Any]] = {
     "user.added": {"locked": False, "active": True, "failed_logins": 0},
     "user.locked": {"locked": True},
+    "import.staged": {"state": "staged"},
+    "import.approved": {"state": "approved"},
 }
 
 
@@ -48,7 +50,8 @@ class Folded:
     created_seq: int = 0
     correction: bool = False
     last_seq: int = 0
-    acts: dict[str, tuple[str, str, str | None]] = field(default_factory=dict)
+    # the newest event of each action: (by, at, reason, seq, new)
+    acts: dict[str, tuple[str, str, str | None, int, Any]] = field(default_factory=dict)
     superseded_by: Any = MISSING
     supersedes: Any = MISSING
     events: list[tuple[str, str, str, Any, Any, int]] | None = None  # per_event parents
@@ -82,6 +85,7 @@ def fold(conn: Connection) -> Trail:
     entities = {r.entity for r in RECORDS if r.entity}
     creates = {a for r in RECORDS for a in r.creates}
     per_event = {r.entity: r.per_event for r in RECORDS if r.per_event}
+    mirrors = {r.mirrors[0]: (r.entity, r.mirrors[1]) for r in RECORDS if r.mirrors}
     lot_actions = ("lot.registered", "lot.imported")
     trail = Trail()
     recs = trail.records
@@ -96,10 +100,19 @@ def fold(conn: Connection) -> Trail:
         if rec is None:
             rec = recs[(entity, eid)] = Folded()
         rec.last_seq = seq
-        rec.acts[action] = (by, at, reason)
+        new = loads(new_v)
+        rec.acts[action] = (by, at, reason, seq, new)
         if rec.created is None and action in creates:
             rec.created, rec.created_seq = (by, at, reason, action, lot), seq
-        new = loads(new_v)
+        if action in mirrors and type(new) is dict and mirrors[action][1] in new:
+            base = key = f"{eid}@{at}"  # the n-th change of one instant is "#n"
+            n = 1
+            while (mirrors[action][0], key) in recs:
+                n += 1
+                key = f"{base}#{n}"
+            mirror = recs[(mirrors[action][0], key)] = Folded()
+            mirror.created, mirror.created_seq = (by, at, reason, action, lot), seq
+            mirror.last_seq, mirror.values = seq, {"before": dict(rec.values), **new}
         if entity in per_event and action.startswith(per_event[entity]):
             if rec.events is None:
                 rec.events = []

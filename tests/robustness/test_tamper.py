@@ -56,7 +56,8 @@ def test_untouched_database_verifies_including_every_record(db, actors, scene):
     r = verify(db, actors["qa"])
     assert r.ok, (r.problem, r.record_problems)
     # 6 users + 2 subjects + 1 spec pin + 2 lots + 5 + 2 counts + 2 harvests + 4 dose bags
-    assert r.records_checked == 24
+    # + the site time zone (site settings are checked too)
+    assert r.records_checked == 25
     assert r.record_problems == ()
 
 

@@ -465,10 +465,17 @@ def _coa_issue(
         send_to_printer(printer, issue.pdf)
     rv = issue.revision
     cli.emit(
-        {**_asdict(rv), "output": str(output) if output else None, "printed": bool(printer)},
+        {
+            **_asdict(rv),
+            "output": str(output) if output else None,
+            "printed": bool(printer),
+            "hold": issue.hold,
+        },
         lambda: cli.out.print(
             f"{rv.document_id} revision {rv.revision}"
             f"{'' if rv.current else ' (SUPERSEDED)'} -> {dest}\ncontent SHA-256 {rv.content_sha256}"
+            + (f"\n{issue.hold}" if issue.hold else ""),
+            markup=False,  # paths and reasons as typed
         ),
     )
 

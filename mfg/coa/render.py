@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from mfg.coa.identity import content_sha256, qr_payload
-from mfg.coa.sections import SECTION_TITLES, SECTIONS, _esc, _styles
+from mfg.coa.sections import (
+    SECTION_TITLES,
+    SECTIONS,
+    _esc,
+    _styles,
+    header_decision,
+    hold_notice,
+)
 
 
 def _numbered_canvas(draw_page: Any) -> type:
@@ -82,7 +89,7 @@ class _Frame:
         self.module = self.qr_size / (len(self.matrix) + 8)  # 4-module quiet zone each side
         self.logo = self.layout.get("logo_path") or ""
         self.footer = Paragraph(_esc(self.layout.get("footer", "")), st["small"])
-        self.decision = (content.get("disposition") or {}).get("decision_text", "")
+        self.decision, self.warning = header_decision(content)
 
     def __call__(self, canvas: Any, page: int, total: int) -> None:
         canvas.saveState()
@@ -134,7 +141,10 @@ class _Frame:
         )
         right = self.page_w - margin - self.qr_size - 3 * mm
         if self.decision:
+            if self.warning:
+                canvas.setFillColor(colors.HexColor("#a40000"))
             canvas.drawRightString(right, top - 27 * mm, self.decision)
+            canvas.setFillColor(colors.black)
         canvas.setFont("Helvetica", 7.5)
         canvas.drawRightString(right, top - 3 * mm, self.doc_id)
         canvas.drawRightString(right, top - 6.5 * mm, f"Revision {self.rev}")
@@ -197,7 +207,7 @@ def render(content: dict[str, Any], sha256: str | None = None) -> bytes:
         # revision's PDF can be rendered after its transaction, or again, and be the one issued
         invariant=1,
     )
-    story: list[Any] = []
+    story: list[Any] = hold_notice(content, st, frame.width)
     for name in frame.layout["sections"]:
         story.append(Paragraph(SECTION_TITLES[name], st["h2"]))
         story += SECTIONS[name](content, st, frame.width)

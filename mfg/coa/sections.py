@@ -39,6 +39,14 @@ def _styles() -> dict[str, Any]:
             keepWithNext=1,
         ),
         "note": ParagraphStyle("note", parent=base, fontSize=7.5, leading=9, spaceBefore=3),
+        "holdtitle": ParagraphStyle(
+            "holdtitle",
+            parent=base,
+            fontName="Helvetica-Bold",
+            fontSize=11,
+            leading=14,
+            textColor=colors.HexColor("#a40000"),
+        ),
         "alert": ParagraphStyle(
             "alert",
             parent=base,
@@ -54,6 +62,99 @@ def _esc(text: object) -> str:
     from mfg.domain.text import pdf_inert
 
     return pdf_inert(text)
+
+
+def header_decision(c: dict[str, Any]) -> tuple[str, bool]:
+    """What every page's header says of the decision, and whether it is a warning (red)."""
+    decision = (c.get("disposition") or {}).get("decision_text", "")
+    holds = c.get("holds")
+    if not holds:
+        return decision, False
+    if holds["on_hold"]:
+        return "ON HOLD - DO NOT ISSUE, THAW OR INFUSE", True
+    if holds["oos_administrations"]:
+        return "OUT OF SPECIFICATION - ADMINISTRATION BY EXCEPTION", True
+    return decision, False
+
+
+def _box(paragraphs: list[Any], width: float, colour: str) -> Any:
+    from reportlab.lib import colors
+    from reportlab.platypus import Table, TableStyle
+
+    t = Table([[p] for p in paragraphs], colWidths=[width])
+    t.setStyle(
+        TableStyle(
+            [
+                ("BOX", (0, 0), (-1, -1), 2, colors.HexColor(colour)),
+                ("BACKGROUND", (0, 0), (-1, -1), colors.HexColor("#fdecec")),
+                ("TOPPADDING", (0, 0), (-1, -1), 2),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+            ]
+        )
+    )
+    return t
+
+
+def hold_notice(c: dict[str, Any], st: dict[str, Any], width: float) -> list[Any]:
+    """Before section 1, whatever the template: the holds standing when the revision was issued
+    (each with why, who and when) and every signed OOS administration decision."""
+    from reportlab.platypus import Paragraph, Spacer
+
+    holds = c.get("holds")
+    if not holds:
+        return []
+    out: list[Any] = []
+    if holds["on_hold"]:
+        lines = [
+            Paragraph("ON HOLD: DO NOT ISSUE, THAW OR INFUSE THIS PRODUCT", st["holdtitle"]),
+            Paragraph(
+                f"The lot was on hold when this revision was issued ({_esc(c['issued_at'])}). "
+                "The decision below does not release the product while a hold stands; "
+                "return its bags to QA.",
+                st["cell"],
+            ),
+        ]
+        for m in holds["manual"]:
+            lines.append(
+                Paragraph(
+                    f"<b>QA hold</b> placed by {_esc(m['placed_name'])} ({_esc(m['placed_by'])}) "
+                    f"at {_esc(m['placed_at'])}: {_esc(m['reason'])}",
+                    st["cell"],
+                )
+            )
+        for h in holds["active"]:
+            lines.append(
+                Paragraph(
+                    f"<b>{_esc(h['code'])}</b> since {_esc(h['since'])}: {_esc(h['message'])}",
+                    st["cell"],
+                )
+            )
+        out += [_box(lines, width, "#a40000"), Spacer(1, 3)]
+    for o in holds["oos_administrations"]:
+        lines = [
+            Paragraph(
+                "OUT-OF-SPECIFICATION PRODUCT: ADMINISTRATION APPROVED BY QA AS AN EXCEPTION",
+                st["holdtitle"],
+            ),
+            Paragraph(
+                f"At the request of the treating physician {_esc(o['physician'])}. "
+                f"Reason: {_esc(o['reason'])}",
+                st["cell"],
+            ),
+            Paragraph(
+                f"Approved (e-signed) by {_esc(o['printed_name'])} ({_esc(o['signed_by'])}) at "
+                f"{_esc(o['signed_at'])}. Holds covered: "
+                f"{_esc('; '.join(o['holds_covered']) or '-')}",
+                st["cell"],
+            ),
+            Paragraph(
+                "The product does not meet its specification; the lot remains a manufacturing "
+                "failure.",
+                st["cell"],
+            ),
+        ]
+        out += [_box(lines, width, "#a40000"), Spacer(1, 3)]
+    return out
 
 
 SECTION_TITLES = {

@@ -22,7 +22,7 @@ from mfg.domain import dose, expansion, identity, ids
 from mfg.domain.lifecycle import ACTIVE, LotState
 from mfg.domain.specs import Product
 from mfg.errors import RuleViolation
-from mfg.services import holds
+from mfg.services.release_read import holds
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import Alert, CellCount, Harvest, Lot, LotHold, ReleaseResult, Subject
 

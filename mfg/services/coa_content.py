@@ -26,6 +26,7 @@ from mfg.services.release_read import (
     result_views,
     signature_views,
 )
+from mfg.services.release_read.holds import HoldStatus, status_in
 from mfg.services.uow import Database
 from mfg.store.tables import Alert, CoaRevision, Disposition, Harvest, Lot, Subject
 
@@ -208,6 +209,45 @@ def _alerts(session: Session, lot: Lot) -> list[str]:
     ]
 
 
+def _hold_entry(code: str, message: str, since: datetime | None) -> dict[str, Any]:
+    return {"code": code, "message": message, "since": _utc(since)}
+
+
+def _holds(st: HoldStatus) -> dict[str, Any] | None:
+    """What the COA says about holds and OOS administration decisions (None: nothing, and the
+    key is left out so a lot never held keeps the content it had before holds existed)."""
+    if not st.reasons and not st.oos_decisions:
+        return None
+    return {
+        "on_hold": st.on_hold,
+        "active": [
+            _hold_entry(r.code, r.message, r.since) for r in st.active if r.code != "manual"
+        ],
+        "manual": [
+            {
+                "id": h.id,
+                "reason": h.reason,
+                "placed_by": h.placed_by,
+                "placed_name": h.placed_name,
+                "placed_at": _utc(h.placed_at),
+            }
+            for h in st.manual
+        ],
+        "covered": [_hold_entry(r.code, r.message, r.since) for r in st.reasons if r.covered],
+        "oos_administrations": [
+            {
+                "physician": o.physician,
+                "reason": o.reason,
+                "holds_covered": list(o.holds_covered),
+                "signed_by": o.signed_by,
+                "printed_name": o.printed_name,
+                "signed_at": _utc(o.signed_at),
+            }
+            for o in st.oos_decisions
+        ],
+    }
+
+
 def _signature(s: SignatureView) -> dict[str, Any]:
     return {
         "name": s.printed_name,
@@ -242,7 +282,7 @@ def build_content(
         for r in revision_rows(session, lot)
         if r.revision < revision
     ]
-    return {
+    content: dict[str, Any] = {
         "format": 1,
         "document_id": document_id(db, lot.lot_number, revision),
         "revision": revision,
@@ -261,6 +301,10 @@ def build_content(
         "signatures": [_signature(s) for s in signature_views(session, lot)],
         "revisions": [*previous, _revision_entry(revision, issued_at, issued_by, reason)],
     }
+    holds = _holds(status_in(session, lot))
+    if holds is not None:
+        content["holds"] = holds
+    return content
 
 
 def body_hash(content: dict[str, Any]) -> str:

@@ -39,6 +39,7 @@ __all__ = [
     "build_content",
     "content_of",
     "document_id",
+    "hold_line",
     "issue_coa",
     "refresh_in_tx",
     "render_revision",
@@ -64,6 +65,7 @@ class CoaRevisionView:
 class CoaIssue:
     revision: CoaRevisionView
     pdf: bytes
+    hold: str = ""  # what the printed revision says of a hold / OOS administration, one line
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,8 @@ def issue_coa(
     ``deliver`` (writing the file) runs before the commit: a COA whose file could not be
     written is not recorded as printed."""
     actor.require("coa.print")
+    if revision is None:
+        _bring_up_to_date(lot_number, db=db, actor=actor, now=now)
     with db.read() as s:
         lot = get_lot_row(s, lot_number)
         row = _pick(lot, revision_rows(s, lot), revision)
@@ -260,7 +264,39 @@ def issue_coa(
     with db.read() as s:
         stored = s.get(CoaRevision, row.id)
         assert stored is not None
-    return CoaIssue(_view(lot, stored, latest), pdf)
+    return CoaIssue(_view(lot, stored, latest), pdf, hold_line(json.loads(stored.content_json)))
+
+
+def _bring_up_to_date(lot_number: str, *, db: Database, actor: Actor, now: datetime) -> None:
+    """Before the current revision is printed: if what the certificate would say changed without
+    a new revision (a hold that arose from a change no writer re-issues for, e.g. a corrected
+    body weight breaking a signature), issue it now, so no print omits a standing hold."""
+    with db.write(actor, now) as tx:
+        lot = get_lot_row(tx.session, lot_number)
+        revs = revision_rows(tx.session, lot)
+        if revs:
+            refresh_in_tx(
+                tx, db, lot, f"the lot changed since revision {revs[-1].revision} (found at print)"
+            )
+        tx.commit()
+
+
+def hold_line(content: dict[str, Any]) -> str:
+    """One line on what a revision says of holds (empty when it states none)."""
+    holds = content.get("holds")
+    if not holds:
+        return ""
+    if holds["on_hold"]:
+        why = [f"QA hold: {m['reason']}" for m in holds["manual"]]
+        why += [h["message"] for h in holds["active"]]
+        return "this COA states the lot is ON HOLD: " + "; ".join(why)
+    if holds["oos_administrations"]:
+        o = holds["oos_administrations"][-1]
+        return (
+            "this COA states an out-of-specification administration approved by "
+            f"{o['printed_name']} at {o['signed_at']} (physician {o['physician']})"
+        )
+    return ""
 
 
 def _unaltered(

@@ -19,10 +19,11 @@ from mfg.domain.custody import BagState, CustodyAction, Location
 from mfg.domain.lifecycle import LotState
 from mfg.domain.reasons import require_reason
 from mfg.errors import RuleViolation
-from mfg.services import holds
-from mfg.services.holds import HoldStatus
+from mfg.services import coa_service
 from mfg.services.labels import Resolved, resolve_payload
 from mfg.services.lots import current_harvest, get_lot_row
+from mfg.services.release_read import holds
+from mfg.services.release_read.holds import HoldStatus
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import Alert, CustodyEvent, DoseBag, Lot, Subject
 
@@ -185,6 +186,7 @@ def _step(
                 lot_number=r.lot.lot_number,
                 new={"kind": alert.kind, "message": alert.message},
             )
+            coa_service.refresh_in_tx(tx, db, r.lot, f"alert raised: {alert.message}")
         tx.audit(
             f"bag.{target.value}",
             "dosebag",

@@ -116,6 +116,7 @@ def open_deviation(
     with db.write(actor, now) as tx:
         lot = get_lot_row(tx.session, lot_number)
         d = open_in_tx(tx, db, lot, kind=k, description=description.strip(), classification=c)
+        coa_service.refresh_in_tx(tx, db, lot, f"deviation {d.number} opened")
         tx.commit()
         return deviation_view(tx.session, d, lot.lot_number)
 
@@ -161,6 +162,7 @@ def close_deviation(
             new={"classification": d.classification, "closed": True},
             reason=note.strip(),
         )
+        coa_service.refresh_in_tx(tx, db, lot, f"deviation {d.number} closed")
         tx.commit()
         return deviation_view(s, d, lot.lot_number)
 

@@ -26,8 +26,8 @@ from mfg.domain import identity
 from mfg.domain.ids import parse_coi
 from mfg.domain.text import check_text
 from mfg.errors import NotFound, RuleViolation
-from mfg.services import holds
 from mfg.services.lots import current_harvest, get_lot_row, product_for_lot
+from mfg.services.release_read import holds
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import DoseBag, LabelPrint, Lot, Subject
 

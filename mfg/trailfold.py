@@ -27,6 +27,11 @@ IMPLIED: dict[str, dict[str, Any]] = {
     "import.approved": {"state": "approved"},
 }
 
+# migration 0002 rewrote an id in its canonical form (``old`` names the record as it was): the
+# record is named by the new id from then on, and what referred to the old one follows
+RENAMED = "identity.canonicalised"
+ID_KEYS = {"subject": "subject_id", "lot": "lot_number", "user": "username"}
+
 
 @dataclass(frozen=True)
 class RecordProblem:
@@ -96,6 +101,8 @@ def fold(conn: Connection) -> Trail:
         if entity not in entities:
             continue
         at = f"{at[:10]}T{at[11:]}Z"
+        if action == RENAMED:
+            _rename(recs, entity, loads(old_v), eid)
         rec = recs.get((entity, eid))
         if rec is None:
             rec = recs[(entity, eid)] = Folded()
@@ -135,3 +142,21 @@ def fold(conn: Connection) -> Trail:
         nxt.values.update(new)
     trail.events = n
     return trail
+
+
+def _rename(recs: dict[tuple[str, str], Folded], entity: str, old: Any, eid: str) -> None:
+    """Move the record named ``old[<id key>]`` to ``eid``; lots that recorded a renamed subject,
+    and records created under a renamed lot number, follow it."""
+    key = ID_KEYS.get(entity)
+    was = old.get(key) if key is not None and type(old) is dict else None
+    if was is None or was == eid:
+        return
+    moved = recs.pop((entity, was), None)
+    if moved is not None:
+        recs[(entity, eid)] = moved
+    for (kind, _id), rec in recs.items():
+        if entity == "subject" and kind == "lot" and rec.values.get("subject_id") == was:
+            rec.values["subject_id"] = eid
+        if entity == "lot" and rec.created is not None and rec.created[4] == was:
+            by, at, reason, action, _lot = rec.created
+            rec.created = (by, at, reason, action, eid)

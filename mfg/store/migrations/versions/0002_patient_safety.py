@@ -15,7 +15,13 @@ NOT merged: the oldest row (lowest id) keeps the canonical id, each later one is
 ``<id>.DUP<n>`` (user names ``<name>.dup<n>``) so that it can no longer be confused with it, a
 renamed user is deactivated, and every lot of every subject involved is put on a QA hold naming
 both records. Only a person can decide which patient a lot belongs to; the hold stops any bag of
-those lots from being issued until QA has checked and lifted it (``mfg lot hold lift``).
+those lots from being issued until QA has checked and lifted it (``mfg hold lift``).
+
+Every change is recorded in the audit trail (EU GMP Annex 11 section 4.8: a data migration is
+documented): one ``identity.canonicalised`` event per id rewritten (old and new value) and one
+``lot.hold_placed`` event per hold, by user ``system``, appended to the 0.1 trail with 0.1's
+unkeyed SHA-256 chain (migration 0003 then checks that chain and keys it). ``mfg audit verify``
+follows the renames and finds the holds' events, so an upgraded database verifies clean.
 """
 
 from __future__ import annotations
@@ -24,10 +30,12 @@ import hashlib
 import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
 
 import sqlalchemy as sa
 import sqlmodel
-from alembic import op
+from alembic import context, op
 
 import mfg.store.types
 
@@ -67,9 +75,11 @@ def _canonicalise(
     fn: Callable[[str], str],
     suffix: str,
     width: int,
+    log: list[tuple[int, str, str]],
 ) -> list[tuple[int, str, str]]:
     """Rewrite ``column`` canonically; returns (row id, stored value, new value) of collisions
-    (the row that was renamed), the first row of each canonical value keeping it."""
+    (the row that was renamed), the first row of each canonical value keeping it. Every row
+    rewritten is appended to ``log`` as (row id, stored value, new value)."""
     rows = conn.execute(sa.text(f"SELECT id, {column} FROM {table} ORDER BY id")).all()
     taken: dict[str, str] = {}
     new_values: dict[int, str] = {}
@@ -89,6 +99,7 @@ def _canonicalise(
         taken[canon] = value
         if canon != value:
             new_values[pk] = canon
+            log.append((pk, value, canon))
     # two passes so that a rename never trips the unique constraint on its way
     for pk in new_values:
         conn.execute(
@@ -102,7 +113,7 @@ def _canonicalise(
     return collisions
 
 
-def _hold(conn: sa.Connection, lot_pk: int, reason: str) -> None:
+def _hold(conn: sa.Connection, lot_pk: int, reason: str, now: datetime) -> None:
     hold = sa.table(
         "lothold",
         sa.column("lot_pk", sa.Integer()),
@@ -119,7 +130,7 @@ def _hold(conn: sa.Connection, lot_pk: int, reason: str) -> None:
             reason=reason,
             placed_by="system",
             placed_name="CellTrail migration 0002",
-            placed_at=datetime.now(UTC),
+            placed_at=now,
             placed_hash=hashlib.sha256(reason.encode("utf-8")).hexdigest(),
             row_version=1,
         )
@@ -128,7 +139,9 @@ def _hold(conn: sa.Connection, lot_pk: int, reason: str) -> None:
 
 def _canonical_ids() -> None:
     conn = op.get_bind()
-    subjects = _canonicalise(conn, "subject", "subject_id", _subject, ".DUP", 40)
+    now = context.config.attributes.get("now") or datetime.now(UTC)
+    logs: dict[str, list[tuple[int, str, str]]] = {k: [] for k in _RENAMED}
+    subjects = _canonicalise(conn, "subject", "subject_id", _subject, ".DUP", 40, logs["subject"])
     for pk, old, new in subjects:
         first = conn.execute(
             sa.text("SELECT id, subject_id FROM subject WHERE subject_id = :c"),
@@ -147,20 +160,125 @@ def _canonical_ids() -> None:
             {"pks": involved},
         ).all()
         for (lot_pk,) in lots:
-            _hold(conn, lot_pk, reason)
-    renamed = _canonicalise(conn, "lot", "lot_number", _lot, "D", 24)
-    renamed += _canonicalise(conn, "lot", "coi", _coi, "D", 14)
-    for pk, old, new in renamed:
+            _hold(conn, lot_pk, reason, now)
+    lot_numbers = _canonicalise(conn, "lot", "lot_number", _lot, "D", 24, logs["lot"])
+    cois = _canonicalise(conn, "lot", "coi", _coi, "D", 14, logs["coi"])
+    for pk, old, new in lot_numbers + cois:
         _hold(
             conn,
             pk,
             f"identity collision found by migration 0002: {old!r} became {new}. "
             "Check this lot's identity before lifting the hold.",
+            now,
         )
-    users = _canonicalise(conn, "app_user", "username", _user, ".dup", 64)
+    users = _canonicalise(conn, "app_user", "username", _user, ".dup", 64, logs["user"])
     for pk, _old, _new in users:
         conn.execute(
             sa.text("UPDATE app_user SET active = :f WHERE id = :id"), {"f": False, "id": pk}
+        )
+    collided = {
+        (what, pk)
+        for what, rows in (("subject", subjects), ("lot", lot_numbers), ("coi", cois))
+        for pk, _old, _new in rows
+    } | {("user", pk) for pk, _old, _new in users}
+    _record(conn, logs, collided, now)
+
+
+# what was rewritten -> (audit entity, the column as the trail names it)
+_RENAMED = {
+    "subject": ("subject", "subject_id"),
+    "lot": ("lot", "lot_number"),
+    "coi": ("lot", "coi"),
+    "user": ("user", "username"),
+}
+_EVENT = sa.table(
+    "auditevent",
+    *(sa.column(c) for c in ("seq", "username", "action", "entity", "entity_id", "lot_number")),
+    *(sa.column(c) for c in ("old_values", "new_values", "reason", "prev_hash", "hash")),
+    sa.column("at", mfg.store.types.UTCDateTime()),
+)
+
+
+class _Trail:
+    """Appends events to the 0.1 trail (not yet keyed: 0003 keys it), chained the 0.1 way."""
+
+    def __init__(self, conn: sa.Connection, now: datetime) -> None:
+        from mfg import audit
+
+        self.conn, self.now, self.legacy_hash = conn, now, audit.legacy_hash
+        head = conn.execute(
+            sa.text("SELECT seq, hash FROM auditevent ORDER BY seq DESC LIMIT 1")
+        ).first()
+        self.seq, self.prev = (int(head[0]), str(head[1])) if head else (0, audit.GENESIS)
+        self.canonical_json = audit.canonical_json
+
+    def add(self, action: str, entity: str, eid: str, lot: str | None, **kw: Any) -> None:
+        self.seq += 1
+        row = SimpleNamespace(
+            seq=self.seq,
+            at=self.now,
+            username="system",
+            action=action,
+            entity=entity,
+            entity_id=eid,
+            lot_number=lot,
+            old_values=self.canonical_json(kw.get("old")),
+            new_values=self.canonical_json(kw["new"]),
+            reason=kw["reason"],
+        )
+        digest = self.legacy_hash(row, self.prev)
+        self.conn.execute(sa.insert(_EVENT).values(**vars(row), prev_hash=self.prev, hash=digest))
+        self.prev = digest
+
+
+def _record(
+    conn: sa.Connection,
+    logs: dict[str, list[tuple[int, str, str]]],
+    collided: set[tuple[str, int]],
+    now: datetime,
+) -> None:
+    """One event per id rewritten and per hold placed (what ``mfg audit verify`` follows)."""
+    holds = conn.execute(
+        sa.text(
+            "SELECT h.id, h.reason, h.placed_hash, l.lot_number FROM lothold h "
+            "JOIN lot l ON l.id = h.lot_pk ORDER BY h.id"
+        )
+    ).all()
+    if not holds and not any(logs.values()):
+        return
+    trail = _Trail(conn, now)
+    lots = dict(conn.execute(sa.text("SELECT id, lot_number FROM lot")).all())
+    for what, (entity, column) in _RENAMED.items():
+        for pk, old, new in logs[what]:
+            lot = lots[pk] if entity == "lot" else None
+            values: dict[str, object] = {column: new}
+            why = f"migration 0002: {column} in its canonical form"
+            if (what, pk) in collided:
+                why = f"migration 0002: renamed, its canonical form was another record's {column}"
+                if what == "user":
+                    values["active"] = False
+                    why += "; deactivated"
+            trail.add(
+                "identity.canonicalised",
+                entity,
+                lot or new,
+                lot,
+                old={column: old},
+                new=values,
+                reason=why,
+            )
+    for hold_id, reason, digest, lot in holds:
+        trail.add(
+            "lot.hold_placed",
+            "lothold",
+            str(hold_id),
+            lot,
+            new={
+                "signed_by": "CellTrail migration 0002",
+                "meaning": "hold placed",
+                "sha256": digest,
+            },
+            reason=reason,
         )
 
 

@@ -75,7 +75,8 @@ def audit_verify(
         bool,
         typer.Option(
             "--since-checkpoint",
-            help="Check the chain only after the last verified checkpoint (nightly runs).",
+            help="Check the chain only after the last verified checkpoint (nightly runs); "
+            "every record is still checked.",
         ),
     ] = False,
 ) -> None:

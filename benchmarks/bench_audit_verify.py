@@ -39,7 +39,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from benchmarks.bench_reports import import_csv
-    from benchmarks.synth import NOW, fresh_database
+    from benchmarks.synth import NOW, PASSWORD, fresh_database
     from mfg import audit
     from mfg.services import audit_trail, importer
 
@@ -55,11 +55,16 @@ def main() -> None:
     try:
         csv_path = tmp / "history.csv"
         import_csv(csv_path, args.lots)
-        importer.import_lots(csv_path, db=db, actor=actors["qa"], now=NOW)
+        # staged by one QA person, approved (e-signed) by another, as `mfg import lots` does
+        staged = importer.import_lots(csv_path, db=db, actor=actors["qa"], now=NOW)
+        importer.approve_import(staged.id, PASSWORD, db=db, actor=actors["qa2"], now=NOW)
         ring = db.audit_keyring()
         qa = actors["qa"]
         with db.engine.connect() as c:
             n = c.exec_driver_sql("SELECT count(*) FROM auditevent").scalar_one()
+            lots = c.exec_driver_sql("SELECT count(*) FROM lot").scalar_one()
+        if lots != args.lots:  # a staged import that was never approved measures nothing
+            raise SystemExit(f"the import made {lots} lots, not {args.lots}")
 
         def baseline() -> None:
             with db.engine.connect() as c:

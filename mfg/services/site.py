@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlmodel import Session
 
 from mfg.domain.reasons import require_reason
+from mfg.domain.text import visible
 from mfg.errors import RuleViolation
 from mfg.services.uow import Actor, Database, Tx
 from mfg.store.tables import SiteSetting
@@ -30,18 +31,35 @@ class SiteZoneView:
     stored: bool  # False: not stored yet, the configured initial value applies
 
 
+# tzdata names that are not a place: "Factory" (a placeholder, abbreviation "-00"), "localtime"
+# (whatever the machine is set to: the zone would follow each server) and "posixrules"
+NOT_A_SITE_ZONE = frozenset({"Factory", "localtime", "posixrules"})
+
+
+def _refuse_zone(text: str, why: str) -> RuleViolation:
+    return RuleViolation("zone", "unknown-time-zone", f"{visible(repr(text))} {why}")
+
+
 def check_zone(text: str) -> str:
-    zone = text.strip() if isinstance(text, str) else ""
-    if not zone or zone != text or len(zone) > 64 or any(ord(c) < 33 for c in zone):
-        raise RuleViolation("zone", "unknown-time-zone", f"{text!r} is not an IANA time zone")
+    """An IANA zone name exactly as tzdata lists it (e.g. ``Asia/Shanghai``), or the refusal."""
+    zone = text if isinstance(text, str) else ""
+    if zone != zone.strip():
+        raise _refuse_zone(zone, "starts or ends with a space; retype it without")
+    if not zone or len(zone) > 64 or any(not c.isprintable() or c.isspace() for c in zone):
+        raise _refuse_zone(zone, "is not an IANA time zone")
+    known = available_timezones() - NOT_A_SITE_ZONE
+    if zone not in known:
+        hint = next((z for z in sorted(known) if z.lower() == zone.lower()), None)
+        raise _refuse_zone(
+            zone,
+            f"is not an IANA time zone; did you mean {hint}?"
+            if hint
+            else "is not an IANA time zone (e.g. Asia/Shanghai, Europe/Berlin, UTC)",
+        )
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise RuleViolation(
-            "zone",
-            "unknown-time-zone",
-            f"{zone!r} is not an IANA time zone (e.g. Asia/Shanghai, Europe/Berlin, UTC)",
-        ) from None
+        raise _refuse_zone(zone, "is not an IANA time zone") from None
     return zone
 
 

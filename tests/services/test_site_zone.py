@@ -58,3 +58,26 @@ def test_only_an_admin_changes_the_zone_and_it_is_audited(db, actors):
     with db.read() as s:
         ev = s.exec(select(AuditEvent).where(AuditEvent.action == "site.timezone_changed")).one()
     assert "Europe/Berlin" in ev.new_values and ev.reason == "moved"
+
+
+@pytest.mark.parametrize(
+    ("zone", "says"),
+    [
+        ("Factory", "is not an IANA time zone (e.g."),
+        ("localtime", "is not an IANA time zone (e.g."),  # would follow each server's clock
+        ("posixrules", "is not an IANA time zone (e.g."),
+        ("europe/berlin", "did you mean Europe/Berlin?"),
+        ("Europe/Berlin ", "starts or ends with a space"),
+        ("UTC\x1b[2J", "'UTC\\x1b[2J' is not an IANA time zone"),
+    ],
+)
+def test_a_zone_that_is_not_a_place_is_refused_and_nothing_is_written(db, actors, zone, says):
+    with db.read() as s:
+        before = s.exec(select(func.count()).select_from(AuditEvent)).one()
+    with pytest.raises(RuleViolation) as e:
+        site.set_zone(zone, "moved", db=db, actor=actors["admin"], now=NOON_UTC)
+    assert (e.value.field, e.value.rule) == ("zone", "unknown-time-zone")
+    assert says in e.value.message, e.value.message
+    with db.read() as s:
+        assert s.exec(select(func.count()).select_from(AuditEvent)).one() == before
+    assert site.show_zone(db=db, actor=actors["admin"]).zone != zone

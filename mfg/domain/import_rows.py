@@ -56,6 +56,7 @@ NO_HARVEST = frozenset({"registered", "in_expansion"})
 LIVE_DAYS = 60  # mfg lot register accepts a day 0 up to 60 days ago; older ones are imported
 EARLIEST_DAY0 = date(2000, 1, 1)
 SITE_MAX = 40
+LAB_ID_MAX = 40  # the lab's own lot id (kept with the imported lot)
 SUBJECT_FIELDS = ("site", "indication", "weight_kg", "dose_level")
 
 
@@ -219,7 +220,9 @@ def _who(r: _Row, product: Product) -> dict[str, Any]:
     lot_number = None
     if not r.lot_id or r.lot_id.isspace():
         r.fail("lot_id", "lot-id-required", "every row needs the lab's lot id")
-    else:
+    elif r.attempt(lambda: identity.check_text(r.lot_id, "lot_id", LAB_ID_MAX, "lot id"), "lot_id"):
+        # the rules of every id first (no surrounding space, invisible or control character):
+        # 'BH002-25-0007 ' is refused, never taken for a lab's own id next to BH002-25-0007
         try:
             lot_number = identity.lot_number(r.lot_id, "lot_id")
         except RuleViolation:

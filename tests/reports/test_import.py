@@ -193,6 +193,11 @@ BAD_ROWS: list[tuple[dict[str, str], str, str]] = [
     ),
     (row("X28", VIAB="101"), "VIAB", "percent-range"),
     (row("X29", harvest_date=""), "car_viable_cells", "cells-without-harvest"),
+    # the lab's lot id: a lookalike of a lot number or an escape sequence is never a "lab id"
+    (row("BH002-25-0101 "), "lot_id", "id-surrounding-space"),
+    (row("BH002-25-0102\u200b"), "lot_id", "id-control-character"),
+    (row("LAB\x1b[2J-1"), "lot_id", "id-control-character"),
+    (row("L" * 41), "lot_id", "id-too-long"),
 ]
 
 

@@ -97,7 +97,7 @@ def user_unlock(
     view = users.unlock(
         cli.database(), actor=cli.actor(), username=name, reason=reason, now=cli.now
     )
-    cli.emit(view, lambda: cli.out.print(f"user {name} unlocked"))
+    cli.emit(view, lambda: cli.out.print(f"user {view.username} unlocked"))
 
 
 @command(user_app, "passwd")
@@ -134,7 +134,10 @@ def _set_active(cli: Cli, name: str, reason: str, active: bool) -> None:
     view = users.set_active(
         cli.database(), actor=cli.actor(), username=name, active=active, reason=reason, now=cli.now
     )
-    cli.emit(view, lambda: cli.out.print(f"user {name} {'activated' if active else 'deactivated'}"))
+    cli.emit(
+        view,
+        lambda: cli.out.print(f"user {view.username} {'activated' if active else 'deactivated'}"),
+    )
 
 
 @command(user_app, "deactivate")
@@ -179,7 +182,7 @@ def user_role(
     view = users.set_role(
         cli.database(), actor=cli.actor(), username=name, role=role, reason=reason, now=cli.now
     )
-    cli.emit(view, lambda: cli.out.print(f"user {name} is now {view.role}"))
+    cli.emit(view, lambda: cli.out.print(f"user {view.username} is now {view.role}"))
 
 
 @command(user_app, "events")

@@ -118,3 +118,10 @@ def test_user_events_shows_bursts_to_admins(home: Home):
     assert data["bursts"][0]["account"] == "qa"
     r = home.run("user", "events", user="qa")
     assert r.exit_code == 1 and "[not-permitted]" in r.stderr
+
+
+def test_account_commands_print_the_account_as_stored_not_as_typed(home: Home):
+    r = home.ok("user", "role", "TECH", "--role", "qa", "--reason", "trained", user="admin")
+    assert r.stdout.strip() == "user tech is now qa"
+    r = home.ok("user", "deactivate", "Tech", "--reason", "left", user="admin")
+    assert r.stdout.strip() == "user tech deactivated"

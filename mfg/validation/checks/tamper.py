@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from mfg import audit
-from mfg.services import audit_trail
+from mfg.services import audit_trail, holds
 from mfg.validation.context import Oq
 from mfg.validation.registry import oq_check
 
@@ -29,6 +29,20 @@ def count_changed_in_sql(oq: Oq) -> tuple[bool, str]:
         )
     v = audit_trail.verify(db=oq.db, actor=oq.qa)
     named = [p for p in v.record_problems if "viable_cells" in p]
+    return (not v.ok) and bool(named), (named[0] if named else f"verify ok={v.ok}: not detected")
+
+
+@oq_check(
+    "Tamper evidence",
+    "A QA hold deleted directly in SQL is found",
+    "audit verify fails, naming the hold that no longer exists",
+)
+def hold_deleted_in_sql(oq: Oq) -> tuple[bool, str]:
+    holds.place_hold(oq.lot, "OQ: hold to delete", oq.password, db=oq.db, actor=oq.qa, now=oq.now)
+    with oq.db.engine.begin() as conn:
+        conn.execute(text("DELETE FROM lothold WHERE reason = 'OQ: hold to delete'"))
+    v = audit_trail.verify(db=oq.db, actor=oq.qa)
+    named = [p for p in v.record_problems if p.startswith("hold ") and "no longer exists" in p]
     return (not v.ok) and bool(named), (named[0] if named else f"verify ok={v.ok}: not detected")
 
 

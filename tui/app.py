@@ -282,16 +282,17 @@ class CellTrailApp(SessionMixin, App[None]):
     def on_scan_read(self, message: ScanRead) -> None:
         from textual.screen import ModalScreen
 
-        from tui.screens.scan import refuse_scan, resolve_scan
+        from tui.screens.scan import canonical_code, refuse_scan, resolve_scan
 
+        payload = canonical_code(message.payload)  # a Caps Lock scan is the same code
         screen = self.screen
-        if isinstance(screen, ScanTarget) and screen.handle_scan(message.payload):
+        if isinstance(screen, ScanTarget) and screen.handle_scan(payload):
             return  # a custody step, the scan dialog
         if isinstance(screen, ModalScreen):
             # never switch lots under an open form: nothing of the scan was typed into it
             refuse_scan(self, "scan ignored: finish or close this form first (Esc), then scan")
             return
-        resolve_scan(self, message.payload)
+        resolve_scan(self, payload)
 
     def on_open_lot(self, message: OpenLot) -> None:
         from tui.screens.lot_detail import LotDetailScreen

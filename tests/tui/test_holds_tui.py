@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
 
-from mfg.services import release
+from mfg.services import custody, release
 from mfg.services.uow import Database
 from tests.conftest import add_users
 from tests.services.test_holds import LATER, released_with_bags
@@ -39,3 +39,38 @@ def test_board_scan_and_detail_show_the_hold(sqlite_db: Database) -> None:
         assert "HOLD" in header and "STER failed after the release" in header
 
     drive(sqlite_db, script, size=(120, 40))
+
+
+def test_a_held_lots_bag_scanned_at_the_bedside_says_hold(sqlite_db: Database) -> None:
+    """Issuing a bag of a held lot, its label scanned in lower case (Caps Lock): the custody
+    step refuses with HOLD (bell, red verdict), nothing is written."""
+    actors = add_users(sqlite_db)
+    lot, bags = released_with_bags(sqlite_db, actors)
+    release.add_result(
+        release.AddResult(lot, "STER", "Growth"), db=sqlite_db, actor=actors["tech"], now=LATER
+    )
+    before = custody.list_bags(lot, db=sqlite_db, actor=actors["qa"]).bags
+    bells: list[int] = []
+
+    async def script(app: Any, pilot: Any) -> None:
+        app.bell = lambda: bells.append(1)
+        await login(pilot, "tech")
+        app.scan_max_gap_s = 1.0  # Pilot types ~40 ms a key; a real scanner a few ms
+        await pilot.press(*bags[0].lower(), "enter")
+        await settle(pilot, 5)
+        assert type(app.screen).__name__ == "LotDetailScreen"
+        await pilot.press("3", "t")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "CustodyDialog"
+        app.screen.query_one("#cu-step", Input).focus()
+        await pilot.press(*"issue", "tab", "tab")
+        bells.clear()
+        await pilot.press(*bags[0].lower(), "enter")
+        await settle(pilot, 5)
+        assert type(app.screen).__name__ == "CustodyDialog"
+        verdict = str(app.screen.query_one("#cu-verdict", Static).render())
+        assert verdict.startswith("HOLD") and "lot-on-hold" in verdict, verdict
+        assert bells
+
+    drive(sqlite_db, script, size=(120, 40))
+    assert custody.list_bags(lot, db=sqlite_db, actor=actors["qa"]).bags == before

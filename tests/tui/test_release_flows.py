@@ -200,3 +200,30 @@ def test_qa_queue_lists_results_to_verify_and_verifies_one(
     viab = next(r for r in release.list_results(lot, db=db, actor=QA) if r.test_code == "VIAB")
     assert viab.verified_by == "qa"
     assert board.results_to_verify(db=db, actor=QA) == []
+
+
+def test_a_caps_lock_scanner_opens_the_lot_and_confirms_the_bag(
+    harvested: tuple[Database, str],
+) -> None:
+    """A scanner sending lower case (Caps Lock): a label payload carries upper case only, so it
+    is the same code, on the board and in a custody step (it was refused as damaged)."""
+    db, lot = harvested
+    printed = labels.print_labels(labels.PrintLabels(lot, "dose-bag"), db=db, actor=TECH, now=NOW)
+    bag1 = printed.payloads[0]
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot, "tech")
+        app.scan_max_gap_s = 1.0  # Pilot types ~40 ms a key; a real scanner a few ms
+        await pilot.press(*bag1.lower(), "enter")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "LotDetailScreen" and app.screen.lot_number == lot
+        await pilot.press("t")
+        await settle(pilot)
+        app.screen.query_one("#cu-step", Input).focus()
+        await pilot.press(*"store", "tab", *"LN2-1/R1/B01/A1", "tab")
+        await pilot.press(*bag1.lower(), "enter")
+        await settle(pilot, 5)
+        assert type(app.screen).__name__ == "LotDetailScreen"
+
+    drive(db, script)
+    assert custody.list_bags(lot, db=db, actor=QA).bags[0].state == "stored"

@@ -20,6 +20,7 @@ from textual.widgets import Input, Label, Static
 
 from mfg.errors import CellTrailError, RuleViolation
 from tui.messages import ScanTarget
+from tui.screens.scan import canonical_code
 from tui.widgets.footer import footer
 from tui.wording import without_flags
 from tui.workers import service_worker, ui
@@ -64,6 +65,7 @@ class CustodyDialog(ScanTarget, ModalScreen[bool]):
 
     def handle_scan(self, payload: str) -> bool:
         """Called by the app for a scan while this dialog is open: check it, then record."""
+        payload = canonical_code(payload)  # a Caps Lock scan is the same code
         step = self.query_one("#cu-step", Input).value.strip().lower()
         if step not in STEPS:
             self._verdict(f"choose a step first: {', '.join(STEPS)}", ok=False)

@@ -44,6 +44,14 @@ def looks_like_code(text: str) -> bool:
     return bool(PAYLOAD_RE.match(t))
 
 
+def canonical_code(text: str) -> str:
+    """A scanned or typed code as the services read it. Lot numbers, COI codes and label
+    payloads carry upper case only, so a scanner sending lower case (Caps Lock) gives the same
+    code; a payload's check still verifies every character."""
+    t = text.strip()
+    return t.upper() if t.isascii() and looks_like_code(t) else t
+
+
 class ScanDialog(ScanTarget, ModalScreen["str | None"]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     AUTO_FOCUS = "#scan-input"

@@ -227,3 +227,35 @@ def test_a_caps_lock_scanner_opens_the_lot_and_confirms_the_bag(
 
     drive(db, script)
     assert custody.list_bags(lot, db=db, actor=QA).bags[0].state == "stored"
+
+
+def test_the_signing_dialog_and_the_form_show_typed_text_as_text(
+    harvested: tuple[Database, str],
+) -> None:
+    """Markup typed into a reason (and a correction reason in the review) is shown as typed,
+    never interpreted: ``[b]ok[/b]`` used to show as a bold "ok" in the signing dialog."""
+    db, lot = harvested
+    markup = "[b]ok[/b] :smile: [link=http://evil]x[/link]"
+    release.add_result(release.AddResult(lot, "VIAB", "91.5"), db=db, actor=TECH, now=NOW)
+    release.verify_result(lot, "VIAB", db=db, actor=TECH2, now=NOW)
+    release.correct_result(
+        release.AddResult(lot, "VIAB", "91.6"), markup, db=db, actor=TECH, now=NOW
+    )
+    release.verify_result(lot, "VIAB", db=db, actor=TECH2, now=NOW)
+
+    async def sign(app: Any, pilot: Any) -> None:
+        await login(pilot, "qa")
+        await open_first_lot(pilot)
+        await pilot.press("d")
+        await settle(pilot)
+        await until(pilot, lambda: markup in text_of(app, "#form-context"), "the review")
+        app.screen.query_one("#in-decision", Input).focus()
+        await pilot.press(*"release", "tab", *markup)
+        await pilot.press("ctrl+s")
+        assert "sign with your password" in text_of(app, "#form-derived")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "SignDialog"
+        assert f"{lot}: {markup}" in text_of(app, "#sign-summary")
+
+    drive(db, sign)

@@ -83,8 +83,8 @@ class EntryForm(ModalScreen[R], Generic[R]):
     # -- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         with Vertical(classes="form-box"):
-            yield Static(self.form_title, classes="form-title")
-            yield Static("", id="form-context", classes="form-context")
+            yield Static(self.form_title, classes="form-title", markup=False)
+            yield Static("", id="form-context", classes="form-context", markup=False)
             with VerticalScroll(classes="form-fields", can_focus=False):
                 for f in self.fields():
                     with Vertical(classes="form-row"):
@@ -92,7 +92,7 @@ class EntryForm(ModalScreen[R], Generic[R]):
                         yield Input(value=f.value, placeholder=f.placeholder, id=f"in-{f.name}")
                         yield Static("", id=f"err-{f.name}", classes="error", markup=False)
             yield Static("", id="form-derived", classes="derived", markup=False)
-            yield Static("", id="form-confirm", classes="confirm")
+            yield Static("", id="form-confirm", classes="confirm", markup=False)
         yield footer()
 
     def on_mount(self) -> None:
@@ -312,7 +312,7 @@ class EntryForm(ModalScreen[R], Generic[R]):
         ui(self, self._saved, result)
 
     def _saved(self, result: R) -> None:
-        self.app.notify(self.saved_message(result), title="Saved")
+        self.app.notify(self.saved_message(result), title="Saved", markup=False)
         self.dismiss(result)
 
     def saved_message(self, result: R) -> str:

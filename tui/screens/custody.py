@@ -110,7 +110,9 @@ class CustodyDialog(ScanTarget, ModalScreen[bool]):
 
     def _done(self, view: Any) -> None:
         self._verdict(f"MATCH: bag {view.bag_no}/{view.bag_count} is now {view.state}", ok=True)
-        self.app.notify(f"bag {view.bag_no} of {self.lot_number}: {view.state}", title="Custody")
+        self.app.notify(
+            f"bag {view.bag_no} of {self.lot_number}: {view.state}", title="Custody", markup=False
+        )
         self.dismiss(True)
 
     def refused(self, e: CellTrailError) -> None:

@@ -180,7 +180,7 @@ class LotBoardScreen(LotWatcher, Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         yield Input(placeholder="/ search lot, COI or subject", id="board-search")
-        yield Static("loading ...", id="board-status")
+        yield Static("loading ...", id="board-status", markup=False)
         table: DataTable[Any] = DataTable(id="board", cursor_type="row", zebra_stripes=True)
         table.add_columns(*COLUMNS)
         yield table

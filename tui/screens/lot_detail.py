@@ -191,7 +191,8 @@ class LotDetailScreen(LotWatcher, Screen[None]):
     def refused(self, e: CellTrailError) -> None:
         self.app.refused(e)  # type: ignore[attr-defined]
         if self.detail is None:
-            self.query_one("#lot-header", Static).update(f"{self.lot_number}: {e.message}")
+            header = self.query_one("#lot-header", Static)
+            header.update(Text(f"{self.lot_number}: {visible(e.message)}"))
 
     def show(self, d: LotDetail) -> None:
         tables = list(self.query(DataTable))

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
 
+from mfg.domain.text import visible
 from mfg.errors import CellTrailError
 from tui.widgets.footer import footer
 from tui.workers import service_worker, ui
@@ -100,7 +102,7 @@ class ReportsScreen(Screen[None]):
         cols = list(rows[0].keys())
         t.add_columns(*cols)
         for r in rows:
-            t.add_row(*(str(r[c]) for c in cols))
+            t.add_row(*(Text(visible(str(r[c]))) for c in cols))  # strata are users' text
         self._note(getattr(table, "title", "") or f"{len(rows)} row(s)")
 
     def refused(self, e: CellTrailError) -> None:

@@ -337,7 +337,9 @@ class DispositionForm(EntryForm[Any]):
             self._unconfirm()
             return
         self.app.notify(
-            f"{self.lot_number} {signature.meaning} by {signature.printed_name}", title="Signed"
+            f"{self.lot_number} {signature.meaning} by {signature.printed_name}",
+            title="Signed",
+            markup=False,
         )
         self.dismiss(signature)
 

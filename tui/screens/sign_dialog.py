@@ -57,12 +57,12 @@ class SignDialog(ModalScreen[T | None], Generic[T]):
             yield Static("Electronic signature", classes="form-title")
             yield Static(
                 f"Meaning:  [b]{self.meaning}[/b]\n"
-                f"Record:   {self.record}\n"
+                f"Record:   {rich_inert(self.record)}\n"
                 f"Signer:   [b]{rich_inert(self.printed_name)}[/b] ({self.username})\n"
                 f"Time:     {self.when}",
                 id="sign-manifest",
             )
-            yield Static(self.summary, id="sign-summary")
+            yield Static(self.summary, id="sign-summary", markup=False)
             yield Label("Password (signing re-checks it)")
             yield Input(password=True, id="sign-password")
             yield Static("", id="sign-error", classes="error", markup=False)

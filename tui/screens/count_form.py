@@ -7,7 +7,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from mfg.domain.dates import parse_date
-from mfg.domain.numbers import format_cells, format_pct, parse_cells, parse_decimal
+from mfg.domain.numbers import format_cells_short, format_pct, parse_cells, parse_decimal
 from tui.screens._form import WARNING, EntryForm, FormField
 from tui.workers import ui
 
@@ -108,7 +108,7 @@ class CountForm(EntryForm[bool]):
         self.set_context(
             f"day 0 = {g.day0}, today is day {g.today_day}; "
             + (
-                f"last count day {last.expansion_day}: viable {format_cells(last.viable_cells)}"
+                f"last count day {last.expansion_day}: viable {format_cells_short(last.viable_cells)}"
                 if last
                 else "no counts yet (the first is the day-0 seeding count)"
             )
@@ -141,8 +141,8 @@ class CountForm(EntryForm[bool]):
             lines += [WARNING + w for w in self._plausibility(g, day, v, kind, total, viable)]
         if self.correcting:
             lines.append(
-                f"replaces viable {format_cells(self.correcting.viable_cells)} / total "
-                f"{format_cells(self.correcting.total_cells)}; the original stays visible"
+                f"replaces viable {format_cells_short(self.correcting.viable_cells)} / total "
+                f"{format_cells_short(self.correcting.total_cells)}; the original stays visible"
             )
         return lines
 

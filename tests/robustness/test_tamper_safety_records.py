@@ -126,6 +126,17 @@ CASES = {
         ],
         r"^OOS administration \d+: exists but no audit event created it",
     ),
+    "an OOS administration moved to another lot (that lot's held bags could be issued)": (
+        ["UPDATE oosadministration SET lot_pk = (SELECT min(id) FROM lot WHERE historical)"],
+        rf'^OOS administration \d+: lot_pk is "BH002-25-0001" but the audit trail recorded '
+        rf'"[^"]+" {EVENT}',
+    ),
+    "a QA hold moved to another lot (the held lot is free again)": (
+        [
+            f"UPDATE lothold SET lot_pk = (SELECT min(id) FROM lot WHERE historical) WHERE id = {OPEN_HOLD}"
+        ],
+        rf'^hold \d+: lot_pk is "BH002-25-0001" but the audit trail recorded "[^"]+" {EVENT}',
+    ),
     "an OOS administration deleted": (
         ["DELETE FROM oosadministration"],
         rf"^OOS administration \d+: the audit trail created it {EVENT} but it no longer exists",

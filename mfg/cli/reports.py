@@ -259,15 +259,18 @@ def import_lots(
         lambda: cli.out.print(
             f"staged import {res.id}: {res.lots} historical lots from {res.file} "
             f"(sha256 {res.sha256[:16]}...); nothing is imported until another QA person runs "
-            f"`mfg import approve {res.id}`"
+            f"`mfg import approve {res.id}`",
+            markup=False,  # the file's name as it is
         ),
     )
 
 
 def _list_row_errors(errors: list[Any], limit: int) -> None:
     shown = errors[:limit]
+    from mfg.domain.text import visible
+
     for err in shown:
-        sys.stderr.write(f"{err}\n")
+        sys.stderr.write(f"{visible(str(err))}\n")
     if len(errors) > len(shown):
         sys.stderr.write(f"... and {len(errors) - len(shown)} more\n")
 
@@ -297,7 +300,8 @@ def import_approve(
         res,
         lambda: cli.out.print(
             f"imported {res.lots} historical lots ({res.subjects_created} new subjects, "
-            f"{res.subjects_matched} matched, {res.results} results) from {res.file}"
+            f"{res.subjects_matched} matched, {res.results} results) from {res.file}",
+            markup=False,
         ),
     )
 
@@ -333,7 +337,8 @@ def import_list(cli: Cli) -> None:
             cli.out.print(
                 f"import {v.id}: {v.state}, {v.lots} lots from {v.file}, staged by {v.staged_by} "
                 f"at {cli.local(v.staged_at)}"
-                + (f"; {v.state} by {v.decided_by}" if v.decided_by else "")
+                + (f"; {v.state} by {v.decided_by}" if v.decided_by else ""),
+                markup=False,
             )
 
     cli.emit(rows, human)

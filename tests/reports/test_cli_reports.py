@@ -145,3 +145,16 @@ def test_sponsor_runs_reports_and_exports_and_nothing_else(home: Home):  # noqa:
     assert r.exit_code == 1 and "may not import.lots" in r.stderr
     r = home.run("report", "success-rate", user="tech")
     assert r.exit_code == 1 and "may not report.read" in r.stderr
+
+
+def test_an_import_file_name_prints_as_it_is(home: Home):  # noqa: F811
+    """A file named with Rich markup and an escape: the markup printed literally, the escape
+    made visible, in `import lots`, `import list` and `import approve`."""
+    name = "lab[bold]2024[red]\x1b[2J.csv"
+    path = scenario.write_csv(home.path / name, [scenario.row("BH002-25-0001")])
+    shown = "lab[bold]2024[red]\\x1b[2J.csv"
+    r = home.ok("import", "lots", str(path), user="qa")
+    assert f"historical lots from {shown} (sha256" in r.stdout
+    assert f"1 lots from {shown}, staged by qa" in home.ok("import", "list", user="qa").stdout
+    r = home.ok("import", "approve", "1", "--password-stdin", user="qa2", input=PASSWORD + "\n")
+    assert r.stdout.strip().endswith(f"from {shown}")

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam
 from sqlalchemy import select as core_select
+from sqlalchemy.engine import Connection
 from sqlmodel import col, select
 
 from mfg import audit
@@ -57,10 +58,14 @@ _LIVE = core_select(_user_table.c.active, _user_table.c.locked, _user_table.c.ro
 )
 
 
-def check_live(db: Database, actor: Actor) -> None:
-    """``SessionEnded`` unless the account is still active, unlocked and in the same role."""
-    with db.engine.connect() as conn:
+def check_live(db: Database, actor: Actor, conn: Connection | None = None) -> None:
+    """``SessionEnded`` unless the account is still active, unlocked and in the same role
+    (read on ``conn``, the write transaction's connection, when given)."""
+    if conn is not None:
         u = conn.execute(_LIVE, {"username": actor.username}).first()
+    else:
+        with db.engine.connect() as own:
+            u = own.execute(_LIVE, {"username": actor.username}).first()
     if u is None or not u.active:
         raise SessionEnded(
             f"account {actor.username} was deactivated by an admin: you are logged out",

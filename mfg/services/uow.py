@@ -39,16 +39,21 @@ from mfg.store.tables import SiteSetting
 class Actor:
     """An authenticated user. Only a log-in (``services.users.login``, a resumed session) makes
     one for a real session; it carries ``session_check``, which every service call runs through
-    ``require``: a deactivated or locked account, or a changed role, ends the session there."""
+    ``require``: a deactivated or locked account, or a changed role, ends the session there.
+    ``Database.write`` runs it again on its own connection once it holds the write lock, so the
+    account and role a write was permitted for are still the stored ones when it commits (an
+    admin's change is a write too: it lands before or after, never in between)."""
 
     username: str
     full_name: str
     role: Role
-    session_check: Callable[[Actor], None] | None = field(default=None, compare=False, repr=False)
+    session_check: Callable[[Actor, Any], None] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     def require(self, action: str) -> None:
         if self.session_check is not None:
-            self.session_check(self)
+            self.session_check(self, None)
         require(self.role, action)
 
 
@@ -182,6 +187,8 @@ class Database:
             store_db.write_turn(self.engine),  # SQLite: wait in the queue, then BEGIN IMMEDIATE
         ):
             store_db.lock_for_write(s.connection())
+            if actor is not None and actor.session_check is not None:
+                actor.session_check(actor, s.connection())  # under the lock: see Actor
             tx = Tx(s, actor, now, self)
             try:
                 yield tx

@@ -145,3 +145,34 @@ def test_failed_login_bursts_and_lockouts_are_reported_to_admins(db, actors):
     }
     with pytest.raises(NotPermitted):
         accounts.security_events(db, actor=actors["qa"], since=NOW)
+
+
+def test_a_role_change_landing_between_the_check_and_the_write_refuses_the_write(
+    db, actors, monkeypatch
+):
+    """The account is checked again under the write lock: QA demoted while typing the password
+    of a hold (after ``require`` passed) writes nothing."""
+    from mfg.services import holds
+    from mfg.store.tables import LotHold
+    from tests.release.conftest import PASSING, enter, harvested, sign
+
+    lot = harvested(db, actors)
+    enter(db, actors, lot, PASSING)
+    sign(db, actors, lot)
+    qa = users.login(db, "qa", PASSWORD, now=NOW)
+    real = users.reauthenticate
+
+    def reauthenticate_then_demoted(*args, **kw):  # type: ignore[no-untyped-def]
+        signer = real(*args, **kw)
+        users.set_role(
+            db, actor=actors["admin"], username="qa", role="technician", reason="x", now=NOW
+        )
+        return signer
+
+    monkeypatch.setattr(users, "reauthenticate", reauthenticate_then_demoted)
+    before = n_rows(db, AuditEvent)
+    with pytest.raises(SessionEnded) as e:
+        holds.place_hold(lot, "suspect", PASSWORD, db=db, actor=qa, now=NOW)
+    assert e.value.rule == "role-changed"
+    assert n_rows(db, LotHold) == 0
+    assert n_rows(db, AuditEvent) == before + 1  # the role change only

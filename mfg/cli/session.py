@@ -3,6 +3,7 @@ environment (21 CFR 11.300). E-signatures still ask the password every time."""
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -34,6 +35,13 @@ def login_cmd(cli: Cli, password_stdin: PasswordStdin = False) -> None:
         if not sys.stdin.isatty():
             raise RuleViolation("user", "user-required", "say who you are: mfg login --user NAME")
         cli._user = typer.prompt("Username")
+    if not (password_stdin or os.environ.get("MFG_PASSWORD") or sys.stdin.isatty()):
+        raise RuleViolation(
+            "password",
+            "password-required",
+            "no terminal to ask the password: run mfg login at a terminal, or pipe the password "
+            "with --password-stdin",
+        )
     password = (
         cli.signing_password(True) if password_stdin else cli.password(f"Password for {cli._user}")
     )

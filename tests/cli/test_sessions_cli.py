@@ -125,3 +125,13 @@ def test_account_commands_print_the_account_as_stored_not_as_typed(home: Home):
     assert r.stdout.strip() == "user tech is now qa"
     r = home.ok("user", "deactivate", "Tech", "--reason", "left", user="admin")
     assert r.stdout.strip() == "user tech deactivated"
+
+
+def test_login_without_a_terminal_says_how_to_give_the_password(home: Home):
+    before = home.snapshot()
+    r = home.run("login", user="qa", password=None)
+    assert r.exit_code == 1
+    line = r.stderr.strip()
+    assert line.endswith("[password-required]") and "--password-stdin" in line, line
+    assert "run mfg login, or" not in line  # was: told to run the command being run
+    assert session_files(home) == [] and home.snapshot() == before

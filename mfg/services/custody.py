@@ -27,6 +27,10 @@ from mfg.services.release_read.holds import HoldStatus
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import Alert, CustodyEvent, DoseBag, Lot, Subject
 
+# The steps a hold stops: on a held lot they are refused with HOLD before anything else about
+# the step (a stored bag scanned for infusion at the bedside says HOLD, not "cannot be infused").
+HELD_STEPS = (CustodyAction.ISSUE, CustodyAction.THAW, CustodyAction.INFUSE)
+
 # A step's extra rule: sees the session, the resolved label and the bag; returns event details.
 Check = Callable[[Session, Resolved, DoseBag], dict[str, object]]
 
@@ -138,6 +142,8 @@ def _step(
     with db.write(actor, now) as tx:
         s = tx.session
         r, bag = _resolve_bag(s, db, payload)
+        if action in HELD_STEPS:
+            holds.check_not_on_hold(s, r.lot, action.value)
         target = custody.check_step(bag.state, action)
         info: dict[str, object] = dict(details or {})
         if check is not None:

@@ -76,6 +76,17 @@ def test_failing_result_after_conditional_release_holds_every_bag(db, actors):
     }
 
 
+def test_hold_is_said_first_whatever_else_is_wrong_with_the_step(db, actors):
+    """A stored bag of a held lot scanned for thaw or infusion at the bedside: the refusal is
+    HOLD (it said "a bag that is stored cannot be infused here", which hid the hold)."""
+    tech = actors["tech"]
+    lot, bags = released_with_bags(db, actors)
+    release.add_result(release.AddResult(lot, "STER", "Growth"), db=db, actor=tech, now=LATER)
+    refused_on_hold(db, custody.thaw_bag, bags[3], actor=tech)
+    e = refused_on_hold(db, custody.infuse_bag, bags[3], "S-001", actor=tech)
+    assert "do not infuse" in e.message
+
+
 def test_correction_that_breaks_the_release_signature_holds_the_lot(db, actors):
     tech = actors["tech"]
     lot, bags = released_with_bags(db, actors, "release")

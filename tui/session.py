@@ -36,7 +36,9 @@ IDLE_CHECK_S = 5.0  # how often the app looks at the idle clock (real time)
 DEFAULT_IDLE = timedelta(minutes=15)
 SESSION_BINDINGS = [
     Binding("f10", "logout", "Log out", show=False),
-    Binding("ctrl+l", "lock", "Lock", show=False),
+    # priority: it also locks with a form or dialog open (a modal screen hides the app's other
+    # keys); the work stays behind the lock screen
+    Binding("ctrl+l", "lock", "Lock", show=False, priority=True),
 ]
 
 

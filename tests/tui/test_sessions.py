@@ -85,6 +85,33 @@ def test_idle_lock_after_the_site_idle_time_then_unlock(tui_db: Database) -> Non
     run(tui_db, script, clock)
 
 
+def test_the_signing_dialog_shows_the_time_of_signing_after_a_lock(tui_db: Database) -> None:
+    """Opened, locked for 20 minutes, unlocked: the manifest's time is now, not the opening's."""
+    clock = Clock()
+
+    async def script(app: Any, pilot: Any) -> None:
+        from tui.screens.sign_dialog import SignDialog
+
+        await login(pilot, "qa")
+        dialog = SignDialog.for_actor(
+            app, meaning="released", record="disposition", summary="-", sign=lambda pw: None
+        )
+        app.push_screen(dialog)
+        await settle(pilot)
+        opened = f"{app._db.local(NOW):%H:%M}"
+        assert opened in text_of(app, "#sign-manifest")
+        await pilot.press("ctrl+l")
+        await settle(pilot)
+        clock.advance(minutes=20)
+        await pilot.press(*PASSWORD, "enter")
+        await settle(pilot)
+        assert app.screen is dialog
+        shown = text_of(app, "#sign-manifest")
+        assert f"{app._db.local(clock.now):%H:%M}" in shown and opened not in shown
+
+    run(tui_db, script, clock)
+
+
 def test_switch_user_from_the_lock_screen(tui_db: Database) -> None:
     clock = Clock()
 

@@ -41,6 +41,7 @@ class SignDialog(ModalScreen[T | None], Generic[T]):
         when: str,
         summary: str,
         sign: Callable[[str], T],
+        clock: Callable[[], str] | None = None,
     ) -> None:
         super().__init__()
         self.meaning = meaning
@@ -50,18 +51,13 @@ class SignDialog(ModalScreen[T | None], Generic[T]):
         self.when = when
         self.summary = summary
         self._sign = sign
+        self._clock = clock  # the time shown is the time of signing, not of opening
         self._signed: tuple[T] | tuple[()] = ()
 
     def compose(self) -> ComposeResult:
         with Vertical(id="sign-box"):
             yield Static("Electronic signature", classes="form-title")
-            yield Static(
-                f"Meaning:  [b]{self.meaning}[/b]\n"
-                f"Record:   {rich_inert(self.record)}\n"
-                f"Signer:   [b]{rich_inert(self.printed_name)}[/b] ({self.username})\n"
-                f"Time:     {self.when}",
-                id="sign-manifest",
-            )
+            yield Static(self._manifest(), id="sign-manifest")
             yield Static(self.summary, id="sign-summary", markup=False)
             yield Label("Password (signing re-checks it)")
             yield Input(password=True, id="sign-password")
@@ -73,8 +69,25 @@ class SignDialog(ModalScreen[T | None], Generic[T]):
             )
         yield footer()
 
+    def _manifest(self) -> str:
+        return (
+            f"Meaning:  [b]{self.meaning}[/b]\n"
+            f"Record:   {rich_inert(self.record)}\n"
+            f"Signer:   [b]{rich_inert(self.printed_name)}[/b] ({self.username})\n"
+            f"Time:     {self.when}"
+        )
+
+    def _refresh_time(self) -> None:
+        if self._clock is not None:
+            self.when = self._clock()
+            self.query_one("#sign-manifest", Static).update(self._manifest())
+
+    def on_screen_resume(self) -> None:
+        self._refresh_time()  # back from the lock screen: minutes may have passed
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        self._refresh_time()
         if not event.value:
             self.query_one("#sign-error", Static).update("type your password to sign")
             return
@@ -103,6 +116,10 @@ class SignDialog(ModalScreen[T | None], Generic[T]):
     @classmethod
     def for_actor(cls, app: Any, **kw: Any) -> SignDialog[Any]:
         a = app.actor
-        now = app.now()
-        when = app._db.local(now).strftime("%Y-%m-%d %H:%M %Z") if app._db else now.isoformat()
-        return cls(printed_name=a.full_name, username=a.username, when=when, **kw)
+        db = app._db
+
+        def when() -> str:
+            now = app.now()
+            return db.local(now).strftime("%Y-%m-%d %H:%M %Z") if db else str(now.isoformat())
+
+        return cls(printed_name=a.full_name, username=a.username, when=when(), clock=when, **kw)

@@ -42,6 +42,7 @@ __all__ = [
     "hold_line",
     "issue_coa",
     "refresh_in_tx",
+    "reissue_if_changed",
     "render_revision",
     "revisions",
     "verify_pdf",
@@ -238,7 +239,7 @@ def issue_coa(
     written is not recorded as printed."""
     actor.require("coa.print")
     if revision is None:
-        _bring_up_to_date(lot_number, db=db, actor=actor, now=now)
+        reissue_if_changed(lot_number, db=db, actor=actor, now=now)
     with db.read() as s:
         lot = get_lot_row(s, lot_number)
         row = _pick(lot, revision_rows(s, lot), revision)
@@ -267,10 +268,12 @@ def issue_coa(
     return CoaIssue(_view(lot, stored, latest), pdf, hold_line(json.loads(stored.content_json)))
 
 
-def _bring_up_to_date(lot_number: str, *, db: Database, actor: Actor, now: datetime) -> None:
-    """Before the current revision is printed: if what the certificate would say changed without
-    a new revision (a hold that arose from a change no writer re-issues for, e.g. a corrected
-    body weight breaking a signature), issue it now, so no print omits a standing hold."""
+def reissue_if_changed(lot_number: str, *, db: Database, actor: Actor, now: datetime) -> None:
+    """Before the current revision is printed (``issue_coa`` calls it; a screen that names the
+    file after the revision calls it first): if what the certificate would say changed without
+    a new revision (e.g. a corrected body weight, or a hold no writer re-issued for), issue it
+    now, so no print omits a standing hold."""
+    actor.require("coa.print")
     with db.write(actor, now) as tx:
         lot = get_lot_row(tx.session, lot_number)
         revs = revision_rows(tx.session, lot)

@@ -17,6 +17,7 @@ from mfg.services.coa_service import (
     CoaRevisionView,
     content_of,
     issue_coa,
+    reissue_if_changed,
     revisions,
     verify_pdf,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "list_deviations",
     "list_results",
     "open_deviation",
+    "reissue_if_changed",
     "review",
     "revisions",
     "signature_valid",

@@ -147,3 +147,32 @@ def test_labels_and_coa_go_to_the_configured_printers(
     drive(db, script)
     assert label_out.read_bytes().startswith(b"%PDF")
     assert coa_out.read_bytes().startswith(b"%PDF")
+
+
+def test_the_coa_file_is_named_after_the_revision_it_holds(
+    harvested: tuple[Database, str],  # noqa: F811
+) -> None:
+    """A lot changed since its last COA revision (a new body weight) is re-issued before the
+    TUI writes the file: COA revision 2 is written as ...-rev2.pdf, not under revision 1's name."""
+    from pypdf import PdfReader
+
+    from mfg.services import subjects
+
+    db, lot = harvested
+    released(db, lot)
+    subject = lots.show_lot(lot, db=db, actor=QA).subject_id
+    subjects.update_weight(subject, 70.0, NOW.date(), "re-weighed", db=db, actor=TECH, now=NOW)
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot, "qa")
+        await open_lot(pilot, lot)
+        await pilot.press("k")
+        await settle(pilot, 5)
+        said = [n.message for n in app._notifications]
+        assert any("COA written to" in m for m in said), said
+
+    drive(db, script)
+    out = db.settings.home / "coa"
+    assert sorted(p.name for p in out.glob("*.pdf")) == [f"{lot}-rev2.pdf"]
+    meta = PdfReader(out / f"{lot}-rev2.pdf").metadata or {}
+    assert "rev=2" in str(meta.get("/Keywords", ""))

@@ -365,6 +365,11 @@ def coa(screen: Any) -> None:
 
         out_dir = app.db.settings.home / "coa"
         out_dir.mkdir(parents=True, exist_ok=True)
+        # a lot changed since its last revision (a hold, a new weight) is re-issued first, so
+        # the file is named after the revision it holds
+        release_service().reissue_if_changed(
+            screen.lot_number, db=app.db, actor=app.actor, now=app.now()
+        )
         revisions = release_service().revisions(screen.lot_number, db=app.db, actor=app.actor)
         n = revisions[-1].revision if revisions else 0
         # recorded as printed only once the file is complete (the same revision replaces it)

@@ -136,13 +136,18 @@ class _Frame:
         canvas.drawString(margin, top - 22 * mm, self.layout.get("subtitle", ""))
         canvas.setFont("Helvetica-Bold", 9)
         lot = self.lot
-        canvas.drawString(
-            margin, top - 27 * mm, f"Lot {lot['lot_number']}    COI {lot['coi_eye_readable']}"
-        )
+        ident = f"Lot {lot['lot_number']}    COI {lot['coi_eye_readable']}"
+        canvas.drawString(margin, top - 27 * mm, ident)
         right = self.page_w - margin - self.qr_size - 3 * mm
         if self.decision:
             if self.warning:
                 canvas.setFillColor(colors.HexColor("#a40000"))
+            room = right - margin - canvas.stringWidth(ident, "Helvetica-Bold", 9) - 4 * mm
+            size = 9.0
+            while size > 5 and canvas.stringWidth(self.decision, "Helvetica-Bold", size) > room:
+                size -= 0.5  # never over the lot and COI: a long decision is set smaller
+            if size != 9.0:
+                canvas.setFont("Helvetica-Bold", size)
             canvas.drawRightString(right, top - 27 * mm, self.decision)
             canvas.setFillColor(colors.black)
         canvas.setFont("Helvetica", 7.5)

@@ -73,7 +73,7 @@ def header_decision(c: dict[str, Any]) -> tuple[str, bool]:
     if holds["on_hold"]:
         return "ON HOLD - DO NOT ISSUE, THAW OR INFUSE", True
     if holds["oos_administrations"]:
-        return "OUT OF SPECIFICATION - ADMINISTRATION BY EXCEPTION", True
+        return "OOS - ADMINISTRATION BY EXCEPTION", True
     return decision, False
 
 

@@ -86,7 +86,7 @@ def test_an_automatic_hold_and_the_oos_administration_are_on_the_coa(db, actors)
     text = squash(pdf_text(issue.pdf))
     assert "ONHOLD:DONOTISSUE" not in text
     for expected in (
-        "OUTOFSPECIFICATION-ADMINISTRATIONBYEXCEPTION",  # header
+        "OOS-ADMINISTRATIONBYEXCEPTION",  # header
         "OUT-OF-SPECIFICATIONPRODUCT:ADMINISTRATIONAPPROVEDBYQAASANEXCEPTION",
         "treatingphysicianDr.A.Chen",
         "Reason:noalternativetherapy",

@@ -216,27 +216,28 @@ def _time_reports(args: argparse.Namespace, db: Any, settings: Any, home: Path) 
 
 
 def _time_import(args: argparse.Namespace, home: Path) -> None:
-    from mfg.config import Settings
-    from mfg.domain.permissions import Role
-    from mfg.services import importer, users
-    from mfg.services.uow import Actor, Database
-    from mfg.store import db as store_db
+    """`mfg import lots` as a site runs it: one QA person stages the file (parsed and checked,
+    nothing written to the lot tables), a second approves it with an e-signature (the rows and
+    one audit event per record written in one transaction). Both steps are timed."""
+    from benchmarks.synth import PASSWORD, fresh_database
+    from mfg.services import importer
 
-    url2 = f"sqlite:///{home / 'import.db'}"
-    settings = Settings(home=home, site_timezone="Asia/Shanghai", database_url=url2)
-    db2 = Database(engine=store_db.make_engine(url2), settings=settings)
-    store_db.upgrade(db2.engine)
-    users.init_database(db2, admin="admin", full_name="Ada Admin", password="x" * 12, now=NOW)
-    qa = Actor("qa", "Quinn Quality", Role.QA)
+    db2, actors = fresh_database(home / "import-home")
     path = home / "history.csv"
     import_csv(path, args.import_lots)
     t, c = time.perf_counter(), time.process_time()
-    res = importer.import_lots(path, db=db2, actor=qa, now=NOW)
-    dt, dc = time.perf_counter() - t, time.process_time() - c
+    staged = importer.import_lots(path, db=db2, actor=actors["qa"], now=NOW)
+    st, sc = time.perf_counter() - t, time.process_time() - c
+    t, c = time.perf_counter(), time.process_time()
+    res = importer.approve_import(staged.id, PASSWORD, db=db2, actor=actors["qa2"], now=NOW)
+    at, ac = time.perf_counter() - t, time.process_time() - c
+    with db2.engine.connect() as conn:
+        events = conn.exec_driver_sql("SELECT count(*) FROM auditevent").scalar_one()
     print(
-        f"import of {res.lots:,} lots ({res.subjects_created:,} new subjects, "
-        f"{res.results:,} results, one transaction): {dt:.1f} s wall, {dc:.1f} s CPU "
-        f"({res.lots / dt:,.0f} lots/s)"
+        f"import of {res.lots:,} lots ({res.subjects_created:,} new subjects, {res.results:,} "
+        f"results, {events:,} audit events in the trail): stage {st:.2f} s wall / {sc:.2f} s CPU, "
+        f"approve {at:.2f} s wall / {ac:.2f} s CPU, total {st + at:.2f} s "
+        f"({res.lots / (st + at):,.0f} lots/s; goal for 10,000 lots: < 3 s)"
     )
     db2.dispose()
 

@@ -110,9 +110,11 @@ def _backends(config: pytest.Config) -> list[str]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
+        chosen = _backends(metafunc.config)
+        if metafunc.definition.get_closest_marker("sqlite_only"):
+            chosen = [b for b in chosen if b == "sqlite"]
         params = [
-            pytest.param(b, marks=pytest.mark.postgres) if b == "postgresql" else b
-            for b in _backends(metafunc.config)
+            pytest.param(b, marks=pytest.mark.postgres) if b == "postgresql" else b for b in chosen
         ]
         metafunc.parametrize("backend", params, scope="function")
 

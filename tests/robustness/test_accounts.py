@@ -75,7 +75,7 @@ def test_reauthentication_for_signatures_counts_towards_lockout(db, actors):
 
 
 def test_disposition_signature_asks_the_password_again(db, actors):
-    disposition = pytest.importorskip("mfg.services.disposition")
+    from mfg.services import disposition
     from tests.support import world
 
     lv, _ = world.harvested_lot(db, actors["tech"])

@@ -245,14 +245,13 @@ def test_since_checkpoint_checks_after_the_last_verified_pass(db, actors, lot):
     assert r.first_bad_seq == verified and "is missing" in r.problem
 
 
+@pytest.mark.sqlite_only("a file copy; the PostgreSQL drill is in test_backup")
 def test_restored_copy_elsewhere_keeps_its_own_checkpoints(db, actors, lot, tmp_path):
     """Checkpoints belong to one database: a drill copy restored elsewhere does not fail
     against the live database's newer ones (and --anchor from the backup checks it)."""
     from mfg.services.uow import Database
     from mfg.store import db as store_db
 
-    if db.dialect != "sqlite":
-        pytest.skip("file copy: the PostgreSQL drill is in test_backup")
     copy = tmp_path / "drill.db"
     with db.engine.connect() as c:
         c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from mfg.services import importer
 from mfg.store.tables import AuditEvent, Harvest, Lot, ReleaseResult, Subject
+from tests.reports import scenario
 from tests.robustness import workers
 from tests.robustness.support import n_rows, verify
 from tests.support.constants import NOW, PASSWORD
-
-scenario = pytest.importorskip("tests.reports.scenario")
-importer = pytest.importorskip("mfg.services.importer")
 
 N_LOTS = 120
 TABLES = (Subject, Lot, Harvest, ReleaseResult, AuditEvent)

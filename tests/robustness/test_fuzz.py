@@ -208,7 +208,7 @@ def harvested(db, actors):  # type: ignore[no-untyped-def]
 @FAST
 @given(data=st.data(), value=hostile_text, method_ref=st.one_of(st.none(), hostile_text))
 def test_add_result_with_hostile_values(db, actors, harvested, data, value, method_ref):
-    results = pytest.importorskip("mfg.services.results")
+    from mfg.services import results
     from mfg.store.tables import ReleaseResult
 
     code = data.draw(st.sampled_from([*db.product("BH002").test_codes, "XXX", "", "'--"]))
@@ -241,7 +241,8 @@ def _n(db, table) -> int:  # type: ignore[no-untyped-def]
 @FAST
 @given(payload=st.one_of(hostile_text, st.just("CT1|L|BH002-26-0001|XXXX")))
 def test_scan_with_hostile_payloads(db, actors, harvested, payload):
-    labels = pytest.importorskip("mfg.services.labels")
+    from mfg.services import labels
+
     before = counts(db)
     only_refusals(lambda: labels.scan(payload, db=db, actor=actors["tech"]))
     assert counts(db) == before
@@ -353,9 +354,9 @@ CSV_FIELDS = (
 @FAST
 @given(data=st.data())
 def test_csv_import_with_hostile_values(db, actors, tmp_path, data):
-    scenario = pytest.importorskip("tests.reports.scenario")
-    importer = pytest.importorskip("mfg.services.importer")
+    from mfg.services import importer
     from mfg.store.tables import Lot, ReleaseResult, Subject
+    from tests.reports import scenario
 
     fields = data.draw(st.lists(st.sampled_from(CSV_FIELDS), min_size=1, max_size=3, unique=True))
     values = {f: data.draw(hostile_text) for f in fields}
@@ -383,7 +384,8 @@ def test_csv_import_with_hostile_values(db, actors, tmp_path, data):
 @FAST
 @given(raw=st.binary(max_size=400))
 def test_csv_import_of_arbitrary_bytes(db, actors, tmp_path, raw):
-    importer = pytest.importorskip("mfg.services.importer")
+    from mfg.services import importer
+
     path = tmp_path / "bytes.csv"
     path.write_bytes(raw)
     before = counts(db)

@@ -225,7 +225,8 @@ def test_cli_verify_names_the_changed_record(db, actors, scene, tmp_path, monkey
 
 
 def test_result_changed_in_sql_is_named(db, actors):
-    release = pytest.importorskip("mfg.services.release")
+    from mfg.services import release
+
     lv, _ = world.harvested_lot(db, actors["tech"])
     release.add_result(
         release.AddResult(lv.lot_number, "VIAB", "91.2 %"), db=db, actor=actors["tech"], now=NOW
@@ -259,7 +260,6 @@ def test_result_changed_in_sql_is_named(db, actors):
 
 
 def test_dose_bag_custody_changed_in_sql_is_named(db, actors):
-    pytest.importorskip("mfg.services.custody")
     from mfg.domain.custody import parse_location
     from mfg.services import custody, labels
     from tests.release.conftest import ready_lot, sign
@@ -291,7 +291,6 @@ def test_dose_bag_custody_changed_in_sql_is_named(db, actors):
 
 
 def test_disposition_and_label_print_changed_in_sql_are_named(db, actors):
-    pytest.importorskip("mfg.services.disposition")
     from mfg.services import labels
     from tests.release.conftest import ready_lot, sign
 

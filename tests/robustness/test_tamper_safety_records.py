@@ -10,14 +10,12 @@ from datetime import timedelta
 
 import pytest
 
-from mfg.services import accounts, holds, release, subjects, users
+from mfg.services import accounts, holds, importer, release, subjects, users
+from tests.reports import scenario
 from tests.robustness.support import sql, verify
 from tests.services.test_holds import released_with_bags
 from tests.support import world
 from tests.support.constants import NOW, PASSWORD
-
-scenario = pytest.importorskip("tests.reports.scenario")
-importer = pytest.importorskip("mfg.services.importer")
 
 LATER = NOW + timedelta(days=3)
 NEW_PASSWORD = "another-long-passphrase-7"

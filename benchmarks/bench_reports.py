@@ -134,8 +134,8 @@ def _database(args: argparse.Namespace, home: Path) -> tuple[Any, Any, Any]:
     settings = Settings(home=home, site_timezone="Asia/Shanghai", database_url=url)
     fresh = args.postgres or not (home / f"bench-{args.lots}.db").exists()
     db = Database(engine=store_db.make_engine(url), settings=settings)
+    store_db.upgrade(db.engine)  # a kept database built by an older tree is brought up to date
     if fresh:
-        store_db.upgrade(db.engine)
         t = time.perf_counter()
         build_synthetic(db, args.lots)
         print(

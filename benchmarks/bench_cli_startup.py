@@ -93,6 +93,25 @@ def main() -> int:
             ("python -c 'import pandas'", [py, "-c", "import pandas"]),
         ]
         runs = [(name, cmd, env) for name, cmd in cases]
+        # the way people work: `mfg login` once (argon2 verify), then commands on the session
+        # (a token's SHA-256 looked up, its last-command time moved forward)
+        session_env = {k: v for k, v in env.items() if k != "MFG_PASSWORD"}
+        subprocess.run(
+            [mfg, "login", "--user", "tech", "--password-stdin"],
+            env=session_env,
+            input=PASSWORD,
+            text=True,
+            capture_output=True,
+            check=True,
+        )
+        session_env.pop("MFG_USER")
+        runs.append(
+            (
+                f"mfg lot show {lot} --json (session)",
+                [mfg, "lot", "show", lot, "--json"],
+                session_env,
+            )
+        )
         if args.before is not None:
             old_env = {**env, "PYTHONPATH": str(args.before)}
             runs.append(
@@ -114,9 +133,11 @@ def main() -> int:
             print(
                 f"  {name:<40}{med * 1000:>8.0f} ms  ({best * 1000:.0f} ms)  cpu {cpu * 1000:.0f} ms"
             )
-        from mfg.auth import _hasher
+        from argon2 import PasswordHasher
 
-        h = _hasher(False)  # what mfg.auth uses outside the test suite
+        from mfg.auth import hasher
+
+        h: PasswordHasher = hasher()  # the product's parameters
         stored = h.hash(PASSWORD)
         t_verify, c_verify = [], []
         for _ in range(args.runs):
@@ -129,12 +150,16 @@ def main() -> int:
             f"{statistics.median(t_verify) * 1000:>8.0f} ms  ({min(t_verify) * 1000:.0f} ms)"
             f"  cpu {statistics.median(c_verify) * 1000:.0f} ms"
         )
-        shown = results[f"mfg lot show {lot} --json"]
         stack = results["import sqlmodel, sqlalchemy.dialects.sqlite"]
-        print(
-            f"lot show / import of the stack: {shown / stack:.2f}x (goal <= 1.3x: "
-            f"{'ok' if shown / stack <= 1.3 else 'MISSED'})"
-        )
+        for how, key in (
+            ("MFG_PASSWORD (argon2 per command)", f"mfg lot show {lot} --json"),
+            ("a session (mfg login)", f"mfg lot show {lot} --json (session)"),
+        ):
+            ratio = results[key] / stack
+            print(
+                f"lot show with {how} / import of the stack: {ratio:.2f}x "
+                f"(goal <= 1.3x: {'ok' if ratio <= 1.3 else 'MISSED'})"
+            )
         for name, value in results.items():
             if name.startswith("before"):
                 print(f"{name} / import of the stack: {value / stack:.2f}x")

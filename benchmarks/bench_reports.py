@@ -52,8 +52,12 @@ def import_csv(path: Path, n: int, seed: int = 11) -> None:
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(cols)
+        day0 = date(2023, 1, 1)
         for i in range(n):
-            day0 = date(2023, 1, 1) + timedelta(days=rng.randrange(0, 600))
+            if i % 2 == 0:
+                day0 = date(2023, 1, 1) + timedelta(days=rng.randrange(0, 600))
+            else:  # the subject's re-manufacture starts weeks later (same day 0 = a duplicate)
+                day0 += timedelta(days=rng.randrange(21, 90))
             source = "apheresis" if rng.random() < 0.7 else "cryo-pbmc"
             state = rng.choice(("released",) * 8 + ("rejected", "conditionally_released"))
             values = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -14,10 +15,12 @@ from tests.support import world
 from tests.support.constants import NOW, PASSWORD
 
 
-def make_app(db: Database, poll_s: float | None = None) -> Any:
+def make_app(
+    db: Database, poll_s: float | None = None, clock: Callable[[], datetime] = lambda: NOW
+) -> Any:
     from tui.app import CellTrailApp
 
-    return CellTrailApp(db_factory=lambda: db, clock=lambda: NOW, poll_s=poll_s)
+    return CellTrailApp(db_factory=lambda: db, clock=clock, poll_s=poll_s)
 
 
 async def settle(pilot: Any, rounds: int = 3) -> None:
@@ -68,8 +71,10 @@ def drive(
     script: Callable[[Any, Any], Awaitable[None]],
     size: tuple[int, int] = (80, 24),
     poll_s: float | None = None,
+    clock: Callable[[], datetime] = lambda: NOW,
 ) -> Any:
-    app = make_app(db, poll_s)
+    """Run ``script(app, pilot)`` on the app at ``size``, its clock ``clock`` (fixed: NOW)."""
+    app = make_app(db, poll_s, clock)
 
     async def main() -> None:
         async with app.run_test(size=size) as pilot:

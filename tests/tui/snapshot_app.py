@@ -14,6 +14,7 @@ from mfg.demo import DEMO_PASSWORD, seed_demo
 from mfg.services.uow import Database
 from mfg.store import db as store_db
 from tests.support.constants import NOW
+from tests.tui.conftest import settle as settle_keys_and_workers
 
 
 def seeded_database(home: Path) -> Database:
@@ -37,34 +38,8 @@ def snapshot_app(db: Database) -> Any:
 
 
 async def settle(pilot: Any, rounds: int = 4) -> None:
-    """Let held keys reach their widgets (``tui.wedge``), thread workers finish and their
-    results reach the UI: waits on conditions, never a fixed sleep."""
-    for _ in range(rounds):
-        await keys_delivered(pilot)
-        await workers_done(pilot)
-        await pilot.pause()
-
-
-async def workers_done(pilot: Any) -> None:
-    """Wait for the thread workers; one cancelled by a newer one of its group (a reload that
-    replaced a reload) is fine, it is what exclusive workers are for."""
-    from textual.worker import WorkerCancelled
-
-    for _ in range(20):
-        try:
-            await pilot.app.workers.wait_for_complete()
-            return
-        except WorkerCancelled:
-            continue
-
-
-async def keys_delivered(pilot: Any) -> None:
-    """Wait until the app holds no key back (it holds each for its scanner-burst check)."""
-    for _ in range(200):
-        if not pilot.app.holding_keys:
-            return
-        await pilot.pause(0.01)
-    raise AssertionError("keys still held after 2 s")
+    """The Pilot tests' settle (held keys delivered, workers done), one round more."""
+    await settle_keys_and_workers(pilot, rounds)
 
 
 async def log_in(pilot: Any, user: str = "qa", board: bool = True) -> None:

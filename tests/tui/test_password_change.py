@@ -3,7 +3,6 @@ password, the new one twice), with the rules of ``mfg user passwd`` (length, his
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +11,7 @@ from textual.widgets import Input, Static
 from mfg.services import audit_trail, users
 from mfg.services.uow import Actor, Database
 from tests.support.constants import NOW, PASSWORD
-from tests.tui.conftest import login, settle
+from tests.tui.conftest import drive, login, settle
 
 LATER = NOW + timedelta(days=200)  # passwords expire after 90 days (the default)
 FIRST = "first-new-secret-1"
@@ -21,16 +20,7 @@ ADMIN = Actor("admin", "Ada Admin", "admin")  # type: ignore[arg-type]
 
 
 def drive_at(db: Database, script: Any, clock: Any = lambda: LATER) -> None:
-    from tui.app import CellTrailApp
-
-    app = CellTrailApp(db_factory=lambda: db, clock=clock, poll_s=None)
-
-    async def main() -> None:
-        async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
-            await script(app, pilot)
-
-    asyncio.run(main())
+    drive(db, script, clock=clock)
 
 
 def screen(app: Any) -> str:

@@ -5,7 +5,6 @@ worker that ``settle`` waits for, and every wait is on a condition."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +14,7 @@ from mfg.services import audit_trail, users
 from mfg.services.uow import Database
 from tests.conftest import add_users
 from tests.support.constants import NOW, PASSWORD
-from tests.tui.conftest import login, settle
+from tests.tui.conftest import drive, login, settle
 
 
 class Clock:
@@ -27,20 +26,6 @@ class Clock:
 
     def advance(self, **kw: float) -> None:
         self.now += timedelta(**kw)
-
-
-def run(db: Database, script: Any, clock: Clock) -> Any:
-    from tui.app import CellTrailApp
-
-    app = CellTrailApp(db_factory=lambda: db, clock=clock, poll_s=None)
-
-    async def main() -> None:
-        async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
-            await script(app, pilot)
-
-    asyncio.run(main())
-    return app
 
 
 def screen_name(app: Any) -> str:
@@ -82,7 +67,7 @@ def test_idle_lock_after_the_site_idle_time_then_unlock(tui_db: Database) -> Non
         await settle(pilot)
         assert screen_name(app) == "LotBoardScreen" and app.actor.username == "tech"
 
-    run(tui_db, script, clock)
+    drive(tui_db, script, clock=clock)
 
 
 def test_the_signing_dialog_shows_the_time_of_signing_after_a_lock(tui_db: Database) -> None:
@@ -109,7 +94,7 @@ def test_the_signing_dialog_shows_the_time_of_signing_after_a_lock(tui_db: Datab
         shown = text_of(app, "#sign-manifest")
         assert f"{app._db.local(clock.now):%H:%M}" in shown and opened not in shown
 
-    run(tui_db, script, clock)
+    drive(tui_db, script, clock=clock)
 
 
 def test_switch_user_from_the_lock_screen(tui_db: Database) -> None:
@@ -128,7 +113,7 @@ def test_switch_user_from_the_lock_screen(tui_db: Database) -> None:
         assert app.actor.username == "qa" and "Quinn" in app.sub_title
         assert screen_name(app) == "LotBoardScreen"
 
-    run(tui_db, script, clock)
+    drive(tui_db, script, clock=clock)
     got = actions(tui_db)
     assert got.count("session.opened") == 2 and got.count("session.closed") >= 1
 
@@ -151,7 +136,7 @@ def test_log_out_on_a_key_and_in_the_palette(tui_db: Database) -> None:
         assert screen_name(app) == "LoginScreen" and app.actor is None
         assert "Log out" not in [c.title for c in app.get_system_commands(app.screen)]
 
-    run(tui_db, script, clock)
+    drive(tui_db, script, clock=clock)
 
 
 def test_a_deactivated_user_is_logged_out_at_the_next_action(tui_db: Database) -> None:
@@ -167,7 +152,7 @@ def test_a_deactivated_user_is_logged_out_at_the_next_action(tui_db: Database) -
         assert screen_name(app) == "LoginScreen" and app.actor is None
         assert "deactivated" in text_of(app, "#login-error")
 
-    run(tui_db, script, clock)
+    drive(tui_db, script, clock=clock)
 
 
 def test_an_admin_sees_failed_logins_at_log_in(tui_db: Database) -> None:
@@ -190,7 +175,7 @@ def test_an_admin_sees_failed_logins_at_log_in(tui_db: Database) -> None:
         assert app.actor is not None and app.actor.username == "admin"
         await settle(pilot)  # the session worker has handed its notice to the UI
 
-    run(tui_db, script, clock)
+    drive(tui_db, script, clock=clock)
     assert any("3 failed log-in(s)" in n and "qa (3)" in n for n in notes), notes
 
 
@@ -224,4 +209,4 @@ def test_nothing_but_unlock_switch_user_and_log_out_works_on_a_locked_screen(
         await settle(pilot)
         assert screen_name(app) == "HelpScreen"
 
-    run(tui_db, script, clock)
+    drive(tui_db, script, clock=clock)

@@ -77,6 +77,24 @@ class EntryForm(ModalScreen[R], Generic[R]):
         """Call the service (runs in a thread worker)."""
         raise NotImplementedError
 
+    def record_or_correct(
+        self,
+        cmd: Any,
+        replaces: Any,
+        reason: str | None,
+        record: Callable[..., Any],
+        correct: Callable[..., Any],
+    ) -> bool:
+        """For ``save``: ``record(cmd)``, or, when the form ``replaces`` a record,
+        ``correct(cmd, reason)`` with the version the form showed (a change since is refused)."""
+        app: Any = self.app
+        who = {"db": app.db, "actor": app.actor, "now": app.now()}
+        if replaces is None:
+            record(cmd, **who)
+        else:
+            correct(cmd, reason, **who, expected_version=getattr(replaces, "version", None))
+        return True
+
     def load_context(self) -> None:
         """Runs in a worker at mount: fetch what the derived values need (lot, growth)."""
 

@@ -168,7 +168,6 @@ class CountForm(EntryForm[bool]):
     def save(self, values: dict[str, Any]) -> bool:
         from mfg.services import counts
 
-        app: Any = self.app
         kind, when = values["when"]
         cmd = counts.RecordCount(
             lot_number=self.lot_number,
@@ -179,19 +178,20 @@ class CountForm(EntryForm[bool]):
             volume_ml=values.get("volume_ml"),
             method=values.get("method"),
         )
-        if self.correcting:
-            counts.correct_count(
-                self.correcting.id,
-                cmd,
-                values["reason"],
-                db=app.db,
-                actor=app.actor,
-                now=app.now(),
-                expected_version=getattr(self.correcting, "version", None),
-            )
-        else:
-            counts.record_count(cmd, db=app.db, actor=app.actor, now=app.now())
-        return True
+        return self.record_or_correct(
+            cmd,
+            self.correcting,
+            values.get("reason"),
+            counts.record_count,
+            self._correct,
+        )
+
+    def _correct(self, cmd: Any, reason: str, **kw: Any) -> Any:
+        """A count correction names the count it replaces first."""
+        from mfg.services import counts
+
+        assert self.correcting is not None  # record_or_correct calls it only for a correction
+        return counts.correct_count(self.correcting.id, cmd, reason, **kw)
 
     def saved_message(self, result: bool) -> str:
         return f"count {'corrected' if self.correcting else 'recorded'} for {self.lot_number}"

@@ -125,7 +125,6 @@ class HarvestForm(EntryForm[bool]):
     def save(self, values: dict[str, Any]) -> bool:
         from mfg.services import harvest
 
-        app: Any = self.app
         cmd = harvest.RecordHarvest(
             lot_number=self.lot_number,
             harvested_on=values["date"],
@@ -134,18 +133,13 @@ class HarvestForm(EntryForm[bool]):
             bags=values.get("bags"),
             window_reason=values.get("window_reason"),
         )
-        if self.correcting is not None:
-            harvest.correct_harvest(
-                cmd,
-                values["reason"],
-                db=app.db,
-                actor=app.actor,
-                now=app.now(),
-                expected_version=getattr(self.correcting, "version", None),
-            )
-        else:
-            harvest.record_harvest(cmd, db=app.db, actor=app.actor, now=app.now())
-        return True
+        return self.record_or_correct(
+            cmd,
+            self.correcting,
+            values.get("reason"),
+            harvest.record_harvest,
+            harvest.correct_harvest,
+        )
 
     def saved_message(self, result: bool) -> str:
         return f"harvest {'corrected' if self.correcting else 'recorded'} for {self.lot_number}"

@@ -155,7 +155,6 @@ class ResultForm(EntryForm[bool]):
 
     def save(self, values: dict[str, Any]) -> bool:
         release = release_service()
-        app: Any = self.app
         value = values["value"]
         cmd = release.AddResult(
             lot_number=self.lot_number,
@@ -164,18 +163,9 @@ class ResultForm(EntryForm[bool]):
             tested_on=values.get("tested_on"),
             method_ref=values.get("method_ref"),
         )
-        if self.correcting is not None:
-            release.correct_result(
-                cmd,
-                values["reason"],
-                db=app.db,
-                actor=app.actor,
-                now=app.now(),
-                expected_version=getattr(self.correcting, "version", None),
-            )
-        else:
-            release.add_result(cmd, db=app.db, actor=app.actor, now=app.now())
-        return True
+        return self.record_or_correct(
+            cmd, self.correcting, values.get("reason"), release.add_result, release.correct_result
+        )
 
     def saved_message(self, result: bool) -> str:
         return f"result {'corrected' if self.correcting else 'recorded'} for {self.lot_number}"

@@ -300,11 +300,14 @@ class CellTrailApp(SessionMixin, App[None]):
         current = self.screen
         if isinstance(current, LotDetailScreen) and current.lot_number == message.lot_number:
             current.reload()
+            if message.tab:
+                current.action_tab(message.tab)
             return
+        screen = LotDetailScreen(message.lot_number, tab=message.tab)
         if isinstance(current, LotDetailScreen):  # one lot at a time: Esc goes back to the list
-            self.switch_screen(LotDetailScreen(message.lot_number))
+            self.switch_screen(screen)
         else:
-            self.push_screen(LotDetailScreen(message.lot_number))
+            self.push_screen(screen)
 
     def on_lot_changed(self, message: LotChanged) -> None:
         """Every screen that shows lots, in every mode, reloads (public screen stacks)."""

@@ -6,11 +6,13 @@ from textual.message import Message
 
 
 class OpenLot(Message):
-    """Open a lot's detail screen (from the board, the QA queue or a scan)."""
+    """Open a lot's detail screen (from the board, the QA queue or a scan), on ``tab`` (a
+    result to verify opens on the Release tab; None: the Growth tab)."""
 
-    def __init__(self, lot_number: str) -> None:
+    def __init__(self, lot_number: str, tab: str | None = None) -> None:
         super().__init__()
         self.lot_number = lot_number
+        self.tab = tab
 
 
 class LotChanged(Message):

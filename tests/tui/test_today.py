@@ -55,6 +55,14 @@ def test_qa_today_lists_results_to_verify_and_the_handover(
         assert type(app.screen).__name__ == "TodayScreen"
         handover = str(app.screen.query_one("#handover", Static).render())
         assert lot in handover and "result.added (tech)" in handover
+        table = app.screen.query_one("#today", DataTable)
+        kinds = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        table.move_cursor(row=kinds.index("verify"))
+        await pilot.press("enter")
+        await settle(pilot)
+        # the result to verify is on the Release tab: the lot opens there
+        assert type(app.screen).__name__ == "LotDetailScreen"
+        assert app.screen.query_one("#lot-tabs").active == "tab-release"
 
     drive(db, script)
 

@@ -91,15 +91,16 @@ class LotDetailScreen(LotWatcher, Screen[None]):
         Binding("4", "tab('tab-audit')", "Audit", show=False),
     ]
 
-    def __init__(self, lot_number: str) -> None:
+    def __init__(self, lot_number: str, tab: str | None = None) -> None:
         super().__init__()
         self.lot_number = lot_number
+        self.first_tab = tab or ""  # "": the Growth tab
         self.detail: LotDetail | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         yield Static(f"{self.lot_number}  loading ...", id="lot-header")
-        with TabbedContent(id="lot-tabs"):
+        with TabbedContent(id="lot-tabs", initial=self.first_tab):
             with TabPane("1 Growth", id="tab-growth"), VerticalScroll():
                 yield DataTable(id="counts", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="projection")

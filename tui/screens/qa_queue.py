@@ -132,7 +132,7 @@ class QaQueueScreen(LotWatcher, Screen[None]):
     def action_open(self) -> None:
         chosen = self._selected()
         if chosen:
-            self.post_message(OpenLot(chosen[0]))
+            self.post_message(OpenLot(chosen[0], "tab-release"))
 
     def action_verify(self) -> None:
         from tui.screens.confirm import ConfirmDialog

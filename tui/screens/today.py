@@ -43,6 +43,16 @@ KIND = {
 }
 
 
+# the lot's tab that shows what the item is about (None: the Growth tab)
+TAB = {
+    "alert": "tab-release",
+    "thawed": "tab-bags",
+    "verify": "tab-release",
+    "read-out": "tab-release",
+    "sign": "tab-release",
+}
+
+
 def countdown(deadline: datetime, now: datetime) -> Text:
     """``12:05 left`` until the deadline, ``3:10 OVER`` after it."""
     seconds = int((deadline - now).total_seconds())
@@ -164,4 +174,4 @@ class TodayScreen(LotWatcher, Screen[None]):
     def action_open(self) -> None:
         item = self.selected()
         if item is not None:
-            self.post_message(OpenLot(item.lot_number))
+            self.post_message(OpenLot(item.lot_number, TAB.get(item.kind)))

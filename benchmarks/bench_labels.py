@@ -25,12 +25,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from labels import content, layout, qr  # noqa: E402
+from labels import (  # noqa: E402
+    content,
+    layout,
+    layouts,
+    qr,
+)
 from labels.content import Label  # noqa: E402
 from labels.payload import LabelKind, LabelRef, decode, encode  # noqa: E402
 from labels.render import render  # noqa: E402
 from labels.stocks import STOCKS  # noqa: E402
-from mfg.domain.ids import coi_code  # noqa: E402
+from mfg.domain.ids import coi  # noqa: E402
 
 GOAL_S = 3.0
 KEY = "benchmark-site-key"
@@ -40,12 +45,13 @@ def make_labels(n: int, kind: LabelKind) -> list[Label]:
     out: list[Label] = []
     for i in range(n):
         lot = f"BH002-26-{i + 1:04d}"
-        coi = coi_code("W0001", 26, i + 1)
+        c = coi("A9990", 26, i + 1)
+        codes = layouts.product_codes("BH002")
         common: dict[str, object] = {
             "product_name": "BH002 injection, CD19-BCMA CAR-T cells",
             "product_short": "BH002",
             "lot_number": lot,
-            "coi": coi,
+            "coi": c.content,
             "subject_id": f"S-{i + 1:04d}",
             "initials": "AB",
             "dob": date(1988, 4, 2),
@@ -55,7 +61,10 @@ def make_labels(n: int, kind: LabelKind) -> list[Label]:
             bag, of = i % 4 + 1, 4
             out.append(
                 content.DoseBagLabel(
-                    payload=encode(LabelRef(kind, lot, coi, bag, of), KEY),
+                    payload=encode(LabelRef(kind, lot, c.content, bag, of), KEY),
+                    isbt128=layouts.isbt_message(
+                        c, codes, kind, lot, bag_no=bag, expires_on=date(2027, 11, 25)
+                    )[0],
                     bag_no=bag,
                     bag_count=of,
                     volume_ml=50.0,
@@ -69,7 +78,10 @@ def make_labels(n: int, kind: LabelKind) -> list[Label]:
         else:
             out.append(
                 content.PbmcVialLabel(
-                    payload=encode(LabelRef(kind, lot, coi), KEY),
+                    payload=encode(LabelRef(kind, lot, c.content), KEY),
+                    isbt128=layouts.isbt_message(
+                        c, codes, kind, lot, collected_on=date(2026, 11, 14)
+                    )[0],
                     collected_on=date(2026, 11, 14),
                     **common,  # type: ignore[arg-type]
                 )

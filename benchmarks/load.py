@@ -145,9 +145,11 @@ def verify(url: str, home: str) -> str:
         lot_rows = s.exec(select(Lot)).all()
     db.dispose()
     numbers = sorted(int(x.lot_number.rsplit("-", 1)[1]) for x in lot_rows)
+    # one CoI per therapy event: each writer's subject keeps one, shared by its lots
     cois = {x.coi for x in lot_rows}
+    subjects = {x.subject_pk for x in lot_rows}
     gap_free = numbers == list(range(1, len(numbers) + 1))
-    ok = report.ok and gap_free and len(cois) == len(lot_rows)
+    ok = report.ok and gap_free and len(cois) == len(subjects)
     problem = report.problem or (report.record_problems[0] if report.record_problems else "")
     return (
         f"{'OK' if ok else 'FAILED'}: chain {'intact' if report.first_bad_seq is None else 'BROKEN'}"

@@ -342,7 +342,7 @@ def _via_bulk(
     from mfg.domain import dose, ids
     from mfg.services.lots import pin_spec
     from mfg.specfiles import load_product
-    from mfg.store.tables import CellCount, DoseBag, Harvest, Lot, Subject
+    from mfg.store.tables import CellCount, DoseBag, Harvest, Lot, Subject, TherapyEvent
 
     product = load_product("BH002")
     yy = now.date().year % 100
@@ -375,6 +375,26 @@ def _via_bulk(
                     )
                 ).all()
             )
+            s.execute(  # one therapy event (CoI) per synthetic subject
+                insert(TherapyEvent),
+                [
+                    {
+                        "subject_pk": subject_pks[p.subject_id],
+                        "coi": ids.coi(fin, yy, start + off + j).content,
+                        "reason": "synthetic",
+                        "started_by": "tech",
+                        "started_at": now,
+                    }
+                    for j, p in enumerate(chunk)
+                ],
+            )
+            event_pks = dict(
+                s.execute(
+                    select(TherapyEvent.subject_pk, TherapyEvent.id).where(
+                        TherapyEvent.subject_pk.in_(list(subject_pks.values()))  # type: ignore[attr-defined]
+                    )
+                ).all()
+            )
             lot_rows = []
             for j, p in enumerate(chunk):
                 seq = start + off + j
@@ -387,7 +407,8 @@ def _via_bulk(
                 lot_rows.append(
                     {
                         "lot_number": ids.lot_number(product.code, yy, seq),
-                        "coi": ids.coi_code(fin, yy, seq),
+                        "coi": ids.coi(fin, yy, seq).content,
+                        "therapy_event_pk": event_pks[subject_pks[p.subject_id]],
                         "subject_pk": subject_pks[p.subject_id],
                         "product_code": product.code,
                         "spec_version": product.spec_version,

@@ -90,6 +90,29 @@ class _Rows:
         self.dispositions: list[dict[str, Any]] = []
 
 
+def _coi(subject_pk: int) -> str:
+    """The subject's therapy event CoI (validation FIN A9990; 999,999 a year, then next year)."""
+    from mfg.domain import ids
+
+    year, seq = divmod(subject_pk - 1, 999_999)
+    return ids.coi("A9990", 24 + year, seq + 1).content
+
+
+def _events(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One therapy event per subject (the subject's id), CoI from the validation FIN."""
+    return [
+        {
+            "id": s["id"],
+            "subject_pk": s["id"],
+            "coi": _coi(s["id"]),
+            "reason": "synthetic",
+            "started_by": "bench",
+            "started_at": NOW,
+        }
+        for s in chunk
+    ]
+
+
 def _lot_row(
     i: int, subject_pk: int, rng: random.Random, per_year: dict[int, int]
 ) -> tuple[dict[str, Any], str]:
@@ -106,7 +129,8 @@ def _lot_row(
     row = {
         "id": i + 1,
         "lot_number": ids.lot_number("BH002", day0.year, seq),
-        "coi": ids.coi_code("W0001", day0.year, seq),
+        "coi": _coi(subject_pk),
+        "therapy_event_pk": subject_pk,  # one therapy event (CoI) per subject, same id
         "subject_pk": subject_pk,
         "product_code": "BH002",
         "spec_version": "1",
@@ -213,13 +237,22 @@ def _insert(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
 
 def report_lots(db: Database, n_lots: int, seed: int = 7) -> None:
     """Bulk-insert ``n_lots`` lots (about 1.2 per subject) with harvests, results, dispositions."""
-    from mfg.store.tables import Disposition, Harvest, Lot, ReleaseResult, Signature, Subject
+    from mfg.store.tables import (
+        Disposition,
+        Harvest,
+        Lot,
+        ReleaseResult,
+        Signature,
+        Subject,
+        TherapyEvent,
+    )
 
     rng = random.Random(seed)
     n_subjects = max(1, int(n_lots / 1.2))
     with db.engine.begin() as conn:
         for chunk in _subjects(rng, n_subjects):
             _insert(conn, Subject, chunk)
+            _insert(conn, TherapyEvent, _events(chunk))
         signatures = 0
         per_year: dict[int, int] = {}
         for start in range(0, n_lots, CHUNK):
@@ -240,7 +273,7 @@ def report_lots(db: Database, n_lots: int, seed: int = 7) -> None:
             ):
                 _insert(conn, table, rows)
         if db.dialect == "postgresql":
-            for t in ("subject", "lot", "signature"):
+            for t in ("subject", "therapy_event", "lot", "signature"):
                 conn.exec_driver_sql(
                     f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), (SELECT max(id) FROM {t}))"
                 )

@@ -1,8 +1,11 @@
 """What each label kind shows: frozen dataclasses built by the services, turned into lines here.
 
-Every kind carries the chain of identity: product name, lot number, COI code eye-readable with
-its check character, subject id and a second identifier (initials and date of birth where the
-subject record has them), and the QR payload. 21 CFR 1271.90(c): "FOR AUTOLOGOUS USE ONLY" on
+Every kind carries the chain of identity: product name, lot number, the ISBT 128 Chain of
+Identity Identifier eye-readable with its keyboard check character K (drawn in a box by the
+layout), subject id and a second identifier (initials and date of birth where the subject record
+has them), the ISBT 128 compound message for the Data Matrix symbol and the QR payload. Dates of
+collection and expiry carry a time and the site's UTC offset (23:59 when CellTrail recorded no
+time, as ISBT 128 encodes it). 21 CFR 1271.90(c): "FOR AUTOLOGOUS USE ONLY" on
 material stored for autologous use, and "NOT EVALUATED FOR INFECTIOUS SUBSTANCES" unless the
 donor screening and testing were done (they are not for autologous starting material, so it is
 on by default). 21 CFR 1271.370: storage temperature and expiry on the product label.
@@ -16,7 +19,8 @@ from enum import StrEnum
 from typing import ClassVar
 
 from labels.payload import LabelKind, LabelRef
-from mfg.domain.ids import parse_coi
+from mfg.domain.ids import Coi, coi_from_content
+from mfg.domain.isbt128 import UNKNOWN_TIME
 from mfg.domain.numbers import format_cells
 
 AUTOLOGOUS = "FOR AUTOLOGOUS USE ONLY"
@@ -46,7 +50,8 @@ COMPACT_STORAGE: dict[LabelKind, str] = {
 
 class Style(StrEnum):
     TITLE = "title"  # the kind, bold, largest
-    KEY = "key"  # lot, COI, subject: bold
+    KEY = "key"  # lot, subject: bold
+    COI = "coi"  # the CoI: monospaced bold, K in a box after it
     TEXT = "text"
     WARN = "warn"  # regulatory statements: bold
 
@@ -57,9 +62,11 @@ class Line:
     style: Style = Style.TEXT
 
 
-def _d(value: date | None, at: time | None = None) -> str:
+def _d(value: date | None, at: time | None = None, zone: str = "") -> str:
     if value is None:
         return "____-__-__"
+    if zone:  # a date that carries a time (ISBT 128 005/007): 23:59 when none was recorded
+        return f"{value.isoformat()} {(at or UNKNOWN_TIME).strftime('%H:%M')} {zone}"
     return value.isoformat() + (f" {at.strftime('%H:%M')}" if at else "")
 
 
@@ -73,9 +80,12 @@ class Label:
 
     product_name: str
     lot_number: str
-    coi: str
+    coi: str  # CoI data content (15 characters)
     subject_id: str
     payload: str
+    isbt128: str = ""  # the compound message in the Data Matrix symbol
+    isbt_product: str = ""  # structure 003, for its Code 128 symbol
+    zone: str = ""  # the site's UTC offset, printed after times
     initials: str | None = None
     dob: date | None = None
     product_short: str = ""  # e.g. the product code, on small labels
@@ -86,8 +96,12 @@ class Label:
     not_evaluated: bool = True
 
     @property
+    def coi_value(self) -> Coi:
+        return coi_from_content(self.coi)
+
+    @property
     def coi_eye_readable(self) -> str:
-        return parse_coi(self.coi).eye_readable
+        return self.coi_value.eye_readable
 
     @property
     def ref(self) -> LabelRef:
@@ -126,7 +140,7 @@ class Label:
             Line(self.heading(compact), Style.TITLE),
             Line(product),
             Line(f"Lot {self.lot_number}", Style.KEY),
-            Line(f"COI {self.coi_eye_readable}", Style.KEY),
+            Line(f"CoI {self.coi_value.text}", Style.COI),
             Line(subject, Style.KEY),
             *self.details(compact),
             Line(storage or DEFAULT_STORAGE[self.kind]),
@@ -146,7 +160,7 @@ class ApheresisBagLabel(Label):
     collected_time: time | None = None
 
     def details(self, compact: bool = False) -> list[Line]:
-        return [Line(f"Collected {_d(self.collected_on, self.collected_time)}")]
+        return [Line(f"Collected {_d(self.collected_on, self.collected_time, self.zone)}")]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,7 +172,7 @@ class PbmcVialLabel(Label):
     collected_time: time | None = None
 
     def details(self, compact: bool = False) -> list[Line]:
-        return [Line(f"Collected {_d(self.collected_on, self.collected_time)}")]
+        return [Line(f"Collected {_d(self.collected_on, self.collected_time, self.zone)}")]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -211,12 +225,12 @@ class DoseBagLabel(Label):
         if compact:
             return [
                 Line(f"{self.volume_ml:g} mL {cells} CAR+ cells"),
-                Line(f"EXP {_d(self.expires_on, self.expires_time)}", Style.KEY),
+                Line(f"EXP {_d(self.expires_on, self.expires_time, self.zone)}", Style.KEY),
             ]
         return [
             Line(f"{self.volume_ml:g} mL  {cells} CAR+ viable T cells"),
             Line(f"Cryopreserved {_d(self.cryopreserved_on)}"),
-            Line(f"EXP {_d(self.expires_on, self.expires_time)}", Style.KEY),
+            Line(f"EXP {_d(self.expires_on, self.expires_time, self.zone)}", Style.KEY),
             Line(INFUSION_NOTE),
         ]
 

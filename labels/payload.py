@@ -1,14 +1,16 @@
 """The QR payload: compact, versioned, checked, optionally keyed.
 
-Format (version 1), one line of QR *alphanumeric-mode* characters only (``0-9 A-Z $%*+-./:``,
+Format (version 2), one line of QR *alphanumeric-mode* characters only (``0-9 A-Z $%*+-./:``,
 5.5 bits a character, so a payload fits a version 3 QR code at error correction M)::
 
-    CT1:<kind>:<lot number>:<COI>:<item>:<mode><check>
-    CT1:D:BH002-26-0001:W000126000001L:2/3:K7QGZ4M2A
+    CT2:<kind>:<lot number>:<CoI>:<item>:<mode><check>
+    CT2:D:BH002-26-0001:CHA999026000001:2/3:K7QGZ4M2A
 
 - ``kind``: one letter, ``A`` apheresis bag, ``V`` PBMC cryovial, ``C`` culture vessel,
   ``Q`` QC sample tube, ``D`` dose bag.
-- ``lot number`` and ``COI`` (14 characters, its ISO 7064 Mod 37-2 check character included).
+- ``lot number`` and ``CoI``: the 15-character data content of the ISBT 128 Chain of Identity
+  Identifier (structure 040) of the lot's therapy event. Version 1 (CellTrail 0.1 labels) had
+  the lot's 14-character COI code there (with its MOD 37-2 check character); it is still read.
 - ``item``: ``n/m`` (bag n of m) on dose bags, empty on the other kinds.
 - ``mode``: ``H`` when the site has no ``label_key`` (the check is a SHA-256 of the text before
   it), ``K`` when it has one (the check is an HMAC-SHA256 with the key).
@@ -28,11 +30,12 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from mfg.domain.ids import LOT_NUMBER_RE, parse_coi
+from mfg.domain.ids import LOT_NUMBER_RE, coi_from_content, parse_legacy_coi
 from mfg.errors import RuleViolation
 
 PREFIX = "CT"
-VERSION = 1
+VERSION = 2
+READ_VERSIONS = (1, 2)
 CHECK_CHARS = 8  # 40 bits
 MAX_ITEMS = 99
 # QR alphanumeric mode: anything else forces byte mode and a larger code.
@@ -74,9 +77,10 @@ class LabelRef:
 
     kind: LabelKind
     lot_number: str
-    coi: str
+    coi: str  # CoI data content; a 0.1 COI code when ``version`` is 1
     item_no: int | None = None
     item_count: int | None = None
+    version: int = VERSION
 
     @property
     def item(self) -> str:
@@ -100,9 +104,12 @@ def _digest(body: str, key: str | None) -> str:
 def _check_fields(ref: LabelRef) -> None:
     if not LOT_NUMBER_RE.fullmatch(ref.lot_number):
         raise RuleViolation("payload", "payload-format", f"{ref.lot_number!r} is not a lot number")
-    parse_coi(ref.coi)  # RuleViolation on a wrong COI check character
-    if ref.coi != ref.coi.strip().upper() or len(ref.coi) != 14:
-        raise RuleViolation("payload", "payload-format", f"{ref.coi!r} is not a COI code")
+    if ref.version == 1:
+        parse_legacy_coi(ref.coi)  # RuleViolation on a wrong check character
+        if len(ref.coi) != 14:
+            raise RuleViolation("payload", "payload-format", f"{ref.coi!r} is not a COI code")
+    else:
+        coi_from_content(ref.coi)
     if ref.kind is LabelKind.DOSE_BAG:
         n, m = ref.item_no, ref.item_count
         if n is None or m is None or not 1 <= n <= m <= MAX_ITEMS:
@@ -117,7 +124,9 @@ def encode(ref: LabelRef, key: str | None = None) -> str:
     """The payload text of ``ref``; ``key`` is the site's ``label_key`` (or None)."""
     _check_fields(ref)
     mode = "K" if key else "H"
-    body = f"{PREFIX}{VERSION}:{KIND_CODES[ref.kind]}:{ref.lot_number}:{ref.coi}:{ref.item}:{mode}"
+    body = (
+        f"{PREFIX}{ref.version}:{KIND_CODES[ref.kind]}:{ref.lot_number}:{ref.coi}:{ref.item}:{mode}"
+    )
     payload = body + _digest(body, key)
     assert ALNUM_RE.match(payload), payload
     return payload
@@ -146,11 +155,12 @@ def decode(text: str, key: str | None = None) -> LabelRef:
             "payload", "payload-unknown", f"{payload[:60]!r} is not a CellTrail label code"
         )
     version, _, rest = payload[len(PREFIX) :].partition(":")
-    if version != str(VERSION):
+    if version not in {str(v) for v in READ_VERSIONS}:
         raise RuleViolation(
             "payload",
             "payload-version",
-            f"label format version {version!r} is not known (this CellTrail reads {VERSION})",
+            f"label format version {version!r} is not known (this CellTrail reads "
+            f"{', '.join(map(str, READ_VERSIONS))})",
         )
     parts = rest.split(":")
     if len(parts) != 5 or len(parts[4]) != 1 + CHECK_CHARS:
@@ -190,7 +200,7 @@ def decode(text: str, key: str | None = None) -> LabelRef:
         if not (sep and n_text.isdigit() and m_text.isdigit()):
             raise RuleViolation("payload", "payload-format", f"item {item!r} is not n/m")
         n, m = int(n_text), int(m_text)
-    ref = LabelRef(kind, lot, coi, n, m)
+    ref = LabelRef(kind, lot, coi, n, m, int(version))
     try:
         _check_fields(ref)
     except RuleViolation as e:

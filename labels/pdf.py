@@ -6,8 +6,8 @@ import io
 from collections.abc import Sequence
 
 from labels.content import Label
-from labels.layout import FONT, FONT_BOLD, QR_QUIET, Layout, layout, register_fonts
-from labels.qr import runs
+from labels.layout import QR_QUIET, Layout, layout, register_fonts
+from labels.qr import Matrix, runs
 from labels.stocks import Stock
 
 
@@ -15,16 +15,37 @@ def draw_layout(canvas, lay: Layout, x: float, y_top: float, page_h: float) -> N
     """Draw ``lay`` with its top-left corner at (x, y_top) from the page's top-left."""
     canvas.setFillGray(0)
     for t in lay.texts:
-        canvas.setFont(FONT_BOLD if t.bold else FONT, t.size)
+        canvas.setFont(t.font, t.size)
         canvas.drawString(x + t.x, page_h - (y_top + t.baseline), t.text)
+        if t.box:
+            bx, by, bw, bh = t.box_rect()
+            canvas.drawString(x + t.box_x, page_h - (y_top + t.baseline), t.box)
+            canvas.setLineWidth(max(0.5, t.size * 0.08))
+            canvas.rect(x + bx, page_h - (y_top + by + bh), bw, bh, stroke=1, fill=0)
     qr = lay.qr
     m = qr.module
-    ox = x + qr.x + QR_QUIET * m
-    top = page_h - (y_top + qr.y + QR_QUIET * m)
+    _matrix(canvas, qr.matrix, m, x + qr.x + QR_QUIET * m, page_h - (y_top + qr.y + QR_QUIET * m))
+    dm = lay.datamatrix
+    if dm is not None:
+        _matrix(canvas, dm.matrix, dm.module, x + dm.x, page_h - (y_top + dm.y))
+    for lin in lay.linears:
+        bottom = page_h - (y_top + lin.y + lin.height)
+        for start, length in runs(lin.modules):
+            canvas.rect(
+                x + lin.x + start * lin.module,
+                bottom,
+                length * lin.module,
+                lin.height,
+                stroke=0,
+                fill=1,
+            )
+
+
+def _matrix(canvas, matrix: Matrix, m: float, ox: float, top: float) -> None:  # type: ignore[no-untyped-def]
     # One filled path of integer rectangles in module units under a transform (row r, column
     # c at c, -r-1): a few short operators a run instead of float formatting per module.
     ops = [f"q {m:.4f} 0 0 {m:.4f} {ox:.3f} {top:.3f} cm"]
-    for r, row in enumerate(qr.matrix):
+    for r, row in enumerate(matrix):
         y = -r - 1
         ops.extend(f"{start} {y} {length} 1 re" for start, length in runs(row))
     ops.append("f Q")

@@ -8,17 +8,26 @@ from collections.abc import Sequence
 
 from labels.content import Label
 from labels.layout import QR_QUIET, Layout, font_path, layout
-from labels.qr import runs
+from labels.qr import Matrix, runs
 from labels.stocks import Stock
 
 GAP_PX = 12
 
 
 @functools.lru_cache(maxsize=64)
-def _font(px: int, bold: bool):  # type: ignore[no-untyped-def]
+def _font(px: int, bold: bool, mono: bool = False):  # type: ignore[no-untyped-def]
     from PIL import ImageFont
 
-    return ImageFont.truetype(str(font_path(bold)), px)
+    return ImageFont.truetype(str(font_path(bold, mono)), px)
+
+
+def _matrix(d, matrix: Matrix, m: float, ox: float, oy: float) -> None:  # type: ignore[no-untyped-def]
+    for r, row in enumerate(matrix):
+        y0, y1 = round(oy + r * m), round(oy + (r + 1) * m) - 1
+        for start, length in runs(row):
+            d.rectangle(
+                (round(ox + start * m), y0, round(ox + (start + length) * m) - 1, y1), fill=0
+            )
 
 
 def draw_layout(img, lay: Layout, dpi: int, y_offset: int = 0) -> None:  # type: ignore[no-untyped-def]
@@ -27,22 +36,30 @@ def draw_layout(img, lay: Layout, dpi: int, y_offset: int = 0) -> None:  # type:
     k = dpi / 72.0
     d = ImageDraw.Draw(img)
     for t in lay.texts:
-        d.text(
-            (t.x * k, y_offset + t.baseline * k),
-            t.text,
-            fill=0,
-            font=_font(max(1, round(t.size * k)), t.bold),
-            anchor="ls",
-        )
+        font = _font(max(1, round(t.size * k)), t.bold, t.mono)
+        d.text((t.x * k, y_offset + t.baseline * k), t.text, fill=0, font=font, anchor="ls")
+        if t.box:
+            bx, by, bw, bh = t.box_rect()
+            d.text((t.box_x * k, y_offset + t.baseline * k), t.box, fill=0, font=font, anchor="ls")
+            top = y_offset + by * k
+            d.rectangle(
+                (bx * k, top, (bx + bw) * k, top + bh * k),
+                outline=0,
+                width=max(1, round(t.size * 0.08 * k)),
+            )
     qr = lay.qr
     m = qr.module * k
     ox, oy = (qr.x + QR_QUIET * qr.module) * k, y_offset + (qr.y + QR_QUIET * qr.module) * k
-    for r, row in enumerate(qr.matrix):
-        y0, y1 = round(oy + r * m), round(oy + (r + 1) * m) - 1
-        for start, length in runs(row):
-            d.rectangle(
-                (round(ox + start * m), y0, round(ox + (start + length) * m) - 1, y1), fill=0
-            )
+    _matrix(d, qr.matrix, m, ox, oy)
+    dm = lay.datamatrix
+    if dm is not None:
+        _matrix(d, dm.matrix, dm.module * k, dm.x * k, y_offset + dm.y * k)
+    for lin in lay.linears:
+        top, bottom = y_offset + lin.y * k, y_offset + (lin.y + lin.height) * k
+        for start, length in runs(lin.modules):
+            x0 = round((lin.x + start * lin.module) * k)
+            x1 = round((lin.x + (start + length) * lin.module) * k) - 1
+            d.rectangle((x0, round(top), x1, round(bottom) - 1), fill=0)
 
 
 def render_png(labels: Sequence[Label], stock: Stock, dpi: int = 300) -> bytes:

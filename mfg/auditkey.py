@@ -179,7 +179,7 @@ class Checkpoint:
     seq: int
     hash: str
     at: str
-    kind: str  # write | verified | anchor | coa | report | backup | keyed
+    kind: str  # write | verified | anchor | coa | report | backup | keyed | upgrade
     key_id: str
     mac: str = ""
 

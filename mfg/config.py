@@ -9,6 +9,7 @@
 | site_address   | MFG_SITE_ADDRESS     | manufacturer address printed on COAs                      |
 | database_url   | MFG_DATABASE_URL     | SQLAlchemy URL; default SQLite at $MFG_HOME/celltrail.db  |
 | label_printer  | MFG_LABEL_PRINTER    | command that receives label output on stdin (e.g. lp -d)  |
+| label_printers | MFG_LABEL_PRINTERS   | per kind/stock routes: "dose-bag = lp -d z1; cryovial-2x1 = lp -d z2" |
 | coa_printer    | MFG_COA_PRINTER      | command that receives COA PDFs on stdin                   |
 | label_key      | MFG_LABEL_KEY        | site secret for the keyed MAC in label QR codes           |
 | idle_minutes   | MFG_IDLE_MINUTES     | minutes without a key before the TUI locks and a CLI      |
@@ -30,7 +31,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from mfg.errors import ConfigError
+from mfg.domain.printers import parse_routes
+from mfg.errors import ConfigError, RuleViolation
 
 # ISBT 128 FIN: first character A-N, P-Z or 1-9, then four digits.
 FACILITY_ID_RE = re.compile(r"^[A-NP-Z1-9][0-9]{4}$")
@@ -42,6 +44,7 @@ ENV_KEYS = {
     "site_address": "MFG_SITE_ADDRESS",
     "database_url": "MFG_DATABASE_URL",
     "label_printer": "MFG_LABEL_PRINTER",
+    "label_printers": "MFG_LABEL_PRINTERS",
     "coa_printer": "MFG_COA_PRINTER",
     "label_key": "MFG_LABEL_KEY",
     "idle_minutes": "MFG_IDLE_MINUTES",
@@ -70,12 +73,13 @@ def default_home() -> Path:
 @dataclass(frozen=True)
 class Settings:
     home: Path
-    facility_id: str = "W0001"
+    facility_id: str = "A9990"  # an ICCBBA validation FIN: set the site's own
     site_timezone: str = "UTC"
     site_name: str = "CellTrail GMP Facility"
     site_address: str = ""
     database_url: str = ""
     label_printer: str = ""
+    label_printers: str = ""  # routes, see mfg.domain.printers
     coa_printer: str = ""
     label_key: str = ""
     idle_minutes: str = "15"
@@ -145,8 +149,12 @@ def _validate(s: Settings, origin: str) -> Settings:
     if not FACILITY_ID_RE.match(s.facility_id):
         raise ConfigError(
             f"{origin}: facility_id {s.facility_id!r} must be an ISBT 128 facility id: "
-            "a letter A-N/P-Z or digit 1-9, then four digits (e.g. W0001)"
+            "a letter A-N/P-Z or digit 1-9, then four digits (e.g. A9990, a validation FIN)"
         )
+    try:
+        parse_routes(s.label_printers)
+    except RuleViolation as e:
+        raise ConfigError(f"{origin}: label_printers: {e.message}") from None
     try:
         ZoneInfo(s.site_timezone)
     except (ZoneInfoNotFoundError, ValueError):

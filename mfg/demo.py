@@ -237,9 +237,27 @@ class _Schedule:
         return hon
 
 
+def _approve_label_layouts(db: Database, qa: Actor, at: datetime) -> None:
+    """QA approves the current label layouts (with the demo password), as a site would before
+    printing its first labels."""
+    from labels.payload import LabelKind
+    from mfg.services import label_control
+
+    for kind in LabelKind:
+        label_control.approve_layout(
+            kind.value,
+            "demonstration: layout proofs checked and every symbol scanned",
+            DEMO_PASSWORD,
+            db=db,
+            actor=qa,
+            now=at,
+        )
+
+
 def seed_demo(db: Database, *, now: datetime, lots_wanted: int | None = None) -> dict[str, int]:
     """Create users and demo lots; the database must be migrated and empty. Returns counts."""
     actors = _add_users(db, now)
+    _approve_label_layouts(db, actors["qa"], now - timedelta(days=39))
     schedule = _Schedule(db, now, actors)
     plans = [
         Plan(**{**p.__dict__, "extra": {}}) for p in (PLANS[:lots_wanted] if lots_wanted else PLANS)

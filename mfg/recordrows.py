@@ -87,6 +87,8 @@ def _key(rec: Record, row: Any, t: Tables) -> str:
         return f"{row['product_code']}/{row['spec_version']}"
     if rec.key == "bag":
         return f"{t.lot_number(row['lot_pk'])}/B{row['bag_no']}"
+    if rec.key == "layout":  # a label layout approval: kind, version, definition
+        return f"{row['kind']}/v{row['version']}/{row['definition_sha256'][:12]}"
     if rec.key == "bag_of_event":
         bag = t.by_id("dosebag").get(row["bag_pk"]) or {"lot_pk": None, "bag_no": "?"}
         return f"{t.lot_number(bag['lot_pk'])}/B{bag['bag_no']}"

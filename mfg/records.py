@@ -35,6 +35,8 @@ from mfg.recordrules import coverage as _coverage
 _WEIGHED, _REWEIGHED = "subject.weight_verified", ("subject.weight_changed",)
 _DECIDED = ("import.approved", "import.rejected")
 _ZONE = ("site.timezone_set", "site.timezone_changed")
+# a lot's therapy event: the CoI it was registered/imported with, or 0005's link event
+_EVENT_COI = val("therapy_event_coi", fallback=val("coi"))
 
 
 def _c(*actions: str) -> frozenset[str]:
@@ -48,13 +50,9 @@ RECORDS: list[Record] = [
         "username",
         {
             "id": SURROGATE,
-            "username": val("username"),
-            "full_name": val("full_name"),
-            "role": val("role"),
+            **{k: val(k) for k in ("username", "full_name", "role")},
             "password_hash": val("password_sha256", via="sha256"),
-            "failed_logins": val("failed_logins"),
-            "locked": val("locked"),
-            "active": val("active"),
+            **{k: val(k) for k in ("failed_logins", "locked", "active")},
             "created_at": AT,
             "password_changed_at": last("at", "user.added", "user.password_changed"),
             "row_version": VERSION,
@@ -91,6 +89,21 @@ RECORDS: list[Record] = [
         },
     ),
     Record(
+        "therapy_event",
+        "therapy_event",
+        "coi",
+        {
+            "id": SURROGATE,
+            "subject_pk": ref("subject", "subject_id", val("subject_id")),
+            "coi": val("coi"),
+            "reason": REASON,
+            "started_by": BY,
+            "started_at": AT,
+        },
+        _c("therapy_event.started", "therapy_event.migrated"),
+        label="therapy event",
+    ),
+    Record(
         "lot",
         "lot",
         "lot_number",
@@ -106,6 +119,7 @@ RECORDS: list[Record] = [
             ),
             "historical": val("historical"),
             "import_pk": val("import", fallback=NONE),
+            "therapy_event_pk": ref("therapy_event", "coi", _EVENT_COI),
             "registered_at": AT,
             "registered_by": BY,
             "state_changed_at": last(
@@ -322,6 +336,7 @@ RECORDS: list[Record] = [
             "reprint_reason": REASON,
             "printed_by": BY,
             "printed_at": AT,
+            **{k: val(k) for k in ("layout_version", "isbt128", "printer")},
         },
         _c("label.printed", "label.reprinted"),
         label="label print",
@@ -402,6 +417,36 @@ RECORDS: list[Record] = [
             "row_version": VERSION,
         },
         _c("import.staged"),
+    ),
+    Record(
+        "labelevent",
+        "labelevent",
+        "id",
+        {
+            "id": SURROGATE,
+            "print_pk": val("print"),
+            **{k: val(k) for k in ("action", "quantity")},
+            "reason": REASON,
+            "by": BY,
+            "at": AT,
+        },
+        _c("label.applied", "label.voided"),
+        label="label applied/voided",
+    ),
+    Record(
+        "labellayoutapproval",
+        "label_layout",
+        "layout",
+        {
+            "id": SURROGATE,
+            **{k: val(k) for k in ("kind", "version", "definition_sha256")},
+            **{k: val(k) for k in ("printed_name", "meaning")},
+            "username": BY,
+            "reason": REASON,
+            "signed_at": AT,
+        },
+        _c("label_layout.approved"),
+        label="label layout approval",
     ),
     Record(
         "user_session",

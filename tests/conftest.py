@@ -96,7 +96,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def settings_for(home: Path, url: str = "") -> Settings:
     return Settings(
         home=home,
-        facility_id="W0001",
+        facility_id="A9990",
         site_timezone="Asia/Shanghai",
         database_url=url,
         site_name="Test GMP Facility",

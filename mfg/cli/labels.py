@@ -1,15 +1,37 @@
-"""mfg labels, mfg scan, mfg bag store|issue|thaw|infuse|discard|list."""
+"""mfg labels [print]|apply|void|reconcile|layouts|approve-layout, mfg scan, mfg bag ..."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from typer.core import TyperGroup
 
 from mfg.cli import app
 from mfg.cli._common import Cli, ForceOpt, command, refuse
+
+if TYPE_CHECKING:
+    from mfg.services.labels import PrintResult
+
+
+class _PrintByDefault(TyperGroup):
+    """``mfg labels LOT --kind ...`` (no subcommand name) means ``mfg labels print LOT ...``."""
+
+    def resolve_command(self, ctx, args):  # type: ignore[no-untyped-def]
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["print", *args]
+        return super().resolve_command(ctx, args)
+
+
+labels_app = typer.Typer(
+    cls=_PrintByDefault,
+    help="Container labels: print (the default), apply, void, reconcile, layouts, "
+    "approve-layout.\n\nExample: mfg labels BH002-26-0001 --kind dose-bag -o bags.pdf",
+    no_args_is_help=True,
+)
+app.add_typer(labels_app, name="labels")
 
 bag_app = typer.Typer(
     help="Dose bags: chain of custody, each step recorded by scanning the bag's label.",
@@ -36,7 +58,7 @@ def _scanned(text: str) -> str:
     return sys.stdin.readline()
 
 
-@command(app, "labels")
+@command(labels_app, "print")
 def labels_cmd(
     cli: Cli,
     lot: Annotated[str, typer.Argument(metavar="LOT", help="Lot number, e.g. BH002-26-0001.")],
@@ -67,7 +89,9 @@ def labels_cmd(
     ] = False,
     force: ForceOpt = False,
 ) -> None:
-    """Print the labels of a lot (dose-bag: one per bag); every print is recorded.
+    """Print the labels of a lot (dose-bag: one per bag); every print is recorded with its
+    layout version. --print sends the output to the printer routed for the kind and stock
+    (label_printers, else label_printer).
 
     Example: mfg labels BH002-26-0001 --kind dose-bag -o bags.pdf
     """
@@ -90,6 +114,7 @@ def labels_cmd(
             copies=copies,
             bag_no=bag,
             dpi=dpi,
+            send=send,
         ),
         db=db,
         actor=actor,
@@ -98,7 +123,12 @@ def labels_cmd(
     )
     out.commit()
     if send:
-        labels.send_to_printer(result.data, cli.settings.label_printer)
+        labels.send_to_printer(result.data, result.printer or "")
+    _printed(cli, result, output, copies=copies, send=send)
+
+
+def _printed(cli: Cli, result: PrintResult, output: Path, *, copies: int, send: bool) -> None:
+    """What ``mfg labels print`` reports: the file, the printer and each recorded print."""
     summary = {
         "lot_number": result.lot_number,
         "kind": result.kind,
@@ -107,6 +137,7 @@ def labels_cmd(
         "output": str(output),
         "bytes": len(result.data),
         "sent_to_printer": send,
+        "printer": result.printer,
         "prints": result.prints,
     }
 
@@ -114,11 +145,12 @@ def labels_cmd(
         n = len(result.prints)
         cli.out.print(
             f"{n} {result.kind} label{'s' if n != 1 else ''} of {result.lot_number} "
-            f"({result.stock}, x{copies}) -> {output}" + (" and the printer" if send else "")
+            f"({result.stock}, x{copies}) -> {output}" + (" and the printer" if send else ""),
+            markup=False,
         )
         for p in result.prints:
             again = f"  REPRINT: {p.reprint_reason}" if p.reprint_reason else ""
-            cli.out.print(f"  {p.object_ref:<20} {p.payload}{again}")
+            cli.out.print(f"  #{p.id} {p.object_ref:<20} {p.payload}{again}", markup=False)
 
     cli.emit(summary, human)
 
@@ -129,7 +161,9 @@ def scan_cmd(
     payload: Annotated[
         str,
         typer.Argument(
-            metavar="PAYLOAD", help="The QR payload as scanned ('-': one line from stdin)."
+            metavar="PAYLOAD",
+            help="The QR payload or an ISBT 128 string (Data Matrix compound message, or a "
+            "single structure such as the CoI bar code) as scanned ('-': one line from stdin).",
         ),
     ],
     expect_lot: Annotated[
@@ -140,9 +174,10 @@ def scan_cmd(
     ] = None,
 ) -> None:
     """Verify a scanned label and show what it identifies; exit 1 if it is damaged, forged,
-    or of another lot or subject than expected.
+    malformed (ISBT 128: the structure and the rule are named), or of another lot or subject
+    than expected.
 
-    Example: mfg scan 'CT1:D:BH002-26-0001:W000126000001L:1/4:HGYOMCUTV' --expect-lot BH002-26-0001
+    Example: mfg scan 'CT2:D:BH002-26-0001:CHA999026000001:1/4:HFGBQZ2LN' --expect-lot BH002-26-0001
     """
     from mfg.services import labels
 
@@ -169,15 +204,16 @@ def scan_cmd(
         o.print(f"[green]OK[/] {v.kind} {v.object_ref}: {', '.join(v.checks)}")
         o.print(f"  product  {v.product_name}")
         o.print(f"  lot      {v.lot_number} ({v.lot_state})")
-        o.print(f"  COI      {v.coi_eye_readable}")
+        o.print(f"  CoI      {v.coi_eye_readable}", markup=False)
         o.print(f"  subject  {v.subject_id}")
         if v.bag_no is not None:
             where = f" at {v.bag_location}" if v.bag_location else ""
             o.print(f"  bag      {v.bag_no} of {v.bag_count}: {v.bag_state}{where}")
-        o.print(
-            f"  printed  {cli.local(v.first_printed_at)} by {v.first_printed_by}"
-            + (f" ({v.times_printed} prints)" if v.times_printed > 1 else "")
-        )
+        if v.first_printed_at is not None:
+            o.print(
+                f"  printed  {cli.local(v.first_printed_at)} by {v.first_printed_by}"
+                + (f" ({v.times_printed} prints)" if v.times_printed > 1 else "")
+            )
         for w in v.warnings:
             o.print(f"[bold yellow]WARNING[/] {w}")
 

@@ -31,12 +31,17 @@ from mfg.errors import RuleViolation
 
 SUBJECT_ID_MAX = 40
 LOT_NUMBER_MAX = 24
-COI_MAX = 14
+COI_MAX = 15  # ISBT 128 Chain of Identity Identifier (040): the data content CH+FIN+yy+nnnnnn
+LEGACY_COI_LEN = 14  # a CellTrail 0.1 lot COI code: FIN + yy + 6 digits + check character
 USERNAME_MAX = 32
 
 SUBJECT_ID_RE = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,39}")
 LOT_NUMBER_RE = re.compile(r"[A-Z0-9]{2,10}-[0-9]{2}-[0-9]{4,6}")
-COI_RE = re.compile(r"[A-NP-Z1-9][0-9]{6}[0-9]{6}[0-9A-Z*]")
+COI_DI = "&/"  # ISBT 128 data identifier of structure 040
+# data content of 040: CH, FIN (a letter A-N/P-Z or digit 1-9; 2 alphanumerics; 2 digits), yy, 6
+COI_RE = re.compile(r"CH[A-NP-Z1-9][A-NP-Z0-9]{2}[0-9]{2}[0-9]{2}[A-Z0-9]{6}")
+LEGACY_COI_RE = re.compile(r"[A-NP-Z1-9][0-9]{4}[0-9]{2}[0-9]{6}[0-9A-Z*]")
+MOD37_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ*"
 USERNAME_RE = re.compile(r"[a-z][a-z0-9._-]{1,31}")
 
 _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
@@ -103,25 +108,78 @@ def lot_number(text: str, field: str = "lot") -> str:
     return t
 
 
-def coi(text: str, field: str = "coi") -> str:
-    """The canonical COI code: 14 characters, upper case; the eye-readable form's single
-    spaces between groups (``W0001 26 000042 K``) are accepted and removed. The check
-    character is verified by ``mfg.domain.ids.parse_coi``, which calls this first."""
-    t = check_text(text, field, COI_MAX + 6, "COI code").upper()
+def mod37_2_check(body: str) -> str:
+    """ISO/IEC 7064 MOD 37-2 check character of ``body`` (digits and capital letters): the
+    keyboard entry check character K of a CoI, the check character of a 0.1 COI code."""
+    p = 0
+    for ch in body:
+        v = MOD37_ALPHABET.find(ch)
+        if v < 0 or v == 36:
+            raise RuleViolation("coi", "coi-charset", f"{ch!r} is not a digit or capital letter")
+        p = ((p + v) * 2) % 37
+    return MOD37_ALPHABET[(38 - p) % 37]
+
+
+def _coi_compact(text: str, field: str) -> str:
+    t = check_text(text, field, COI_MAX + 12, "CoI").upper()
     if "  " in t or any(c.isspace() and c != " " for c in t):
         raise RuleViolation(
             field, "coi-format", f"{shown(text)}: groups are separated by one space"
         )
-    code = t.replace(" ", "")
-    if len(code) != COI_MAX:
-        raise RuleViolation(
-            field, "coi-length", f"a COI code has {COI_MAX} characters, got {len(code)}"
-        )
-    if not COI_RE.fullmatch(code):
+    return t.replace(" ", "").replace("|", "")  # the eye-readable K is set apart by bars: |K|
+
+
+def _legacy_coi(code: str, field: str) -> str:
+    if not LEGACY_COI_RE.fullmatch(code):
         raise RuleViolation(
             field, "coi-format", f"{shown(code)} is not FIN(5) + year(2) + sequence(6) + check"
         )
+    if code[13] != mod37_2_check(code[:13]):
+        raise RuleViolation(
+            field, "coi-check-character", f"check character of {code[:13]} is not {code[13]}"
+        )
     return code
+
+
+def _isbt_coi(code: str, field: str) -> str:
+    scanned = code.startswith(COI_DI)  # a bar code: data identifier + content, no K
+    content = code[len(COI_DI) :] if scanned else code[:COI_MAX]
+    n = len(code) - len(COI_DI) if scanned else len(code)
+    if n != COI_MAX and (scanned or n != COI_MAX + 1):
+        raise RuleViolation(
+            field,
+            "coi-length",
+            f"a CoI has {COI_MAX} characters (CH + FIN + year + sequence), then its check "
+            f"character K when typed; got {n}",
+        )
+    if not COI_RE.fullmatch(content):
+        raise RuleViolation(
+            field,
+            "coi-format",
+            f"{shown(content)} is not CH + FIN(5) + year(2) + sequence(6 of A-Z, 0-9)",
+        )
+    k = code[COI_MAX:] if not scanned else ""
+    if k and k != mod37_2_check(content):
+        grouped = f"CH {content[2:7]} {content[7:9]} {content[9:]}"
+        raise RuleViolation(
+            field,
+            "coi-check-character",
+            f"keyboard check character of {grouped} is {mod37_2_check(content)}, not {k}: "
+            "a character was typed wrong",
+        )
+    return content
+
+
+def coi(text: str, field: str = "coi") -> str:
+    """The canonical chain-of-identity code: the 15-character data content of the ISBT 128 CoI
+    (``CHA999026000042``), or a CellTrail 0.1 lot COI code (14 characters, its check character
+    verified). Accepted forms: the bar code's ``&/CHA999026000042``, the content, the content
+    with its keyboard check character K (``CH A9990 26 000042 K``, as typed from a label; K is
+    verified), upper or lower case, single spaces between groups, K between bars (``|K|``)."""
+    code = _coi_compact(text, field)
+    if len(code) == LEGACY_COI_LEN and not code.startswith("CH"):
+        return _legacy_coi(code, field)
+    return _isbt_coi(code, field)
 
 
 def username(text: str, field: str = "username") -> str:
@@ -152,7 +210,7 @@ def same(a: str, b: str, kind: str) -> bool:
 def search_term(text: str, field: str = "search") -> str:
     """A (partial) id typed into a search box, in the ids' canonical form: NFC, no control or
     format characters, upper case, surrounding spaces dropped (a search finds, it never writes)
-    and inner whitespace removed (COI codes are printed in groups)."""
+    and inner whitespace removed (CoIs are printed in groups)."""
     t = unicodedata.normalize("NFC", text)
     if len(t) > 64:
         raise RuleViolation(

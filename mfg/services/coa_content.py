@@ -4,7 +4,7 @@ bookkeeping (a new revision is issued only when that hash changes)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from mfg import coa
 from mfg.domain import ids
+from mfg.domain.isbt128 import with_time
 from mfg.domain.numbers import format_cells
 from mfg.domain.release import ResultStatus
 from mfg.domain.results import DOSE_NAME, Evaluation
@@ -27,6 +28,7 @@ from mfg.services.release_read import (
     signature_views,
 )
 from mfg.services.release_read.holds import HoldStatus, status_in
+from mfg.services.therapy import lot_coi
 from mfg.services.uow import Database
 from mfg.store.tables import Alert, CoaRevision, Disposition, Harvest, Lot, Subject
 
@@ -107,15 +109,16 @@ def _product(product: Product) -> dict[str, Any]:
     }
 
 
-def _lot(lot: Lot, subject: Subject) -> dict[str, Any]:
-    coi = ids.parse_coi(lot.coi)
+def _lot(lot: Lot, subject: Subject, coi: ids.Coi, zone: tzinfo) -> dict[str, Any]:
+    """The lot's identity: its therapy event's CoI (K apart) and the collection with time."""
+    collected = f" (collected {with_time(lot.apheresis_on, zone)})" if lot.apheresis_on else ""
     return {
         "lot_number": lot.lot_number,
-        "coi": lot.coi,
-        "coi_eye_readable": coi.eye_readable,
+        "coi": coi.content,
+        "coi_eye_readable": coi.text,
         "coi_check": coi.check,
         "subject_id": subject.subject_id,
-        "source": lot.source,
+        "source": lot.source + collected,
         "state": lot.state,
     }
 
@@ -135,7 +138,7 @@ def _dose(dose: DoseView, product: Product) -> dict[str, Any]:
     }
 
 
-def _harvest(h: Harvest | None) -> dict[str, Any]:
+def _harvest(h: Harvest | None, zone: tzinfo) -> dict[str, Any]:
     if h is None:
         keys = ("harvested_on", "harvest_day", "cryopreserved_on", "expires_on", "bags")
         return {**dict.fromkeys(keys, "-"), "total_viable": "-", "car_pct": "-"}
@@ -143,7 +146,7 @@ def _harvest(h: Harvest | None) -> dict[str, Any]:
         "harvested_on": str(h.harvested_on),
         "harvest_day": h.harvest_day,
         "cryopreserved_on": str(h.cryopreserved_on) if h.cryopreserved_on else "-",
-        "expires_on": str(h.expires_on) if h.expires_on else "-",
+        "expires_on": with_time(h.expires_on, zone) if h.expires_on else "-",
         "bags": f"{h.bag_count} bag(s) x {h.bag_volume_ml:g} mL = "
         f"{h.bag_count * h.bag_volume_ml:g} mL",
         "total_viable": format_cells(h.total_viable_cells),
@@ -291,9 +294,9 @@ def build_content(
         "layout": _layout(db, product),
         "site": {"name": db.settings.site_name, "address": db.settings.site_address},
         "product": _product(product),
-        "lot": _lot(lot, subject),
+        "lot": _lot(lot, subject, lot_coi(session, lot), db.settings.zone),
         "dose": _dose(dose, product),
-        "harvest": _harvest(current_harvest(session, lot)),
+        "harvest": _harvest(current_harvest(session, lot), db.settings.zone),
         "results": [_result(r) for r in result_views(session, product, lot)],
         "dose_row": _dose_row(dose),
         "disposition": _disposition(session, lot),

@@ -8,15 +8,16 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, cast, func, insert
-from sqlmodel import select
+from sqlmodel import col, select
 
 from mfg import audit
 from mfg.domain import dose, ids
 from mfg.domain.import_rows import ImportRow
 from mfg.domain.specs import Product
+from mfg.services import therapy
 from mfg.services.lots import pin_spec
 from mfg.services.uow import Tx
-from mfg.store.tables import AuditEvent, Harvest, Lot, ReleaseResult, Subject
+from mfg.store.tables import AuditEvent, Harvest, Lot, ReleaseResult, Subject, TherapyEvent
 
 CHUNK = 5000
 
@@ -172,18 +173,52 @@ def _subjects(job: _Job, new: dict[str, ImportRow], existing: dict[str, Subject]
     return pks
 
 
-def _numbers(job: _Job, fin: str) -> list[tuple[str, str]]:
-    """Lot number (the file's when valid, else the next of the product's year of day 0) and a
-    new COI code (FIN + year of day 0 + sequence) per row, as registration allocates them."""
+def _event(
+    job: _Job, events: dict[int, TherapyEvent], subject_pk: int, r: ImportRow, fin: str
+) -> TherapyEvent:
+    """The therapy event an imported lot joins: the subject's current one, else a new one (a
+    new CoI: FIN + year of day 0 + sequence, as at registration), audited in the batch."""
+    if subject_pk not in events:
+        s = job.tx.session
+        ev = s.exec(
+            select(TherapyEvent)
+            .where(TherapyEvent.subject_pk == subject_pk)
+            .order_by(col(TherapyEvent.id).desc())
+        ).first()
+        if ev is None:
+            coi = therapy.issue_coi(s, fin, r.day0.year)
+            ev = TherapyEvent(
+                subject_pk=subject_pk,
+                coi=coi.content,
+                reason=f"historical lot imported from {job.origin}",
+                started_by=job.who,
+                started_at=job.tx.now,
+            )
+            s.add(ev)
+            s.flush()
+            job.events.add(
+                "therapy_event.started",
+                "therapy_event",
+                coi.content,
+                new={"subject_id": r.subject_id, "coi": coi.content},
+                reason=ev.reason,
+            )
+        events[subject_pk] = ev
+    return events[subject_pk]
+
+
+def _numbers(job: _Job, subject_pk: dict[str, int], fin: str) -> list[tuple[str, TherapyEvent]]:
+    """Lot number (the file's when valid, else the next of the product's year of day 0) and the
+    therapy event (the CoI) per row: the subject's, or a new one, as registration does it."""
     s, code = job.tx.session, job.product.code
     lot_seq: dict[str, int] = {}
-    coi_seq: dict[str, int] = {}
+    events: dict[int, TherapyEvent] = {}
     kept: dict[str, int] = {}
     for r in job.rows:
         if r.lot_number:
             prefix, _, seq = r.lot_number.rpartition("-")
             kept[prefix + "-"] = max(kept.get(prefix + "-", 0), int(seq))
-    out: list[tuple[str, str]] = []
+    out: list[tuple[str, TherapyEvent]] = []
     for r in job.rows:
         yy = r.day0.year % 100
         if r.lot_number is None:
@@ -194,11 +229,7 @@ def _numbers(job: _Job, fin: str) -> list[tuple[str, str]]:
                 )
             r.lot_number = ids.lot_number(code, yy, lot_seq[prefix])
             lot_seq[prefix] += 1
-        cprefix = f"{fin}{yy:02d}"
-        if cprefix not in coi_seq:
-            coi_seq[cprefix] = _next_seq(s, Lot.coi, cprefix, 8)
-        out.append((r.lot_number, ids.coi_code(fin, yy, coi_seq[cprefix])))
-        coi_seq[cprefix] += 1
+        out.append((r.lot_number, _event(job, events, subject_pk[r.subject_id], r, fin)))
     return out
 
 
@@ -208,7 +239,8 @@ def _lots(job: _Job, subject_pk: dict[str, int], fin: str) -> dict[str, int]:
     values: list[dict[str, Any]] = [
         {
             "lot_number": number,
-            "coi": coi,
+            "coi": event.coi,
+            "therapy_event_pk": event.id,
             "subject_pk": subject_pk[r.subject_id],
             "product_code": p.code,
             "spec_version": p.spec_version,
@@ -228,7 +260,7 @@ def _lots(job: _Job, subject_pk: dict[str, int], fin: str) -> dict[str, int]:
             "historical": True,
             "import_pk": job.batch_pk,
         }
-        for r, (number, coi) in zip(job.rows, _numbers(job, fin), strict=True)
+        for r, (number, event) in zip(job.rows, _numbers(job, subject_pk, fin), strict=True)
     ]
     table = Lot.__table__  # type: ignore[attr-defined]
     pks: dict[str, int] = {}

@@ -13,23 +13,25 @@ import shlex
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlmodel import Session, col, select
 
-from labels import content
+from labels import content, layouts
 from labels.content import Label
-from labels.payload import LabelKind, LabelRef, decode, encode, parse_kind
+from labels.payload import LabelKind, LabelRef, encode, parse_kind
 from labels.render import OutputFormat, parse_format, render
 from labels.stocks import DEFAULT_STOCK, get_stock
-from mfg.domain import identity
-from mfg.domain.ids import parse_coi
+from mfg.domain import isbt128
+from mfg.domain.printers import parse_routes, printer_for
 from mfg.domain.text import check_text
 from mfg.errors import NotFound, RuleViolation
+from mfg.services.label_control import require_approved
 from mfg.services.lots import current_harvest, get_lot_row, product_for_lot
-from mfg.services.release_read import holds
+from mfg.services.scanning import Resolved, ScanView, resolve_payload, scan, site_key
+from mfg.services.therapy import lot_coi
 from mfg.services.uow import Actor, Database
-from mfg.store.tables import DoseBag, LabelPrint, Lot, Subject
+from mfg.store.tables import DoseBag, Harvest, LabelPrint, Lot, Subject
 
 MAX_COPIES = 50
 DONE_BAG_STATES = frozenset({"infused", "discarded"})
@@ -45,6 +47,7 @@ class PrintLabels:
     copies: int = 1
     bag_no: int | None = None  # dose bags: only this bag (e.g. to replace a damaged label)
     dpi: int | None = None
+    send: bool = False  # the caller sends the output to ``PrintResult.printer``
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class LabelPrintView:
     reprint_reason: str | None
     printed_by: str
     printed_at: datetime
+    layout_version: int | None = None
+    isbt128: str | None = None
 
     @classmethod
     def of(cls, row: LabelPrint, lot_number: str) -> LabelPrintView:
@@ -75,6 +80,8 @@ class LabelPrintView:
             reprint_reason=row.reprint_reason,
             printed_by=row.printed_by,
             printed_at=row.printed_at,
+            layout_version=row.layout_version,
+            isbt128=row.isbt128,
         )
 
 
@@ -86,38 +93,11 @@ class PrintResult:
     output_format: str
     prints: tuple[LabelPrintView, ...]
     data: bytes
+    printer: str | None = None  # the command routed for this kind and stock, when sent
 
     @property
     def payloads(self) -> tuple[str, ...]:
         return tuple(p.payload for p in self.prints)
-
-
-@dataclass(frozen=True)
-class ScanView:
-    payload: str
-    kind: str
-    object_ref: str
-    lot_number: str
-    coi: str
-    coi_eye_readable: str
-    subject_id: str
-    product_name: str
-    lot_state: str
-    bag_no: int | None
-    bag_count: int | None
-    bag_state: str | None
-    bag_location: str | None
-    first_printed_at: datetime
-    first_printed_by: str
-    times_printed: int
-    checks: tuple[str, ...]
-    warnings: tuple[str, ...] = ()
-    on_hold: bool = False  # no bag of the lot may be issued, thawed or infused
-    hold_reasons: tuple[str, ...] = ()
-
-
-def site_key(db: Database) -> str | None:
-    return db.settings.label_key or None
 
 
 # -- building label content -------------------------------------------------------------------
@@ -131,39 +111,15 @@ def _bags(session: Session, lot: Lot) -> list[DoseBag]:
     )
 
 
-def build_labels(
-    session: Session, db: Database, lot: Lot, kind: LabelKind, bag_no: int | None = None
-) -> list[Label]:
-    """The label content of ``kind`` for ``lot``: one label, or one per dose bag still in use."""
-    subject = session.get(Subject, lot.subject_pk)
-    assert subject is not None
-    product = product_for_lot(db, session, lot)
-    key = site_key(db)
-    common = {
-        "product_name": product.name,
-        "product_short": product.code,
-        "lot_number": lot.lot_number,
-        "coi": lot.coi,
-        "subject_id": subject.subject_id,
-        "initials": subject.initials,
-        "dob": subject.dob,
-        "facility": db.settings.site_name,
-    }
-    if bag_no is not None and kind is not LabelKind.DOSE_BAG:
-        raise RuleViolation("bag", "bag-only-for-dose-bags", "--bag applies to dose-bag labels")
-    if kind is not LabelKind.DOSE_BAG:
-        payload = encode(LabelRef(kind, lot.lot_number, lot.coi), key)
-        harvest = current_harvest(session, lot)
-        extra: dict[str, object] = {}
-        if kind in (LabelKind.APHERESIS_BAG, LabelKind.PBMC_VIAL):
-            extra["collected_on"] = lot.apheresis_on
-        elif kind is LabelKind.CULTURE:
-            extra.update(day0=lot.day0, source=lot.source)
-        elif kind is LabelKind.QC_SAMPLE:
-            extra["sampled_on"] = harvest.harvested_on if harvest else None
-        cls = content.LABEL_CLASSES[kind]
-        return [cls(payload=payload, **common, **extra)]  # type: ignore[arg-type]
-    harvest = current_harvest(session, lot)
+def utc_offset(db: Database, on: date | None) -> str:
+    """The site's UTC offset at 23:59 of ``on`` (or today), as printed after label times."""
+    return isbt128.utc_offset(db.settings.zone, on or date.today())
+
+
+def _bags_to_label(
+    session: Session, lot: Lot, harvest: Harvest | None, bag_no: int | None
+) -> list[DoseBag]:
+    """The dose bags still in use (or the one asked for) of a harvested lot."""
     bags = _bags(session, lot)
     if harvest is None or not bags:
         raise RuleViolation(
@@ -185,21 +141,82 @@ def build_labels(
             raise RuleViolation(
                 "kind", "no-dose-bags", f"every bag of lot {lot.lot_number} is infused or discarded"
             )
-    storage = f"Store {product.storage}" if product.storage else ""
-    return [
-        content.DoseBagLabel(
-            payload=encode(LabelRef(kind, lot.lot_number, lot.coi, b.bag_no, b.bag_count), key),
-            bag_no=b.bag_no,
-            bag_count=b.bag_count,
-            volume_ml=b.volume_ml,
-            car_viable_cells=b.car_viable_cells,
-            cryopreserved_on=harvest.cryopreserved_on,
-            expires_on=harvest.expires_on,
-            storage=storage,
-            **common,  # type: ignore[arg-type]
+    return bags
+
+
+def build_labels(
+    session: Session, db: Database, lot: Lot, kind: LabelKind, bag_no: int | None = None
+) -> list[Label]:
+    """The label content of ``kind`` for ``lot``: one label, or one per dose bag still in use."""
+    subject = session.get(Subject, lot.subject_pk)
+    assert subject is not None
+    product = product_for_lot(db, session, lot)
+    codes = layouts.product_codes(product.code)
+    coi = lot_coi(session, lot)
+    key = site_key(db)
+    common = {
+        "product_name": product.name,
+        "product_short": product.code,
+        "lot_number": lot.lot_number,
+        "coi": coi.content,
+        "subject_id": subject.subject_id,
+        "initials": subject.initials,
+        "dob": subject.dob,
+        "facility": db.settings.site_name,
+    }
+    if bag_no is not None and kind is not LabelKind.DOSE_BAG:
+        raise RuleViolation("bag", "bag-only-for-dose-bags", "--bag applies to dose-bag labels")
+    if kind is not LabelKind.DOSE_BAG:
+        payload = encode(LabelRef(kind, lot.lot_number, coi.content), key)
+        harvest = current_harvest(session, lot)
+        extra: dict[str, object] = {}
+        if kind in (LabelKind.APHERESIS_BAG, LabelKind.PBMC_VIAL):
+            extra["collected_on"] = lot.apheresis_on
+        elif kind is LabelKind.CULTURE:
+            extra.update(day0=lot.day0, source=lot.source)
+        elif kind is LabelKind.QC_SAMPLE:
+            extra["sampled_on"] = harvest.harvested_on if harvest else None
+        message, code = layouts.isbt_message(
+            coi, codes, kind, lot.lot_number, collected_on=lot.apheresis_on
         )
-        for b in bags
-    ]
+        cls = content.LABEL_CLASSES[kind]
+        fields: dict[str, object] = {
+            "payload": payload,
+            "isbt128": message,
+            "isbt_product": code,
+            "zone": utc_offset(db, lot.apheresis_on),
+            **common,
+            **extra,
+        }
+        return [cls(**fields)]  # type: ignore[arg-type]
+    harvest = current_harvest(session, lot)
+    bags = _bags_to_label(session, lot, harvest, bag_no)
+    assert harvest is not None
+    storage = f"Store {product.storage}" if product.storage else ""
+    out: list[Label] = []
+    for b in bags:
+        message, code = layouts.isbt_message(
+            coi, codes, kind, lot.lot_number, bag_no=b.bag_no, expires_on=harvest.expires_on
+        )
+        out.append(
+            content.DoseBagLabel(
+                payload=encode(
+                    LabelRef(kind, lot.lot_number, coi.content, b.bag_no, b.bag_count), key
+                ),
+                isbt128=message,
+                isbt_product=code,
+                zone=utc_offset(db, harvest.expires_on),
+                bag_no=b.bag_no,
+                bag_count=b.bag_count,
+                volume_ml=b.volume_ml,
+                car_viable_cells=b.car_viable_cells,
+                cryopreserved_on=harvest.cryopreserved_on,
+                expires_on=harvest.expires_on,
+                storage=storage,
+                **common,  # type: ignore[arg-type]
+            )
+        )
+    return out
 
 
 def preview_labels(
@@ -226,6 +243,35 @@ def _previous_prints(session: Session, lot: Lot, kind: LabelKind) -> dict[str, L
     return first
 
 
+def _check_reprint(
+    session: Session,
+    db: Database,
+    lot: Lot,
+    kind: LabelKind,
+    labels: list[Label],
+    reason: str | None,
+) -> dict[str, LabelPrint]:
+    """The earlier prints of these objects; a reprint needs a reason, a first print none."""
+    earlier = _previous_prints(session, lot, kind)
+    reprinted = [lb.ref.object_ref for lb in labels if lb.ref.object_ref in earlier]
+    if reprinted and reason is None:
+        first = earlier[reprinted[0]]
+        raise RuleViolation(
+            "reprint_reason",
+            "reprint-reason-required",
+            f"{kind} label(s) for {', '.join(reprinted)} were already printed "
+            f"(first on {db.local(first.printed_at):%Y-%m-%d %H:%M} by {first.printed_by}); "
+            "a reprint needs --reprint-reason",
+        )
+    if reason is not None and not reprinted:
+        raise RuleViolation(
+            "reprint_reason",
+            "not-a-reprint",
+            f"no {kind} label was printed for this object before: drop --reprint-reason",
+        )
+    return earlier
+
+
 def print_labels(
     cmd: PrintLabels,
     *,
@@ -245,27 +291,19 @@ def print_labels(
     if cmd.dpi is not None and cmd.dpi not in (150, 203, 300, 600):
         raise RuleViolation("dpi", "dpi-value", "dpi is one of 150, 203, 300, 600")
     reason = check_text("reprint_reason", (cmd.reprint_reason or "").strip() or None)
+    printer = route_printer(db, kind, stock.name) if cmd.send else None
+    if cmd.send and not printer:
+        raise RuleViolation(
+            "printer",
+            "no-label-printer",
+            f"no printer for {kind.value} on {stock.name}: set label_printers or label_printer",
+        )
     with db.write(actor, now) as tx:
         s = tx.session
         lot = get_lot_row(s, cmd.lot_number)
+        version = require_approved(s, kind)
         labels = build_labels(s, db, lot, kind, cmd.bag_no)
-        earlier = _previous_prints(s, lot, kind)
-        reprinted = [lb.ref.object_ref for lb in labels if lb.ref.object_ref in earlier]
-        if reprinted and reason is None:
-            first = earlier[reprinted[0]]
-            raise RuleViolation(
-                "reprint_reason",
-                "reprint-reason-required",
-                f"{kind} label(s) for {', '.join(reprinted)} were already printed "
-                f"(first on {db.local(first.printed_at):%Y-%m-%d %H:%M} by {first.printed_by}); "
-                "a reprint needs --reprint-reason",
-            )
-        if reason is not None and not reprinted:
-            raise RuleViolation(
-                "reprint_reason",
-                "not-a-reprint",
-                f"no {kind} label was printed for this object before: drop --reprint-reason",
-            )
+        earlier = _check_reprint(s, db, lot, kind, labels, reason)
         data = render([lb for lb in labels for _ in range(cmd.copies)], stock, fmt, dpi=cmd.dpi)
         views = []
         for lb in labels:
@@ -281,6 +319,9 @@ def print_labels(
                 reprint_reason=reason if ref.object_ref in earlier else None,
                 printed_by=actor.username,
                 printed_at=now,
+                layout_version=version,
+                isbt128=lb.isbt128 or None,
+                printer=printer,
             )
             s.add(row)
             s.flush()
@@ -296,6 +337,9 @@ def print_labels(
                     "format": row.output_format,
                     "stock": row.stock,
                     "copies": row.copies,
+                    "layout_version": row.layout_version,
+                    "isbt128": row.isbt128,
+                    "printer": row.printer,
                 },
                 reason=row.reprint_reason,
             )
@@ -303,7 +347,9 @@ def print_labels(
         if deliver is not None:
             deliver(data)
         tx.commit()
-    return PrintResult(lot.lot_number, kind.value, stock.name, fmt.value, tuple(views), data)
+    return PrintResult(
+        lot.lot_number, kind.value, stock.name, fmt.value, tuple(views), data, printer
+    )
 
 
 def label_history(lot_number: str, *, db: Database, actor: Actor) -> list[LabelPrintView]:
@@ -314,6 +360,13 @@ def label_history(lot_number: str, *, db: Database, actor: Actor) -> list[LabelP
             select(LabelPrint).where(LabelPrint.lot_pk == lot.id).order_by(col(LabelPrint.id))
         ).all()
         return [LabelPrintView.of(r, lot.lot_number) for r in rows]
+
+
+def route_printer(db: Database, kind: LabelKind, stock: str) -> str:
+    """The printer command for ``kind`` on ``stock``: ``label_printers`` routes, else
+    ``label_printer`` (empty when neither is configured)."""
+    routes = parse_routes(db.settings.label_printers)
+    return printer_for(routes, kind.value, stock, db.settings.label_printer)
 
 
 def send_to_printer(data: bytes, command: str) -> None:
@@ -337,156 +390,11 @@ def send_to_printer(data: bytes, command: str) -> None:
         )
 
 
-# -- scanning ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Resolved:
-    ref: LabelRef
-    lot: Lot
-    subject: Subject
-    bag: DoseBag | None
-    first_print: LabelPrint
-    times_printed: int
-    checks: tuple[str, ...]
-    last_printed_at: datetime | None = None
-
-
-def resolve_payload(
-    session: Session,
-    db: Database,
-    payload: str,
-    *,
-    expect_lot: str | None = None,
-    expect_subject: str | None = None,
-) -> Resolved:
-    """Decode, verify and look up a payload; a RuleViolation (field ``payload``) otherwise."""
-    key = site_key(db)
-    ref = decode(payload, key)
-    checks = ["site MAC verified" if key else "check verified"]
-    lot = session.exec(
-        select(Lot).where(Lot.lot_number == identity.lot_number(ref.lot_number, "payload"))
-    ).first()
-    if lot is None:
-        raise RuleViolation(
-            "payload", "payload-unknown-lot", f"lot {ref.lot_number} does not exist here"
-        )
-    if lot.coi != identity.coi(ref.coi, "payload"):
-        raise RuleViolation(
-            "payload",
-            "payload-coi-mismatch",
-            f"the label's COI {ref.coi} is not lot {lot.lot_number}'s ({lot.coi}): "
-            "chain of identity broken, quarantine the container",
-        )
-    checks.append("COI matches the lot")
-    subject = session.get(Subject, lot.subject_pk)
-    assert subject is not None
-    want = identity.lot_number(expect_lot, "expect_lot") if expect_lot is not None else None
-    if want is not None and want != lot.lot_number:
-        raise RuleViolation(
-            "payload",
-            "wrong-lot",
-            f"STOP: this label is of lot {lot.lot_number} (subject {subject.subject_id}), not of lot {want}",
-        )
-    who = None if expect_subject is None else identity.subject_id(expect_subject, "expect_subject")
-    if who is not None and who != subject.subject_id:
-        raise RuleViolation(
-            "payload",
-            "wrong-subject",
-            f"STOP: this label belongs to subject {subject.subject_id}, not {who}",
-        )
-    if expect_lot is not None:
-        checks.append("expected lot")
-    if expect_subject is not None:
-        checks.append("expected subject")
-    bag = None
-    if ref.kind is LabelKind.DOSE_BAG:
-        bag = session.exec(
-            select(DoseBag).where(DoseBag.lot_pk == lot.id, DoseBag.bag_no == ref.item_no)
-        ).first()
-        if bag is None or bag.bag_count != ref.item_count:
-            raise RuleViolation(
-                "payload",
-                "payload-unknown-bag",
-                f"lot {lot.lot_number} has no bag {ref.item} (it has "
-                f"{bag.bag_count if bag else 'no such'} bags)",
-            )
-    prints = session.exec(
-        select(LabelPrint)
-        .where(LabelPrint.lot_pk == lot.id, LabelPrint.payload == payload.strip())
-        .order_by(col(LabelPrint.id))
-    ).all()
-    if not prints:
-        raise RuleViolation(
-            "payload",
-            "label-never-printed",
-            f"CellTrail never printed this {ref.kind} label of {ref.object_ref}: "
-            "do not use the container until QA has checked its identity",
-        )
-    checks.append("printed by CellTrail")
-    return Resolved(
-        ref, lot, subject, bag, prints[0], len(prints), tuple(checks), prints[-1].printed_at
-    )
-
-
-def outdated_content(session: Session, db: Database, r: Resolved) -> tuple[str, ...]:
-    """Warnings when what the label shows changed after its last print (a harvest correction
-    changes the cells and volume on dose-bag labels): the container needs a new label."""
-    if r.ref.kind not in (LabelKind.DOSE_BAG, LabelKind.QC_SAMPLE):
-        return ()
-    harvest = current_harvest(session, r.lot)
-    if harvest is None or harvest.supersedes_id is None or r.last_printed_at is None:
-        return ()
-    if harvest.recorded_at <= r.last_printed_at:
-        return ()
-    return (
-        f"the harvest was corrected on {db.local(harvest.recorded_at):%Y-%m-%d %H:%M} "
-        "after this label was printed: print a new one (--reprint-reason)",
-    )
-
-
-def scan(
-    payload: str,
-    *,
-    db: Database,
-    actor: Actor,
-    expect_lot: str | None = None,
-    expect_subject: str | None = None,
-) -> ScanView:
-    """Verify a scanned label and show what it identifies (a read: nothing is written)."""
-    actor.require("scan")
-    with db.read() as s:
-        r = resolve_payload(s, db, payload, expect_lot=expect_lot, expect_subject=expect_subject)
-        product = product_for_lot(db, s, r.lot)
-        hold = holds.status_in(s, r.lot)
-        return ScanView(
-            payload=payload.strip(),
-            kind=r.ref.kind.value,
-            object_ref=r.ref.object_ref,
-            lot_number=r.lot.lot_number,
-            coi=r.lot.coi,
-            coi_eye_readable=parse_coi(r.lot.coi).eye_readable,
-            subject_id=r.subject.subject_id,
-            product_name=product.name,
-            lot_state=r.lot.state,
-            bag_no=r.bag.bag_no if r.bag else None,
-            bag_count=r.bag.bag_count if r.bag else None,
-            bag_state=r.bag.state if r.bag else None,
-            bag_location=r.bag.location if r.bag else None,
-            first_printed_at=r.first_print.printed_at,
-            first_printed_by=r.first_print.printed_by,
-            times_printed=r.times_printed,
-            checks=r.checks,
-            warnings=outdated_content(s, db, r),
-            on_hold=hold.on_hold,
-            hold_reasons=tuple(x.message for x in hold.active),
-        )
-
-
 __all__ = [
     "OutputFormat",
     "PrintLabels",
     "PrintResult",
+    "Resolved",
     "ScanView",
     "build_labels",
     "label_history",

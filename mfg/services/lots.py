@@ -20,6 +20,7 @@ from mfg.domain.lifecycle import (
 from mfg.domain.reasons import require_reason
 from mfg.domain.specs import Product
 from mfg.errors import NotFound, RuleViolation
+from mfg.services import therapy
 from mfg.services.release_read import current_harvest
 from mfg.services.subjects import get_subject_row
 from mfg.services.uow import Actor, Database
@@ -135,10 +136,10 @@ def lot_view(db: Database, session: Session, lot: Lot, subject: Subject | None =
     alerts = session.exec(
         select(Alert.message).where(Alert.lot_pk == lot.id, col(Alert.acknowledged_at).is_(None))
     ).all()
-    coi = ids.parse_coi(lot.coi)
+    coi = therapy.lot_coi(session, lot)
     return LotView(
         lot_number=lot.lot_number,
-        coi=lot.coi,
+        coi=coi.content,
         coi_eye_readable=coi.eye_readable,
         subject_id=subject.subject_id,
         site=subject.site,
@@ -185,13 +186,13 @@ def register_lot(cmd: RegisterLot, *, db: Database, actor: Actor, now: datetime)
         subject = get_subject_row(s, cmd.subject_id)
         pin_spec(s, product, now)
         yy = today.year % 100
-        fin = db.settings.facility_id
-        coi_seq = _next_sequence(s, Lot.coi, f"{fin}{yy:02d}", 8, 6)
+        event = therapy.event_for_new_lot(tx, subject, db.settings.facility_id, today.year)
         lot_prefix = f"{product.code}-{yy:02d}-"
         lot_seq = _next_sequence(s, Lot.lot_number, lot_prefix, len(lot_prefix) + 1, 6)
         lot = Lot(
             lot_number=ids.lot_number(product.code, yy, lot_seq),
-            coi=ids.coi_code(fin, yy, coi_seq),
+            coi=event.coi,
+            therapy_event_pk=event.id,  # type: ignore[arg-type]
             subject_pk=subject.id,  # type: ignore[arg-type]
             product_code=product.code,
             spec_version=product.spec_version,

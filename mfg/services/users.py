@@ -150,11 +150,14 @@ def _upgrade(db: Database, now: datetime) -> str | None:
     attributes: dict[str, object] = {"now": now}
     if legacy:
         attributes["audit_keyring"] = db.audit_keyring(create=True)
+    # 0005 records the rows it makes (therapy events): keys(first_event), as the write path
+    attributes["audit_keys"] = lambda first: db.audit_keyring(create=first)
     revision = store_db.upgrade(db.engine, attributes)
-    keyed = attributes.get("audit_keyed")
-    if isinstance(keyed, tuple):
-        trail, seq, digest = keyed
-        db.checkpoint(trail, seq, digest, now, "keyed")
+    for name, kind in (("audit_keyed", "keyed"), ("audit_appended", "upgrade")):
+        made = attributes.get(name)
+        if isinstance(made, tuple):
+            trail, seq, digest = made
+            db.checkpoint(trail, seq, digest, now, kind)
     return revision
 
 

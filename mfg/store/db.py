@@ -183,7 +183,7 @@ def alembic_config(url: str) -> Any:
 # The newest migration this code expects. Every command checks it with one plain query instead
 # of loading Alembic (which costs ~0.2 s of start-up); tests/test_migrations.py keeps it equal to
 # the migration head.
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0005"
 
 
 def schema_revision(engine: Engine) -> str | None:
@@ -213,12 +213,37 @@ def upgrade(engine: Engine, attributes: dict[str, Any] | None = None) -> str | N
 
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     cfg.attributes.update(attributes or {})
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    if engine.dialect.name == "sqlite":
+        _upgrade_sqlite(engine, cfg)
+    else:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
     if attributes is not None:
         attributes.update({k: v for k, v in cfg.attributes.items() if k != "connection"})
     return schema_revision(engine)
+
+
+def _upgrade_sqlite(engine: Engine, cfg: Any) -> None:
+    """SQLite rebuilds a table to alter it (Alembic batch mode), dropping the old one; with
+    foreign keys on, that fails for a table others reference (migration 0005 alters ``lot``).
+    As SQLite's own procedure for such changes says: foreign keys off (outside a transaction),
+    migrate in one transaction, ``foreign_key_check`` before commit, foreign keys back on."""
+    from alembic import command
+
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        raw.execute("PRAGMA foreign_keys = OFF")
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                bad = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if bad:
+                    raise ConfigError(f"the upgrade would break foreign keys: {bad[:5]}")
+        finally:
+            raw.execute("PRAGMA foreign_keys = ON")
 
 
 def owner_role(engine: Engine) -> tuple[str, str] | None:

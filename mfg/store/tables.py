@@ -108,10 +108,24 @@ class SpecPin(SQLModel, table=True):
     first_used_at: datetime = Field(sa_column=_ts())
 
 
+class TherapyEvent(SQLModel, table=True):
+    """One patient therapy event: its ISBT 128 Chain of Identity Identifier (data content)."""
+
+    __tablename__ = "therapy_event"
+    id: int | None = Field(default=None, primary_key=True)
+    subject_pk: int = Field(sa_column=_fk("subject.id"))
+    coi: str = Field(unique=True, index=True, max_length=15)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    started_by: str = Field(max_length=64)
+    started_at: datetime = Field(sa_column=_ts())
+
+
 class Lot(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     lot_number: str = Field(unique=True, index=True, max_length=24)
-    coi: str = Field(unique=True, index=True, max_length=14)
+    # the code given at registration: the therapy event's CoI (0.2 on) or a 0.1 lot COI code
+    coi: str = Field(index=True, max_length=15)
+    therapy_event_pk: int = Field(sa_column=_fk("therapy_event.id"))
     subject_pk: int = Field(sa_column=_fk("subject.id"))
     product_code: str = Field(max_length=10)
     spec_version: str = Field(max_length=16)
@@ -305,6 +319,36 @@ class LabelPrint(SQLModel, table=True):
     reprint_reason: str | None = Field(default=None, sa_column=Column(Text))
     printed_by: str = Field(max_length=64)
     printed_at: datetime = Field(sa_column=_ts())
+    layout_version: int | None = None  # None: printed before label layouts were versioned
+    isbt128: str | None = Field(default=None, sa_column=Column(Text))  # the Data Matrix message
+    printer: str | None = Field(default=None, sa_column=Column(Text))  # command it was sent to
+
+
+class LabelEvent(SQLModel, table=True):
+    """Copies of a print applied to their container (scanned after application) or voided."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    print_pk: int = Field(sa_column=_fk("labelprint.id"))
+    action: str = Field(max_length=16)  # applied | voided
+    quantity: int = 1
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    by: str = Field(max_length=64)
+    at: datetime = Field(sa_column=_ts())
+
+
+class LabelLayoutApproval(SQLModel, table=True):
+    """QA's electronic signature approving a label layout version (and definition) for use."""
+
+    __table_args__ = (UniqueConstraint("kind", "version", "definition_sha256"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)
+    version: int
+    definition_sha256: str = Field(max_length=64)
+    username: str = Field(max_length=64)
+    printed_name: str = Field(max_length=200)
+    meaning: str = Field(max_length=40)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    signed_at: datetime = Field(sa_column=_ts())
 
 
 class LotHold(SQLModel, table=True):

@@ -12,13 +12,13 @@ from mfg.errors import ConfigError
 
 def test_defaults_file_and_environment(tmp_path: Path):
     s = load_settings(tmp_path, env={})
-    assert (s.facility_id, s.site_timezone) == ("W0001", "UTC")
+    assert (s.facility_id, s.site_timezone) == ("A9990", "UTC")  # a validation FIN
     assert s.effective_database_url == f"sqlite:///{tmp_path / 'celltrail.db'}"
     assert set(s.sources.values()) == {"default"}
     path = write_default_config(s)
     assert write_default_config(s) == path  # never overwritten
     text = path.read_text()
-    path.write_text(text.replace('facility_id = "W0001"', 'facility_id = "A1234"'))
+    path.write_text(text.replace('facility_id = "A9990"', 'facility_id = "A1234"'))
     s = load_settings(tmp_path, env={"MFG_SITE_TZ": "Europe/Berlin"})
     assert (s.facility_id, s.sources["facility_id"]) == ("A1234", str(path))
     assert (s.site_timezone, s.sources["site_timezone"]) == ("Europe/Berlin", "$MFG_SITE_TZ")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.conftest import Home
+from tests.support.constants import PASSWORD
 
 ESC = "typo\x1b[1A\x1b[2K"
 MARKUP = "[bold red]BROKEN: x[/] :V: [link=http://evil]y[/link]"
@@ -178,9 +179,18 @@ def test_formula_cells_in_exports_are_neutralised(home: Home, tmp_path: Path):
     assert list(out["n"]) == [-1, 2, 3]
 
 
+def _approve(home: Home, kind: str) -> None:
+    """QA approves the layout (the e-signature's password on stdin, never MFG_PASSWORD)."""
+    home.ok(
+        "labels", "approve-layout", kind, "--reason", "test", "--password-stdin",
+        user="qa", input=PASSWORD + "\n",
+    )  # fmt: skip
+
+
 def test_a_label_print_whose_file_cannot_be_written_is_not_recorded(home: Home, tmp_path: Path):
     home.subject()
     lot = home.register()
+    _approve(home, "pbmc-vial")
     before = home.snapshot()
     for target in (tmp_path, Path("/dev/full"), tmp_path / "missing" / "v.pdf"):
         r = home.run("labels", lot, "--kind", "pbmc-vial", "-o", str(target))
@@ -198,6 +208,7 @@ def test_a_label_print_fails_together_with_its_file(home: Home, tmp_path: Path, 
     """The file is written inside the print's transaction: a write error leaves neither."""
     home.subject()
     lot = home.register()
+    _approve(home, "pbmc-vial")
     before = home.snapshot()
     from mfg import outfile
 

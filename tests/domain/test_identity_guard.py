@@ -29,7 +29,7 @@ ALLOWED = {
     ("mfg/cli/labels.py", "output.suffix"): "file extension",
     ("tui/screens/scan.py", "event.value"): "scan dialog input, resolved by the services",
     ("tui/screens/custody.py", "payload"): "scanner's Enter; the services verify the payload",
-    ("mfg/services/labels.py", "payload"): "the scanner's Enter; the payload is verified",
+    ("mfg/services/scanning.py", "payload"): "the scanner's Enter; the scan is then verified",
     ("mfg/cli/release.py", "lot"): "display only (a title); lookups go through identity",
     ("mfg/auth.py", "username"): "password policy: the password must not contain the name",
     ("labels/content.py", "f'Subj {self.subject_id} {second}'"): "label text layout",

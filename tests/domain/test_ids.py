@@ -1,4 +1,5 @@
-"""COI codes: ISO/IEC 7064 MOD 37-2 check characters, parsing, lot numbers."""
+"""CoI identifiers (ISBT 128 data structure 040) and their keyboard check character K; the
+CellTrail 0.1 lot codes they replace; lot numbers."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from hypothesis import strategies as st
 
 from mfg.domain.ids import (
     MOD37_ALPHABET,
-    coi_code,
+    coi,
+    coi_from_content,
     lot_number,
+    migrated_coi,
     mod37_2_check,
     parse_coi,
+    parse_legacy_coi,
 )
 from mfg.errors import RuleViolation
 
@@ -23,7 +27,8 @@ fins = st.builds(
     st.sampled_from(FIN_FIRST),
     st.text(alphabet="0123456789", min_size=4, max_size=4),
 )
-cois = st.builds(coi_code, fins, st.integers(0, 99), st.integers(1, 999_999))
+sequences = st.one_of(st.integers(1, 999_999), st.text(alphabet=ALNUM, min_size=6, max_size=6))
+cois = st.builds(coi, fins, st.integers(0, 99), sequences)
 
 
 def test_iso_7064_published_example():
@@ -31,111 +36,62 @@ def test_iso_7064_published_example():
     assert mod37_2_check("G123498654321") == "H"
 
 
-def test_coi_layout_and_eye_readable_form():
-    code = coi_code("W0001", 2026, 42)
-    assert len(code) == 14 and code[:13] == "W000126000042"
-    coi = parse_coi(code)
-    assert (coi.facility_id, coi.year, coi.sequence) == ("W0001", 26, 42)
-    assert coi.code == code
-    assert coi.eye_readable == f"W0001 26 000042 {code[13]}"
-    assert parse_coi(coi.eye_readable.lower()) == coi  # as scanned or typed, spaces allowed
-
-
-@settings(deadline=None)
-@given(cois)
-def test_generated_codes_parse_back(code: str):
-    assert parse_coi(code).code == code
-
-
-@settings(deadline=None)
-@given(cois)
-def test_every_single_character_substitution_is_detected(code: str):
-    for i in range(len(code)):
-        for ch in MOD37_ALPHABET:
-            if ch == code[i]:
-                continue
-            typo = code[:i] + ch + code[i + 1 :]
-            with pytest.raises(RuleViolation) as e:
-                parse_coi(typo)
-            assert e.value.field == "coi"
-
-
-@settings(deadline=None)
-@given(cois)
-def test_every_adjacent_transposition_is_detected(code: str):
-    for i in range(len(code) - 1):
-        if code[i] == code[i + 1]:
-            continue
-        swapped = code[:i] + code[i + 1] + code[i] + code[i + 2 :]
-        with pytest.raises(RuleViolation):
-            parse_coi(swapped)
-
-
-@settings(deadline=None)
-@given(st.text(alphabet=ALNUM, min_size=1, max_size=20), st.data())
-def test_check_character_changes_with_any_substitution_in_any_body(body: str, data):
-    # The property of the algorithm itself, not only of the COI format.
-    i = data.draw(st.integers(0, len(body) - 1))
-    ch = data.draw(st.sampled_from(ALNUM).filter(lambda c: c != body[i]))
-    assert mod37_2_check(body[:i] + ch + body[i + 1 :]) != mod37_2_check(body)
-
-
-@settings(deadline=None)
-@given(st.text(alphabet=ALNUM, min_size=2, max_size=20), st.data())
-def test_check_character_changes_with_any_adjacent_transposition_in_any_body(body: str, data):
-    i = data.draw(st.integers(0, len(body) - 2))
-    if body[i] != body[i + 1]:
-        swapped = body[:i] + body[i + 1] + body[i] + body[i + 2 :]
-        assert mod37_2_check(swapped) != mod37_2_check(body)
+def test_coi_layout_field_by_field():
+    c = coi("A9990", 2026, 42)
+    assert c.structure == "&/CHA999026000042" and len(c.content) == 15
+    assert (c.content[:2], c.content[2:7], c.content[7:9], c.content[9:]) == (
+        "CH",
+        "A9990",
+        "26",
+        "000042",
+    )
+    assert c.check == mod37_2_check("CHA999026000042")  # K over the 15-character data content
+    assert c.text == "CH A9990 26 000042"
+    assert c.eye_readable == f"CH A9990 26 000042 |{c.check}|"
+    # as typed from the label (with K), as scanned (with its data identifier), as stored
+    assert parse_coi(f"ch a9990 26 000042 {c.check}") == c
+    assert parse_coi("&/CHA999026000042") == c == coi_from_content("CHA999026000042")
 
 
 @pytest.mark.parametrize(
     ("text", "rule"),
     [
-        ("W000126000001", "coi-length"),
-        ("W000126000001LL", "coi-length"),
-        ("O000126000001L", "coi-format"),  # O is not a FIN first character
-        ("W00A126000001L", "coi-format"),
-        ("W000126000001*", "coi-check-character"),
+        ("CHA99902600004", "coi-length"),
+        ("CHO999026000042", "coi-format"),  # O is not a FIN's first character
+        ("CHA9990260000-2", "coi-format"),
+        ("XXA999026000042", "coi-format"),
+        ("&/CHA99902600004", "coi-length"),
     ],
 )
-def test_malformed_codes_are_refused_with_a_rule(text: str, rule: str):
-    code = coi_code("W0001", 26, 1)
-    assert code != "W000126000001*"
+def test_malformed_cois_are_refused_naming_the_rule(text: str, rule: str):
     with pytest.raises(RuleViolation) as e:
         parse_coi(text)
-    assert e.value.rule == rule
+    assert (e.value.field, e.value.rule) == ("coi", rule)
 
 
-def test_check_character_may_be_the_asterisk():
-    # value 36: the one check character that is not a digit or letter; it must still parse
-    body = next(
-        f"W000126{n:06d}" for n in range(1, 10_000) if mod37_2_check(f"W000126{n:06d}") == "*"
-    )
-    assert parse_coi(body + "*").check == "*"
+@settings(deadline=None, max_examples=60)
+@given(cois)
+def test_any_single_character_change_to_the_eye_readable_coi_is_caught(c):
+    typed = c.content + c.check  # what a person types from the label: data content, then K
+    assert parse_coi(typed) == c
+    for i in range(len(typed)):
+        for ch in MOD37_ALPHABET:
+            if ch == typed[i]:
+                continue
+            typo = typed[:i] + ch + typed[i + 1 :]
+            with pytest.raises(RuleViolation) as e:
+                parse_coi(typo)
+            assert e.value.field == "coi"
 
 
-@pytest.mark.parametrize(
-    ("fin", "seq", "rule"),
-    [
-        ("W0001", 0, "coi-sequence-range"),
-        ("W0001", 1_000_000, "coi-sequence-range"),
-        ("O0001", 1, "coi-format"),
-        ("W001", 1, "coi-format"),
-    ],
-)
-def test_coi_code_refuses_bad_parts(fin: str, seq: int, rule: str):
+def test_legacy_codes_read_and_map_to_the_coi_of_migration_0005():
+    old = "W000126000042" + mod37_2_check("W000126000042")
+    assert parse_legacy_coi(old).sequence == 42
+    assert migrated_coi(old).content == "CHW000126000042"
     with pytest.raises(RuleViolation) as e:
-        coi_code(fin, 2026, seq)
-    assert e.value.rule == rule
-
-
-def test_lower_case_or_star_in_a_body_is_not_a_check_input():
-    with pytest.raises(RuleViolation) as e:
-        mod37_2_check("W0001*")
-    assert e.value.rule == "coi-charset"
+        parse_legacy_coi(old[:13] + ("A" if old[13] != "A" else "B"))
+    assert e.value.rule == "coi-check-character"
 
 
 def test_lot_number():
     assert lot_number("BH002", 2026, 7) == "BH002-26-0007"
-    assert lot_number("BH002", 2100, 12345) == "BH002-00-12345"

@@ -8,7 +8,7 @@ from sqlmodel import Session, func, select
 
 from mfg.services import labels as label_svc
 from mfg.services.uow import Actor, Database
-from mfg.store.tables import Lot
+from mfg.store.tables import LabelLayoutApproval, Lot
 from tests.support import world
 from tests.support.constants import NOW
 
@@ -32,6 +32,8 @@ def harvested_with_labels(
 ) -> tuple[str, list[str]]:
     """A harvested lot (3 bags by default) with its dose-bag labels printed: (lot, payloads)."""
     lv, _ = world.harvested_lot(db, tech, subject_id, now=now, **kw)  # type: ignore[arg-type]
+    if n_rows(db, LabelLayoutApproval) == 0:
+        world.approve_label_layouts(db, now)
     res = label_svc.print_labels(
         label_svc.PrintLabels(lv.lot_number, "dose-bag"), db=db, actor=tech, now=now
     )

@@ -16,6 +16,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from labels.payload import LabelKind
+from mfg.domain import isbt128
 from mfg.store.tables import CustodyEvent, LabelPrint
 from tests.conftest import add_users
 from tests.labels.helpers import n_rows, set_lot_state
@@ -62,6 +63,7 @@ def site(sqlite_db, tmp_path):  # type: ignore[no-untyped-def]
     now = datetime.now(UTC)
     world.harvested_lot(sqlite_db, actors["tech"], now=now)
     world.harvested_lot(sqlite_db, actors["tech"], "S-002", now=now)
+    world.approve_label_layouts(sqlite_db, now)
     return Site(sqlite_db, tmp_path)
 
 
@@ -69,15 +71,41 @@ def lot_number(n: int = 1) -> str:
     return f"BH002-{datetime.now(UTC).year % 100:02d}-{n:04d}"
 
 
-def codes_in_pdf(path: Path) -> list[str]:
+def symbols_in_pdf(path: Path) -> list[tuple[str, str]]:
     pdf = pdfium.PdfDocument(path.read_bytes())
     return [
-        r.text for page in pdf for r in zxingcpp.read_barcodes(page.render(scale=300 / 72).to_pil())
+        (r.format.name, r.text)
+        for page in pdf
+        for r in zxingcpp.read_barcodes(page.render(scale=300 / 72).to_pil())
     ]
 
 
+def symbols_in_png(path: Path) -> list[tuple[str, str]]:
+    img = Image.open(io.BytesIO(path.read_bytes()))
+    return [(r.format.name, r.text) for r in zxingcpp.read_barcodes(img)]
+
+
+def codes_in_pdf(path: Path) -> list[str]:
+    return [t for f, t in symbols_in_pdf(path) if f == "QRCode"]
+
+
 def codes_in_png(path: Path) -> list[str]:
-    return [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(path.read_bytes())))]
+    return [t for f, t in symbols_in_png(path) if f == "QRCode"]
+
+
+def expected_symbols(prints: list[dict[str, object]], kind: str) -> list[tuple[str, str]]:
+    """QR payload and Data Matrix message of each print; Code 128 CoI and product code on the
+    2-inch stocks (every kind but the cryovial ones)."""
+    out: list[tuple[str, str]] = []
+    for p in prints:
+        out += [("QRCode", str(p["payload"])), ("DataMatrix", str(p["isbt128"]))]
+        if kind not in ("pbmc-vial", "qc-sample"):
+            structures = isbt128.parse(str(p["isbt128"]))
+            coi = isbt128.find(structures, isbt128.COI)
+            product = isbt128.find(structures, isbt128.PRODUCT)
+            assert coi is not None and product is not None
+            out += [("Code128", coi.text), ("Code128", product.text)]
+    return sorted(out)
 
 
 @pytest.mark.parametrize("kind", [k.value for k in LabelKind])
@@ -85,21 +113,24 @@ def test_every_kind_to_pdf_and_png_reads_back_and_scans(site, kind):
     lot = lot_number()
     pdf = site.tmp / f"{kind}.pdf"
     r = site.ok("labels", lot, "--kind", kind, "-o", str(pdf), "--json")
-    printed = [p["payload"] for p in json.loads(r.stdout)["prints"]]
-    assert sorted(codes_in_pdf(pdf)) == sorted(printed)
+    prints = json.loads(r.stdout)["prints"]
+    printed = [p["payload"] for p in prints]
+    assert sorted(symbols_in_pdf(pdf)) == expected_symbols(prints, kind)
     assert len(printed) == (4 if kind == "dose-bag" else 1)
+    assert {p["layout_version"] for p in prints} == {2}
 
     png = site.tmp / f"{kind}.png"
     site.refused("reprint-reason-required", "labels", lot, "--kind", kind, "-o", str(png))
     site.ok("labels", lot, "--kind", kind, "-o", str(png), "--reprint-reason", "preview")
-    assert sorted(codes_in_png(png)) == sorted(printed)
+    assert sorted(symbols_in_png(png)) == expected_symbols(prints, kind)
 
-    for payload in printed:
-        out = json.loads(site.ok("scan", payload, "--expect-lot", lot, "--json").stdout)
-        assert out["lot_number"] == lot and out["kind"] == kind and out["times_printed"] == 2
-        assert out["subject_id"] == "S-001"
+    for p in prints:
+        for code in (p["payload"], p["isbt128"]):  # the QR code and the Data Matrix symbol
+            out = json.loads(site.ok("scan", code, "--expect-lot", lot, "--json").stdout)
+            assert out["lot_number"] == lot and out["kind"] == kind and out["times_printed"] == 2
+            assert out["subject_id"] == "S-001" and out["object_ref"] == p["object_ref"]
     human = site.ok("scan", "-", input=printed[0] + "\n").stdout
-    assert human.startswith("OK ") and "W0001" in human and "S-001" in human
+    assert human.startswith("OK ") and "CH A9990" in human and "S-001" in human
 
 
 def test_scan_refusals_exit_1_with_the_rule(site):

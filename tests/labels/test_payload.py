@@ -7,10 +7,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labels.payload import LabelKind, LabelRef, decode, encode
-from mfg.domain.ids import coi_code
+from mfg.domain.ids import coi, mod37_2_check
 from mfg.errors import RuleViolation
 
-COI = coi_code("W0001", 26, 1)
+
+def coi_code(fin: str, year: int, seq: int) -> str:
+    return coi(fin, year, seq).content
+
+
+COI = coi_code("A9990", 26, 1)
 REF = LabelRef(LabelKind.DOSE_BAG, "BH002-26-0001", COI, 2, 3)
 
 refs = st.builds(
@@ -34,7 +39,7 @@ keys = st.one_of(st.none(), st.text(min_size=1, max_size=40))
 
 def test_format_is_short_and_alphanumeric_mode():
     p = encode(REF)
-    assert p.startswith("CT1:D:BH002-26-0001:" + COI + ":2/3:H") and len(p) == 48
+    assert p.startswith("CT2:D:BH002-26-0001:" + COI + ":2/3:H") and len(p) == 49
     assert decode(p) == REF
     assert encode(REF, "k").split(":")[-1].startswith("K")
 
@@ -78,7 +83,7 @@ def test_refusals_name_the_rule():
     cases = [
         ("", None, "payload-empty"),
         ("HELLO", None, "payload-unknown"),
-        ("CT2:D:X", None, "payload-version"),
+        ("CT9:D:X", None, "payload-version"),
         (plain.lower(), None, "payload-damaged"),
         (plain.replace("2/3", "3/3"), None, "payload-damaged"),
         (plain, "site-secret", "payload-unkeyed"),
@@ -103,6 +108,28 @@ def test_a_hand_made_payload_with_a_valid_check_but_bad_coi_is_refused():
     payload = body + base64.b32encode(hashlib.sha256(body.encode()).digest()[:5]).decode()
     with pytest.raises(RuleViolation) as e:
         decode(payload)
+    assert e.value.rule == "payload-format"
+
+
+def _hand_made(body: str) -> str:
+    import base64
+    import hashlib
+
+    return body + base64.b32encode(hashlib.sha256(body.encode()).digest()[:5]).decode()
+
+
+def test_version_1_labels_of_cellTrail_0_1_still_decode_with_their_old_code():
+    old = "W000126000001" + mod37_2_check("W000126000001")
+    ref = decode(_hand_made(f"CT1:D:BH002-26-0001:{old}:1/3:H"))
+    assert (ref.version, ref.coi, ref.item_no) == (1, old, 1)
+    with pytest.raises(RuleViolation) as e:  # a CoI where a version 1 label has its old code
+        decode(_hand_made(f"CT1:D:BH002-26-0001:{COI}:1/3:H"))
+    assert e.value.rule == "payload-format"
+
+
+def test_a_version_2_payload_with_a_malformed_coi_is_refused():
+    with pytest.raises(RuleViolation) as e:
+        decode(_hand_made("CT2:D:BH002-26-0001:CHO999026000001:1/3:H"))  # O is not a FIN letter
     assert e.value.rule == "payload-format"
 
 

@@ -15,6 +15,7 @@ from labels.layout import MIN_SIZE, layout
 from labels.payload import LabelKind, decode
 from labels.render import render
 from labels.stocks import DEFAULT_STOCK, STOCKS, get_stock
+from mfg.domain.ids import coi_from_content
 from mfg.errors import RuleViolation
 from tests.labels.samples import COI, LOT, sample
 
@@ -45,7 +46,9 @@ def test_pdf_of_each_kind_reads_back(kind):
     assert qr_texts(pages[0]) == [label.payload]
     assert decode(label.payload) == label.ref
     text = pdf_text(data)
-    assert f"Lot {LOT}" in text and "W0001 26 000001 " + COI[-1] in text and "S-001" in text
+    coi = coi_from_content(COI)
+    assert f"Lot {LOT}" in text and f"CoI {coi.text}" in text and "S-001" in text
+    assert text.count(coi.check) >= 1
     assert ("AB 1988-04-02" in text) or ("AB DOB 1988-04-02" in text)
     flat = " ".join(text.split())
     assert NOT_EVALUATED in flat
@@ -78,7 +81,12 @@ def test_nothing_leaves_the_label(kind):
         assert lay.texts and all(t.size >= MIN_SIZE for t in lay.texts)
         for t in lay.texts:
             assert t.x > lay.qr.x + lay.qr.side
-            assert t.x + _unit_width(t.text, t.bold) * t.size <= lay.width - 2.9
+            end = (
+                t.box_rect()[0] + t.box_rect()[2]
+                if t.box
+                else t.x + _unit_width(t.text, t.bold) * t.size
+            )
+            assert end <= lay.width - 2.9
             assert t.baseline - t.size >= 0 and t.baseline + t.size * 0.25 <= lay.height - 2.9
         assert lay.qr.y >= 2.9 and lay.qr.y + lay.qr.side <= lay.height - 2.9
 
@@ -122,7 +130,11 @@ def unhex(data: str) -> str:
     return re.sub(r"_([0-9A-F]{2})", lambda m: chr(int(m[1], 16)), data)
 
 
-ZPL_FIELD = re.compile(r"\^FO(\d+),(\d+)(\^A0N,(\d+),(\d+))?(\^FH_)?(\^BQN,2,(\d+))?\^FD(.*?)\^FS")
+ZPL_FIELD = re.compile(
+    r"\^FO(\d+),(\d+)(\^A0N,(\d+),(\d+))?(\^FH_)?(\^BQN,2,(\d+))?(\^BXN,(\d+),200)?"
+    r"(\^BY(\d+)\^BCN,(\d+),N,N,N,A)?\^FD(.*?)\^FS"
+)
+ZPL_BOX = re.compile(r"\^FO(\d+),(\d+)\^GB(\d+),(\d+),(\d+)\^FS")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -135,13 +147,19 @@ def test_zpl_field_by_field(kind, dpi):
     w, h = round(stock.label_w * dpi / 72), round(stock.label_h * dpi / 72)
     assert f"^PW{w}\n" in zpl and f"^LL{h}\n" in zpl
     fields = ZPL_FIELD.findall(zpl)
-    texts = [unhex(f[8]) for f in fields if f[3]]
+    texts = [unhex(f[13]) for f in fields if f[3]]
     qrs = [f for f in fields if f[6]]
-    # the text fields are the layout's lines, in order
-    assert texts == [t.text for t in layout(label, stock.label_w, stock.label_h).texts]
-    assert f"Lot {LOT}" in texts and f"COI {label.coi_eye_readable}" in texts
+    lay = layout(label, stock.label_w, stock.label_h)
+    # the text fields are the layout's lines, in order (the CoI's K right after its line)
+    assert texts == [x for t in lay.texts for x in (t.text, t.box) if x]
+    coi = coi_from_content(COI)
+    assert f"Lot {LOT}" in texts and f"CoI {coi.text}" in texts and coi.check in texts
+    assert len(ZPL_BOX.findall(zpl)) == 1  # the box around K
     # one QR field: model 2, error correction M, automatic mode, exactly the payload
-    assert len(qrs) == 1 and qrs[0][8] == "MA," + label.payload and int(qrs[0][7]) >= 2
+    assert len(qrs) == 1 and qrs[0][13] == "MA," + label.payload and int(qrs[0][7]) >= 2
+    # one Data Matrix field, ECC 200, exactly the compound message
+    dms = [f for f in fields if f[8]]
+    assert len(dms) == 1 and dms[0][13] == label.isbt128 and int(dms[0][9]) >= 1
     for f in fields:
         x, y = int(f[0]), int(f[1])
         assert 0 <= x < w and 0 <= y < h
@@ -149,7 +167,7 @@ def test_zpl_field_by_field(kind, dpi):
             assert int(f[3]) >= 10 and y + int(f[3]) <= h
     # every ^FO line is a complete field; nothing else but the header and trailer
     body = [ln for ln in zpl.splitlines() if ln.startswith("^FO")]
-    assert len(body) == len(fields)
+    assert len(body) == len(fields) + len(ZPL_BOX.findall(zpl))
 
 
 def test_zpl_escapes_control_characters():

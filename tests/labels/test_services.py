@@ -92,6 +92,7 @@ def test_print_refusals_write_nothing(db, actors):
     tech = actors["tech"]
     world.subject(db, tech)
     lv = world.lot(db, tech)
+    world.approve_label_layouts(db)
     before = written(db)
     cases = [
         (label_svc.PrintLabels(lv.lot_number, "dose-bag"), "no-dose-bags"),
@@ -120,7 +121,9 @@ def test_label_content_comes_from_the_lot(db, actors):
     assert (b.bag_no, b.bag_count, b.volume_ml, b.car_viable_cells) == (1, 4, 50.0, 225_000_000)
     assert b.subject_id == "S-001" and b.initials == "AB" and str(b.dob) == "1988-04-02"
     assert b.expires_on is not None and b.storage.startswith("Store <= -150")
-    assert b.facility == "Test GMP Facility" and b.coi_eye_readable.startswith("W0001 26 000001")
+    assert b.facility == "Test GMP Facility" and b.coi_eye_readable.startswith(
+        "CH A9990 26 000001 |"
+    )
     (vial,) = label_svc.preview_labels(lot, "pbmc-vial", db=db, actor=tech)
     assert vial.kind is LabelKind.PBMC_VIAL and vial.collected_on == NOW.date() - timedelta(11)
 

@@ -66,8 +66,8 @@ def test_coa_text_contains_every_field(db, actors):
         "BH002 injection, CD19-BCMA CAR-T cells",  # product
         "BH002 version 1",  # spec version
         lot,
-        "W0001 26 000001 L",  # COI eye-readable with its check character
-        "check character L",
+        "CH A9990 26 000001",  # the ISBT 128 CoI eye-readable, with its check character K
+        "check character J",
         "S-001",  # subject
         "NCT06350110",  # protocol
         "DL2: 2.0 x 10^6 CAR+ viable T cells/kg",  # dose level
@@ -76,7 +76,7 @@ def test_coa_text_contains_every_field(db, actors):
         "2026-11-25 (day 11)",
         "Cryopreservation date",
         "Expiry date",
-        "2027-11-25",
+        "2027-11-25 23:59 UTC+08:00",  # expiry with the time (none recorded: 23:59) and zone
         "<= -150 °C, vapour phase of liquid nitrogen",  # storage condition
         "4 bag(s) x 50 mL = 200 mL",  # bags and volume
         "9.0 x 10^8 CAR+ viable T cells",  # CAR+ viable cells

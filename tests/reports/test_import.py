@@ -41,7 +41,8 @@ def test_import_writes_every_row_in_one_audited_transaction(db, actors, tmp_path
         assert set(lots) == set(scenario.EXPECTED_LOTS)
         cryo = lots["BH002-25-0012"]
         assert cryo.source == "cryo-pbmc" and cryo.day0.isoformat() == d(0)
-        assert len({lot.coi for lot in lots.values()}) == 11
+        # one CoI per therapy event: the subject with two lots has one for both
+        assert len({lot.coi for lot in lots.values()}) == 10
         for lot in lots.values():
             assert parse_coi(lot.coi).year == 25
         terminated = lots["BH002-25-0009"]
@@ -64,6 +65,7 @@ def test_import_writes_every_row_in_one_audited_transaction(db, actors, tmp_path
     actions = [e.action for e in events]
     assert actions.count("lot.imported") == 11
     assert actions.count("subject.imported") == 10
+    assert actions.count("therapy_event.started") == 10
     assert actions.count("harvest.imported") == 9
     assert actions.count("result.imported") == 108
     assert actions[0] == "import.staged" and actions[-1] == "import.approved"

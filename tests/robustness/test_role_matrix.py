@@ -33,7 +33,12 @@ TABLE: dict[str, tuple[list[str], str]] = {
         [LOT, "--date", "today", "--total-viable", "3e9", "--car-pct", "31", "--correct", "typo"],
         "harvest.correct",
     ),
-    "labels": ([LOT, "--kind", "culture", "-o", "{tmp}/l-{u}.pdf"], "label.print"),
+    "labels print": ([LOT, "--kind", "culture", "-o", "{tmp}/l-{u}.pdf"], "label.print"),
+    "labels apply": (["CT2-NOT-A-LABEL"], "label.print"),
+    "labels void": (["999", "--reason", "matrix"], "label.void"),
+    "labels reconcile": ([LOT], "lot.read"),
+    "labels layouts": ([], "lot.read"),
+    "labels approve-layout": (["culture", "--reason", "matrix"], "label.approve"),
     "scan": (["CT1-NOT-A-LABEL"], "scan"),
     "backup": (["{tmp}/backup-{u}.db"], "backup"),
     "disposition": (
@@ -66,6 +71,8 @@ TABLE: dict[str, tuple[list[str], str]] = {
         "subject.add",
     ),
     "subject show": (["S-001"], "lot.read"),
+    "coi start": (["S-001", "--reason", "matrix"], "coi.start"),
+    "coi list": (["S-001"], "lot.read"),
     "subject weight": (["S-001", "--weight-kg", "63", "--reason", "matrix"], "subject.update"),
     "lot register": (
         ["S-001", "--source", "apheresis", "--apheresis-date", "today"],

@@ -55,9 +55,9 @@ def scene(db, actors):  # type: ignore[no-untyped-def]
 def test_untouched_database_verifies_including_every_record(db, actors, scene):
     r = verify(db, actors["qa"])
     assert r.ok, (r.problem, r.record_problems)
-    # 6 users + 2 subjects + 1 spec pin + 2 lots + 5 + 2 counts + 2 harvests + 4 dose bags
-    # + the site time zone (site settings are checked too)
-    assert r.records_checked == 25
+    # 6 users + 2 subjects + 2 therapy events + 1 spec pin + 2 lots + 5 + 2 counts + 2 harvests
+    # + 4 dose bags + the site time zone (site settings are checked too)
+    assert r.records_checked == 27
     assert r.record_problems == ()
 
 
@@ -106,12 +106,14 @@ def test_count_deleted_in_sql_is_named(db, actors, scene):
 
 def test_lot_inserted_in_sql_is_named(db, actors, scene):
     pk = scalar(db, "SELECT subject_pk FROM lot WHERE lot_number = :lot", lot=scene["lot"])
+    ev = scalar(db, "SELECT therapy_event_pk FROM lot WHERE lot_number = :lot", lot=scene["lot"])
     sql(
         db,
-        "INSERT INTO lot (lot_number, coi, subject_pk, product_code, spec_version, source, day0, "
-        "state, registered_at, registered_by, state_changed_at, row_version) VALUES "
-        "('BH002-26-0999', 'W00012600099X', :pk, 'BH002', '1', 'apheresis', '2026-11-14', "
-        "'registered', :at, 'tech', :at, 1)",
+        "INSERT INTO lot (lot_number, coi, therapy_event_pk, subject_pk, product_code, "
+        "spec_version, source, day0, state, registered_at, registered_by, state_changed_at, "
+        "row_version) VALUES ('BH002-26-0999', 'CHA999026000099', :ev, :pk, 'BH002', '1', "
+        "'apheresis', '2026-11-14', 'registered', :at, 'tech', :at, 1)",
+        ev=ev,
         pk=pk,
         at=NOW,
     )
@@ -266,6 +268,7 @@ def test_dose_bag_custody_changed_in_sql_is_named(db, actors):
 
     lot = ready_lot(db, actors)
     sign(db, actors, lot)
+    world.approve_label_layouts(db)
     printed = labels.print_labels(
         labels.PrintLabels(lot, "dose-bag"), db=db, actor=actors["tech"], now=NOW
     )
@@ -296,6 +299,7 @@ def test_disposition_and_label_print_changed_in_sql_are_named(db, actors):
 
     lot = ready_lot(db, actors)
     sign(db, actors, lot, "reject", reason="matrix")
+    world.approve_label_layouts(db)
     labels.print_labels(labels.PrintLabels(lot, "dose-bag"), db=db, actor=actors["tech"], now=NOW)
     assert verify(db, actors["qa"]).ok
     sql(db, "UPDATE disposition SET decision = 'released'")

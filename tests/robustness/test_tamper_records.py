@@ -29,6 +29,7 @@ def released(db, actors):  # type: ignore[no-untyped-def]
     release.correct_result(
         release.AddResult(lot, "VIAB", "92.0 %"), "typo", db=db, actor=actors["tech"], now=NOW
     )
+    world.approve_label_layouts(db, NOW)
     printed = labels.print_labels(
         labels.PrintLabels(lot, "dose-bag"), db=db, actor=actors["tech"], now=NOW
     )

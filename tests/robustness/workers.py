@@ -25,7 +25,7 @@ def open_db(url: str, home: str) -> Database:
 
     settings = Settings(
         home=Path(home),
-        facility_id="W0001",
+        facility_id="A9990",
         site_timezone="Asia/Shanghai",
         database_url=url,
         site_name="Test GMP Facility",

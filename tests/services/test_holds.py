@@ -15,6 +15,7 @@ from mfg.services import labels as label_svc
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import AuditEvent, CustodyEvent, LotHold, OosAdministration
 from tests.release.conftest import PASSING, enter, harvested, sign
+from tests.support import world
 from tests.support.constants import NOW, PASSWORD
 
 LATER = NOW + timedelta(days=3)
@@ -35,6 +36,7 @@ def released_with_bags(
     enter(db, actors, lot, values)
     sign(db, actors, lot, decision, reason="sterility pending" if values != PASSING else "ok")
     tech = actors["tech"]
+    world.approve_label_layouts(db, NOW)
     res = label_svc.print_labels(label_svc.PrintLabels(lot, "dose-bag"), db=db, actor=tech, now=NOW)
     payloads = list(res.payloads)
     for p in payloads:
@@ -181,3 +183,33 @@ def test_board_and_cli_scan_say_hold(db, actors, tmp_path):
     assert "HOLD" in r.stdout and "[lot-on-hold]" in r.stderr
     r = CliRunner().invoke(app, ["bag", "issue", bags[0], "--db", url], env=env)
     assert r.exit_code == 1 and "HOLD:" in r.stderr and "[lot-on-hold]" in r.stderr
+
+
+def test_isbt128_scans_of_a_held_lot_say_hold_and_custody_refuses(db, actors, tmp_path):
+    """The Data Matrix (compound message) and the CoI bar code of a held lot's bag say HOLD like
+    the QR payload does, and a custody step scanned from the Data Matrix is refused."""
+    from typer.testing import CliRunner
+
+    from mfg.cli import app
+    from mfg.domain import isbt128
+
+    tech, qa = actors["tech"], actors["qa"]
+    lot, _ = released_with_bags(db, actors, "release")
+    holds.place_hold(lot, "freezer excursion LN2-01", PASSWORD, db=db, actor=qa, now=LATER)
+    (msg, *_) = [
+        p.isbt128 or ""
+        for p in label_svc.label_history(lot, db=db, actor=qa)
+        if p.kind == "dose-bag"
+    ]
+    v = label_svc.scan(msg, db=db, actor=tech)
+    assert (v.lot_number, v.bag_no, v.on_hold) == (lot, 1, True)
+    assert "freezer excursion LN2-01" in " ".join(v.hold_reasons)
+    coi = isbt128.find(isbt128.parse(msg), isbt128.COI)
+    assert coi is not None
+    assert label_svc.scan(coi.text, db=db, actor=tech).on_hold  # the Code 128 CoI alone
+    refused_on_hold(db, custody.issue_bag, msg, actor=tech)
+    url = db.engine.url.render_as_string(hide_password=False)
+    env = {"MFG_HOME": str(tmp_path / "home"), "MFG_PASSWORD": PASSWORD, "MFG_USER": "tech"}
+    r = CliRunner().invoke(app, ["scan", msg, "--db", url], env=env)
+    assert r.exit_code == 1, r.output
+    assert "HOLD" in r.stdout and "[lot-on-hold]" in r.stderr

@@ -78,6 +78,7 @@ def test_bedside_check_refuses_another_patients_bag_and_accepts_the_same_in_any_
     enter(db, actors, lot, PASSING)
     sign(db, actors, lot, "release")
     add(db, tech, "S-002")
+    world.approve_label_layouts(db, NOW)
     (p1, p2, *_) = label_svc.print_labels(
         label_svc.PrintLabels(lot, "dose-bag"), db=db, actor=tech, now=NOW
     ).payloads

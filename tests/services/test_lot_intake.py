@@ -24,10 +24,9 @@ def test_register_gives_lot_number_and_valid_coi(db, actors):
     world.subject(db, actors["tech"])
     v = world.lot(db, actors["tech"])
     assert v.lot_number == "BH002-26-0001"
-    assert len(v.coi) == 14 and v.coi.startswith("W000126000001")
-    assert parse_coi(v.coi).sequence == 1
-    v2 = world.lot(db, actors["tech"])
-    assert v2.lot_number == "BH002-26-0002" and parse_coi(v2.coi).sequence == 2
+    assert v.coi == "CHA999026000001" and parse_coi(v.coi).sequence == "000001"
+    v2 = world.lot(db, actors["tech"])  # the same subject's therapy event: the same CoI
+    assert v2.lot_number == "BH002-26-0002" and v2.coi == v.coi
     log = audit_trail.audit_log(db=db, actor=actors["qa"], lot_number=v.lot_number)
     assert [e.action for e in log] == ["lot.registered"]
 

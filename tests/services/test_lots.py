@@ -36,7 +36,7 @@ def test_register_pins_spec_and_audits(db, actors, tech):
         "BH002",
     )
     assert v.target_dose_cells == 125_000_000  # DL2 x 62.5 kg
-    assert parse_coi(v.coi).facility_id == "W0001"
+    assert parse_coi(v.coi).fin == "A9990"  # the configured FIN: a validation FIN in tests
     [e] = audit_trail.lot_trail(v.lot_number, db=db, actor=tech)
     assert (
         e.action == "lot.registered" and e.new["coi"] == v.coi and len(e.new["spec_sha256"]) == 64
@@ -48,7 +48,9 @@ def test_lot_and_coi_sequences_count_up(db, actors, tech):
     a, b = register(db, tech), register(db, tech, subject_id="S-002")
     c = register(db, tech, source="cryo-pbmc", apheresis_on=None, thaw_on=TODAY)
     assert [x.lot_number for x in (a, b, c)] == ["BH002-26-0001", "BH002-26-0002", "BH002-26-0003"]
-    assert [parse_coi(x.coi).sequence for x in (a, b, c)] == [1, 2, 3]
+    # one CoI per therapy event: S-001's second lot (a re-manufacture) keeps S-001's CoI
+    assert [parse_coi(x.coi).sequence for x in (a, b, c)] == ["000001", "000002", "000001"]
+    assert a.coi == c.coi != b.coi
     assert c.day0 == TODAY
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from mfg.services import counts, harvest, lots, subjects
+from labels.payload import LabelKind
+from mfg.services import counts, harvest, label_control, lots, subjects
 from mfg.services.uow import Actor, Database
-from tests.support.constants import FULL_NAMES, NOW, ROLES, TODAY
+from tests.support.constants import FULL_NAMES, NOW, PASSWORD, ROLES, TODAY
 
 
 def second_person(actor: Actor) -> Actor:
@@ -123,3 +124,14 @@ def harvested_lot(
         hv = harvest.verify_harvest(lv.lot_number, db=db, actor=other, now=now)
         subjects.verify_weight(subject_id, db=db, actor=other, now=now)
     return lv, hv
+
+
+def approve_label_layouts(db: Database, now: datetime = NOW) -> None:
+    """QA (user ``qa``) approves every current label layout with an e-signature."""
+    from mfg.domain.permissions import Role
+
+    qa = Actor("qa", FULL_NAMES["qa"], Role.QA)
+    for kind in LabelKind:
+        label_control.approve_layout(
+            kind.value, "test: layout verified", PASSWORD, db=db, actor=qa, now=now
+        )

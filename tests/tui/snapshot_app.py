@@ -25,7 +25,7 @@ def seeded_database(home: Path) -> Database:
     url = f"sqlite:///{home / 'celltrail.db'}"
     db = Database(
         engine=store_db.make_engine(url),
-        settings=Settings(home=home, facility_id="W0001", site_timezone="Asia/Shanghai"),
+        settings=Settings(home=home, facility_id="A9990", site_timezone="Asia/Shanghai"),
     )
     seed_demo(db, now=NOW)
     return db

@@ -10,6 +10,7 @@ from typing import Any
 from mfg.domain.permissions import Role
 from mfg.services import deviations, lots, release
 from mfg.services.uow import Actor, Database
+from tests.support import world
 from tests.support.constants import NOW, PASSWORD
 from tests.tui.conftest import drive, login, settle, type_like_a_person
 from tests.tui.test_display import footer_keys
@@ -124,6 +125,7 @@ def test_labels_and_coa_go_to_the_configured_printers(
 ) -> None:
     db, lot = harvested
     released(db, lot)
+    world.approve_label_layouts(db, NOW)
     label_out, coa_out = tmp_path / "label-printer.pdf", tmp_path / "coa-printer.pdf"
     db.settings = dataclasses.replace(
         db.settings, label_printer=f"tee {label_out}", coa_printer=f"tee {coa_out}"

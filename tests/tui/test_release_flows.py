@@ -143,6 +143,7 @@ def test_scanning_a_label_opens_the_lot_and_custody_checks_the_bag(
     harvested: tuple[Database, str],
 ) -> None:
     db, lot = harvested
+    world.approve_label_layouts(db)
     printed = labels.print_labels(labels.PrintLabels(lot, "dose-bag"), db=db, actor=TECH, now=NOW)
     assert len(printed.payloads) >= 2
     bag1, bag2 = printed.payloads[0], printed.payloads[1]
@@ -208,6 +209,7 @@ def test_a_caps_lock_scanner_opens_the_lot_and_confirms_the_bag(
     """A scanner sending lower case (Caps Lock): a label payload carries upper case only, so it
     is the same code, on the board and in a custody step (it was refused as damaged)."""
     db, lot = harvested
+    world.approve_label_layouts(db)
     printed = labels.print_labels(labels.PrintLabels(lot, "dose-bag"), db=db, actor=TECH, now=NOW)
     bag1 = printed.payloads[0]
 

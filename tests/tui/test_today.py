@@ -10,6 +10,7 @@ from textual.widgets import DataTable, Static
 from mfg.domain.permissions import Role
 from mfg.services import custody, labels, release, worklist
 from mfg.services.uow import Actor, Database
+from tests.support import world
 from tests.support.constants import NOW
 from tests.tui.conftest import drive, login, settle
 from tests.tui.test_release_flows import harvested  # noqa: F401  (fixture)
@@ -76,6 +77,7 @@ def test_a_thawed_bag_counts_down_to_its_infusion_limit(
     from tests.support.constants import PASSWORD
 
     release.dispose(release.Dispose(lot, "release", "ok"), PASSWORD, db=db, actor=QA, now=NOW)
+    world.approve_label_layouts(db, NOW)
     printed = labels.print_labels(labels.PrintLabels(lot, "dose-bag"), db=db, actor=TECH, now=NOW)
     bag = printed.payloads[0]
     from mfg.domain.custody import parse_location

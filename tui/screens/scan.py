@@ -25,6 +25,10 @@ from tui.workers import in_thread
 LOT_RE = re.compile(r"^[A-Z0-9]{2,10}-[0-9]{2}-[0-9]{4,6}$", re.IGNORECASE)
 PAYLOAD_RE = re.compile(r"^CT[0-9]+:[A-Z]:[A-Z0-9-]+:[A-Z0-9]+:", re.IGNORECASE)
 COI_RE = re.compile(r"^[A-NP-Z1-9][0-9]{12}[0-9A-Z*]$", re.IGNORECASE)
+# ISBT 128 (Data Matrix compound message or one structure, e.g. the CoI bar code) and the
+# eye-readable CoI with its check character: resolved by the labels' scan service / board.
+ISBT_RE = re.compile(r"^[=&][^\s]{4,}$")
+CH_COI_RE = re.compile(r"^CH[A-NP-Z1-9][A-Z0-9]{12}[0-9A-Z*]?$", re.IGNORECASE)
 
 
 def _labels_scan() -> Any:
@@ -38,7 +42,9 @@ def looks_like_code(text: str) -> bool:
     """Whether a fast burst of keys is a label code rather than typing."""
     t = text.strip()
     compact = re.sub(r"\s+", "", t)
-    if LOT_RE.match(t) or COI_RE.match(compact):
+    if LOT_RE.match(t) or COI_RE.match(compact) or CH_COI_RE.match(compact.replace("|", "")):
+        return True
+    if ISBT_RE.match(t):
         return True
     # CellTrail label QR payloads: CT1:<kind>:<lot>:<COI>:<item>:<check> (labels/payload.py)
     return bool(PAYLOAD_RE.match(t))
@@ -98,7 +104,7 @@ def resolve_scan(app: Any, payload: str) -> None:
 def _resolve(app: Any, payload: str) -> str | None:
     labels = _labels_scan()
     scan = getattr(labels, "scan", None) if labels else None
-    if scan is not None and PAYLOAD_RE.match(payload.strip()):
+    if scan is not None and (PAYLOAD_RE.match(payload.strip()) or ISBT_RE.match(payload.strip())):
         result = scan(payload, db=app.db, actor=app.actor)
         if getattr(result, "on_hold", False):
             app.call_from_thread(_hold_alarm, app, result)

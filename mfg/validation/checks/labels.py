@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from labels.payload import LabelKind
 from mfg.domain.custody import parse_location
-from mfg.services import custody, labels
+from mfg.services import custody, label_control, labels
 from mfg.validation.context import Oq, refused
 from mfg.validation.model import NotAvailable
 from mfg.validation.registry import oq_check
@@ -15,6 +16,22 @@ def _payload(oq: Oq) -> str:
     if not oq.payload:
         raise NotAvailable("no label was printed")
     return oq.payload
+
+
+@oq_check(
+    "Labels",
+    "Label layouts approved by QA before first use",
+    "an electronic signature per layout version",
+)
+def approve_layouts(oq: Oq) -> tuple[bool, str]:
+    done = [
+        label_control.approve_layout(
+            kind.value, "OQ scratch run", oq.password, db=oq.db, actor=oq.qa, now=oq.now
+        )
+        for kind in LabelKind
+    ]
+    ok = all(v.approved_by for v in done)
+    return ok, f"{len(done)} label layouts approved by {done[0].approved_by} (e-signature)"
 
 
 @oq_check("Labels", "Dose-bag labels printed and recorded", "one label per dose bag, PDF output")

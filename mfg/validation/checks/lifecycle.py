@@ -30,7 +30,7 @@ def register(oq: Oq) -> tuple[bool, str]:
     coi = ids.parse_coi(v.coi)
     ok = (
         v.lot_number.startswith("BH002-")
-        and coi.facility_id == oq.settings.facility_id
+        and coi.fin == oq.settings.facility_id
         and v.day0 == oq.day0
     )
     return (

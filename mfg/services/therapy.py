@@ -1,0 +1,140 @@
+"""Patient therapy events and their ISBT 128 Chain of Identity Identifier (CoI).
+
+A subject's first lot opens a therapy event and its CoI is issued then (FIN of this site, year,
+next sequence). Later lots of the subject (a second collection, a re-manufacture) join the
+subject's current event and show the same CoI. A new treatment of the same subject is a new
+therapy event: ``start_event`` (``mfg coi start SUBJECT --reason``), audited; lots registered
+after it carry the new CoI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Integer, cast, func
+from sqlmodel import Session, col, select
+
+from mfg.domain import ids
+from mfg.domain.reasons import require_reason
+from mfg.errors import NotFound
+from mfg.services.subjects import get_subject_row
+from mfg.services.uow import Actor, Database, Tx
+from mfg.store.tables import Lot, Subject, TherapyEvent
+
+
+@dataclass(frozen=True)
+class TherapyEventView:
+    subject_id: str
+    coi: str
+    coi_eye_readable: str
+    coi_check: str
+    reason: str
+    started_by: str
+    started_at: datetime
+    lots: tuple[str, ...]
+
+
+def _next_sequence(session: Session, prefix: str) -> int:
+    # CH + FIN(5) + yy: the sequence is characters 10-15 (digits in every CoI CellTrail issues)
+    last = session.exec(
+        select(func.max(cast(func.substr(TherapyEvent.coi, 10, 6), Integer))).where(
+            col(TherapyEvent.coi).like(prefix + "%")
+        )
+    ).one()
+    return int(last) + 1 if last else 1
+
+
+def issue_coi(session: Session, fin: str, year: int) -> ids.Coi:
+    prefix = f"CH{fin}{year % 100:02d}"
+    return ids.coi(fin, year, _next_sequence(session, prefix))
+
+
+def current_event(session: Session, subject: Subject) -> TherapyEvent | None:
+    return session.exec(
+        select(TherapyEvent)
+        .where(TherapyEvent.subject_pk == subject.id)
+        .order_by(col(TherapyEvent.id).desc())
+    ).first()
+
+
+def open_event(tx: Tx, subject: Subject, fin: str, year: int, reason: str) -> TherapyEvent:
+    """A new therapy event of ``subject`` with a newly issued CoI (audited in ``tx``)."""
+    s: Session = tx.session
+    coi = issue_coi(s, fin, year)
+    ev = TherapyEvent(
+        subject_pk=subject.id,  # type: ignore[arg-type]
+        coi=coi.content,
+        reason=reason,
+        started_by=tx.actor.username if tx.actor else "system",
+        started_at=tx.now,
+    )
+    s.add(ev)
+    s.flush()
+    tx.audit(
+        "therapy_event.started",
+        "therapy_event",
+        coi.content,
+        new={"subject_id": subject.subject_id, "coi": coi.content},
+        reason=reason,
+    )
+    return ev
+
+
+def event_for_new_lot(tx: Tx, subject: Subject, fin: str, year: int) -> TherapyEvent:
+    """The subject's current therapy event, or a new one for the subject's first lot."""
+    return current_event(tx.session, subject) or open_event(
+        tx, subject, fin, year, "first lot of the subject"
+    )
+
+
+def lot_coi(session: Session, lot: Lot) -> ids.Coi:
+    """The CoI a lot shows: its therapy event's."""
+    ev = session.get(TherapyEvent, lot.therapy_event_pk)
+    assert ev is not None
+    return ids.coi_from_content(ev.coi)
+
+
+def _view(session: Session, ev: TherapyEvent, subject: Subject) -> TherapyEventView:
+    c = ids.coi_from_content(ev.coi)
+    lots = session.exec(
+        select(Lot.lot_number).where(Lot.therapy_event_pk == ev.id).order_by(col(Lot.id))
+    ).all()
+    return TherapyEventView(
+        subject.subject_id,
+        c.content,
+        c.eye_readable,
+        c.check,
+        ev.reason,
+        ev.started_by,
+        ev.started_at,
+        tuple(lots),
+    )
+
+
+def start_event(
+    subject_id: str, reason: str, *, db: Database, actor: Actor, now: datetime
+) -> TherapyEventView:
+    """Open a new therapy event (a new CoI) for a subject's next treatment."""
+    actor.require("coi.start")
+    why = require_reason(reason, "say why a new therapy event starts (audited)")
+    with db.write(actor, now) as tx:
+        subject = get_subject_row(tx.session, subject_id)
+        ev = open_event(tx, subject, db.settings.facility_id, db.today(now).year, why)
+        view = _view(tx.session, ev, subject)
+        tx.commit()
+        return view
+
+
+def list_events(subject_id: str, *, db: Database, actor: Actor) -> list[TherapyEventView]:
+    actor.require("lot.read")
+    with db.read() as s:
+        subject = get_subject_row(s, subject_id)
+        rows = s.exec(
+            select(TherapyEvent)
+            .where(TherapyEvent.subject_pk == subject.id)
+            .order_by(col(TherapyEvent.id))
+        ).all()
+        if not rows:
+            raise NotFound("therapy event", subject.subject_id)
+        return [_view(s, ev, subject) for ev in rows]

@@ -216,6 +216,13 @@ def check_product(content: str) -> dict[str, object]:
 
 def _fields(spec: Spec, content: str) -> dict[str, object]:
     if spec is COI:
+        if COI_CONTENT_RE.fullmatch(content.swapcase()):
+            raise _refuse(
+                spec,
+                "case",
+                f"{content!r} has lower-case letters; ISBT 128 is case-sensitive: is the scanner "
+                "or Caps Lock set to lower case? Scan again",
+            )
         if not COI_CONTENT_RE.fullmatch(content):
             raise _refuse(spec, "characters", f"{content!r} is not CH + FIN + yy + 6 of A-Z, 0-9")
         return {"fin": content[2:7], "year": content[7:9], "sequence": content[9:15]}

@@ -193,7 +193,9 @@ def resolve_payload(
 ) -> Resolved:
     """Decode, verify and look up a scan; a RuleViolation (field ``payload`` or ``isbt128``)."""
     text = payload.strip()
-    if re.fullmatch(r"CH[A-Z0-9 |]{14,24}", text.upper()):  # a CoI typed from the label with K
+    # a lone CoI (the Code 128 symbol, or typed from the label with K) in any letter case: the
+    # canonical form is identity's, as for every typed id; compound messages are case-sensitive
+    if re.fullmatch(r"(&/)?CH[A-Z0-9 |]{13,24}", text, flags=re.IGNORECASE):
         text = parse_coi(text).structure
     isbt = isbt128.looks_like_isbt128(text)
     ref, lot, checks = _resolve_isbt(session, text) if isbt else _resolve_qr(session, db, text)

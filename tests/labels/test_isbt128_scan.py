@@ -110,3 +110,22 @@ def test_a_new_therapy_event_gives_later_lots_a_new_coi(db, actors):
         (first.coi, (first.lot_number,)),
         (ev.coi, (later.lot_number,)),
     ]
+
+
+def test_letter_case_of_a_scan(db, actors):
+    """A lone CoI is an identifier: any letter case is its canonical form (as typed ids are). A
+    compound message is case-sensitive (a division code is upper + lower case): a lower-case
+    scan (Caps Lock, a scanner set to lower case) is refused naming 040 and the rule, no row."""
+    tech = actors["tech"]
+    lot, _ = harvested_with_labels(db, tech)
+    msg = _messages(db, lot)[0]
+    coi = coi_from_content(msg[9:24])
+    for typed in (coi.structure.lower(), coi.content.lower(), coi.eye_readable.lower()):
+        v = label_svc.scan(typed, db=db, actor=tech)
+        assert (v.lot_number, v.kind, v.coi) == (lot, "coi", coi.content), typed
+    before = n_rows(db, AuditEvent)
+    with pytest.raises(RuleViolation) as e:
+        label_svc.scan(msg.lower(), db=db, actor=tech)
+    assert (e.value.field, e.value.rule) == ("isbt128", "case")
+    assert "040 Chain of Identity Identifier" in e.value.message
+    assert n_rows(db, AuditEvent) == before

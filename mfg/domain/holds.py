@@ -8,6 +8,12 @@ confirming the batch still meets its release conditions; 21 CFR 211.192 / 1271.2
 - ``signature-broken``: a disposition signature no longer matches the record it signed;
 - ``deviation-after-disposition``: a deviation opened after the disposition and still open;
 - ``release-withdrawn``: a (conditional) release later rejected;
+- ``weight-changed-after-release``: the subject's body weight (it sets the target dose) changed
+  after the lot's last (conditional) release and now differs from the weight that release was
+  signed with. It ends when QA signs a new disposition after the change (a conditional release
+  completed or withdrawn) or when the weight is put back; no OOS decision covers it (a weight
+  is not a result out of specification), and a fully released lot has no re-disposition, so
+  its bags stay held;
 - ``manual``: QA placed a hold by hand (e-signed) and nobody has lifted it;
 - ``historical``: an imported record of the past, never a product in this inventory.
 
@@ -38,6 +44,15 @@ class Fact:
 
 
 @dataclass(frozen=True)
+class WeightChange:
+    """A body weight changed (kg; ``None`` when the record does not say), and when."""
+
+    old_kg: float | None
+    new_kg: float | None
+    at: datetime
+
+
+@dataclass(frozen=True)
 class HoldFacts:
     """What the hold rule needs to know about a lot (read by ``mfg.services.holds``)."""
 
@@ -51,6 +66,8 @@ class HoldFacts:
     open_deviations: tuple[Fact, ...] = ()  # number, opened at
     manual_holds: tuple[Fact, ...] = ()  # reason, placed at, by
     oos_decisions: tuple[datetime, ...] = ()  # signed at
+    last_release_at: datetime | None = None  # latest (conditional) release signed
+    weight_changes: tuple[WeightChange, ...] = ()  # the subject's, oldest first
 
 
 @dataclass(frozen=True)
@@ -89,6 +106,9 @@ def hold_reasons(f: HoldFacts) -> tuple[HoldReason, ...]:
                         d.at,
                     )
                 )
+    weight = _weight_hold(f)
+    if weight is not None:
+        out.append(weight)
     for a in f.open_alerts:
         out.append(HoldReason("open-alert", f"open alert: {a.ref}", a.at))
     for s in f.broken_signatures:
@@ -108,6 +128,29 @@ def hold_reasons(f: HoldFacts) -> tuple[HoldReason, ...]:
         and r.since <= last_oos
         else r
         for r in out
+    )
+
+
+def _kg(w: float | None) -> str:
+    return "?" if w is None else f"{w:g} kg"
+
+
+def _weight_hold(f: HoldFacts) -> HoldReason | None:
+    """The weight changed after the last release and differs from the weight released with."""
+    if f.last_release_at is None:
+        return None
+    ref = f.last_release_at
+    after = [w for w in f.weight_changes if w.at > ref]
+    if not after:
+        return None
+    released_kg, now_kg = after[0].old_kg, after[-1].new_kg
+    if released_kg is not None and released_kg == now_kg:
+        return None  # put back to the weight the release was signed with
+    return HoldReason(
+        "weight-changed-after-release",
+        f"body weight changed after the release: {_kg(released_kg)} -> {_kg(now_kg)} "
+        f"(the dose was released for {_kg(released_kg)})",
+        after[0].at,
     )
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from mfg.domain import holds as rules
-from mfg.domain.holds import Fact, HoldFacts, HoldReason
+from mfg.domain.holds import Fact, HoldFacts, HoldReason, WeightChange
 from mfg.domain.lifecycle import LotState
 from mfg.domain.results import Evaluation
 from mfg.errors import RuleViolation
@@ -20,12 +20,14 @@ from mfg.services.release_read.results import current_in, result_rows
 from mfg.services.release_read.signatures import signature_valid
 from mfg.store.tables import (
     Alert,
+    AuditEvent,
     Deviation,
     Disposition,
     Lot,
     LotHold,
     OosAdministration,
     Signature,
+    Subject,
 )
 
 RELEASES = (LotState.RELEASED.value, LotState.CONDITIONALLY_RELEASED.value)
@@ -79,22 +81,50 @@ class HoldStatus:
 # -- facts ------------------------------------------------------------------------------------
 
 
-def _releases(session: Session, lot: Lot) -> tuple[datetime | None, datetime | None]:
+def _releases(
+    session: Session, lot: Lot
+) -> tuple[datetime | None, datetime | None, datetime | None]:
+    """(first release, a rejection after it, the last release)."""
     rows = session.exec(
         select(Disposition.decision, Disposition.decided_at)
         .where(Disposition.lot_pk == lot.id)
         .order_by(col(Disposition.id))
     ).all()
-    released = next((at for d, at in rows if d in RELEASES), None)
+    releases = [at for d, at in rows if d in RELEASES]
+    released = releases[0] if releases else None
     withdrawn = next(
         (at for d, at in rows if released is not None and d == "rejected" and at >= released),
         None,
     )
-    return released, withdrawn
+    return released, withdrawn, releases[-1] if releases else None
+
+
+def _kg(values: str) -> float | None:
+    v = json.loads(values)
+    w = v.get("weight_kg") if isinstance(v, dict) else None
+    return float(w) if isinstance(w, int | float) else None
+
+
+def weight_changes(session: Session, lot: Lot) -> tuple[WeightChange, ...]:
+    """The lot's subject's body weight changes, oldest first, as the audit trail recorded them
+    (``subject.weight_changed``: the subject row keeps only the current weight)."""
+    subject = session.get(Subject, lot.subject_pk)
+    if subject is None:
+        return ()
+    rows = session.exec(
+        select(AuditEvent.at, AuditEvent.old_values, AuditEvent.new_values)
+        .where(
+            AuditEvent.action == "subject.weight_changed",
+            AuditEvent.entity == "subject",
+            AuditEvent.entity_id == subject.subject_id,
+        )
+        .order_by(col(AuditEvent.seq))
+    ).all()
+    return tuple(WeightChange(_kg(old), _kg(new), at) for at, old, new in rows)
 
 
 def hold_facts(session: Session, lot: Lot) -> HoldFacts:
-    released, withdrawn = _releases(session, lot)
+    released, withdrawn, last_release = _releases(session, lot)
     failing: list[Fact] = []
     for code, chain in sorted(result_rows(session, lot).items()):
         cur = current_in(chain)
@@ -130,6 +160,8 @@ def hold_facts(session: Session, lot: Lot) -> HoldFacts:
             Fact(h.reason, h.placed_at, h.placed_by) for h in open_manual_holds(session, lot)
         ),
         oos_decisions=tuple(o.signed_at for o in _oos_rows(session, lot)),
+        last_release_at=last_release,
+        weight_changes=weight_changes(session, lot) if last_release is not None else (),
     )
 
 

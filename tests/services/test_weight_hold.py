@@ -1,0 +1,71 @@
+"""A body weight changed after a lot's release holds the lot (the released dose was set for the
+old weight): no bag is issued, thawed or infused, the scan says HOLD, no OOS decision covers it;
+a new disposition after the change (a conditional release completed) ends it, and a change
+before the release holds nothing. Each on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from mfg.errors import RuleViolation
+from mfg.services import custody, holds, subjects
+from mfg.services import labels as label_svc
+from tests.release.conftest import PASSING, enter, harvested, sign
+from tests.services.test_holds import LATER, LOC, refused_on_hold, released_with_bags
+from tests.support.constants import NOW, PASSWORD
+
+WEIGHED = LATER.date()
+
+
+def test_weight_changed_after_the_release_holds_issue_thaw_and_infusion(db, actors):
+    tech, qa = actors["tech"], actors["qa"]
+    lot, bags = released_with_bags(db, actors, "release")
+    custody.issue_bag(bags[1], db=db, actor=tech, now=NOW)
+    subjects.update_weight(
+        "S-001", 55.0, WEIGHED, "re-weighed before lymphodepletion", db=db, actor=tech,
+        now=LATER - timedelta(hours=1),
+    )  # fmt: skip
+    e = refused_on_hold(db, custody.issue_bag, bags[0], actor=tech)
+    assert "62.5 kg -> 55 kg" in e.message
+    refused_on_hold(db, custody.thaw_bag, bags[1], actor=tech)
+    refused_on_hold(db, custody.infuse_bag, bags[1], "S-001", actor=tech)
+    seen = label_svc.scan(bags[0], db=db, actor=tech)
+    assert seen.on_hold and any("body weight changed" in r for r in seen.hold_reasons)
+    st = holds.status(lot, db=db, actor=qa)
+    assert [r.code for r in st.active] == ["weight-changed-after-release"]
+    with pytest.raises(RuleViolation) as oos:
+        holds.administer_oos(lot, "Dr. A. Chen", "dose", PASSWORD, db=db, actor=qa, now=LATER)
+    assert oos.value.rule == "nothing-to-decide"
+
+
+def test_a_new_disposition_after_the_change_ends_the_hold(db, actors):
+    tech, tech2 = actors["tech"], actors["tech2"]
+    lot, bags = released_with_bags(db, actors)  # conditional: STER pending
+    subjects.update_weight(
+        "S-001", 55.0, WEIGHED, "re-weighed", db=db, actor=tech, now=LATER - timedelta(hours=2)
+    )
+    refused_on_hold(db, custody.issue_bag, bags[0], actor=tech)
+    subjects.verify_weight("S-001", db=db, actor=tech2, now=LATER - timedelta(hours=1))
+    enter(db, actors, lot, {"STER": PASSING["STER"]}, now=LATER - timedelta(hours=1))
+    sign(db, actors, lot, "release", now=LATER - timedelta(minutes=30))
+    assert not holds.status(lot, db=db, actor=tech).on_hold
+    custody.issue_bag(bags[0], db=db, actor=tech, now=LATER)
+
+
+def test_a_weight_changed_before_the_release_holds_nothing(db, actors):
+    tech, tech2 = actors["tech"], actors["tech2"]
+    lot = harvested(db, actors)
+    subjects.update_weight(
+        "S-001", 55.0, NOW.date(), "re-weighed", db=db, actor=tech, now=NOW - timedelta(hours=2)
+    )
+    subjects.verify_weight("S-001", db=db, actor=tech2, now=NOW - timedelta(hours=1))
+    enter(db, actors, lot, PASSING)
+    sign(db, actors, lot, "release")
+    payload = label_svc.print_labels(
+        label_svc.PrintLabels(lot, "dose-bag"), db=db, actor=tech, now=NOW
+    ).payloads[0]
+    custody.store_bag(payload, LOC, db=db, actor=tech, now=NOW)
+    assert not label_svc.scan(payload, db=db, actor=tech).on_hold
+    custody.issue_bag(payload, db=db, actor=tech, now=LATER)

@@ -65,7 +65,7 @@ class PasswordChangeScreen(ModalScreen["Outcome"]):
             self.query_one(empty, Input).focus()
             return
         if self._value("#pw-new") != self._value("#pw-repeat"):
-            self._refuse("#pw-new", "the two new passwords differ [password-mismatch]")
+            self._refuse("#pw-new", "new password again: the two differ [password-mismatch]")
             return
         self._error("changing ...")
         self.change(self._value("#pw-current"), self._value("#pw-new"))
@@ -83,7 +83,8 @@ class PasswordChangeScreen(ModalScreen["Outcome"]):
             self.dismiss(e)
             return
         field = "#pw-new" if e.rule.startswith("password-") else "#pw-current"
-        self._refuse(field, f"{e.message} [{e.rule}]")
+        label = "new password" if field == "#pw-new" else "current password"
+        self._refuse(field, f"{label}: {e.message} [{e.rule}]")
 
     def _refuse(self, field: str, text: str) -> None:
         """Clear the field the refusal is about (and the repeat after it), the cursor there."""

@@ -14,6 +14,7 @@ from mfg.services import custody, holds, subjects
 from mfg.services import labels as label_svc
 from tests.release.conftest import PASSING, enter, harvested, sign
 from tests.services.test_holds import LATER, LOC, refused_on_hold, released_with_bags
+from tests.support import world
 from tests.support.constants import NOW, PASSWORD
 
 WEIGHED = LATER.date()
@@ -63,6 +64,7 @@ def test_a_weight_changed_before_the_release_holds_nothing(db, actors):
     subjects.verify_weight("S-001", db=db, actor=tech2, now=NOW - timedelta(hours=1))
     enter(db, actors, lot, PASSING)
     sign(db, actors, lot, "release")
+    world.approve_label_layouts(db, NOW)
     payload = label_svc.print_labels(
         label_svc.PrintLabels(lot, "dose-bag"), db=db, actor=tech, now=NOW
     ).payloads[0]

@@ -82,3 +82,15 @@ def test_the_gap_is_measured_between_keys() -> None:
     w = Wedge()
     feed(w, "ab", SCAN_MAX_GAP_S * 2)
     assert len(w.held) == 1  # the first key's burst ended when the second came late
+
+
+def test_a_caps_lock_scan_is_the_same_code_except_case_sensitive_isbt_128() -> None:
+    from tui.screens.scan import canonical_code
+
+    payload = "CT1:D:BH002-26-0001:W000126000001L:2/3:HK7QGZ4M2"
+    assert canonical_code(payload.lower() + "\n") == payload
+    assert canonical_code("bh002-26-0001") == "BH002-26-0001"
+    assert canonical_code("w000126000001l") == "W000126000001L"
+    # ISBT 128 compound messages are case-sensitive: never changed here
+    assert canonical_code("=<ch1234526000001") == "=<ch1234526000001"
+    assert canonical_code("a count of 5") == "a count of 5"  # not a code: as typed

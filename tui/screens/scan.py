@@ -51,11 +51,14 @@ def looks_like_code(text: str) -> bool:
 
 
 def canonical_code(text: str) -> str:
-    """A scanned or typed code as the services read it. Lot numbers, COI codes and label
-    payloads carry upper case only, so a scanner sending lower case (Caps Lock) gives the same
-    code; a payload's check still verifies every character."""
+    """A scanned or typed code as the services read it. Lot numbers, COI codes and CellTrail
+    label payloads carry upper case only, so a scanner sending lower case (Caps Lock) gives the
+    same code; a payload's check still verifies every character. ISBT 128 messages are
+    case-sensitive: passed on as scanned (the scan service refuses lower case with its hint)."""
     t = text.strip()
-    return t.upper() if t.isascii() and looks_like_code(t) else t
+    if t.isascii() and not ISBT_RE.match(t) and looks_like_code(t):
+        return t.upper()
+    return t
 
 
 class ScanDialog(ScanTarget, ModalScreen["str | None"]):

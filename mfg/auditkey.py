@@ -160,10 +160,16 @@ def create_keyring(path: Path, now: datetime) -> Keyring:
     return load_keyring(path)
 
 
-def rotate(path: Path, now: datetime) -> Keyring:
-    """Append a new current key; older keys stay so that older events keep verifying."""
+def new_key() -> bytes:
+    """A fresh random audit key (not yet in the key file: ``rotate`` puts it there)."""
+    return secrets.token_bytes(KEY_BYTES)
+
+
+def rotate(path: Path, now: datetime, key: bytes | None = None) -> Keyring:
+    """Append ``key`` (a new random one if None) as the current key; older keys stay so that
+    older events keep verifying."""
     load_keyring(path)
-    _append_key(path, secrets.token_bytes(KEY_BYTES), f"rotated {now.isoformat()}")
+    _append_key(path, new_key() if key is None else key, f"rotated {now.isoformat()}")
     return load_keyring(path)
 
 

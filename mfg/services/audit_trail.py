@@ -13,7 +13,7 @@ from sqlmodel import col, select
 
 from mfg import audit, auditkey
 from mfg.domain import identity
-from mfg.errors import RuleViolation
+from mfg.errors import ConfigError, RuleViolation
 from mfg.outfile import PendingOutput
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import AuditEvent
@@ -282,18 +282,37 @@ def anchor(
 
 
 def rotate_key(*, db: Database, actor: Actor, now: datetime) -> auditkey.Keyring:
-    """A new current audit key (admins), recorded as ``audit.key_rotated`` chained with it."""
+    """A new current audit key (admins). Under the write lock: the ``audit.key_rotated`` event,
+    chained with the key in force and naming the new key's id, commits first; only then is the
+    new key appended to the key file, and the events after it are chained with it.
+
+    A crash before the commit leaves neither; a crash between the commit and the append leaves
+    an event announcing a key that never came into use (the next events are chained with the
+    old key, which the file keeps): the trail verifies at either point. The other order left a
+    key in use that no audit event had recorded (a crash before the event), or events chained
+    with a key the file did not hold (a crash before the key)."""
     actor.require("audit.key")
-    old = db.audit_keyring()
-    ring = auditkey.rotate(old.path, now)
-    db._keyring = ring
+    key = auditkey.new_key()
+    new_id = auditkey.key_id_of(key)
     with db.write(actor, now) as tx:
+        db._keyring = None  # read the key file again under the lock (another process rotated?)
+        old = db.audit_keyring()
         tx.audit(
             "audit.key_rotated",
             "audit",
-            ring.current,
+            new_id,
             old={"key_id": old.current},
-            new={"key_id": ring.current, "keys": len(ring.keys)},
+            new={"key_id": new_id, "keys": len(old.keys) + 1},
         )
         tx.commit()
+        try:
+            ring = auditkey.rotate(old.path, now, key)
+        except OSError as e:
+            raise ConfigError(
+                f"the rotation to key {new_id} is recorded in the audit trail, but the key "
+                f"could not be added to {old.path} ({e.strerror or e}): events stay chained with "
+                f"key {old.current}; fix the file's directory and run `mfg audit rotate-key` again",
+                rule="audit-key-not-written",
+            ) from None
+        db._keyring = ring
     return ring

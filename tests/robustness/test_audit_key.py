@@ -214,7 +214,11 @@ def test_rotation_keeps_older_events_verifying(db, actors, lot):
     }
     assert ids == {old, ring.current}
     rotated = scalar(db, "SELECT seq FROM auditevent WHERE action = 'audit.key_rotated'")
-    assert scalar(db, "SELECT key_id FROM auditevent WHERE seq = :s", s=rotated) == ring.current
+    # the rotation event is chained with the key in force and names the new one (the key is
+    # appended only once that event is committed); the next event is the new key's first
+    assert scalar(db, "SELECT key_id FROM auditevent WHERE seq = :s", s=rotated) == old
+    assert ring.current in scalar(db, "SELECT new_values FROM auditevent WHERE seq = :s", s=rotated)
+    assert scalar(db, "SELECT key_id FROM auditevent WHERE seq = :s", s=rotated + 1) == ring.current
     # without the old key, the old events cannot be verified: the verifier says which key
     path = ring.path
     path.write_text(

@@ -39,6 +39,9 @@ def test_weight_changed_after_the_release_holds_issue_thaw_and_infusion(db, acto
     with pytest.raises(RuleViolation) as oos:
         holds.administer_oos(lot, "Dr. A. Chen", "dose", PASSWORD, db=db, actor=qa, now=LATER)
     assert oos.value.rule == "nothing-to-decide"
+    # a second person checking the new weight does not end it: the release was for the old one
+    subjects.verify_weight("S-001", db=db, actor=actors["tech2"], now=LATER)
+    refused_on_hold(db, custody.issue_bag, bags[0], actor=tech)
 
 
 def test_a_new_disposition_after_the_change_ends_the_hold(db, actors):

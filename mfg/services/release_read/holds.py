@@ -105,11 +105,16 @@ def _kg(values: str) -> float | None:
     return float(w) if isinstance(w, int | float) else None
 
 
-def weight_changes(session: Session, lot: Lot) -> tuple[WeightChange, ...]:
+def weight_changes(session: Session, lot: Lot, since: datetime) -> tuple[WeightChange, ...]:
     """The lot's subject's body weight changes, oldest first, as the audit trail recorded them
-    (``subject.weight_changed``: the subject row keeps only the current weight)."""
+    (``subject.weight_changed``: the subject row keeps only the current weight); none when the
+    weight cannot have changed after ``since`` (the last release), without reading the trail."""
     subject = session.get(Subject, lot.subject_pk)
     if subject is None:
+        return ()
+    verified = subject.weight_verified_at
+    if verified is not None and verified <= since:
+        # a change clears the verification: verified before the release, unchanged since
         return ()
     rows = session.exec(
         select(AuditEvent.at, AuditEvent.old_values, AuditEvent.new_values)
@@ -161,7 +166,7 @@ def hold_facts(session: Session, lot: Lot) -> HoldFacts:
         ),
         oos_decisions=tuple(o.signed_at for o in _oos_rows(session, lot)),
         last_release_at=last_release,
-        weight_changes=weight_changes(session, lot) if last_release is not None else (),
+        weight_changes=weight_changes(session, lot, last_release) if last_release else (),
     )
 
 

@@ -123,3 +123,8 @@ def subject_weight(
         expected_version=seen,
     )
     cli.emit(view, lambda: cli.out.print(f"{view.subject_id}: {view.weight_kg:g} kg"))
+    if not cli.json:
+        from mfg.services import holds
+
+        for st in holds.subject_holds(view.subject_id, db=db, actor=actor):
+            cli.out.print(f"lot {st.lot_number} is on {st.summary}", markup=False)

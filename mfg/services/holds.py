@@ -10,6 +10,8 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 
+from sqlmodel import col, select
+
 from mfg.audit import canonical_json
 from mfg.domain import holds as rules
 from mfg.domain.reasons import require_reason
@@ -28,8 +30,9 @@ from mfg.services.release_read.holds import (
     status_in,
     statuses_in,
 )
+from mfg.services.subjects import get_subject_row
 from mfg.services.uow import Actor, Database
-from mfg.store.tables import LotHold, OosAdministration
+from mfg.store.tables import Lot, LotHold, OosAdministration
 
 __all__ = [
     "HoldStatus",
@@ -44,6 +47,7 @@ __all__ = [
     "status",
     "status_in",
     "statuses_in",
+    "subject_holds",
 ]
 
 PHYSICIAN_MAX = 200
@@ -53,6 +57,15 @@ def status(lot_number: str, *, db: Database, actor: Actor) -> HoldStatus:
     actor.require("lot.read")
     with db.read() as s:
         return status_in(s, get_lot_row(s, lot_number))
+
+
+def subject_holds(subject_id: str, *, db: Database, actor: Actor) -> tuple[HoldStatus, ...]:
+    """The holds of a subject's lots that are on hold (what a weight change just caused)."""
+    actor.require("lot.read")
+    with db.read() as s:
+        subject = get_subject_row(s, subject_id)
+        lots = s.exec(select(Lot).where(Lot.subject_pk == subject.id).order_by(col(Lot.id))).all()
+        return tuple(st for st in statuses_in(s, lots).values() if st.on_hold)
 
 
 # -- QA decisions -----------------------------------------------------------------------------

@@ -74,3 +74,19 @@ def test_a_weight_changed_before_the_release_holds_nothing(db, actors):
     custody.store_bag(payload, LOC, db=db, actor=tech, now=NOW)
     assert not label_svc.scan(payload, db=db, actor=tech).on_hold
     custody.issue_bag(payload, db=db, actor=tech, now=LATER)
+
+
+def test_the_cli_says_which_lots_a_weight_change_put_on_hold(db, actors, tmp_path):
+    from typer.testing import CliRunner
+
+    from mfg.cli import app
+
+    lot, _ = released_with_bags(db, actors, "release")
+    url = db.engine.url.render_as_string(hide_password=False)
+    env = {"MFG_HOME": str(tmp_path / "home"), "MFG_PASSWORD": PASSWORD, "MFG_USER": "tech"}
+    args = ["subject", "weight", "S-001", "--weight-kg", "58", "--reason", "re-weighed"]
+    r = CliRunner().invoke(app, [*args, "--db", url], env=env)
+    assert r.exit_code == 0, r.output
+    assert f"lot {lot} is on HOLD: body weight changed after the release: 62.5 kg -> 58 kg" in (
+        r.stdout
+    )

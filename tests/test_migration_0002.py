@@ -89,8 +89,12 @@ def test_0002_canonicalises_ids_and_holds_collisions(backend, tmp_path, request)
         command.upgrade(cfg, "0001")
     seed_0001(engine)
     db = Database(engine=engine, settings=settings_for(tmp_path, url))
-    # 0002 records its renames and holds in the trail, which 0003 then keys with the site key
-    keyring = {"audit_keyring": db.audit_keyring(create=True)}
+    # 0002 records its renames and holds in the trail, which 0003 then keys with the site key;
+    # 0005 records the therapy events it makes with the key in force (as `mfg init` passes them)
+    keyring = {
+        "audit_keyring": db.audit_keyring(create=True),
+        "audit_keys": lambda first: db.audit_keyring(create=first),
+    }
     assert store_db.upgrade(engine, keyring) == store_db.SCHEMA_HEAD
     with db.read() as s:
         by_pk = {x.id: x.subject_id for x in s.exec(select(Subject)).all()}

@@ -7,15 +7,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from mfg.domain.custody import THAW_TO_INFUSION_LIMIT
 from mfg.domain.permissions import allowed
 from mfg.domain.readouts import read_out_due
 from mfg.services import board as board_service
-from mfg.services import results
 from mfg.services.uow import Actor, Database
-from mfg.store.tables import AuditEvent, DoseBag, Lot
+from mfg.store.tables import AuditEvent, DoseBag, Lot, ReleaseResult
 
 COUNT_DUE_AFTER_DAYS = 2  # counted every 2-3 days; the board flags "late" after 3
 EXPANDING = ("registered", "in_expansion")
@@ -81,9 +81,8 @@ def worklist(
     if allowed(actor.role, "bag.custody"):
         items += _thawed(db)
     testing = [r for r in b.rows if r.state in TESTING]
+    items += _read_outs(db, {r.lot_number for r in testing if r.pending_results}, b.today)
     for r in testing:
-        if r.pending_results:
-            items += _testing_items(db, actor, r.lot_number, b.today)
         ready = not (r.unverified_results or r.oos or r.pending_results)
         if allowed(actor.role, "lot.disposition") and ready and r.state != "conditionally_released":
             items.append(WorkItem("sign", r.lot_number, "ready for disposition"))
@@ -174,23 +173,51 @@ def _thawed(db: Database) -> list[WorkItem]:
     ]
 
 
-def _testing_items(db: Database, actor: Actor, lot_number: str, today: date) -> list[WorkItem]:
-    out = []
-    for res in results.list_results(lot_number, db=db, actor=actor):
-        if res.status == "not entered" or res.evaluation != "pending":
-            continue
-        due = read_out_due(res.test_code, res.tested_on)
-        if due is not None:
-            late = due <= today
-            out.append(
-                WorkItem(
-                    "read-out",
-                    lot_number,
-                    f"{res.test_code} read-out {'due' if late else 'on'} {due}",
-                    late,
-                )
+def _read_outs(db: Database, lot_numbers: set[str], today: date) -> list[WorkItem]:
+    """Pending tests with an incubation time, when they can be read: one query for all lots
+    (the current result of each test, in the order of the lot's spec)."""
+    if not lot_numbers:
+        return []
+    with db.read() as s:
+        rows = s.execute(
+            sa_select(
+                col(Lot.lot_number),
+                col(Lot.product_code),
+                col(Lot.spec_version),
+                col(ReleaseResult.test_code),
+                col(ReleaseResult.tested_on),
             )
-    return out
+            .select_from(ReleaseResult)
+            .join(Lot, col(Lot.id) == ReleaseResult.lot_pk)
+            .where(
+                col(ReleaseResult.evaluation) == "pending",
+                col(ReleaseResult.superseded_by_id).is_(None),
+                col(Lot.state).in_(TESTING),
+            )
+        ).all()
+    order: dict[tuple[str, str], list[str]] = {}
+    due_items = []
+    for lot_number, code, version, test_code, tested_on in rows:
+        if lot_number not in lot_numbers:
+            continue
+        if (code, version) not in order:
+            order[code, version] = list(db.product(code, version).test_codes)
+        codes = order[code, version]
+        if test_code not in codes:  # not a test of the lot's spec: not listed for it
+            continue
+        due = read_out_due(test_code, tested_on)
+        if due is not None:
+            due_items.append((lot_number, codes.index(test_code), test_code, due))
+    due_items.sort()
+    return [
+        WorkItem(
+            "read-out",
+            lot_number,
+            f"{test_code} read-out {'due' if due <= today else 'on'} {due}",
+            due <= today,
+        )
+        for lot_number, _, test_code, due in due_items
+    ]
 
 
 def _handover(

@@ -176,3 +176,30 @@ def test_a_role_change_landing_between_the_check_and_the_write_refuses_the_write
     assert e.value.rule == "role-changed"
     assert n_rows(db, LotHold) == 0
     assert n_rows(db, AuditEvent) == before + 1  # the role change only
+
+
+def test_idle_clock_moves_at_most_once_a_minute_and_never_lets_a_session_live_longer(db, actors):
+    """Commands within a minute of the recorded one are let through on a read (no write lock);
+    the recorded time is then early, so the session ends early, never late."""
+    tech = users.login(db, "tech", PASSWORD, now=NOW)
+    token = accounts.open_session(db, tech, kind="cli", host="bench-1", now=NOW)
+
+    def seen() -> object:
+        with db.read() as s:
+            return s.exec(select(UserSession)).one().last_seen_at
+
+    step = accounts.TOUCH_EVERY - timedelta(seconds=1)
+    assert accounts.resume_session(db, token, host="bench-1", now=NOW + step).username == "tech"
+    assert seen() == NOW  # a read: nothing written
+    later = NOW + accounts.TOUCH_EVERY
+    accounts.resume_session(db, token, host="bench-1", now=later)
+    assert seen() == later  # a minute on: the clock moves
+    with pytest.raises(SessionEnded):  # the fast path never skips the host check
+        accounts.resume_session(db, token, host="bench-2", now=later + timedelta(seconds=1))
+    idle = db.settings.idle_timeout
+    accounts.resume_session(db, token, host="bench-1", now=later + step)  # not recorded
+    with pytest.raises(SessionEnded) as e:  # idle counted from the recorded time: early, not late
+        accounts.resume_session(db, token, host="bench-1", now=later + idle + timedelta(seconds=1))
+    assert "15 minutes" in e.value.message
+    with pytest.raises(SessionEnded):  # once ended, a read does not bring it back
+        accounts.resume_session(db, token, host="bench-1", now=later + idle + timedelta(seconds=2))

@@ -218,22 +218,31 @@ def _audit_values(h: Harvest, v: HarvestView) -> dict[str, object]:
     }
 
 
+def _check_version(
+    session: Session, lot: Lot, current: Harvest, expected_version: int | None
+) -> None:
+    """``Conflict`` if the lot's harvest moved on from the version the editor read (1 + the
+    corrections so far), naming who recorded the ``current`` harvest and when."""
+    if expected_version is None:
+        return
+    from mfg import integrity
+
+    integrity.check_version(
+        session,
+        "harvest",
+        lot.lot_number,
+        expected=expected_version,
+        current=len(harvest_history(session, lot)),
+        changed_by=current.recorded_by,
+        changed_at=current.recorded_at,
+    )
+
+
 def _check_correctable(
     session: Session, lot: Lot, old: Harvest, expected_version: int | None
 ) -> None:
     """``Conflict`` if the harvest changed since the editor read it; refused once dispositioned."""
-    if expected_version is not None:
-        from mfg import integrity
-
-        integrity.check_version(
-            session,
-            "harvest",
-            lot.lot_number,
-            expected=expected_version,
-            current=len(harvest_history(session, lot)),
-            changed_by=old.recorded_by,
-            changed_at=old.recorded_at,
-        )
+    _check_version(session, lot, old, expected_version)
     if lot.state not in (LotState.HARVESTED, LotState.IN_RELEASE_TESTING):
         raise RuleViolation(
             "lot",
@@ -335,18 +344,7 @@ def verify_harvest(
         h = current_harvest(s, lot)
         if h is None:
             raise NotFound("harvest", lot.lot_number)
-        if expected_version is not None:
-            from mfg import integrity
-
-            integrity.check_version(
-                s,
-                "harvest",
-                lot.lot_number,
-                expected=expected_version,
-                current=len(harvest_history(s, lot)),
-                changed_by=h.recorded_by,
-                changed_at=h.recorded_at,
-            )
+        _check_version(s, lot, h, expected_version)
         four_eyes.check_verifier(actor.username, h.recorded_by, "harvest")
         if h.verified_by is not None:
             raise RuleViolation(

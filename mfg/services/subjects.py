@@ -144,6 +144,17 @@ def add_subject(cmd: AddSubject, *, db: Database, actor: Actor, now: datetime) -
         return view
 
 
+def _check_version(session: Session, s: Subject, expected_version: int | None) -> None:
+    """``Conflict`` if the subject changed since the editor read its ``row_version``."""
+    if expected_version is None:
+        return
+    from mfg import integrity
+
+    integrity.check_version(
+        session, "subject", s.subject_id, expected=expected_version, current=s.row_version
+    )
+
+
 def update_weight(
     subject_id: str,
     weight_kg: float,
@@ -166,16 +177,7 @@ def update_weight(
         raise RuleViolation("weight_on", "date-in-future", f"{weight_on} is after today")
     with db.write(actor, now) as tx:
         s = get_subject_row(tx.session, subject_id)
-        if expected_version is not None:
-            from mfg import integrity
-
-            integrity.check_version(
-                tx.session,
-                "subject",
-                s.subject_id,
-                expected=expected_version,
-                current=s.row_version,
-            )
+        _check_version(tx.session, s, expected_version)
         old = {"weight_kg": s.weight_kg, "weight_on": s.weight_on}
         s.weight_kg, s.weight_on = weight_kg, weight_on
         # a new weight sets a new dose: it needs a second person's check again
@@ -215,13 +217,7 @@ def verify_weight(
     actor.require("weight.verify")
     with db.write(actor, now) as tx:
         s = get_subject_row(tx.session, subject_id)
-        if expected_version is not None:
-            from mfg import integrity
-
-            integrity.check_version(
-                tx.session, "subject", s.subject_id, expected=expected_version,
-                current=s.row_version,
-            )  # fmt: skip
+        _check_version(tx.session, s, expected_version)
         four_eyes.check_verifier(actor.username, s.weight_recorded_by or "", "body weight")
         if s.weight_verified_by is not None:
             raise RuleViolation(

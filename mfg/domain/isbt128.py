@@ -194,6 +194,13 @@ def _date_fields(spec: Spec, content: str) -> dict[str, object]:
 
 
 def check_product(content: str) -> dict[str, object]:
+    if len(content) != PRODUCT.length:
+        raise _refuse(
+            PRODUCT,
+            "length",
+            f"{content!r} is not a product description code (5), a type of collection (1) and a "
+            f"division (2): {PRODUCT.length} characters, not {len(content)}",
+        )
     pdc, t, ds = content[:5], content[5], content[6:8]
     if not re.fullmatch(r"[A-Z][A-Z0-9]{4}", pdc):
         raise _refuse(

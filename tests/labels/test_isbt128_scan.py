@@ -129,3 +129,10 @@ def test_letter_case_of_a_scan(db, actors):
     assert (e.value.field, e.value.rule) == ("isbt128", "case")
     assert "040 Chain of Identity Identifier" in e.value.message
     assert n_rows(db, AuditEvent) == before
+
+
+@pytest.mark.parametrize("pdc, ctype", [("ZZ", "1"), ("", "1"), ("YA0031", "1"), ("YA003", "")])
+def test_a_product_code_of_the_wrong_length_is_refused_not_an_index_error(pdc, ctype):
+    with pytest.raises(RuleViolation) as e:
+        isbt128.product_code(pdc, ctype)
+    assert (e.value.field, e.value.rule) == ("isbt128", "length")

@@ -50,15 +50,35 @@ class ProductCodes:
         return self.by_kind[kind.value]
 
 
+def _codes_broken(why: str) -> RuleViolation:
+    return RuleViolation(
+        "isbt128_codes",
+        "codes-file-broken",
+        f"{CODES_FILE} {why}: no label is printed or approved until it is fixed",
+    )
+
+
 @functools.cache
 def _codes_text() -> str:
-    return CODES_FILE.read_text(encoding="utf-8")
+    try:
+        return CODES_FILE.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise _codes_broken("is not UTF-8 text") from None
+    except OSError as e:
+        raise _codes_broken(f"cannot be read ({e.strerror or e})") from None
+
+
+def _codes() -> dict[str, object]:
+    """The codes file as a table (a file that is not TOML is refused, naming the file)."""
+    try:
+        return tomllib.loads(_codes_text())
+    except tomllib.TOMLDecodeError as e:
+        raise _codes_broken(f"is not valid TOML ({e})") from None
 
 
 def product_codes(product: str) -> ProductCodes:
     """The ISBT 128 product description codes of ``product`` (checked)."""
-    data = tomllib.loads(_codes_text())
-    entry = data.get(product)
+    entry = _codes().get(product)
     if not isinstance(entry, dict):
         raise RuleViolation(
             "product",
@@ -79,6 +99,16 @@ def product_codes(product: str) -> ProductCodes:
     return ProductCodes(ctype, by_kind)
 
 
+def check_codes(kind: LabelKind) -> None:
+    """Before QA approves a layout of ``kind``: the codes file names at least one product, and
+    every product's codes are valid ISBT 128 product codes (else the refusal)."""
+    products = [name for name, entry in _codes().items() if isinstance(entry, dict)]
+    if not products:
+        raise _codes_broken("names no product and its ISBT 128 product codes")
+    for name in products:
+        product_codes(name).pdc(kind)
+
+
 def definition(kind: LabelKind, version: int = CURRENT_VERSION) -> dict[str, object]:
     if version not in DESCRIPTIONS:
         raise RuleViolation(
@@ -89,7 +119,7 @@ def definition(kind: LabelKind, version: int = CURRENT_VERSION) -> dict[str, obj
         "version": version,
         "description": DESCRIPTIONS[version],
         "isbt128_structures": list(STRUCTURES[kind]) if version >= 2 else [],
-        "isbt128_codes": tomllib.loads(_codes_text()) if version >= 2 else {},
+        "isbt128_codes": _codes() if version >= 2 else {},
     }
 
 

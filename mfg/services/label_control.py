@@ -125,6 +125,7 @@ def approve_layout(
     actor.require("label.approve")
     k = parse_kind(kind)
     why = require_reason(reason, "say why the layout is fit for use (audited)")
+    layouts.check_codes(k)  # the definition QA signs must be one that can print
     sha = layouts.definition_sha256(k)
     signer = users.reauthenticate(db, actor, password, now=now)
     with db.write(actor, now) as tx:

@@ -4,11 +4,9 @@ is held for QA (issue 10). On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
-from alembic import command
 from sqlmodel import select
 
 from mfg.domain.ids import mod37_2_check
@@ -19,20 +17,9 @@ from mfg.store import db as store_db
 from mfg.store.tables import Lot, LotHold, Subject, User
 from mfg.store.types import UTCDateTime
 from tests.conftest import settings_for
+from tests.support.databases import empty_database_url, engine_at
 
 AT = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
-
-
-def empty_url(backend: str, tmp_path, request) -> str:  # type: ignore[no-untyped-def]
-    if backend == "sqlite":
-        return f"sqlite:///{tmp_path / 'old.db'}"
-    server = request.getfixturevalue("pg_server")
-    name = f"m_{uuid.uuid4().hex[:16]}"
-    admin = sa.create_engine(server.admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return str(server.url(name))
 
 
 def t(name: str, *cols: sa.ColumnClause) -> sa.TableClause:  # type: ignore[type-arg]
@@ -81,12 +68,8 @@ def seed_0001(engine: sa.Engine) -> None:
 
 
 def test_0002_canonicalises_ids_and_holds_collisions(backend, tmp_path, request):
-    url = empty_url(backend, tmp_path, request)
-    engine = store_db.make_engine(url)
-    cfg = store_db.alembic_config(url)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0001")
+    url = empty_database_url(backend, tmp_path / "old.db", request)
+    engine = engine_at(url, "0001")
     seed_0001(engine)
     db = Database(engine=engine, settings=settings_for(tmp_path, url))
     # 0002 records its renames and holds in the trail, which 0003 then keys with the site key;

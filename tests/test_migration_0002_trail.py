@@ -4,12 +4,14 @@ the record check follows them; changing what 0002 did is still found. SQLite and
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
-from alembic import command
 from sqlalchemy import text
 
 from mfg import audit
@@ -17,11 +19,11 @@ from mfg.domain.ids import mod37_2_check
 from mfg.domain.permissions import Role
 from mfg.services import audit_trail, holds, users
 from mfg.services.uow import Actor, Database
-from mfg.store import db as store_db
 from mfg.store.types import UTCDateTime
 from tests.conftest import settings_for
 from tests.support.constants import NOW, PASSWORD
-from tests.test_migration_0002 import AT, LOT, SUBJ, USER, empty_url
+from tests.support.databases import empty_database_url, engine_at
+from tests.test_migration_0002 import AT, LOT, SUBJ, USER
 
 EVENT = sa.table(
     "auditevent",
@@ -81,65 +83,56 @@ def seed_01(engine: sa.Engine) -> None:
             trail.add("tech", "lot.registered", "lot", lot["lot_number"], new)
 
 
-def upgraded(backend, tmp_path, request) -> Database:  # type: ignore[no-untyped-def]
-    url = empty_url(backend, tmp_path, request)
-    engine = store_db.make_engine(url)
-    cfg = store_db.alembic_config(url)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0001")
+@pytest.fixture
+def upgraded_db(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Database]:
+    """A 0.1 database (``seed_01``) upgraded to the head as ``mfg init`` does."""
+    url = empty_database_url(backend, tmp_path / "old.db", request)
+    engine = engine_at(url, "0001")
     seed_01(engine)
     db = Database(engine=engine, settings=settings_for(tmp_path, url))
     users.init_database(db, admin=None, full_name="", password=PASSWORD, now=NOW)
-    return db
+    yield db
+    db.dispose()
 
 
 QA = Actor("qa", "Quinn A", Role.QA)
 
 
-def test_an_upgraded_01_database_with_renamed_ids_verifies(backend, tmp_path, request):
-    db = upgraded(backend, tmp_path, request)
-    try:
-        with db.engine.connect() as c:
-            ids = [r[0] for r in c.execute(text("SELECT subject_id FROM subject ORDER BY id"))]
-            names = [r[0] for r in c.execute(text("SELECT username FROM app_user ORDER BY id"))]
-            events = c.execute(
-                text(
-                    "SELECT username, action, entity, entity_id, old_values, reason FROM auditevent "
-                    "WHERE action IN ('identity.canonicalised', 'lot.hold_placed') ORDER BY seq"
-                )
-            ).all()
-        assert ids == ["S-003", "S-003.DUP2", "S-004"] and names == ["admin", "qa", "qa.dup2"]
-        assert {e[0] for e in events} == {"system"}
-        renames = {(e[2], e[3]): e[4] for e in events if e[1] == "identity.canonicalised"}
-        assert renames == {
-            ("subject", "S-003.DUP2"): '{"subject_id":"s-003"}',
-            ("subject", "S-004"): '{"subject_id":" s-004"}',
-            ("user", "qa.dup2"): '{"username":"qa\\n"}',
-        }
-        why = {e[3]: e[5] for e in events if e[1] == "identity.canonicalised"}
-        assert why["S-004"] == "migration 0002: subject_id in its canonical form"
-        assert why["S-003.DUP2"].startswith("migration 0002: renamed, its canonical form was")
-        assert why["qa.dup2"].endswith("; deactivated")
-        assert [e[2] for e in events if e[1] == "lot.hold_placed"] == ["lothold", "lothold"]
-        assert holds.status("BH002-26-0002", db=db, actor=QA).on_hold
-        r = audit_trail.verify(db=db, actor=QA)
-        assert r.ok, (r.problem, r.record_problems)
-        # users, subjects, lots, holds, zone, and 0005's therapy event of each lot
-        assert r.records_checked == 3 + 3 + 3 + 2 + 1 + 3
-    finally:
-        db.dispose()
+def test_an_upgraded_01_database_with_renamed_ids_verifies(upgraded_db):
+    with upgraded_db.engine.connect() as c:
+        ids = [r[0] for r in c.execute(text("SELECT subject_id FROM subject ORDER BY id"))]
+        names = [r[0] for r in c.execute(text("SELECT username FROM app_user ORDER BY id"))]
+        events = c.execute(
+            text(
+                "SELECT username, action, entity, entity_id, old_values, reason FROM auditevent "
+                "WHERE action IN ('identity.canonicalised', 'lot.hold_placed') ORDER BY seq"
+            )
+        ).all()
+    assert ids == ["S-003", "S-003.DUP2", "S-004"] and names == ["admin", "qa", "qa.dup2"]
+    assert {e[0] for e in events} == {"system"}
+    renames = {(e[2], e[3]): e[4] for e in events if e[1] == "identity.canonicalised"}
+    assert renames == {
+        ("subject", "S-003.DUP2"): '{"subject_id":"s-003"}',
+        ("subject", "S-004"): '{"subject_id":" s-004"}',
+        ("user", "qa.dup2"): '{"username":"qa\\n"}',
+    }
+    why = {e[3]: e[5] for e in events if e[1] == "identity.canonicalised"}
+    assert why["S-004"] == "migration 0002: subject_id in its canonical form"
+    assert why["S-003.DUP2"].startswith("migration 0002: renamed, its canonical form was")
+    assert why["qa.dup2"].endswith("; deactivated")
+    assert [e[2] for e in events if e[1] == "lot.hold_placed"] == ["lothold", "lothold"]
+    assert holds.status("BH002-26-0002", db=upgraded_db, actor=QA).on_hold
+    r = audit_trail.verify(db=upgraded_db, actor=QA)
+    assert r.ok, (r.problem, r.record_problems)
+    # users, subjects, lots, holds, zone, and 0005's therapy event of each lot
+    assert r.records_checked == 3 + 3 + 3 + 2 + 1 + 3
 
 
-def test_what_0002_did_cannot_be_undone_unseen(backend, tmp_path, request):
-    db = upgraded(backend, tmp_path, request)
-    try:
-        with db.engine.begin() as c:
-            c.execute(text("DELETE FROM lothold WHERE lot_pk = 2"))
-            c.execute(text("UPDATE subject SET subject_id = 's-004' WHERE subject_id = 'S-004'"))
-        r = audit_trail.verify(db=db, actor=QA)
-        problems = "\n".join(r.record_problems)
-        assert not r.ok and "hold 2: the audit trail created it" in problems, problems
-        assert "subject s-004: exists but no audit event created it" in problems
-    finally:
-        db.dispose()
+def test_what_0002_did_cannot_be_undone_unseen(upgraded_db):
+    with upgraded_db.engine.begin() as c:
+        c.execute(text("DELETE FROM lothold WHERE lot_pk = 2"))
+        c.execute(text("UPDATE subject SET subject_id = 's-004' WHERE subject_id = 'S-004'"))
+    r = audit_trail.verify(db=upgraded_db, actor=QA)
+    problems = "\n".join(r.record_problems)
+    assert not r.ok and "hold 2: the audit trail created it" in problems, problems
+    assert "subject s-004: exists but no audit event created it" in problems

@@ -3,12 +3,12 @@ keyed with the site key and the upgrade recorded; a broken 0.1 chain is refused,
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from mfg import audit
 from mfg.errors import ConfigError
@@ -18,30 +18,14 @@ from mfg.store import db as store_db
 from mfg.store.tables import AuditEvent
 from tests.conftest import settings_for
 from tests.support.constants import NOW, PASSWORD
+from tests.support.databases import empty_database_url, engine_at
 
 
-def _url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{tmp_path / 'old' / 'celltrail.db'}"
-    server = request.getfixturevalue("pg_server")
-    name = f"m_{uuid.uuid4().hex[:12]}"
-    eng = create_engine(server.admin_url, isolation_level="AUTOCOMMIT")
-    with eng.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    eng.dispose()
-    return str(server.url(name))
-
-
-def old_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Database:
+@pytest.fixture
+def old_db(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Database]:
     """A schema-0001 database holding a 0.1 trail of five events (unkeyed SHA-256 chain)."""
-    from alembic import command
-
-    url = _url(backend, tmp_path, request)
-    engine = store_db.make_engine(url)
-    cfg = store_db.alembic_config(url)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0001")
+    url = empty_database_url(backend, tmp_path / "old" / "celltrail.db", request)
+    engine = engine_at(url, "0001")
     prev = audit.GENESIS
     rows = []
     for seq in range(1, 6):
@@ -74,51 +58,45 @@ def old_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
             )
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
-    return Database(engine=engine, settings=settings_for(home, url))
+    db = Database(engine=engine, settings=settings_for(home, url))
+    yield db
+    db.dispose()
 
 
 def _at(backend: str, at):  # type: ignore[no-untyped-def]
     return audit.at_text(at) if backend == "sqlite" else at
 
 
-def test_a_01_trail_is_keyed_and_the_upgrade_recorded(backend, tmp_path, request):
-    db = old_database(backend, tmp_path, request)
-    try:
-        assert store_db.schema_revision(db.engine) == "0001"
-        assert not db.settings.audit_key_path.exists()
-        revision, created = users.init_database(
-            db, admin="admin", full_name="Ada Admin", password=PASSWORD, now=NOW
-        )
-        assert revision == store_db.SCHEMA_HEAD and created
-        ring = db.audit_keyring()
-        with db.engine.connect() as c:
-            rows = c.execute(
-                text("SELECT seq, action, key_id, old_values FROM auditevent ORDER BY seq")
-            ).all()
-        assert [r[0] for r in rows] == list(range(1, len(rows) + 1)) and len(rows) >= 8
-        assert {r[2] for r in rows} == {ring.current}
-        keyed = rows[5]
-        assert keyed[1] == "audit.chain_keyed" and '"events":5' in keyed[3]
-        assert {"user.added", "database.initialised"} <= {r[1] for r in rows[6:]}
-        qa = Actor("admin", "Ada Admin", "admin")  # type: ignore[arg-type]
-        r = audit_trail.verify(db=db, actor=qa)
-        assert r.ok, (r.problem, r.record_problems)
-        assert f"event {len(rows)})" in r.checkpoint  # the upgrade and the admin's creation
-    finally:
-        db.dispose()
+def test_a_01_trail_is_keyed_and_the_upgrade_recorded(old_db):
+    assert store_db.schema_revision(old_db.engine) == "0001"
+    assert not old_db.settings.audit_key_path.exists()
+    revision, created = users.init_database(
+        old_db, admin="admin", full_name="Ada Admin", password=PASSWORD, now=NOW
+    )
+    assert revision == store_db.SCHEMA_HEAD and created
+    ring = old_db.audit_keyring()
+    with old_db.engine.connect() as c:
+        rows = c.execute(
+            text("SELECT seq, action, key_id, old_values FROM auditevent ORDER BY seq")
+        ).all()
+    assert [r[0] for r in rows] == list(range(1, len(rows) + 1)) and len(rows) >= 8
+    assert {r[2] for r in rows} == {ring.current}
+    keyed = rows[5]
+    assert keyed[1] == "audit.chain_keyed" and '"events":5' in keyed[3]
+    assert {"user.added", "database.initialised"} <= {r[1] for r in rows[6:]}
+    qa = Actor("admin", "Ada Admin", "admin")  # type: ignore[arg-type]
+    r = audit_trail.verify(db=old_db, actor=qa)
+    assert r.ok, (r.problem, r.record_problems)
+    assert f"event {len(rows)})" in r.checkpoint  # the upgrade and the admin's creation
 
 
-def test_a_broken_01_trail_is_not_keyed(backend, tmp_path, request):
-    db = old_database(backend, tmp_path, request)
-    try:
-        with db.engine.begin() as c:
-            c.execute(text("UPDATE auditevent SET reason = 'edited' WHERE seq = 3"))
-        with pytest.raises(ConfigError) as e:
-            users.init_database(db, admin="admin", full_name="A", password=PASSWORD, now=NOW)
-        assert e.value.rule == "audit-chain-broken"
-        assert "event 3 was changed" in str(e.value) and "NOT keyed" in str(e.value)
-        assert store_db.schema_revision(db.engine) == "0001"  # nothing of the upgrade stayed
-        with db.engine.connect() as c:
-            assert c.execute(text("SELECT count(*) FROM auditevent")).scalar() == 5
-    finally:
-        db.dispose()
+def test_a_broken_01_trail_is_not_keyed(old_db):
+    with old_db.engine.begin() as c:
+        c.execute(text("UPDATE auditevent SET reason = 'edited' WHERE seq = 3"))
+    with pytest.raises(ConfigError) as e:
+        users.init_database(old_db, admin="admin", full_name="A", password=PASSWORD, now=NOW)
+    assert e.value.rule == "audit-chain-broken"
+    assert "event 3 was changed" in str(e.value) and "NOT keyed" in str(e.value)
+    assert store_db.schema_revision(old_db.engine) == "0001"  # nothing of the upgrade stayed
+    with old_db.engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM auditevent")).scalar() == 5

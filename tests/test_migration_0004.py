@@ -4,24 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
 from sqlalchemy import inspect, text
 
 from mfg.services import users
 from mfg.store import db as store_db
 from tests.conftest import settings_for
 from tests.support.constants import NOW, PASSWORD
+from tests.support.databases import engine_at
 
 
 def test_a_0001_database_upgrades_with_its_users_and_trail_intact(tmp_path: Path):
     from mfg.services.uow import Database
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = store_db.make_engine(url)
-    cfg = store_db.alembic_config(url)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0001")
+    engine = engine_at(url, "0001")
     assert store_db.schema_revision(engine) == "0001"
     assert "user_session" not in inspect(engine).get_table_names()
     with engine.begin() as conn:

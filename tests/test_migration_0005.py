@@ -5,13 +5,12 @@ trail, so the record check compares them (``mfg audit verify`` stays clean)."""
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
-from sqlalchemy import bindparam, create_engine, text
+from sqlalchemy import bindparam, text
 
 from labels.payload import LabelKind, LabelRef, encode
 from mfg import audit
@@ -24,6 +23,7 @@ from mfg.store import db as store_db
 from mfg.store.types import UTCDateTime
 from tests.conftest import add_users, settings_for
 from tests.support.constants import NOW
+from tests.support.databases import empty_database_url, migrate
 
 
 def _old(body: str) -> str:
@@ -36,18 +36,6 @@ OLD = {  # lot -> (subject, 0.1 COI code)
     "BH002-26-0003": ("S-001", _old("W000126000003")),  # S-001's re-manufacture
 }
 PAYLOAD = encode(LabelRef(LabelKind.CULTURE, "BH002-26-0001", OLD["BH002-26-0001"][1], version=1))
-
-
-def _empty_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{tmp_path / 'old.db'}"
-    server = request.getfixturevalue("pg_server")
-    name = f"m_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server.admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return str(server.url(name))
 
 
 def _sql(statement: str) -> Any:
@@ -132,93 +120,80 @@ def _seed_trail(conn: Any) -> None:
         )
 
 
-def _database_at_0003(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Database:
+@pytest.fixture
+def db_at_0003(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Database]:
     """A 0.1 database (schema 0001, rows and trail) upgraded to 0003 (main before issue 14)."""
-    url = _empty_url(backend, tmp_path, request)
+    url = empty_database_url(backend, tmp_path / "old.db", request)
     engine = store_db.make_engine(url)
     home = tmp_path / "home"
     home.mkdir()
     db = Database(engine=engine, settings=settings_for(home, url))
-    cfg = store_db.alembic_config(url)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0001")
+    migrate(engine, url, "0001")
     with engine.begin() as conn:
         _seed_rows(conn)
         _seed_trail(conn)
-    cfg = store_db.alembic_config(url)
-    cfg.attributes.update({"audit_keyring": db.audit_keyring(create=True), "now": NOW})
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0003")
+    migrate(engine, url, "0003", audit_keyring=db.audit_keyring(create=True), now=NOW)
     assert store_db.schema_revision(engine) == "0003"
-    return db
+    yield db
+    db.dispose()
 
 
-def test_a_0_1_database_at_0003_upgrades_with_its_identities_intact(backend, tmp_path, request):
-    db = _database_at_0003(backend, tmp_path, request)
-    engine = db.engine
-    try:
-        actors = add_users(db)  # mfg init: upgrades to the head with the site's audit key
-        assert store_db.schema_revision(engine) == store_db.SCHEMA_HEAD == "0005"
-        with engine.connect() as conn:
-            events = conn.execute(
-                text("SELECT subject_pk, coi, started_by FROM therapy_event ORDER BY id")
-            ).all()
-            lots = conn.execute(
-                text(
-                    "SELECT l.lot_number, l.coi, e.coi FROM lot l "
-                    "JOIN therapy_event e ON e.id = l.therapy_event_pk ORDER BY l.id"
-                )
-            ).all()
-            trail = conn.execute(
-                text(
-                    "SELECT action, entity_id, username, new_values FROM auditevent "
-                    "WHERE action IN ('therapy_event.migrated', 'lot.therapy_event_linked') "
-                    "ORDER BY seq"
-                )
-            ).all()
-            subjects = conn.execute(text("SELECT count(*) FROM subject")).scalar_one()
-            prints = conn.execute(text("SELECT payload FROM labelprint")).scalars().all()
-        assert [tuple(e) for e in events] == [
-            (1, "CHW000126000001", "system"),
-            (2, "CHW000126000002", "system"),
-        ]
-        assert [tuple(r) for r in lots] == [
-            ("BH002-26-0001", OLD["BH002-26-0001"][1], "CHW000126000001"),
-            ("BH002-26-0002", OLD["BH002-26-0002"][1], "CHW000126000002"),
-            ("BH002-26-0003", OLD["BH002-26-0003"][1], "CHW000126000001"),  # one per subject
-        ]
-        assert subjects == 2 and prints == [PAYLOAD]  # the data is intact
-        assert [(a, e, u) for a, e, u, _ in trail] == [
-            ("therapy_event.migrated", "CHW000126000001", "system"),
-            ("lot.therapy_event_linked", "BH002-26-0001", "system"),
-            ("therapy_event.migrated", "CHW000126000002", "system"),
-            ("lot.therapy_event_linked", "BH002-26-0002", "system"),
-            ("lot.therapy_event_linked", "BH002-26-0003", "system"),
-        ]
-        assert '"therapy_event_coi":"CHW000126000001"' in trail[4][3]
-        # the keyed chain holds, and the record check finds every row as the trail says
-        report = audit_trail.verify(db=db, actor=actors["qa"])
-        assert report.ok, (report.problem, report.record_problems)
-        # the culture label printed by 0.1 still scans, and shows the event's CoI
-        v = label_svc.scan(PAYLOAD, db=db, actor=actors["tech"])
-        assert (v.lot_number, v.coi) == ("BH002-26-0001", "CHW000126000001")
-        # a new treatment of S-001 continues the sequence after the migrated CoIs (same FIN/year)
-        ev = therapy.start_event("S-001", "retreatment", db=db, actor=actors["qa"], now=NOW)
-        assert ev.coi.startswith("CHA999026") and ev.coi != "CHW000126000001"
-    finally:
-        db.dispose()
+def test_a_0_1_database_at_0003_upgrades_with_its_identities_intact(db_at_0003):
+    engine = db_at_0003.engine
+    actors = add_users(db_at_0003)  # mfg init: upgrades to the head with the site's audit key
+    assert store_db.schema_revision(engine) == store_db.SCHEMA_HEAD == "0005"
+    with engine.connect() as conn:
+        events = conn.execute(
+            text("SELECT subject_pk, coi, started_by FROM therapy_event ORDER BY id")
+        ).all()
+        lots = conn.execute(
+            text(
+                "SELECT l.lot_number, l.coi, e.coi FROM lot l "
+                "JOIN therapy_event e ON e.id = l.therapy_event_pk ORDER BY l.id"
+            )
+        ).all()
+        trail = conn.execute(
+            text(
+                "SELECT action, entity_id, username, new_values FROM auditevent "
+                "WHERE action IN ('therapy_event.migrated', 'lot.therapy_event_linked') "
+                "ORDER BY seq"
+            )
+        ).all()
+        subjects = conn.execute(text("SELECT count(*) FROM subject")).scalar_one()
+        prints = conn.execute(text("SELECT payload FROM labelprint")).scalars().all()
+    assert [tuple(e) for e in events] == [
+        (1, "CHW000126000001", "system"),
+        (2, "CHW000126000002", "system"),
+    ]
+    assert [tuple(r) for r in lots] == [
+        ("BH002-26-0001", OLD["BH002-26-0001"][1], "CHW000126000001"),
+        ("BH002-26-0002", OLD["BH002-26-0002"][1], "CHW000126000002"),
+        ("BH002-26-0003", OLD["BH002-26-0003"][1], "CHW000126000001"),  # one per subject
+    ]
+    assert subjects == 2 and prints == [PAYLOAD]  # the data is intact
+    assert [(a, e, u) for a, e, u, _ in trail] == [
+        ("therapy_event.migrated", "CHW000126000001", "system"),
+        ("lot.therapy_event_linked", "BH002-26-0001", "system"),
+        ("therapy_event.migrated", "CHW000126000002", "system"),
+        ("lot.therapy_event_linked", "BH002-26-0002", "system"),
+        ("lot.therapy_event_linked", "BH002-26-0003", "system"),
+    ]
+    assert '"therapy_event_coi":"CHW000126000001"' in trail[4][3]
+    # the keyed chain holds, and the record check finds every row as the trail says
+    report = audit_trail.verify(db=db_at_0003, actor=actors["qa"])
+    assert report.ok, (report.problem, report.record_problems)
+    # the culture label printed by 0.1 still scans, and shows the event's CoI
+    v = label_svc.scan(PAYLOAD, db=db_at_0003, actor=actors["tech"])
+    assert (v.lot_number, v.coi) == ("BH002-26-0001", "CHW000126000001")
+    # a new treatment of S-001 continues the sequence after the migrated CoIs (same FIN/year)
+    ev = therapy.start_event("S-001", "retreatment", db=db_at_0003, actor=actors["qa"], now=NOW)
+    assert ev.coi.startswith("CHA999026") and ev.coi != "CHW000126000001"
 
 
-def test_without_the_audit_key_the_upgrade_stops_and_changes_nothing(backend, tmp_path, request):
-    db = _database_at_0003(backend, tmp_path, request)
-    try:
-        with pytest.raises(ConfigError) as e:
-            store_db.upgrade(db.engine)  # not through `mfg init`: no key for the trail
-        assert e.value.rule == "audit-key-needed"
-        assert store_db.schema_revision(db.engine) == "0003"
-        with db.engine.connect() as conn:
-            assert conn.execute(text("SELECT count(*) FROM lot")).scalar_one() == 3
-    finally:
-        db.dispose()
+def test_without_the_audit_key_the_upgrade_stops_and_changes_nothing(db_at_0003):
+    with pytest.raises(ConfigError) as e:
+        store_db.upgrade(db_at_0003.engine)  # not through `mfg init`: no key for the trail
+    assert e.value.rule == "audit-key-needed"
+    assert store_db.schema_revision(db_at_0003.engine) == "0003"
+    with db_at_0003.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM lot")).scalar_one() == 3

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from typer.testing import CliRunner
 
 from mfg import backup
@@ -16,18 +15,11 @@ from mfg.services.uow import Database
 from tests.robustness.support import counts, sql
 from tests.support import world
 from tests.support.constants import NOW, PASSWORD
+from tests.support.databases import empty_database_url
 
 
 def empty_target(backend: str, tmp_path, request) -> str:  # type: ignore[no-untyped-def]
-    if backend == "sqlite":
-        return f"sqlite:///{tmp_path / 'restored' / 'celltrail.db'}"
-    server = request.getfixturevalue("pg_server")
-    name = f"r_{uuid.uuid4().hex[:12]}"
-    eng = create_engine(server.admin_url, isolation_level="AUTOCOMMIT")
-    with eng.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    eng.dispose()
-    return server.url(name)
+    return empty_database_url(backend, tmp_path / "restored" / "celltrail.db", request)
 
 
 @pytest.fixture

@@ -287,14 +287,21 @@ def void_labels(
         return view
 
 
+def lot_prints(session: Session, lot: Lot) -> list[LabelPrint]:
+    """The label prints of a lot, oldest first."""
+    return list(
+        session.exec(
+            select(LabelPrint).where(LabelPrint.lot_pk == lot.id).order_by(col(LabelPrint.id))
+        ).all()
+    )
+
+
 def reconcile(lot_number: str, *, db: Database, actor: Actor) -> Reconciliation:
     """Printed vs applied vs voided labels of a lot, per print."""
     actor.require("lot.read")
     with db.read() as s:
         lot = get_lot_row(s, lot_number)
-        prints = s.exec(
-            select(LabelPrint).where(LabelPrint.lot_pk == lot.id).order_by(col(LabelPrint.id))
-        ).all()
+        prints = lot_prints(s, lot)
         c = _counts(s, [p.id or 0 for p in prints])
         rows = tuple(
             ReconcileRow(

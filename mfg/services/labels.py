@@ -26,7 +26,7 @@ from mfg.domain import isbt128
 from mfg.domain.printers import parse_routes, printer_for
 from mfg.domain.text import check_text
 from mfg.errors import NotFound, RuleViolation
-from mfg.services.label_control import require_approved
+from mfg.services.label_control import lot_prints, require_approved
 from mfg.services.lots import current_harvest, get_lot_row, product_for_lot
 from mfg.services.scanning import Resolved, ScanView, resolve_payload, scan, site_key
 from mfg.services.therapy import lot_coi
@@ -356,10 +356,7 @@ def label_history(lot_number: str, *, db: Database, actor: Actor) -> list[LabelP
     actor.require("lot.read")
     with db.read() as s:
         lot = get_lot_row(s, lot_number)
-        rows = s.exec(
-            select(LabelPrint).where(LabelPrint.lot_pk == lot.id).order_by(col(LabelPrint.id))
-        ).all()
-        return [LabelPrintView.of(r, lot.lot_number) for r in rows]
+        return [LabelPrintView.of(r, lot.lot_number) for r in lot_prints(s, lot)]
 
 
 def route_printer(db: Database, kind: LabelKind, stock: str) -> str:

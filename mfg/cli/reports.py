@@ -14,6 +14,7 @@ from mfg.cli._common import Cli, ForceOpt, SignStdinOpt, command, print_json, re
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+    from mfg.services.importer import ImportRejected
     from mfg.services.reporting import SuccessRateReport
 
 report_app = typer.Typer(help="Reports for sponsors and QA.", no_args_is_help=True)
@@ -252,8 +253,7 @@ def import_lots(
                 file, db=db, actor=actor, now=cli.now, product_code=product, progress=progress_fn
             )
     except importer.ImportRejected as e:
-        _list_row_errors(e.errors, importer.MAX_ERRORS_LISTED)
-        raise refuse(f"{e.field}: {e.message}", e.rule) from None
+        raise _import_refused(e) from None
     cli.emit(
         res,
         lambda: cli.out.print(
@@ -265,14 +265,18 @@ def import_lots(
     )
 
 
-def _list_row_errors(errors: list[Any], limit: int) -> None:
-    shown = errors[:limit]
+def _import_refused(e: ImportRejected) -> typer.Exit:
+    """The refusal of an import: its row errors listed (at most ``MAX_ERRORS_LISTED``), then
+    the one-line reason."""
     from mfg.domain.text import visible
+    from mfg.services.importer import MAX_ERRORS_LISTED
 
+    shown = e.errors[:MAX_ERRORS_LISTED]
     for err in shown:
         sys.stderr.write(f"{visible(str(err))}\n")
-    if len(errors) > len(shown):
-        sys.stderr.write(f"... and {len(errors) - len(shown)} more\n")
+    if len(e.errors) > len(shown):
+        sys.stderr.write(f"... and {len(e.errors) - len(shown)} more\n")
+    return refuse(f"{e.field}: {e.message}", e.rule)
 
 
 @command(import_app, "approve")
@@ -294,8 +298,7 @@ def import_approve(
     try:
         res = importer.approve_import(batch, password, db=cli.database(), actor=actor, now=cli.now)
     except importer.ImportRejected as e:
-        _list_row_errors(e.errors, importer.MAX_ERRORS_LISTED)
-        raise refuse(f"{e.field}: {e.message}", e.rule) from None
+        raise _import_refused(e) from None
     cli.emit(
         res,
         lambda: cli.out.print(

@@ -152,12 +152,6 @@ def parse_legacy_coi(text: str) -> LegacyCoi:
     return _legacy(code)
 
 
-def any_coi(text: str) -> Coi | LegacyCoi:
-    """A stored lot code: the ISBT 128 CoI (0.2 on) or a 0.1 code (lots registered before)."""
-    code = identity.coi(text)
-    return _legacy(code) if len(code) == identity.LEGACY_COI_LEN else coi_from_content(code)
-
-
 def migrated_coi(legacy_code: str) -> Coi:
     """The CoI that migration 0005 gives the therapy event of a 0.1 lot: ``CH`` + the old code's
     13 characters without its check character (same FIN, year and sequence)."""

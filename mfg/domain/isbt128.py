@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from mfg.domain.ids import COI_CONTENT_RE, COI_DI, Coi
+from mfg.domain.ids import COI_CONTENT_RE, COI_DI
 from mfg.errors import RuleViolation
 
 UNKNOWN_TIME = time(23, 59)  # ST-001: 2359 when no time is specified
@@ -312,7 +312,3 @@ def find(structures: list[Structure], spec: Spec) -> Structure | None:
 
 def looks_like_isbt128(text: str) -> bool:
     return text.strip()[:1] in ("=", "&")
-
-
-def coi_structure(value: Coi) -> str:
-    return value.structure

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from sqlmodel import Session
-
 from mfg.domain.reasons import require_reason
 from mfg.domain.text import visible
 from mfg.errors import RuleViolation
@@ -79,11 +77,6 @@ def show_zone(*, db: Database, actor: Actor) -> SiteZoneView:
     if row is None:
         return SiteZoneView(db.settings.site_timezone, None, None, False)
     return SiteZoneView(row.value, row.changed_by, row.changed_at, True)
-
-
-def stored_zone(session: Session) -> str | None:
-    row = session.get(SiteSetting, TIMEZONE_KEY)
-    return row.value if row is not None else None
 
 
 def set_zone(zone: str, reason: str, *, db: Database, actor: Actor, now: datetime) -> SiteZoneView:

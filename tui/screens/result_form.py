@@ -49,15 +49,19 @@ class ResultForm(EntryForm[bool]):
         )
 
     def fields(self) -> list[FormField]:
-        out = [
-            FormField(
-                "test_code",
-                "Test code",
-                "VIAB, CD3, STER ...",
-                self._parse_test,
-                value=self.test_code,
-                aliases=("test", "code"),
-            ),
+        # a correction is of the test the user chose (shown in the title and the context): no
+        # field to change it, so the cursor starts in Result and nothing typed can correct
+        # another test than the one named
+        test_field = FormField(
+            "test_code",
+            "Test code",
+            "VIAB, CD3, STER ...",
+            self._parse_test,
+            value=self.test_code,
+            aliases=("test", "code"),
+        )
+        out = [] if self.correcting is not None else [test_field]
+        out += [
             FormField("value", "Result", "92.5 %, <0.5, Conforms, pending", self._parse_value),
             FormField(
                 "tested_on",
@@ -96,6 +100,10 @@ class ResultForm(EntryForm[bool]):
             return text.strip()
         return parse_result(test, text)
 
+    def _code(self, values: dict[str, Any]) -> str:
+        code = self.test_code if self.correcting is not None else values["test_code"]
+        return str(code)
+
     def load_context(self) -> None:
         release = release_service()
         app: Any = self.app
@@ -132,7 +140,7 @@ class ResultForm(EntryForm[bool]):
         self._derive(quiet=True)
 
     def check(self, values: dict[str, Any]) -> list[str]:
-        code = values["test_code"]
+        code = self._code(values)
         parsed = values["value"]
         test = self.product.test(code) if self.product else None
         if test is None or isinstance(parsed, str):
@@ -158,7 +166,7 @@ class ResultForm(EntryForm[bool]):
         value = values["value"]
         cmd = release.AddResult(
             lot_number=self.lot_number,
-            test_code=values["test_code"],
+            test_code=self._code(values),
             value=value.value_text if hasattr(value, "value_text") else str(value),
             tested_on=values.get("tested_on"),
             method_ref=values.get("method_ref"),

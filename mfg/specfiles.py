@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mfg.domain.specs import NUMERIC_OPERATORS, CoaLayout, Product, TestKind, TestSpec
+from mfg.domain.text import describe_char, first_unsafe
 from mfg.errors import CellTrailError
 
 # the shipped product files: data next to the mfg package (in the source tree and when installed)
@@ -69,7 +70,21 @@ class _Reader:
             raise self.fail(full, "not-finite", "must be a finite number")
         if isinstance(value, str) and not value.strip() and default is ...:
             raise self.fail(full, "empty", "must not be empty")
+        for text in value if isinstance(value, list) else [value]:
+            self.check_text(full, text)
         return value
+
+    def check_text(self, key: str, value: object) -> None:
+        """Text of the file is printed on COAs, labels and screens: no control, escape or
+        invisible formatting character (the rule for every text a person types)."""
+        bad = first_unsafe(value) if isinstance(value, str) else None
+        if bad is not None:
+            raise self.fail(
+                key,
+                "control-characters",
+                f"contains {describe_char(bad[1])} at position {bad[0] + 1}: control, escape and "
+                "invisible formatting characters are not allowed",
+            )
 
 
 def _names(kinds: Iterable[type]) -> str:
@@ -120,6 +135,14 @@ def _test(r: _Reader, i: int, t: Any, seen: set[str]) -> TestSpec:
             )
         limit = float(r.get(t, path, "limit", (int, float)))
         unit = r.get(t, path, "unit", str, "")
+        if limit < 0 or (unit.strip() == "%" and limit > 100):
+            raise r.fail(
+                f"{path}.limit",
+                "limit-range",
+                f"{limit:g} {unit}: a percentage limit is 0-100 %"
+                if limit >= 0
+                else f"{limit:g}: results are never negative, so the limit is >= 0",
+            )
         for extra in ("allowed", "passing"):
             if extra in t:
                 raise r.fail(f"{path}.{extra}", "not-for-numeric", "only categorical tests have it")
@@ -161,6 +184,7 @@ def _dose(r: _Reader) -> tuple[dict[str, float], float, str]:
         raise r.fail("dose.levels", "no-dose-levels", "at least one dose level is required")
     levels: dict[str, float] = {}
     for name, value in levels_raw.items():
+        r.check_text("dose.levels", name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise r.fail(f"dose.levels.{name}", "dose-positive", "must be a number > 0")
         if not math.isfinite(float(value)):

@@ -187,6 +187,43 @@ BROKEN = [
         "unknown-operator",
     ),
     ("limit missing", replace_once("limit = 70.0", ""), "tests.VIAB.limit", "missing-key"),
+    # a negative limit: every (never negative) result passes ">=" and fails "<="
+    (
+        "negative limit",
+        replace_once("limit = 70.0", "limit = -70.0"),
+        "tests.VIAB.limit",
+        "limit-range",
+    ),
+    (
+        "percent limit over 100",
+        replace_once("limit = 70.0", "limit = 170.0"),
+        "tests.VIAB.limit",
+        "limit-range",
+    ),
+    (
+        "escape in a test name",
+        replace_once('name = "Viability"', 'name = "Via\\u001b[2Jbility"'),
+        "tests.VIAB.name",
+        "control-characters",
+    ),
+    (
+        "invisible character in an allowed value",
+        replace_once('allowed = ["Conforms",', 'allowed = ["Con\\u200bforms",'),
+        "tests.APPEAR.allowed",
+        "control-characters",
+    ),
+    (
+        "escape in the COA footer",
+        replace_once('footer = "Autologous', 'footer = "\\u001b]8;;http://x\\u001b\\\\Autologous'),
+        "coa.footer",
+        "control-characters",
+    ),
+    (
+        "escape in a dose level",
+        replace_once("DL1 = 1.0e6", '"DL\\u001b1" = 1.0e6'),
+        "dose.levels",
+        "control-characters",
+    ),
     (
         "passing not allowed",
         replace_once('passing = ["Conforms"]', 'passing = ["Conform"]'),

@@ -188,8 +188,7 @@ class _Frame:
 def render(content: dict[str, Any], sha256: str | None = None) -> bytes:
     """The COA PDF for ``content`` (``sha256`` defaults to ``content_sha256(content)``)."""
     from reportlab.lib.pagesizes import A4
-    from reportlab.lib.units import mm
-    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
+    from reportlab.platypus import Paragraph, SimpleDocTemplate
 
     sha = sha256 or content_sha256(content)
     st = _styles()
@@ -216,6 +215,5 @@ def render(content: dict[str, Any], sha256: str | None = None) -> bytes:
     for name in frame.layout["sections"]:
         story.append(Paragraph(SECTION_TITLES[name], st["h2"]))
         story += SECTIONS[name](content, st, frame.width)
-    story.append(Spacer(1, 4 * mm))
     doc.build(story, canvasmaker=_numbered_canvas(frame))
     return buf.getvalue()

@@ -14,11 +14,13 @@ import pypdfium2 as pdfium
 import pytest
 import zxingcpp
 from pypdf import PdfReader
+from sqlmodel import select
 
 from mfg import coa
 from mfg.services import release
 from mfg.services.uow import Database
 from mfg.specfiles import PACKAGED_DIR
+from mfg.store.tables import CoaRevision
 from tests.release.conftest import PASSING, enter, harvested, sign
 from tests.support.constants import NOW
 
@@ -263,3 +265,18 @@ def test_a_scan_without_the_qr_reader_says_what_is_missing(monkeypatch, tmp_path
     with pytest.raises(RuleViolation) as e:
         coa.read_pdf(scan.read_bytes())
     assert e.value.rule == "qr-reader-missing" and "zxingcpp is not installed" in e.value.message
+
+
+def test_no_page_is_left_empty_whatever_the_length(db, actors):
+    """The last section may end anywhere on a page: no blank page follows it (a trailing spacer
+    that did not fit pushed an empty 'Page 3 of 3' after a held lot's revision history)."""
+    lot = released_with_correction(db, actors)
+    release.issue_coa(lot, destination="t", db=db, actor=actors["qa"], now=NOW)
+    with db.read() as s:
+        content = json.loads(s.exec(select(CoaRevision)).one().content_json)
+    first = content["revisions"][0]
+    for n in range(1, 41):
+        revisions = [{**first, "revision": i, "reason": f"revision note {i:03d}"} for i in range(n)]
+        pdf = coa.render({**content, "revisions": revisions})
+        last_page = PdfReader(io.BytesIO(pdf)).pages[-1].extract_text() or ""
+        assert f"revision note {n - 1:03d}" in last_page, f"{n} revisions: the last page is empty"

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, cast, func, insert
-from sqlmodel import col, select
+from sqlmodel import select
 
 from mfg import audit
 from mfg.domain import dose, ids
@@ -173,52 +173,76 @@ def _subjects(job: _Job, new: dict[str, ImportRow], existing: dict[str, Subject]
     return pks
 
 
-def _event(
-    job: _Job, events: dict[int, TherapyEvent], subject_pk: int, r: ImportRow, fin: str
-) -> TherapyEvent:
-    """The therapy event an imported lot joins: the subject's current one, else a new one (a
-    new CoI: FIN + year of day 0 + sequence, as at registration), audited in the batch."""
-    if subject_pk not in events:
-        s = job.tx.session
-        ev = s.exec(
-            select(TherapyEvent)
-            .where(TherapyEvent.subject_pk == subject_pk)
-            .order_by(col(TherapyEvent.id).desc())
-        ).first()
-        if ev is None:
-            coi = therapy.issue_coi(s, fin, r.day0.year)
-            ev = TherapyEvent(
-                subject_pk=subject_pk,
-                coi=coi.content,
-                reason=f"historical lot imported from {job.origin}",
-                started_by=job.who,
-                started_at=job.tx.now,
-            )
-            s.add(ev)
-            s.flush()
-            job.events.add(
-                "therapy_event.started",
-                "therapy_event",
-                coi.content,
-                new={"subject_id": r.subject_id, "coi": coi.content},
-                reason=ev.reason,
-            )
-        events[subject_pk] = ev
-    return events[subject_pk]
+_Event = tuple[int, str]  # a therapy event's pk and CoI
 
 
-def _numbers(job: _Job, subject_pk: dict[str, int], fin: str) -> list[tuple[str, TherapyEvent]]:
+def _current_events(job: _Job, subject_pks: list[int]) -> dict[int, _Event]:
+    """The subjects' current (newest) therapy events, read in chunks, not one query a lot."""
+    table = TherapyEvent.__table__  # type: ignore[attr-defined]
+    found: dict[int, _Event] = {}
+    for k in range(0, len(subject_pks), 900):
+        query = (
+            select(table.c.subject_pk, table.c.id, table.c.coi)
+            .where(table.c.subject_pk.in_(subject_pks[k : k + 900]))
+            .order_by(table.c.id)
+        )
+        for subject, pk, coi in job.tx.session.execute(query):
+            found[subject] = (pk, coi)  # ascending ids: the newest wins
+    return found
+
+
+def _events(job: _Job, subject_pk: dict[str, int], fin: str) -> dict[int, _Event]:
+    """The therapy event each subject's imported lots join: the subject's current one, else a
+    new one (a new CoI: FIN + year of the subject's first day 0 in the file + sequence, as at
+    registration), inserted in bulk and each audited in the batch."""
+    first: dict[int, ImportRow] = {}
+    for r in job.rows:
+        first.setdefault(subject_pk[r.subject_id], r)
+    events = _current_events(job, sorted(first))
+    issuer = therapy.CoiIssuer(job.tx.session, fin)  # sequences read once, under the write lock
+    reason = f"historical lot imported from {job.origin}"
+    values: list[dict[str, Any]] = []
+    owners: list[ImportRow] = []
+    for pk, r in first.items():
+        if pk not in events:
+            coi = issuer.issue(r.day0.year).content
+            values.append(
+                {
+                    "subject_pk": pk,
+                    "coi": coi,
+                    "reason": reason,
+                    "started_by": job.who,
+                    "started_at": job.tx.now,
+                }
+            )
+            owners.append(r)
+    table = TherapyEvent.__table__  # type: ignore[attr-defined]
+    for new_pk, r, v in zip(
+        _inserted(job.tx.session, table, values, ("coi",), "coi"), owners, values, strict=True
+    ):
+        events[v["subject_pk"]] = (new_pk, v["coi"])
+        job.events.add(
+            "therapy_event.started",
+            "therapy_event",
+            v["coi"],
+            new={"subject_id": r.subject_id, "coi": v["coi"]},
+            reason=reason,
+        )
+    return events
+
+
+def _numbers(job: _Job, subject_pk: dict[str, int], fin: str) -> list[tuple[str, _Event]]:
     """Lot number (the file's when valid, else the next of the product's year of day 0) and the
     therapy event (the CoI) per row: the subject's, or a new one, as registration does it."""
     s, code = job.tx.session, job.product.code
     lot_seq: dict[str, int] = {}
-    events: dict[int, TherapyEvent] = {}
     kept: dict[str, int] = {}
     for r in job.rows:
         if r.lot_number:
             prefix, _, seq = r.lot_number.rpartition("-")
             kept[prefix + "-"] = max(kept.get(prefix + "-", 0), int(seq))
-    out: list[tuple[str, TherapyEvent]] = []
+    events = _events(job, subject_pk, fin)
+    out: list[tuple[str, _Event]] = []
     for r in job.rows:
         yy = r.day0.year % 100
         if r.lot_number is None:
@@ -229,7 +253,7 @@ def _numbers(job: _Job, subject_pk: dict[str, int], fin: str) -> list[tuple[str,
                 )
             r.lot_number = ids.lot_number(code, yy, lot_seq[prefix])
             lot_seq[prefix] += 1
-        out.append((r.lot_number, _event(job, events, subject_pk[r.subject_id], r, fin)))
+        out.append((r.lot_number, events[subject_pk[r.subject_id]]))
     return out
 
 
@@ -239,8 +263,8 @@ def _lots(job: _Job, subject_pk: dict[str, int], fin: str) -> dict[str, int]:
     values: list[dict[str, Any]] = [
         {
             "lot_number": number,
-            "coi": event.coi,
-            "therapy_event_pk": event.id,
+            "coi": event[1],
+            "therapy_event_pk": event[0],
             "subject_pk": subject_pk[r.subject_id],
             "product_code": p.code,
             "spec_version": p.spec_version,

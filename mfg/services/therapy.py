@@ -45,9 +45,27 @@ def _next_sequence(session: Session, prefix: str) -> int:
     return int(last) + 1 if last else 1
 
 
+class CoiIssuer:
+    """CoIs issued one after another in one write transaction (one, or a whole import): each
+    year's last sequence is read once, under the write lock the caller holds, then counted on.
+    Every CoI it gives must be inserted in that transaction before it commits."""
+
+    def __init__(self, session: Session, fin: str) -> None:
+        self._session = session
+        self._fin = fin
+        self._next: dict[str, int] = {}
+
+    def issue(self, year: int) -> ids.Coi:
+        prefix = f"CH{self._fin}{year % 100:02d}"
+        if prefix not in self._next:
+            self._next[prefix] = _next_sequence(self._session, prefix)
+        sequence = self._next[prefix]
+        self._next[prefix] = sequence + 1
+        return ids.coi(self._fin, year, sequence)
+
+
 def issue_coi(session: Session, fin: str, year: int) -> ids.Coi:
-    prefix = f"CH{fin}{year % 100:02d}"
-    return ids.coi(fin, year, _next_sequence(session, prefix))
+    return CoiIssuer(session, fin).issue(year)
 
 
 def current_event(session: Session, subject: Subject) -> TherapyEvent | None:

@@ -9,10 +9,30 @@ from typing import Any
 
 import pytest
 
-from mfg.services.uow import Database
+from mfg.domain.permissions import Role
+from mfg.services import release
+from mfg.services.uow import Actor, Database
 from tests.conftest import add_users
 from tests.support import world
 from tests.support.constants import NOW, PASSWORD
+
+LOT = "BH002-26-0001"  # the lot of ``tui_db`` and of ``harvested``
+TECH = Actor("tech", "Tom Technician", Role.TECHNICIAN)
+TECH2 = Actor("tech2", "Tara Technician", Role.TECHNICIAN)
+QA = Actor("qa", "Quinn Quality", Role.QA)
+VALUES = {  # every result of BH002 spec v1 but VIAB, conforming
+    "APPEAR": "Conforms",
+    "CD3": "96.8",
+    "CAR": "30",
+    "VCN": "2.1",
+    "POT": "412",
+    "ENDO": "<0.5",
+    "GRAM": "No organisms seen",
+    "MYCO": "Negative",
+    "STER": "No growth",
+    "RCL": "Not detected",
+    "BEADS": "<10",
+}
 
 
 def make_app(
@@ -94,6 +114,66 @@ def tui_db(sqlite_db: Database) -> Database:
     lv = world.lot(sqlite_db, tech, "S-001")
     world.expand(sqlite_db, tech, lv.lot_number)
     return sqlite_db
+
+
+@pytest.fixture
+def harvested(sqlite_db: Database) -> tuple[Database, str]:
+    """A harvested lot with every result but VIAB entered (tech) and verified (tech2)."""
+    add_users(sqlite_db)
+    lv, _ = world.harvested_lot(sqlite_db, TECH)
+    for code, value in VALUES.items():
+        release.add_result(
+            release.AddResult(lv.lot_number, code, value), db=sqlite_db, actor=TECH, now=NOW
+        )
+        release.verify_result(lv.lot_number, code, db=sqlite_db, actor=TECH2, now=NOW)
+    return sqlite_db, lv.lot_number
+
+
+def released(db: Database, lot: str, reason: str = "all results conform") -> None:
+    """``harvested``'s lot released: VIAB entered (tech), verified (tech2), QA signs."""
+    release.add_result(release.AddResult(lot, "VIAB", "91.5"), db=db, actor=TECH, now=NOW)
+    release.verify_result(lot, "VIAB", db=db, actor=TECH2, now=NOW)
+    release.dispose(release.Dispose(lot, "release", reason), PASSWORD, db=db, actor=QA, now=NOW)
+
+
+def footer_keys(app: Any, width: int = 80) -> list[str]:
+    """The keys the footer shows inside the terminal's width, in order."""
+    from textual.widgets._footer import FooterKey
+
+    return [
+        k.description
+        for k in app.screen.query(FooterKey)
+        if k.region.width and k.region.right <= width
+    ]
+
+
+def text_of(app: Any, selector: str) -> str:
+    """What the ``Static`` ``selector`` of the current screen shows."""
+    from textual.widgets import Static
+
+    return str(app.screen.query_one(selector, Static).render())
+
+
+async def press(pilot: Any, *keys: str, rounds: int = 3) -> None:
+    """Press ``keys``, then let the app settle (see ``settle``)."""
+    await pilot.press(*keys)
+    await settle(pilot, rounds)
+
+
+async def open_lot(pilot: Any, lot: str = LOT) -> None:
+    """Open ``lot`` the way a scan does (an ``OpenLot`` message); its detail screen is up."""
+    from tui.messages import OpenLot
+
+    pilot.app.post_message(OpenLot(lot))
+    await settle(pilot)
+    assert type(pilot.app.screen).__name__ == "LotDetailScreen"
+
+
+async def open_form(pilot: Any, key: str, form: str) -> Any:
+    """Press ``key``; the form ``form`` (its class name) is open. Returns it."""
+    await press(pilot, key)
+    assert type(pilot.app.screen).__name__ == form
+    return pilot.app.screen
 
 
 KEY_NAMES = {"-": "minus", ".": "full_stop", ":": "colon", " ": "space", "/": "slash"}

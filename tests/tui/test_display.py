@@ -5,44 +5,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual.widgets import DataTable, Input, Static
-from textual.widgets._footer import FooterKey
+from textual.widgets import DataTable, Input
 
-from mfg.domain.permissions import Role
 from mfg.services import release
-from mfg.services.uow import Actor, Database
-from tests.support.constants import NOW, PASSWORD
-from tests.tui.conftest import drive, login, settle, type_like_a_person
-from tests.tui.test_release_flows import harvested  # noqa: F401  (fixture)
-from tui.messages import OpenLot
-
-LOT = "BH002-26-0001"
-TECH = Actor("tech", "Tom Technician", Role.TECHNICIAN)
-TECH2 = Actor("tech2", "Tara Technician", Role.TECHNICIAN)
-QA = Actor("qa", "Quinn Quality", Role.QA)
-
-
-def footer_keys(app: Any, width: int = 80) -> list[str]:
-    """The keys the footer shows inside the terminal's width, in order."""
-    return [
-        k.description
-        for k in app.screen.query(FooterKey)
-        if k.region.width and k.region.right <= width
-    ]
+from mfg.services.uow import Database
+from tests.support.constants import NOW
+from tests.tui.conftest import (
+    LOT,
+    TECH,
+    drive,
+    footer_keys,
+    login,
+    open_form,
+    open_lot,
+    press,
+    released,
+    text_of,
+    type_like_a_person,
+)
 
 
-def text_of(app: Any, selector: str) -> str:
-    return str(app.screen.query_one(selector, Static).render())
-
-
-async def open_lot(pilot: Any, lot: str) -> None:
-    pilot.app.post_message(OpenLot(lot))
-    await settle(pilot)
-
-
-def test_qa_sees_sign_and_verify_first_at_80_columns(
-    harvested: tuple[Database, str],  # noqa: F811
-) -> None:
+def test_qa_sees_sign_and_verify_first_at_80_columns(harvested: tuple[Database, str]) -> None:
     db, lot = harvested
 
     async def script(app: Any, pilot: Any) -> None:
@@ -63,8 +46,7 @@ def test_technician_sees_count_on_an_expanding_lot_but_never_sign(tui_db: Databa
         await open_lot(pilot, LOT)
         keys = footer_keys(app)
         assert keys[0] == "Count" and "Sign" not in keys and "COA" not in keys, keys
-        await pilot.press("d")  # hidden means refused too: no form opens
-        await settle(pilot)
+        await press(pilot, "d")  # hidden means refused too: no form opens
         assert type(app.screen).__name__ == "LotDetailScreen"
 
     drive(tui_db, script)
@@ -79,14 +61,13 @@ def test_a_sponsor_is_not_offered_the_board(tui_db: Database) -> None:
     drive(tui_db, script)
 
 
-def test_the_qa_queue_shows_a_unit_once(harvested: tuple[Database, str]) -> None:  # noqa: F811
+def test_the_qa_queue_shows_a_unit_once(harvested: tuple[Database, str]) -> None:
     db, lot = harvested
     release.add_result(release.AddResult(lot, "VIAB", "91.8 %"), db=db, actor=TECH, now=NOW)
 
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot, "qa")
-        await pilot.press("q")
-        await settle(pilot)
+        await press(pilot, "q")
         table = app.screen.query_one("#to-verify", DataTable)
         assert str(table.get_row_at(0)[3]) == "91.8 %"
 
@@ -98,8 +79,7 @@ def test_register_form_says_nothing_of_values_not_given_and_names_no_cli_flag(
 ) -> None:
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot)
-        await pilot.press("n")
-        await settle(pilot)
+        await open_form(pilot, "n", "RegisterLotForm")
         await type_like_a_person(pilot, "S-9", gap=0.08)
         site = app.screen.query_one("#in-site", Input)
         site.focus()
@@ -107,8 +87,7 @@ def test_register_form_says_nothing_of_values_not_given_and_names_no_cli_flag(
         assert "None" not in text_of(app, "#form-derived")
         date = app.screen.query_one("#in-apheresis_date", Input)
         date.value = ""
-        await pilot.press("ctrl+s")
-        await settle(pilot)
+        await press(pilot, "ctrl+s")
         errors = " ".join(text_of(app, f"#{w.id}") for w in app.screen.query(".error"))
         assert "apheresis" in errors.lower(), errors
         assert "--" not in errors
@@ -117,30 +96,19 @@ def test_register_form_says_nothing_of_values_not_given_and_names_no_cli_flag(
 
 
 def test_result_correction_shows_the_old_value_and_the_signature_it_breaks(
-    harvested: tuple[Database, str],  # noqa: F811
+    harvested: tuple[Database, str],
 ) -> None:
     db, lot = harvested
-    release.add_result(release.AddResult(lot, "VIAB", "91.5"), db=db, actor=TECH, now=NOW)
-    release.verify_result(lot, "VIAB", db=db, actor=TECH2, now=NOW)
-    release.dispose(
-        release.Dispose(lot, "release", "all results conform"),
-        PASSWORD,
-        db=db,
-        actor=QA,
-        now=NOW,
-    )
+    released(db, lot)
 
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot, "qa")
         await open_lot(pilot, lot)
-        await pilot.press("2")
-        await settle(pilot)
+        await press(pilot, "2")
         table = app.screen.query_one("#results", DataTable)
         keys = [str(k.value) for k in table.rows]
         table.move_cursor(row=keys.index("CD3"))
-        await pilot.press("x")
-        await settle(pilot)
-        assert type(app.screen).__name__ == "ResultForm"
+        await open_form(pilot, "x", "ResultForm")
         context = text_of(app, "#form-context")
         assert "CD3 = 96.8" in context
         assert "breaks that signature" in context

@@ -6,22 +6,22 @@ from typing import Any
 
 from textual.widgets import DataTable, Input, TabbedContent
 
-from mfg.domain.permissions import Role
 from mfg.services import counts
-from mfg.services.uow import Actor, Database
+from mfg.services.uow import Database
 from tests.support import world
 from tests.support.constants import NOW
-from tests.tui.conftest import drive, login, settle, type_like_a_person, until
-from tui.messages import OpenLot
-
-LOT = "BH002-26-0001"
-TECH = Actor("tech", "Tom Technician", Role.TECHNICIAN)
-
-
-async def open_lot(pilot: Any, lot: str = LOT) -> None:
-    pilot.app.post_message(OpenLot(lot))
-    await settle(pilot)
-    assert type(pilot.app.screen).__name__ == "LotDetailScreen"
+from tests.tui.conftest import (
+    LOT,
+    TECH,
+    drive,
+    login,
+    open_form,
+    open_lot,
+    press,
+    settle,
+    type_like_a_person,
+    until,
+)
 
 
 def test_arrows_move_in_lot_detail_at_once_and_the_row_stays_after_a_reload(
@@ -32,14 +32,12 @@ def test_arrows_move_in_lot_detail_at_once_and_the_row_stays_after_a_reload(
         await open_lot(pilot)
         table = app.screen.query_one("#counts", DataTable)
         assert app.focused is table  # no Tab needed before the arrows
-        await pilot.press("down", "down")
-        await settle(pilot)
+        await press(pilot, "down", "down")
         assert table.cursor_row == 2
         app.screen.reload()
         await settle(pilot)
         assert table.cursor_row == 2  # kept after a reload (e.g. after a custody step)
-        await pilot.press("2")  # the Release tab, its table takes the arrows
-        await settle(pilot)
+        await press(pilot, "2")  # the Release tab, its table takes the arrows
         assert app.screen.query_one("#lot-tabs", TabbedContent).active == "tab-release"
         assert app.focused is app.screen.query_one("#results", DataTable)
 
@@ -50,8 +48,7 @@ def test_ctrl_b_leaves_a_lot_for_the_board(tui_db: Database) -> None:
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot)
         await open_lot(pilot)
-        await pilot.press("ctrl+b")
-        await settle(pilot)
+        await press(pilot, "ctrl+b")
         assert type(app.screen).__name__ == "LotBoardScreen"
 
     drive(tui_db, script)
@@ -88,15 +85,12 @@ def test_correcting_a_count_keeps_its_volume(tui_db: Database) -> None:
         await open_lot(pilot)
         table = app.screen.query_one("#counts", DataTable)
         table.move_cursor(row=len(g.counts) - 1)
-        await pilot.press("x")
-        await settle(pilot)
+        await open_form(pilot, "x", "CountForm")
         assert app.screen.query_one("#in-volume_ml", Input).value == "750"
         app.screen.query_one("#in-reason", Input).focus()
         await type_like_a_person(pilot, "typo", gap=0.08)
-        await pilot.press("ctrl+s")
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot, 5)
+        await press(pilot, "ctrl+s")
+        await press(pilot, "enter", rounds=5)
 
     drive(tui_db, script)
     after = counts.growth(LOT, db=tui_db, actor=TECH, now=NOW).counts[-1]
@@ -107,25 +101,19 @@ def test_escape_on_a_filled_form_asks_before_discarding(tui_db: Database) -> Non
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot)
         await open_lot(pilot)
-        await pilot.press("c")
-        await settle(pilot)
+        await open_form(pilot, "c", "CountForm")
         await pilot.press("tab")
         await type_like_a_person(pilot, "12")
-        await pilot.press("escape")
-        await settle(pilot)
+        await press(pilot, "escape")
         assert type(app.screen).__name__ == "ConfirmDialog"
-        await pilot.press("escape")  # no: back to the form, nothing lost
-        await settle(pilot)
+        await press(pilot, "escape")  # no: back to the form, nothing lost
         assert type(app.screen).__name__ == "CountForm"
         assert app.screen.query_one("#in-total", Input).value == "12"
-        await pilot.press("escape", "enter")  # yes: discard
-        await settle(pilot)
+        await press(pilot, "escape", "enter")  # yes: discard
         assert type(app.screen).__name__ == "LotDetailScreen"
         # an untouched form closes at once
-        await pilot.press("c")
-        await settle(pilot)
-        await pilot.press("escape")
-        await settle(pilot)
+        await open_form(pilot, "c", "CountForm")
+        await press(pilot, "escape")
         assert type(app.screen).__name__ == "LotDetailScreen"
 
     drive(tui_db, script)

@@ -7,44 +7,33 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from mfg.domain.permissions import Role
 from mfg.services import deviations, lots, release
-from mfg.services.uow import Actor, Database
+from mfg.services.uow import Database
 from tests.support import world
-from tests.support.constants import NOW, PASSWORD
-from tests.tui.conftest import drive, login, settle, type_like_a_person
-from tests.tui.test_display import footer_keys
-from tests.tui.test_release_flows import harvested  # noqa: F401  (fixture)
-from tui.messages import OpenLot
-
-TECH = Actor("tech", "Tom Technician", Role.TECHNICIAN)
-TECH2 = Actor("tech2", "Tara Technician", Role.TECHNICIAN)
-QA = Actor("qa", "Quinn Quality", Role.QA)
-
-
-def released(db: Database, lot: str) -> None:
-    release.add_result(release.AddResult(lot, "VIAB", "91.5"), db=db, actor=TECH, now=NOW)
-    release.verify_result(lot, "VIAB", db=db, actor=TECH2, now=NOW)
-    release.dispose(
-        release.Dispose(lot, "release", "all results conform"), PASSWORD, db=db, actor=QA, now=NOW
-    )
-
-
-async def open_lot(pilot: Any, lot: str) -> None:
-    pilot.app.post_message(OpenLot(lot))
-    await settle(pilot)
+from tests.support.constants import NOW
+from tests.tui.conftest import (
+    LOT,
+    QA,
+    TECH,
+    drive,
+    footer_keys,
+    login,
+    open_form,
+    open_lot,
+    press,
+    released,
+    type_like_a_person,
+)
 
 
 async def fill_and_save(pilot: Any, text: str) -> None:
     """Type into the focused field like a person, check (ctrl+s), confirm (Enter)."""
     await type_like_a_person(pilot, text, gap=0.06)
-    await pilot.press("ctrl+s")
-    await settle(pilot)
-    await pilot.press("enter")
-    await settle(pilot, 5)
+    await press(pilot, "ctrl+s")
+    await press(pilot, "enter", rounds=5)
 
 
-def test_qa_acknowledges_a_lots_alert(harvested: tuple[Database, str]) -> None:  # noqa: F811
+def test_qa_acknowledges_a_lots_alert(harvested: tuple[Database, str]) -> None:
     db, lot = harvested
     released(db, lot)
     release.correct_result(
@@ -56,9 +45,7 @@ def test_qa_acknowledges_a_lots_alert(harvested: tuple[Database, str]) -> None: 
         await login(pilot, "qa")
         await open_lot(pilot, lot)
         assert "Ack alerts" in footer_keys(app)
-        await pilot.press("a")
-        await settle(pilot)
-        assert type(app.screen).__name__ == "AckAlertsForm"
+        await open_form(pilot, "a", "AckAlertsForm")
         await fill_and_save(pilot, "site notified")
         assert type(app.screen).__name__ == "LotDetailScreen"
         assert "Ack alerts" not in footer_keys(app)
@@ -68,20 +55,17 @@ def test_qa_acknowledges_a_lots_alert(harvested: tuple[Database, str]) -> None: 
 
 
 def test_qa_opens_and_closes_a_deviation(tui_db: Database) -> None:
-    lot = "BH002-26-0001"
+    lot = LOT
 
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot, "qa")
         await open_lot(pilot, lot)
         assert "Close dev." not in footer_keys(app, 200)
-        await pilot.press("w")
-        await settle(pilot)
+        await press(pilot, "w")
         await type_like_a_person(pilot, "process", gap=0.06)
         await pilot.press("tab", "tab")
         await fill_and_save(pilot, "door open")
-        await pilot.press("z")
-        await settle(pilot)
-        assert type(app.screen).__name__ == "CloseDeviationForm"
+        await open_form(pilot, "z", "CloseDeviationForm")
         await pilot.press("tab", "tab")
         await fill_and_save(pilot, "CAPA-1")
 
@@ -92,14 +76,13 @@ def test_qa_opens_and_closes_a_deviation(tui_db: Database) -> None:
 
 
 def test_qa_terminates_a_lot(tui_db: Database) -> None:
-    lot = "BH002-26-0001"
+    lot = LOT
 
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot, "tech")
         await open_lot(pilot, lot)
         assert "Terminate" not in footer_keys(app, 200)  # QA only
-        await pilot.press("ctrl+t")
-        await settle(pilot)
+        await press(pilot, "ctrl+t")
         assert type(app.screen).__name__ == "LotDetailScreen"
 
     drive(tui_db, script)
@@ -107,9 +90,7 @@ def test_qa_terminates_a_lot(tui_db: Database) -> None:
     async def qa(app: Any, pilot: Any) -> None:
         await login(pilot, "qa")
         await open_lot(pilot, lot)
-        await pilot.press("ctrl+t")
-        await settle(pilot)
-        assert type(app.screen).__name__ == "TerminateForm"
+        await open_form(pilot, "ctrl+t", "TerminateForm")
         await type_like_a_person(pilot, "manufacturing", gap=0.04)
         await pilot.press("tab")
         await fill_and_save(pilot, "contamination")
@@ -120,7 +101,7 @@ def test_qa_terminates_a_lot(tui_db: Database) -> None:
 
 
 def test_labels_and_coa_go_to_the_configured_printers(
-    harvested: tuple[Database, str],  # noqa: F811
+    harvested: tuple[Database, str],
     tmp_path: Path,
 ) -> None:
     db, lot = harvested
@@ -134,15 +115,10 @@ def test_labels_and_coa_go_to_the_configured_printers(
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot, "qa")
         await open_lot(pilot, lot)
-        await pilot.press("l")
-        await settle(pilot)
-        assert type(app.screen).__name__ == "LabelForm"
-        await pilot.press("ctrl+s")
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot, 5)
-        await pilot.press("k")
-        await settle(pilot, 5)
+        await open_form(pilot, "l", "LabelForm")
+        await press(pilot, "ctrl+s")
+        await press(pilot, "enter", rounds=5)
+        await press(pilot, "k", rounds=5)
         said = [n.message for n in app._notifications]
         assert any("COA printer" in m for m in said), said
 
@@ -152,7 +128,7 @@ def test_labels_and_coa_go_to_the_configured_printers(
 
 
 def test_the_coa_file_is_named_after_the_revision_it_holds(
-    harvested: tuple[Database, str],  # noqa: F811
+    harvested: tuple[Database, str],
 ) -> None:
     """A lot changed since its last COA revision (a new body weight) is re-issued before the
     TUI writes the file: COA revision 2 is written as ...-rev2.pdf, not under revision 1's name."""
@@ -168,8 +144,7 @@ def test_the_coa_file_is_named_after_the_revision_it_holds(
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot, "qa")
         await open_lot(pilot, lot)
-        await pilot.press("k")
-        await settle(pilot, 5)
+        await press(pilot, "k", rounds=5)
         said = [n.message for n in app._notifications]
         assert any("COA written to" in m for m in said), said
 

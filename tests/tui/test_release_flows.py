@@ -4,50 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Input
 
-from mfg.domain.permissions import Role
 from mfg.services import custody, labels, lots, release
-from mfg.services.uow import Actor, Database
-from tests.conftest import add_users
+from mfg.services.uow import Database
 from tests.support import world
 from tests.support.constants import NOW, PASSWORD
-from tests.tui.conftest import drive, keys_delivered, login, settle, until
-
-QA = Actor("qa", "Quinn Quality", Role.QA)
-TECH = Actor("tech", "Tom Technician", Role.TECHNICIAN)
-TECH2 = Actor("tech2", "Tara Technician", Role.TECHNICIAN)
-VALUES = {
-    "APPEAR": "Conforms",
-    "CD3": "96.8",
-    "CAR": "30",
-    "VCN": "2.1",
-    "POT": "412",
-    "ENDO": "<0.5",
-    "GRAM": "No organisms seen",
-    "MYCO": "Negative",
-    "STER": "No growth",
-    "RCL": "Not detected",
-    "BEADS": "<10",
-}
-
-
-@pytest.fixture
-def harvested(sqlite_db: Database) -> tuple[Database, str]:
-    """A harvested lot with every result but VIAB entered (tech) and verified (tech2)."""
-    add_users(sqlite_db)
-    lv, _ = world.harvested_lot(sqlite_db, TECH)
-    for code, value in VALUES.items():
-        release.add_result(
-            release.AddResult(lv.lot_number, code, value), db=sqlite_db, actor=TECH, now=NOW
-        )
-        release.verify_result(lv.lot_number, code, db=sqlite_db, actor=TECH2, now=NOW)
-    return sqlite_db, lv.lot_number
-
-
-def text_of(app: Any, selector: str) -> str:
-    return str(app.screen.query_one(selector, Static).render())
+from tests.tui.conftest import (
+    QA,
+    TECH,
+    TECH2,
+    drive,
+    keys_delivered,
+    login,
+    settle,
+    text_of,
+    until,
+)
 
 
 async def open_first_lot(pilot: Any) -> None:

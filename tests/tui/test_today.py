@@ -7,19 +7,12 @@ from typing import Any
 
 from textual.widgets import DataTable, Static
 
-from mfg.domain.permissions import Role
 from mfg.services import custody, labels, release, worklist
-from mfg.services.uow import Actor, Database
+from mfg.services.uow import Database
 from tests.support import world
 from tests.support.constants import NOW
-from tests.tui.conftest import drive, login, settle
-from tests.tui.test_release_flows import harvested  # noqa: F401  (fixture)
+from tests.tui.conftest import LOT, QA, TECH, TECH2, drive, login, press, released
 from tui.screens.today import countdown
-
-TECH = Actor("tech", "Tom Technician", Role.TECHNICIAN)
-TECH2 = Actor("tech2", "Tara Technician", Role.TECHNICIAN)
-QA = Actor("qa", "Quinn Quality", Role.QA)
-LOT = "BH002-26-0001"
 
 
 def test_the_technician_lands_on_today_and_opens_a_lot_from_it(tui_db: Database) -> None:
@@ -29,18 +22,16 @@ def test_the_technician_lands_on_today_and_opens_a_lot_from_it(tui_db: Database)
         table = app.screen.query_one("#today", DataTable)
         rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
         assert any(r[1] == LOT and "harvest window" in r[2] for r in rows), rows
-        await pilot.press("enter")
-        await settle(pilot)
+        await press(pilot, "enter")
         assert type(app.screen).__name__ == "LotDetailScreen"
-        await pilot.press("escape")
-        await settle(pilot)
+        await press(pilot, "escape")
         assert type(app.screen).__name__ == "TodayScreen"
 
     drive(tui_db, script)
 
 
 def test_qa_today_lists_results_to_verify_and_the_handover(
-    harvested: tuple[Database, str],  # noqa: F811
+    harvested: tuple[Database, str],
 ) -> None:
     db, lot = harvested
     release.add_result(release.AddResult(lot, "VIAB", "91.5"), db=db, actor=TECH, now=NOW)
@@ -59,8 +50,7 @@ def test_qa_today_lists_results_to_verify_and_the_handover(
         table = app.screen.query_one("#today", DataTable)
         kinds = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
         table.move_cursor(row=kinds.index("verify"))
-        await pilot.press("enter")
-        await settle(pilot)
+        await press(pilot, "enter")
         # the result to verify is on the Release tab: the lot opens there
         assert type(app.screen).__name__ == "LotDetailScreen"
         assert app.screen.query_one("#lot-tabs").active == "tab-release"
@@ -68,15 +58,9 @@ def test_qa_today_lists_results_to_verify_and_the_handover(
     drive(db, script)
 
 
-def test_a_thawed_bag_counts_down_to_its_infusion_limit(
-    harvested: tuple[Database, str],  # noqa: F811
-) -> None:
+def test_a_thawed_bag_counts_down_to_its_infusion_limit(harvested: tuple[Database, str]) -> None:
     db, lot = harvested
-    release.add_result(release.AddResult(lot, "VIAB", "91.5"), db=db, actor=TECH, now=NOW)
-    release.verify_result(lot, "VIAB", db=db, actor=TECH2, now=NOW)
-    from tests.support.constants import PASSWORD
-
-    release.dispose(release.Dispose(lot, "release", "ok"), PASSWORD, db=db, actor=QA, now=NOW)
+    released(db, lot, reason="ok")
     world.approve_label_layouts(db, NOW)
     printed = labels.print_labels(labels.PrintLabels(lot, "dose-bag"), db=db, actor=TECH, now=NOW)
     bag = printed.payloads[0]

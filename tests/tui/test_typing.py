@@ -8,33 +8,24 @@ from typing import Any
 
 from textual.widgets import Input
 
-from mfg.domain.permissions import Role
-from mfg.services.uow import Actor, Database
+from mfg.services.uow import Database
 from tests.support import world
 from tests.tui.conftest import (
+    LOT,
+    TECH,
     drive,
     login,
+    open_form,
+    open_lot,
+    press,
     scan_burst,
     settle,
     type_like_a_person,
 )
-from tests.tui.test_release_flows import (
-    TECH,
-    harvested,  # noqa: F401  (fixture)
-)
-from tui.messages import OpenLot
-
-LOT = "BH002-26-0001"
 
 
 def inputs(app: Any) -> dict[str, str]:
     return {w.id or "": w.value for w in app.screen.query(Input)}
-
-
-async def open_lot(pilot: Any, lot: str = LOT) -> None:
-    pilot.app.post_message(OpenLot(lot))
-    await settle(pilot)
-    assert type(pilot.app.screen).__name__ == "LotDetailScreen"
 
 
 def test_count_correction_typed_slowly_keeps_the_cursor_in_total(tui_db: Database) -> None:
@@ -43,12 +34,9 @@ def test_count_correction_typed_slowly_keeps_the_cursor_in_total(tui_db: Databas
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot)
         await open_lot(pilot)
-        await pilot.press("x")
-        await settle(pilot)
-        assert type(app.screen).__name__ == "CountForm"
+        await open_form(pilot, "x", "CountForm")
         viable_before = app.screen.query_one("#in-viable", Input).value
-        await pilot.press("tab")  # Date counted -> Total (selects its value)
-        await settle(pilot)
+        await press(pilot, "tab")  # Date counted -> Total (selects its value)
         assert app.focused.id == "in-total"
         await type_like_a_person(pilot, "7.5e8")
         assert app.focused.id == "in-total"
@@ -62,9 +50,7 @@ def test_count_correction_typed_slowly_keeps_the_cursor_in_total(tui_db: Databas
 def test_register_form_opens_in_subject_and_stays_there(tui_db: Database) -> None:
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot)
-        await pilot.press("n")
-        await settle(pilot)
-        assert type(app.screen).__name__ == "RegisterLotForm"
+        await open_form(pilot, "n", "RegisterLotForm")
         assert app.focused.id == "in-subject_id"
         await type_like_a_person(pilot, "S-9")
         assert app.focused.id == "in-subject_id"
@@ -73,9 +59,7 @@ def test_register_form_opens_in_subject_and_stays_there(tui_db: Database) -> Non
     drive(tui_db, script)
 
 
-def test_disposition_reason_typed_slowly_stays_in_reason(
-    harvested: tuple[Database, str],  # noqa: F811
-) -> None:
+def test_disposition_reason_typed_slowly_stays_in_reason(harvested: tuple[Database, str]) -> None:
     """Release is blocked (VIAB not entered): the decision's refusal must not pull the cursor
     back to Decision while the reason is typed."""
     db, lot = harvested
@@ -83,13 +67,10 @@ def test_disposition_reason_typed_slowly_stays_in_reason(
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot, "qa")
         await open_lot(pilot, lot)
-        await pilot.press("d")
-        await settle(pilot)
-        assert type(app.screen).__name__ == "DispositionForm"
+        await open_form(pilot, "d", "DispositionForm")
         assert app.focused.id == "in-decision"
         await type_like_a_person(pilot, "release")
-        await pilot.press("tab")
-        await settle(pilot)
+        await press(pilot, "tab")
         await type_like_a_person(pilot, "ok so far")
         assert app.focused.id == "in-reason"
         values = inputs(app)
@@ -114,9 +95,8 @@ def test_a_lower_case_scan_on_a_lot_fires_no_shortcut_and_opens_the_scanned_lot(
     tui_db: Database,
 ) -> None:
     """Caps Lock on the scanner: "bh002-26-0002" holds c-free letters b and h (h = harvest)."""
-    actor = Actor("tech", "Tom Technician", Role.TECHNICIAN)
-    world.subject(tui_db, actor, "S-002")
-    second = world.lot(tui_db, actor, "S-002").lot_number
+    world.subject(tui_db, TECH, "S-002")
+    second = world.lot(tui_db, TECH, "S-002").lot_number
 
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot)
@@ -139,12 +119,8 @@ def test_a_scan_while_a_form_is_open_types_nothing_and_switches_nothing(
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot)
         await open_lot(pilot)
-        await pilot.press("c")
-        await settle(pilot)
-        form = app.screen
-        assert type(form).__name__ == "CountForm"
-        await pilot.press("tab")  # into Total
-        await settle(pilot)
+        form = await open_form(pilot, "c", "CountForm")
+        await press(pilot, "tab")  # into Total
         await type_like_a_person(pilot, "12")
         before = inputs(app)
         for i in range(16):
@@ -175,10 +151,8 @@ def test_fast_typing_into_a_form_lands_in_the_field_in_order(tui_db: Database) -
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot)
         await open_lot(pilot)
-        await pilot.press("c")
-        await settle(pilot)
-        await pilot.press("tab")
-        await settle(pilot)
+        await open_form(pilot, "c", "CountForm")
+        await press(pilot, "tab")
         await scan_burst(pilot, "7.5e8", enter=False)
         assert inputs(app)["in-total"] == "7.5e8"
         assert app.focused.id == "in-total"
@@ -198,20 +172,17 @@ def test_an_implausible_count_asks_before_saving_and_saves_when_confirmed(
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot)
         await open_lot(pilot)
-        await pilot.press("c")
-        await settle(pilot)
+        await open_form(pilot, "c", "CountForm")
         await pilot.press("tab")
         await type_like_a_person(pilot, "1.5e11", gap=0.05)
         await pilot.press("tab")
         await type_like_a_person(pilot, "1.4e11", gap=0.05)
-        await pilot.press("ctrl+s")
-        await settle(pilot)
+        await press(pilot, "ctrl+s")
         derived = str(app.screen.query_one("#form-derived").render())
         assert "CHECK: viable cells up" in derived, derived
         confirm = str(app.screen.query_one("#form-confirm").render())
         assert "plausibility warning" in confirm and "Enter saves anyway" in confirm
-        await pilot.press("enter")
-        await settle(pilot, 5)
+        await press(pilot, "enter", rounds=5)
         assert type(app.screen).__name__ == "LotDetailScreen"
 
     drive(tui_db, script)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import text
@@ -44,6 +45,22 @@ def attack(db: Database, statement: str, **params: Any) -> None:
 def scalar(db: Database, statement: str, **params: Any) -> Any:
     with db.engine.connect() as c:
         return c.execute(text(statement), params).scalar()
+
+
+def count_and_its_event_times_ten(db: Database, count_id: int) -> int:
+    """The careful tamperer: count ``count_id``'s viable cells made ten times more in the row
+    AND in the event that recorded it (``attack``). Returns that event's seq."""
+    seq = scalar(
+        db,
+        "SELECT seq FROM auditevent WHERE entity = 'count' AND entity_id = :c "
+        "AND action = 'count.recorded'",
+        c=str(count_id),
+    )
+    v = json.loads(scalar(db, "SELECT new_values FROM auditevent WHERE seq = :s", s=seq))
+    v["viable_cells"] *= 10
+    attack(db, "UPDATE auditevent SET new_values = :v WHERE seq = :s", v=json.dumps(v), s=seq)
+    sql(db, "UPDATE cellcount SET viable_cells = viable_cells * 10 WHERE id = :c", c=count_id)
+    return int(seq)
 
 
 def n_rows(db: Database, table: type) -> int:

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from mfg import audit, auditkey
 from mfg.errors import ConfigError
 from mfg.services import audit_trail
-from tests.robustness.support import attack, scalar, sql
+from tests.robustness.support import attack, count_and_its_event_times_ten, scalar, sql
 from tests.support import world
 from tests.support.constants import NOW, PASSWORD
 
@@ -86,16 +86,7 @@ def test_untouched_trail_verifies_against_its_newest_checkpoint(db, actors, lot)
 def test_record_and_event_changed_then_chain_recomputed_without_the_key(
     db, actors, lot, tmp_path, ring
 ):
-    cid = scalar(db, "SELECT max(id) FROM cellcount")
-    seq = scalar(
-        db,
-        "SELECT seq FROM auditevent WHERE entity = 'count' AND entity_id = :c",
-        c=str(cid),
-    )
-    v = json.loads(scalar(db, "SELECT new_values FROM auditevent WHERE seq = :s", s=seq))
-    v["viable_cells"] *= 10
-    attack(db, "UPDATE auditevent SET new_values = :v WHERE seq = :s", v=json.dumps(v), s=seq)
-    sql(db, "UPDATE cellcount SET viable_cells = viable_cells * 10 WHERE id = :c", c=cid)
+    seq = count_and_its_event_times_ten(db, scalar(db, "SELECT max(id) FROM cellcount"))
     mallory = auditkey.create_keyring(tmp_path / "mallory" / "audit.key", NOW)
     rechain_from(db, seq, mallory if ring == "attacker" else None)
     r = verify(db, actors)

@@ -12,7 +12,13 @@ import pytest
 from typer.testing import CliRunner
 
 from mfg.services import counts, harvest, subjects
-from tests.robustness.support import attack, scalar, sql, verify
+from tests.robustness.support import (
+    attack,
+    count_and_its_event_times_ten,
+    scalar,
+    sql,
+    verify,
+)
 from tests.support import world
 from tests.support.constants import NOW, PASSWORD
 
@@ -159,17 +165,7 @@ def test_audit_value_edited_in_sql_breaks_the_chain_at_that_event(db, actors, sc
 
 def test_record_and_its_audit_event_both_edited_still_shows(db, actors, scene):
     """The careful tamperer edits the row AND the event: the hash chain catches the event."""
-    cid = scene["count_id"]
-    seq = scalar(
-        db,
-        "SELECT seq FROM auditevent WHERE entity = 'count' AND entity_id = :c "
-        "AND action = 'count.recorded'",
-        c=str(cid),
-    )
-    v = json.loads(scalar(db, "SELECT new_values FROM auditevent WHERE seq = :s", s=seq))
-    v["viable_cells"] *= 10
-    attack(db, "UPDATE auditevent SET new_values = :v WHERE seq = :s", v=json.dumps(v), s=seq)
-    sql(db, "UPDATE cellcount SET viable_cells = viable_cells * 10 WHERE id = :c", c=cid)
+    seq = count_and_its_event_times_ten(db, scene["count_id"])
     r = _chain_broken(db, actors)
     assert r.first_bad_seq == seq
 
@@ -262,23 +258,11 @@ def test_result_changed_in_sql_is_named(db, actors):
 
 
 def test_dose_bag_custody_changed_in_sql_is_named(db, actors):
-    from mfg.domain.custody import parse_location
-    from mfg.services import custody, labels
     from tests.release.conftest import ready_lot, sign
 
     lot = ready_lot(db, actors)
     sign(db, actors, lot)
-    world.approve_label_layouts(db)
-    printed = labels.print_labels(
-        labels.PrintLabels(lot, "dose-bag"), db=db, actor=actors["tech"], now=NOW
-    )
-    custody.store_bag(
-        printed.payloads[0],
-        parse_location("LN2-1", "R1", "B01", "A1"),
-        db=db,
-        actor=actors["tech"],
-        now=NOW,
-    )
+    world.stored_bag(db, actors["tech"], lot)
     assert verify(db, actors["qa"]).ok
     sql(db, "UPDATE dosebag SET location = 'LN2-9/R9/B99/Z9' WHERE bag_no = 1")
     sql(db, "UPDATE dosebag SET state = 'infused' WHERE bag_no = 2")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mfg.services import deviations, labels, release
+from mfg.services import deviations, release
 from tests.release.conftest import ready_lot, sign
 from tests.robustness.support import scalar, sql, verify
 from tests.support import world
@@ -21,25 +21,12 @@ from tests.support.constants import NOW, PASSWORD
 def released(db, actors):  # type: ignore[no-untyped-def]
     """A released lot (signature, disposition, two COA revisions after a late correction and
     its alert), labels printed, bag 1 stored, a deviation; a second subject with a lot."""
-    from mfg.domain.custody import parse_location
-    from mfg.services import custody
-
     lot = ready_lot(db, actors)
     sign(db, actors, lot)
     release.correct_result(
         release.AddResult(lot, "VIAB", "92.0 %"), "typo", db=db, actor=actors["tech"], now=NOW
     )
-    world.approve_label_layouts(db, NOW)
-    printed = labels.print_labels(
-        labels.PrintLabels(lot, "dose-bag"), db=db, actor=actors["tech"], now=NOW
-    )
-    custody.store_bag(
-        printed.payloads[0],
-        parse_location("LN2-1", "R1", "B01", "A1"),
-        db=db,
-        actor=actors["tech"],
-        now=NOW,
-    )
+    world.stored_bag(db, actors["tech"], lot)
     dev = deviations.open_deviation(
         lot, "process", "door left open", db=db, actor=actors["qa"], now=NOW
     )

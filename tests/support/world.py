@@ -135,3 +135,20 @@ def approve_label_layouts(db: Database, now: datetime = NOW) -> None:
         label_control.approve_layout(
             kind.value, "test: layout verified", PASSWORD, db=db, actor=qa, now=now
         )
+
+
+def stored_bag(
+    db: Database, tech: Actor, lot_number: str, box: str = "B01", now: datetime = NOW
+) -> str:
+    """A released lot's label layouts approved, its dose-bag labels printed (``tech``) and bag 1
+    stored in LN2-1/R1/``box``/A1. Returns bag 1's label payload."""
+    from mfg.domain.custody import parse_location
+    from mfg.services import custody, labels
+
+    approve_label_layouts(db, now)
+    printed = labels.print_labels(
+        labels.PrintLabels(lot_number, "dose-bag"), db=db, actor=tech, now=now
+    )
+    bag = printed.payloads[0]
+    custody.store_bag(bag, parse_location("LN2-1", "R1", box, "A1"), db=db, actor=tech, now=now)
+    return bag

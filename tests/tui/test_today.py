@@ -7,7 +7,7 @@ from typing import Any
 
 from textual.widgets import DataTable, Static
 
-from mfg.services import custody, labels, release, worklist
+from mfg.services import custody, release, worklist
 from mfg.services.uow import Database
 from tests.support import world
 from tests.support.constants import NOW
@@ -61,12 +61,7 @@ def test_qa_today_lists_results_to_verify_and_the_handover(
 def test_a_thawed_bag_counts_down_to_its_infusion_limit(harvested: tuple[Database, str]) -> None:
     db, lot = harvested
     released(db, lot, reason="ok")
-    world.approve_label_layouts(db, NOW)
-    printed = labels.print_labels(labels.PrintLabels(lot, "dose-bag"), db=db, actor=TECH, now=NOW)
-    bag = printed.payloads[0]
-    from mfg.domain.custody import parse_location
-
-    custody.store_bag(bag, parse_location("LN2-1", "R1", "B1", "A1"), db=db, actor=TECH, now=NOW)
+    bag = world.stored_bag(db, TECH, lot, box="B1")
     custody.issue_bag(bag, db=db, actor=TECH, now=NOW)
     custody.thaw_bag(bag, db=db, actor=TECH, now=NOW)
     w = worklist.worklist(db=db, actor=TECH, now=NOW + timedelta(minutes=10))

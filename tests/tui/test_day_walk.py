@@ -11,9 +11,7 @@ from mfg.domain.permissions import Role
 from mfg.services import release
 from mfg.services.uow import Actor, Database
 from tests.support.constants import NOW
-from tests.tui.conftest import drive, login, settle, type_like_a_person
-from tests.tui.test_display import open_lot, text_of
-from tests.tui.test_release_flows import harvested  # noqa: F401  (fixture)
+from tests.tui.conftest import drive, login, open_lot, settle, text_of, type_like_a_person
 
 TECH = Actor("tech", "Tom Technician", Role.TECHNICIAN)
 TECH2 = Actor("tech2", "Tara Technician", Role.TECHNICIAN)
@@ -21,7 +19,7 @@ QA = Actor("qa", "Quinn Quality", Role.QA)
 
 
 def test_a_result_correction_corrects_the_chosen_test_and_no_other(
-    harvested: tuple[Database, str],  # noqa: F811
+    harvested: tuple[Database, str],
 ) -> None:
     """The form said "Correct result VIAB" and opened with the cursor in an editable Test code
     holding "VIAB": typing there (a value, or another code) corrected CD3 under VIAB's title."""

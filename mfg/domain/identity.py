@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 
 from mfg.errors import RuleViolation
 
@@ -199,6 +200,13 @@ def lookalike_key(canonical: str) -> str:
     """What two ids look like to a person: separators dropped, O->0, I/L->1. Two different
     canonical ids with one key are lookalikes."""
     return _SEPARATORS_RE.sub("", canonical.upper()).translate(_LOOKALIKE)
+
+
+def lookalike_of(canonical: str, existing: Iterable[str]) -> str | None:
+    """The first of ``existing`` that is ``canonical`` or looks like it (one ``lookalike_key``),
+    None if none does: what a new id must not clash with."""
+    key = lookalike_key(canonical)
+    return next((e for e in existing if lookalike_key(e) == key), None)
 
 
 def same(a: str, b: str, kind: str) -> bool:

@@ -106,17 +106,16 @@ def get_subject_row(session: Session, subject_id: str) -> Subject:
 
 def check_not_lookalike(session: Session, subject_id: str) -> None:
     """Refuse a new subject id that is, or looks like, an existing one (naming that one)."""
-    key = identity.lookalike_key(subject_id)
-    for existing in session.exec(select(Subject.subject_id)).all():
-        if existing == subject_id:
-            raise RuleViolation("subject_id", "subject-exists", f"subject {existing} exists")
-        if identity.lookalike_key(existing) == key:
-            raise RuleViolation(
-                "subject_id",
-                "subject-lookalike",
-                f"{subject_id} looks like the existing subject {existing}: "
-                "use that subject, or choose an id that cannot be mistaken for it",
-            )
+    existing = identity.lookalike_of(subject_id, session.exec(select(Subject.subject_id)).all())
+    if existing == subject_id:
+        raise RuleViolation("subject_id", "subject-exists", f"subject {existing} exists")
+    if existing is not None:
+        raise RuleViolation(
+            "subject_id",
+            "subject-lookalike",
+            f"{subject_id} looks like the existing subject {existing}: "
+            "use that subject, or choose an id that cannot be mistaken for it",
+        )
 
 
 def add_subject(cmd: AddSubject, *, db: Database, actor: Actor, now: datetime) -> SubjectView:

@@ -55,16 +55,15 @@ def _check_new_user(username: str, full_name: str, role: str, password: str) -> 
 def _insert_user(  # type: ignore[no-untyped-def]
     tx, username: str, full_name: str, role: Role, password: str, by: str | None = None
 ) -> User:
-    key = identity.lookalike_key(username)
-    for existing in tx.session.exec(select(User.username)).all():
-        if existing == username:
-            raise RuleViolation("username", "username-taken", f"user {username!r} already exists")
-        if identity.lookalike_key(existing) == key:
-            raise RuleViolation(
-                "username",
-                "username-lookalike",
-                f"{username!r} looks like the existing user {existing!r}: choose another name",
-            )
+    existing = identity.lookalike_of(username, tx.session.exec(select(User.username)).all())
+    if existing == username:
+        raise RuleViolation("username", "username-taken", f"user {username!r} already exists")
+    if existing is not None:
+        raise RuleViolation(
+            "username",
+            "username-lookalike",
+            f"{username!r} looks like the existing user {existing!r}: choose another name",
+        )
     u = User(
         username=username,
         full_name=full_name.strip(),

@@ -15,7 +15,7 @@ from mfg.domain.permissions import allowed
 from mfg.domain.readouts import read_out_due
 from mfg.services import board as board_service
 from mfg.services.uow import Actor, Database
-from mfg.store.tables import AuditEvent, DoseBag, Lot, ReleaseResult
+from mfg.store.tables import AuditEvent, DoseBag, Harvest, Lot, ReleaseResult, Subject
 
 COUNT_DUE_AFTER_DAYS = 2  # counted every 2-3 days; the board flags "late" after 3
 EXPANDING = ("registered", "in_expansion")
@@ -78,9 +78,11 @@ def worklist(
                 items.append(
                     WorkItem("verify", v.lot_number, f"verify {v.test_code} ({v.entered_by})")
                 )
+    testing = [r for r in b.rows if r.state in TESTING]
+    if allowed(actor.role, "harvest.verify"):
+        items += _records_to_verify(db, actor, {r.lot_number for r in testing})
     if allowed(actor.role, "bag.custody"):
         items += _thawed(db)
-    testing = [r for r in b.rows if r.state in TESTING]
     items += _read_outs(db, {r.lot_number for r in testing if r.pending_results}, b.today)
     for r in testing:
         ready = not (r.unverified_results or r.oos or r.pending_results)
@@ -148,6 +150,37 @@ def _windows(db: Database, lot_numbers: list[str]) -> dict[str, tuple[int, int]]
             p = db.product(code, version)
             products[code, version] = (p.window_first_day, p.window_last_day)
         out[lot_number] = products[code, version]
+    return out
+
+
+def _records_to_verify(db: Database, actor: Actor, lot_numbers: set[str]) -> list[WorkItem]:
+    """The harvest and the body weight of lots in testing that still need their second person
+    (``mfg.domain.four_eyes``: a release is refused without them), never one the user entered
+    (one query)."""
+    if not lot_numbers:
+        return []
+    with db.read() as s:
+        rows = s.execute(
+            sa_select(
+                col(Lot.lot_number),
+                col(Harvest.recorded_by),
+                col(Harvest.verified_by),
+                col(Subject.subject_id),
+                col(Subject.weight_recorded_by),
+                col(Subject.weight_verified_by),
+            )
+            .select_from(Lot)
+            .join(Harvest, col(Harvest.lot_pk) == Lot.id)
+            .join(Subject, col(Subject.id) == Lot.subject_pk)
+            .where(col(Lot.lot_number).in_(lot_numbers), col(Harvest.superseded_by_id).is_(None))
+        ).all()
+    out = []
+    for lot, h_by, h_checked, subject_id, w_by, w_checked in rows:
+        if h_checked is None and h_by != actor.username:
+            out.append(WorkItem("verify", lot, f"verify the harvest ({h_by})"))
+        if w_checked is None and w_by != actor.username:
+            who = w_by or "not recorded"
+            out.append(WorkItem("verify", lot, f"verify {subject_id}'s weight ({who})"))
     return out
 
 

@@ -8,10 +8,19 @@ from typing import Any
 from textual.widgets import DataTable, Input
 
 from mfg.domain.permissions import Role
-from mfg.services import release
+from mfg.services import harvest, release, subjects
 from mfg.services.uow import Actor, Database
+from tests.conftest import add_users
+from tests.support import world
 from tests.support.constants import NOW
-from tests.tui.conftest import drive, login, open_lot, settle, text_of, type_like_a_person
+from tests.tui.conftest import (
+    drive,
+    login,
+    open_lot,
+    settle,
+    text_of,
+    type_like_a_person,
+)
 
 TECH = Actor("tech", "Tom Technician", Role.TECHNICIAN)
 TECH2 = Actor("tech2", "Tara Technician", Role.TECHNICIAN)
@@ -51,3 +60,64 @@ def test_a_result_correction_corrects_the_chosen_test_and_no_other(
     results = {r.test_code: r for r in release.list_results(lot, db=db, actor=QA)}
     assert results["VIAB"].display == "92.5 %" and results["VIAB"].corrected
     assert results["CD3"].display == "96.8 %" and not results["CD3"].corrected
+
+
+def test_a_second_person_verifies_the_harvest_and_the_weight_in_the_tui(
+    sqlite_db: Database,
+) -> None:
+    """A release needs the harvest and the body weight checked by a second person; the TUI had
+    no way to do it (QA's disposition was refused with "not verified by a second person: the
+    harvest" until someone ran `mfg verify harvest` / `mfg verify weight` at a shell)."""
+    add_users(sqlite_db)
+    lv, _ = world.harvested_lot(sqlite_db, TECH, verify=False)
+    lot = lv.lot_number
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot, "tech2", board=False)
+        items = app.screen.query_one("#today", DataTable)
+        texts = [str(items.get_row_at(i)[2]) for i in range(items.row_count)]
+        assert "verify the harvest (tech)" in texts, texts
+        assert "verify S-001's weight (tech)" in texts, texts
+        items.move_cursor(row=texts.index("verify the harvest (tech)"))
+        await pilot.press("enter")  # the Release tab of the lot
+        await settle(pilot)
+        table = app.screen.query_one("#results", DataTable)
+        keys = [str(k.value) for k in table.rows]
+        for key, title in (("@harvest", "Verify the harvest?"), ("@weight", "Verify the body")):
+            table = app.screen.query_one("#results", DataTable)
+            table.move_cursor(row=keys.index(key))
+            await pilot.press("v")
+            await settle(pilot)
+            assert text_of(app, ".form-title").startswith(title)
+            await pilot.press("enter")
+            await settle(pilot)
+        table = app.screen.query_one("#results", DataTable)
+        verified = [str(table.get_row(k)[4]) for k in ("@harvest", "@weight")]
+        assert verified == ["tech2", "tech2"], verified
+
+    drive(sqlite_db, script)
+    assert harvest.show_harvest(lot, db=sqlite_db, actor=QA).verified_by == "tech2"  # type: ignore[union-attr]
+    assert subjects.show_subject("S-001", db=sqlite_db, actor=QA).weight_verified_by == "tech2"
+
+
+def test_who_entered_the_harvest_cannot_verify_it_in_the_tui(sqlite_db: Database) -> None:
+    add_users(sqlite_db)
+    lv, _ = world.harvested_lot(sqlite_db, TECH, verify=False)
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot, "tech", board=False)
+        items = app.screen.query_one("#today", DataTable)
+        texts = [str(items.get_row_at(i)[2]) for i in range(items.row_count)]
+        assert not [t for t in texts if "harvest (" in t or "weight (" in t], texts
+        await open_lot(pilot, lv.lot_number)
+        await pilot.press("2")
+        await settle(pilot)
+        table = app.screen.query_one("#results", DataTable)
+        table.move_cursor(row=[str(k.value) for k in table.rows].index("@harvest"))
+        await pilot.press("v")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+
+    drive(sqlite_db, script)
+    assert harvest.show_harvest(lv.lot_number, db=sqlite_db, actor=QA).verified_by is None  # type: ignore[union-attr]

@@ -6,7 +6,7 @@
 | x   | correct the selected count (reason)  |
 | h   | record the harvest                   |
 | e   | enter a release result               |
-| v   | verify the selected result           |
+| v   | verify the selected result/harvest/weight |
 | d   | disposition (QA, e-signature)        |
 | l   | print labels                         |
 | k   | COA                                  |
@@ -29,6 +29,7 @@ from mfg.domain.numbers import format_cells, format_cells_short, format_pct
 from mfg.domain.text import visible
 from mfg.presentation import growth_rows
 from tui.messages import LotChanged, LotWatcher
+from tui.screens.record_checks import release_rows
 from tui.widgets.footer import footer
 from tui.widgets.growth_chart import ChartData, GrowthChart
 from tui.workers import service_worker, ui
@@ -50,7 +51,6 @@ COUNT_COLUMNS = (
     ("fold", 7),
     ("by", 8),
 )
-EVAL_STYLE = {"pass": "green", "fail": "bold red", "pending": "yellow"}
 
 
 @dataclass
@@ -63,6 +63,7 @@ class LotDetail:
     bags: list[Any] = field(default_factory=list)
     signatures: list[Any] = field(default_factory=list)
     deviations: list[Any] = field(default_factory=list)
+    subject: Any = None  # mfg.services.subjects.SubjectView: the weight and who checked it
     notes: list[str] = field(default_factory=list)
     hold: Any = None  # mfg.services.holds.HoldStatus
 
@@ -170,7 +171,16 @@ class LotDetailScreen(LotWatcher, Screen[None]):
 
     @service_worker(group="detail")
     def load(self, lot_number: str) -> None:
-        from mfg.services import audit_trail, counts, custody, harvest, holds, lots, release
+        from mfg.services import (
+            audit_trail,
+            counts,
+            custody,
+            harvest,
+            holds,
+            lots,
+            release,
+            subjects,
+        )
 
         app: Any = self.app
         if app.actor is None:  # logged out (or locked) while this was queued
@@ -187,6 +197,7 @@ class LotDetailScreen(LotWatcher, Screen[None]):
         detail.signatures = release.signatures(lot_number, db=db, actor=actor)
         detail.deviations = release.list_deviations(db=db, actor=actor, lot_number=lot_number)
         detail.bags = list(custody.list_bags(lot_number, db=db, actor=actor).bags)
+        detail.subject = subjects.show_subject(detail.lot.subject_id, db=db, actor=actor)
         ui(self, self.show, detail)
 
     def refused(self, e: CellTrailError) -> None:
@@ -317,27 +328,7 @@ class LotDetailScreen(LotWatcher, Screen[None]):
                 f"; {h.doses_available} dose(s), {h.bag_count} bag(s); expires {h.expires_on}",
             )
         self.query_one("#harvest-summary", Static).update(summary)
-        table = self.query_one("#results", DataTable)
-        table.clear()
-        for r in d.results:
-            ev = r.evaluation if r.status != "not entered" else ""
-            status = Text(
-                "awaited" if r.status == "not entered" else ev, style=EVAL_STYLE.get(ev, "dim")
-            )
-            if r.corrected:
-                status.append(" corr.", style="magenta")
-            verified: Any = r.verified_by or (
-                Text("to verify", style="yellow") if r.status == "final" else ""
-            )
-            table.add_row(
-                r.test_code,
-                status,
-                Text(visible(r.display)) if r.status != "not entered" else "-",
-                r.entered_by or "",
-                verified,
-                r.acceptance,
-                key=r.test_code,
-            )
+        release_rows(self.query_one("#results", DataTable), d)
         note = Text()
         for dev in d.deviations:
             state = "open" if dev.closed_at is None else f"closed by {dev.closed_by}"
@@ -445,6 +436,7 @@ class LotDetailScreen(LotWatcher, Screen[None]):
         self._done(ok)
 
     def action_verify(self) -> None:
+        from tui.screens.record_checks import verify_record
         from tui.screens.result_form import release_ready, verify_selected
 
         tabs = self.query_one("#lot-tabs", TabbedContent)
@@ -453,7 +445,9 @@ class LotDetailScreen(LotWatcher, Screen[None]):
             self.query_one("#results", DataTable).focus()
             self.app.notify("choose the result to verify, then press v")
             return
-        if release_ready(self.app):
+        table = self.query_one("#results", DataTable)
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        if not verify_record(self, str(key)) and release_ready(self.app):
             verify_selected(self)
 
     def selected_result(self) -> Any:

@@ -1,0 +1,155 @@
+"""The lot's Release table: the release results, then the second person's checks of the values
+that set the dose (the harvest's cells and CAR+ %, the subject's body weight).
+
+A release needs both (``mfg.domain.four_eyes``): without these rows a lot harvested in the TUI
+could only be released after ``mfg verify harvest`` / ``mfg verify weight`` at a shell. ``v`` on
+one of the rows asks for confirmation, showing what is checked and who entered it, then calls
+``harvest.verify_harvest`` / ``subjects.verify_weight`` with the version shown (a change since is
+refused, never verified unseen).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from mfg.domain.numbers import format_cells, format_cells_short, format_pct
+from mfg.domain.text import visible
+from tui.messages import LotChanged
+from tui.workers import app_worker
+
+HARVEST_ROW = "@harvest"
+WEIGHT_ROW = "@weight"
+EVAL_STYLE = {"pass": "green", "fail": "bold red", "pending": "yellow"}
+
+
+def release_rows(table: DataTable[Any], d: Any) -> None:
+    """Fill the Release table: every test of the spec (keyed by its code), then the checks."""
+    table.clear()
+    for r in d.results:
+        ev = r.evaluation if r.status != "not entered" else ""
+        status = Text(
+            "awaited" if r.status == "not entered" else ev, style=EVAL_STYLE.get(ev, "dim")
+        )
+        if r.corrected:
+            status.append(" corr.", style="magenta")
+        verified: Any = r.verified_by or (
+            Text("to verify", style="yellow") if r.status == "final" else ""
+        )
+        table.add_row(
+            r.test_code,
+            status,
+            Text(visible(r.display)) if r.status != "not entered" else "-",
+            r.entered_by or "",
+            verified,
+            r.acceptance,
+            key=r.test_code,
+        )
+    for key, cells in check_rows(d):
+        table.add_row(*cells, key=key)
+
+
+def _verified(by: str | None) -> Text:
+    return Text(by) if by else Text("to verify", style="yellow")
+
+
+def check_rows(d: Any) -> list[tuple[str, tuple[Any, ...]]]:
+    """(row key, cells) for the Release table: test, status, result, entered, verified, spec."""
+    rows: list[tuple[str, tuple[Any, ...]]] = []
+    h = d.harvest
+    if h is not None:
+        met = Text("dose met", style="green") if h.dose_met else Text("NOT met", style="bold red")
+        rows.append(
+            (
+                HARVEST_ROW,
+                (
+                    "HARVEST",
+                    met,
+                    f"{format_cells_short(h.total_viable_cells)} x {format_pct(h.car_pct)}",
+                    h.recorded_by,
+                    _verified(h.verified_by),
+                    "cells, CAR+ % checked",
+                ),
+            )
+        )
+    s = d.subject
+    if s is not None:
+        rows.append(
+            (
+                WEIGHT_ROW,
+                (
+                    "WEIGHT",
+                    "",
+                    f"{s.weight_kg:g} kg",
+                    s.weight_recorded_by or "",
+                    _verified(s.weight_verified_by),
+                    "weight checked",
+                ),
+            )
+        )
+    return rows
+
+
+def verify_record(screen: Any, key: str) -> bool:
+    """``v`` on a HARVEST or WEIGHT row (False: the row is not one of them)."""
+    from tui.screens.confirm import ConfirmDialog
+
+    d = screen.detail
+    if d is None or key not in (HARVEST_ROW, WEIGHT_ROW):
+        return False
+    app = screen.app
+    if key == HARVEST_ROW:
+        h = d.harvest
+        what, version = "the harvest", h.version
+        body = (
+            f"harvest of {d.lot.lot_number} on day {h.harvest_day} ({h.harvested_on})\n"
+            f"total viable cells {format_cells(h.total_viable_cells)}, CAR+ "
+            f"{format_pct(h.car_pct)} = {format_cells(h.car_viable_cells)} CAR+ viable\n"
+            f"entered by {h.recorded_by}"
+        )
+        done_by = h.verified_by
+    else:
+        s = d.subject
+        what, version = f"the body weight of {s.subject_id}", s.version
+        body = (
+            f"subject {s.subject_id}: {s.weight_kg:g} kg, weighed on {s.weight_on}\n"
+            f"it sets the target dose of {d.lot.lot_number}\n"
+            f"entered by {s.weight_recorded_by or 'not recorded'}"
+        )
+        done_by = s.weight_verified_by
+    if done_by:
+        app.notify(f"{what} was verified by {done_by}", markup=False)
+        return True
+    body += f"; you verify it against the source record as {app.actor.full_name}."
+
+    def answered(yes: bool | None) -> None:
+        if yes:
+            _verify(screen, key, what, version)
+
+    app.push_screen(ConfirmDialog(f"Verify {what}?", body), answered)
+    return True
+
+
+def _verify(screen: Any, key: str, what: str, version: int) -> None:
+    app = screen.app
+    lot_number = screen.detail.lot.lot_number
+    subject_id = screen.detail.lot.subject_id
+
+    def call() -> None:
+        who = {"db": app.db, "actor": app.actor, "now": app.now(), "expected_version": version}
+        if key == HARVEST_ROW:
+            from mfg.services import harvest
+
+            harvest.verify_harvest(lot_number, **who)
+        else:
+            from mfg.services import subjects
+
+            subjects.verify_weight(subject_id, **who)
+
+    def done(_: None) -> None:
+        app.notify(f"{what} verified", markup=False)
+        app.post_message(LotChanged(lot_number))
+
+    app_worker(app, "verify", call, done)

@@ -16,7 +16,9 @@ from tests.support.constants import NOW
 from tests.tui.conftest import (
     drive,
     login,
+    open_form,
     open_lot,
+    press,
     settle,
     text_of,
     type_like_a_person,
@@ -121,3 +123,29 @@ def test_who_entered_the_harvest_cannot_verify_it_in_the_tui(sqlite_db: Database
 
     drive(sqlite_db, script)
     assert harvest.show_harvest(lv.lot_number, db=sqlite_db, actor=QA).verified_by is None  # type: ignore[union-attr]
+
+
+def _label_in_view(form: Any) -> bool:
+    """The focused input's label is inside the scrolled fields' visible region."""
+    from textual.widgets import Label
+
+    row = form.focused.parent
+    label = row.query_one(Label)
+    view = form.query_one(".form-fields").region
+    return bool(label.region.height) and view.contains_region(label.region)
+
+
+def test_every_label_of_the_register_form_is_in_view_at_80x24(tui_db: Database) -> None:
+    """At 80x24 the register form opened scrolled one line down: the cursor was in Subject but
+    its label "Subject id" was hidden (Textual centred the focused input before the layout)."""
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot, "tech")
+        form = await open_form(pilot, "n", "RegisterLotForm")
+        await settle(pilot)
+        assert form.focused.id == "in-subject_id"
+        for _ in range(len(form.fields())):
+            assert _label_in_view(form), form.focused.id
+            await press(pilot, "tab")
+
+    drive(tui_db, script)

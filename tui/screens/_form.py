@@ -19,6 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
 from mfg.errors import CellTrailError, RuleViolation
@@ -322,7 +323,15 @@ class EntryForm(ModalScreen[R], Generic[R]):
         """The field's label stays in view with its input (the fields scroll at 80x24)."""
         row = event.widget.parent
         if isinstance(row, Vertical) and row.has_class("form-row"):
-            row.scroll_visible(animate=False)
+            self.call_after_refresh(row.scroll_visible, animate=False)
+
+    def set_focus(
+        self, widget: Widget | None, scroll_visible: bool = True, from_app_focus: bool = False
+    ) -> None:
+        """The row, not the input, is scrolled into view (``on_descendant_focus``): Textual
+        centres a focused input it cannot show whole, and at mount, before the layout, that
+        scrolled the first field's label ("Subject id") out of view at 80x24."""
+        super().set_focus(widget, scroll_visible=False, from_app_focus=from_app_focus)
 
     @service_worker(group="form-save")
     def _save(self, values: dict[str, Any]) -> None:

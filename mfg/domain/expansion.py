@@ -19,6 +19,17 @@ from datetime import date, timedelta
 from mfg.errors import RuleViolation
 
 PROJECTION_POINTS = 4
+# A lot in expansion is expected to be counted at least every few days (protocol practice:
+# counts on day 0 and every 2-3 days while expanding); a longer gap flags the count as overdue.
+OVERDUE_AFTER_DAYS = 3
+
+
+def count_overdue(last_measured: date | None, day0: date, today: date) -> bool:
+    """The count of a lot in expansion is late: none yet once day 0 has passed, or the last one
+    more than ``OVERDUE_AFTER_DAYS`` ago (the board's and Today's flag)."""
+    if last_measured is None:
+        return (today - day0).days > 0
+    return (today - last_measured).days > OVERDUE_AFTER_DAYS
 
 
 def day0_for(source: str, apheresis_on: date | None, thaw_on: date | None) -> date:

@@ -38,9 +38,6 @@ from mfg.store.tables import (
 _LOT, _SUBJ, _CC = Lot.__table__, Subject.__table__, CellCount.__table__  # type: ignore[attr-defined]
 _HV, _RR, _AL = Harvest.__table__, ReleaseResult.__table__, Alert.__table__  # type: ignore[attr-defined]
 
-# A lot in expansion is expected to be counted at least every few days (protocol practice:
-# counts on day 0 and every 2-3 days while expanding); a longer gap flags the count as overdue.
-OVERDUE_AFTER_DAYS = 3
 COUNT_STATES = frozenset({LotState.REGISTERED, LotState.IN_EXPANSION})
 TESTING_STATES = frozenset(
     {LotState.HARVESTED, LotState.IN_RELEASE_TESTING, LotState.CONDITIONALLY_RELEASED}
@@ -380,10 +377,7 @@ def _row(
     missing = 0  # release tests not reported yet
     if r.state in TESTING_STATES:
         missing = max(0, len(product.tests) - r.entered)
-    overdue = False
-    if r.state in COUNT_STATES:
-        since = c.last_measured or r.day0
-        overdue = (today - since).days > (OVERDUE_AFTER_DAYS if c.last_measured else 0)
+    overdue = r.state in COUNT_STATES and expansion.count_overdue(c.last_measured, r.day0, today)
     viability = None
     if c.last_total and c.last_viable is not None:
         viability = expansion.viability_pct(c.last_total, c.last_viable)

@@ -1,6 +1,7 @@
 """Today: what a technician or QA has to do now, and the handover (what changed since I last
-worked, what is open). A read model for the TUI's landing screen, built from the board's one
-query plus per-lot reads for the few lots that need more (expanding, in testing, with bags)."""
+worked, what is open). A read model for the TUI's landing screen, built from one narrow query over
+the active lots (``lot_status``: the board's flags without its projection) plus one query each
+for results to verify, thawed bags and read-outs."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from mfg.domain.custody import THAW_TO_INFUSION_LIMIT
 from mfg.domain.permissions import allowed
 from mfg.domain.readouts import read_out_due
 from mfg.services import board as board_service
+from mfg.services import lot_status
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import AuditEvent, DoseBag, Harvest, Lot, ReleaseResult, Subject
 
@@ -65,43 +67,41 @@ def worklist(
     """``session_start``: when the current session began (the TUI's log-in); the handover
     covers others' changes since the user's last recorded action before it."""
     actor.require("lot.read")
-    b = board_service.board(db=db, actor=actor, now=now, active_only=True)
+    today = db.today(now)
+    lots = lot_status.active_lots(db, today)
     items: list[WorkItem] = []
-    for r in b.rows:
+    for r in lots:
         if r.alerts:
             items.append(WorkItem("alert", r.lot_number, f"{r.alerts} open alert(s)", True))
     if allowed(actor.role, "count.add"):
-        items += _expansion_items(db, actor, now, b.rows)
+        items += _expansion_items(lots)
     if allowed(actor.role, "result.verify"):
         for v in board_service.results_to_verify(db=db, actor=actor):
             if v.entered_by != actor.username:
                 items.append(
                     WorkItem("verify", v.lot_number, f"verify {v.test_code} ({v.entered_by})")
                 )
-    testing = [r for r in b.rows if r.state in TESTING]
+    testing = [r for r in lots if r.state in TESTING]
     if allowed(actor.role, "harvest.verify"):
         items += _records_to_verify(db, actor, {r.lot_number for r in testing})
     if allowed(actor.role, "bag.custody"):
         items += _thawed(db)
-    items += _read_outs(db, {r.lot_number for r in testing if r.pending_results}, b.today)
+    items += _read_outs(db, {r.lot_number for r in testing if r.pending_results}, today)
     for r in testing:
         ready = not (r.unverified_results or r.oos or r.pending_results)
         if allowed(actor.role, "lot.disposition") and ready and r.state != "conditionally_released":
             items.append(WorkItem("sign", r.lot_number, "ready for disposition"))
     items.sort(key=lambda i: (not i.urgent, _rank(i.kind), i.lot_number))
     since, changes = _handover(db, actor, session_start or now)
-    return Worklist(b.today, tuple(items), since, changes)
+    return Worklist(today, tuple(items), since, changes)
 
 
 def _rank(kind: str) -> int:
     return ORDER.index(kind) if kind in ORDER else len(ORDER)
 
 
-def _expansion_items(
-    db: Database, actor: Actor, now: datetime, rows: tuple[board_service.BoardRow, ...]
-) -> list[WorkItem]:
+def _expansion_items(rows: list[lot_status.LotStatus]) -> list[WorkItem]:
     out = []
-    windows = _windows(db, [r.lot_number for r in rows if r.state == "in_expansion"])
     for r in rows:
         if r.state not in EXPANDING:
             continue
@@ -118,9 +118,8 @@ def _expansion_items(
             )
         elif since is None or since >= COUNT_DUE_AFTER_DAYS:
             out.append(WorkItem("count-due", r.lot_number, f"count due today (day {r.day_n})"))
-        window = windows.get(r.lot_number)
-        if r.state == "in_expansion" and window is not None:
-            first, last = window
+        if r.state == "in_expansion":
+            first, last = r.window
             if first <= r.day_n <= last:
                 out.append(
                     WorkItem(
@@ -130,26 +129,6 @@ def _expansion_items(
                         r.day_n == last,
                     )
                 )
-    return out
-
-
-def _windows(db: Database, lot_numbers: list[str]) -> dict[str, tuple[int, int]]:
-    """Each lot's harvest window from its product spec (one query, one spec file per version)."""
-    if not lot_numbers:
-        return {}
-    with db.read() as s:
-        rows = s.exec(
-            select(Lot.lot_number, Lot.product_code, Lot.spec_version).where(
-                col(Lot.lot_number).in_(lot_numbers)
-            )
-        ).all()
-    products: dict[tuple[str, str], tuple[int, int]] = {}
-    out = {}
-    for lot_number, code, version in rows:
-        if (code, version) not in products:
-            p = db.product(code, version)
-            products[code, version] = (p.window_first_day, p.window_last_day)
-        out[lot_number] = products[code, version]
     return out
 
 

@@ -1,19 +1,22 @@
-"""What Today's worklist needs of every active lot, in one narrow query.
+"""What Today's worklist needs of the active lots, in one narrow query per role.
 
 The board (``mfg.services.board``) reads each lot with its subject, harvest, last counts and the
 projection of its expansion; Today needs only the state, day N, the last count and the tallies of
-results and open alerts, so it reads those alone: one row per lot, no projection, no hold status.
-The flags are the board's own rules (``expansion.count_overdue``; tests not reported yet count as
-pending), so the two screens agree.
+results, and only of the lots in the states the reader works on (a technician: lots being
+expanded; QA: lots in release testing), so it reads those alone: one row per lot, no projection,
+no hold status. Open alerts, which everyone sees, are one query over the active lots. The flags
+are the board's own rules (``expansion.count_overdue``; tests not reported yet count as pending),
+so the two screens agree.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, null, select
 
 from mfg.domain import expansion
 from mfg.domain.lifecycle import ACTIVE
@@ -35,34 +38,25 @@ class LotStatus:
     oos: int
     pending_results: int  # release tests pending or not reported yet (testing states only)
     unverified_results: int
-    alerts: int
     window: tuple[int, int]  # the harvest window of the lot's spec (first, last day)
 
 
-def _last_count() -> Any:
-    """The current last count (by day, then entry) of each lot in expansion."""
-    cc = _CC
-    numbered = (
-        select(
-            cc.c.lot_pk,
-            cc.c.expansion_day,
-            cc.c.measured_on,
-            func.row_number()
-            .over(partition_by=cc.c.lot_pk, order_by=(cc.c.expansion_day.desc(), cc.c.id.desc()))
-            .label("rn"),
-        )
-        .select_from(cc.join(_LOT, _LOT.c.id == cc.c.lot_pk))
-        .where(
-            cc.c.superseded_by_id.is_(None),
-            _LOT.c.state.in_(sorted(s.value for s in COUNT_STATES)),
-        )
-        .subquery("numbered")
+def _last_count_id() -> Any:
+    """The id of the lot's current last count (by day, then entry): one index look-up per lot
+    (a window over all counts joined back lost SQLite's index on it and scanned per lot)."""
+    cc = _CC.alias("newest")
+    return (
+        select(cc.c.id)
+        .where(cc.c.lot_pk == _LOT.c.id, cc.c.superseded_by_id.is_(None))
+        .order_by(cc.c.expansion_day.desc(), cc.c.id.desc())
+        .limit(1)
+        .correlate(_LOT)
+        .scalar_subquery()
     )
-    return select(numbered).where(numbered.c.rn == 1).subquery("last_count")
 
 
-def _results() -> Any:
-    """Tallies of the current results of each lot in release testing."""
+def _results(states: list[str]) -> Any:
+    """Tallies of the current results of each lot in ``states`` (in release testing)."""
     rr = _RR
 
     def n(cond: Any) -> Any:
@@ -79,22 +73,30 @@ def _results() -> Any:
         .select_from(rr.join(_LOT, _LOT.c.id == rr.c.lot_pk))
         .where(
             rr.c.superseded_by_id.is_(None),
-            _LOT.c.state.in_(sorted(s.value for s in TESTING_STATES)),
+            _LOT.c.state.in_(states),
         )
         .group_by(rr.c.lot_pk)
         .subquery("res")
     )
 
 
-def _query() -> Any:
-    lot, hv, al = _LOT, _HV, _AL
-    cur, res = _last_count(), _results()
-    alerts = (
-        select(al.c.lot_pk, func.count().label("alerts"))
-        .where(al.c.acknowledged_at.is_(None))
-        .group_by(al.c.lot_pk)
-        .subquery("alerts")
-    )
+def _query(states: list[str]) -> Any:
+    """One row per lot in ``states``: the last count only for states counted, the result
+    tallies only for states tested (the other side's columns are NULL)."""
+    lot, hv = _LOT, _HV
+    counted = sorted(set(states) & {s.value for s in COUNT_STATES})
+    tested = sorted(set(states) & {s.value for s in TESTING_STATES})
+    source = lot.outerjoin(hv, and_(hv.c.lot_pk == lot.c.id, hv.c.superseded_by_id.is_(None)))
+    columns: list[Any] = [null(), null()]
+    if counted:
+        cur = _CC
+        source = source.outerjoin(cur, and_(cur.c.id == _last_count_id(), lot.c.state.in_(counted)))
+        columns = [cur.c.expansion_day, cur.c.measured_on]
+    tallies: list[Any] = [null()] * 4
+    if tested:
+        res = _results(tested)
+        source = source.outerjoin(res, res.c.lot_pk == lot.c.id)
+        tallies = [res.c.oos, res.c.pending, res.c.unverified, res.c.entered]
     return (
         select(
             lot.c.lot_number,
@@ -103,34 +105,42 @@ def _query() -> Any:
             lot.c.state,
             lot.c.day0,
             hv.c.harvest_day,
-            cur.c.expansion_day,
-            cur.c.measured_on,
-            func.coalesce(res.c.oos, 0),
-            func.coalesce(res.c.pending, 0),
-            func.coalesce(res.c.unverified, 0),
-            func.coalesce(res.c.entered, 0),
-            func.coalesce(alerts.c.alerts, 0),
+            *columns,
+            *(func.coalesce(t, 0) for t in tallies),
         )
-        .select_from(
-            lot.outerjoin(hv, and_(hv.c.lot_pk == lot.c.id, hv.c.superseded_by_id.is_(None)))
-            .outerjoin(cur, cur.c.lot_pk == lot.c.id)
-            .outerjoin(res, res.c.lot_pk == lot.c.id)
-            .outerjoin(alerts, alerts.c.lot_pk == lot.c.id)
-        )
-        .where(lot.c.state.in_(sorted(s.value for s in ACTIVE)))
+        .select_from(source)
+        .where(lot.c.state.in_(states))
         .order_by(lot.c.id.desc())
     )
 
 
-def active_lots(db: Database, today: date) -> list[LotStatus]:
-    """Every active lot (newest first) with what Today's worklist needs of it; the caller checks
-    the reader's permission."""
+def open_alerts(db: Database) -> list[tuple[str, int]]:
+    """(lot number, open alerts) of every active lot with an open alert, newest lot first; the
+    caller checks the reader's permission."""
+    lot, al = _LOT, _AL
+    query = (
+        select(lot.c.lot_number, func.count())
+        .select_from(al.join(lot, lot.c.id == al.c.lot_pk))
+        .where(al.c.acknowledged_at.is_(None), lot.c.state.in_(sorted(s.value for s in ACTIVE)))
+        .group_by(lot.c.id, lot.c.lot_number)
+        .order_by(lot.c.id.desc())
+    )
     with db.read() as s:
-        raw = s.connection().execute(_query()).all()
+        return [(number, n) for number, n in s.connection().execute(query)]
+
+
+def active_lots(db: Database, today: date, states: Collection[str]) -> list[LotStatus]:
+    """The lots in ``states`` (active states only; newest first) with what Today's worklist
+    needs of them; the caller checks the reader's permission."""
+    chosen = sorted(set(states) & {s.value for s in ACTIVE})
+    if not chosen:
+        return []
+    with db.read() as s:
+        raw = s.connection().execute(_query(chosen)).all()
     specs: dict[tuple[str, str], tuple[int, tuple[int, int]]] = {}
     out = []
     for number, code, version, state, day0, harvest_day, last_day, measured, *tallies in raw:
-        oos, pending, unverified, entered, alerts = tallies
+        oos, pending, unverified, entered = tallies
         if (code, version) not in specs:
             p = db.product(code, version)
             specs[code, version] = (len(p.tests), (p.window_first_day, p.window_last_day))
@@ -148,7 +158,6 @@ def active_lots(db: Database, today: date) -> list[LotStatus]:
                 oos=oos,
                 pending_results=pending,
                 unverified_results=unverified,
-                alerts=alerts,
                 window=window,
             )
         )

@@ -1,7 +1,7 @@
 """Today: what a technician or QA has to do now, and the handover (what changed since I last
-worked, what is open). A read model for the TUI's landing screen, built from one narrow query over
-the active lots (``lot_status``: the board's flags without its projection) plus one query each
-for results to verify, thawed bags and read-outs."""
+worked, what is open). A read model for the TUI's landing screen: one narrow query over the lots
+in the states the reader works on (``lot_status``: the board's flags without its projection),
+one for open alerts and one each for results to verify, thawed bags and read-outs."""
 
 from __future__ import annotations
 
@@ -68,12 +68,15 @@ def worklist(
     covers others' changes since the user's last recorded action before it."""
     actor.require("lot.read")
     today = db.today(now)
-    lots = lot_status.active_lots(db, today)
-    items: list[WorkItem] = []
-    for r in lots:
-        if r.alerts:
-            items.append(WorkItem("alert", r.lot_number, f"{r.alerts} open alert(s)", True))
-    if allowed(actor.role, "count.add"):
+    counts, signs = allowed(actor.role, "count.add"), allowed(actor.role, "lot.disposition")
+    lots = lot_status.active_lots(
+        db, today, (EXPANDING if counts else ()) + (TESTING if signs else ())
+    )
+    items = [
+        WorkItem("alert", lot_number, f"{n} open alert(s)", True)
+        for lot_number, n in lot_status.open_alerts(db)
+    ]
+    if counts:
         items += _expansion_items(lots)
     if allowed(actor.role, "result.verify"):
         for v in board_service.results_to_verify(db=db, actor=actor):
@@ -81,23 +84,25 @@ def worklist(
                 items.append(
                     WorkItem("verify", v.lot_number, f"verify {v.test_code} ({v.entered_by})")
                 )
-    testing = [r for r in lots if r.state in TESTING]
     if allowed(actor.role, "harvest.verify"):
-        items += _records_to_verify(db, actor, {r.lot_number for r in testing})
+        items += _records_to_verify(db, actor)
     if allowed(actor.role, "bag.custody"):
         items += _thawed(db)
-    items += _read_outs(db, {r.lot_number for r in testing if r.pending_results}, today)
-    for r in testing:
+    items += _read_outs(db, today)
+    for r in lots:
         ready = not (r.unverified_results or r.oos or r.pending_results)
-        if allowed(actor.role, "lot.disposition") and ready and r.state != "conditionally_released":
+        if signs and r.state in TESTING and ready and r.state != "conditionally_released":
             items.append(WorkItem("sign", r.lot_number, "ready for disposition"))
     items.sort(key=lambda i: (not i.urgent, _rank(i.kind), i.lot_number))
     since, changes = _handover(db, actor, session_start or now)
     return Worklist(today, tuple(items), since, changes)
 
 
+RANK = {kind: i for i, kind in enumerate(ORDER)}
+
+
 def _rank(kind: str) -> int:
-    return ORDER.index(kind) if kind in ORDER else len(ORDER)
+    return RANK.get(kind, len(ORDER))
 
 
 def _expansion_items(rows: list[lot_status.LotStatus]) -> list[WorkItem]:
@@ -132,12 +137,10 @@ def _expansion_items(rows: list[lot_status.LotStatus]) -> list[WorkItem]:
     return out
 
 
-def _records_to_verify(db: Database, actor: Actor, lot_numbers: set[str]) -> list[WorkItem]:
+def _records_to_verify(db: Database, actor: Actor) -> list[WorkItem]:
     """The harvest and the body weight of lots in testing that still need their second person
     (``mfg.domain.four_eyes``: a release is refused without them), never one the user entered
     (one query)."""
-    if not lot_numbers:
-        return []
     with db.read() as s:
         rows = s.execute(
             sa_select(
@@ -151,7 +154,7 @@ def _records_to_verify(db: Database, actor: Actor, lot_numbers: set[str]) -> lis
             .select_from(Lot)
             .join(Harvest, col(Harvest.lot_pk) == Lot.id)
             .join(Subject, col(Subject.id) == Lot.subject_pk)
-            .where(col(Lot.lot_number).in_(lot_numbers), col(Harvest.superseded_by_id).is_(None))
+            .where(col(Lot.state).in_(TESTING), col(Harvest.superseded_by_id).is_(None))
         ).all()
     out = []
     for lot, h_by, h_checked, subject_id, w_by, w_checked in rows:
@@ -185,11 +188,9 @@ def _thawed(db: Database) -> list[WorkItem]:
     ]
 
 
-def _read_outs(db: Database, lot_numbers: set[str], today: date) -> list[WorkItem]:
-    """Pending tests with an incubation time, when they can be read: one query for all lots
-    (the current result of each test, in the order of the lot's spec)."""
-    if not lot_numbers:
-        return []
+def _read_outs(db: Database, today: date) -> list[WorkItem]:
+    """Pending tests with an incubation time, when they can be read: one query for all lots in
+    release testing (the current result of each test, in the order of the lot's spec)."""
     with db.read() as s:
         rows = s.execute(
             sa_select(
@@ -210,8 +211,6 @@ def _read_outs(db: Database, lot_numbers: set[str], today: date) -> list[WorkIte
     order: dict[tuple[str, str], list[str]] = {}
     due_items = []
     for lot_number, code, version, test_code, tested_on in rows:
-        if lot_number not in lot_numbers:
-            continue
         if (code, version) not in order:
             order[code, version] = list(db.product(code, version).test_codes)
         codes = order[code, version]

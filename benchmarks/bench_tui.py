@@ -3,9 +3,11 @@
 1. Cold start: time from process start to the login screen painted and accepting keys, for
    ``mfg tui`` and, in the same run, for a minimal Textual app (one Input), each in its own
    process on a pseudo-terminal of 80x24. Goal: ``mfg tui`` within 2x of the minimal app.
-2. Login to board: in-process (Pilot, headless), from pressing Enter on the login screen to the
-   board showing its first rows, with the production argon2 parameters. Goal: under 300 ms. The
-   two parts are also timed alone: ``users.login`` (argon2id verify) and ``board.board``.
+2. Login to the first screen: in-process (Pilot, headless), from pressing Enter on the login
+   screen to the first rows shown on the screen the user lands on (a technician: Today), with
+   the production argon2 parameters. Goal: under 250 ms (10,000 lots), 300 ms (100,000). The
+   parts are also timed alone: ``users.login`` (argon2id verify), ``worklist.worklist`` (what
+   Today shows) and ``board.board`` (the board's first page, and up to its limit).
 
 Run: .venv/bin/python benchmarks/bench_tui.py [--lots 10000] [--runs 7] [--home DIR]
 The database is built once with benchmarks/synth.py (bulk path) and reused.
@@ -178,7 +180,11 @@ async def _login_to_board(home: Path, user: str, password: str) -> tuple[float, 
             ):
                 break
             # technicians land on Today (issue 13): its worklist shown counts as the first screen
-            if isinstance(screen, TodayScreen) and screen.worklist is not None:
+            if (
+                isinstance(screen, TodayScreen)
+                and screen.worklist is not None
+                and (screen.query_one("#today").row_count or not screen.worklist.items)  # type: ignore[attr-defined]
+            ):
                 break
             await asyncio.sleep(0.001)
         first = time.perf_counter() - t0
@@ -191,19 +197,22 @@ async def _login_to_board(home: Path, user: str, password: str) -> tuple[float, 
     return first, full
 
 
-def parts(home: Path, runs: int, password: str) -> tuple[list[float], list[float], list[float]]:
+def parts(home: Path, runs: int, password: str) -> tuple[list[float], ...]:
     from mfg.config import load_settings
-    from mfg.services import board, users
+    from mfg.services import board, users, worklist
     from mfg.services.uow import Database
     from tui.screens.lot_board import BOARD_LIMIT, FIRST_PAGE
 
     db = Database.open(settings=load_settings(home))
     now = datetime.now(UTC)
-    login_t, first_t, full_t = [], [], []
+    login_t, today_t, first_t, full_t = [], [], [], []
     for _ in range(runs):
         t = time.perf_counter()
         actor = users.login(db, "tech", password, now=now)
         login_t.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        worklist.worklist(db=db, actor=actor, now=now, session_start=now)
+        today_t.append(time.perf_counter() - t)
         t = time.perf_counter()
         board.board(db=db, actor=actor, now=now, limit=FIRST_PAGE)
         first_t.append(time.perf_counter() - t)
@@ -211,7 +220,7 @@ def parts(home: Path, runs: int, password: str) -> tuple[list[float], list[float
         board.board(db=db, actor=actor, now=now, limit=BOARD_LIMIT)
         full_t.append(time.perf_counter() - t)
     db.dispose()
-    return login_t, first_t, full_t
+    return login_t, today_t, first_t, full_t
 
 
 def ms(xs: list[float]) -> str:
@@ -234,16 +243,17 @@ def main() -> int:
     ours, base = startup(args.home, args.runs)
     pairs = [asyncio.run(_login_to_board(args.home, "tech", PASSWORD)) for _ in range(args.runs)]
     board_t, idle_t = [p[0] for p in pairs], [p[1] for p in pairs]
-    login_t, first_t, full_t = parts(args.home, args.runs, PASSWORD)
+    login_t, today_t, first_t, full_t = parts(args.home, args.runs, PASSWORD)
     ratio = statistics.median(ours) / statistics.median(base)
     print(
         f"TUI benchmark: {args.lots} lots, median of {args.runs} runs, {datetime.now(UTC):%Y-%m-%d}"
     )
     print(f"  start-up to login painted: minimal Textual app {ms(base)}")
     print(f"  start-up to login painted: mfg tui             {ms(ours)}  ({ratio:.2f}x minimal)")
-    print(f"  Enter on login -> board with rows (Pilot)      {ms(board_t)}")
+    print(f"  Enter on login -> Today with rows (Pilot)      {ms(board_t)}")
     print(f"    of which users.login (argon2id verify)       {ms(login_t)}")
-    print(f"    of which board.board, first {FIRST_PAGE} rows         {ms(first_t)}")
+    print(f"    of which worklist.worklist (Today's read)    {ms(today_t)}")
+    print(f"  board.board, first {FIRST_PAGE} rows                  {ms(first_t)}")
     print(f"  Enter on login -> all rows shown, app idle     {ms(idle_t)}")
     print(f"  board.board, up to {BOARD_LIMIT} rows (after paint)     {ms(full_t)}")
     return 0

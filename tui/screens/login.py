@@ -64,24 +64,25 @@ class LoginScreen(Screen[None]):
         from mfg.services import users
 
         app: Any = self.app
-        actor = users.login(app.db, username, password, now=app.now())
+        now = app.now()
+        actor = users.login(app.db, username, password, now=now)
         from mfg.domain.permissions import allowed
 
         if not allowed(actor.role, "lot.read"):
             ui(self, self._done, actor)
             return
-        # Read the board's first page while the UI switches to the board screen.
+        # Read Today's worklist (the screen lot readers land on) while the UI switches to it;
+        # the handover starts at this log-in, as Today's own reads do.
         from concurrent.futures import Future
 
-        from mfg.services import board
-        from tui.screens.lot_board import FIRST_PAGE
+        from mfg.services import worklist
 
         future: Future[Any] = Future()
-        app.board_prefetch = future
+        app.today_prefetch = (actor.username, future)
         self.post_message(LoggedIn(actor))  # does not wait for the UI, unlike call_from_thread
         try:
-            future.set_result(board.board(db=app.db, actor=actor, now=app.now(), limit=FIRST_PAGE))
-        except BaseException as e:  # the board screen reports it
+            future.set_result(worklist.worklist(db=app.db, actor=actor, now=now, session_start=now))
+        except BaseException as e:  # Today reports it
             future.set_exception(e)
 
     def on_logged_in(self, message: LoggedIn) -> None:

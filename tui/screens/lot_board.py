@@ -201,11 +201,6 @@ class LotBoardScreen(LotWatcher, Screen[None]):
         app: Any = self.app
         if app.actor is None:  # logged out (or locked) while this was queued
             return
-        prefetch = getattr(app, "board_prefetch", None)
-        if prefetch is not None and (state, site, search, limit) == (None, None, "", FIRST_PAGE):
-            app.board_prefetch = None  # read by the login worker while this screen mounted
-            ui(self, self.show_board, prefetch.result(), limit)
-            return
         result = board.board(
             db=app.db,
             actor=app.actor,

@@ -103,3 +103,24 @@ def test_the_handover_starts_at_the_end_of_my_previous_session_not_at_this_log_i
         db=db, actor=tech, now=start + timedelta(minutes=3), session_start=start
     )
     assert [(c.username, c.action) for c in later.changes] == [("tech2", "count.recorded")]
+
+
+def test_the_board_opened_after_today_shows_lots_registered_since_the_log_in(
+    tui_db: Database,
+) -> None:
+    """The log-in reads what Today shows, not a board page kept for later: a board opened after
+    others registered a lot shows it (it showed the board as it was at log-in)."""
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot, board=False)
+        assert type(app.screen).__name__ == "TodayScreen"
+        world.subject(tui_db, TECH2, "S-077")
+        new = world.lot(tui_db, TECH2, "S-077").lot_number
+        await pilot.press("b")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "LotBoardScreen"
+        assert new in [r.lot_number for r in app.screen.board.rows]
+        table = app.screen.query_one("#board", DataTable)
+        assert any(new in str(table.get_row_at(i)[0]) for i in range(table.row_count))
+
+    drive(tui_db, script)

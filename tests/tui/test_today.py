@@ -11,7 +11,7 @@ from mfg.services import custody, release, worklist
 from mfg.services.uow import Database
 from tests.support import world
 from tests.support.constants import NOW
-from tests.tui.conftest import LOT, QA, TECH, TECH2, drive, login, press, released
+from tests.tui.conftest import LOT, QA, TECH, TECH2, drive, login, press, released, settle
 from tui.screens.today import countdown
 
 

@@ -149,3 +149,27 @@ def test_every_label_of_the_register_form_is_in_view_at_80x24(tui_db: Database) 
             await press(pilot, "tab")
 
     drive(tui_db, script)
+
+
+def test_today_opens_the_harvest_to_verify_on_its_row_and_the_release_table_fits_80(
+    sqlite_db: Database,
+) -> None:
+    """Walked at 80x24: Today's "verify the harvest" opened the Release tab on APPEAR, the
+    HARVEST row (the 13th) below the fold; and its value "3.6 x 10^9 x 31.5 %" widened the
+    result column so that every specification was cut ("<= 5.0 copies/tra")."""
+    add_users(sqlite_db)
+    world.harvested_lot(sqlite_db, TECH, verify=False)
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot, "tech2", board=False)
+        items = app.screen.query_one("#today", DataTable)
+        texts = [str(items.get_row_at(i)[2]) for i in range(items.row_count)]
+        items.move_cursor(row=texts.index("verify the harvest (tech)"))
+        await press(pilot, "enter")
+        table = app.screen.query_one("#results", DataTable)
+        row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        assert row_key.value == "@harvest"
+        widths = [c.get_render_width(table) for c in table.columns.values()]
+        assert sum(widths) <= 80, widths
+
+    drive(sqlite_db, script)

@@ -29,7 +29,7 @@ from mfg.domain.numbers import format_cells, format_cells_short, format_pct
 from mfg.domain.text import visible
 from mfg.presentation import growth_rows
 from tui.messages import LotChanged, LotWatcher
-from tui.screens.record_checks import release_rows
+from tui.screens.record_checks import first_to_verify, release_rows
 from tui.widgets.footer import footer
 from tui.widgets.growth_chart import ChartData, GrowthChart
 from tui.workers import service_worker, ui
@@ -155,7 +155,7 @@ class LotDetailScreen(LotWatcher, Screen[None]):
         for label, width in COUNT_COLUMNS:
             counts.add_column(label, width=width)
         self.query_one("#results", DataTable).add_columns(
-            "test", "status", "result", "entered", "verified", "specification"
+            "test", "status", "result", "by", "verified", "specification"
         )
         self.query_one("#bags", DataTable).add_columns("bag", "state", "CAR+ cells", "mL", "where")
         self.query_one("#trail", DataTable).add_columns("#", "time", "user", "action", "detail")
@@ -209,7 +209,7 @@ class LotDetailScreen(LotWatcher, Screen[None]):
     def show(self, d: LotDetail) -> None:
         tables = list(self.query(DataTable))
         cursors = {t.id: t.cursor_row for t in tables}
-        self.detail = d
+        first, self.detail = self.detail is None, d
         self._header(d)
         self._growth(d)
         self._release(d)
@@ -219,6 +219,11 @@ class LotDetailScreen(LotWatcher, Screen[None]):
             row = cursors.get(t.id, 0)
             if t.row_count and row > 0:
                 t.move_cursor(row=min(row, t.row_count - 1), animate=False)
+        if first and self.first_tab == "tab-release":  # opened to verify: on what waits for me
+            key = first_to_verify(d, self.app.actor.username)  # type: ignore[attr-defined]
+            if key is not None:
+                results = self.query_one("#results", DataTable)
+                results.move_cursor(row=results.get_row_index(key), animate=False)
         self.refresh_bindings()  # the footer follows the lot's state
         if not isinstance(self.focused, DataTable):
             self._focus_tab_table()

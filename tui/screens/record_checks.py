@@ -56,21 +56,23 @@ def _verified(by: str | None) -> Text:
 
 
 def check_rows(d: Any) -> list[tuple[str, tuple[Any, ...]]]:
-    """(row key, cells) for the Release table: test, status, result, entered, verified, spec."""
+    """(row key, cells) for the Release table: test, status, result, by, verified, spec."""
     rows: list[tuple[str, tuple[Any, ...]]] = []
     h = d.harvest
     if h is not None:
-        met = Text("dose met", style="green") if h.dose_met else Text("NOT met", style="bold red")
+        # like a result: the CAR+ viable cells against the target dose, pass or fail; short,
+        # so that the table fits 80 columns (v shows every figure)
+        met = Text("pass", style="green") if h.dose_met else Text("fail", style="bold red")
         rows.append(
             (
                 HARVEST_ROW,
                 (
                     "HARVEST",
                     met,
-                    f"{format_cells_short(h.total_viable_cells)} x {format_pct(h.car_pct)}",
+                    format_cells_short(h.car_viable_cells),
                     h.recorded_by,
                     _verified(h.verified_by),
-                    "cells, CAR+ % checked",
+                    f">= {format_cells_short(d.lot.target_dose_cells)} CAR+ viable",
                 ),
             )
         )
@@ -85,11 +87,25 @@ def check_rows(d: Any) -> list[tuple[str, tuple[Any, ...]]]:
                     f"{s.weight_kg:g} kg",
                     s.weight_recorded_by or "",
                     _verified(s.weight_verified_by),
-                    "weight checked",
+                    "sets the dose",
                 ),
             )
         )
     return rows
+
+
+def first_to_verify(d: Any, username: str) -> str | None:
+    """The key of the first Release row waiting for ``username``'s check (entered by someone
+    else): where the cursor starts when Today opens the lot to verify something."""
+    for r in d.results:
+        if r.status == "final" and not r.verified_by and r.entered_by != username:
+            return str(r.test_code)
+    h, s = d.harvest, d.subject
+    if h is not None and not h.verified_by and h.recorded_by != username:
+        return HARVEST_ROW
+    if s is not None and not s.weight_verified_by and s.weight_recorded_by != username:
+        return WEIGHT_ROW
+    return None
 
 
 def verify_record(screen: Any, key: str) -> bool:

@@ -200,17 +200,14 @@ class SessionMixin:
         for mode, factory in app.MODES.items():
             await app.remove_mode(mode)
             app.add_mode(mode, factory)
+        # the log-in screen is fresh (empty, the cursor in User) and already takes keys while
+        # the screens above are dropped: only the message is shown; clearing the fields or
+        # moving the cursor here lost what the next person had typed meanwhile
         login = app.screen
-        if hasattr(login, "action_clear"):
-            login.action_clear()
-        if error is not None and hasattr(login, "refused"):
-            login.refused(error)
-        elif hasattr(login, "refused"):
+        if hasattr(login, "notice"):
             from mfg.errors import CellTrailError
 
-            login.refused(CellTrailError("logged out; log in to continue", rule=reason))
-        with contextlib.suppress(Exception):  # the next person types their name first
-            login.query_one("#user").focus()
+            login.notice(error or CellTrailError("logged out; log in to continue", rule=reason))
 
     def session_refused(self, e: CellTrailError) -> bool:
         """A refusal that ends the session (the account changed): log out with its message."""

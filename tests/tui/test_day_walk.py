@@ -173,3 +173,31 @@ def test_today_opens_the_harvest_to_verify_on_its_row_and_the_release_table_fits
         assert sum(widths) <= 80, widths
 
     drive(sqlite_db, script)
+
+
+def test_the_next_person_types_their_name_while_the_log_out_finishes(tui_db: Database) -> None:
+    """Walked at 80x24: F10, then "tech" typed at once at human speed showed "h" in User: the
+    log-in screen is up before the log-out has dropped the session's screens, and the log-out
+    then cleared its fields (and put the cursor back in User) under the first keys."""
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot, "tech")
+        switch_mode = app.switch_mode
+
+        async def keys_arrive_meanwhile(mode: str) -> None:
+            await switch_mode(mode)
+            user = app.screen.query_one("#user", Input)
+            user.insert_text_at_cursor("te")  # what the next person typed so far
+
+        app.switch_mode = keys_arrive_meanwhile
+        await press(pilot, "f10")
+        await type_like_a_person(pilot, "ch")
+        await press(pilot, "tab")
+        await type_like_a_person(pilot, "pa")
+        assert type(app.screen).__name__ == "LoginScreen"
+        assert app.screen.query_one("#user", Input).value == "tech"
+        assert app.screen.query_one("#password", Input).value == "pa"
+        assert app.focused.id == "password"
+        assert "logged out" in text_of(app, "#login-error")
+
+    drive(tui_db, script)

@@ -102,6 +102,10 @@ class LoginScreen(Screen[None]):
         pw.focus()
         self._error(f"{e.message} [{e.rule}]")
 
+    def notice(self, e: CellTrailError) -> None:
+        """Why the previous session ended, shown without touching the fields."""
+        self._error(f"{e.message} [{e.rule}]")
+
     def _change_password(self, e: CellTrailError) -> None:
         from tui.screens.password import PasswordChangeScreen
 

@@ -20,7 +20,7 @@ from mfg.config import Settings
 from mfg.services import users
 from mfg.services.uow import Actor, Database
 from mfg.store import db as store_db
-from tests.support.constants import FULL_NAMES, NOW, PASSWORD, ROLES, TODAY
+from tests.support.constants import CLI_NOW, FULL_NAMES, NOW, PASSWORD, ROLES, TODAY
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -166,6 +166,17 @@ def add_users(database: Database, now: datetime = NOW) -> dict[str, Actor]:
         )
         actors[name] = Actor(name, FULL_NAMES[name], role)
     return actors
+
+
+@pytest.fixture
+def cli_clock(monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """The CLI's clock fixed at CLI_NOW (NOW + 7 days), for a test that runs ``mfg`` on data
+    made at NOW: on the real clock it would break once the users' passwords, set at NOW, expire
+    (90 days on), or, run before NOW, see the data in its future."""
+    from mfg.cli import _common
+
+    monkeypatch.setattr(_common, "utc_now", lambda: CLI_NOW)
+    return CLI_NOW
 
 
 @pytest.fixture

@@ -104,6 +104,11 @@ def _json_inert(text: str) -> str:
     return "".join(esc(ch) for ch in text)
 
 
+def utc_now() -> datetime:
+    """The time a command runs at: the one clock of the CLI (tests fix it here)."""
+    return datetime.now(UTC)
+
+
 class Cli:
     """The per-invocation context: settings, database, the authenticated actor, output."""
 
@@ -114,7 +119,7 @@ class Cli:
         self._db: Database | None = None
         self._settings: Settings | None = None
         self._actor: Actor | None = None
-        self.now = datetime.now(UTC)
+        self.now = utc_now()
 
     # -- configuration and database ---------------------------------------------------------
     @property

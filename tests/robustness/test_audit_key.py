@@ -19,6 +19,9 @@ from tests.robustness.support import attack, count_and_its_event_times_ten, scal
 from tests.support import world
 from tests.support.constants import NOW, PASSWORD
 
+# mfg runs on data made at NOW: its clock is fixed a week on (cli_clock), not the real one
+pytestmark = pytest.mark.usefixtures("cli_clock")
+
 
 @pytest.fixture
 def lot(db, actors):  # type: ignore[no-untyped-def]

@@ -105,7 +105,9 @@ def test_backup_of_a_tampered_database_restores_but_does_not_verify(
     assert not report.ok and any("state is" in p for p in report.record_problems)
 
 
-def test_cli_backup_restore_drill(filled, actors, backend, tmp_path, request, monkeypatch):
+def test_cli_backup_restore_drill(
+    filled, actors, backend, tmp_path, request, monkeypatch, cli_clock
+):
     from mfg.cli import app
 
     monkeypatch.setenv("MFG_HOME", str(tmp_path / "home-cli"))

@@ -16,6 +16,9 @@ from mfg.store.tables import AuditEvent, ImportBatch, LotHold, OosAdministration
 from tests.services.test_holds import LATER, count, released_with_bags
 from tests.support.constants import NOW, PASSWORD
 
+# mfg runs on data made at NOW: its clock is fixed a week on (cli_clock), not the real one
+pytestmark = pytest.mark.usefixtures("cli_clock")
+
 
 def mfg(db: Database, home: Path, user: str, *args: str, input: str | None = None) -> Result:
     from mfg.cli import app

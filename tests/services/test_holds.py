@@ -165,7 +165,7 @@ def test_oos_administration_is_a_signed_decision_and_the_lot_stays_a_failure(db,
     assert lots.loc[lot, "outcome"] == "failure"
 
 
-def test_board_and_cli_scan_say_hold(db, actors, tmp_path):
+def test_board_and_cli_scan_say_hold(db, actors, tmp_path, cli_clock):
     from typer.testing import CliRunner
 
     from mfg.cli import app
@@ -185,7 +185,7 @@ def test_board_and_cli_scan_say_hold(db, actors, tmp_path):
     assert r.exit_code == 1 and "HOLD:" in r.stderr and "[lot-on-hold]" in r.stderr
 
 
-def test_isbt128_scans_of_a_held_lot_say_hold_and_custody_refuses(db, actors, tmp_path):
+def test_isbt128_scans_of_a_held_lot_say_hold_and_custody_refuses(db, actors, tmp_path, cli_clock):
     """The Data Matrix (compound message) and the CoI bar code of a held lot's bag say HOLD like
     the QR payload does, and a custody step scanned from the Data Matrix is refused."""
     from typer.testing import CliRunner

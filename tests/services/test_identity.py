@@ -146,7 +146,9 @@ def test_login_uses_the_canonical_user_name(db, actors):
     assert e.value.rule == "id-control-character"
 
 
-def test_cli_refuses_a_long_id_with_a_newline_without_personal_data(db, actors, tmp_path: Path):
+def test_cli_refuses_a_long_id_with_a_newline_without_personal_data(
+    db, actors, tmp_path: Path, cli_clock
+):
     """On PostgreSQL this crashed (exit 3) and printed the SQL parameters, initials and date of
     birth included, to the terminal and the error log."""
     from mfg.cli import app

@@ -7,12 +7,16 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from mfg.services import counts, harvest, release, subjects
 from mfg.services.uow import Database
 from tests.support import world
 from tests.support.constants import NOW, PASSWORD, TODAY
+
+# mfg runs on data made at NOW: its clock is fixed a week on (cli_clock), not the real one
+pytestmark = pytest.mark.usefixtures("cli_clock")
 
 
 def cli(db: Database, tmp: Path, *args: str, user: str = "tech"):  # type: ignore[no-untyped-def]

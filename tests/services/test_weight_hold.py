@@ -76,7 +76,7 @@ def test_a_weight_changed_before_the_release_holds_nothing(db, actors):
     custody.issue_bag(payload, db=db, actor=tech, now=LATER)
 
 
-def test_the_cli_says_which_lots_a_weight_change_put_on_hold(db, actors, tmp_path):
+def test_the_cli_says_which_lots_a_weight_change_put_on_hold(db, actors, tmp_path, cli_clock):
     from typer.testing import CliRunner
 
     from mfg.cli import app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from mfg.domain.permissions import Role
 
@@ -10,6 +10,8 @@ PASSWORD = "correct-horse-battery-staple"
 # A fixed "now" in the middle of a site day; lots in tests use dates relative to it.
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 TODAY = date(2026, 11, 25)
+# The CLI's clock in tests whose data is made at NOW (the ``cli_clock`` fixture): a week on.
+CLI_NOW = NOW + timedelta(days=7)
 
 ROLES = {
     "tech": Role.TECHNICIAN,

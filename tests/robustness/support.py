@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import text
@@ -74,3 +76,12 @@ def counts(db: Database) -> dict[str, int]:
 
 def verify(db: Database, qa: Actor):  # type: ignore[no-untyped-def]
     return audit_trail.verify(db=db, actor=qa)
+
+
+def wait_until(condition: Callable[[], bool], what: str, limit_s: float = 120) -> None:
+    """Poll ``condition`` (another process is at work) until it holds; fail after ``limit_s``."""
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still waiting after {limit_s} s: {what}")
+        time.sleep(0.02)

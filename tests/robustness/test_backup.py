@@ -12,7 +12,7 @@ from mfg import backup
 from mfg.errors import NotPermitted, RuleViolation
 from mfg.services import audit_trail
 from mfg.services.uow import Database
-from tests.robustness.support import counts, sql
+from tests.robustness.support import counts, sql, wait_until
 from tests.support import world
 from tests.support.constants import NOW, PASSWORD
 from tests.support.databases import empty_database_url
@@ -142,7 +142,6 @@ def test_online_backup_while_a_writer_is_busy_is_consistent(db, actors, backend,
     """A backup taken while another process keeps writing restores to a verifying database
     whose row counts are exactly the manifest's (one consistent snapshot)."""
     import multiprocessing as mp
-    import time
 
     from tests.robustness import workers
 
@@ -155,14 +154,12 @@ def test_online_backup_while_a_writer_is_busy_is_consistent(db, actors, backend,
     )
     p.start()
     try:
-        deadline = time.monotonic() + 120
-        while (
-            not log.exists() or len(log.read_text().split()) < 5
-        ) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: log.exists() and len(log.read_text().split()) >= 5, "5 counts written")
         f = tmp_path / "online.backup"
         m = backup.backup(db, f, actor=actors["admin"], now=NOW)
-        time.sleep(0.3)  # the writer goes on after the snapshot
+        wait_until(  # the writer goes on after the snapshot
+            lambda: counts(db)["CellCount"] > m.counts["cellcount"], "a count after the backup"
+        )
     finally:
         p.kill()
         p.join(30)

@@ -58,21 +58,10 @@ def message(
     key_id: str,
 ) -> str:
     """The event's fields as the chain hashes them: each ``<length>:<text>``, ``n`` for NULL."""
-    return "".join(
-        _lp(v)
-        for v in (
-            str(seq),
-            at,
-            username,
-            action,
-            entity,
-            entity_id,
-            lot_number,
-            old_values,
-            new_values,
-            reason,
-            key_id,
-        )
+    n = str(seq)
+    return (  # one expression, no generator: it runs once per event of a 150,000-event import
+        f"{len(n)}:{n}{len(at)}:{at}{_lp(username)}{_lp(action)}{_lp(entity)}{_lp(entity_id)}"
+        f"{_lp(lot_number)}{_lp(old_values)}{_lp(new_values)}{_lp(reason)}{_lp(key_id)}"
     )
 
 
@@ -150,15 +139,22 @@ class Chainer:
         self.mac = ring.current_mac
         self.seq = seq
         self.prev = prev
+        self._at: datetime | None = None
+        self._at_utc = datetime.min
+        self._at_text = ""
 
     def row(self, **fields: Any) -> dict[str, Any]:
         """Fields of AuditEvent without seq/prev_hash/hash/key_id; ``at`` aware."""
         self.seq += 1
-        at = fields["at"].astimezone(UTC)
+        at = fields["at"]
+        if at is not self._at:  # a bulk writer's events share one time: converted once
+            self._at, self._at_utc = at, at.astimezone(UTC)
+            self._at_text = at_text(self._at_utc)
+        at = self._at_utc
         row = {**fields, "seq": self.seq, "at": at, "key_id": self.key_id, "prev_hash": self.prev}
         msg = message(
             self.seq,
-            at_text(at),
+            self._at_text,
             row["username"],
             row["action"],
             row["entity"],

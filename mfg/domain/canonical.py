@@ -31,12 +31,17 @@ def _default(o: Any) -> Any:
     raise TypeError(f"not JSON-serialisable for the audit trail: {type(o).__name__}")
 
 
+# One encoder, built once: ``json.dumps`` with these options builds a new one per call (a
+# quarter of the time of an import's 150,000 audit events). ``encode`` keeps no state between
+# calls, so the one instance is safe to share.
+_ENCODER = json.JSONEncoder(
+    sort_keys=True,
+    separators=(",", ":"),
+    ensure_ascii=False,
+    default=_default,
+    allow_nan=False,
+)
+
+
 def canonical_json(value: Any) -> str:
-    return json.dumps(
-        value,
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        default=_default,
-        allow_nan=False,
-    )
+    return _ENCODER.encode(value)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, cast, func, insert
+from sqlalchemy import Integer, cast, func
 from sqlmodel import select
 
 from mfg import audit
@@ -17,9 +17,11 @@ from mfg.domain.specs import Product
 from mfg.services import therapy
 from mfg.services.lots import pin_spec
 from mfg.services.uow import Tx
+from mfg.store import bulk
 from mfg.store.tables import AuditEvent, Harvest, Lot, ReleaseResult, Subject, TherapyEvent
 
 CHUNK = 5000
+_NULL = audit.canonical_json(None)  # every imported record is new: no old values
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class _AuditBatch:
             entity=entity,
             entity_id=str(entity_id),
             lot_number=lot_number,
-            old_values=audit.canonical_json(None),
+            old_values=_NULL,
             new_values=audit.canonical_json(new),
             reason=reason,
         )
@@ -82,8 +84,9 @@ class _AuditBatch:
             self.tx.appended_in_bulk(
                 audit.Appended(last["seq"], last["hash"], last["prev_hash"]), self.trail
             )
+        conn = session.connection()
         for k in range(0, len(self.rows), CHUNK):
-            session.execute(insert(table), self.rows[k : k + CHUNK])
+            bulk.insert_rows(conn, table, self.rows[k : k + CHUNK])
         self.rows.clear()
 
 
@@ -95,8 +98,9 @@ def _inserted(
     The ids are read back by ``key`` (unique among the new rows), restricted to the values of
     ``scope`` the new rows have: no per-row round trip (RETURNING on SQLite runs row by row).
     """
+    conn = session.connection()
     for k in range(0, len(rows), CHUNK):
-        session.execute(insert(table), rows[k : k + CHUNK])
+        bulk.insert_rows(conn, table, rows[k : k + CHUNK])
     wanted = sorted({r[scope] for r in rows})
     found_ids: dict[tuple[Any, ...], int] = {}
     cols = [table.c.id, *(table.c[c] for c in key)]

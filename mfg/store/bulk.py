@@ -1,0 +1,54 @@
+"""Multi-row inserts without SQLAlchemy's per-row parameter building.
+
+``conn.execute(insert(table), rows)`` builds every row's parameters through the compiled
+statement (``construct_params`` and one type processor call per value): at 150,000 audit events
+and 120,000 results in one import that was a third of the approval's time. Here the statement is
+compiled once, each column's bind processor (the dialect's: SQLite stores times and dates as
+text) is looked up once and applied per value, with a memo for the values an import repeats (its
+one timestamp), and the rows go to the driver's ``executemany`` as plain tuples or dicts.
+Statement events still run (``mfg.store.db`` refuses NUL characters there), so the stored bytes
+and the rules are those of ``conn.execute(insert(table), rows)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy import Table, insert
+from sqlalchemy.engine import Connection
+
+_Processor = Callable[[Any], Any]
+
+
+def _column(table: Table, key: str, conn: Connection, values: Sequence[Any]) -> Sequence[Any]:
+    """``values`` of column ``key`` as the dialect binds them."""
+    dialect = conn.dialect
+    kind = table.c[key].type
+    proc: _Processor | None = kind.dialect_impl(dialect).bind_processor(dialect)
+    if proc is None:
+        return values
+    if any(isinstance(v, date) for v in values):  # (datetime is a date) few distinct: memo
+        done = {v: proc(v) for v in set(values)}
+        return list(map(done.__getitem__, values))
+    return list(map(proc, values))
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """INSERT every row of ``rows`` (dicts with the same keys) in one ``executemany``."""
+    if not rows:
+        return
+    keys = list(rows[0])
+    compiled = insert(table).compile(dialect=conn.dialect, column_keys=keys)
+    order: list[str] = list(compiled.positiontup or ()) if compiled.positional else keys
+    get = itemgetter(*order)
+    found = [get(r) for r in rows] if len(order) > 1 else [(get(r),) for r in rows]
+    columns = [
+        _column(table, k, conn, c) for k, c in zip(order, zip(*found, strict=True), strict=True)
+    ]
+    params: list[Any] = list(zip(*columns, strict=True))
+    if not compiled.positional:
+        params = [dict(zip(order, p, strict=True)) for p in params]
+    conn.exec_driver_sql(compiled.string, params)

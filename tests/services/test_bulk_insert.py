@@ -1,0 +1,98 @@
+"""``mfg.store.bulk.insert_rows`` (the importer's multi-row inserts) stores exactly what
+``conn.execute(insert(table), rows)`` stores, on both backends, and still refuses NUL."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy import Boolean, Column, Date, Float, Integer, MetaData, String, Table, insert
+
+from mfg.errors import RuleViolation
+from mfg.services.uow import Database
+from mfg.store import bulk
+from mfg.store.types import UTCDateTime
+
+
+def _tables(name: str) -> tuple[MetaData, Table, Table]:
+    md = MetaData()
+
+    def table(suffix: str) -> Table:
+        return Table(
+            f"{name}_{suffix}",
+            md,
+            Column("id", Integer, primary_key=True),
+            Column("text", String),
+            Column("at", UTCDateTime),
+            Column("day", Date),
+            Column("num", Float),
+            Column("flag", Boolean),
+        )
+
+    return md, table("orm"), table("bulk")
+
+
+def _rows() -> list[dict[str, Any]]:
+    shanghai = timezone(timedelta(hours=8))
+    now = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=shanghai)  # one shared time, not UTC
+    return [
+        {
+            "text": f"row {i} – µ",
+            "at": now,
+            "day": date(2025, 1, 1) + timedelta(days=i % 3),
+            "num": None if i % 4 == 0 else i / 3,
+            "flag": i % 2 == 0,
+        }
+        for i in range(7)
+    ] + [
+        {
+            "text": None,
+            "at": datetime(2026, 1, 1, tzinfo=UTC),
+            "day": None,
+            "num": 1e300,
+            "flag": None,
+        }
+    ]
+
+
+def test_insert_rows_stores_what_core_insert_stores(db: Database) -> None:
+    md, core, fast = _tables("bulk_same")
+    md.create_all(db.engine)
+    rows = _rows()
+    with db.engine.begin() as conn:
+        conn.execute(insert(core), rows)
+        bulk.insert_rows(conn, fast, rows)
+    with db.engine.connect() as conn:
+        # the stored values as the driver returns them (no SQLAlchemy result processing)
+        def stored(t: Table) -> list[tuple[Any, ...]]:
+            return conn.exec_driver_sql(
+                f"SELECT id, text, at, day, num, flag FROM {t.name} ORDER BY id"
+            ).all()
+
+        assert stored(fast) == stored(core)
+        assert len(stored(fast)) == len(rows)
+        back = conn.execute(fast.select().order_by(fast.c.id)).all()
+    assert back[0].at == rows[0]["at"] and back[0].at.tzinfo is not None
+    assert [r.text for r in back] == [r["text"] for r in rows]
+
+
+def test_insert_rows_refuses_nul_and_writes_nothing(db: Database) -> None:
+    md, _, fast = _tables("bulk_nul")
+    md.create_all(db.engine)
+    rows = _rows()
+    rows[5]["text"] = "bad\x00text"
+    with pytest.raises(RuleViolation) as caught, db.engine.begin() as conn:
+        bulk.insert_rows(conn, fast, rows)
+    assert caught.value.rule == "nul-character"
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql(f"SELECT count(*) FROM {fast.name}").scalar_one() == 0
+
+
+def test_insert_rows_of_nothing_is_no_statement(db: Database) -> None:
+    md, _, fast = _tables("bulk_empty")
+    md.create_all(db.engine)
+    with db.engine.begin() as conn:
+        bulk.insert_rows(conn, fast, [])
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql(f"SELECT count(*) FROM {fast.name}").scalar_one() == 0

@@ -52,6 +52,14 @@ def scene(db, actors, tmp_path):  # type: ignore[no-untyped-def]
 OPEN_HOLD = "(SELECT max(id) FROM lothold)"
 EVENT = r"\(event \d+\)"
 
+# A token that starts with "ab" and always differs from the stored one (its last digit flipped
+# between 0 and 1): 'ab' || substr(token, 3) alone left a token that already began with "ab"
+# unchanged (1 run in 256: the forged insert then hit the unique index, the swap changed nothing).
+_OTHER_TOKEN = (
+    "'ab' || substr(token_sha256, 3, 61) "
+    "|| CASE WHEN substr(token_sha256, 64) = '0' THEN '1' ELSE '0' END"
+)
+
 CASES = {
     "a QA hold deleted (the lot can be issued again)": (
         [f"DELETE FROM lothold WHERE id = {OPEN_HOLD}"],
@@ -173,15 +181,13 @@ CASES = {
     "a session forged for QA": (
         [
             "INSERT INTO user_session (token_sha256, username, kind, host, opened_at, "
-            "last_seen_at) SELECT 'ab' || substr(token_sha256, 3), 'qa', kind, host, opened_at, "
+            f"last_seen_at) SELECT {_OTHER_TOKEN}, 'qa', kind, host, opened_at, "
             "last_seen_at FROM user_session WHERE closed_at IS NULL"
         ],
         r"^session \d+: exists but no audit event created it",
     ),
     "a session's token swapped": (
-        [
-            "UPDATE user_session SET token_sha256 = 'ab' || substr(token_sha256, 3) WHERE closed_at IS NULL"
-        ],
+        [f"UPDATE user_session SET token_sha256 = {_OTHER_TOKEN} WHERE closed_at IS NULL"],
         rf'^session \d+: token_sha256 is "ab[0-9a-f]+" but the audit trail recorded "[0-9a-f]+" '
         rf"{EVENT}",
     ),

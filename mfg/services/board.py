@@ -10,7 +10,7 @@ with the domain functions, so they are the same numbers ``mfg lot growth`` print
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
@@ -94,16 +94,24 @@ class Board:
     sites: tuple[str, ...]
 
 
-def _states(state: str | None, active_only: bool) -> list[str] | None:
+def _state(state: str) -> str:
+    try:
+        return LotState(state).value
+    except ValueError:
+        raise RuleViolation(
+            "state",
+            "unknown-state",
+            f"{state!r} is not one of {', '.join(s.value for s in LotState)}",
+        ) from None
+
+
+def _states(
+    state: str | None, active_only: bool, states: Collection[str] | None = None
+) -> list[str] | None:
+    if states is not None:
+        return sorted({_state(s) for s in states})
     if state:
-        try:
-            return [LotState(state).value]
-        except ValueError:
-            raise RuleViolation(
-                "state",
-                "unknown-state",
-                f"{state!r} is not one of {', '.join(s.value for s in LotState)}",
-            ) from None
+        return [_state(state)]
     return sorted(s.value for s in ACTIVE) if active_only else None
 
 
@@ -292,12 +300,14 @@ def board(
     search: str | None = None,
     limit: int | None = None,
     offset: int = 0,
+    states: Collection[str] | None = None,
 ) -> Board:
     """One page of board rows (``limit`` lots from ``offset``), newest lots first; ``search``
-    matches lot number, COI or subject id. ``total_lots`` counts every matching lot."""
+    matches lot number, COI or subject id; ``states`` (instead of ``state`` / ``active_only``):
+    the lots in any of these states. ``total_lots`` counts every matching lot."""
     actor.require("lot.read")
     today = db.today(now)
-    filters = _filters(_states(state, active_only), site, search)
+    filters = _filters(_states(state, active_only, states), site, search)
     by_subject = bool(site or (search and search.strip()))
     chosen = _chosen(filters, by_subject, limit, offset)
     with db.read() as s:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
+from mfg.errors import RuleViolation
 from mfg.services import board
 from mfg.services.uow import Actor, Database
+from tests.release.conftest import harvested
 from tests.support import world
 from tests.support.constants import NOW
 
@@ -24,3 +28,21 @@ def test_pages_are_consecutive_slices_of_the_whole_board(
     assert numbers == sorted(numbers, reverse=True)  # newest first
     site = board.board(db=db, actor=tech, now=NOW, site="SH02", limit=1)
     assert (len(site.rows), site.total_lots, site.sites) == (1, 2, ("BJ01", "SH02"))
+
+
+def test_states_reads_the_lots_of_those_states_as_the_whole_board_shows_them(
+    db: Database, actors: dict[str, Actor]
+) -> None:
+    """The QA queue reads the lots awaiting disposition only: the same rows as the whole board."""
+    tech = actors["tech"]
+    world.subject(db, tech, "S-001")
+    world.lot(db, tech, "S-001")
+    testing = harvested(db, actors, "S-002")
+    whole = board.board(db=db, actor=tech, now=NOW)
+    awaiting = ("harvested", "in_release_testing", "conditionally_released")
+    some = board.board(db=db, actor=tech, now=NOW, states=awaiting)
+    assert list(some.rows) == [r for r in whole.rows if r.state in awaiting]
+    assert [r.lot_number for r in some.rows] == [testing] and some.total_lots == 1
+    with pytest.raises(RuleViolation) as e:
+        board.board(db=db, actor=tech, now=NOW, states=("harvested", "shipped"))
+    assert e.value.rule == "unknown-state"

@@ -176,6 +176,26 @@ def test_qa_queue_lists_results_to_verify_and_verifies_one(
     assert board.results_to_verify(db=db, actor=QA) == []
 
 
+def test_the_qa_queue_lists_the_lots_awaiting_disposition_only(
+    harvested: tuple[Database, str],
+) -> None:
+    """It reads the lots in release testing alone (not the whole board): the lot in testing with
+    its dose and flags (VIAB not reported yet), not a lot still being registered."""
+    db, lot = harvested
+    world.subject(db, TECH, "S-078")
+    world.lot(db, TECH, "S-078")
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot, "qa")
+        await pilot.press("q")
+        await settle(pilot)
+        table = app.screen.query_one("#to-dispose", DataTable)
+        rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+        assert rows == [[lot, "S-001", "in_release_testing", "met", "pending 1"]], rows
+
+    drive(db, script)
+
+
 def test_a_caps_lock_scanner_opens_the_lot_and_confirms_the_bag(
     harvested: tuple[Database, str],
 ) -> None:

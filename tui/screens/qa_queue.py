@@ -76,7 +76,7 @@ class QaQueueScreen(LotWatcher, Screen[None]):
         if app.actor is None:  # logged out (or locked) while this was queued
             return
         results = board.results_to_verify(db=app.db, actor=app.actor)
-        b = board.board(db=app.db, actor=app.actor, now=app.now(), active_only=True)
+        b = board.board(db=app.db, actor=app.actor, now=app.now(), states=AWAITING)
         ui(self, self.show, results, b)
 
     def show(self, results: list[ResultToVerify], b: Board) -> None:

@@ -81,9 +81,9 @@ def _current_hashes(path: Path) -> bool:
     """A database built earlier is reused only if its passwords carry today's argon2 settings."""
     import sqlite3
 
-    from mfg.auth import _hasher
+    from mfg.auth import hasher
 
-    probe = _hasher(False).hash("probe-password-x")
+    probe = hasher().hash("probe-password-x")
     params = probe.split("$")[3]  # m=...,t=...,p=...
     with sqlite3.connect(path) as conn:
         row = conn.execute("SELECT password_hash FROM app_user WHERE username = 'tech'").fetchone()

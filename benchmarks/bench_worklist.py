@@ -2,8 +2,10 @@
 
     .venv/bin/python benchmarks/bench_worklist.py --home /tmp/tui10k     # built by bench_tui.py
 
-Prints the median of ``--runs`` calls of ``worklist.worklist`` as a logged-in technician, with
-the number of items, beside the board read of all active lots it builds on (same run).
+Prints the median of ``--runs`` calls of ``worklist.worklist`` as a logged-in technician and as
+QA, with the number of items, beside the board read of all active lots (what the worklist was
+built on before it read only the lots of the reader's work) and the QA queue's board read of the
+lots awaiting disposition (same run).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ def main() -> None:
     db = Database.open(settings=load_settings(args.home))
     now = datetime.now(UTC)
     tech = users.login(db, "tech", PASSWORD, now=now)
+    qa = users.login(db, "qa", PASSWORD, now=now)
 
     def timed(fn):  # type: ignore[no-untyped-def]
         out = []
@@ -41,13 +44,19 @@ def main() -> None:
             out.append(time.perf_counter() - t)
         return statistics.median(out)
 
+    from tui.screens.qa_queue import AWAITING
+
     items = len(worklist.worklist(db=db, actor=tech, now=now).items)
+    qa_items = len(worklist.worklist(db=db, actor=qa, now=now).items)
     b = timed(lambda: board.board(db=db, actor=tech, now=now, active_only=True))
     w = timed(lambda: worklist.worklist(db=db, actor=tech, now=now))
+    wq = timed(lambda: worklist.worklist(db=db, actor=qa, now=now))
+    q = timed(lambda: board.board(db=db, actor=qa, now=now, states=AWAITING))
     print(f"$ {' '.join(sys.argv)}")
     print(
-        f"board, all active lots: {b * 1000:.0f} ms; Today's worklist: {w * 1000:.0f} ms "
-        f"({items:,} items), median of {args.runs}"
+        f"board, all active lots: {b * 1000:.0f} ms; Today's worklist: technician "
+        f"{w * 1000:.0f} ms ({items:,} items), QA {wq * 1000:.0f} ms ({qa_items:,} items); "
+        f"QA queue's board (lots awaiting disposition): {q * 1000:.0f} ms; median of {args.runs}"
     )
     db.dispose()
 

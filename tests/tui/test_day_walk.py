@@ -201,3 +201,26 @@ def test_the_next_person_types_their_name_while_the_log_out_finishes(tui_db: Dat
         assert "logged out" in text_of(app, "#login-error")
 
     drive(tui_db, script)
+
+
+def test_the_custody_dialog_shows_its_whole_wording_at_80x24(
+    harvested: tuple[Database, str],
+) -> None:
+    """The details label ended at "subject id (issue, infuse)," (", reason (discard)" cut) and
+    the label field's placeholder showed the old CT1 payload, not what today's labels carry."""
+    from textual.widgets import Label
+
+    db, lot = harvested
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot, "tech")
+        await open_lot(pilot, lot)
+        await press(pilot, "3")
+        await press(pilot, "t")
+        assert type(app.screen).__name__ == "CustodyDialog"
+        box = app.screen.query_one(".form-box").content_region
+        for label in app.screen.query(Label):
+            assert box.contains_region(label.region), str(label.render())
+        assert app.screen.query_one("#cu-payload", Input).placeholder.startswith("CT2:")
+
+    drive(db, script)

@@ -47,12 +47,11 @@ class CustodyDialog(ScanTarget, ModalScreen[bool]):
             )
             yield Label("Step: " + ", ".join(STEPS))
             yield Input(id="cu-step", placeholder="thaw")
-            yield Label(
-                "Details: location tank/rack/box/pos (store), subject id (issue, infuse), reason (discard)"
-            )
+            # one line inside the 80-column dialog (the longer wording was cut at "infuse),")
+            yield Label("Details: location (store), subject id (issue, infuse), reason (discard)")
             yield Input(id="cu-detail", placeholder="LN2-1/R3/B07/A4")
             yield Label("Now scan the bag's label (or type its payload and Enter)")
-            yield Input(id="cu-payload", placeholder="CT1:D:...")
+            yield Input(id="cu-payload", placeholder="CT2:D:... (the QR code)")
             yield Static("", id="cu-verdict", markup=False)
         yield footer()
 

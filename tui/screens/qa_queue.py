@@ -25,9 +25,12 @@ from tui.workers import service_worker, ui
 
 if TYPE_CHECKING:
     from mfg.errors import CellTrailError
-    from mfg.services.board import Board, ResultToVerify
+    from mfg.services.board import Board, BoardRow, ResultToVerify
 
 AWAITING = ("harvested", "in_release_testing", "conditionally_released")
+# Lots put in the table before the first paint, then per event-loop turn (as on Today).
+FIRST_ROWS = 50
+FILL_CHUNK = 250
 EVAL_STYLE = {"pass": "green", "fail": "bold red"}
 
 
@@ -44,6 +47,7 @@ class QaQueueScreen(LotWatcher, Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.results: list[ResultToVerify] = []
+        self._fill_token = 0
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -101,19 +105,30 @@ class QaQueueScreen(LotWatcher, Screen[None]):
                 key=str(i),
             )
         self.query_one("#verify-title", Static).update(f"Results to verify ({len(results)})")
-        for row in b.rows:
-            if row.state in AWAITING and not row.unverified_results:
-                dose = "-" if row.dose_met is None else ("met" if row.dose_met else "NOT met")
-                dispose.add_row(
-                    row.lot_number,
-                    row.subject_id,
-                    row.state,
-                    dose,
-                    " ".join(row.flags),
-                    key=row.lot_number,
-                )
+        awaiting = [r for r in b.rows if r.state in AWAITING and not r.unverified_results]
+        self._fill_token += 1
+        self._fill(awaiting, 0, FIRST_ROWS, self._fill_token)
         if not isinstance(self.focused, DataTable):  # the first load; a refresh keeps the focus
             (verify if verify.row_count else dispose).focus()
+
+    def _fill(self, rows: list[BoardRow], start: int, stop: int, token: int) -> None:
+        """Lots awaiting disposition ``start:stop``, then the rest a chunk per event-loop turn
+        (the table measures every new row: thousands at once held the first paint)."""
+        if token != self._fill_token:
+            return  # a newer queue replaced this one
+        dispose = self.query_one("#to-dispose", DataTable)
+        for row in rows[start:stop]:
+            dose = "-" if row.dose_met is None else ("met" if row.dose_met else "NOT met")
+            dispose.add_row(
+                row.lot_number,
+                row.subject_id,
+                row.state,
+                dose,
+                " ".join(row.flags),
+                key=row.lot_number,
+            )
+        if stop < len(rows):
+            self.set_timer(0.01, lambda: self._fill(rows, stop, stop + FILL_CHUNK, token))
 
     def _selected(self) -> tuple[str, ResultToVerify | None] | None:
         table = self.focused

@@ -229,61 +229,141 @@ class ChainReport:
 
 
 ChainRow = tuple[int, str, str, str, str]  # seq, prev_hash, hash, key_id, message
+# seq, at (at_text), username, action, entity, entity_id, lot_number, old_values, new_values,
+# reason, key_id, prev_hash, hash: one stored event, as the chain and the record check read it
+EventRow = tuple[int, str, str, str, str, str, str | None, str, str, str | None, str, str, str]
+
+
+def event_batches(conn: Connection, after: int = 0, batch: int = 20_000) -> Iterator[list[Any]]:
+    """Every event after ``after`` in sequence order, ``batch`` at a time, as plain DB-API
+    tuples (``EventRow``): read once for the chain and the record check together."""
+    cols = (
+        f"seq, {at_sql(conn.dialect.name)}, username, action, entity, entity_id, lot_number, "
+        "old_values, new_values, reason, key_id, prev_hash, hash"
+    )
+    cur = conn.connection.cursor()  # the connection's own transaction, no Row objects
+    try:
+        while True:
+            # integers only (formatted by int): the same SQL text on both DB-API paramstyles
+            cur.execute(
+                f"SELECT {cols} FROM auditevent WHERE seq > {int(after)} "
+                f"ORDER BY seq LIMIT {int(batch)}"
+            )
+            rows = cast("list[Any]", cur.fetchall())  # a list on sqlite3 and psycopg
+            if not rows:
+                return
+            yield rows
+            after = rows[-1][0]
+    finally:
+        cur.close()
+
+
+def chained(rows: list[Any], after: int = 0) -> list[ChainRow]:
+    """``rows`` (``EventRow``) after sequence number ``after`` as the chain hashes them: the
+    message is ``message(...)``'s text, built inline (no call per event)."""
+    try:
+        return [
+            (
+                q,
+                p,
+                h,
+                k,
+                f"{len(s := str(q))}:{s}{len(at)}:{at}{len(u)}:{u}{len(a)}:{a}{len(e)}:{e}"
+                f"{len(i)}:{i}{'n' if lot is None else f'{len(lot)}:{lot}'}{len(o)}:{o}"
+                f"{len(n)}:{n}{'n' if r is None else f'{len(r)}:{r}'}{len(k)}:{k}",
+            )
+            for q, at, u, a, e, i, lot, o, n, r, k, p, h in rows
+            if q > after
+        ]
+    except TypeError:  # a NULL where CellTrail never writes one (the schema was edited)
+        return [
+            (row[0], row[11], row[12], row[10], message(*row[:11]))
+            for row in rows
+            if row[0] > after
+        ]
 
 
 def chain_rows(conn: Connection, after: int = 0, batch: int = 20_000) -> Iterator[ChainRow]:
     """Every event after ``after`` in sequence order, as (seq, prev, hash, key id, message)."""
-    sql = text(
-        f"SELECT seq, prev_hash, hash, key_id, {message_sql(conn.dialect.name)} "
-        "FROM auditevent WHERE seq > :after ORDER BY seq LIMIT :n"
-    )
-    while True:
-        rows = conn.execute(sql, {"after": after, "n": batch}).all()
-        if not rows:
+    for rows in event_batches(conn, after, batch):
+        yield from chained(rows)
+
+
+class ChainWalk:
+    """The chain check, fed events in stored order (``feed``), reported by ``report``.
+
+    The first broken link ends the walk and is reported by sequence number; events after it
+    are not hashed. ``after``/``prev``: start after a verified event (``--since-checkpoint``).
+    """
+
+    def __init__(self, ring: Keyring, *, after: int = 0, prev: str = GENESIS) -> None:
+        self.ring = ring
+        self.after = after
+        self.expected = after + 1
+        self.prev = prev
+        self.n = 0
+        self.trail = ""
+        self.broken: ChainReport | None = None
+        self.macs: dict[str, Mac | None] = {}
+
+    def feed(self, rows: Iterable[ChainRow]) -> None:
+        if self.broken is not None:
             return
-        yield from cast("list[ChainRow]", rows)
-        after = rows[-1][0]
+        expected, prev, macs, n = self.expected, self.prev, self.macs, self.n
+        try:
+            for seq, prev_hash, digest, key_id, msg in rows:
+                n += 1
+                if seq != expected:
+                    what = "missing" if seq > expected else "out of order or duplicated"
+                    bad = expected if seq > expected else seq
+                    self._break(n, bad, f"event {expected} is {what} (found {seq} in its place)")
+                    return
+                if prev_hash != prev:
+                    self._break(n, seq, f"event {seq} does not link to event {seq - 1}")
+                    return
+                mac = (
+                    macs[key_id]
+                    if key_id in macs
+                    else macs.setdefault(key_id, self.ring.mac(key_id))
+                )
+                if mac is None:
+                    self._break(
+                        n,
+                        seq,
+                        f"event {seq} names audit key {key_id!r}, which is not in {self.ring.path}",
+                    )
+                    return
+                if mac.hex(f"{prev}\n{msg}".encode()) != digest:
+                    self._break(
+                        n,
+                        seq,
+                        f"event {seq} was changed after it was written (its keyed hash "
+                        "does not match: edited, or re-hashed by someone without the site's key)",
+                    )
+                    return
+                if seq == 1:
+                    self.trail = digest
+                prev = digest
+                expected += 1
+        finally:
+            self.expected, self.prev, self.n = expected, prev, n
+
+    def _break(self, n: int, seq: int, problem: str) -> None:
+        self.broken = ChainReport(False, n, seq, problem)
+
+    def report(self) -> ChainReport:
+        if self.broken is not None:
+            return self.broken
+        return ChainReport(True, self.n, None, "", self.prev, self.expected - 1, self.trail)
 
 
 def verify_chain(
     rows: Iterable[ChainRow], ring: Keyring, *, after: int = 0, prev: str = GENESIS
 ) -> ChainReport:
     """Walk events in stored order; the first broken link is reported by sequence number."""
-    expected = after + 1
-    n = 0
-    trail = ""
-    macs: dict[str, Mac | None] = {}
-    for seq, prev_hash, digest, key_id, msg in rows:
-        n += 1
-        if seq != expected:
-            what = "missing" if seq > expected else "out of order or duplicated"
-            bad = expected if seq > expected else seq
-            return ChainReport(
-                False, n, bad, f"event {expected} is {what} (found {seq} in its place)"
-            )
-        if prev_hash != prev:
-            return ChainReport(False, n, seq, f"event {seq} does not link to event {seq - 1}")
-        mac = macs[key_id] if key_id in macs else macs.setdefault(key_id, ring.mac(key_id))
-        if mac is None:
-            return ChainReport(
-                False,
-                n,
-                seq,
-                f"event {seq} names audit key {key_id!r}, which is not in {ring.path}",
-            )
-        if keyed_hash(mac, prev, msg) != digest:
-            return ChainReport(
-                False,
-                n,
-                seq,
-                f"event {seq} was changed after it was written (its keyed hash "
-                "does not match: edited, or re-hashed by someone without the site's key)",
-            )
-        if seq == 1:
-            trail = digest
-        prev = digest
-        expected += 1
-    return ChainReport(True, n, None, "", prev, expected - 1, trail)
+    walk = ChainWalk(ring, after=after, prev=prev)
+    walk.feed(rows)
+    return walk.report()
 
 
 def trail_id(conn: Connection) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlmodel import Session
 
+from mfg import audit
 from mfg.recordcomputed import CHECKS, check_per_event
 from mfg.recordrows import Tables, _key, _load, _path, _same, _show, _via
 from mfg.recordrules import Check, Ev, Exempt, Last, Meta, Record, Ref, Rule, Val
@@ -186,8 +187,8 @@ def check_table(rec_: Record, trail: Trail, t: Tables) -> tuple[list[RecordProbl
         assert rec is not None
         problems += _compare(rec_, key, row, rec, t, plan)
     if rec_.entity and rec_.creates:
-        for (entity, key), rec in trail.records.items():
-            if entity != rec_.entity or key in present or rec.created is None:
+        for key, rec in trail.of_entity(rec_.entity):
+            if key in present or rec.created is None:
                 continue
             if rec.created[3] in rec_.creates or (rec.correction and rec_.table != "signature"):
                 problems.append(
@@ -207,15 +208,19 @@ def _sort_key(key: str) -> tuple[int, str]:
 
 
 def check_records(
-    session: Session, product_hash: Callable[[str, str], str | None] | None = None
+    session: Session,
+    product_hash: Callable[[str, str], str | None] | None = None,
+    events: Iterable[list[Any]] | None = None,
 ) -> tuple[list[RecordProblem], int]:
     """Every row of every declared table against the trail: (problems, records checked).
 
     ``product_hash(code, version)``: the SHA-256 of the product file in use for that spec
-    version (None when there is none), to check the pins against.
+    version (None when there is none), to check the pins against. ``events``: the whole trail
+    from event 1 in batches (``audit.event_batches``), when the caller reads it anyway (the
+    chain check walks the same batches); read here when not given.
     """
     conn = session.connection()
-    trail = fold(conn)
+    trail = fold(audit.event_batches(conn) if events is None else events)
     t = _load(conn)
     t.product_hash = product_hash
     t.__dict__["_spec_hashes"] = trail.spec_hashes

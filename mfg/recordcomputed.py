@@ -24,7 +24,7 @@ def check_per_event(rec_: Record, trail: Trail, t: Tables) -> tuple[list[RecordP
     groups: dict[str, list[Any]] = {}
     for r in rows:
         groups.setdefault(_key(rec_, r, t), []).append(r)
-    parents = {k for (e, k), f in trail.records.items() if e == rec_.entity and f.events}
+    parents = {k for k, f in trail.of_entity(rec_.entity) if f.events}
     for bag in sorted(set(groups) | parents):
         folded = trail.records.get((rec_.entity, bag))
         events = (folded.events if folded else None) or []

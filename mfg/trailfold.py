@@ -6,14 +6,11 @@ Read once, oldest event first, as plain rows (no ORM objects): one JSON decode p
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.engine import Connection
-
-from mfg import audit
 from mfg.records import RECORDS
 
 MISSING: Any = object()
@@ -69,24 +66,21 @@ class Trail:
     records: dict[tuple[str, str], Folded] = field(default_factory=dict)
     spec_hashes: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)
     events: int = 0
+    _by_entity: dict[str, list[tuple[str, Folded]]] | None = field(default=None, repr=False)
+
+    def of_entity(self, entity: str) -> list[tuple[str, Folded]]:
+        """The folded records of one entity as (id, Folded), in fold order (indexed once,
+        after the fold: each table's check looks at its own entity, not every record)."""
+        if self._by_entity is None:
+            idx: dict[str, list[tuple[str, Folded]]] = {}
+            for (kind, key), rec in self.records.items():
+                idx.setdefault(kind, []).append((key, rec))
+            self._by_entity = idx
+        return self._by_entity.get(entity, [])
 
 
-def _event_rows(conn: Connection, batch: int = 20_000) -> Iterator[Any]:
-    at = audit.at_sql(conn.dialect.name)
-    sql = text(
-        f"SELECT seq, {at}, username, action, entity, entity_id, lot_number, old_values, "
-        "new_values, reason FROM auditevent WHERE seq > :a ORDER BY seq LIMIT :n"
-    )
-    after = 0
-    while True:
-        rows = conn.execute(sql, {"a": after, "n": batch}).all()
-        if not rows:
-            return
-        yield from rows
-        after = rows[-1][0]
-
-
-def fold(conn: Connection) -> Trail:
+def fold(batches: Iterable[list[Any]]) -> Trail:
+    """The trail's events (``audit.EventRow``, oldest first, in batches) folded per record."""
     entities = {r.entity for r in RECORDS if r.entity}
     creates = {a for r in RECORDS for a in r.creates}
     per_event = {r.entity: r.per_event for r in RECORDS if r.per_event}
@@ -95,8 +89,11 @@ def fold(conn: Connection) -> Trail:
     trail = Trail()
     recs = trail.records
     loads = json.loads
+    from_batches = chain.from_iterable
     n = 0
-    for seq, at, by, action, entity, eid, lot, old_v, new_v, reason in _event_rows(conn):
+    for seq, at, by, action, entity, eid, lot, old_v, new_v, reason, _k, _p, _h in from_batches(
+        batches
+    ):
         n += 1
         if entity not in entities:
             continue
@@ -113,10 +110,10 @@ def fold(conn: Connection) -> Trail:
             rec.created, rec.created_seq = (by, at, reason, action, lot), seq
         if action in mirrors and type(new) is dict and mirrors[action][1] in new:
             base = key = f"{eid}@{at}"  # the n-th change of one instant is "#n"
-            n = 1
+            dup = 1
             while (mirrors[action][0], key) in recs:
-                n += 1
-                key = f"{base}#{n}"
+                dup += 1
+                key = f"{base}#{dup}"
             mirror = recs[(mirrors[action][0], key)] = Folded()
             mirror.created, mirror.created_seq = (by, at, reason, action, lot), seq
             mirror.last_seq, mirror.values = seq, {"before": dict(rec.values), **new}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -111,14 +112,19 @@ def verify(
         if isinstance(start, audit.ChainReport):
             return start
         after, prev, _src = start
-        chain = audit.verify_chain(audit.chain_rows(conn, after), ring, after=after, prev=prev)
+        # One read of the trail: each batch goes through the chain check, then the fold of
+        # the record check (which needs every event, also before a --since-checkpoint start).
+        walk = audit.ChainWalk(ring, after=after, prev=prev)
+        problems, checked = integrity.check_records(
+            s, lambda c, v: _spec_file_hash(db, c, v), _walked(conn, walk, after)
+        )
+        chain = walk.report()
         if after and chain.ok:
             chain = dataclasses.replace(chain, trail=trail, started_after=after)
         if after and chain.ok and chain.events == 0:
             chain = dataclasses.replace(chain, head_seq=after, head_hash=prev)
         if chain.ok:
             chain = _against_checkpoint(conn, ring, chain, anchor, where)
-        problems, checked = integrity.check_records(s, lambda c, v: _spec_file_hash(db, c, v))
     report = dataclasses.replace(
         chain,
         ok=chain.ok and not problems,
@@ -131,6 +137,14 @@ def verify(
         )
         auditkey.append_checkpoint(ring.verified_path, cp)
     return report
+
+
+def _walked(conn: Any, walk: audit.ChainWalk, after: int) -> Iterator[list[Any]]:
+    """The trail's batches, each fed to the chain walk (events after ``after``) on its way."""
+    for rows in audit.event_batches(conn):
+        if walk.broken is None and rows[-1][0] > after:
+            walk.feed(audit.chained(rows, after))
+        yield rows
 
 
 def _spec_file_hash(db: Database, code: str, version: str) -> str | None:

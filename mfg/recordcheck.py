@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import Session
@@ -73,18 +74,21 @@ def _meta(what: str, rec: Folded) -> Any:
 Plan = list[tuple[str, Callable[[Folded, Any], Any], Callable[[Any], Any], bool]]
 
 
+@dataclass
+class _Compiled:
+    """A table's rules sorted by how they are evaluated, built once per table: ``values``
+    (column, key) compare ``rec.values[key]`` with the stored column, ``created`` (column,
+    index) a field of the creating event, ``other`` every remaining rule through functions;
+    ``checks`` the computed checks. The first two are evaluated inline (no call per column)."""
+
+    values: list[tuple[str, str]]
+    created: list[tuple[str, int]]
+    other: Plan
+    checks: list[str]
+    order: dict[str, int]  # declaration order: a record's problems are listed in it
+
+
 def _want_fn(rule: Rule, t: Tables) -> Callable[[Folded, Any], Any]:
-    if (
-        isinstance(rule, Val)
-        and len(rule.keys) == 1
-        and "." not in rule.keys[0]
-        and not rule.fallback
-    ):
-        k = rule.keys[0]
-        return lambda rec, row: rec.values.get(k, SKIP)
-    if isinstance(rule, Meta) and rule.what in ("by", "at", "lot", "reason"):
-        i = ("by", "at", "reason", "action", "lot").index(rule.what)
-        return lambda rec, row: SKIP if rec.created is None else rec.created[i]
     if isinstance(rule, Meta) and rule.what in ("supersedes", "superseded_by"):
 
         def link(rec: Folded, row: Any) -> Any:
@@ -114,33 +118,63 @@ def _stored_fn(rule: Rule, column: str, t: Tables) -> Callable[[Any], Any]:
     return lambda row: row[column]
 
 
-def _plan(rec_: Record, t: Tables) -> tuple[Plan, list[str]]:
-    """Each compared column as (name, expected(rec, row), stored(row), from the creating
-    event?) and the computed checks, built once per table."""
-    plan: Plan = []
-    checks: list[str] = []
+_CREATED = ("by", "at", "reason", "action", "lot")
+
+
+def _plan(rec_: Record, t: Tables) -> _Compiled:
+    """Each compared column, sorted as ``_Compiled`` says."""
+    out = _Compiled([], [], [], [], {c: i for i, c in enumerate(rec_.columns)})
     for column, rule in rec_.columns.items():
         if isinstance(rule, Exempt | Ev):
             continue
         if isinstance(rule, Check):
-            if rule.name not in checks:
-                checks.append(rule.name)
-            continue
-        plan.append(
-            (column, _want_fn(rule, t), _stored_fn(rule, column, t), isinstance(rule, Meta))
-        )
-    return plan, checks
+            if rule.name not in out.checks:
+                out.checks.append(rule.name)
+        elif (
+            isinstance(rule, Val)
+            and len(rule.keys) == 1
+            and "." not in rule.keys[0]
+            and not rule.fallback
+            and not rule.via
+        ):
+            out.values.append((column, rule.keys[0]))
+        elif isinstance(rule, Meta) and rule.what in ("by", "at", "reason"):
+            out.created.append((column, _CREATED.index(rule.what)))
+        else:
+            want = (
+                (lambda rec, row: SKIP if rec.created is None else rec.created[4])
+                if isinstance(rule, Meta) and rule.what == "lot"
+                else _want_fn(rule, t)
+            )
+            out.other.append((column, want, _stored_fn(rule, column, t), isinstance(rule, Meta)))
+    return out
 
 
 _LINKS = ("supersedes_id", "superseded_by_id")
 
 
 def _compare(
-    rec_: Record, key: str, row: Any, rec: Folded, t: Tables, plan: tuple[Plan, list[str]]
+    rec_: Record, key: str, row: Any, rec: Folded, t: Tables, plan: _Compiled
 ) -> list[RecordProblem]:
     out: list[RecordProblem] = []
-    columns, checks = plan
-    for column, want_fn, stored_fn, from_creation in columns:
+    values = rec.values
+    for column, k in plan.values:
+        want = values.get(k, SKIP)
+        if want is SKIP:
+            continue
+        got = row[column]
+        if (got == want and type(got) is type(want)) or _same(got, want):
+            continue
+        out.append(_differs(rec_, key, column, got, want, rec.last_seq))
+    created = rec.created
+    if created is not None:
+        for column, i in plan.created:
+            want = created[i]
+            got = row[column]
+            if (got == want and type(got) is type(want)) or _same(got, want):
+                continue
+            out.append(_differs(rec_, key, column, got, want, rec.created_seq))
+    for column, want_fn, stored_fn, from_creation in plan.other:
         want = want_fn(rec, row)
         if want is SKIP or (want is None and rec_.loose_links and column in _LINKS):
             continue
@@ -148,17 +182,21 @@ def _compare(
         if (got == want and type(got) is type(want)) or _same(got, want):
             continue
         seq = rec.created_seq if from_creation else rec.last_seq
-        out.append(
-            RecordProblem(
-                rec_.name,
-                key,
-                f"{column} is {_show(got)} but the audit trail recorded {_show(want)} "
-                f"(event {seq}): changed outside CellTrail",
-            )
-        )
-    for name in checks:
+        out.append(_differs(rec_, key, column, got, want, seq))
+    if len(out) > 1:  # the columns' declaration order (they were compared grouped by kind)
+        out.sort(key=lambda p: plan.order[p.problem.split(" ", 1)[0]])
+    for name in plan.checks:
         out += [RecordProblem(rec_.name, key, p) for p in CHECKS[name](row, rec, t)]
     return out
+
+
+def _differs(rec_: Record, key: str, column: str, got: Any, want: Any, seq: int) -> RecordProblem:
+    return RecordProblem(
+        rec_.name,
+        key,
+        f"{column} is {_show(got)} but the audit trail recorded {_show(want)} "
+        f"(event {seq}): changed outside CellTrail",
+    )
 
 
 def check_table(rec_: Record, trail: Trail, t: Tables) -> tuple[list[RecordProblem], int]:

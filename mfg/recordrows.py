@@ -46,6 +46,8 @@ def _load(conn: Connection) -> Tables:
     import mfg.store.tables  # noqa: F401  (registers every table)
 
     rows: dict[str, list[Any]] = {}
+    sqlite = conn.dialect.name == "sqlite"
+    cur = conn.connection.cursor()  # plain tuples, no Row objects
     for rec in RECORDS:
         if rec.exempt_why:
             continue
@@ -57,18 +59,36 @@ def _load(conn: Connection) -> Tables:
             if isinstance(c.type, (DateTime, Date, UTCDateTime))
         ]
         # Plain DB-API values (no per-value type processing); times as ISO text, the way the
-        # trail records them (SQLite stores text, PostgreSQL gives date/datetime objects).
-        cols = ", ".join(f'"{k}"' for k in keys)
+        # trail records them (SQLite stores text: made ISO by SQLite itself, as _iso_time
+        # would; PostgreSQL gives date/datetime objects, made ISO here).
+        in_sql = sqlite and bool(times)
+        cols = ", ".join(
+            _sqlite_iso(k) if in_sql and i in times else f'"{k}"' for i, k in enumerate(keys)
+        )
         order = ' ORDER BY "id"' if rec.mirrors else ""
-        raw = conn.exec_driver_sql(f'SELECT {cols} FROM "{rec.table}"{order}').all()
+        cur.execute(f'SELECT {cols} FROM "{rec.table}"{order}')
+        if in_sql or not times:
+            rows[rec.table] = [dict(zip(keys, r, strict=True)) for r in cur.fetchall()]
+            continue
         out = []
-        for r in raw:
+        for r in cur.fetchall():
             d = dict(zip(keys, r, strict=True))
             for i in times:
                 d[keys[i]] = _iso_time(r[i])
             out.append(d)
         rows[rec.table] = out
+    cur.close()
     return Tables(rows)
+
+
+def _sqlite_iso(column: str) -> str:
+    """``_iso_time`` of a stored SQLite time, computed by SQLite (text only; anything else
+    a tamperer stored is compared as it is)."""
+    c = f'"{column}"'
+    return (
+        f"CASE WHEN typeof({c}) = 'text' AND length({c}) <> 10 "
+        f"THEN substr({c}, 1, 10) || 'T' || substr({c}, 12, 15) || 'Z' ELSE {c} END"
+    )
 
 
 def _iso_time(v: Any) -> Any:

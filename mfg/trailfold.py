@@ -43,7 +43,7 @@ class RecordProblem:
 Meta_ = tuple[str, str, str | None, str, str | None]  # by, at (iso), reason, action, lot
 
 
-@dataclass
+@dataclass(slots=True)
 class Folded:
     """The newest state the trail recorded for one record."""
 

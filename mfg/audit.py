@@ -275,9 +275,15 @@ def chained(rows: list[Any], after: int = 0) -> list[ChainRow]:
             for q, at, u, a, e, i, lot, o, n, r, k, p, h in rows
             if q > after
         ]
-    except TypeError:  # a NULL where CellTrail never writes one (the schema was edited)
+    except TypeError:  # a NULL or a number where CellTrail writes text (the schema was edited)
         return [
-            (row[0], row[11], row[12], row[10], message(*row[:11]))
+            (
+                row[0],
+                row[11],
+                row[12],
+                row[10],
+                "".join(_lp(None if v is None else str(v)) for v in row[:11]),
+            )
             for row in rows
             if row[0] > after
         ]

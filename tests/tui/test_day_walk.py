@@ -224,3 +224,42 @@ def test_the_custody_dialog_shows_its_whole_wording_at_80x24(
         assert app.screen.query_one("#cu-payload", Input).placeholder.startswith("CT2:")
 
     drive(db, script)
+
+
+def test_qa_is_told_before_verifying_that_another_qa_must_then_sign(
+    harvested: tuple[Database, str],
+) -> None:
+    """Walked at 80x24: QA verified the one result Today listed for them, then the signature
+    was refused (signer-entered-or-verified) with no other QA person there; the dialog had not
+    said so. A technician's dialog does not carry the note."""
+    db, lot = harvested
+    release.add_result(release.AddResult(lot, "VIAB", "91.5"), db=db, actor=TECH, now=NOW)
+
+    def dialog_text(app: Any) -> str:
+        from textual.widgets import Static
+
+        return "\n".join(str(s.render()) for s in app.screen.query(Static))
+
+    async def verify_dialog(app: Any, pilot: Any, user: str) -> str:
+        await login(pilot, user)
+        await open_lot(pilot, lot)
+        await press(pilot, "2")
+        table = app.screen.query_one("#results", DataTable)
+        table.move_cursor(row=[str(k.value) for k in table.rows].index("VIAB"))
+        await press(pilot, "v")
+        assert type(app.screen).__name__ == "ConfirmDialog"
+        return dialog_text(app)
+
+    seen: dict[str, str] = {}
+
+    async def as_qa(app: Any, pilot: Any) -> None:
+        seen["qa"] = await verify_dialog(app, pilot, "qa")
+
+    async def as_tech2(app: Any, pilot: Any) -> None:
+        seen["tech2"] = await verify_dialog(app, pilot, "tech2")
+
+    drive(db, as_qa)
+    drive(db, as_tech2)
+    assert "another QA person must sign this lot" in seen["qa"], seen["qa"]
+    assert "Verify this result?" in seen["tech2"]
+    assert "another QA person" not in seen["tech2"]

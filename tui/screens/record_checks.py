@@ -94,6 +94,19 @@ def check_rows(d: Any) -> list[tuple[str, tuple[Any, ...]]]:
     return rows
 
 
+def signer_note(app: Any, state: str) -> str:
+    """For QA before the final disposition: verifying makes them one who may not sign it
+    (``mfg.domain.four_eyes``); walked at 80x24, QA verified the last result Today listed,
+    then was refused the signature with no other QA person on shift."""
+    from mfg.domain.permissions import allowed
+
+    if state not in ("harvested", "in_release_testing", "conditionally_released"):
+        return ""
+    if app.actor is None or not allowed(app.actor.role, "lot.disposition"):
+        return ""
+    return "\nYou sign dispositions: after this check another QA person must sign this lot."
+
+
 def first_to_verify(d: Any, username: str) -> str | None:
     """The key of the first Release row waiting for ``username``'s check (entered by someone
     else): where the cursor starts when Today opens the lot to verify something."""
@@ -139,6 +152,7 @@ def verify_record(screen: Any, key: str) -> bool:
         app.notify(f"{what} was verified by {done_by}", markup=False)
         return True
     body += f"; you verify it against the source record as {app.actor.full_name}."
+    body += signer_note(app, d.lot.state)
 
     def answered(yes: bool | None) -> None:
         if yes:

@@ -195,6 +195,10 @@ def verify_selected(screen: Any) -> None:
         f"tested on {r.tested_on or 'not given'}, method {r.method_ref or r.method}\n"
         f"entered by {r.entered_by}; you verify it as {screen.app.actor.full_name}."
     )
+    if screen.detail is not None:
+        from tui.screens.record_checks import signer_note
+
+        body += signer_note(screen.app, screen.detail.lot.state)
 
     def answered(yes: bool | None) -> None:
         if yes:

@@ -263,3 +263,27 @@ def test_qa_is_told_before_verifying_that_another_qa_must_then_sign(
     assert "another QA person must sign this lot" in seen["qa"], seen["qa"]
     assert "Verify this result?" in seen["tech2"]
     assert "another QA person" not in seen["tech2"]
+
+
+def test_a_held_lots_alert_is_in_its_header_once(harvested: tuple[Database, str]) -> None:
+    """Walked at 80x24: a held lot's header said "open alert: <text>" under HOLD and then
+    "ALERT <text>" again; with a deviation too, the six header lines cut both."""
+    from mfg.services import lots
+    from tests.tui.conftest import released
+
+    db, lot = harvested
+    released(db, lot)
+    release.correct_result(
+        release.AddResult(lot, "STER", "Growth"), "read again", db=db, actor=TECH, now=NOW
+    )
+    (alert,) = lots.show_lot(lot, db=db, actor=QA).alerts
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot, "qa")
+        await open_lot(pilot, lot)
+        header = text_of(app, "#lot-header")
+        assert "HOLD: do not issue, thaw or infuse" in header
+        assert header.count(alert) == 1, header
+        assert f"ALERT {alert}" in header
+
+    drive(db, script)

@@ -255,9 +255,11 @@ class LotDetailScreen(LotWatcher, Screen[None]):
         )
         if v.termination_cause:
             head.append(f"\nterminated ({v.termination_cause}): {v.termination_reason}", "red")
-        if d.hold is not None and d.hold.on_hold:
+        held = d.hold.active if d.hold is not None and d.hold.on_hold else ()
+        if held:
             head.append("\nHOLD: do not issue, thaw or infuse", "bold white on red")
-            for r in d.hold.active:
+        for r in held:  # an open alert once, as its ALERT line (6 header lines at 80x24)
+            if r.code != "open-alert":
                 head.append(f"\n  {r.message}", "bold red")
         for a in v.alerts:
             head.append(f"\nALERT {a}", "bold white on red")

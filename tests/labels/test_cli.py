@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import shlex
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -21,7 +20,7 @@ from mfg.store.tables import CustodyEvent, LabelPrint
 from tests.conftest import add_users
 from tests.labels.helpers import n_rows, set_lot_state
 from tests.support import world
-from tests.support.constants import PASSWORD
+from tests.support.constants import CLI_NOW, PASSWORD
 
 
 class Site:
@@ -58,9 +57,9 @@ class Site:
 
 
 @pytest.fixture
-def site(sqlite_db, tmp_path):  # type: ignore[no-untyped-def]
+def site(sqlite_db, tmp_path, cli_clock):  # type: ignore[no-untyped-def]
     actors = add_users(sqlite_db)
-    now = datetime.now(UTC)
+    now = cli_clock  # the lots are harvested "today" on the CLI's (fixed) clock
     world.harvested_lot(sqlite_db, actors["tech"], now=now)
     world.harvested_lot(sqlite_db, actors["tech"], "S-002", now=now)
     world.approve_label_layouts(sqlite_db, now)
@@ -68,7 +67,7 @@ def site(sqlite_db, tmp_path):  # type: ignore[no-untyped-def]
 
 
 def lot_number(n: int = 1) -> str:
-    return f"BH002-{datetime.now(UTC).year % 100:02d}-{n:04d}"
+    return f"BH002-{CLI_NOW.year % 100:02d}-{n:04d}"
 
 
 def symbols_in_pdf(path: Path) -> list[tuple[str, str]]:

@@ -4,7 +4,6 @@ codes could not print."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -32,11 +31,11 @@ def _point_at(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
 
 @pytest.mark.parametrize("case", [*BROKEN, "not-utf8", "missing"])
 def test_a_broken_codes_file_is_refused_by_every_label_command(
-    sqlite_db, tmp_path, monkeypatch, case
+    sqlite_db, tmp_path, monkeypatch, case, cli_clock
 ):
     db = sqlite_db
     actors = add_users(db)
-    now = datetime.now(UTC)
+    now = cli_clock
     lv, _ = world.harvested_lot(db, actors["tech"], now=now)
     world.approve_label_layouts(db, now)
     path = tmp_path / "isbt128-codes.toml"

@@ -141,13 +141,13 @@ def test_a_lot_never_held_keeps_its_content_and_revision(db, actors):
     assert "holds" not in release.content_of(lot, None, db=db, actor=actors["qa"])
 
 
-def test_mfg_coa_says_hold_on_the_terminal_with_the_reason_as_typed(db, actors, tmp_path):
-    from datetime import UTC, datetime
-
+def test_mfg_coa_says_hold_on_the_terminal_with_the_reason_as_typed(
+    db, actors, tmp_path, cli_clock
+):
     from tests.release.test_release_cli import ok, run
     from tests.support import world
 
-    now = datetime.now(UTC)  # the CLI runs on the real clock
+    now = cli_clock  # the lot is made "today" on the CLI's (fixed) clock
     lot = world.harvested_lot(db, actors["tech"], now=now)[0].lot_number
     enter(db, actors, lot, PASSING, now=now)
     sign(db, actors, lot, reason="meets specification v1", now=now)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -54,9 +53,9 @@ def refused(r: Result, rule: str, starts: str = "refused: ") -> str:
 
 
 @pytest.fixture
-def cli_lot(db, actors) -> str:  # type: ignore[no-untyped-def]
-    # the CLI runs on the real clock, so the lot is harvested "today" too
-    lv, _ = world.harvested_lot(db, actors["tech"], now=datetime.now(UTC))
+def cli_lot(db, actors, cli_clock) -> str:  # type: ignore[no-untyped-def]
+    # the lot is harvested "today" on the CLI's (fixed) clock
+    lv, _ = world.harvested_lot(db, actors["tech"], now=cli_clock)
     return lv.lot_number
 
 

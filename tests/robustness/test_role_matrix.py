@@ -198,7 +198,9 @@ ROLE_REFUSAL = re.compile(r"role (\S+) may not (\S+) \(allowed")
 
 
 @pytest.mark.parametrize("command", sorted(TABLE))
-def test_command_refused_exactly_for_roles_without_permission(command, world_url, monkeypatch):
+def test_command_refused_exactly_for_roles_without_permission(
+    command, world_url, monkeypatch, cli_clock
+):
     url, tmp, fill = world_url
     path = command.split("#")[0]
     assert path in all_commands(), f"`mfg {path}` is in the matrix but not a command"

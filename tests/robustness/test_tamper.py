@@ -202,7 +202,7 @@ def test_audit_rows_reordered_in_sql(db, actors, scene):
     assert r.first_bad_seq == 7
 
 
-def test_cli_verify_names_the_changed_record(db, actors, scene, tmp_path, monkeypatch):
+def test_cli_verify_names_the_changed_record(db, actors, scene, tmp_path, monkeypatch, cli_clock):
     from mfg.cli import app
 
     monkeypatch.setenv("MFG_HOME", str(tmp_path / "cli-home"))

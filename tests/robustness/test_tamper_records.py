@@ -212,7 +212,7 @@ def test_spec_file_changed_alone(db, actors, released):
     ), problems
 
 
-def test_cli_names_record_field_and_event(db, actors, released, monkeypatch):
+def test_cli_names_record_field_and_event(db, actors, released, monkeypatch, cli_clock):
     from mfg.cli import app
 
     monkeypatch.setenv("MFG_HOME", str(db.settings.home))
@@ -262,7 +262,7 @@ def test_the_coa_prints_the_keyed_checkpoint(db, actors, released):
     assert auditkey.key_id_of(db.audit_keyring().keys[m.group(3)]) == m.group(3)
 
 
-def test_the_sponsor_report_prints_the_keyed_checkpoint(db, actors, released, tmp_path):
+def test_the_sponsor_report_prints_the_keyed_checkpoint(db, actors, released, tmp_path, cli_clock):
     import io
 
     from pypdf import PdfReader

@@ -20,7 +20,7 @@ STEPS = (
 
 
 def test_validate_passes_writes_the_report_and_never_touches_production(
-    db, actors, backend, tmp_path, monkeypatch
+    db, actors, backend, tmp_path, monkeypatch, cli_clock
 ):
     from pypdf import PdfReader
 
@@ -54,7 +54,7 @@ def test_validate_passes_writes_the_report_and_never_touches_production(
         assert not [n for n in names if n.startswith("celltrail_oq_")]
 
 
-def test_validate_needs_qa_or_admin(db, actors, tmp_path, monkeypatch):
+def test_validate_needs_qa_or_admin(db, actors, tmp_path, monkeypatch, cli_clock):
     from mfg.cli import app
 
     monkeypatch.setenv("MFG_HOME", str(tmp_path / "cli-home"))

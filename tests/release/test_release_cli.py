@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 from mfg.services import lots
 from mfg.services.uow import Database
 from mfg.store.tables import Disposition, ReleaseResult, Signature
+from tests.conftest import add_users
 from tests.release.conftest import PASSING, n_rows
 from tests.support import world
 from tests.support.constants import PASSWORD
@@ -195,12 +197,13 @@ def test_coa_goes_to_the_configured_printer(db, actors, cli_lot, tmp_path):
     assert Path(out).read_bytes() == data  # the PDF as issued, byte for byte
 
 
-def test_coa_verify_of_a_file_that_is_not_a_pdf_is_one_line(db, actors, tmp_path):
+def test_coa_verify_of_a_file_that_is_not_a_pdf_is_one_line(db, tmp_path):
     """In a real process (pytest would capture pypdf's own log lines): only the refusal shows."""
     import os
     import subprocess
     import sys
 
+    add_users(db, datetime.now(UTC))  # the process logs in on the real clock
     bogus = tmp_path / "scan.pdf"
     bogus.write_text("root:x:0:0:root:/root:/bin/bash\n")
     env = {

@@ -220,17 +220,22 @@ def test_harvest_correction_with_stale_version_conflicts(db, actors):
     assert f"harvest {lv.lot_number} was changed by qa at" in str(e.value)
 
 
-def test_concurrent_mfg_commands_as_separate_programs(db, actors, tmp_path):
+def test_concurrent_mfg_commands_as_separate_programs(db, tmp_path):
     """The real command line: six `mfg` processes at once, registering lots and counting."""
     import os
     import subprocess
     import sys
+    from datetime import UTC, datetime, timedelta
     from pathlib import Path
 
+    from tests.conftest import add_users
     from tests.support.constants import PASSWORD
 
-    world.subject(db, actors["tech"])
-    first = world.lot(db, actors["tech"]).lot_number
+    now = datetime.now(UTC)  # `mfg` runs on the real clock: the data are made on it too
+    actors = add_users(db, now)
+    world.subject(db, actors["tech"], now=now)
+    day0 = now.date() - timedelta(days=11)
+    first = world.lot(db, actors["tech"], day0=day0, now=now).lot_number
     env = {
         **os.environ,
         "MFG_HOME": str(tmp_path / "cli-home"),
@@ -255,7 +260,8 @@ def test_concurrent_mfg_commands_as_separate_programs(db, actors, tmp_path):
     assert [p.returncode for p in procs] == [0] * 6, outs
     with db.read() as s:
         numbers = sorted(x.lot_number for x in s.exec(select(Lot)).all())
-    assert numbers == [f"BH002-26-{i:04d}" for i in range(1, 5)]
+    yy = first.split("-")[1]  # the year of the real clock
+    assert numbers == [f"BH002-{yy}-{i:04d}" for i in range(1, 5)]
     assert n_rows(db, CellCount) == 3
     r = verify(db, actors["qa"])
     assert r.ok, (r.problem, r.record_problems)

@@ -9,12 +9,14 @@ import select
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from mfg.services import importer
 from mfg.store.tables import AuditEvent, Harvest, Lot, ReleaseResult, Subject
+from tests.conftest import add_users
 from tests.reports import scenario
 from tests.robustness import workers
 from tests.robustness.support import n_rows, verify
@@ -68,9 +70,7 @@ def _wait_for_line(p: subprocess.Popen[str], timeout: float) -> str:
 
 
 @pytest.mark.parametrize("inserts_before_kill", [1, 3])
-def test_cli_import_killed_inside_its_transaction_leaves_nothing(
-    db, actors, tmp_path, inserts_before_kill
-):
+def test_cli_import_killed_inside_its_transaction_leaves_nothing(db, tmp_path, inserts_before_kill):
     """The real `mfg import approve` process (the step that writes the staged file) says when
     it is inside the transaction (rows flushed, not committed) and waits; only then is it
     killed. Nothing of it remains, the trail verifies, and the approval then imports in full."""
@@ -81,7 +81,9 @@ def test_cli_import_killed_inside_its_transaction_leaves_nothing(
         "MFG_AUDIT_KEY_FILE": str(db.settings.audit_key_path),
         "MFG_PASSWORD": PASSWORD,
     }
-    staged = importer.import_lots(csv_path, db=db, actor=actors["qa"], now=NOW)
+    now = datetime.now(UTC)  # `mfg` runs on the real clock: the data are made on it too
+    actors = add_users(db, now)
+    staged = importer.import_lots(csv_path, db=db, actor=actors["qa"], now=now)
     args = [
         "import",
         "approve",

@@ -127,9 +127,12 @@ def _report(cli: Cli, r: object) -> None:
             f"{r.record_problems[0]}",
             "record-differs-from-trail",
         )
-    scope = (
-        f"events {r.started_after + 1}..{r.head_seq}" if r.started_after else f"{r.events} events"
-    )
+    if r.started_after and not r.events:  # --since-checkpoint with nothing new since it
+        scope = f"no events after verified event {r.started_after}"
+    elif r.started_after:
+        scope = f"events {r.started_after + 1}..{r.head_seq}"
+    else:
+        scope = f"{r.events} events"
     cli.out.print(
         f"audit trail intact: {scope}, head {r.head_seq}:{r.head_hash[:16]}...; "
         f"{r.records_checked} records match the trail; {r.checkpoint or 'no checkpoint'}",

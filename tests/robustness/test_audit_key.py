@@ -243,6 +243,15 @@ def test_since_checkpoint_checks_after_the_last_verified_pass(db, actors, lot):
     assert r.first_bad_seq == verified and "is missing" in r.problem
 
 
+def test_since_checkpoint_with_nothing_new_says_so(db, actors, lot):
+    """It said 'events 13..12' when no event came after the verified checkpoint."""
+    assert verify(db, actors, now=NOW).ok
+    verified = scalar(db, "SELECT max(seq) FROM auditevent")
+    out = cli(db, "audit", "verify", "--since-checkpoint")
+    assert out.exit_code == 0, out.output  # type: ignore[attr-defined]
+    assert f"intact: no events after verified event {verified}, head {verified}:" in out.stdout  # type: ignore[attr-defined]
+
+
 @pytest.mark.sqlite_only("a file copy; the PostgreSQL drill is in test_backup")
 def test_restored_copy_elsewhere_keeps_its_own_checkpoints(db, actors, lot, tmp_path):
     """Checkpoints belong to one database: a drill copy restored elsewhere does not fail

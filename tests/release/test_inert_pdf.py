@@ -43,7 +43,7 @@ def test_a_correction_reason_with_an_escape_sequence_is_refused_and_writes_nothi
     assert (n_rows(db, ReleaseResult), n_rows(db, AuditEvent)) == before
 
 
-def test_lot_review_styles_a_broken_signature_instead_of_printing_markup(db, actors):
+def test_lot_review_styles_a_broken_signature_instead_of_printing_markup(db, actors, cli_clock):
     """`mfg lot review` printed the literal text `[bold red]BROKEN: ...[/]` (issue 12)."""
     from sqlalchemy import text
 

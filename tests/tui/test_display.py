@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from textual.widgets import DataTable, Input
+from textual.widgets.data_table import RowKey
 
 from mfg.services import release
 from mfg.services.uow import Database
@@ -112,5 +113,31 @@ def test_result_correction_shows_the_old_value_and_the_signature_it_breaks(
         context = text_of(app, "#form-context")
         assert "CD3 = 96.8" in context
         assert "breaks that signature" in context
+
+    drive(db, script)
+
+
+def test_release_table_fits_80_columns_with_every_result_entered(
+    harvested: tuple[Database, str],
+) -> None:
+    """At 80x24 the Release table shows every specification whole once results are entered: the
+    unit is said once, in the specification, and a long one wraps in its column (it was cut to
+    '<= 5.0 cop')."""
+    db, lot = harvested
+    released(db, lot)
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot, "qa")
+        await open_lot(pilot, lot)
+        await press(pilot, "2")
+        table = app.screen.query_one("#results", DataTable)
+        assert app.size.width == 80
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+        row = table.get_row("VCN")
+        assert str(row[2]) == "2.1"
+        assert str(row[5]) == "<= 5.0 copies/transduced cell"
+        assert table.rows[RowKey("VCN")].height == 2  # wrapped within the column, not cut
+        assert table.rows[RowKey("CD3")].height == 1
+        assert str(table.get_row("CD3")[2]) == "96.8"
 
     drive(db, script)

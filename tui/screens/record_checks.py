@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import DataTable
 
@@ -26,8 +27,11 @@ EVAL_STYLE = {"pass": "green", "fail": "bold red", "pending": "yellow"}
 
 
 def release_rows(table: DataTable[Any], d: Any) -> None:
-    """Fill the Release table: every test of the spec (keyed by its code), then the checks."""
-    table.clear()
+    """Fill the Release table: every test of the spec (keyed by its code), then the checks.
+
+    The specification, the last column, gets the width the others leave and wraps within it (a
+    row grows a line): at 80 columns it was cut ("<= 5.0 cop") and QA never saw the limit."""
+    rows: list[tuple[str, tuple[Any, ...]]] = []
     for r in d.results:
         ev = r.evaluation if r.status != "not entered" else ""
         status = Text(
@@ -38,17 +42,43 @@ def release_rows(table: DataTable[Any], d: Any) -> None:
         verified: Any = r.verified_by or (
             Text("to verify", style="yellow") if r.status == "final" else ""
         )
-        table.add_row(
-            r.test_code,
-            status,
-            Text(visible(r.display)) if r.status != "not entered" else "-",
-            r.entered_by or "",
-            verified,
-            r.acceptance,
-            key=r.test_code,
-        )
-    for key, cells in check_rows(d):
-        table.add_row(*cells, key=key)
+        result = Text(result_value(r)) if r.status != "not entered" else "-"
+        cells = (r.test_code, status, result, r.entered_by or "", verified, r.acceptance)
+        rows.append((r.test_code, cells))
+    rows += check_rows(d)
+    table.clear()
+    spec = list(table.columns.values())[-1]
+    spec.width, spec.auto_width = _spec_width(table, [cells for _, cells in rows]), False
+    for key, cells in rows:
+        table.add_row(*cells[:-1], Text(str(cells[-1])), key=key, height=None)
+
+
+SPEC_MIN_WIDTH = 16
+
+
+def _spec_width(table: DataTable[Any], rows: list[tuple[Any, ...]]) -> int:
+    """What is left of the table's width for the specification once the other columns have the
+    width of their widest cell (never under ``SPEC_MIN_WIDTH``)."""
+    labels = [c.label for c in table.columns.values()][:-1]
+    used = sum(
+        max([cell_len(str(label))] + [cell_len(str(cells[i])) for cells in rows])
+        + 2 * table.cell_padding
+        for i, label in enumerate(labels)
+    )
+    room = table.scrollable_content_region.width or table.app.size.width - 2
+    return max(SPEC_MIN_WIDTH, room - used - 2 * table.cell_padding)
+
+
+def result_value(r: Any) -> str:
+    """The result as the table shows it: without its unit when the specification beside it ends
+    with that unit (``2.1`` under ``<= 5.0 copies/transduced cell``): with the unit in both
+    columns the specification was cut at 80 columns ("<= 5.0 cop"). ``v`` and ``x`` show the
+    whole value with its unit."""
+    shown = visible(r.display)
+    tail = f" {r.unit}" if r.unit else ""
+    if tail and shown.endswith(tail) and r.acceptance.endswith(tail):
+        return shown[: -len(tail)]
+    return shown
 
 
 def _verified(by: str | None) -> Text:

@@ -50,6 +50,26 @@ async def settle(pilot: Any, rounds: int = 3) -> None:
         await keys_delivered(pilot)
         await workers_done(pilot)
         await pilot.pause()
+    await tables_measured(pilot)
+
+
+async def tables_measured(pilot: Any) -> None:
+    """Wait until the tables on screen have measured the rows added to them: a DataTable sizes
+    its columns when its message queue is next idle, so a photo taken before shows every column
+    as wide as its header ('BH0' for a lot number; seen under load). The screen under a modal
+    dialog counts: it shows around the dialog."""
+    from textual.screen import ModalScreen
+    from textual.widgets import DataTable
+
+    stack = pilot.app.screen_stack
+    shown = stack[-2:] if isinstance(stack[-1], ModalScreen) and len(stack) > 1 else stack[-1:]
+    for _ in range(500):
+        tables = [t for screen in shown for t in screen.query(DataTable)]
+        # private to Textual's DataTable: rows added, columns not yet measured
+        if not any(t._require_update_dimensions or t._updated_cells for t in tables):
+            return
+        await pilot.pause(0.01)
+    raise AssertionError("tables still unmeasured after 5 s")
 
 
 async def workers_done(pilot: Any) -> None:

@@ -71,3 +71,15 @@ def check_transition(current: LotState | str, target: LotState | str) -> LotStat
             f"a lot that is {cur} cannot become {tgt} (allowed next: {allowed})",
         )
     return tgt
+
+
+def parse_state(state: str) -> LotState:
+    """A lot state named by a user (a filter); refused naming the states there are."""
+    try:
+        return LotState(state)
+    except ValueError:
+        raise RuleViolation(
+            "state",
+            "unknown-state",
+            f"{state!r} is not one of {', '.join(s.value for s in LotState)}",
+        ) from None

@@ -19,9 +19,8 @@ from sqlalchemy import and_, case, func, literal, or_, select
 from sqlmodel import col
 
 from mfg.domain import dose, expansion, identity, ids
-from mfg.domain.lifecycle import ACTIVE, LotState
+from mfg.domain.lifecycle import ACTIVE, LotState, parse_state
 from mfg.domain.specs import Product
-from mfg.errors import RuleViolation
 from mfg.services.release_read import holds
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import (
@@ -95,14 +94,7 @@ class Board:
 
 
 def _state(state: str) -> str:
-    try:
-        return LotState(state).value
-    except ValueError:
-        raise RuleViolation(
-            "state",
-            "unknown-state",
-            f"{state!r} is not one of {', '.join(s.value for s in LotState)}",
-        ) from None
+    return parse_state(state).value
 
 
 def _states(

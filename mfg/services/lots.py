@@ -16,6 +16,7 @@ from mfg.domain.lifecycle import (
     TerminationCause,
     check_transition,
     parse_source,
+    parse_state,
 )
 from mfg.domain.reasons import require_reason
 from mfg.domain.specs import Product
@@ -298,14 +299,7 @@ def list_lots(
 ) -> list[LotView]:
     actor.require("lot.read")
     if state is not None:
-        try:
-            LotState(state)
-        except ValueError:
-            raise RuleViolation(
-                "state",
-                "unknown-state",
-                f"{state!r} is not one of {', '.join(s.value for s in LotState)}",
-            ) from None
+        parse_state(state)
     with db.read() as s:
         q = select(Lot, Subject).join(Subject, col(Subject.id) == col(Lot.subject_pk))
         if state:

@@ -170,20 +170,25 @@ def _last_counts(chosen: Any) -> Any:
     return select(numbered).where(keep).subquery("cur")
 
 
-def _result_counts(chosen: Any) -> Any:
-    rr = _RR
+def result_tallies(rr: Any) -> list[Any]:
+    """Per lot (grouped by ``rr.c.lot_pk``): failing, pending, unverified and entered results."""
 
     def n(cond: Any) -> Any:
         return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
 
+    return [
+        rr.c.lot_pk,
+        n(rr.c.evaluation == "fail").label("oos"),
+        n(rr.c.evaluation == "pending").label("pending"),
+        n(and_(rr.c.verified_by.is_(None), rr.c.evaluation != "pending")).label("unverified"),
+        func.count().label("entered"),
+    ]
+
+
+def _result_counts(chosen: Any) -> Any:
+    rr = _RR
     return (
-        select(
-            rr.c.lot_pk,
-            n(rr.c.evaluation == "fail").label("oos"),
-            n(rr.c.evaluation == "pending").label("pending"),
-            n(and_(rr.c.verified_by.is_(None), rr.c.evaluation != "pending")).label("unverified"),
-            func.count().label("entered"),
-        )
+        select(*result_tallies(rr))
         .select_from(rr.join(chosen, chosen.c.id == rr.c.lot_pk))
         .where(rr.c.superseded_by_id.is_(None))
         .group_by(rr.c.lot_pk)

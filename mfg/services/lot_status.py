@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, case, func, null, select
+from sqlalchemy import and_, func, null, select
 
 from mfg.domain import expansion
 from mfg.domain.lifecycle import ACTIVE
-from mfg.services.board import COUNT_STATES, TESTING_STATES
+from mfg.services.board import COUNT_STATES, TESTING_STATES, result_tallies
 from mfg.services.uow import Database
 from mfg.store.tables import Alert, CellCount, Harvest, Lot, ReleaseResult
 
@@ -58,18 +58,8 @@ def _last_count_id() -> Any:
 def _results(states: list[str]) -> Any:
     """Tallies of the current results of each lot in ``states`` (in release testing)."""
     rr = _RR
-
-    def n(cond: Any) -> Any:
-        return func.sum(case((cond, 1), else_=0))
-
     return (
-        select(
-            rr.c.lot_pk,
-            n(rr.c.evaluation == "fail").label("oos"),
-            n(rr.c.evaluation == "pending").label("pending"),
-            n(and_(rr.c.verified_by.is_(None), rr.c.evaluation != "pending")).label("unverified"),
-            func.count().label("entered"),
-        )
+        select(*result_tallies(rr))
         .select_from(rr.join(_LOT, _LOT.c.id == rr.c.lot_pk))
         .where(
             rr.c.superseded_by_id.is_(None),

@@ -290,7 +290,14 @@ class CellTrailApp(SessionMixin, App[None]):
             return  # a custody step, the scan dialog
         if isinstance(screen, ModalScreen):
             # never switch lots under an open form: nothing of the scan was typed into it
-            refuse_scan(self, "scan ignored: finish or close this form first (Esc), then scan")
+            # what was read is shown: keys typed ahead over a slow link can arrive as fast as a
+            # scanner's, and a person must see what did not reach the field
+            read = payload if len(payload) <= 40 else payload[:40] + "..."
+            refuse_scan(
+                self,
+                "scan ignored: finish or close this form first (Esc), then scan. "
+                f"Read: {read} (if you typed it, type it again: it came as fast as a scanner)",
+            )
             return
         resolve_scan(self, payload)
 

@@ -22,6 +22,9 @@ IMPLIED: dict[str, dict[str, Any]] = {
     "user.locked": {"locked": True},
     "import.staged": {"state": "staged"},
     "import.approved": {"state": "approved"},
+    # an imported history's results are never entered after a disposition (the importer writes
+    # after_disposition = false and its event did not say so: the column went unchecked)
+    "result.imported": {"late": False},
 }
 
 # migration 0002 rewrote an id in its canonical form (``old`` names the record as it was): the

@@ -199,6 +199,13 @@ CASES = {
         ["DELETE FROM password_history"],
         rf"^password history tech2@\S+: the audit trail created it {EVENT} but it no longer",
     ),
+    "an imported result marked entered after the disposition": (
+        [
+            "UPDATE releaseresult SET after_disposition = true WHERE lot_pk = "
+            "(SELECT id FROM lot WHERE lot_number = 'BH002-25-0001')"
+        ],
+        rf"^result \d+: after_disposition is (1|true) but the audit trail recorded false {EVENT}",
+    ),
     "password history rewritten": (
         ["UPDATE password_history SET password_hash = 'x'"],
         r'^password history tech2@\S+: password_hash is "[0-9a-f]{64}" but the audit trail '

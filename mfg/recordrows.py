@@ -41,6 +41,13 @@ class Tables:
         row = self.by_id("lot").get(pk)
         return None if row is None else row["lot_number"]
 
+    def lot_numbers(self) -> dict[Any, Any]:
+        """Lot primary key -> lot number (``lot_number`` without a call per row)."""
+        cache = self.__dict__
+        if "_lot_numbers" not in cache:
+            cache["_lot_numbers"] = {pk: r["lot_number"] for pk, r in self.by_id("lot").items()}
+        return cache["_lot_numbers"]  # type: ignore[no-any-return]
+
 
 def _load(conn: Connection) -> Tables:
     import mfg.store.tables  # noqa: F401  (registers every table)
@@ -102,7 +109,13 @@ def _iso_time(v: Any) -> Any:
     return v.isoformat()
 
 
+# record keys made from more than one column (``_key``); any other key names its column
+SPECIAL_KEYS = frozenset({"spec", "bag", "layout", "bag_of_event", "mirror", "signature"})
+
+
 def _key(rec: Record, row: Any, t: Tables) -> str:
+    if rec.key not in SPECIAL_KEYS:
+        return str(row[rec.key])
     if rec.key == "spec":
         return f"{row['product_code']}/{row['spec_version']}"
     if rec.key == "bag":

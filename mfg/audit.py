@@ -25,7 +25,7 @@ from typing import Any, cast
 
 from sqlalchemy import insert, text
 from sqlalchemy.engine import Connection
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from mfg.auditkey import Keyring, Mac
 from mfg.domain.canonical import canonical_json as canonical_json  # re-exported
@@ -376,22 +376,6 @@ def trail_id(conn: Connection) -> str:
     """The hash of event 1 (names the trail in the checkpoint files); '' for an empty trail."""
     got = conn.execute(text("SELECT hash FROM auditevent WHERE seq = 1")).scalar()
     return str(got) if got else ""
-
-
-def stored_events(session: Session, batch: int = 2000) -> Iterator[AuditEvent]:
-    """All events in the order they are stored by sequence (the verifier reads physical rows)."""
-    after = 0
-    while True:
-        rows = session.exec(
-            select(AuditEvent)
-            .where(AuditEvent.seq > after)
-            .order_by(col(AuditEvent.seq))
-            .limit(batch)
-        ).all()
-        if not rows:
-            return
-        yield from rows
-        after = rows[-1].seq
 
 
 def decode(values: str) -> Any:

@@ -27,7 +27,6 @@ IMPLIED: dict[str, dict[str, Any]] = {
     # an imported history's results are never entered after a disposition (the importer writes
     # after_disposition = false and its event did not say so: the column went unchecked)
     "result.imported": {"late": False},
-    "harvest.imported": {"window_reason": None},  # the importer writes none
     # a registered lot: its event names no state, flag or cause; the service writes these (a
     # registered lot's state and 'historical' went unchecked until it moved on: a lot set
     # to 'released' or made historical in SQL verified clean)

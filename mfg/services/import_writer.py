@@ -360,6 +360,7 @@ def _harvests(job: _Job, lot_pk: dict[str, int]) -> None:
                 "bags": v["bag_count"],
                 "cryopreserved_on": v["cryopreserved_on"],
                 "expires_on": v["expires_on"],
+                "window_reason": v["window_reason"],  # checked against the row by verify
                 "file_row": r.line,
             },
             reason=f"imported from {job.origin}",

@@ -213,6 +213,14 @@ CASES = {
         rf'^lot \S+: termination_cause is "manufacturing" but the audit trail recorded null'
         rf" {EVENT}",
     ),
+    "an imported harvest given a reason for harvesting out of the window": (
+        [
+            "UPDATE harvest SET window_reason = 'approved by phone' WHERE lot_pk = "
+            "(SELECT id FROM lot WHERE lot_number = 'BH002-25-0001')"
+        ],
+        rf'^harvest \d+: window_reason is "approved by phone" but the audit trail recorded null'
+        rf" {EVENT}",
+    ),
     "an imported result marked entered after the disposition": (
         [
             "UPDATE releaseresult SET after_disposition = true WHERE lot_pk = "

@@ -243,7 +243,7 @@ def _compare(
     for column, what in plan.links:  # which record it supersedes / is superseded by
         v = rec.supersedes if what == "supersedes" else rec.superseded_by
         want = None if v is MISSING or v is None else str(v)
-        if want is None and rec_.loose_links:
+        if want is None and rec.loose_links:
             continue
         got = row[column]
         if got is not None:
@@ -268,7 +268,7 @@ def _compare(
         out.append(_differs(rec_, key, column, got, want, rec.last_seq))
     for column, want_fn, stored_fn, from_creation in plan.other:
         want = want_fn(rec, row)
-        if want is SKIP or (want is None and rec_.loose_links and column in _LINKS):
+        if want is SKIP or (want is None and rec.loose_links and column in _LINKS):
             continue
         got = stored_fn(row)
         if (got == want and type(got) is type(want)) or _same(got, want):

@@ -123,8 +123,6 @@ class Record:
     # one row per change), named "<entity id>@<time>"; ``before.k`` is the parent's value of k
     # just before that event
     mirrors: tuple[str, str] | None = None
-    # results: a pending result replaced by its value is linked by the rows alone
-    loose_links: bool = False
     exempt_why: str = ""  # the whole table is not checked, and why
 
     @property

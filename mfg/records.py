@@ -192,7 +192,6 @@ RECORDS: list[Record] = [
         },
         _c("result.added", "result.imported"),
         label="result",
-        loose_links=True,
     ),
     Record(
         "deviation",

@@ -66,6 +66,7 @@ class Folded:
     superseded_by: Any = MISSING
     supersedes: Any = MISSING
     events: list[tuple[str, str, str, Any, Any, int]] | None = None  # per_event parents
+    loose_links: bool = False  # the trail cannot tell what it supersedes (see _link_result)
 
 
 @dataclass
@@ -109,6 +110,7 @@ def fold(batches: Iterable[list[Any]]) -> Trail:
     lot_actions = ("lot.registered", "lot.imported")
     trail = Trail()
     recs = trail.records
+    current: dict[tuple[str | None, Any], str] = {}  # (lot, test code) -> its current result
     loads = decode
     from_batches = chain.from_iterable
     n = 0
@@ -150,6 +152,8 @@ def fold(batches: Iterable[list[Any]]) -> Trail:
             spec = (str(new.get("product")), str(new.get("spec_version")))
             trail.spec_hashes.setdefault(spec, (str(new["spec_sha256"]), seq))
         replaced = new.pop(CORRECTION_KEY, None)
+        if entity == RESULT:
+            _link_result(recs, current, action, eid, lot, new, old_v, replaced, rec)
         if replaced is None:
             rec.values.update(new)
             continue
@@ -160,6 +164,41 @@ def fold(batches: Iterable[list[Any]]) -> Trail:
         nxt.values.update(new)
     trail.events = n
     return trail
+
+
+RESULT = "release_result"
+
+
+def _link_result(
+    recs: dict[tuple[str, str], Folded],
+    current: dict[tuple[str | None, Any], str],
+    action: str,
+    eid: str,
+    lot: str | None,
+    new: dict[str, Any],
+    old_v: str,
+    replaced: Any,
+    rec: Folded,
+) -> None:
+    """Which result a result supersedes, followed through the trail as the services link them:
+    the value that replaces a pending result (``result.added`` whose ``old`` is that result)
+    supersedes the lot's current result of that test; a correction names its replacement.
+    Without this a pending result's links went unchecked, and any result could be marked
+    superseded in SQL (a failing sterility result dropped out of every review and the COA)."""
+    key = (lot, new.get("test_code"))
+    if action == "result.added":
+        if old_v not in ("null", ""):  # it replaced the pending result of its test
+            prev = current.get(key)
+            if prev is None:  # an upgraded trail named the lot otherwise: cannot tell which
+                rec.loose_links = True
+            else:
+                rec.supersedes = prev
+                recs[(RESULT, prev)].superseded_by = eid
+        current[key] = eid
+    elif action == "result.imported":
+        current[key] = eid
+    elif replaced is not None:
+        current[key] = str(replaced)
 
 
 def _rename(recs: dict[tuple[str, str], Folded], entity: str, old: Any, eid: str) -> None:

@@ -52,13 +52,15 @@ def _seed_rows(conn: Any) -> None:
             ),
             {"pk": pk, "sid": sid, "ts": NOW},
         )
+    # registered: the trail below has no count or state change (0.1 audited every state
+    # change, as today; a lot 'in_expansion' with no event saying so now fails verify)
     for i, (lot, (sid, code)) in enumerate(OLD.items(), 1):
         conn.execute(
             _sql(
                 "INSERT INTO lot (id, lot_number, coi, subject_pk, product_code, spec_version, "
                 "source, apheresis_on, day0, state, registered_at, registered_by, "
                 "state_changed_at, row_version) VALUES (:i, :lot, :coi, :s, 'BH002', '1', "
-                "'apheresis', '2026-11-14', '2026-11-14', 'in_expansion', :ts, 'tech', :ts, 1)"
+                "'apheresis', '2026-11-14', '2026-11-14', 'registered', :ts, 'tech', :ts, 1)"
             ),
             {"i": i, "lot": lot, "coi": code, "s": 1 if sid == "S-001" else 2, "ts": NOW},
         )

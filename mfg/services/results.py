@@ -430,7 +430,7 @@ def correct_result(
             old.id or 0,
             lot_number=lot.lot_number,
             old=_audit_row(old),
-            new={**_audit_row(row), "replaced_by": row.id},
+            new={**_audit_row(row), "late": row.after_disposition, "replaced_by": row.id},
             reason=reason.strip(),
         )
         _after_write(tx, db, lot, test, row, old, "corrected")

@@ -29,6 +29,9 @@ def scene(db, actors, tmp_path):  # type: ignore[no-untyped-def]
     qa, tech = actors["qa"], actors["tech"]
     lot, _bags = released_with_bags(db, actors)
     release.add_result(release.AddResult(lot, "STER", "Growth"), db=db, actor=tech, now=LATER)
+    release.correct_result(  # after the release: a late correction
+        release.AddResult(lot, "VIAB", "88.8"), "transcription", db=db, actor=tech, now=LATER
+    )
     holds.administer_oos(lot, "Dr. A. Chen", "no alternative", PASSWORD, db=db, actor=qa, now=LATER)
     holds.place_hold(lot, "freezer excursion", PASSWORD, db=db, actor=qa, now=LATER)
     holds.lift_hold(lot, "log reviewed", PASSWORD, db=db, actor=qa, now=LATER)
@@ -221,6 +224,32 @@ CASES = {
         rf'^harvest \d+: window_reason is "approved by phone" but the audit trail recorded null'
         rf" {EVENT}",
     ),
+    "a failing sterility result marked superseded (it drops out of review and the COA)": (
+        [
+            "UPDATE releaseresult SET superseded_by_id = id WHERE id = "
+            "(SELECT max(id) FROM releaseresult WHERE test_code = 'STER')"
+        ],
+        rf'^result \d+: superseded_by_id is "\d+" but the audit trail recorded null {EVENT}',
+    ),
+    "a pending result's place swapped with the value that replaced it": (
+        [
+            "UPDATE releaseresult SET supersedes_id = NULL, superseded_by_id = (SELECT min(id) "
+            "FROM releaseresult WHERE test_code = 'STER') WHERE id = (SELECT max(id) FROM "
+            "releaseresult WHERE test_code = 'STER')",
+            "UPDATE releaseresult SET superseded_by_id = NULL, supersedes_id = (SELECT max(id) "
+            "FROM releaseresult WHERE test_code = 'STER') WHERE id = (SELECT min(id) FROM "
+            "releaseresult WHERE test_code = 'STER')",
+        ],
+        rf"^result \d+: (supersedes_id|superseded_by_id) is \S+ but the audit trail recorded "
+        rf"\S+ {EVENT}",
+    ),
+    "a result corrected after the release no longer marked late (the COA stops saying so)": (
+        [
+            "UPDATE releaseresult SET after_disposition = false WHERE test_code = 'VIAB' "
+            "AND correction_reason IS NOT NULL"
+        ],
+        rf"^result \d+: after_disposition is (0|false) but the audit trail recorded true {EVENT}",
+    ),
     "an imported result marked entered after the disposition": (
         [
             "UPDATE releaseresult SET after_disposition = true WHERE lot_pk = "
@@ -286,3 +315,44 @@ def test_every_compared_column_of_every_record_has_a_recorded_value(db, actors, 
                 if expected(rule, rec, row, t) is SKIP:
                     unchecked.add(f"{r.table}.{column} ({rec.created[3]})")
     assert not unchecked, sorted(unchecked)
+
+
+CUSTODY_CASES = {
+    "the infusion's details emptied (subject, overrun)": (
+        "UPDATE custodyevent SET details = '{}' WHERE action = 'infuse'",
+        r"details\.\w+ is missing but the audit trail recorded",
+    ),
+    "the overrun flag removed from an infusion": (
+        "UPDATE custodyevent SET details = replace(details, '\"infusion_overrun\": false, ', '') "
+        "WHERE action = 'infuse'",
+        r"details\.infusion_overrun is missing but the audit trail recorded false",
+    ),
+    "a discard's reason removed": (
+        "UPDATE custodyevent SET details = '{}' WHERE action = 'discard'",
+        r'details\.reason is missing but the audit trail recorded "dropped"',
+    ),
+    "details made a list": (
+        "UPDATE custodyevent SET details = '[]' WHERE action = 'infuse'",
+        r"details are \[\], not the JSON object CellTrail wrote",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CUSTODY_CASES))
+def test_custody_details_tampering_is_named(db, actors, case):
+    """The bedside record: a bag issued, thawed and infused, another discarded; its custody
+    rows' details emptied or cut in SQL verified clean (only keys present were compared)."""
+    from mfg.services import custody
+
+    tech = actors["tech"]
+    _lot, bags = released_with_bags(db, actors, decision="release")
+    custody.issue_bag(bags[0], db=db, actor=tech, now=NOW)
+    custody.thaw_bag(bags[0], db=db, actor=tech, now=NOW)
+    custody.infuse_bag(bags[0], "S-001", db=db, actor=tech, now=NOW)
+    custody.discard_bag(bags[1], "dropped", db=db, actor=tech, now=NOW)
+    r = verify(db, actors["qa"])
+    assert r.ok, (r.problem, r.record_problems)
+    statement, pattern = CUSTODY_CASES[case]
+    sql(db, statement)
+    r = verify(db, actors["qa"])
+    assert not r.ok and any(re.search(pattern, p) for p in r.record_problems), r.record_problems

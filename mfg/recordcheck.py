@@ -12,7 +12,7 @@ from typing import Any
 from sqlmodel import Session
 
 from mfg import audit
-from mfg.recordcomputed import CHECKS, check_per_event
+from mfg.recordcomputed import CHECKS, TABLE_CHECKS, check_per_event
 from mfg.recordrows import SPECIAL_KEYS, Tables, _key, _load, _path, _same, _show, _via
 from mfg.recordrules import Check, Ev, Exempt, Last, Meta, Record, Ref, Rule, Val
 from mfg.records import RECORDS
@@ -331,6 +331,8 @@ def check_table(rec_: Record, trail: Trail, t: Tables) -> tuple[list[RecordProbl
                         "exists (deleted outside CellTrail)",
                     )
                 )
+    if rec_.table_check:
+        problems += TABLE_CHECKS[rec_.table_check](rec_, rows, trail, t)
     problems.sort(key=lambda p: _sort_key(p.record))
     return problems, len(rows)
 

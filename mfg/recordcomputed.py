@@ -9,9 +9,10 @@ from collections.abc import Callable
 from typing import Any
 
 from mfg.domain.canonical import canonical_json
+from mfg.domain.coa_body import body_hash
 from mfg.recordrows import Tables, _key, _norm, _same, _show
 from mfg.recordrules import Record
-from mfg.trailfold import Folded, RecordProblem, Trail
+from mfg.trailfold import MISSING, Folded, RecordProblem, Trail
 
 
 def check_per_event(rec_: Record, trail: Trail, t: Tables) -> tuple[list[RecordProblem], int]:
@@ -176,8 +177,9 @@ def _pin_file(row: Any, rec: Folded, t: Tables) -> list[str]:
     ]
 
 
-def _bag_from_harvest(row: Any, rec: Folded, t: Tables) -> list[str]:
-    current = t.__dict__.setdefault(
+def _current_harvests(t: Tables) -> dict[Any, Any]:
+    """Lot primary key -> its current harvest row."""
+    return t.__dict__.setdefault(  # type: ignore[no-any-return]
         "_current_harvest",
         {
             h["lot_pk"]: h
@@ -185,7 +187,10 @@ def _bag_from_harvest(row: Any, rec: Folded, t: Tables) -> list[str]:
             if h["superseded_by_id"] is None
         },
     )
-    h = current.get(row["lot_pk"])
+
+
+def _bag_from_harvest(row: Any, rec: Folded, t: Tables) -> list[str]:
+    h = _current_harvests(t).get(row["lot_pk"])
     if h is None:
         return ["exists but the lot has no harvest that made it (inserted outside CellTrail)"]
     bags = h["bag_count"] or 1
@@ -207,7 +212,113 @@ def _bag_from_harvest(row: Any, rec: Folded, t: Tables) -> list[str]:
     return out
 
 
+def _bags_of_harvests(
+    rec_: Record, rows: list[Any], trail: Trail, t: Tables
+) -> list[RecordProblem]:
+    """Every harvest recorded in CellTrail made bags 1..N (N its bag count: fixed from then
+    on) and an imported one made none: a bag deleted, renumbered or doubled in SQL, which no
+    single row shows (the harvest said N, the database tracked fewer), is named here."""
+    from collections import Counter
+
+    made: dict[Any, Counter[Any]] = {}
+    for r in rows:
+        made.setdefault(r["lot_pk"], Counter())[r["bag_no"]] += 1
+    lots = t.lot_numbers()
+    out = []
+    for lot_pk, h in sorted(_current_harvests(t).items(), key=lambda kv: kv[1]["id"]):
+        first = trail.records.get(("harvest", str(h["id"])))
+        while first is not None and first.correction and first.supersedes is not MISSING:
+            first = trail.records.get(("harvest", str(first.supersedes)))
+        if first is None or first.created is None:
+            continue  # the harvest row itself is reported (inserted outside CellTrail)
+        lot = lots.get(lot_pk)
+        have = made.get(lot_pk, Counter())
+        imported = first.created[3] == "harvest.imported"
+        want = set() if imported else set(range(1, int(h["bag_count"] or 0) + 1))
+        for n in sorted(want - set(have)):
+            out.append(
+                RecordProblem(
+                    rec_.name,
+                    f"{lot}/B{n}",
+                    f"harvest {h['id']} made it (event {first.created_seq}) but it no longer "
+                    "exists (deleted or renumbered outside CellTrail)",
+                )
+            )
+        for n, k in sorted(have.items(), key=lambda kv: str(kv[0])):
+            if k > 1:
+                out.append(RecordProblem(rec_.name, f"{lot}/B{n}", f"exists {k} times"))
+            if imported:
+                out.append(
+                    RecordProblem(
+                        rec_.name,
+                        f"{lot}/B{n}",
+                        f"exists but its harvest was imported (event {first.created_seq}), "
+                        "which makes no bags: inserted outside CellTrail",
+                    )
+                )
+            elif n not in want:
+                out.append(
+                    RecordProblem(
+                        rec_.name,
+                        f"{lot}/B{n}",
+                        f"no harvest makes a bag {n} (harvest {h['id']} made bags 1 to "
+                        f"{h['bag_count']}): changed outside CellTrail",
+                    )
+                )
+    return out
+
+
+def _pins_of_lots(rec_: Record, rows: list[Any], trail: Trail, t: Tables) -> list[RecordProblem]:
+    """Every specification version a lot recorded (``spec_sha256`` at registration or import)
+    keeps its pin: a pin deleted or re-keyed in SQL turned off the guard against a product
+    file changed for a version in use, and nothing compared that file any more."""
+    pinned = {(r["product_code"], r["spec_version"]) for r in rows}
+    out = []
+    for (code, version), (sha, seq) in sorted(trail.spec_hashes.items()):
+        if (code, version) in pinned:
+            continue
+        now = t.product_hash(code, version) if t.product_hash is not None else None
+        changed = (
+            f"; the product file in use has sha256 {now[:16]}..., not the recorded {sha[:16]}..."
+            if now is not None and now != sha
+            else ""
+        )
+        out.append(
+            RecordProblem(
+                rec_.name,
+                f"{code}/{version}",
+                f"lots recorded it (event {seq}) but it no longer exists (deleted or re-keyed "
+                f"outside CellTrail){changed}",
+            )
+        )
+    return out
+
+
+TABLE_CHECKS: dict[str, Callable[[Record, list[Any], Trail, Tables], list[RecordProblem]]] = {
+    "bags_of_harvests": _bags_of_harvests,
+    "pins_of_lots": _pins_of_lots,
+}
+
+
+def _coa_body(row: Any, rec: Folded, t: Tables) -> list[str]:
+    """``results_hash`` is the hash of what the COA says (its content but the revision
+    bookkeeping): a new revision is issued only when that changes, so a hash set in SQL to the
+    next content's could hold back a needed revision."""
+    try:
+        want = body_hash(json.loads(row["content_json"]))
+    except (TypeError, ValueError, AttributeError):
+        return []  # content_json itself is reported (coa_content)
+    got = row["results_hash"]
+    if got == want:
+        return []
+    return [
+        f"results_hash is {str(got)[:16]}... but its content makes it {want[:16]}...: changed "
+        "outside CellTrail (a new revision is issued only when it changes)"
+    ]
+
+
 CHECKS: dict[str, Callable[[Any, Folded, Tables], list[str]]] = {
+    "coa_body": _coa_body,
     "coa_content": _coa_content,
     "coa_pdf": _coa_pdf,
     "import_content": _import_content,

@@ -124,6 +124,9 @@ class Record:
     # just before that event
     mirrors: tuple[str, str] | None = None
     exempt_why: str = ""  # the whole table is not checked, and why
+    # a check of the table's rows together (``recordcomputed.TABLE_CHECKS``): what no single
+    # row shows, e.g. a harvest's dose bags deleted or renumbered
+    table_check: str = ""
 
     @property
     def name(self) -> str:

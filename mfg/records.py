@@ -87,6 +87,7 @@ RECORDS: list[Record] = [
             "sha256": check("pin_file", "the lots' recorded hash and the product file in use"),
             "first_used_at": exempt("informational: when the first lot used the version"),
         },
+        table_check="pins_of_lots",
     ),
     Record(
         "therapy_event",
@@ -255,7 +256,7 @@ RECORDS: list[Record] = [
             "document_id": exempt("the key: events name the revision by it"),
             "reason": REASON,
             "content_sha256": val("content_sha256"),
-            "results_hash": exempt("derived from content_json (which is checked) to see change"),
+            "results_hash": check("coa_body", "the hash of what its content_json says"),
             "created_at": AT,
             "created_by": BY,
             "content_json": check("coa_content", "what the COA says hashes to coa.issued's"),
@@ -301,6 +302,7 @@ RECORDS: list[Record] = [
         },
         label="dose bag",
         untracked={"state": "created", "location": None},
+        table_check="bags_of_harvests",
     ),
     Record(
         "custodyevent",

@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from mfg import coa
 from mfg.domain import ids
+from mfg.domain.coa_body import body_hash as body_hash  # re-exported (coa_service)
 from mfg.domain.isbt128 import with_time
 from mfg.domain.numbers import format_cells
 from mfg.domain.release import ResultStatus
@@ -33,15 +33,6 @@ from mfg.services.uow import Database
 from mfg.store.tables import Alert, CoaRevision, Disposition, Harvest, Lot, Subject
 
 # keys that change with every revision even when the certificate says the same thing
-_PER_REVISION = (
-    "document_id",
-    "revision",
-    "issued_at",
-    "issued_by",
-    "revisions",
-    "audit_checkpoint",  # the trail's head when issued (issue 11): not what the COA says
-)
-
 DECISION_TEXT = {
     "released": "RELEASED",
     "conditionally_released": "CONDITIONALLY RELEASED (results pending)",
@@ -308,9 +299,3 @@ def build_content(
     if holds is not None:
         content["holds"] = holds
     return content
-
-
-def body_hash(content: dict[str, Any]) -> str:
-    """The hash of what the certificate says, ignoring the revision bookkeeping."""
-    body = {k: v for k, v in content.items() if k not in _PER_REVISION}
-    return coa.content_sha256(body)

@@ -179,6 +179,15 @@ def test_coa_pdf_alone_replaced(db, actors, released):
     assert any("pdf hashes to" in p and "the issued PDF was replaced" in p for p in problems)
 
 
+def test_coa_results_hash_set_to_hold_back_the_next_revision(db, actors, released):
+    sql(db, "UPDATE coarevision SET results_hash = :h WHERE id = 1", h="0" * 64)
+    problems = verify(db, actors["qa"]).record_problems
+    assert any(
+        p.startswith("COA ") and "results_hash is 0000000000000000... but its content makes it" in p
+        for p in problems
+    ), problems
+
+
 def _site_spec(db, limit: str) -> Path:  # type: ignore[no-untyped-def]
     from mfg import specfiles
 
@@ -294,3 +303,25 @@ def test_the_sponsor_report_prints_the_keyed_checkpoint(db, actors, released, tm
     assert re.search(
         rf"audit checkpoint {head}:[0-9a-f]{{16}} \(k[0-9a-f]{{11}}, [0-9a-f]{{8}}\)", text
     ), text
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DELETE FROM specpin",
+        "UPDATE specpin SET product_code = product_code || 'X'",
+        "UPDATE specpin SET spec_version = spec_version || 'X'",
+    ],
+)
+def test_spec_pin_deleted_or_rekeyed_with_the_file_changed(db, actors, released, statement):
+    """The pin gone (or moved to another key) turned the guard off: the product file changed
+    (endotoxin 5 -> 500 EU/mL) then verified clean, nothing compared it any more."""
+    _site_spec(db, "500.0")
+    sql(db, statement)
+    problems = verify(db, actors["qa"]).record_problems
+    assert any(
+        p.startswith("specpin BH002/1: lots recorded it (event ")
+        and "no longer exists" in p
+        and "the product file in use has sha256" in p
+        for p in problems
+    ), problems

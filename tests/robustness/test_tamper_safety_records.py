@@ -331,6 +331,19 @@ CUSTODY_CASES = {
         "UPDATE custodyevent SET details = '{}' WHERE action = 'discard'",
         r'details\.reason is missing but the audit trail recorded "dropped"',
     ),
+    "a dose bag deleted with its custody rows (out of custody and reconciliation)": (
+        "DELETE FROM custodyevent WHERE bag_pk = (SELECT max(id) FROM dosebag); "
+        "DELETE FROM dosebag WHERE id = (SELECT max(id) FROM dosebag)",
+        r"^dose bag \S+/B\d+: harvest \d+ made it \(event \d+\) but it no longer exists",
+    ),
+    "every bag of the lot deleted": (
+        "DELETE FROM custodyevent; DELETE FROM dosebag",
+        r"^dose bag \S+/B1: harvest \d+ made it \(event \d+\) but it no longer exists",
+    ),
+    "a bag renumbered 0": (
+        "UPDATE dosebag SET bag_no = 0 WHERE id = (SELECT max(id) FROM dosebag)",
+        r"^dose bag \S+/B0: no harvest makes a bag 0 \(harvest \d+ made bags 1 to \d+\)",
+    ),
     "details made a list": (
         "UPDATE custodyevent SET details = '[]' WHERE action = 'infuse'",
         r"details are \[\], not the JSON object CellTrail wrote",
@@ -341,7 +354,8 @@ CUSTODY_CASES = {
 @pytest.mark.parametrize("case", sorted(CUSTODY_CASES))
 def test_custody_details_tampering_is_named(db, actors, case):
     """The bedside record: a bag issued, thawed and infused, another discarded; its custody
-    rows' details emptied or cut in SQL verified clean (only keys present were compared)."""
+    rows' details emptied or cut in SQL verified clean (only keys present were compared), and
+    so did bags deleted or renumbered before anything happened to them."""
     from mfg.services import custody
 
     tech = actors["tech"]
@@ -352,7 +366,8 @@ def test_custody_details_tampering_is_named(db, actors, case):
     custody.discard_bag(bags[1], "dropped", db=db, actor=tech, now=NOW)
     r = verify(db, actors["qa"])
     assert r.ok, (r.problem, r.record_problems)
-    statement, pattern = CUSTODY_CASES[case]
-    sql(db, statement)
+    statements, pattern = CUSTODY_CASES[case]
+    for statement in statements.split("; "):
+        sql(db, statement)
     r = verify(db, actors["qa"])
     assert not r.ok and any(re.search(pattern, p) for p in r.record_problems), r.record_problems

@@ -3,8 +3,7 @@ row against the audit trail (21 CFR 11.10(a), (e); EU GMP Annex 11 section 9; AL
 
 Every column of every table is either covered by a rule or exempted with a reason;
 ``tests/robustness/test_records_declared.py`` fails for a table or column that is neither, and
-says which line to add here. The rules (``val``, ``BY``, ``last``, ``ref``, ``check``,
-``exempt``, ...) are described in ``mfg.recordrules``.
+says which line to add here. The rules are described in ``mfg.recordrules``.
 """
 
 from __future__ import annotations

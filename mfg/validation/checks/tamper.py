@@ -46,6 +46,31 @@ def hold_deleted_in_sql(oq: Oq) -> tuple[bool, str]:
     return (not v.ok) and bool(named), (named[0] if named else f"verify ok={v.ok}: not detected")
 
 
+@oq_check(
+    "Tamper evidence",
+    "A release result marked superseded directly in SQL is found",
+    "audit verify fails, naming the result and its superseded_by_id (the result would drop out "
+    "of the review and the COA)",
+)
+def result_hidden_in_sql(oq: Oq) -> tuple[bool, str]:
+    with oq.db.engine.begin() as conn:
+        pk = conn.execute(
+            text("SELECT max(id) FROM releaseresult WHERE superseded_by_id IS NULL")
+        ).scalar()
+        if pk is None:
+            return False, "no current release result to tamper with"
+        conn.execute(
+            text("UPDATE releaseresult SET superseded_by_id = id WHERE id = :i"), {"i": pk}
+        )
+    v = audit_trail.verify(db=oq.db, actor=oq.qa)
+    with oq.db.engine.begin() as conn:  # put back: the checks after this one verify results
+        conn.execute(
+            text("UPDATE releaseresult SET superseded_by_id = NULL WHERE id = :i"), {"i": pk}
+        )
+    named = [p for p in v.record_problems if p.startswith(f"result {pk}: superseded_by_id")]
+    return (not v.ok) and bool(named), (named[0] if named else f"verify ok={v.ok}: not detected")
+
+
 # -- issue 11: the key, the append-only table, anchors, truncation, re-hashing ----------------
 # (after the check above: these damage the scratch trail on purpose, the last one for good)
 

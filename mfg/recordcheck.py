@@ -97,9 +97,9 @@ class _Compiled:
     links: list[tuple[str, str]] = field(default_factory=list)
     lots: list[str] = field(default_factory=list)
     corrections: list[str] = field(default_factory=list)
-    lasts: list[tuple[str, Last]] = field(default_factory=list)
-    # a Last rule of one action, cleared by none, naming by/at/reason: (column, action, index)
-    last_of_one: list[tuple[str, str, int]] = field(default_factory=list)
+    # Last rules: (column, action, index, None) for one action cleared by none naming
+    # by/at/reason (inline), else (column, "", 0, rule) through ``_last``
+    lasts: list[tuple[str, str, int, Last | None]] = field(default_factory=list)
     # ``values`` and ``created`` compared whole first (two tuples, in C): ``a == b`` implies
     # ``_same(a, b)`` (``_norm`` changes only dates, times and enums, which never equal JSON
     # values), so only a record that differs somewhere goes column by column
@@ -184,9 +184,9 @@ def _plan(rec_: Record, t: Tables) -> _Compiled:
             and not rule.cleared_by
             and rule.what in _LAST_FIELD
         ):
-            out.last_of_one.append((column, rule.actions[0], _LAST_FIELD[rule.what]))
+            out.lasts.append((column, rule.actions[0], _LAST_FIELD[rule.what], None))
         elif isinstance(rule, Last):
-            out.lasts.append((column, rule))
+            out.lasts.append((column, "", 0, rule))
         else:
             want = (
                 (lambda rec, row: SKIP if rec.created is None else rec.created[4])
@@ -251,21 +251,13 @@ def _compare(
         if got == want:
             continue
         out.append(_differs(rec_, key, column, got, want, rec.created_seq))
-    for column, action, i in plan.last_of_one:  # by/at/reason of the newest such event
-        act = rec.acts.get(action)
-        want = None if act is None else act[i]
-        got = row[column]
-        if (got == want and type(got) is type(want)) or _same(got, want):
-            continue
-        out.append(_differs(rec_, key, column, got, want, rec.last_seq))
-    for column, last in plan.lasts:  # a field of the newest event of some actions
-        want = _last(last, rec)
-        if want is SKIP:
-            continue
-        got = row[column]
-        if (got == want and type(got) is type(want)) or _same(got, want):
-            continue
-        out.append(_differs(rec_, key, column, got, want, rec.last_seq))
+    for column, action, i, last in plan.lasts:  # a field of the newest event of some actions
+        if last is None:  # one action, cleared by none: by/at/reason of the newest such event
+            act = rec.acts.get(action)
+            want = None if act is None else act[i]
+        else:
+            want = _last(last, rec)
+        _compare_one(out, rec_, key, column, row[column], want, rec.last_seq)
     for column, want_fn, stored_fn, from_creation in plan.other:
         want = want_fn(rec, row)
         if want is SKIP or (want is None and rec.loose_links and column in _LINKS):
@@ -280,6 +272,15 @@ def _compare(
     for name in plan.checks:
         out += [RecordProblem(rec_.name, key, p) for p in CHECKS[name](row, rec, t)]
     return out
+
+
+def _compare_one(
+    out: list[RecordProblem], rec_: Record, key: str, column: str, got: Any, want: Any, seq: int
+) -> None:
+    """``got`` against ``want`` (nothing to compare with when SKIP), a problem appended."""
+    if want is SKIP or (got == want and type(got) is type(want)) or _same(got, want):
+        return
+    out.append(_differs(rec_, key, column, got, want, seq))
 
 
 def _differs(rec_: Record, key: str, column: str, got: Any, want: Any, seq: int) -> RecordProblem:

@@ -46,11 +46,27 @@ def release_rows(table: DataTable[Any], d: Any) -> None:
         cells = (r.test_code, status, result, r.entered_by or "", verified, r.acceptance)
         rows.append((r.test_code, cells))
     rows += check_rows(d)
+    _fill(table, rows)
+    # the width left depends on the layout (laid out yet? a scrollbar once the rows are in?):
+    # fitted again after the next refresh, so that the table ends the same however the fill and
+    # the layout interleaved (a snapshot differed by a zero-width cell now and then)
+    table.call_after_refresh(_refit, table, rows)
+
+
+def _fill(table: DataTable[Any], rows: list[tuple[str, tuple[Any, ...]]]) -> None:
     table.clear()
     spec = list(table.columns.values())[-1]
     spec.width, spec.auto_width = _spec_width(table, [cells for _, cells in rows]), False
     for key, cells in rows:
         table.add_row(*cells[:-1], Text(str(cells[-1])), key=key, height=None)
+
+
+def _refit(table: DataTable[Any], rows: list[tuple[str, tuple[Any, ...]]]) -> None:
+    if not table.is_attached:
+        return
+    spec = list(table.columns.values())[-1]
+    if _spec_width(table, [cells for _, cells in rows]) != spec.width:
+        _fill(table, rows)
 
 
 SPEC_MIN_WIDTH = 16

@@ -64,7 +64,10 @@ def test_signing_dialog(snap_compare: Any, demo_db: Database) -> None:
     async def run_before(pilot: Any) -> None:
         from tui.screens.sign_dialog import SignDialog
 
-        await log_in(pilot, "qa")
+        # over Today, not the board: the board's table is wider than the terminal (134 of 80
+        # columns) and its last two columns under the dialog came out either blank or not (one
+        # run in four); the photo is of the dialog
+        await log_in(pilot, "qa", board=False)
         app = pilot.app
         app.push_screen(
             SignDialog.for_actor(

@@ -44,10 +44,13 @@ _lot, _subj, _hv = Lot.__table__, Subject.__table__, Harvest.__table__  # type: 
 _rr, _disp = ReleaseResult.__table__, Disposition.__table__  # type: ignore[attr-defined]
 
 
-def _open_results() -> Any:
+LotIds = tuple[int, int]  # a range of lot ids, both ends included
+
+
+def _open_results(lot_ids: LotIds | None = None) -> Any:
     """Per lot, the current failing and pending test codes as comma-joined text (no order)."""
     r = _rr
-    return (
+    query = (
         select(
             r.c.lot_pk,
             func.aggregate_strings(
@@ -59,8 +62,10 @@ def _open_results() -> Any:
         )
         .where(r.c.evaluation.in_(("fail", "pending")), r.c.superseded_by_id.is_(None))
         .group_by(r.c.lot_pk)
-        .subquery("res")
     )
+    if lot_ids is not None:
+        query = query.where(r.c.lot_pk.between(*lot_ids))
+    return query.subquery("res")
 
 
 def _first_disposition() -> Any:
@@ -174,9 +179,9 @@ _targets = Table(
 )
 
 
-def target_table(conn: Connection, products: ProductLoader) -> Any:
-    """Fill ``report_targets`` from ``mfg.domain.dose`` for every (spec, dose level, weight)
-    present (a few thousand rows), with the spec's harvest window, and return it."""
+def target_rows(conn: Connection, products: ProductLoader) -> list[dict[str, Any]]:
+    """The target dose from ``mfg.domain.dose`` for every (spec, dose level, weight) present (a
+    few thousand rows), with the spec's harvest window."""
     specs = conn.execute(select(_lot.c.product_code, _lot.c.spec_version).distinct()).all()
     people = conn.execute(select(_subj.c.dose_level, _subj.c.weight_kg).distinct()).all()
     rows: list[dict[str, Any]] = []
@@ -196,6 +201,12 @@ def target_table(conn: Connection, products: ProductLoader) -> Any:
                         "t_last": product.window_last_day,
                     }
                 )
+    return rows
+
+
+def target_table(conn: Connection, rows: list[dict[str, Any]]) -> Any:
+    """``report_targets`` on ``conn`` (a temporary table: each connection has its own), filled
+    with ``rows`` (``target_rows``)."""
     _targets.drop(conn, checkfirst=True)
     _targets.create(conn)
     if rows:
@@ -203,14 +214,26 @@ def target_table(conn: Connection, products: ProductLoader) -> Any:
     return _targets
 
 
-def outcome_groups(conn: Connection, products: ProductLoader, by: Sequence[str]) -> list[Any]:
-    """One row per distinct (strata..., outcome inputs) with its number of lots ``n``.
+def lot_id_span(conn: Connection) -> LotIds | None:
+    """The smallest and largest lot id (None: no lots): by the primary key, no scan."""
+    lo, hi = conn.execute(select(func.min(_lot.c.id), func.max(_lot.c.id))).one()
+    return None if lo is None else (int(lo), int(hi))
+
+
+def outcome_groups(
+    conn: Connection,
+    targets: list[dict[str, Any]],
+    by: Sequence[str],
+    lot_ids: LotIds | None = None,
+) -> list[Any]:
+    """One row per distinct (strata..., outcome inputs) with its number of lots ``n``, over the
+    lots whose id is in ``lot_ids`` (None: every lot); ``targets`` from ``target_rows``.
 
     The inputs: state, termination cause, harvest day, dose met (NULL: no harvest or no target
     for the lot's dose level), the window of the lot's spec (NULL with the target: a decision
     that needs the window always has a target), failing and pending test codes."""
     lt, s, h, dialect = _lot, _subj, _hv, conn.dialect.name
-    res, t = _open_results(), target_table(conn, products)
+    res, t = _open_results(lot_ids), target_table(conn, targets)
     # CAR+ viable cells = floor(total x CAR% / 100) reach an integer target exactly when the
     # unfloored product does; the target itself is the domain's.
     car = h.c.total_viable_cells * h.c.car_pct / 100.0
@@ -247,6 +270,8 @@ def outcome_groups(conn: Connection, products: ProductLoader, by: Sequence[str])
         )
         .group_by(*keys, *inputs)
     )
+    if lot_ids is not None:
+        query = query.where(lt.c.id.between(*lot_ids))
     return list(conn.execute(query).all())
 
 
@@ -255,13 +280,17 @@ def outcome_groups(conn: Connection, products: ProductLoader, by: Sequence[str])
 # the outcome groups)
 
 
-def disposition_days(conn: Connection, zone: tzinfo) -> list[tuple[int, int]]:
-    """(days from day 0 to the first disposition's date in the site's zone, lots)."""
-    first = (
-        select(_disp.c.lot_pk, func.min(_disp.c.decided_at).label("at"))
-        .group_by(_disp.c.lot_pk)
-        .subquery("first_disp")
+def disposition_days(
+    conn: Connection, zone: tzinfo, lot_ids: LotIds | None = None
+) -> list[tuple[int, int]]:
+    """(days from day 0 to the first disposition's date in the site's zone, lots), over the
+    lots whose id is in ``lot_ids`` (None: every lot)."""
+    first_q = select(_disp.c.lot_pk, func.min(_disp.c.decided_at).label("at")).group_by(
+        _disp.c.lot_pk
     )
+    if lot_ids is not None:
+        first_q = first_q.where(_disp.c.lot_pk.between(*lot_ids))
+    first = first_q.subquery("first_disp")
     if conn.dialect.name == "sqlite":
         at = _disp.c.decided_at
         span = conn.execute(select(func.min(at), func.max(at))).one()

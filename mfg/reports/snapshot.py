@@ -1,0 +1,83 @@
+"""Two database connections that read the same committed state, for a report split in two
+halves read at once (one per core).
+
+- PostgreSQL: the first connection's repeatable-read snapshot is exported and the second
+  imports it (``pg_export_snapshot`` / ``SET TRANSACTION SNAPSHOT``): the same snapshot by
+  the server's guarantee.
+- SQLite (a file in WAL mode): a read transaction sees the database as of its first read, and
+  two connections cannot share one. Both read the head of the audit trail first: every change
+  to what a report reads is written with its audit event in the same transaction (the record
+  check of ``mfg audit verify`` fails on any row without one), so equal heads mean that no
+  change of those tables committed between the two first reads. Unequal heads (a write landed
+  in between) are tried again a few times; then the report runs on one connection.
+
+``read_pair`` yields ``(first, second)``; ``second`` is None when the two cannot be had (an
+in-memory database, a writer too busy): the caller then reads everything on ``first``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+
+ATTEMPTS = 3
+_HEAD = text("SELECT max(seq) FROM auditevent")
+
+
+def _sqlite_file(engine: Engine) -> bool:
+    path = engine.url.database or ""
+    return engine.dialect.name == "sqlite" and path not in ("", ":memory:")
+
+
+_PG_SNAPSHOT = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")
+
+
+@contextmanager
+def read_pair(
+    engine: Engine, *, between: Callable[[], object] | None = None
+) -> Iterator[tuple[Connection, Connection | None]]:
+    """Two connections on one snapshot, or ``(connection, None)``; both end with a rollback.
+
+    ``between`` (tests) is called after the first connection's snapshot is taken and before
+    the second's, where a concurrent write would land."""
+    if engine.dialect.name == "postgresql":
+        with _pg_pair(engine, between) as pair:
+            yield pair
+        return
+    if not _sqlite_file(engine):
+        with engine.connect() as only:
+            yield only, None
+        return
+    for _ in range(ATTEMPTS):
+        with engine.connect() as first:
+            head = first.execute(_HEAD).scalar()  # the first read: this connection's snapshot
+            if between is not None:
+                between()
+            with engine.connect() as second:
+                if second.execute(_HEAD).scalar() == head:
+                    yield first, second
+                    return
+    with engine.connect() as only:  # writes kept landing in between: one connection
+        yield only, None
+
+
+@contextmanager
+def _pg_pair(
+    engine: Engine, between: Callable[[], object] | None
+) -> Iterator[tuple[Connection, Connection | None]]:
+    with engine.connect() as first:
+        first = first.execution_options(isolation_level="REPEATABLE READ")
+        name = str(first.execute(text("SELECT pg_export_snapshot()")).scalar_one())
+        if not _PG_SNAPSHOT.fullmatch(name):  # pragma: no cover - the server's own format
+            yield first, None
+            return
+        if between is not None:
+            between()
+        with engine.connect() as second:
+            second = second.execution_options(isolation_level="REPEATABLE READ")
+            second.execute(text(f"SET TRANSACTION SNAPSHOT '{name}'"))
+            yield first, second

@@ -1,0 +1,106 @@
+"""Over many lots the success rate is read in two halves at once, on two connections that must
+read one snapshot of the database: the halves add up to the one-connection report, and a write
+landing between the two connections' first reads is never mixed in (both backends)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from mfg import reports
+from mfg.reports import snapshot, summary
+from mfg.services import reporting
+from mfg.store.tables import Subject
+from tests.support import world
+
+BY = ("dose_level", "source", "site")
+
+
+def _subjects(conn: Any) -> int:
+    return int(conn.execute(select(func.count()).select_from(Subject)).scalar_one())
+
+
+def test_two_halves_read_at_once_give_the_one_connection_report(db, actors, monkeypatch):
+    from benchmarks.synth_report import report_lots
+
+    report_lots(db, 1500, seed=5)
+    lots = reports.lot_frame(db.engine, db.product, db.zone)
+    expected = reports.success_rate(lots, "lot", BY)
+    one = reporting.success_rate(db=db, actor=actors["sponsor"], by=BY)
+    assert one.data == expected
+
+    halves: list[Any] = []
+    part = summary._part
+
+    def spy(*args: Any) -> Any:
+        halves.append(args[-1])
+        return part(*args)
+
+    monkeypatch.setattr(summary, "_part", spy)
+    monkeypatch.setattr(summary, "PARALLEL_MIN_LOTS", 2)
+    monkeypatch.setattr(summary, "_cores", lambda: 2)
+    two = reporting.success_rate(db=db, actor=actors["sponsor"], by=BY)
+    low, high = sorted(halves)  # (the two threads start in either order)
+    assert low[1] + 1 == high[0] and low[0] <= 1 and high[1] >= 1500  # two halves, no gap
+    assert two.data == expected
+    assert two.times.equals(one.times)
+    assert two.times.equals(reports.time_summary(lots))
+
+
+def test_below_the_threshold_one_connection_reads_everything(db, actors, monkeypatch):
+    from benchmarks.synth_report import report_lots
+
+    report_lots(db, 50, seed=2)
+    halves: list[Any] = []
+    part = summary._part
+    monkeypatch.setattr(summary, "_part", lambda *a: halves.append(a[-1]) or part(*a))
+    reporting.success_rate(db=db, actor=actors["sponsor"], by=BY)
+    assert halves == [None]
+
+
+def test_a_write_between_the_two_first_reads_is_not_mixed_in(db, actors):
+    tech = actors["tech"]
+    world.subject(db, tech, "S-001")
+    writes: list[str] = []
+
+    def write_once() -> None:
+        if not writes:
+            writes.append(world.subject(db, tech, "S-002").subject_id)
+
+    with snapshot.read_pair(db.engine, between=write_once) as (first, second):
+        assert second is not None
+        seen = (_subjects(first), _subjects(second))
+    assert writes == ["S-002"]
+    if db.dialect == "postgresql":  # the second imported the first's snapshot
+        assert seen == (1, 1)
+    else:  # the heads differed: both were read again, after the write
+        assert seen == (2, 2)
+
+
+def test_writes_landing_every_time_leave_one_connection(db, actors):
+    tech = actors["tech"]
+    world.subject(db, tech, "S-001")
+    writes: list[int] = []
+
+    def write() -> None:
+        writes.append(1)
+        world.subject(db, tech, f"S-{len(writes) + 1:03d}")
+
+    with snapshot.read_pair(db.engine, between=write) as (first, second):
+        if db.dialect == "postgresql":
+            assert second is not None and _subjects(first) == _subjects(second) == 1
+        else:
+            assert second is None and _subjects(first) == 1 + snapshot.ATTEMPTS
+    assert len(writes) == (1 if db.dialect == "postgresql" else snapshot.ATTEMPTS)
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_database_has_no_second_connection(url):
+    from mfg.store import db as store_db
+
+    engine = store_db.make_engine(url)
+    with snapshot.read_pair(engine) as (first, second):
+        assert second is None and first.execute(select(1)).scalar_one() == 1
+    engine.dispose()

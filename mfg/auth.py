@@ -1,6 +1,11 @@
-"""Passwords (argon2id) and the password policy. Passwords are never logged or audited."""
+"""Passwords (argon2id) and the password policy. Passwords are never logged or audited.
+
+A password is hashed and checked in Unicode NFC: "é" typed as one character (a French keyboard)
+or as "e" + a combining accent (some input methods, a pasted text) is the same password."""
 
 from __future__ import annotations
+
+import unicodedata
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -23,7 +28,12 @@ def hasher() -> PasswordHasher:
     return _HASHER
 
 
+def _nfc(password: str) -> str:
+    return unicodedata.normalize("NFC", password)
+
+
 def check_password_policy(password: str, username: str = "") -> None:
+    password = _nfc(password)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise RuleViolation(
             "password", "password-too-short", f"needs at least {MIN_PASSWORD_LENGTH} characters"
@@ -39,10 +49,17 @@ def check_password_policy(password: str, username: str = "") -> None:
 
 
 def hash_password(password: str) -> str:
-    return hasher().hash(password)
+    return hasher().hash(_nfc(password))
 
 
 def verify_password(stored_hash: str, password: str) -> bool:
+    """The password in NFC; as typed too when that differs (a hash set before CellTrail
+    normalised passwords was made over the characters as typed)."""
+    nfc = _nfc(password)
+    return _verify(stored_hash, nfc) or (nfc != password and _verify(stored_hash, password))
+
+
+def _verify(stored_hash: str, password: str) -> bool:
     try:
         return hasher().verify(stored_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):

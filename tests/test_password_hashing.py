@@ -23,3 +23,16 @@ def test_hashes_use_the_production_parameters_whatever_the_environment():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     ).stdout
     assert out.startswith("$argon2id$") and "m=19456,t=2,p=1" in out
+
+
+def test_a_password_is_the_same_whichever_way_its_accents_are_typed():
+    from mfg import auth
+
+    composed, decomposed = "caf\u00e9-au-lait-42", "cafe\u0301-au-lait-42"
+    assert composed != decomposed
+    stored = auth.hash_password(decomposed)
+    assert auth.verify_password(stored, composed) and auth.verify_password(stored, decomposed)
+    assert not auth.verify_password(stored, "cafe-au-lait-42")
+    # a hash made over the typed characters before passwords were normalised still verifies
+    old = auth.hasher().hash(decomposed)
+    assert auth.verify_password(old, decomposed)

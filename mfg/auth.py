@@ -28,12 +28,13 @@ def hasher() -> PasswordHasher:
     return _HASHER
 
 
-def _nfc(password: str) -> str:
+def canonical(password: str) -> str:
+    """The form a password is hashed in (NFC): two texts are one password when these match."""
     return unicodedata.normalize("NFC", password)
 
 
 def check_password_policy(password: str, username: str = "") -> None:
-    password = _nfc(password)
+    password = canonical(password)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise RuleViolation(
             "password", "password-too-short", f"needs at least {MIN_PASSWORD_LENGTH} characters"
@@ -49,14 +50,15 @@ def check_password_policy(password: str, username: str = "") -> None:
 
 
 def hash_password(password: str) -> str:
-    return hasher().hash(_nfc(password))
+    return hasher().hash(canonical(password))
 
 
 def verify_password(stored_hash: str, password: str) -> bool:
-    """The password in NFC; as typed too when that differs (a hash set before CellTrail
-    normalised passwords was made over the characters as typed)."""
-    nfc = _nfc(password)
-    return _verify(stored_hash, nfc) or (nfc != password and _verify(stored_hash, password))
+    """The password in NFC; when its accents can be written another way, also as typed and in
+    NFD (a hash set before CellTrail normalised passwords was made over the characters as they
+    were typed, most often one of those). One argon2 check for a password without accents."""
+    forms = dict.fromkeys((canonical(password), password, unicodedata.normalize("NFD", password)))
+    return any(_verify(stored_hash, form) for form in forms)
 
 
 def _verify(stored_hash: str, password: str) -> bool:

@@ -325,7 +325,7 @@ def change_own_password(
     actor = login(db, username, old_password, now=now, allow_expired=True)
     username = identity.username(actor.username)
     auth.check_password_policy(new_password, username)
-    if new_password == old_password:
+    if auth.canonical(new_password) == auth.canonical(old_password):  # accents typed another way
         raise RuleViolation("password", "password-unchanged", "the new password must differ")
     keep = db.settings.password_history_n
     with db.write(actor, now) as tx:

@@ -201,6 +201,27 @@ def test_change_password(db, actors):
         login(db)
 
 
+def test_the_same_password_with_its_accents_typed_another_way_is_not_a_change(db, actors):
+    """A password is one password in NFC: typing the current one decomposed must not pass for
+    a new one (it would restart the password's age without changing it)."""
+    import unicodedata
+
+    composed = "caf\u00e9-passphrase-1"
+    users.change_password(
+        db, actor=actors["tech"], old_password=PASSWORD, new_password=composed, now=NOW
+    )
+    decomposed = unicodedata.normalize("NFD", composed)
+    assert decomposed != composed
+    assert_refused(
+        db,
+        lambda: users.change_password(
+            db, actor=actors["tech"], old_password=composed, new_password=decomposed, now=NOW
+        ),
+        "password-unchanged",
+    )
+    assert login(db, password=decomposed) == actors["tech"]  # and it logs in either way
+
+
 def test_init_database_is_idempotent_and_keeps_one_first_admin(db):
     rev, created = users.init_database(
         db, admin="admin", full_name="Ada", password=PASSWORD, now=NOW

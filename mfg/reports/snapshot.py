@@ -12,7 +12,8 @@ halves read at once (one per core).
   in between) are tried again a few times; then the report runs on one connection.
 
 ``read_pair`` yields ``(first, second)``; ``second`` is None when the two cannot be had (an
-in-memory database, a writer too busy): the caller then reads everything on ``first``.
+in-memory database, a file not in WAL mode, where a waiting writer would block the second's
+first read; a writer too busy) or are not wanted: the caller then reads everything on ``first``.
 """
 
 from __future__ import annotations
@@ -38,14 +39,19 @@ _PG_SNAPSHOT = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")
 
 @contextmanager
 def read_pair(
-    engine: Engine, *, between: Callable[[], object] | None = None
+    engine: Engine,
+    *,
+    wanted: Callable[[Connection], bool] = lambda _: True,
+    between: Callable[[], object] | None = None,
 ) -> Iterator[tuple[Connection, Connection | None]]:
     """Two connections on one snapshot, or ``(connection, None)``; both end with a rollback.
 
-    ``between`` (tests) is called after the first connection's snapshot is taken and before
-    the second's, where a concurrent write would land."""
+    ``wanted(first)``, asked once the first connection reads its snapshot: whether a second is
+    worth opening (a small database is read on one). ``between`` (tests) is called after the
+    first connection's snapshot is taken and before the second's, where a concurrent write
+    would land."""
     if engine.dialect.name == "postgresql":
-        with _pg_pair(engine, between) as pair:
+        with _pg_pair(engine, wanted, between) as pair:
             yield pair
         return
     if not _sqlite_file(engine):
@@ -55,6 +61,10 @@ def read_pair(
     for _ in range(ATTEMPTS):
         with engine.connect() as first:
             head = first.execute(_HEAD).scalar()  # the first read: this connection's snapshot
+            wal = str(first.exec_driver_sql("PRAGMA journal_mode").scalar()).lower() == "wal"
+            if not (wal and wanted(first)):
+                yield first, None
+                return
             if between is not None:
                 between()
             with engine.connect() as second:
@@ -67,12 +77,14 @@ def read_pair(
 
 @contextmanager
 def _pg_pair(
-    engine: Engine, between: Callable[[], object] | None
+    engine: Engine,
+    wanted: Callable[[Connection], bool],
+    between: Callable[[], object] | None,
 ) -> Iterator[tuple[Connection, Connection | None]]:
     with engine.connect() as first:
         first = first.execution_options(isolation_level="REPEATABLE READ")
         name = str(first.execute(text("SELECT pg_export_snapshot()")).scalar_one())
-        if not _PG_SNAPSHOT.fullmatch(name):  # pragma: no cover - the server's own format
+        if not (_PG_SNAPSHOT.fullmatch(name) and wanted(first)):
             yield first, None
             return
         if between is not None:

@@ -85,7 +85,12 @@ def grouped_lots(
     ``PARALLEL_MIN_LOTS``), two cores and a second connection on the same snapshot; else on one
     connection."""
     min_lots = PARALLEL_MIN_LOTS if min_lots is None else min_lots
-    with snapshot.read_pair(engine) as (first, second):
+    floor = min_lots
+
+    def worth_two(conn: Any) -> bool:
+        return _halves(query.lot_id_span(conn), floor) is not None
+
+    with snapshot.read_pair(engine, wanted=worth_two) as (first, second):
         targets = query.target_rows(first, products)
         halves = None if second is None else _halves(query.lot_id_span(first), min_lots)
         if second is None or halves is None:

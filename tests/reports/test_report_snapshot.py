@@ -104,3 +104,22 @@ def test_an_in_memory_database_has_no_second_connection(url):
     with snapshot.read_pair(engine) as (first, second):
         assert second is None and first.execute(select(1)).scalar_one() == 1
     engine.dispose()
+
+
+def test_no_second_connection_when_it_is_not_wanted(db):
+    with snapshot.read_pair(db.engine, wanted=lambda conn: False) as (first, second):
+        assert second is None and _subjects(first) == 0
+
+
+def test_a_sqlite_file_not_in_wal_mode_has_no_second_connection(tmp_path):
+    """Outside WAL a reader holds a shared lock: a writer waiting to commit would block the
+    second connection's first read (and the report with it) until the busy timeout."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'rollback-journal.db'}")  # no CellTrail PRAGMAs
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE auditevent (seq INTEGER PRIMARY KEY)"))
+    with snapshot.read_pair(engine) as (first, second):
+        assert first.exec_driver_sql("PRAGMA journal_mode").scalar() == "delete"
+        assert second is None
+    engine.dispose()

@@ -72,6 +72,19 @@ async def tables_measured(pilot: Any) -> None:
     raise AssertionError("tables still unmeasured after 5 s")
 
 
+async def board_shown(pilot: Any) -> None:
+    """After the board is opened: wait until its first page has reached the table (the load
+    worker can finish, and ``settle`` return, before the worker's rows are handed to the UI;
+    a photo taken as they arrive shows unmeasured columns). Then settle."""
+    for _ in range(500):
+        if getattr(pilot.app.screen, "board", None) is not None:
+            break
+        await pilot.pause(0.01)
+    else:
+        raise AssertionError("the board showed no rows within 5 s")
+    await settle(pilot)
+
+
 async def workers_done(pilot: Any) -> None:
     """Wait for the thread workers; one cancelled by a newer one of its group (a reload that
     replaced a reload) is fine, it is what exclusive workers are for."""
@@ -103,7 +116,7 @@ async def login(
     await settle(pilot)
     if board and type(pilot.app.screen).__name__ == "TodayScreen":
         await pilot.press("b")
-        await settle(pilot)
+        await board_shown(pilot)
 
 
 def drive(

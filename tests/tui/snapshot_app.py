@@ -14,6 +14,7 @@ from mfg.demo import DEMO_PASSWORD, seed_demo
 from mfg.services.uow import Database
 from mfg.store import db as store_db
 from tests.support.constants import NOW
+from tests.tui.conftest import board_shown
 from tests.tui.conftest import settle as settle_keys_and_workers
 
 
@@ -47,4 +48,5 @@ async def log_in(pilot: Any, user: str = "qa", board: bool = True) -> None:
     await settle(pilot)
     if board and type(pilot.app.screen).__name__ == "TodayScreen":
         await pilot.press("b")
+        await board_shown(pilot)
         await settle(pilot)

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, null, select
+from sqlalchemy import String, and_, case, cast, func, literal, null, or_, select
 
 from mfg.domain import expansion
 from mfg.domain.lifecycle import ACTIVE
@@ -117,6 +117,93 @@ def open_alerts(db: Database) -> list[tuple[str, int]]:
     )
     with db.read() as s:
         return [(number, n) for number, n in s.connection().execute(query)]
+
+
+# A lot being expanded, as Today's counts and harvest windows need it: (lot number, state, count
+# (OVERDUE, DUE or 0), harvest window (LAST_DAY, IN_WINDOW or 0), the day of its last count or
+# None, day N, the harvest window of its spec). Plain tuples: at 100,000 lots there are tens of
+# thousands (a dataclass per lot, and SQLAlchemy parsing two dates per lot, were half of Today's
+# read).
+ExpansionLot = tuple[str, str, int, int, "int | None", int, tuple[int, int]]
+COUNT_DUE_AFTER_DAYS = 2  # counted every 2-3 days; the board flags "late" after 3
+OVERDUE, DUE = 1, 2  # the count: overdue (``expansion.count_overdue``), due today
+LAST_DAY, IN_WINDOW = 1, 2  # the harvest window: its last day today, inside it
+
+
+def _count_flag(measured: Any, day0: Any, today: date) -> Any:
+    """``expansion.count_overdue`` and Today's "count due" (two days or more since the last
+    count, or none yet) as one SQL expression on date columns: the dates are bound, so both
+    back-ends compare dates, never text or intervals; a test keeps it equal to the board."""
+    late = today - timedelta(days=expansion.OVERDUE_AFTER_DAYS)
+    due = today - timedelta(days=COUNT_DUE_AFTER_DAYS)
+    return case(
+        (or_(and_(measured.is_(None), day0 < today), measured < late), OVERDUE),
+        (or_(measured.is_(None), measured <= due), DUE),
+        else_=0,
+    )
+
+
+def _window_flag(lot: Any, windows: dict[tuple[str, str], tuple[int, int]], today: date) -> Any:
+    """Where day N (today - day 0) stands in the harvest window of the lot's spec, for lots in
+    expansion, as an SQL expression (day 0 against bound dates: day N = last <=> day 0 = today -
+    last)."""
+    whens: list[Any] = []
+    for (code, version), (first, last) in windows.items():
+        spec = and_(lot.c.product_code == code, lot.c.spec_version == version)
+        lo, hi = today - timedelta(days=last), today - timedelta(days=first)
+        whens.append((and_(spec, lot.c.day0 == lo), LAST_DAY))
+        whens.append((and_(spec, lot.c.day0 > lo, lot.c.day0 <= hi), IN_WINDOW))
+    if not whens:
+        return literal(0)
+    return case((lot.c.state != "in_expansion", 0), *whens, else_=0)
+
+
+def in_lot_order(db: Database) -> Any:
+    """ORDER BY lot number as Python orders the strings (by code point): SQLite's BINARY
+    collation does; PostgreSQL's default (the server's locale) need not, so it is told "C"."""
+    if db.dialect == "postgresql":
+        return _LOT.c.lot_number.collate("C")
+    return _LOT.c.lot_number
+
+
+def expansion_lots(db: Database, today: date) -> list[ExpansionLot]:
+    """Every lot being expanded (registered, in expansion), in lot-number order (as Python
+    orders them: ``in_lot_order``), flagged in SQL: the
+    count overdue or due, the harvest window; one query for the specs in use and one of a row a
+    lot with no date for Python to parse (day 0 as ISO text), the last count by
+    ``ix_cellcount_lot_pk``. These lots have no harvest and no results."""
+    lot, cur = _LOT, _CC
+    states = sorted(s.value for s in COUNT_STATES)
+    with db.read() as s:
+        conn = s.connection()
+        specs = conn.execute(
+            select(lot.c.product_code, lot.c.spec_version).distinct().where(lot.c.state.in_(states))
+        ).all()
+        windows = {}
+        for code, version in specs:
+            p = db.product(code, version)
+            windows[code, version] = (p.window_first_day, p.window_last_day)
+        query = (
+            select(
+                lot.c.lot_number,
+                lot.c.state,
+                _count_flag(cur.c.measured_on, lot.c.day0, today),
+                _window_flag(lot, windows, today),
+                cur.c.expansion_day,
+                cast(lot.c.day0, String),
+                lot.c.product_code,
+                lot.c.spec_version,
+            )
+            .select_from(lot.outerjoin(cur, cur.c.id == _last_count_id()))
+            .where(lot.c.state.in_(states))
+            .order_by(in_lot_order(db))
+        )
+        raw = conn.execute(query).all()
+    day = date.fromisoformat
+    return [
+        (number, state, count, window, last_day, (today - day(day0)).days, windows[code, v])
+        for number, state, count, window, last_day, day0, code, v in raw
+    ]
 
 
 def active_lots(db: Database, today: date, states: Collection[str]) -> list[LotStatus]:

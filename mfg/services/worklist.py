@@ -1,25 +1,32 @@
 """Today: what a technician or QA has to do now, and the handover (what changed since I last
 worked, what is open). A read model for the TUI's landing screen: one narrow query over the lots
 in the states the reader works on (``lot_status``: the board's flags without its projection),
-one for open alerts and one each for results to verify, thawed bags and read-outs."""
+one for open alerts and one each for results to verify, thawed bags and read-outs.
+
+Every item is counted, but only the ``limit`` most urgent are built and listed (``None``: all):
+with tens of thousands of lots in expansion a screen of every due count helps nobody and took
+seconds to build; the counts per kind say what the list leaves out."""
 
 from __future__ import annotations
 
+import heapq
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from sqlalchemy import and_, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from mfg.domain.custody import THAW_TO_INFUSION_LIMIT
 from mfg.domain.permissions import allowed
 from mfg.domain.readouts import read_out_due
-from mfg.services import board as board_service
 from mfg.services import lot_status
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import AuditEvent, DoseBag, Harvest, Lot, ReleaseResult, Subject
 
-COUNT_DUE_AFTER_DAYS = 2  # counted every 2-3 days; the board flags "late" after 3
+COUNT_DUE_AFTER_DAYS = lot_status.COUNT_DUE_AFTER_DAYS
 EXPANDING = ("registered", "in_expansion")
 TESTING = ("harvested", "in_release_testing", "conditionally_released")
 
@@ -44,9 +51,17 @@ class Change:
 @dataclass(frozen=True)
 class Worklist:
     today: date
-    items: tuple[WorkItem, ...]
+    items: tuple[WorkItem, ...]  # the most urgent first; at most the ``limit`` asked for
     since: datetime | None  # the end of the user's previous session (handover)
     changes: tuple[Change, ...]  # others' lot events since then, newest first
+    total: int = 0  # every item, listed or not
+    urgent: int = 0
+    by_kind: tuple[tuple[str, int], ...] = ()  # (kind, items), in ``ORDER``, read-outs last
+
+    @property
+    def complete(self) -> bool:
+        """Every item is listed (none left out by the limit)."""
+        return len(self.items) == self.total
 
 
 ORDER = ("alert", "thawed", "count-overdue", "harvest-window", "count-due", "verify", "sign")
@@ -61,41 +76,61 @@ LOGIN_STEPS = (
 )
 
 
+# The most urgent items Today lists by default (the counts cover all of them).
+LIMIT = 200
+
+# An item before it is chosen for the list: (not urgent, rank, lot number, sequence) orders
+# it, as ``WorkItem``s were sorted; the rest builds the ``WorkItem`` of the chosen few.
+_Candidate = tuple[bool, int, str, int, str, str, bool, "datetime | None"]
+
+
 def worklist(
-    *, db: Database, actor: Actor, now: datetime, session_start: datetime | None = None
+    *,
+    db: Database,
+    actor: Actor,
+    now: datetime,
+    session_start: datetime | None = None,
+    limit: int | None = LIMIT,
 ) -> Worklist:
     """``session_start``: when the current session began (the TUI's log-in); the handover
-    covers others' changes since the user's last recorded action before it."""
+    covers others' changes since the user's last recorded action before it. ``limit``: list
+    only that many of the most urgent items (``None``: every one); all are counted."""
     actor.require("lot.read")
     today = db.today(now)
     counts, signs = allowed(actor.role, "count.add"), allowed(actor.role, "lot.disposition")
-    lots = lot_status.active_lots(
-        db, today, (EXPANDING if counts else ()) + (TESTING if signs else ())
-    )
-    items = [
-        WorkItem("alert", lot_number, f"{n} open alert(s)", True)
-        for lot_number, n in lot_status.open_alerts(db)
-    ]
+    found = _Found(limit)
+    for lot_number, n in lot_status.open_alerts(db):
+        found.keep(("alert", lot_number, f"{n} open alert(s)", True, None))
     if counts:
-        items += _expansion_items(lots)
+        _expansion_items(found, lot_status.expansion_lots(db, today))
     if allowed(actor.role, "result.verify"):
-        for v in board_service.results_to_verify(db=db, actor=actor):
-            if v.entered_by != actor.username:
-                items.append(
-                    WorkItem("verify", v.lot_number, f"verify {v.test_code} ({v.entered_by})")
-                )
+        for item in _results_to_verify(db, actor):
+            found.keep(item)
     if allowed(actor.role, "harvest.verify"):
-        items += _records_to_verify(db, actor)
+        _records_to_verify(found, db, actor)
     if allowed(actor.role, "bag.custody"):
-        items += _thawed(db)
-    items += _read_outs(db, today)
-    for r in lots:
-        ready = not (r.unverified_results or r.oos or r.pending_results)
-        if signs and r.state in TESTING and ready and r.state != "conditionally_released":
-            items.append(WorkItem("sign", r.lot_number, "ready for disposition"))
-    items.sort(key=lambda i: (not i.urgent, _rank(i.kind), i.lot_number))
+        for item in _thawed(db):
+            found.keep(item)
+    for item in _read_outs(db, today):
+        found.keep(item)
+    if signs:
+        for r in lot_status.active_lots(db, today, TESTING):
+            ready = not (r.unverified_results or r.oos or r.pending_results)
+            if ready and r.state != "conditionally_released":
+                found.keep(("sign", r.lot_number, "ready for disposition", False, None))
+    candidates: list[_Candidate] = [
+        (not urgent, _rank(kind), lot, seq, kind, text, urgent, deadline)
+        for seq, (kind, lot, text, urgent, deadline) in enumerate(found.kept)
+    ]
+    chosen = sorted(candidates) if limit is None else heapq.nsmallest(limit, candidates)
+    items = tuple(WorkItem(c[4], c[2], c[5], c[6], c[7]) for c in chosen)
+    tally: Counter[str] = Counter()
+    for (kind, _), n in found.seen.items():
+        tally[kind] += n
+    by_kind = tuple((k, tally[k]) for k in sorted(tally, key=_rank))
+    urgent = sum(n for (_, is_urgent), n in found.seen.items() if is_urgent)
     since, changes = _handover(db, actor, session_start or now)
-    return Worklist(today, tuple(items), since, changes)
+    return Worklist(today, items, since, changes, sum(tally.values()), urgent, by_kind)
 
 
 RANK = {kind: i for i, kind in enumerate(ORDER)}
@@ -105,68 +140,111 @@ def _rank(kind: str) -> int:
     return RANK.get(kind, len(ORDER))
 
 
-def _expansion_items(rows: list[lot_status.LotStatus]) -> list[WorkItem]:
-    out = []
-    for r in rows:
-        if r.state not in EXPANDING:
-            continue
-        since = None if r.last_count_day is None else r.day_n - r.last_count_day
-        if r.overdue_count:
-            out.append(
-                WorkItem(
-                    "count-overdue",
-                    r.lot_number,
-                    "count overdue "
-                    + (f"(last day {r.last_count_day})" if since is not None else "(none yet)"),
-                    True,
-                )
-            )
-        elif since is None or since >= COUNT_DUE_AFTER_DAYS:
-            out.append(WorkItem("count-due", r.lot_number, f"count due today (day {r.day_n})"))
-        if r.state == "in_expansion":
-            first, last = r.window
-            if first <= r.day_n <= last:
-                out.append(
-                    WorkItem(
-                        "harvest-window",
-                        r.lot_number,
-                        f"in harvest window (day {r.day_n} of {first}-{last})",
-                        r.day_n == last,
-                    )
-                )
-    return out
+_Item = tuple[str, str, str, bool, "datetime | None"]  # kind, lot, text, urgent, deadline
 
 
-def _records_to_verify(db: Database, actor: Actor) -> list[WorkItem]:
+class _Found:
+    """Every item counted by kind and urgency; the items of the big sources (the lots being
+    expanded, the records to verify: tens of thousands at 100,000 lots) kept only up to
+    ``cap`` of each kind and urgency. Those sources yield each kind in lot-number order, the
+    order of the list within a kind, so an item past the cap has ``cap`` of its kind before it
+    and can never be among the ``cap`` most urgent: the list is the same as with every item
+    kept, and the text of the others is never built."""
+
+    def __init__(self, cap: int | None) -> None:
+        self.cap = cap
+        self.kept: list[_Item] = []
+        self.seen: Counter[tuple[str, bool]] = Counter()
+
+    def room(self, kind: str, urgent: bool) -> bool:
+        """Count an item of ``kind``; whether it is kept (the caller builds it only then)."""
+        key = (kind, urgent)
+        self.seen[key] += 1
+        return self.cap is None or self.seen[key] <= self.cap
+
+    def keep(self, item: _Item) -> None:
+        """Count and keep an item of a source not in lot-number order (few items)."""
+        self.seen[item[0], item[3]] += 1
+        self.kept.append(item)
+
+
+def _expansion_items(found: _Found, rows: Iterable[lot_status.ExpansionLot]) -> None:
+    """``rows`` in lot-number order (``expansion_lots``)."""
+    room, keep = found.room, found.kept.append
+    for lot_number, _state, count, window, last_day, day_n, (first, last) in rows:
+        if count == lot_status.OVERDUE:
+            if room("count-overdue", True):
+                late = f"(last day {last_day})" if last_day is not None else "(none yet)"
+                keep(("count-overdue", lot_number, f"count overdue {late}", True, None))
+        elif count == lot_status.DUE and room("count-due", False):
+            keep(("count-due", lot_number, f"count due today (day {day_n})", False, None))
+        if window and room("harvest-window", window == lot_status.LAST_DAY):
+            text = f"in harvest window (day {day_n} of {first}-{last})"
+            keep(("harvest-window", lot_number, text, window == lot_status.LAST_DAY, None))
+
+
+def _results_to_verify(db: Database, actor: Actor) -> list[_Item]:
+    """Current results of lots in testing nobody has verified, not entered by the user (one
+    query; the QA queue lists them oldest first)."""
+    lot, rr = Lot.__table__, ReleaseResult.__table__  # type: ignore[attr-defined]
+    stmt = (
+        sa_select(lot.c.lot_number, rr.c.test_code, rr.c.entered_by)
+        .select_from(rr.join(lot, lot.c.id == rr.c.lot_pk))
+        .where(
+            rr.c.superseded_by_id.is_(None),
+            rr.c.verified_by.is_(None),
+            rr.c.evaluation != "pending",
+            rr.c.entered_by != actor.username,
+            lot.c.state.in_(TESTING),
+        )
+        .order_by(rr.c.entered_at, rr.c.id)
+    )
+    with db.read() as s:
+        rows = s.connection().execute(stmt).all()
+    return [
+        ("verify", number, f"verify {test_code} ({by})", False, None)
+        for number, test_code, by in rows
+    ]
+
+
+def _records_to_verify(found: _Found, db: Database, actor: Actor) -> None:
     """The harvest and the body weight of lots in testing that still need their second person
     (``mfg.domain.four_eyes``: a release is refused without them), never one the user entered
-    (one query)."""
+    (one query, in lot-number order)."""
+    lot, hv, subj = Lot.__table__, Harvest.__table__, Subject.__table__  # type: ignore[attr-defined]
+    me = actor.username
+    harvest = and_(hv.c.verified_by.is_(None), hv.c.recorded_by != me)
+    weight = and_(
+        subj.c.weight_verified_by.is_(None),
+        or_(subj.c.weight_recorded_by.is_(None), subj.c.weight_recorded_by != me),
+    )
+    stmt = (
+        sa_select(
+            lot.c.lot_number,
+            hv.c.recorded_by,
+            harvest,
+            subj.c.subject_id,
+            subj.c.weight_recorded_by,
+            weight,
+        )
+        .select_from(
+            lot.join(hv, hv.c.lot_pk == lot.c.id).join(subj, subj.c.id == lot.c.subject_pk)
+        )
+        .where(lot.c.state.in_(TESTING), hv.c.superseded_by_id.is_(None), or_(harvest, weight))
+        .order_by(lot_status.in_lot_order(db))
+    )
     with db.read() as s:
-        rows = s.execute(
-            sa_select(
-                col(Lot.lot_number),
-                col(Harvest.recorded_by),
-                col(Harvest.verified_by),
-                col(Subject.subject_id),
-                col(Subject.weight_recorded_by),
-                col(Subject.weight_verified_by),
-            )
-            .select_from(Lot)
-            .join(Harvest, col(Harvest.lot_pk) == Lot.id)
-            .join(Subject, col(Subject.id) == Lot.subject_pk)
-            .where(col(Lot.state).in_(TESTING), col(Harvest.superseded_by_id).is_(None))
-        ).all()
-    out = []
-    for lot, h_by, h_checked, subject_id, w_by, w_checked in rows:
-        if h_checked is None and h_by != actor.username:
-            out.append(WorkItem("verify", lot, f"verify the harvest ({h_by})"))
-        if w_checked is None and w_by != actor.username:
+        rows = s.connection().execute(stmt).all()
+    room, keep = found.room, found.kept.append
+    for number, h_by, h_due, subject_id, w_by, w_due in rows:
+        if h_due and room("verify", False):
+            keep(("verify", number, f"verify the harvest ({h_by})", False, None))
+        if w_due and room("verify", False):
             who = w_by or "not recorded"
-            out.append(WorkItem("verify", lot, f"verify {subject_id}'s weight ({who})"))
-    return out
+            keep(("verify", number, f"verify {subject_id}'s weight ({who})", False, None))
 
 
-def _thawed(db: Database) -> list[WorkItem]:
+def _thawed(db: Database) -> list[_Item]:
     """Thawed bags waiting for infusion, with the 30-minute deadline (one query)."""
     with db.read() as s:
         rows = s.exec(
@@ -176,7 +254,7 @@ def _thawed(db: Database) -> list[WorkItem]:
             .order_by(col(DoseBag.thawed_at))
         ).all()
     return [
-        WorkItem(
+        (
             "thawed",
             lot,
             f"bag {bag_no} thawed: infuse within 30 minutes",
@@ -188,7 +266,7 @@ def _thawed(db: Database) -> list[WorkItem]:
     ]
 
 
-def _read_outs(db: Database, today: date) -> list[WorkItem]:
+def _read_outs(db: Database, today: date) -> list[_Item]:
     """Pending tests with an incubation time, when they can be read: one query for all lots in
     release testing (the current result of each test, in the order of the lot's spec)."""
     with db.read() as s:
@@ -221,11 +299,12 @@ def _read_outs(db: Database, today: date) -> list[WorkItem]:
             due_items.append((lot_number, codes.index(test_code), test_code, due))
     due_items.sort()
     return [
-        WorkItem(
+        (
             "read-out",
             lot_number,
             f"{test_code} read-out {'due' if due <= today else 'on'} {due}",
             due <= today,
+            None,
         )
         for lot_number, _, test_code, due in due_items
     ]

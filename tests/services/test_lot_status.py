@@ -93,3 +93,86 @@ def test_an_open_alert_on_an_active_lot_is_on_everyones_today(db, actors):
         assert ("alert", lot, "1 open alert(s)", True) in [
             (i.kind, i.lot_number, i.text, i.urgent) for i in items
         ], who
+
+
+def _expected_flags(db, tech, now):  # type: ignore[no-untyped-def]
+    """Today's count and harvest-window flags of the lots being expanded, worked out in Python
+    from the board's own row of each lot (its day N, last count and overdue flag) and the
+    spec's window: what ``expansion_lots`` computes in SQL."""
+    out = []
+    spec = db.product("BH002")  # the spec every lot of these tests is registered under
+    first, last = spec.window_first_day, spec.window_last_day
+    for r in board.board(db=db, actor=tech, now=now, active_only=True).rows:
+        if r.state not in board.COUNT_STATES:
+            continue
+        since = None if r.last_count_day is None else r.day_n - r.last_count_day
+        if r.overdue_count:
+            count = lot_status.OVERDUE
+        elif since is None or since >= lot_status.COUNT_DUE_AFTER_DAYS:
+            count = lot_status.DUE
+        else:
+            count = 0
+        window = 0
+        if r.state == "in_expansion" and first <= r.day_n <= last:
+            window = lot_status.LAST_DAY if r.day_n == last else lot_status.IN_WINDOW
+        out.append((r.lot_number, r.state, count, window, r.last_count_day, r.day_n, (first, last)))
+    return sorted(out)
+
+
+def test_the_flags_worked_out_in_sql_are_the_boards_rules_day_by_day(db, actors):
+    """``expansion_lots`` flags counts and harvest windows in SQL from bound dates; from day 0
+    to past the window's last day, on both back-ends, it says what the board's rows imply."""
+    tech = actors["tech"]
+    world.subject(db, tech, "S-030")
+    world.lot(db, tech, "S-030", day0=TODAY)  # registered, never counted
+    world.subject(db, tech, "S-031")
+    counted = world.lot(db, tech, "S-031", day0=TODAY - timedelta(days=9))
+    world.expand(db, tech, counted.lot_number)  # counts on days 0-9
+    world.subject(db, tech, "S-032")
+    once = world.lot(db, tech, "S-032", day0=TODAY - timedelta(days=1))
+    world.expand(db, tech, once.lot_number, {1: world.GROWTH[0]})  # one count, yesterday
+    harvested(db, actors, "S-033")  # not being expanded: not listed
+    seen_flags = set()
+    for days in range(0, 9):
+        now = NOW + timedelta(days=days)
+        got = sorted(lot_status.expansion_lots(db, db.today(now)))
+        assert got == _expected_flags(db, tech, now), days
+        seen_flags |= {(g[2], g[3]) for g in got}
+    # every count flag and every window flag was met on the way
+    assert {c for c, _ in seen_flags} == {0, lot_status.OVERDUE, lot_status.DUE}
+    assert {w for _, w in seen_flags} == {0, lot_status.IN_WINDOW, lot_status.LAST_DAY}
+
+
+def test_today_lists_the_most_urgent_items_and_counts_them_all(db, actors):
+    """With a limit, Today's list is the head of the full list, most urgent first, and the
+    counts cover every item, listed or not."""
+    tech = actors["tech"]
+    for i in range(6):
+        world.subject(db, tech, f"S-04{i}")
+        lot = world.lot(db, tech, f"S-04{i}", day0=TODAY - timedelta(days=2 * i))
+        if i % 2:
+            world.expand(db, tech, lot.lot_number, {0: world.GROWTH[0]})
+    for subject in ("S-048", "S-049"):
+        testing = harvested(db, actors, subject)
+        enter(db, actors, testing, {"VIAB": "91.5", "CD3": "96.1 %"}, verify_by=None)
+    for who in ("tech", "qa"):
+        full = worklist.worklist(db=db, actor=actors[who], now=NOW, limit=None)
+        assert full.complete and full.total == len(full.items) >= 3, who
+        kinds = [i.kind for i in full.items]
+        assert full.by_kind == tuple(
+            (k, kinds.count(k)) for k in sorted(set(kinds), key=worklist._rank)
+        )
+        assert full.urgent == sum(i.urgent for i in full.items)
+        for limit in (1, 2, full.total - 1):
+            head = worklist.worklist(db=db, actor=actors[who], now=NOW, limit=limit)
+            assert head.items == full.items[:limit], (who, limit)
+            assert (head.total, head.urgent, head.by_kind) == (
+                full.total,
+                full.urgent,
+                full.by_kind,
+            )
+            assert not head.complete
+    kinds = {i.kind for i in worklist.worklist(db=db, actor=tech, now=NOW, limit=None).items}
+    assert {"count-overdue", "count-due"} <= kinds
+    qa = worklist.worklist(db=db, actor=actors["qa"], now=NOW, limit=None)
+    assert dict(qa.by_kind)["verify"] == 4  # two results of each lot, entered by the technician

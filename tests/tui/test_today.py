@@ -124,3 +124,35 @@ def test_the_board_opened_after_today_shows_lots_registered_since_the_log_in(
         assert any(new in str(table.get_row_at(i)[0]) for i in range(table.row_count))
 
     drive(tui_db, script)
+
+
+def test_today_lists_the_most_urgent_first_and_a_lists_everything(
+    tui_db: Database, monkeypatch: Any
+) -> None:
+    """Today counts every item in its title but lists only the most urgent ones
+    (``worklist.LIMIT``); ``a`` lists them all."""
+    world.subject(tui_db, TECH2, "S-078")
+    world.lot(tui_db, TECH2, "S-078", day0=NOW.date() - timedelta(days=5))  # count overdue
+    full = worklist.worklist(db=tui_db, actor=TECH, now=NOW, limit=None)
+    assert full.total >= 2
+    monkeypatch.setattr(worklist, "LIMIT", 1)
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot, board=False)
+        table = app.screen.query_one("#today", DataTable)
+        title = str(app.screen.query_one("#today-title", Static).render())
+        assert f"{full.total} thing(s) to do, {full.urgent} urgent" in title, title
+        assert "the 1 most urgent listed (a: all)" in title, title
+        assert table.row_count == 1
+        assert str(table.get_row_at(0)[2]) == full.items[0].text
+        await press(pilot, "a")
+        assert table.row_count == full.total
+        assert [str(table.get_row_at(i)[2]) for i in range(table.row_count)] == [
+            i.text for i in full.items
+        ]
+        title = str(app.screen.query_one("#today-title", Static).render())
+        assert "listed" not in title, title
+        await press(pilot, "r")  # a reload keeps every item
+        assert table.row_count == full.total
+
+    drive(tui_db, script)

@@ -81,7 +81,10 @@ class LoginScreen(Screen[None]):
         app.today_prefetch = (actor.username, future)
         self.post_message(LoggedIn(actor))  # does not wait for the UI, unlike call_from_thread
         try:
-            future.set_result(worklist.worklist(db=app.db, actor=actor, now=now, session_start=now))
+            w = worklist.worklist(
+                db=app.db, actor=actor, now=now, session_start=now, limit=worklist.LIMIT
+            )
+            future.set_result(w)
         except BaseException as e:  # Today reports it
             future.set_exception(e)
 

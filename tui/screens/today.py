@@ -4,9 +4,13 @@ in their harvest window, results waiting for a second person, read-outs, lots re
 and the handover: what others changed on lots since my previous session (my last recorded
 action before this log-in; the log-in itself does not count).
 
+Everything is counted in the title; the list holds the most urgent items
+(``mfg.services.worklist.LIMIT``) until ``a`` asks for all of them.
+
 | key   | action                              |
 |-------|-------------------------------------|
 | enter | open the lot of the selected item   |
+| a     | list every item, not only the most urgent ones |
 | b     | the lot board                       |
 | q     | the QA queue                        |
 | r     | reload                              |
@@ -68,9 +72,20 @@ def countdown(deadline: datetime, now: datetime) -> Text:
     return Text(f"{m}:{s:02d} OVER", style="bold white on red")
 
 
+def title(w: Worklist) -> str:
+    """``Today 2026-12-03: 1,234 things to do, 56 urgent; the 200 most urgent listed (a: all)``."""
+    if not w.total:
+        return f"Today {w.today}: nothing waits for you"
+    text = f"Today {w.today}: {w.total:,} thing(s) to do, {w.urgent:,} urgent"
+    if not w.complete:
+        text += f"; the {len(w.items):,} most urgent listed (a: all)"
+    return text
+
+
 class TodayScreen(LotWatcher, Screen[None]):
     BINDINGS = [
         Binding("enter", "open", "Open", show=False),
+        Binding("a", "all", "All items"),
         Binding("b", "app.mode('board')", "Board"),
         Binding("q", "app.mode('qa')", "QA queue"),
         Binding("r", "reload", "Reload"),
@@ -81,10 +96,11 @@ class TodayScreen(LotWatcher, Screen[None]):
         self.worklist: Worklist | None = None
         self.items: list[WorkItem] = []
         self._fill_token = 0
+        self.show_all = False  # ``a``: every item, not only the most urgent
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
-        yield Static("Today: loading ...", id="today-title", classes="section-title")
+        yield Static("Today: loading ...", id="today-title", classes="section-title", markup=False)
         table: DataTable[Any] = DataTable(id="today", cursor_type="row", zebra_stripes=True)
         table.add_column("what", width=8)
         table.add_column("lot", width=13)
@@ -109,6 +125,13 @@ class TodayScreen(LotWatcher, Screen[None]):
     def action_reload(self) -> None:
         self.reload()
 
+    def action_all(self) -> None:
+        if self.worklist is not None and self.worklist.complete:
+            self.app.notify("every item is listed already")
+            return
+        self.show_all = True
+        self.reload()
+
     @service_worker(group="today")
     def load(self) -> None:
         from mfg.services import worklist
@@ -118,11 +141,15 @@ class TodayScreen(LotWatcher, Screen[None]):
             return
         prefetch = getattr(app, "today_prefetch", None)
         app.today_prefetch = None
-        if prefetch is not None and prefetch[0] == app.actor.username:
+        if prefetch is not None and prefetch[0] == app.actor.username and not self.show_all:
             w = prefetch[1].result()  # read by the log-in worker while this screen mounted
         else:
             w = worklist.worklist(
-                db=app.db, actor=app.actor, now=app.now(), session_start=app.session_started_at
+                db=app.db,
+                actor=app.actor,
+                now=app.now(),
+                session_start=app.session_started_at,
+                limit=None if self.show_all else worklist.LIMIT,
             )
         ui(self, self.show, w)
 
@@ -136,12 +163,7 @@ class TodayScreen(LotWatcher, Screen[None]):
         table.clear()
         self._fill_token += 1
         self._fill(0, FIRST_ROWS, self._fill_token, row)
-        urgent = sum(1 for i in self.items if i.urgent)
-        self.query_one("#today-title", Static).update(
-            f"Today {w.today}: {len(self.items)} thing(s) to do, {urgent} urgent"
-            if self.items
-            else f"Today {w.today}: nothing waits for you"
-        )
+        self.query_one("#today-title", Static).update(title(w))
         self._handover(w)
 
     def _fill(self, start: int, stop: int, token: int, row: int) -> None:

@@ -117,3 +117,35 @@ def test_escape_on_a_filled_form_asks_before_discarding(tui_db: Database) -> Non
         assert type(app.screen).__name__ == "LotDetailScreen"
 
     drive(tui_db, script)
+
+
+def test_opening_a_mode_for_the_first_time_does_not_reparse_every_stylesheet(
+    tui_db: Database, monkeypatch: Any
+) -> None:
+    """Today, the board and the QA queue are modes; Textual re-parsed all of the app's CSS
+    twice on the first switch to each (a third of Enter -> Today at 10,000 lots). Their
+    screens start at the app's CSS generation instead (``tui.app._screen``), and are still
+    styled: the Today and board snapshots check how they look."""
+    from textual.css.stylesheet import Stylesheet
+
+    reparsed: list[int] = []
+    reparse = Stylesheet.reparse
+
+    def counted(self: Stylesheet) -> None:
+        reparsed.append(1)
+        reparse(self)
+
+    async def script(app: Any, pilot: Any) -> None:
+        monkeypatch.setattr(Stylesheet, "reparse", counted)
+        await login(pilot, board=False)
+        assert type(app.screen).__name__ == "TodayScreen"
+        await press(pilot, "b")
+        assert type(app.screen).__name__ == "LotBoardScreen"
+        await press(pilot, "q")
+        assert type(app.screen).__name__ == "QaQueueScreen"
+        assert reparsed == []
+        # the screens are styled: the board's table takes the screen's width
+        table = app.screen.query_one(DataTable)
+        assert table.styles.height is not None and table.region.width > 0
+
+    drive(tui_db, script)

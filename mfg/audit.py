@@ -16,6 +16,7 @@ sequence has no gaps and no two writers can fork the chain.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -255,7 +256,10 @@ def event_batches(conn: Connection, after: int = 0, batch: int = 20_000) -> Iter
         while rows := cast("list[Any]", cur.fetchmany(batch)):  # a list on both drivers
             yield rows
     finally:
-        cur.close()
+        # a reader that stopped early on an error closes this generator after its connection:
+        # the cursor went with it, and Python would print the close's error to the terminal
+        with contextlib.suppress(Exception):
+            cur.close()
 
 
 def chained(rows: list[Any], after: int = 0) -> list[ChainRow]:

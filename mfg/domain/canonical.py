@@ -49,14 +49,32 @@ def canonical_json(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
+class NotJSON(str):
+    """What a stored JSON text that is not JSON decodes to: a note naming its length, never
+    the text (it may be megabytes). CellTrail writes only JSON; this text came from an edit
+    outside it, which ``mfg audit verify``'s chain check names. A string: the fold takes nothing
+    from it (it reads dicts) and the log shows the note."""
+
+    __slots__ = ()
+
+
+def not_json(text: str) -> NotJSON:
+    return NotJSON(f"(not JSON: {len(text):,} characters)")
+
+
 def decode_json(text: str) -> Any:
     """The values of a stored JSON text (an audit event's old and new values): the one decoder
     for display and for ``mfg audit verify``. ``json.loads``'s values, by orjson (a verify's
     JSON work 0.69 s -> 0.27 s over 300,000 events); what orjson refuses (NaN, a lone
     surrogate, very deep nesting) json decides. orjson reads an integer beyond 64 bits as a
     float; the record check compares numbers as floats (``recordrows._same``), so that changes
-    no verdict (no id or count of CellTrail's comes near 2**63)."""
+    no verdict (no id or count of CellTrail's comes near 2**63). A text neither reads (malformed,
+    or nested deeper than json's recursion allows) is ``NotJSON``: a tampered row is reported
+    by verify, not a crash of it."""
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
-        return json.loads(text)
+        try:
+            return json.loads(text)
+        except (ValueError, RecursionError):
+            return not_json(text)

@@ -163,6 +163,30 @@ def test_audit_value_edited_in_sql_breaks_the_chain_at_that_event(db, actors, sc
     assert r.first_bad_seq == seq and "changed after it was written" in r.problem
 
 
+@pytest.mark.parametrize(
+    "column, value",
+    [
+        ("new_values", "{not json"),
+        ("new_values", "[" * 100_000 + "]" * 100_000),  # deeper than any decoder recurses
+        ("old_values", '{"a": ' * 50_000 + "1" + "}" * 50_000),
+    ],
+    ids=["malformed", "deep-array", "deep-object"],
+)
+def test_audit_values_that_are_not_json_are_reported_not_a_crash(db, actors, scene, column, value):
+    """An event's values replaced in SQL by text that no JSON decoder reads (malformed, or
+    nested past the decoder's recursion limit) crashed `mfg audit verify` and `mfg audit log`
+    with an internal error. Verify names the event; the log shows a note, not the text."""
+    from mfg.services import audit_trail
+
+    seq = scalar(db, "SELECT min(seq) FROM auditevent WHERE action = 'count.recorded'")
+    attack(db, f"UPDATE auditevent SET {column} = :v WHERE seq = :s", v=value, s=seq)
+    r = _chain_broken(db, actors)
+    assert r.first_bad_seq == seq and "changed after it was written" in r.problem
+    (event,) = [e for e in audit_trail.audit_log(db=db, actor=actors["qa"]) if e.seq == seq]
+    shown = event.new if column == "new_values" else event.old
+    assert shown == f"(not JSON: {len(value):,} characters)"
+
+
 def test_record_and_its_audit_event_both_edited_still_shows(db, actors, scene):
     """The careful tamperer edits the row AND the event: the hash chain catches the event."""
     seq = count_and_its_event_times_ten(db, scene["count_id"])

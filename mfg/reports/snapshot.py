@@ -13,17 +13,21 @@ halves read at once (one per core).
 
 ``read_pair`` yields ``(first, second)``; ``second`` is None when the two cannot be had (an
 in-memory database, a file not in WAL mode, where a waiting writer would block the second's
-first read; a writer too busy) or are not wanted: the caller then reads everything on ``first``.
+first read; a writer too busy; no second connection to be had -- the server's connections or
+the pool used up -- or its snapshot refused) or are not wanted: the caller then reads
+everything on ``first``.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 ATTEMPTS = 3
 _HEAD = text("SELECT max(seq) FROM auditevent")
@@ -67,12 +71,42 @@ def read_pair(
                 return
             if between is not None:
                 between()
-            with engine.connect() as second:
-                if second.execute(_HEAD).scalar() == head:
+            second = _second(engine, functools.partial(_at_head, head=head))
+            if isinstance(second, Connection):
+                with second:
                     yield first, second
-                    return
+                return
+            if second is NO_CONNECTION:  # none to be had: this one reads everything
+                yield first, None
+                return
     with engine.connect() as only:  # writes kept landing in between: one connection
         yield only, None
+
+
+def _at_head(conn: Connection, head: object) -> bool:
+    return bool(conn.execute(_HEAD).scalar() == head)
+
+
+NO_CONNECTION, OTHER_STATE = "no connection", "another state"
+
+
+def _second(engine: Engine, same: Callable[[Connection], bool]) -> Connection | str:
+    """A second connection that reads what the first does (``same``: its first read), else
+    why not: ``OTHER_STATE`` (it reads another state), ``NO_CONNECTION`` (none free, or its
+    first statement refused). Only its opening is guarded: errors while the report reads
+    propagate."""
+    try:
+        conn = engine.connect()
+    except SQLAlchemyError:
+        return NO_CONNECTION
+    try:
+        if same(conn):
+            return conn
+    except SQLAlchemyError:
+        conn.close()
+        return NO_CONNECTION
+    conn.close()
+    return OTHER_STATE
 
 
 @contextmanager
@@ -89,7 +123,15 @@ def _pg_pair(
             return
         if between is not None:
             between()
-        with engine.connect() as second:
-            second = second.execution_options(isolation_level="REPEATABLE READ")
-            second.execute(text(f"SET TRANSACTION SNAPSHOT '{name}'"))
+
+        def imports(conn: Connection) -> bool:
+            conn.execution_options(isolation_level="REPEATABLE READ")
+            conn.execute(text(f"SET TRANSACTION SNAPSHOT '{name}'"))
+            return True
+
+        second = _second(engine, imports)
+        if not isinstance(second, Connection):
+            yield first, None
+            return
+        with second:
             yield first, second

@@ -123,3 +123,47 @@ def test_a_sqlite_file_not_in_wal_mode_has_no_second_connection(tmp_path):
         assert first.exec_driver_sql("PRAGMA journal_mode").scalar() == "delete"
         assert second is None
     engine.dispose()
+
+
+def test_no_free_connection_for_the_second_half_leaves_one(db, actors):
+    """A site whose connections are used up (the pool, or the server's max_connections) still
+    gets its report, read on one connection: the second's opening failed the report before."""
+    from sqlalchemy import create_engine
+
+    world.subject(db, actors["tech"], "S-001")
+    engine = create_engine(db.engine.url, pool_size=1, max_overflow=0, pool_timeout=0.1)
+    try:
+        with snapshot.read_pair(engine) as (first, second):
+            assert second is None and _subjects(first) == 1
+        # with a connection free, the pair is had again
+        wide = create_engine(db.engine.url, pool_size=2, max_overflow=0, pool_timeout=0.1)
+        with snapshot.read_pair(wide) as (first, second):
+            assert second is not None and _subjects(second) == 1
+        wide.dispose()
+    finally:
+        engine.dispose()
+
+
+def test_a_second_connection_whose_first_read_fails_leaves_one(db, actors, monkeypatch):
+    """Its snapshot refused (PostgreSQL) or its first read failing (SQLite): one connection."""
+    from sqlalchemy.exc import OperationalError
+
+    world.subject(db, actors["tech"], "S-001")
+    opened: list[Any] = []
+    connect = db.engine.connect
+
+    def failing_second() -> Any:
+        conn = connect()
+        opened.append(conn)
+        if len(opened) == 2:
+
+            def refuse(*a: Any, **k: Any) -> Any:
+                raise OperationalError("SET TRANSACTION SNAPSHOT", {}, Exception("refused"))
+
+            monkeypatch.setattr(conn, "execute", refuse)
+        return conn
+
+    monkeypatch.setattr(db.engine, "connect", failing_second)
+    with snapshot.read_pair(db.engine) as (first, second):
+        assert second is None and _subjects(first) == 1
+    assert len(opened) == 2 and opened[1].closed

@@ -34,8 +34,10 @@ def check_per_event(rec_: Record, trail: Trail, t: Tables) -> tuple[list[RecordP
             action, by, at, old, new, seq = evt
             want = {
                 "action": action.removeprefix(rec_.per_event),
-                "from_state": (old or {}).get("state"),
-                "to_state": (new or {}).get("state"),
+                # values an edit outside CellTrail made not an object (``NotJSON``, a list):
+                # no state recorded, so the row's differs and is named
+                "from_state": old.get("state") if isinstance(old, dict) else None,
+                "to_state": new.get("state") if isinstance(new, dict) else None,
                 "by": by,
                 "at": at,
             }
@@ -84,7 +86,7 @@ def _details_problem(details: str, new: Any, action: str) -> str:
     infusion overrun, a discard reason -- verified clean.)"""
     try:
         stored = json.loads(details)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):  # deeper than json recurses: edited too
         return "details are not the JSON CellTrail wrote: changed outside CellTrail"
     if not isinstance(stored, dict):
         return f"details are {_show(stored)}, not the JSON object CellTrail wrote: changed outside CellTrail"
@@ -116,7 +118,7 @@ def _coa_content(row: Any, rec: Folded, t: Tables) -> list[str]:
         got = hashlib.sha256(
             canonical_json(json.loads(row["content_json"])).encode("utf-8")
         ).hexdigest()
-    except ValueError:
+    except (ValueError, RecursionError):
         got = "(not JSON)"
     if want is None or got == want:
         return []
@@ -306,7 +308,7 @@ def _coa_body(row: Any, rec: Folded, t: Tables) -> list[str]:
     next content's could hold back a needed revision."""
     try:
         want = body_hash(json.loads(row["content_json"]))
-    except (TypeError, ValueError, AttributeError):
+    except (TypeError, ValueError, AttributeError, RecursionError):
         return []  # content_json itself is reported (coa_content)
     got = row["results_hash"]
     if got == want:

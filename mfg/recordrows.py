@@ -179,7 +179,7 @@ def _via(how: str, stored: Any) -> Any:
     if how == "json":
         try:
             return None if stored is None else json.loads(stored)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than json recurses
             return stored
     return stored
 

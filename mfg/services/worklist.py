@@ -104,8 +104,7 @@ def worklist(
     if counts:
         _expansion_items(found, lot_status.expansion_lots(db, today))
     if allowed(actor.role, "result.verify"):
-        for item in _results_to_verify(db, actor):
-            found.keep(item)
+        _results_to_verify(found, db, actor)
     if allowed(actor.role, "harvest.verify"):
         _records_to_verify(found, db, actor)
     if allowed(actor.role, "bag.custody"):
@@ -145,22 +144,26 @@ _Item = tuple[str, str, str, bool, "datetime | None"]  # kind, lot, text, urgent
 
 class _Found:
     """Every item counted by kind and urgency; the items of the big sources (the lots being
-    expanded, the records to verify: tens of thousands at 100,000 lots) kept only up to
-    ``cap`` of each kind and urgency. Those sources yield each kind in lot-number order, the
-    order of the list within a kind, so an item past the cap has ``cap`` of its kind before it
-    and can never be among the ``cap`` most urgent: the list is the same as with every item
-    kept, and the text of the others is never built."""
+    expanded, the records and the results to verify: tens of thousands at 100,000 lots) kept
+    only up to ``cap`` per source, kind and urgency. Each of those sources yields each kind in
+    lot-number order, the order of the list within a kind, so an item past its source's cap has
+    ``cap`` items of its kind before it and can never be among the ``cap`` most urgent: the list
+    is the same as with every item kept (several sources may feed one kind: each keeps its own
+    first ``cap``), and the text of the others is never built."""
 
     def __init__(self, cap: int | None) -> None:
         self.cap = cap
         self.kept: list[_Item] = []
         self.seen: Counter[tuple[str, bool]] = Counter()
+        self._kept_of: Counter[tuple[str, str, bool]] = Counter()
 
-    def room(self, kind: str, urgent: bool) -> bool:
-        """Count an item of ``kind``; whether it is kept (the caller builds it only then)."""
-        key = (kind, urgent)
-        self.seen[key] += 1
-        return self.cap is None or self.seen[key] <= self.cap
+    def room(self, source: str, kind: str, urgent: bool) -> bool:
+        """Count an item of ``kind`` from ``source`` (in lot-number order); whether it is kept
+        (the caller builds it only then)."""
+        self.seen[kind, urgent] += 1
+        key = (source, kind, urgent)
+        self._kept_of[key] += 1
+        return self.cap is None or self._kept_of[key] <= self.cap
 
     def keep(self, item: _Item) -> None:
         """Count and keep an item of a source not in lot-number order (few items)."""
@@ -170,7 +173,11 @@ class _Found:
 
 def _expansion_items(found: _Found, rows: Iterable[lot_status.ExpansionLot]) -> None:
     """``rows`` in lot-number order (``expansion_lots``)."""
-    room, keep = found.room, found.kept.append
+    keep = found.kept.append
+
+    def room(kind: str, urgent: bool) -> bool:
+        return found.room("expansion", kind, urgent)
+
     for lot_number, _state, count, window, last_day, day_n, (first, last) in rows:
         if count == lot_status.OVERDUE:
             if room("count-overdue", True):
@@ -183,9 +190,9 @@ def _expansion_items(found: _Found, rows: Iterable[lot_status.ExpansionLot]) -> 
             keep(("harvest-window", lot_number, text, window == lot_status.LAST_DAY, None))
 
 
-def _results_to_verify(db: Database, actor: Actor) -> list[_Item]:
+def _results_to_verify(found: _Found, db: Database, actor: Actor) -> None:
     """Current results of lots in testing nobody has verified, not entered by the user (one
-    query; the QA queue lists them oldest first)."""
+    query, in lot-number order; the QA queue lists them oldest first)."""
     lot, rr = Lot.__table__, ReleaseResult.__table__  # type: ignore[attr-defined]
     stmt = (
         sa_select(lot.c.lot_number, rr.c.test_code, rr.c.entered_by)
@@ -197,14 +204,13 @@ def _results_to_verify(db: Database, actor: Actor) -> list[_Item]:
             rr.c.entered_by != actor.username,
             lot.c.state.in_(TESTING),
         )
-        .order_by(rr.c.entered_at, rr.c.id)
+        .order_by(lot_status.in_lot_order(db), rr.c.entered_at, rr.c.id)
     )
     with db.read() as s:
         rows = s.connection().execute(stmt).all()
-    return [
-        ("verify", number, f"verify {test_code} ({by})", False, None)
-        for number, test_code, by in rows
-    ]
+    for number, test_code, by in rows:
+        if found.room("results", "verify", False):
+            found.kept.append(("verify", number, f"verify {test_code} ({by})", False, None))
 
 
 def _records_to_verify(found: _Found, db: Database, actor: Actor) -> None:
@@ -235,11 +241,11 @@ def _records_to_verify(found: _Found, db: Database, actor: Actor) -> None:
     )
     with db.read() as s:
         rows = s.connection().execute(stmt).all()
-    room, keep = found.room, found.kept.append
+    keep = found.kept.append
     for number, h_by, h_due, subject_id, w_by, w_due in rows:
-        if h_due and room("verify", False):
+        if h_due and found.room("records", "verify", False):
             keep(("verify", number, f"verify the harvest ({h_by})", False, None))
-        if w_due and room("verify", False):
+        if w_due and found.room("records", "verify", False):
             who = w_by or "not recorded"
             keep(("verify", number, f"verify {subject_id}'s weight ({who})", False, None))
 

@@ -301,6 +301,39 @@ def test_dose_bag_custody_changed_in_sql_is_named(db, actors):
     )
 
 
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE auditevent SET new_values = '{x' WHERE seq = "
+        "(SELECT min(seq) FROM auditevent WHERE action LIKE 'bag.%')",
+        "UPDATE auditevent SET old_values = '[1]' WHERE seq = "
+        "(SELECT max(seq) FROM auditevent WHERE action LIKE 'bag.%')",
+        "UPDATE custodyevent SET details = :deep WHERE id = (SELECT min(id) FROM custodyevent)",
+        "UPDATE coarevision SET content_json = :deep",
+    ],
+    ids=["bag-event-not-json", "bag-event-a-list", "custody-details-deep", "coa-content-deep"],
+)
+def test_custody_and_coa_values_that_are_no_json_object_are_named_not_a_crash(
+    db, actors, statement
+):
+    """The per-event custody check read an event's values with ``.get`` and the custody
+    details and COA content with ``json.loads``: values no JSON object (or nested past the
+    decoder's recursion) crashed `mfg audit verify` instead of being reported."""
+    from tests.release.conftest import ready_lot, sign
+
+    lot = ready_lot(db, actors)
+    sign(db, actors, lot)  # the release writes the COA's first revision
+    world.stored_bag(db, actors["tech"], lot)
+    assert verify(db, actors["qa"]).ok
+    deep = "[" * 100_000 + "]" * 100_000
+    if "auditevent" in statement:
+        attack(db, statement)
+    else:
+        sql(db, statement, deep=deep)
+    r = verify(db, actors["qa"])
+    assert not r.ok and (r.first_bad_seq is not None or r.record_problems), r
+
+
 def test_disposition_and_label_print_changed_in_sql_are_named(db, actors):
     from mfg.services import labels
     from tests.release.conftest import ready_lot, sign

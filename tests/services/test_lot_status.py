@@ -176,3 +176,20 @@ def test_today_lists_the_most_urgent_items_and_counts_them_all(db, actors):
     assert {"count-overdue", "count-due"} <= kinds
     qa = worklist.worklist(db=db, actor=actors["qa"], now=NOW, limit=None)
     assert dict(qa.by_kind)["verify"] == 4  # two results of each lot, entered by the technician
+
+
+def test_records_to_verify_of_earlier_lots_come_before_results_of_later_ones(db, actors):
+    """The records to verify (harvest, weight) and the results to verify feed one kind from two
+    sources: with more results than the limit, a harvest of an earlier lot must still head the
+    list (each source keeps its own first items; a shared count left records no room)."""
+    first = harvested(db, actors, "S-050", verify=False)  # harvest + weight to verify
+    later = [harvested(db, actors, f"S-05{i}") for i in (1, 2)]
+    for lot in later:
+        enter(db, actors, lot, {"VIAB": "91.5", "CD3": "96.1 %"}, verify_by=None)
+    qa = actors["qa"]
+    full = worklist.worklist(db=db, actor=qa, now=NOW, limit=None)
+    assert [i.lot_number for i in full.items[:2]] == [first, first]
+    assert dict(full.by_kind)["verify"] == 6
+    for limit in (1, 2, 3, 5):
+        head = worklist.worklist(db=db, actor=qa, now=NOW, limit=limit)
+        assert head.items == full.items[:limit], limit

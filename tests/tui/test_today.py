@@ -130,7 +130,7 @@ def test_today_lists_the_most_urgent_first_and_a_lists_everything(
     tui_db: Database, monkeypatch: Any
 ) -> None:
     """Today counts every item in its title but lists only the most urgent ones
-    (``worklist.LIMIT``); ``a`` lists them all."""
+    (``worklist.LIMIT``); ``a`` lists them all, and again only the most urgent."""
     world.subject(tui_db, TECH2, "S-078")
     world.lot(tui_db, TECH2, "S-078", day0=NOW.date() - timedelta(days=5))  # count overdue
     full = worklist.worklist(db=tui_db, actor=TECH, now=NOW, limit=None)
@@ -154,5 +154,9 @@ def test_today_lists_the_most_urgent_first_and_a_lists_everything(
         assert "listed" not in title, title
         await press(pilot, "r")  # a reload keeps every item
         assert table.row_count == full.total
+        await press(pilot, "a")  # and back to the most urgent only
+        assert table.row_count == 1
+        title = str(app.screen.query_one("#today-title", Static).render())
+        assert "the 1 most urgent listed (a: all)" in title, title
 
     drive(tui_db, script)

@@ -5,12 +5,12 @@ and the handover: what others changed on lots since my previous session (my last
 action before this log-in; the log-in itself does not count).
 
 Everything is counted in the title; the list holds the most urgent items
-(``mfg.services.worklist.LIMIT``) until ``a`` asks for all of them.
+(``mfg.services.worklist.LIMIT``); ``a`` lists every item, and again the most urgent only.
 
 | key   | action                              |
 |-------|-------------------------------------|
 | enter | open the lot of the selected item   |
-| a     | list every item, not only the most urgent ones |
+| a     | every item / the most urgent only   |
 | b     | the lot board                       |
 | q     | the QA queue                        |
 | r     | reload                              |
@@ -72,13 +72,15 @@ def countdown(deadline: datetime, now: datetime) -> Text:
     return Text(f"{m}:{s:02d} OVER", style="bold white on red")
 
 
-def title(w: Worklist) -> str:
+def title(w: Worklist, limit: int) -> str:
     """``Today 2026-12-03: 1,234 things to do, 56 urgent; the 200 most urgent listed (a: all)``."""
     if not w.total:
         return f"Today {w.today}: nothing waits for you"
     text = f"Today {w.today}: {w.total:,} thing(s) to do, {w.urgent:,} urgent"
     if not w.complete:
         text += f"; the {len(w.items):,} most urgent listed (a: all)"
+    elif w.total > limit:
+        text += " (a: the most urgent only)"
     return text
 
 
@@ -126,10 +128,13 @@ class TodayScreen(LotWatcher, Screen[None]):
         self.reload()
 
     def action_all(self) -> None:
-        if self.worklist is not None and self.worklist.complete:
+        """Every item, or back to the most urgent (every reload of every item costs seconds
+        with tens of thousands of lots, and other users' writes reload Today)."""
+        w = self.worklist
+        if not self.show_all and w is not None and w.complete:
             self.app.notify("every item is listed already")
             return
-        self.show_all = True
+        self.show_all = not self.show_all
         self.reload()
 
     @service_worker(group="today")
@@ -163,7 +168,9 @@ class TodayScreen(LotWatcher, Screen[None]):
         table.clear()
         self._fill_token += 1
         self._fill(0, FIRST_ROWS, self._fill_token, row)
-        self.query_one("#today-title", Static).update(title(w))
+        from mfg.services import worklist
+
+        self.query_one("#today-title", Static).update(title(w, worklist.LIMIT))
         self._handover(w)
 
     def _fill(self, start: int, stop: int, token: int, row: int) -> None:

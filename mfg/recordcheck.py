@@ -339,10 +339,21 @@ def check_table(rec_: Record, trail: Trail, t: Tables) -> tuple[list[RecordProbl
 
 
 def _sort_key(key: str) -> tuple[int, str]:
-    return (int(key), "") if key.isdigit() else (0, key)
+    # ASCII digits only: "²".isdigit() is true and int() refuses it (a key edited in SQL)
+    return (int(key), "") if key.isascii() and key.isdigit() else (0, key)
 
 
-DEEP = "a stored value is nested deeper than the check can read: changed outside CellTrail"
+# What a value CellTrail never writes (edited in SQL: text in a number column, a list where an
+# id was, nesting past Python's recursion) raises in a check written for CellTrail's values.
+# Verify fails closed: the check that stopped is named, never passed.
+UNREADABLE = (TypeError, ValueError, KeyError, AttributeError, RecursionError)
+
+
+def stopped(e: BaseException) -> str:
+    return (
+        f"the check stopped on a value CellTrail never writes ({type(e).__name__}): "
+        "changed outside CellTrail"
+    )
 
 
 def check_records(
@@ -370,8 +381,8 @@ def check_records(
                 continue
             try:
                 p, n = check_table(rec, trail, t)
-            except RecursionError:  # a value nested past Python's recursion: never CellTrail's
-                p, n = [RecordProblem(rec.entity, "(table)", DEEP)], 0
+            except UNREADABLE as e:  # a value CellTrail never writes: fail closed, say where
+                p, n = [RecordProblem(rec.name or rec.entity, "(table)", stopped(e))], 0
             problems += p
             checked += n
     return problems, checked

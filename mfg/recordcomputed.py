@@ -203,7 +203,8 @@ def _bag_from_harvest(row: Any, rec: Folded, t: Tables) -> list[str]:
     }
     out = []
     for k, v in want.items():
-        if k == "car_viable_cells" and abs(row[k] - v) <= 1:
+        number = isinstance(row[k], (int, float)) and not isinstance(row[k], bool)
+        if k == "car_viable_cells" and number and abs(row[k] - v) <= 1:
             continue
         if not _same(row[k], v):
             out.append(
@@ -229,7 +230,12 @@ def _bags_of_harvests(
     out = []
     for lot_pk, h in sorted(_current_harvests(t).items(), key=lambda kv: kv[1]["id"]):
         first = trail.records.get(("harvest", str(h["id"])))
+        walked: set[int] = set()  # a loop of replacements (only an edit of the trail makes one)
         while first is not None and first.correction and first.supersedes is not MISSING:
+            if id(first) in walked:
+                first = None
+                break
+            walked.add(id(first))
             first = trail.records.get(("harvest", str(first.supersedes)))
         if first is None or first.created is None:
             continue  # the harvest row itself is reported (inserted outside CellTrail)

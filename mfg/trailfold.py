@@ -171,7 +171,8 @@ def _link_result(
     supersedes the lot's current result of that test; a correction names its replacement.
     Without this a pending result's links went unchecked, and any result could be marked
     superseded in SQL (a failing sterility result dropped out of every review and the COA)."""
-    key = (lot, new.get("test_code"))
+    code = new.get("test_code")
+    key = (lot, code if code is None or isinstance(code, str) else "(not text)")  # edited
     if action == "result.added":
         if old_v not in ("null", ""):  # it replaced the pending result of its test
             prev = current.get(key)
@@ -192,7 +193,7 @@ def _rename(recs: dict[tuple[str, str], Folded], entity: str, old: Any, eid: str
     and records created under a renamed lot number, follow it."""
     key = ID_KEYS.get(entity)
     was = old.get(key) if key is not None and type(old) is dict else None
-    if was is None or was == eid:
+    if not isinstance(was, str) or was == eid:  # none, or not an id (an edit of the trail)
         return
     moved = recs.pop((entity, was), None)
     if moved is not None:

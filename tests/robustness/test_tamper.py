@@ -350,3 +350,59 @@ def test_disposition_and_label_print_changed_in_sql_are_named(db, actors):
         'disposition 1: decision is "released" but the audit trail recorded "rejected"' in problems
     )
     assert 'label print 1: object_ref is "BH002-26-9999/B1"' in problems
+
+
+@pytest.mark.parametrize(
+    "edit, attack_trail",
+    [
+        # a harvest's event made to name itself as its replacement: the walk to the first
+        # harvest looped for ever and verify never answered
+        (
+            "UPDATE auditevent SET new_values = '{\"replaced_by\": ' || entity_id || '}' "
+            "WHERE seq = (SELECT min(seq) FROM auditevent WHERE action = 'harvest.recorded')",
+            True,
+        ),
+        # a list where a result's test code was: the fold used it as a key (TypeError)
+        (
+            "UPDATE auditevent SET new_values = '{\"test_code\": [1]}' "
+            "WHERE seq = (SELECT min(seq) FROM auditevent WHERE action = 'result.added')",
+            True,
+        ),
+        # a lot number of digits int() refuses ("²".isdigit() is true): the problems' sort
+        ("UPDATE lot SET lot_number = '²' WHERE id = (SELECT min(id) FROM lot)", False),
+    ],
+    ids=["harvest-replaces-itself", "test-code-a-list", "superscript-lot-number"],
+)
+def test_values_celltrail_never_writes_are_reported_not_a_crash_or_a_hang(
+    db, actors, edit, attack_trail
+):
+    from tests.release.conftest import enter
+
+    lot = world.harvested_lot(db, actors["tech"])[0].lot_number
+    enter(db, actors, lot, {"VIAB": "91.5"})
+    assert verify(db, actors["qa"]).ok
+    (attack if attack_trail else sql)(db, edit)
+    r = verify(db, actors["qa"])
+    assert not r.ok
+    if attack_trail:
+        assert r.first_bad_seq is not None  # the chain still names the edited event
+
+
+def test_text_in_a_number_column_is_reported_not_a_crash(db, actors):
+    """SQLite keeps 'x' in an integer column (PostgreSQL refuses it): the bag check
+    subtracted it."""
+    from sqlalchemy.exc import DataError
+
+    from tests.release.conftest import ready_lot, sign
+
+    lot = ready_lot(db, actors)
+    sign(db, actors, lot)
+    world.stored_bag(db, actors["tech"], lot)
+    edit = "UPDATE dosebag SET car_viable_cells = 'x' WHERE bag_no = 1"
+    if db.dialect == "postgresql":  # the column's type refuses the edit itself
+        with pytest.raises(DataError):
+            sql(db, edit)
+        return
+    sql(db, edit)
+    r = verify(db, actors["qa"])
+    assert not r.ok and any("car_viable_cells" in p for p in r.record_problems), r

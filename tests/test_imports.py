@@ -45,3 +45,28 @@ def test_import_contracts_hold():
     r = subprocess.run([str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert "0 broken" in r.stdout
+
+
+def test_reading_a_lot_builds_no_validator_and_imports_no_coa_code():
+    """`mfg lot show` is a fresh process per command: the services it imports must not pull in
+    the COA renderer or the accounts service (holds' decisions import them where used), and the
+    table models' pydantic validators are built when first used, not at import."""
+    code = (
+        "import sys\n"
+        "import mfg.cli.lots\n"
+        "from mfg.services import harvest, holds, lots\n"
+        "from mfg.store import tables\n"
+        "loaded = [m for m in ('mfg.coa', 'mfg.services.coa_service', 'mfg.services.users')"
+        " if m in sys.modules]\n"
+        "built = [t.__name__ for t in (tables.Lot, tables.AuditEvent, tables.User)"
+        " if t.__pydantic_complete__]\n"
+        "print(loaded, built)\n"
+        "try:\n"
+        "    tables.Lot.model_validate({})\n"
+        "except Exception as e:\n"  # built on first use, and it validates
+        "    print(type(e).__name__, 'lot_number' in str(e), tables.Lot.__pydantic_complete__)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.splitlines() == ["[] []", "ValidationError True True"]

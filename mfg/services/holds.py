@@ -16,7 +16,6 @@ from mfg.audit import canonical_json
 from mfg.domain import holds as rules
 from mfg.domain.reasons import require_reason
 from mfg.errors import RuleViolation
-from mfg.services import coa_service, users
 from mfg.services.lots import get_lot_row
 from mfg.services.release_read.holds import (
     RELEASES,
@@ -31,7 +30,7 @@ from mfg.services.release_read.holds import (
     statuses_in,
 )
 from mfg.services.subjects import get_subject_row
-from mfg.services.uow import Actor, Database
+from mfg.services.uow import Actor, Database, Tx
 from mfg.store.tables import Lot, LotHold, OosAdministration
 
 __all__ = [
@@ -75,8 +74,20 @@ def _signed_hash(record: Mapping[str, object]) -> str:
     return hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest()
 
 
+# The accounts and COA services are imported by the decisions that use them: reading a lot's
+# holds (`mfg lot show`, a fresh process per command) needs neither (about 60 ms of imports).
+
+
 def _signer(db: Database, actor: Actor, password: str, now: datetime) -> Actor:
+    from mfg.services import users
+
     return users.reauthenticate(db, actor, password, now=now)
+
+
+def _reissue_coa(tx: Tx, db: Database, lot: Lot, why: str) -> None:
+    from mfg.services import coa_service
+
+    coa_service.refresh_in_tx(tx, db, lot, why)
 
 
 def place_hold(
@@ -108,7 +119,7 @@ def place_hold(
             new={"signed_by": signer.full_name, "meaning": "hold placed", "sha256": h.placed_hash},
             reason=text,
         )
-        coa_service.refresh_in_tx(tx, db, lot, f"QA hold placed: {text}")
+        _reissue_coa(tx, db, lot, f"QA hold placed: {text}")
         view = status_in(s, lot)
         tx.commit()
         return view
@@ -159,7 +170,7 @@ def lift_hold(
             new={"signed_by": signer.full_name, "meaning": "hold lifted", "sha256": h.lifted_hash},
             reason=text,
         )
-        coa_service.refresh_in_tx(tx, db, lot, f"QA hold {h.id} lifted: {text}")
+        _reissue_coa(tx, db, lot, f"QA hold {h.id} lifted: {text}")
         view = status_in(s, lot)
         tx.commit()
         return view
@@ -236,7 +247,7 @@ def administer_oos(
             },
             reason=text,
         )
-        coa_service.refresh_in_tx(tx, db, lot, f"OOS administration approved (physician {doctor})")
+        _reissue_coa(tx, db, lot, f"OOS administration approved (physician {doctor})")
         view = status_in(s, lot)
         tx.commit()
         return view

@@ -26,8 +26,6 @@ from mfg.services import lot_status
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import AuditEvent, DoseBag, Harvest, Lot, ReleaseResult, Subject
 
-COUNT_DUE_AFTER_DAYS = lot_status.COUNT_DUE_AFTER_DAYS
-EXPANDING = ("registered", "in_expansion")
 TESTING = ("harvested", "in_release_testing", "conditionally_released")
 
 

@@ -4,8 +4,9 @@
 
 Prints the median of ``--runs`` calls of ``worklist.worklist`` as a logged-in technician and as
 QA, with the number of items, beside the board read of all active lots (what the worklist was
-built on before it read only the lots of the reader's work) and the QA queue's board read of the
-lots awaiting disposition (same run).
+built on before it read only the lots of the reader's work) and the QA queue's read of the lots
+awaiting disposition (``board.awaiting_disposition``) beside the board's rows of the same lots,
+what the queue read before (same run).
 """
 
 from __future__ import annotations
@@ -44,8 +45,6 @@ def main() -> None:
             out.append(time.perf_counter() - t)
         return statistics.median(out)
 
-    from tui.screens.qa_queue import AWAITING
-
     items = worklist.worklist(db=db, actor=tech, now=now).total
     qa_items = worklist.worklist(db=db, actor=qa, now=now).total
     b = timed(lambda: board.board(db=db, actor=tech, now=now, active_only=True))
@@ -54,14 +53,18 @@ def main() -> None:
     # every item built and listed, as Today did before it listed the most urgent (``a``)
     wa = timed(lambda: worklist.worklist(db=db, actor=tech, now=now, limit=None))
     wqa = timed(lambda: worklist.worklist(db=db, actor=qa, now=now, limit=None))
-    q = timed(lambda: board.board(db=db, actor=qa, now=now, states=AWAITING))
+    n_awaiting = len(board.awaiting_disposition(db=db, actor=qa, now=now))
+    q = timed(lambda: board.awaiting_disposition(db=db, actor=qa, now=now))
+    # what the QA queue read before (the board's rows of those lots, counts included)
+    qb = timed(lambda: board.board(db=db, actor=qa, now=now, states=board.TESTING_STATES))
     print(f"$ {' '.join(sys.argv)}")
     print(
         f"board, all active lots: {b * 1000:.0f} ms; Today's worklist, the {worklist.LIMIT} "
         f"most urgent listed: technician {w * 1000:.0f} ms (of {items:,} items), QA "
         f"{wq * 1000:.0f} ms (of {qa_items:,}); every item listed ('a'): technician "
-        f"{wa * 1000:.0f} ms, QA {wqa * 1000:.0f} ms; QA queue's board (lots awaiting "
-        f"disposition): {q * 1000:.0f} ms; median of {args.runs}"
+        f"{wa * 1000:.0f} ms, QA {wqa * 1000:.0f} ms; QA queue's lots awaiting disposition "
+        f"({n_awaiting:,}): {q * 1000:.0f} ms, against the board's rows of those lots (counts "
+        f"included, as the queue read them before): {qb * 1000:.0f} ms; median of {args.runs}"
     )
     db.dispose()
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import and_, case, func, literal, null, or_, select
 from sqlmodel import col
 
 from mfg.domain import dose, expansion, identity, ids
@@ -207,10 +207,37 @@ def _open_alerts(chosen: Any) -> Any:
     )
 
 
-def _page_query(chosen: Any) -> Any:
-    """One row per (chosen lot, kept count): lot, subject, harvest, result and alert tallies."""
+# the columns of ``_last_counts`` the page reads
+_COUNT_COLUMNS = (
+    "expansion_day",
+    "measured_on",
+    "total_cells",
+    "viable_cells",
+    "rn_last",
+    "rn_first",
+)
+
+
+def _page_query(chosen: Any, with_counts: bool = True) -> Any:
+    """One row per (chosen lot, kept count): lot, subject, harvest, result and alert tallies.
+    ``with_counts=False``: one row per lot, its count columns NULL (no count is read)."""
     lot, subj, hv = _LOT, _SUBJ, _HV
-    cur, res, alerts = _last_counts(chosen), _result_counts(chosen), _open_alerts(chosen)
+    res, alerts = _result_counts(chosen), _open_alerts(chosen)
+    source = (
+        chosen.join(lot, lot.c.id == chosen.c.id)
+        .join(subj, subj.c.id == lot.c.subject_pk)
+        .outerjoin(hv, and_(hv.c.lot_pk == lot.c.id, hv.c.superseded_by_id.is_(None)))
+        .outerjoin(res, res.c.lot_pk == lot.c.id)
+        .outerjoin(alerts, alerts.c.lot_pk == lot.c.id)
+    )
+    if with_counts:
+        cur = _last_counts(chosen)
+        source = source.outerjoin(cur, cur.c.lot_pk == lot.c.id)
+        counted = [cur.c[name] for name in _COUNT_COLUMNS]
+        order = [lot.c.id.desc(), cur.c.expansion_day]
+    else:
+        counted = [null().label(name) for name in _COUNT_COLUMNS]
+        order = [lot.c.id.desc()]
     return (
         select(
             lot.c.id,
@@ -233,22 +260,10 @@ def _page_query(chosen: Any) -> Any:
             func.coalesce(res.c.unverified, 0).label("unverified"),
             func.coalesce(res.c.entered, 0).label("entered"),
             func.coalesce(alerts.c.alerts, 0).label("alerts"),
-            cur.c.expansion_day,
-            cur.c.measured_on,
-            cur.c.total_cells,
-            cur.c.viable_cells,
-            cur.c.rn_last,
-            cur.c.rn_first,
+            *counted,
         )
-        .select_from(
-            chosen.join(lot, lot.c.id == chosen.c.id)
-            .join(subj, subj.c.id == lot.c.subject_pk)
-            .outerjoin(hv, and_(hv.c.lot_pk == lot.c.id, hv.c.superseded_by_id.is_(None)))
-            .outerjoin(res, res.c.lot_pk == lot.c.id)
-            .outerjoin(alerts, alerts.c.lot_pk == lot.c.id)
-            .outerjoin(cur, cur.c.lot_pk == lot.c.id)
-        )
-        .order_by(lot.c.id.desc(), cur.c.expansion_day)
+        .select_from(source)
+        .order_by(*order)
     )
 
 
@@ -317,10 +332,30 @@ def board(
         sites = tuple(
             r[0] for r in conn.execute(select(_SUBJ.c.site).distinct().order_by(_SUBJ.c.site))
         )
+    rows = _rows(db, raw, today)
+    return Board(tuple(rows), today, total if total is not None else len(rows), sites)
+
+
+def _rows(db: Database, raw: Sequence[Any], today: date) -> list[BoardRow]:
     products: dict[tuple[str, str], Product] = {}
     rows = [_row(db, products, first, counted, today) for first, counted in _lots_with_counts(raw)]
-    rows = _with_holds(db, rows, [r.id for r in raw if r.alerts or r.state in HOLD_STATES])
-    return Board(tuple(rows), today, total if total is not None else len(rows), sites)
+    return _with_holds(db, rows, [r.id for r in raw if r.alerts or r.state in HOLD_STATES])
+
+
+def awaiting_disposition(*, db: Database, actor: Actor, now: datetime) -> list[BoardRow]:
+    """The QA queue's lots awaiting disposition, newest first: lots in release testing
+    (harvested, in release testing, conditionally released) whose entered results are all
+    verified. Each row is the board's row of that lot except the count columns, which are
+    empty (``fold_expansion``, ``last_viability_pct``, ``last_count_day``: None): past harvest,
+    a lot's dose, flags and holds come from its harvest, results, alerts and holds, and no
+    count is read (with the counts, the read of 3,989 such lots returned 19,945 rows)."""
+    actor.require("lot.read")
+    today = db.today(now)
+    states = sorted(s.value for s in TESTING_STATES)
+    chosen = _chosen(_filters(states, None, None), False, None, 0)
+    with db.read() as s:
+        raw = s.connection().execute(_page_query(chosen, with_counts=False)).all()
+    return [r for r in _rows(db, raw, today) if not r.unverified_results]
 
 
 # states in which a lot can be held by something other than an alert or a QA hold

@@ -25,9 +25,8 @@ from tui.workers import service_worker, ui
 
 if TYPE_CHECKING:
     from mfg.errors import CellTrailError
-    from mfg.services.board import Board, BoardRow, ResultToVerify
+    from mfg.services.board import BoardRow, ResultToVerify
 
-AWAITING = ("harvested", "in_release_testing", "conditionally_released")
 # Lots put in the table before the first paint, then per event-loop turn (as on Today).
 FIRST_ROWS = 50
 FILL_CHUNK = 250
@@ -80,10 +79,10 @@ class QaQueueScreen(LotWatcher, Screen[None]):
         if app.actor is None:  # logged out (or locked) while this was queued
             return
         results = board.results_to_verify(db=app.db, actor=app.actor)
-        b = board.board(db=app.db, actor=app.actor, now=app.now(), states=AWAITING)
-        ui(self, self.show, results, b)
+        awaiting = board.awaiting_disposition(db=app.db, actor=app.actor, now=app.now())
+        ui(self, self.show, results, awaiting)
 
-    def show(self, results: list[ResultToVerify], b: Board) -> None:
+    def show(self, results: list[ResultToVerify], awaiting: list[BoardRow]) -> None:
         self.results = results
         verify = self.query_one("#to-verify", DataTable)
         dispose = self.query_one("#to-dispose", DataTable)
@@ -105,7 +104,6 @@ class QaQueueScreen(LotWatcher, Screen[None]):
                 key=str(i),
             )
         self.query_one("#verify-title", Static).update(f"Results to verify ({len(results)})")
-        awaiting = [r for r in b.rows if r.state in AWAITING and not r.unverified_results]
         self._fill_token += 1
         self._fill(awaiting, 0, FIRST_ROWS, self._fill_token)
         if not isinstance(self.focused, DataTable):  # the first load; a refresh keeps the focus

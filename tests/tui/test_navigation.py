@@ -149,3 +149,36 @@ def test_opening_a_mode_for_the_first_time_does_not_reparse_every_stylesheet(
         assert table.styles.height is not None and table.region.width > 0
 
     drive(tui_db, script)
+
+
+def test_the_css_of_the_screens_after_the_log_in_is_parsed_while_the_user_types(
+    tui_db: Database, monkeypatch: Any
+) -> None:
+    """Textual adds a widget class's CSS when the first one is mounted and then parses every
+    stylesheet again: twice between Enter on the log-in and Today's rows (its Header and
+    DataTable). The app adds their CSS while the log-in waits for the user, so Enter -> Today
+    parses nothing, and Today is still styled as before (its snapshot checks the look)."""
+    from textual.css.stylesheet import Stylesheet
+    from textual.widgets import Header
+
+    parsed: list[int] = []
+    parse = Stylesheet.parse
+
+    def counted(self: Stylesheet) -> None:
+        parsed.append(1)
+        parse(self)
+
+    async def script(app: Any, pilot: Any) -> None:
+        for _ in range(100):  # it runs after the log-in's first paint
+            if app.css_preloaded:
+                break
+            await pilot.pause()
+        assert app.css_preloaded
+        monkeypatch.setattr(Stylesheet, "parse", counted)
+        await login(pilot, board=False)
+        assert type(app.screen).__name__ == "TodayScreen"
+        assert parsed == []
+        assert app.screen.query_one(Header).region.height == 1
+        assert app.screen.query_one(DataTable).row_count > 0
+
+    drive(tui_db, script)

@@ -148,15 +148,17 @@ class CellTrailApp(SessionMixin, App[None]):
         one is mounted, and then parses every stylesheet again: twice, 22 ms, between Enter and
         Today's rows at 10,000 lots), and parse once now. Textual skips a source it already
         has, so mounting them later parses nothing; if this fails, they are added as before."""
-        from textual.widgets import DataTable, Header
+        from textual.widgets import Header
         from textual.widgets._header import HeaderClockSpace, HeaderIcon, HeaderTitle
+
+        from tui.widgets.table import Table
 
         widgets: tuple[Widget, ...] = (
             Header(),
             HeaderIcon(),
             HeaderTitle(),
             HeaderClockSpace(),
-            DataTable(),
+            Table(),
         )
         try:
             for widget in widgets:

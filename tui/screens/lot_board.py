@@ -24,6 +24,7 @@ from textual.widgets import DataTable, Header, Input, Static
 
 from tui.messages import LotChanged, LotWatcher, OpenLot
 from tui.widgets.footer import footer
+from tui.widgets.table import Table
 from tui.workers import service_worker, ui
 
 if TYPE_CHECKING:
@@ -181,7 +182,7 @@ class LotBoardScreen(LotWatcher, Screen[None]):
         yield Header(show_clock=False)
         yield Input(placeholder="/ search lot, COI or subject", id="board-search")
         yield Static("loading ...", id="board-status", markup=False)
-        table: DataTable[Any] = DataTable(id="board", cursor_type="row", zebra_stripes=True)
+        table = Table(id="board", cursor_type="row", zebra_stripes=True)
         table.add_columns(*COLUMNS)
         yield table
         yield footer()

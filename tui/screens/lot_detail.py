@@ -32,6 +32,7 @@ from tui.messages import LotChanged, LotWatcher
 from tui.screens.record_checks import first_to_verify, release_rows
 from tui.widgets.footer import footer
 from tui.widgets.growth_chart import ChartData, GrowthChart
+from tui.widgets.table import Table
 from tui.workers import service_worker, ui
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ class LotDetailScreen(LotWatcher, Screen[None]):
         yield Static(f"{self.lot_number}  loading ...", id="lot-header")
         with TabbedContent(id="lot-tabs", initial=self.first_tab):
             with TabPane("1 Growth", id="tab-growth"), VerticalScroll():
-                yield DataTable(id="counts", cursor_type="row", zebra_stripes=True)
+                yield Table(id="counts", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="projection")
                 yield GrowthChart(id="chart")
                 yield Static(
@@ -113,13 +114,13 @@ class LotDetailScreen(LotWatcher, Screen[None]):
                 )
             with TabPane("2 Release", id="tab-release"), VerticalScroll():
                 yield Static("", id="harvest-summary")
-                yield DataTable(id="results", cursor_type="row", zebra_stripes=True)
+                yield Table(id="results", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="release-note")
             with TabPane("3 Bags", id="tab-bags"), VerticalScroll():
-                yield DataTable(id="bags", cursor_type="row")
+                yield Table(id="bags", cursor_type="row")
                 yield Static("", id="bags-note")
             with TabPane("4 Audit", id="tab-audit"):
-                yield DataTable(id="trail", cursor_type="row", zebra_stripes=True)
+                yield Table(id="trail", cursor_type="row", zebra_stripes=True)
         yield footer()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Header, Static
 from mfg.domain.text import visible
 from tui.messages import LotChanged, LotWatcher, OpenLot
 from tui.widgets.footer import footer
+from tui.widgets.table import Table
 from tui.wording import with_unit
 from tui.workers import service_worker, ui
 
@@ -51,9 +52,9 @@ class QaQueueScreen(LotWatcher, Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         yield Static("Results to verify", id="verify-title", classes="section-title")
-        yield DataTable(id="to-verify", cursor_type="row", zebra_stripes=True)
+        yield Table(id="to-verify", cursor_type="row", zebra_stripes=True)
         yield Static("Lots awaiting disposition", classes="section-title")
-        yield DataTable(id="to-dispose", cursor_type="row", zebra_stripes=True)
+        yield Table(id="to-dispose", cursor_type="row", zebra_stripes=True)
         yield footer()
 
     def on_mount(self) -> None:

@@ -22,6 +22,7 @@ from textual.widgets import DataTable, Header, Static
 from mfg.domain.text import visible
 from mfg.errors import CellTrailError
 from tui.widgets.footer import footer
+from tui.widgets.table import Table
 from tui.workers import service_worker, ui
 
 STRATA: tuple[tuple[str, ...], ...] = (
@@ -52,7 +53,7 @@ class ReportsScreen(Screen[None]):
         with VerticalScroll():
             yield Static("Manufacturing success rate", classes="form-title")
             yield Static("loading ...", id="report-note", markup=False)
-            yield DataTable(id="report", cursor_type="row", zebra_stripes=True)
+            yield Table(id="report", cursor_type="row", zebra_stripes=True)
             yield Static(
                 "success: harvested in the window, dose reached, every release test passed; "
                 "pending results are neither success nor failure; not evaluable lots are "

@@ -29,6 +29,7 @@ from textual.widgets import DataTable, Header, Static
 
 from tui.messages import LotWatcher, OpenLot
 from tui.widgets.footer import footer
+from tui.widgets.table import Table
 from tui.workers import service_worker, ui
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ class TodayScreen(LotWatcher, Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         yield Static("Today: loading ...", id="today-title", classes="section-title", markup=False)
-        table: DataTable[Any] = DataTable(id="today", cursor_type="row", zebra_stripes=True)
+        table = Table(id="today", cursor_type="row", zebra_stripes=True)
         table.add_column("what", width=8)
         table.add_column("lot", width=13)
         table.add_column("to do", width=40)

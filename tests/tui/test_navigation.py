@@ -119,6 +119,21 @@ def test_escape_on_a_filled_form_asks_before_discarding(tui_db: Database) -> Non
     drive(tui_db, script)
 
 
+def _count_calls(monkeypatch: Any, method: str) -> list[int]:
+    """From now on, a 1 for each call of ``Stylesheet.<method>`` (which still runs)."""
+    from textual.css.stylesheet import Stylesheet
+
+    calls: list[int] = []
+    original = getattr(Stylesheet, method)
+
+    def counted(self: Stylesheet) -> None:
+        calls.append(1)
+        original(self)
+
+    monkeypatch.setattr(Stylesheet, method, counted)
+    return calls
+
+
 def test_opening_a_mode_for_the_first_time_does_not_reparse_every_stylesheet(
     tui_db: Database, monkeypatch: Any
 ) -> None:
@@ -126,17 +141,9 @@ def test_opening_a_mode_for_the_first_time_does_not_reparse_every_stylesheet(
     twice on the first switch to each (a third of Enter -> Today at 10,000 lots). Their
     screens start at the app's CSS generation instead (``tui.app._screen``), and are still
     styled: the Today and board snapshots check how they look."""
-    from textual.css.stylesheet import Stylesheet
-
-    reparsed: list[int] = []
-    reparse = Stylesheet.reparse
-
-    def counted(self: Stylesheet) -> None:
-        reparsed.append(1)
-        reparse(self)
 
     async def script(app: Any, pilot: Any) -> None:
-        monkeypatch.setattr(Stylesheet, "reparse", counted)
+        reparsed = _count_calls(monkeypatch, "reparse")
         await login(pilot, board=False)
         assert type(app.screen).__name__ == "TodayScreen"
         await press(pilot, "b")
@@ -158,15 +165,7 @@ def test_the_css_of_the_screens_after_the_log_in_is_parsed_while_the_user_types(
     stylesheet again: twice between Enter on the log-in and Today's rows (its Header and
     DataTable). The app adds their CSS while the log-in waits for the user, so Enter -> Today
     parses nothing, and Today is still styled as before (its snapshot checks the look)."""
-    from textual.css.stylesheet import Stylesheet
     from textual.widgets import Header
-
-    parsed: list[int] = []
-    parse = Stylesheet.parse
-
-    def counted(self: Stylesheet) -> None:
-        parsed.append(1)
-        parse(self)
 
     async def script(app: Any, pilot: Any) -> None:
         for _ in range(100):  # it runs after the log-in's first paint
@@ -174,7 +173,7 @@ def test_the_css_of_the_screens_after_the_log_in_is_parsed_while_the_user_types(
                 break
             await pilot.pause()
         assert app.css_preloaded
-        monkeypatch.setattr(Stylesheet, "parse", counted)
+        parsed = _count_calls(monkeypatch, "parse")
         await login(pilot, board=False)
         assert type(app.screen).__name__ == "TodayScreen"
         assert parsed == []

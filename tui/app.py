@@ -148,19 +148,19 @@ class CellTrailApp(SessionMixin, App[None]):
         one is mounted, and then parses every stylesheet again: twice, 22 ms, between Enter and
         Today's rows at 10,000 lots), and parse once now. Textual skips a source it already
         has, so mounting them later parses nothing; if this fails, they are added as before."""
-        from textual.widgets import Header
-        from textual.widgets._header import HeaderClockSpace, HeaderIcon, HeaderTitle
-
-        from tui.widgets.table import Table
-
-        widgets: tuple[Widget, ...] = (
-            Header(),
-            HeaderIcon(),
-            HeaderTitle(),
-            HeaderClockSpace(),
-            Table(),
-        )
         try:
+            from textual.widgets import Header
+            from textual.widgets._header import HeaderClockSpace, HeaderIcon, HeaderTitle
+
+            from tui.widgets.table import Table
+
+            widgets: tuple[Widget, ...] = (
+                Header(),
+                HeaderIcon(),
+                HeaderTitle(),
+                HeaderClockSpace(),
+                Table(),
+            )
             for widget in widgets:
                 for read_from, css, tie_breaker, scope in widget._get_default_css():
                     self.stylesheet.add_source(

@@ -30,7 +30,7 @@ from mfg.services.release_read.holds import (
     statuses_in,
 )
 from mfg.services.subjects import get_subject_row
-from mfg.services.uow import Actor, Database, Tx
+from mfg.services.uow import Actor, Database
 from mfg.store.tables import Lot, LotHold, OosAdministration
 
 __all__ = [
@@ -74,8 +74,9 @@ def _signed_hash(record: Mapping[str, object]) -> str:
     return hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest()
 
 
-# The accounts and COA services are imported by the decisions that use them: reading a lot's
-# holds (`mfg lot show`, a fresh process per command) needs neither (about 60 ms of imports).
+# The accounts and COA services are imported by the decisions that use them, before the write
+# lock is taken: reading a lot's holds (`mfg lot show`, a fresh process per command) needs
+# neither (about 60 ms of imports).
 
 
 def _signer(db: Database, actor: Actor, password: str, now: datetime) -> Actor:
@@ -84,18 +85,14 @@ def _signer(db: Database, actor: Actor, password: str, now: datetime) -> Actor:
     return users.reauthenticate(db, actor, password, now=now)
 
 
-def _reissue_coa(tx: Tx, db: Database, lot: Lot, why: str) -> None:
-    from mfg.services import coa_service
-
-    coa_service.refresh_in_tx(tx, db, lot, why)
-
-
 def place_hold(
     lot_number: str, reason: str, password: str, *, db: Database, actor: Actor, now: datetime
 ) -> HoldStatus:
     """QA puts a lot on hold by hand (e-signed, with a reason)."""
     actor.require("lot.hold")
     text = require_reason(reason, "a hold needs a reason")
+    from mfg.services import coa_service
+
     signer = _signer(db, actor, password, now)
     with db.write(signer, now) as tx:
         s = tx.session
@@ -119,7 +116,7 @@ def place_hold(
             new={"signed_by": signer.full_name, "meaning": "hold placed", "sha256": h.placed_hash},
             reason=text,
         )
-        _reissue_coa(tx, db, lot, f"QA hold placed: {text}")
+        coa_service.refresh_in_tx(tx, db, lot, f"QA hold placed: {text}")
         view = status_in(s, lot)
         tx.commit()
         return view
@@ -139,6 +136,8 @@ def lift_hold(
     holds end when their cause does (alert acknowledged, deviation closed, ...)."""
     actor.require("lot.hold")
     text = require_reason(reason, "lifting a hold needs a reason")
+    from mfg.services import coa_service
+
     signer = _signer(db, actor, password, now)
     with db.write(signer, now) as tx:
         s = tx.session
@@ -170,7 +169,7 @@ def lift_hold(
             new={"signed_by": signer.full_name, "meaning": "hold lifted", "sha256": h.lifted_hash},
             reason=text,
         )
-        _reissue_coa(tx, db, lot, f"QA hold {h.id} lifted: {text}")
+        coa_service.refresh_in_tx(tx, db, lot, f"QA hold {h.id} lifted: {text}")
         view = status_in(s, lot)
         tx.commit()
         return view
@@ -196,6 +195,8 @@ def administer_oos(
             "physician", "physician-format", f"the physician's name is 1-{PHYSICIAN_MAX} characters"
         )
     text = require_reason(reason, "an OOS administration needs the physician's reason")
+    from mfg.services import coa_service
+
     signer = _signer(db, actor, password, now)
     with db.write(signer, now) as tx:
         s = tx.session
@@ -247,7 +248,7 @@ def administer_oos(
             },
             reason=text,
         )
-        _reissue_coa(tx, db, lot, f"OOS administration approved (physician {doctor})")
+        coa_service.refresh_in_tx(tx, db, lot, f"OOS administration approved (physician {doctor})")
         view = status_in(s, lot)
         tx.commit()
         return view

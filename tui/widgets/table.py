@@ -36,4 +36,7 @@ class Table(DataTable[Any]):
             self.refresh()
 
     def _widths(self) -> list[int]:
-        return [self._label_column.content_width] + [c.content_width for c in self.columns.values()]
+        """The widths the columns are drawn at (a column of fixed width keeps its width)."""
+        return [self._row_label_column_width] + [
+            c.get_render_width(self) for c in self.columns.values()
+        ]

@@ -47,6 +47,7 @@ log = logging.getLogger("celltrail.tui")
 WARM_MODULES = (
     "mfg.services.users",
     "mfg.services.board",
+    "mfg.services.lookup",  # a scan or Ctrl+O right after the log-in
     "mfg.domain.permissions",
     "tui.screens.today",
     "mfg.services.worklist",

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from mfg.domain.custody import Location
 from mfg.errors import CellTrailError, RuleViolation
-from mfg.services import board, custody, subjects, users
+from mfg.services import board, custody, lookup, subjects, users
 from mfg.services import labels as label_svc
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import AuditEvent, Subject, User
@@ -108,10 +108,10 @@ def test_search_and_find_use_the_canonical_form(db, actors):
     rows = board.board(db=db, actor=tech, now=NOW, search="s-020", active_only=False).rows
     assert [r.lot_number for r in rows] == [lv.lot_number]
     assert board.board(db=db, actor=tech, now=NOW, search="S_020", active_only=False).rows == ()
-    assert board.find_lot(lv.lot_number.lower(), db=db, actor=tech) is not None
-    assert board.find_lot(lv.coi_eye_readable.lower(), db=db, actor=tech) is not None
+    assert lookup.find_lot(lv.lot_number.lower(), db=db, actor=tech) is not None
+    assert lookup.find_lot(lv.coi_eye_readable.lower(), db=db, actor=tech) is not None
     with pytest.raises(RuleViolation):
-        board.find_lot(lv.lot_number + "\n", db=db, actor=tech)
+        lookup.find_lot(lv.lot_number + "\n", db=db, actor=tech)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from mfg.errors import NotPermitted, RuleViolation
-from mfg.services import board, counts, lots
+from mfg.services import board, counts, lookup, lots
 from mfg.services.uow import Actor, Database
 from tests.support import world
 from tests.support.constants import NOW, TODAY
@@ -61,7 +61,7 @@ def test_board_rows_match_the_growth_service(db: Database, actors: dict[str, Act
         b.lot_number
     ]
     coi = lots.show_lot(a.lot_number, db=db, actor=qa).coi
-    found = board.find_lot(coi[:5] + " " + coi[5:], db=db, actor=qa)
+    found = lookup.find_lot(coi[:5] + " " + coi[5:], db=db, actor=qa)
     assert found is not None and found.lot_number == a.lot_number
     limited = board.board(db=db, actor=qa, now=NOW, limit=1)
     assert len(limited.rows) == 1 and limited.total_lots == 3
@@ -74,7 +74,7 @@ def test_board_refusals(db: Database, actors: dict[str, Actor]) -> None:
     with pytest.raises(NotPermitted):
         board.board(db=db, actor=actors["sponsor"], now=NOW)
     with pytest.raises(RuleViolation) as e:
-        board.find_lot("W000126000001X", db=db, actor=actors["qa"])
+        lookup.find_lot("W000126000001X", db=db, actor=actors["qa"])
     assert e.value.rule == "coi-check-character"
 
 

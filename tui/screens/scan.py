@@ -114,9 +114,9 @@ def _resolve(app: Any, payload: str) -> str | None:
         lot = getattr(result, "lot_number", None)
         if lot:
             return str(lot)
-    from mfg.services import board
+    from mfg.services import lookup
 
-    target = board.find_lot(payload, db=app.db, actor=app.actor)
+    target = lookup.find_lot(payload, db=app.db, actor=app.actor)
     return target.lot_number if target else None
 
 

@@ -235,8 +235,10 @@ ChainRow = tuple[int, str, str, str, str]  # seq, prev_hash, hash, key_id, messa
 EventRow = tuple[int, str, str, str, str, str, str | None, str, str, str | None, str, str, str]
 
 
-def event_batches(conn: Connection, after: int = 0, batch: int = 20_000) -> Iterator[list[Any]]:
-    """Every event after ``after`` in sequence order, ``batch`` at a time, as plain DB-API
+def event_batches(
+    conn: Connection, after: int = 0, batch: int = 20_000, upto: int | None = None
+) -> Iterator[list[Any]]:
+    """Every event after ``after`` (and up to ``upto``) in sequence order, ``batch`` at a time, as plain DB-API
     tuples (``EventRow``): read once for the chain and the record check together.
 
     One query, streamed: on PostgreSQL through a server-side cursor (a cursor is planned for
@@ -251,8 +253,11 @@ def event_batches(conn: Connection, after: int = 0, batch: int = 20_000) -> Iter
     pg = conn.dialect.name == "postgresql"
     cur = raw.cursor(name="celltrail_trail") if pg else raw.cursor()
     try:
-        # an integer only (formatted by int): the same SQL text on both DB-API paramstyles
-        cur.execute(f"SELECT {cols} FROM auditevent WHERE seq > {int(after)} ORDER BY seq")
+        # integers only (formatted by int): the same SQL text on both DB-API paramstyles
+        upto_sql = "" if upto is None else f" AND seq <= {int(upto)}"
+        cur.execute(
+            f"SELECT {cols} FROM auditevent WHERE seq > {int(after)}{upto_sql} ORDER BY seq"
+        )
         while rows := cast("list[Any]", cur.fetchmany(batch)):  # a list on both drivers
             yield rows
     finally:

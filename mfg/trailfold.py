@@ -11,6 +11,7 @@ from itertools import chain
 from typing import Any
 
 from mfg.domain.canonical import decode_json as decode
+from mfg.recordrules import Last, Ref, Rule, Val
 from mfg.records import RECORDS
 
 MISSING: Any = object()
@@ -59,7 +60,8 @@ class Folded:
     created_seq: int = 0
     correction: bool = False
     last_seq: int = 0
-    # the newest event of each action: (by, at, reason, seq, new)
+    # the newest event of each action a ``last`` rule reads (``_acted``): (by, at, reason, seq,
+    # new); not of every action (an imported result's event was kept alive for nothing)
     acts: dict[str, tuple[str, str, str | None, int, Any]] = field(default_factory=dict)
     superseded_by: Any = MISSING
     supersedes: Any = MISSING
@@ -94,6 +96,7 @@ def fold(batches: Iterable[list[Any]]) -> Trail:
     per_event = {r.entity: r.per_event for r in RECORDS if r.per_event}
     mirrors = {r.mirrors[0]: (r.entity, r.mirrors[1]) for r in RECORDS if r.mirrors}
     lot_actions = ("lot.registered", "lot.imported")
+    acted = _acted()
     trail = Trail()
     recs = trail.records
     current: dict[tuple[str | None, Any], str] = {}  # (lot, test code) -> its current result
@@ -114,7 +117,8 @@ def fold(batches: Iterable[list[Any]]) -> Trail:
             rec = recs[(entity, eid)] = Folded()
         rec.last_seq = seq
         new = loads(new_v)
-        rec.acts[action] = (by, at, reason, seq, new)
+        if action in acted:
+            rec.acts[action] = (by, at, reason, seq, new)
         if rec.created is None and action in creates:
             rec.created, rec.created_seq = (by, at, reason, action, lot), seq
         if action in mirrors and type(new) is dict and mirrors[action][1] in new:
@@ -139,7 +143,11 @@ def fold(batches: Iterable[list[Any]]) -> Trail:
             trail.spec_hashes.setdefault(spec, (str(new["spec_sha256"]), seq))
         replaced = new.pop(CORRECTION_KEY, None)
         if entity == RESULT:
-            _link_result(recs, current, action, eid, lot, new, old_v, replaced, rec)
+            if action == "result.imported":  # most results of a long trail: inline
+                code = new.get("test_code")
+                current[(lot, code if code is None or isinstance(code, str) else _NOT_TEXT)] = eid
+            else:
+                _link_result(recs, current, action, eid, lot, new, old_v, replaced, rec)
         if replaced is None:
             rec.values.update(new)
             continue
@@ -152,7 +160,26 @@ def fold(batches: Iterable[list[Any]]) -> Trail:
     return trail
 
 
+def _acted() -> frozenset[str]:
+    """The actions some ``last`` rule reads, also inside ``ref`` and a ``val`` fallback."""
+    out: set[str] = set()
+
+    def walk(rule: Rule | None) -> None:
+        if isinstance(rule, Last):
+            out.update(rule.actions + rule.cleared_by)
+        elif isinstance(rule, Ref):
+            walk(rule.rule)
+        elif isinstance(rule, Val):
+            walk(rule.fallback)
+
+    for r in RECORDS:
+        for rule in r.columns.values():
+            walk(rule)
+    return frozenset(out)
+
+
 RESULT = "release_result"
+_NOT_TEXT = "(not text)"  # a test code edited into something else (its results' link key)
 
 
 def _link_result(
@@ -172,7 +199,7 @@ def _link_result(
     Without this a pending result's links went unchecked, and any result could be marked
     superseded in SQL (a failing sterility result dropped out of every review and the COA)."""
     code = new.get("test_code")
-    key = (lot, code if code is None or isinstance(code, str) else "(not text)")  # edited
+    key = (lot, code if code is None or isinstance(code, str) else _NOT_TEXT)  # edited
     if action == "result.added":
         if old_v not in ("null", ""):  # it replaced the pending result of its test
             prev = current.get(key)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import col, select
 
-from mfg import audit, auditkey, recordcheck
+from mfg import audit, auditkey, chaincheck, recordcheck
 from mfg.domain import identity
 from mfg.errors import ConfigError, RuleViolation
 from mfg.outfile import PendingOutput
@@ -114,19 +113,36 @@ def verify(
         if isinstance(start, audit.ChainReport):
             return start
         after, prev, _src = start
-        # One read of the trail: each batch goes through the chain check, then the fold of
-        # the record check (which needs every event, also before a --since-checkpoint start).
+        # One read of the trail: each batch goes through the chain check (here, or a helper
+        # process's on a long trail: mfg.chaincheck), then the fold of the record check (which
+        # needs every event, also before a --since-checkpoint start).
         walk = audit.ChainWalk(ring, after=after, prev=prev)
-        batches = _walked(conn, walk, after)
+        upto = conn.execute(text("SELECT coalesce(max(seq), 0) FROM auditevent")).scalar_one()
+        helper = chaincheck.start(_url(db), ring, after=after, prev=prev, upto=int(upto))
         try:
-            problems, checked = integrity.check_records(
-                s, lambda c, v: _spec_file_hash(db, c, v), batches
+            batches = (
+                chaincheck.fed(walk, audit.event_batches(conn))
+                if helper is None
+                else helper.read(audit.event_batches(conn))
             )
-        except recordcheck.UNREADABLE as e:  # the fold: an event's values CellTrail never wrote
-            for _ in batches:  # the chain walk still sees every event
+            try:
+                problems, checked = integrity.check_records(
+                    s, lambda c, v: _spec_file_hash(db, c, v), batches
+                )
+            except recordcheck.UNREADABLE as e:  # the fold: event values CellTrail never wrote
+                for _ in batches:  # the chain walk still sees every event
+                    pass
+                problems = [RecordProblem("audit trail", "(record check)", stopped(e))]
+                checked = 0
+            chain = None if helper is None else helper.report()
+        finally:
+            if helper is not None:
+                helper.close()
+        if chain is None and helper is not None:  # the helper's report cannot count: check here
+            for _ in chaincheck.fed(walk, audit.event_batches(conn)):
                 pass
-            problems, checked = [RecordProblem("audit trail", "(record check)", stopped(e))], 0
-        chain = walk.report()
+        if chain is None:
+            chain = walk.report()
         if after and chain.ok:
             chain = dataclasses.replace(chain, trail=trail, started_after=after)
         if after and chain.ok and chain.events == 0:
@@ -147,12 +163,9 @@ def verify(
     return report
 
 
-def _walked(conn: Any, walk: audit.ChainWalk, after: int) -> Iterator[list[Any]]:
-    """The trail's batches, each fed to the chain walk (events after ``after``) on its way."""
-    for rows in audit.event_batches(conn):
-        if walk.broken is None and rows[-1][0] > after:
-            walk.feed(audit.chained(rows, after))
-        yield rows
+def _url(db: Database) -> str:
+    """The database's URL with its password (for the helper's standard input only)."""
+    return db.engine.url.render_as_string(hide_password=False)
 
 
 def _spec_file_hash(db: Database, code: str, version: str) -> str | None:

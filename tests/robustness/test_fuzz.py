@@ -376,8 +376,12 @@ def test_csv_import_with_hostile_values(db, actors, tmp_path, data):
     if "site" in values:
         from sqlmodel import select
 
+        from mfg.domain import identity
+
+        # the importer keeps the id in its canonical form ('1e999' is subject '1E999')
+        sid = identity.subject_id(row["subject_id"])
         with db.read() as s:
-            subj = s.exec(select(Subject).where(Subject.subject_id == row["subject_id"])).one()
+            subj = s.exec(select(Subject).where(Subject.subject_id == sid)).one()
         assert subj.site == values["site"].strip() or subj.site == values["site"]
 
 

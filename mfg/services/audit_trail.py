@@ -106,7 +106,7 @@ def verify(
     actor.require("audit.verify")
     ring = db.audit_keyring()
     with db.read() as s:
-        conn = s.connection()
+        conn = s.connection(execution_options=chaincheck.one_snapshot(db.dialect))
         trail = audit.trail_id(conn)
         where = (trail, db.database_id)
         start = _start(conn, ring, where) if since_checkpoint else (0, audit.GENESIS, "")
@@ -118,13 +118,10 @@ def verify(
         # needs every event, also before a --since-checkpoint start).
         walk = audit.ChainWalk(ring, after=after, prev=prev)
         upto = conn.execute(text("SELECT coalesce(max(seq), 0) FROM auditevent")).scalar_one()
-        helper = chaincheck.start(_url(db), ring, after=after, prev=prev, upto=int(upto))
+        helper = chaincheck.start(conn, _url(db), ring, after=after, prev=prev, upto=int(upto))
         try:
-            batches = (
-                chaincheck.fed(walk, audit.event_batches(conn))
-                if helper is None
-                else helper.read(audit.event_batches(conn))
-            )
+            read = chaincheck.batches(conn, int(upto))
+            batches = chaincheck.fed(walk, read) if helper is None else helper.read(read)
             try:
                 problems, checked = integrity.check_records(
                     s, lambda c, v: _spec_file_hash(db, c, v), batches
@@ -139,7 +136,7 @@ def verify(
             if helper is not None:
                 helper.close()
         if chain is None and helper is not None:  # the helper's report cannot count: check here
-            for _ in chaincheck.fed(walk, audit.event_batches(conn)):
+            for _ in chaincheck.fed(walk, chaincheck.batches(conn, int(upto))):
                 pass
         if chain is None:
             chain = walk.report()

@@ -124,6 +124,50 @@ def test_a_helper_that_read_other_rows_is_not_believed(db, actors, trail, helped
     assert (r.ok, r.first_bad_seq) == (False, 3) and helped == [None]
 
 
+def test_a_helper_whose_read_differs_is_not_believed(db, actors, trail, helped, monkeypatch):
+    """A real helper that read one event fewer than this process (as if the trail changed
+    between the two reads): its own report is sound for what it read, yet it does not count."""
+    attack(db, f"UPDATE auditevent SET reason = 'x' WHERE seq = {len(trail)}")
+    start = chaincheck.start
+
+    def one_short(conn, url, ring, *, after, prev, upto):  # type: ignore[no-untyped-def]
+        return start(conn, url, ring, after=after, prev=prev, upto=upto - 1)
+
+    monkeypatch.setattr(chaincheck, "start", one_short)
+    r = verify(db, actors)
+    assert (r.ok, r.first_bad_seq) == (False, len(trail)) and helped == [None]
+
+
+def test_batches_are_read_and_digested_alike_on_both_sides(db, actors, trail, helped, monkeypatch):
+    monkeypatch.setattr(chaincheck, "BATCH", 4)  # the trail in many batches, sent in the job
+    assert verify(db, actors).ok and helped[0] is not None and helped[0].events == len(trail)
+    attack(db, "UPDATE auditevent SET username = 'mallory' WHERE seq = 9")
+    r = verify(db, actors)
+    assert (r.ok, r.first_bad_seq) == (False, 9) and helped[1] is not None
+
+
+def test_a_helper_that_takes_too_long_is_stopped(db, actors, trail, helped, monkeypatch):
+    monkeypatch.setattr(chaincheck, "HELPER", ("-c", "import time; time.sleep(600)"))
+    monkeypatch.setattr(chaincheck, "WAIT_S", 0.2)
+    attack(db, "UPDATE auditevent SET reason = 'x' WHERE seq = 5")
+    r = verify(db, actors)
+    assert (r.ok, r.first_bad_seq) == (False, 5) and helped == [None]
+
+
+def test_without_the_helper_the_checkpoint_start_holds(db, actors, trail, helped, monkeypatch):
+    """The helper fails on a --since-checkpoint run: the chain checked here starts after the
+    checkpoint too."""
+    assert verify(db, actors, now=NOW).ok
+    world.subject(db, actors["tech"], "S-009")
+    monkeypatch.setattr(chaincheck, "HELPER", ("-c", "raise SystemExit(3)"))
+    r = verify(db, actors, since_checkpoint=True)
+    assert r.ok and (r.started_after, r.events) == (len(trail), 1)
+    attack(db, f"UPDATE auditevent SET reason = 'x' WHERE seq = {len(trail) + 1}")
+    bad = verify(db, actors, since_checkpoint=True)
+    assert (bad.ok, bad.first_bad_seq) == (False, len(trail) + 1)
+    assert helped[1:] == [None, None]
+
+
 def test_the_digest_covers_every_stored_column() -> None:
     row = (1, "2026-11-25 09:30:00.000000", "qa", "a", "lot", "1", None, "{}", "{}", None, "k")
     base = chaincheck.Digest()
@@ -143,6 +187,16 @@ def test_the_digest_covers_every_stored_column() -> None:
     odd = chaincheck.Digest()
     odd.add([(1, b"bytes", float("nan"), "\udc80")])  # what orjson refuses: repr, no crash
     assert odd.rows == 1 and odd.hexdigest() != chaincheck.Digest().hexdigest()
+    # values orjson writes alike (infinity and NaN as null, a time as its text) stay apart
+    from datetime import datetime
+
+    seen = set()
+    for value in (None, float("inf"), float("-inf"), float("nan"), "2026-11-25T09:30:00",
+                  datetime(2026, 11, 25, 9, 30), 1, 1.0, True, "1"):  # fmt: skip
+        d = chaincheck.Digest()
+        d.add([(1, value)])
+        seen.add(d.hexdigest())
+    assert len(seen) == 10
 
 
 def test_an_in_memory_database_is_checked_here() -> None:
@@ -157,3 +211,55 @@ def test_the_helper_is_not_started_for_a_short_trail(db, actors, trail, monkeypa
     started: list[Any] = []
     monkeypatch.setattr(chaincheck.subprocess, "Popen", lambda *a, **k: started.append(a))
     assert verify(db, actors).ok and started == []
+
+
+@pytest.mark.postgres
+def test_a_helper_queued_behind_a_table_lock_gives_up(tmp_path, request, monkeypatch):
+    """PostgreSQL: someone asks for the trail's table exclusively (a migration, DROP TRIGGER)
+    while verify reads it. The request queues behind verify's read, the helper's read behind
+    the request; verify waiting for the helper would wait for ever, and every writer behind
+    them. The helper gives up after its lock timeout and the chain is checked here."""
+    import threading
+
+    from sqlalchemy import text
+
+    from tests.conftest import add_users, make_database
+
+    db = make_database("postgresql", tmp_path, request)
+    try:
+        actors = add_users(db)
+        world.harvested_lot(db, actors["tech"], verify=False)
+        monkeypatch.setattr(chaincheck, "HELPER_FROM_EVENTS", 0)
+        monkeypatch.setattr(chaincheck, "LOCK_TIMEOUT", "200ms")
+        reports: list[Any] = []
+        report = chaincheck.Helper.report
+        monkeypatch.setattr(
+            chaincheck.Helper, "report", lambda self: reports.append(report(self)) or reports[-1]
+        )
+        locked = threading.Event()
+
+        def exclusive() -> None:
+            with db.engine.connect() as c, c.begin():
+                c.execute(text("LOCK TABLE auditevent IN ACCESS EXCLUSIVE MODE"))
+                locked.set()
+
+        start = chaincheck.start
+        waiter = threading.Thread(target=exclusive)
+
+        def after_the_request(conn, url, ring, **kw):  # type: ignore[no-untyped-def]
+            waiter.start()  # queued behind verify's read, which holds ACCESS SHARE
+            with db.engine.connect() as c:
+                for _ in range(10_000):  # wait until the request is queued (a condition)
+                    q = "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND NOT granted"
+                    if c.execute(text(q)).scalar():
+                        break
+                    c.rollback()
+            return start(conn, url, ring, **kw)
+
+        monkeypatch.setattr(chaincheck, "start", after_the_request)
+        r = audit_trail.verify(db=db, actor=actors["qa"])
+        assert r.ok and reports == [None]  # the helper gave up; checked here
+        waiter.join(timeout=60)
+        assert locked.is_set()  # the request got its lock once verify's read ended
+    finally:
+        db.dispose()

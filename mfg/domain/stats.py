@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 _TINY = 1e-300
 _EPS = 1e-16
@@ -70,7 +71,7 @@ def betainc_inv(a: float, b: float, p: float) -> float:
     if p == 1.0:
         return 1.0
     lo, hi = 0.0, 1.0
-    x = a / (a + b)
+    x = _start(a, b, p)
     log_b = _log_beta(a, b)
     for _ in range(400):
         f = betainc(a, b, x) - p
@@ -89,6 +90,19 @@ def betainc_inv(a: float, b: float, p: float) -> float:
             return nxt
         x = nxt
     return x  # pragma: no cover - the bracket halves at worst every step
+
+
+def _start(a: float, b: float, p: float) -> float:
+    """Where Newton starts: the normal approximation of the quantile (mean + z sd), close for
+    the a, b of a large stratum (2-4 steps instead of ~12 from the mean: a report's intervals
+    were 0.08 s); the mean when that falls outside (0, 1) (small, skewed a or b)."""
+    mean = a / (a + b)
+    sd = math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1.0)))
+    x = mean + _NORMAL.inv_cdf(p) * sd
+    return x if 0.0 < x < 1.0 else mean
+
+
+_NORMAL = NormalDist()
 
 
 @dataclass(frozen=True)

@@ -114,13 +114,14 @@ def lot_report(
     decided: dict[tuple[Any, ...], _Decision] = {}
     records = []
     harvested: dict[int, int] = {}
+    strata = len(by)  # the strata are the groups' first columns (query.outcome_groups)
     for row in groups:
         fails, pends = _codes(row.fail_codes), _codes(row.pending_codes)
         key: tuple[Any, ...] = (row.t_first, row.t_last, row.state, row.termination_cause)
         key = (*key, row.harvest_day, row.dose_met, fails, pends)
         if key not in decided:
             decided[key] = _decide(row)
-        records.append((*(row._mapping[k] for k in by), *decided[key], int(row.n)))
+        records.append((*row[:strata], *decided[key], int(row.n)))
         if row.harvest_day is not None:
             day = int(row.harvest_day)
             harvested[day] = harvested.get(day, 0) + int(row.n)

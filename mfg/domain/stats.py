@@ -94,8 +94,9 @@ def betainc_inv(a: float, b: float, p: float) -> float:
 
 def _start(a: float, b: float, p: float) -> float:
     """Where Newton starts: the normal approximation of the quantile (mean + z sd), close for
-    the a, b of a large stratum (2-4 steps instead of ~12 from the mean: a report's intervals
-    were 0.08 s); the mean when that falls outside (0, 1) (small, skewed a or b)."""
+    the a, b of a large stratum (4-6 evaluations of I_x instead of 11 from the mean for 65,660
+    of 80,550: a 100,000-lot report's intervals took 0.08 s); the mean when that falls outside
+    (0, 1) (small, skewed a or b)."""
     mean = a / (a + b)
     sd = math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1.0)))
     x = mean + _NORMAL.inv_cdf(p) * sd

@@ -73,8 +73,29 @@ def _sql_lp(expr: str) -> str:
 def at_sql(dialect: str) -> str:
     """``at_text(at)`` computed by the database."""
     if dialect == "postgresql":
-        return "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
+        return pg_time_text("at", "YYYY-MM-DD HH24:MI:SS.US")
     return "at"
+
+
+# PostgreSQL's dates and times as text, in the range CellTrail writes (years 1-9999, Python's);
+# outside it (infinity, a BC year, past 9999: written by someone in SQL) PostgreSQL's own text,
+# which no text CellTrail hashed or recorded equals. to_char alone prints infinity as NULL
+# (an infinite lifted_at read as "not lifted") and a BC year as its AD twin.
+def pg_time_text(column: str, fmt: str) -> str:
+    """A ``timestamptz`` column as its UTC time in ``fmt`` (to_char's pattern)."""
+    return (
+        f"CASE WHEN {column} >= TIMESTAMPTZ '0001-01-01 00:00:00+00' "
+        f"AND {column} <= TIMESTAMPTZ '9999-12-31 23:59:59.999999+00' "
+        f"THEN to_char({column} AT TIME ZONE 'UTC', '{fmt}') ELSE CAST({column} AS TEXT) END"
+    )
+
+
+def pg_date_text(column: str) -> str:
+    """A ``date`` column as ``2026-11-25`` (as a zone-free timestamp: no session zone moves it)."""
+    return (
+        f"CASE WHEN {column} BETWEEN DATE '0001-01-01' AND DATE '9999-12-31' "
+        f"THEN to_char(CAST({column} AS TIMESTAMP), 'YYYY-MM-DD') ELSE CAST({column} AS TEXT) END"
+    )
 
 
 def message_sql(dialect: str) -> str:

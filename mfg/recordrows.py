@@ -15,6 +15,7 @@ from sqlalchemy import Date, DateTime, Table
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
+from mfg.audit import pg_date_text, pg_time_text
 from mfg.domain.canonical import iso_utc
 from mfg.recordrules import Record
 from mfg.records import RECORDS
@@ -92,18 +93,13 @@ def _sqlite_iso(column: str) -> str:
 
 def _pg_iso(column: str, kind: Any) -> str:
     """``_iso_time`` of a PostgreSQL date or time, computed by PostgreSQL: a date as
-    ``2026-11-25``; a time (``timestamptz``) as its UTC time ``2026-11-25T09:30:00.000000Z``."""
+    ``2026-11-25``; a time (``timestamptz``: every time column) as its UTC time
+    ``2026-11-25T09:30:00.000000Z``; out of Python's range, PostgreSQL's own text
+    (``audit.pg_time_text``)."""
     c = f'"{column}"'
     if isinstance(kind, Date):
-        return f"to_char({c}, 'YYYY-MM-DD')"
-    utc = f"{c} AT TIME ZONE 'UTC'" if _aware(kind) else c
-    return f"""to_char({utc}, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
-
-
-def _aware(kind: Any) -> bool:
-    if isinstance(kind, UTCDateTime):
-        return True
-    return bool(isinstance(kind, DateTime) and kind.timezone)
+        return pg_date_text(c)
+    return pg_time_text(c, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 
 
 def _iso_time(v: Any) -> Any:

@@ -105,10 +105,15 @@ def verify(
 
     actor.require("audit.verify")
     ring = db.audit_keyring()
+    with db.read() as pre:
+        trail = audit.trail_id(pre.connection())
+    where = (trail, db.database_id)
+    # The newest checkpoint is read before verify's snapshot is taken: a writer appends its
+    # checkpoint after its commit, so each one read here is of an event that snapshot holds.
+    # (Read after the fold, a write during verify looked like a trail cut short.)
+    newest = _newest_checkpoint(ring, anchor, where)
     with db.read() as s:
         conn = s.connection(execution_options=chaincheck.one_snapshot(db.dialect))
-        trail = audit.trail_id(conn)
-        where = (trail, db.database_id)
         start = _start(conn, ring, where) if since_checkpoint else (0, audit.GENESIS, "")
         if isinstance(start, audit.ChainReport):
             return start
@@ -145,7 +150,7 @@ def verify(
         if after and chain.ok and chain.events == 0:
             chain = dataclasses.replace(chain, head_seq=after, head_hash=prev)
         if chain.ok:
-            chain = _against_checkpoint(conn, ring, chain, anchor, where)
+            chain = _against_checkpoint(conn, chain, newest)
     report = dataclasses.replace(
         chain,
         ok=chain.ok and not problems,
@@ -197,20 +202,23 @@ def _start(
     return (cp.seq, cp.hash, str(ring.verified_path))
 
 
-def _against_checkpoint(
-    conn: Any,
-    ring: auditkey.Keyring,
-    chain: audit.ChainReport,
-    anchor: Path | None,
-    scope: tuple[str, str],
-) -> audit.ChainReport:
-    """Truncation and rewrites the chain alone cannot show: compare with a keyed checkpoint."""
+Newest = tuple["auditkey.Checkpoint | None", list[str], str]  # checkpoint, damage, its file
+
+
+def _newest_checkpoint(
+    ring: auditkey.Keyring, anchor: Path | None, scope: tuple[str, str]
+) -> Newest:
+    """The keyed checkpoint verify compares with: ``anchor``'s, else the newest beside the key."""
     if anchor is not None:
         cp, bad = _read_anchor(ring, anchor, scope[0])
-        where = str(anchor)
-    else:
-        cp, bad = auditkey.newest(ring, ring.checkpoints_path, scope)
-        where = str(ring.checkpoints_path)
+        return cp, bad, str(anchor)
+    cp, bad = auditkey.newest(ring, ring.checkpoints_path, scope)
+    return cp, bad, str(ring.checkpoints_path)
+
+
+def _against_checkpoint(conn: Any, chain: audit.ChainReport, newest: Newest) -> audit.ChainReport:
+    """Truncation and rewrites the chain alone cannot show: compare with a keyed checkpoint."""
+    cp, bad, where = newest
     if bad:
         return dataclasses.replace(
             chain, ok=False, first_bad_seq=None, problem=f"checkpoint damaged: {bad[0]}"

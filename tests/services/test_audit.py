@@ -150,3 +150,26 @@ def test_recomputing_one_hash_with_the_key_still_breaks_the_next_link(db, actors
     sql(db, f"UPDATE auditevent SET hash = '{_forge(db, 2, db.audit_keyring())}' WHERE seq = 2")
     r = verify(db, actors)
     assert (r.first_bad_seq, r.problem) == (3, "event 3 does not link to event 2")
+
+
+def test_a_write_during_verify_is_not_a_truncated_trail(db, actors, trail, monkeypatch):
+    """Someone writes while verify reads: the write's event is past verify's snapshot, and its
+    checkpoint is appended beside the key. Verify compared its head with that newer checkpoint
+    and said the trail was cut short; it now compares with the newest one before its snapshot."""
+    from mfg import chaincheck
+
+    batches = chaincheck.batches
+    wrote: list[int] = []
+
+    def and_a_write(conn, upto):  # type: ignore[no-untyped-def]
+        world.subject(db, actors["tech"], f"S-{900 + len(wrote)}")  # another connection
+        wrote.append(upto)
+        return batches(conn, upto)
+
+    monkeypatch.setattr(chaincheck, "batches", and_a_write)
+    r = verify(db, actors)
+    assert wrote == [len(trail)] and r.ok, (r.problem, r.record_problems)
+    assert r.head_seq == len(trail)  # the snapshot's head; the new event is the next verify's
+    monkeypatch.undo()
+    after = verify(db, actors)
+    assert after.ok and after.head_seq == len(trail) + 1

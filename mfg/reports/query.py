@@ -36,6 +36,7 @@ from sqlalchemy.sql import ColumnElement, Select
 
 from mfg.domain import dose
 from mfg.domain.specs import Product
+from mfg.store.bulk import select_rows
 from mfg.store.tables import Disposition, Harvest, Lot, ReleaseResult, Subject
 
 ProductLoader = Callable[[str, str], Product]
@@ -122,15 +123,7 @@ def lot_query() -> Select[Any]:
 
 def fetch_rows(conn: Connection, query: Select[Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Column names and plain tuples, straight from the DB-API cursor (no result processing)."""
-    names = list(query.selected_columns.keys())
-    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(sql)
-        rows: list[tuple[Any, ...]] = list(cursor.fetchall())
-    finally:
-        cursor.close()
-    return names, rows
+    return list(query.selected_columns.keys()), select_rows(conn, query)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,17 +11,20 @@ so the two screens agree.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import String, and_, case, cast, func, null, or_, select
+from sqlalchemy import String, and_, case, cast, func, literal, null, or_, select
 
 from mfg.domain import expansion
 from mfg.domain.lifecycle import ACTIVE
 from mfg.services.board import COUNT_STATES, TESTING_STATES, result_tallies
 from mfg.services.uow import Database
+from mfg.store.bulk import select_rows
 from mfg.store.tables import Alert, CellCount, Harvest, Lot, ReleaseResult
 
 _LOT, _CC, _HV = Lot.__table__, CellCount.__table__, Harvest.__table__  # type: ignore[attr-defined]
@@ -42,8 +45,9 @@ class LotStatus:
 
 
 def _last_count_id() -> Any:
-    """The id of the lot's current last count (by day, then entry): one index look-up per lot
-    (a window over all counts joined back lost SQLite's index on it and scanned per lot)."""
+    """The id of the lot's current last count (by day, then entry): one look-up per lot in
+    ``ix_cellcount_current`` (a window over all counts joined back lost SQLite's index on it
+    and scanned per lot)."""
     cc = _CC.alias("newest")
     return (
         select(cc.c.id)
@@ -143,12 +147,13 @@ def _count_flag(measured: Any, day0: Any, today: date) -> Any:
     )
 
 
-def in_lot_order(db: Database) -> Any:
+def in_lot_order(db: Database, column: Any = None) -> Any:
     """ORDER BY lot number as Python orders the strings (by code point): SQLite's BINARY
     collation does; PostgreSQL's default (the server's locale) need not, so it is told "C"."""
+    column = _LOT.c.lot_number if column is None else column
     if db.dialect == "postgresql":
-        return _LOT.c.lot_number.collate("C")
-    return _LOT.c.lot_number
+        return column.collate("C")
+    return column
 
 
 def _iso_date(db: Database, column: Any) -> Any:
@@ -159,44 +164,125 @@ def _iso_date(db: Database, column: Any) -> Any:
     return cast(column, String)
 
 
-def expansion_lots(db: Database, today: date) -> list[ExpansionLot]:
-    """Every lot being expanded (registered, in expansion), in lot-number order (as Python
-    orders them: ``in_lot_order``): the count flagged in SQL (overdue, due; the last count by
-    ``ix_cellcount_lot_pk``), day 0 read as text and parsed only here (SQLAlchemy's date
-    processing of every row was a third of the read), the harvest window from the lot's spec.
-    One query; these lots have no harvest and no results."""
+# Lots per flag of the lots being expanded: ("count", OVERDUE or DUE) and ("window", LAST_DAY or
+# IN_WINDOW) -> lots; a flag no lot has is left out.
+FlagCounts = dict[tuple[str, int], int]
+
+
+def _windows(db: Database, today: date) -> dict[tuple[str, str], tuple[int, int]]:
+    """The harvest window (first, last day) of each spec a lot in expansion is pinned to."""
+    lot = _LOT
+    pinned = select(lot.c.product_code, lot.c.spec_version).where(lot.c.state == "in_expansion")
+    with db.read() as s:
+        pairs = s.connection().execute(pinned.distinct()).all()
+    out = {}
+    for code, version in pairs:
+        p = db.product(code, version)
+        out[code, version] = (p.window_first_day, p.window_last_day)
+    return out
+
+
+def _window_flag(windows: dict[tuple[str, str], tuple[int, int]], today: date) -> Any:
+    """The harvest-window flag of a lot in expansion as SQL, from bound dates: day N is in
+    [first, last] when day 0 is in [today - last, today - first] (the count flag's way)."""
+    lot, whens = _LOT, []
+    for (code, version), (first, last) in sorted(windows.items()):
+        if first > last:
+            continue
+        mine = and_(lot.c.state == "in_expansion", lot.c.product_code == code)
+        mine = and_(mine, lot.c.spec_version == version)
+        earliest, latest = today - timedelta(days=last), today - timedelta(days=first)
+        whens.append((and_(mine, lot.c.day0 == earliest), LAST_DAY))
+        whens.append((and_(mine, lot.c.day0 > earliest, lot.c.day0 <= latest), IN_WINDOW))
+    return case(*whens, else_=0) if whens else literal(0)
+
+
+def expansion_lots(
+    db: Database, today: date, cap: int | None = None
+) -> tuple[list[ExpansionLot], FlagCounts]:
+    """The lots being expanded (registered, in expansion), in lot-number order (as Python
+    orders them: ``in_lot_order``), and the lots per flag. Both flags are worked out in SQL
+    from bound dates (the count: overdue, due, the last count by ``ix_cellcount_current``; the
+    harvest window from the spec's days). With a ``cap``, every lot with a flag is read as
+    three numbers (its id and flags, plain DB-API tuples) to count them, and only the lots
+    among the first ``cap`` of their count flag or of their window flag are read whole
+    (``None``: every lot, whole). At 100,000 lots, 50,000 are being expanded: a SQLAlchemy row
+    of each, and Python's flags and counters, were most of Today's read. These lots have no
+    harvest and no results."""
     lot, cur = _LOT, _CC
     states = sorted(s.value for s in COUNT_STATES)
-    query = (
+    windows = _windows(db, today)
+    flagged = (
         select(
-            lot.c.lot_number,
-            lot.c.state,
-            _count_flag(cur.c.measured_on, lot.c.day0, today),
-            cur.c.expansion_day,
-            _iso_date(db, lot.c.day0),
-            lot.c.product_code,
-            lot.c.spec_version,
+            lot.c.id.label("id"),
+            lot.c.lot_number.label("number"),
+            lot.c.state.label("state"),
+            _count_flag(cur.c.measured_on, lot.c.day0, today).label("cf"),
+            _window_flag(windows, today).label("wf"),
+            cur.c.expansion_day.label("last_day"),
+            _iso_date(db, lot.c.day0).label("day0"),
+            lot.c.product_code.label("code"),
+            lot.c.spec_version.label("version"),
         )
         .select_from(lot.outerjoin(cur, cur.c.id == _last_count_id()))
         .where(lot.c.state.in_(states))
-        .order_by(in_lot_order(db))
+        .subquery("flagged")
     )
+    f = flagged.c
+    whole = select(f.number, f.state, f.cf, f.wf, f.last_day, f.day0, f.code, f.version)
+    whole = whole.order_by(in_lot_order(db, f.number))
     with db.read() as s:
-        raw = s.connection().execute(query).all()
-    windows: dict[tuple[str, str], tuple[int, int]] = {}
+        conn = s.connection()
+        if cap is None:
+            raw = select_rows(conn, whole)
+            tally = _tally([(None, r[2], r[3]) for r in raw])
+        else:
+            few = select(f.id, f.cf, f.wf).where(or_(f.cf != 0, f.wf != 0))
+            flags = select_rows(conn, few.order_by(in_lot_order(db, f.number)))
+            tally = _tally(flags)
+            ids = [r[0] for r in _heads(flags, cap, tally)]
+            raw = select_rows(conn, whole.where(f.id.in_(ids))) if ids else []
+    kinds = {1: "count", 2: "window"}
+    counts: FlagCounts = {(kinds[c], flag): n for (c, flag), n in tally.items() if flag}
     day = date.fromisoformat
     out: list[ExpansionLot] = []
-    for number, state, count, last_day, day0, code, version in raw:
+    for number, state, count, flag, last_day, day0, code, version in raw:
         window = windows.get((code, version))
         if window is None:
             p = db.product(code, version)
             window = windows[code, version] = (p.window_first_day, p.window_last_day)
-        day_n = (today - day(day0)).days
-        first, last = window
-        flag = 0
-        if state == "in_expansion" and first <= day_n <= last:
-            flag = LAST_DAY if day_n == last else IN_WINDOW
-        out.append((number, state, count, flag, last_day, day_n, window))
+        out.append((number, state, count, flag, last_day, (today - day(day0)).days, window))
+    return out, counts
+
+
+def _tally(rows: list[Any]) -> dict[tuple[int, int], int]:
+    """Rows per (column, flag) of rows (id, count flag, window flag)."""
+    out: dict[tuple[int, int], int] = {}
+    for column in (1, 2):
+        out.update(
+            ((column, flag), n) for flag, n in Counter(map(itemgetter(column), rows)).items()
+        )
+    return out
+
+
+def _heads(rows: list[Any], cap: int, tally: dict[tuple[int, int], int]) -> list[Any]:
+    """The rows (id, count flag, window flag; in lot order) among the first ``cap`` of their
+    count flag or of their window flag; ``tally``: the rows per (column, flag). Stops once
+    every flag has its ``cap`` (or all its rows)."""
+    left = {key: min(cap, n) for key, n in tally.items() if key[1]}
+    todo = sum(left.values())
+    out = []
+    for row in rows:
+        if not todo:
+            break
+        head = False
+        for key in ((1, row[1]), (2, row[2])):
+            if left.get(key):
+                left[key] -= 1
+                todo -= 1
+                head = True
+        if head:
+            out.append(row)
     return out
 
 

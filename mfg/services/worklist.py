@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, case, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
@@ -100,7 +99,7 @@ def worklist(
     for lot_number, n in lot_status.open_alerts(db):
         found.keep(("alert", lot_number, f"{n} open alert(s)", True, None))
     if counts:
-        _expansion_items(found, lot_status.expansion_lots(db, today))
+        _expansion_items(found, db, today)
     if allowed(actor.role, "result.verify"):
         _results_to_verify(found, db, actor)
     if allowed(actor.role, "harvest.verify"):
@@ -159,9 +158,19 @@ class _Found:
         """Count an item of ``kind`` from ``source`` (in lot-number order); whether it is kept
         (the caller builds it only then)."""
         self.seen[kind, urgent] += 1
+        return self.fits(source, kind, urgent)
+
+    def fits(self, source: str, kind: str, urgent: bool) -> bool:
+        """Whether the next item of ``kind`` from ``source`` is kept, for a source whose items
+        are counted in SQL (``tally``) and read only up to the cap."""
         key = (source, kind, urgent)
         self._kept_of[key] += 1
         return self.cap is None or self._kept_of[key] <= self.cap
+
+    def tally(self, kind: str, urgent: bool, n: int) -> None:
+        """Count ``n`` items of ``kind``, counted in SQL."""
+        if n:
+            self.seen[kind, urgent] += n
 
     def keep(self, item: _Item) -> None:
         """Count and keep an item of a source not in lot-number order (few items)."""
@@ -169,12 +178,18 @@ class _Found:
         self.kept.append(item)
 
 
-def _expansion_items(found: _Found, rows: Iterable[lot_status.ExpansionLot]) -> None:
-    """``rows`` in lot-number order (``expansion_lots``)."""
+def _expansion_items(found: _Found, db: Database, today: date) -> None:
+    """The counts due and the harvest windows of the lots being expanded: counted in SQL, and
+    only the lots that can be listed read (``expansion_lots``, in lot-number order)."""
+    rows, counts = lot_status.expansion_lots(db, today, found.cap)
+    found.tally("count-overdue", True, counts.get(("count", lot_status.OVERDUE), 0))
+    found.tally("count-due", False, counts.get(("count", lot_status.DUE), 0))
+    found.tally("harvest-window", True, counts.get(("window", lot_status.LAST_DAY), 0))
+    found.tally("harvest-window", False, counts.get(("window", lot_status.IN_WINDOW), 0))
     keep = found.kept.append
 
     def room(kind: str, urgent: bool) -> bool:
-        return found.room("expansion", kind, urgent)
+        return found.fits("expansion", kind, urgent)
 
     for lot_number, _state, count, window, last_day, day_n, (first, last) in rows:
         if count == lot_status.OVERDUE:
@@ -214,7 +229,8 @@ def _results_to_verify(found: _Found, db: Database, actor: Actor) -> None:
 def _records_to_verify(found: _Found, db: Database, actor: Actor) -> None:
     """The harvest and the body weight of lots in testing that still need their second person
     (``mfg.domain.four_eyes``: a release is refused without them), never one the user entered
-    (one query, in lot-number order)."""
+    (one query, in lot-number order). The items are counted in SQL, and only the lots that can
+    be listed are read: each gives one or two, so the first ``cap`` lots are enough."""
     lot, hv, subj = Lot.__table__, Harvest.__table__, Subject.__table__  # type: ignore[attr-defined]
     me = actor.username
     harvest = and_(hv.c.verified_by.is_(None), hv.c.recorded_by != me)
@@ -222,6 +238,7 @@ def _records_to_verify(found: _Found, db: Database, actor: Actor) -> None:
         subj.c.weight_verified_by.is_(None),
         or_(subj.c.weight_recorded_by.is_(None), subj.c.weight_recorded_by != me),
     )
+    items = case((harvest, 1), else_=0) + case((weight, 1), else_=0)
     stmt = (
         sa_select(
             lot.c.lot_number,
@@ -230,6 +247,7 @@ def _records_to_verify(found: _Found, db: Database, actor: Actor) -> None:
             subj.c.subject_id,
             subj.c.weight_recorded_by,
             weight,
+            func.sum(items).over(),
         )
         .select_from(
             lot.join(hv, hv.c.lot_pk == lot.c.id).join(subj, subj.c.id == lot.c.subject_pk)
@@ -237,13 +255,16 @@ def _records_to_verify(found: _Found, db: Database, actor: Actor) -> None:
         .where(lot.c.state.in_(TESTING), hv.c.superseded_by_id.is_(None), or_(harvest, weight))
         .order_by(lot_status.in_lot_order(db))
     )
+    if found.cap is not None:
+        stmt = stmt.limit(max(found.cap, 1))  # at least one row: it carries the count
     with db.read() as s:
         rows = s.connection().execute(stmt).all()
+    found.tally("verify", False, int(rows[0][-1]) if rows else 0)
     keep = found.kept.append
-    for number, h_by, h_due, subject_id, w_by, w_due in rows:
-        if h_due and found.room("records", "verify", False):
+    for number, h_by, h_due, subject_id, w_by, w_due, _ in rows:
+        if h_due and found.fits("records", "verify", False):
             keep(("verify", number, f"verify the harvest ({h_by})", False, None))
-        if w_due and found.room("records", "verify", False):
+        if w_due and found.fits("records", "verify", False):
             who = w_by or "not recorded"
             keep(("verify", number, f"verify {subject_id}'s weight ({who})", False, None))
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     LargeBinary,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 from sqlmodel._compat import SQLModelConfig  # the type of SQLModel.model_config
@@ -158,6 +159,17 @@ class Lot(_Table, table=True):
 
 
 class CellCount(_Table, table=True):
+    # a lot's current counts by day and entry: its last count is one look-up (migration 0006)
+    __table_args__ = (
+        Index(
+            "ix_cellcount_current",
+            "lot_pk",
+            "expansion_day",
+            "id",
+            sqlite_where=text("superseded_by_id IS NULL"),
+            postgresql_where=text("superseded_by_id IS NULL"),
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True)
     lot_pk: int = Field(sa_column=_fk("lot.id"))
     expansion_day: int

@@ -169,12 +169,11 @@ def _iso_date(db: Database, column: Any) -> Any:
 FlagCounts = dict[tuple[str, int], int]
 
 
-def _windows(db: Database, today: date) -> dict[tuple[str, str], tuple[int, int]]:
+def _windows(db: Database, conn: Any) -> dict[tuple[str, str], tuple[int, int]]:
     """The harvest window (first, last day) of each spec a lot in expansion is pinned to."""
     lot = _LOT
     pinned = select(lot.c.product_code, lot.c.spec_version).where(lot.c.state == "in_expansion")
-    with db.read() as s:
-        pairs = s.connection().execute(pinned.distinct()).all()
+    pairs = conn.execute(pinned.distinct()).all()
     out = {}
     for code, version in pairs:
         p = db.product(code, version)
@@ -211,28 +210,29 @@ def expansion_lots(
     harvest and no results."""
     lot, cur = _LOT, _CC
     states = sorted(s.value for s in COUNT_STATES)
-    windows = _windows(db, today)
-    flagged = (
-        select(
-            lot.c.id.label("id"),
-            lot.c.lot_number.label("number"),
-            lot.c.state.label("state"),
-            _count_flag(cur.c.measured_on, lot.c.day0, today).label("cf"),
-            _window_flag(windows, today).label("wf"),
-            cur.c.expansion_day.label("last_day"),
-            _iso_date(db, lot.c.day0).label("day0"),
-            lot.c.product_code.label("code"),
-            lot.c.spec_version.label("version"),
-        )
-        .select_from(lot.outerjoin(cur, cur.c.id == _last_count_id()))
-        .where(lot.c.state.in_(states))
-        .subquery("flagged")
-    )
-    f = flagged.c
-    whole = select(f.number, f.state, f.cf, f.wf, f.last_day, f.day0, f.code, f.version)
-    whole = whole.order_by(in_lot_order(db, f.number))
-    with db.read() as s:
+    cap = None if cap is None else max(cap, 0)
+    with db.read() as s:  # one session: on SQLite one snapshot for the three reads
         conn = s.connection()
+        windows = _windows(db, conn)
+        flagged = (
+            select(
+                lot.c.id.label("id"),
+                lot.c.lot_number.label("number"),
+                lot.c.state.label("state"),
+                _count_flag(cur.c.measured_on, lot.c.day0, today).label("cf"),
+                _window_flag(windows, today).label("wf"),
+                cur.c.expansion_day.label("last_day"),
+                _iso_date(db, lot.c.day0).label("day0"),
+                lot.c.product_code.label("code"),
+                lot.c.spec_version.label("version"),
+            )
+            .select_from(lot.outerjoin(cur, cur.c.id == _last_count_id()))
+            .where(lot.c.state.in_(states))
+            .subquery("flagged")
+        )
+        f = flagged.c
+        whole = select(f.number, f.state, f.cf, f.wf, f.last_day, f.day0, f.code, f.version)
+        whole = whole.order_by(in_lot_order(db, f.number))
         if cap is None:
             raw = select_rows(conn, whole)
             tally = _tally([(None, r[2], r[3]) for r in raw])

@@ -59,11 +59,16 @@ def select_rows(conn: Connection, query: Select[Any]) -> list[tuple[Any, ...]]:
     """The rows of ``query`` as the DB-API cursor returns them: no ``Row`` objects and no result
     processing (a date comes as SQLite's text), for reads of tens of thousands of rows. The
     bound values are rendered into the SQL by the dialect's literal processors
-    (``literal_binds``: strings quoted and escaped by the dialect)."""
+    (``literal_binds``: strings quoted and escaped by the dialect). On a driver whose
+    placeholders are ``%s`` (psycopg) the rendered SQL writes ``%`` as ``%%``, which the driver
+    turns back into ``%`` only when it is given parameters: it is given none, as a tuple."""
     sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(sql)
+        if conn.dialect.paramstyle in ("format", "pyformat"):
+            cursor.execute(sql, ())
+        else:
+            cursor.execute(sql)
         return list(cursor.fetchall())
     finally:
         cursor.close()

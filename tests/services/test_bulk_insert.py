@@ -7,7 +7,19 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import Boolean, Column, Date, Float, Integer, MetaData, String, Table, insert
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    insert,
+    literal,
+    select,
+)
 
 from mfg.errors import RuleViolation
 from mfg.services.uow import Database
@@ -96,3 +108,17 @@ def test_insert_rows_of_nothing_is_no_statement(db: Database) -> None:
         bulk.insert_rows(conn, fast, [])
     with db.engine.connect() as conn:
         assert conn.exec_driver_sql(f"SELECT count(*) FROM {fast.name}").scalar_one() == 0
+
+
+def test_select_rows_reads_text_with_quotes_percent_and_backslash(db: Database) -> None:
+    """``select_rows`` renders the values into its SQL: a value with a quote, a percent sign
+    (``%%`` in psycopg's rendered SQL) or a backslash still matches itself and reads back
+    unchanged, on both backends."""
+    md, plain, _ = _tables("sel")
+    odd = ["A%B", "it's", "back\\slash", "50 %% off", "%s"]
+    with db.engine.begin() as conn:
+        md.create_all(conn)
+        conn.execute(insert(plain), [{"id": i, "text": t} for i, t in enumerate(odd)])
+        for i, text in enumerate(odd):
+            query = select(plain.c.id, plain.c.text, literal(text)).where(plain.c.text == text)
+            assert bulk.select_rows(conn, query) == [(i, text, text)], text

@@ -237,3 +237,44 @@ def test_the_last_count_of_a_lot_is_one_look_up_in_the_current_counts_index(sqli
     lookups = [p for p in plan if "newest" in p]
     assert lookups and all("ix_cellcount_current" in p for p in lookups), plan
     assert not any("TEMP B-TREE" in p for p in plan), plan
+
+
+def test_a_capped_read_keeps_a_lot_in_the_head_of_one_flag_only(db, actors):
+    """Six lots all overdue for a count, three of them in the harvest window: with a cap of 2
+    the count's head is the first two lots, the window's the first two in the window; the
+    third lot is read for its window alone, and Today lists it only there."""
+    tech = actors["tech"]
+    spec = db.product("BH002")
+    inside = [spec.window_first_day + d for d in range(3)]  # inside, before its last day
+    assert inside[-1] < spec.window_last_day
+    for i, days in enumerate((inside[0], 4, inside[1], 5, inside[2], 6)):
+        world.subject(db, tech, f"S-07{i}")
+        lot = world.lot(db, tech, f"S-07{i}", day0=TODAY - timedelta(days=days))
+        world.expand(db, tech, lot.lot_number, {0: world.GROWTH[0]})
+    rows, _ = lot_status.expansion_lots(db, TODAY)
+    assert {r[2] for r in rows} == {lot_status.OVERDUE}
+    assert [r[3] for r in rows] == [lot_status.IN_WINDOW, 0] * 3
+    capped, counts = lot_status.expansion_lots(db, TODAY, 2)
+    assert [r[0] for r in capped] == [rows[0][0], rows[1][0], rows[2][0]]
+    assert counts[("count", lot_status.OVERDUE)] == 6
+    _assert_capped_reads_are_heads(db, NOW, sorted(rows))
+    items = worklist.worklist(db=db, actor=tech, now=NOW, limit=None).items
+    for limit in (0, 2, 4):
+        head = worklist.worklist(db=db, actor=tech, now=NOW, limit=limit)
+        assert head.items == items[:limit] and head.total == len(items), limit
+
+
+def test_today_caps_the_records_to_verify_and_counts_them_all(db, actors):
+    """Four harvested lots with their harvest and weight to verify (eight items from one
+    source): QA's Today with any limit, 0 included, is the head of the full list and counts
+    all eight."""
+    lots = [harvested(db, actors, f"S-08{i}", verify=False) for i in range(4)]
+    qa = actors["qa"]
+    full = worklist.worklist(db=db, actor=qa, now=NOW, limit=None)
+    mine = [i for i in full.items if i.kind == "verify"]
+    assert [i.lot_number for i in mine] == [n for n in sorted(lots) for _ in (0, 1)]
+    assert dict(full.by_kind)["verify"] == 8
+    for limit in (0, 1, 3, 5, 7):
+        head = worklist.worklist(db=db, actor=qa, now=NOW, limit=limit)
+        assert head.items == full.items[:limit], limit
+        assert (head.total, head.urgent, head.by_kind) == (full.total, full.urgent, full.by_kind)

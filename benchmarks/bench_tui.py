@@ -90,10 +90,21 @@ def _current_hashes(path: Path) -> bool:
     return bool(row) and row[0].split("$")[3] == params
 
 
+def _upgrade(db_file: Path) -> None:
+    """A database built by an older tree is brought to this tree's schema (an index it lacks
+    would time the older read)."""
+    from mfg.store import db as store_db
+
+    engine = store_db.make_engine(f"sqlite:///{db_file}")
+    store_db.upgrade(engine)
+    engine.dispose()
+
+
 def build(home: Path, lots: int) -> None:
     db_file = home / "celltrail.db"
     if db_file.exists():
         if _current_hashes(db_file):
+            _upgrade(db_file)
             return
         for f in home.glob("celltrail.db*"):
             f.unlink()

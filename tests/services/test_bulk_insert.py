@@ -122,3 +122,23 @@ def test_select_rows_reads_text_with_quotes_percent_and_backslash(db: Database) 
         for i, text in enumerate(odd):
             query = select(plain.c.id, plain.c.text, literal(text)).where(plain.c.text == text)
             assert bulk.select_rows(conn, query) == [(i, text, text)], text
+
+
+@pytest.mark.parametrize("mixed", [False, True])
+def test_insert_rows_finds_a_nul_in_any_row_of_a_text_or_mixed_column(
+    db: Database, mixed: bool
+) -> None:
+    """``insert_rows`` checks NUL a column at a time (the statement event is told so and skips
+    its per-value check): a NUL in the last of many rows is refused, also in a column whose
+    other values are not text."""
+    md, _, fast = _tables(f"bulk_nul_col_{int(mixed)}")
+    md.create_all(db.engine)
+    rows = [{**_rows()[i % 8], "id": i + 1} for i in range(3000)]
+    if mixed:
+        rows[10]["text"] = 42  # stored as given: SQLite keeps the integer
+    rows[-1]["text"] = "late\x00"
+    with pytest.raises(RuleViolation) as caught, db.engine.begin() as conn:
+        bulk.insert_rows(conn, fast, rows)
+    assert caught.value.rule == "nul-character"
+    with db.engine.connect() as conn:
+        assert conn.execute(fast.select()).all() == []

@@ -90,21 +90,27 @@ def _current_hashes(path: Path) -> bool:
     return bool(row) and row[0].split("$")[3] == params
 
 
-def _upgrade(db_file: Path) -> None:
+def _upgraded(db_file: Path) -> bool:
     """A database built by an older tree is brought to this tree's schema (an index it lacks
-    would time the older read)."""
+    would time the older read); False when it cannot be without ``mfg init`` (an upgrade
+    that needs the site's audit key): it is then built again."""
+    from mfg.errors import ConfigError
     from mfg.store import db as store_db
 
     engine = store_db.make_engine(f"sqlite:///{db_file}")
-    store_db.upgrade(engine)
-    engine.dispose()
+    try:
+        store_db.upgrade(engine)
+    except ConfigError:
+        return False
+    finally:
+        engine.dispose()
+    return True
 
 
 def build(home: Path, lots: int) -> None:
     db_file = home / "celltrail.db"
     if db_file.exists():
-        if _current_hashes(db_file):
-            _upgrade(db_file)
+        if _current_hashes(db_file) and _upgraded(db_file):
             return
         for f in home.glob("celltrail.db*"):
             f.unlink()

@@ -63,12 +63,13 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
 
 
 def _has_nul(column: Sequence[Any]) -> bool:
-    """Whether a text value of ``column`` (as bound) holds a NUL: a text column is joined and
-    searched at once; a column with other values (numbers, bytes) is searched per text value."""
+    """Whether a value of ``column`` (as bound) holds a NUL: a column of text (and empty
+    values) is joined and searched at once; any other column by the statement event's own
+    check (``mfg.store.db.has_nul``: text values, also inside lists and dicts)."""
     try:
         return "\x00" in "".join(filter(None, column))
     except TypeError:  # not text only
-        return any("\x00" in v for v in column if isinstance(v, str))
+        return store_db.has_nul(list(column))
 
 
 def select_rows(conn: Connection, query: Select[Any]) -> list[tuple[Any, ...]]:

@@ -49,7 +49,7 @@ def _sqlite_on_begin(conn: Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def _has_nul(params: Any) -> bool:
+def has_nul(params: Any) -> bool:
     # Runs before every statement: one flat pass over the parameters (nested only for
     # executemany's list of dicts), no recursion per value.
     if isinstance(params, str):
@@ -64,7 +64,7 @@ def _has_nul(params: Any) -> bool:
         if isinstance(v, str):
             if "\x00" in v:
                 return True
-        elif isinstance(v, (dict, list, tuple)) and _has_nul(v):
+        elif isinstance(v, (dict, list, tuple)) and has_nul(v):
             return True
     return False
 
@@ -87,7 +87,7 @@ def _refuse_nul(conn: Any, cursor: Any, statement: str, params: Any, context: An
     backends with a rule, so the same input behaves the same everywhere."""
     if context is not None and context.execution_options.get(NUL_CHECKED):
         return
-    if _has_nul(params):
+    if has_nul(params):
         raise nul_refused()
 
 

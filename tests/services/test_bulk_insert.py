@@ -142,3 +142,25 @@ def test_insert_rows_finds_a_nul_in_any_row_of_a_text_or_mixed_column(
     assert caught.value.rule == "nul-character"
     with db.engine.connect() as conn:
         assert conn.execute(fast.select()).all() == []
+
+
+def test_after_insert_rows_the_same_connection_still_refuses_nul(db: Database) -> None:
+    """The bulk insert's "checked" mark is for its own statement only: the next statements on
+    the same connection (Core, driver SQL) are checked by the event as before."""
+    md, core, fast = _tables("bulk_nul_after")
+    md.create_all(db.engine)
+    with db.engine.begin() as conn:
+        bulk.insert_rows(conn, fast, _rows())
+        with pytest.raises(RuleViolation):
+            conn.execute(insert(core), [{"text": "after\x00"}])
+        with pytest.raises(RuleViolation):
+            conn.exec_driver_sql(f"INSERT INTO {core.name} (text) VALUES (?)", ("raw\x00",))
+
+
+def test_insert_rows_finds_a_nul_in_a_column_that_is_not_text(db: Database) -> None:
+    md, _, fast = _tables("bulk_nul_num")
+    md.create_all(db.engine)
+    rows = [{**r, "id": i + 1} for i, r in enumerate(_rows())]
+    rows[3]["id"] = "4\x00"  # no bind processor: SQLite would keep text in an INTEGER column
+    with pytest.raises(RuleViolation), db.engine.begin() as conn:
+        bulk.insert_rows(conn, fast, rows)

@@ -27,7 +27,6 @@ from sqlalchemy import (
     case,
     cast,
     func,
-    insert,
     literal,
     select,
 )
@@ -36,7 +35,7 @@ from sqlalchemy.sql import ColumnElement, Select
 
 from mfg.domain import dose
 from mfg.domain.specs import Product
-from mfg.store.bulk import select_rows
+from mfg.store.bulk import insert_rows, select_rows
 from mfg.store.tables import Disposition, Harvest, Lot, ReleaseResult, Subject
 
 ProductLoader = Callable[[str, str], Product]
@@ -202,8 +201,7 @@ def target_table(conn: Connection, rows: list[dict[str, Any]]) -> Any:
     with ``rows`` (``target_rows``)."""
     _targets.drop(conn, checkfirst=True)
     _targets.create(conn)
-    if rows:
-        conn.execute(insert(_targets), rows)
+    insert_rows(conn, _targets, rows)
     return _targets
 
 

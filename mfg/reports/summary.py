@@ -85,14 +85,15 @@ def grouped_lots(
     ``PARALLEL_MIN_LOTS``), two cores and a second connection on the same snapshot; else on one
     connection."""
     min_lots = PARALLEL_MIN_LOTS if min_lots is None else min_lots
-    floor = min_lots
+    spans: list[LotIds | None] = []  # the span read by ``worth_two``, on the first's snapshot
 
     def worth_two(conn: Any) -> bool:
-        return _halves(query.lot_id_span(conn), floor) is not None
+        spans.append(query.lot_id_span(conn))
+        return _halves(spans[-1], min_lots) is not None
 
     with snapshot.read_pair(engine, wanted=worth_two) as (first, second):
         targets = query.target_rows(first, products)
-        halves = None if second is None else _halves(query.lot_id_span(first), min_lots)
+        halves = None if second is None else _halves(spans[-1], min_lots)
         if second is None or halves is None:
             return _part(first, targets, by, zone, None)
         with ThreadPoolExecutor(max_workers=1) as pool:

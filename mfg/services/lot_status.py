@@ -211,8 +211,8 @@ def expansion_lots(
     lot, cur = _LOT, _CC
     states = sorted(s.value for s in COUNT_STATES)
     cap = None if cap is None else max(cap, 0)
-    with db.read() as s:  # one session: on SQLite one snapshot for the three reads
-        conn = s.connection()
+    with db.read() as s:  # the three reads on one snapshot (_one_snapshot)
+        conn = s.connection(execution_options=_one_snapshot(db))
         windows = _windows(db, conn)
         flagged = (
             select(
@@ -253,6 +253,14 @@ def expansion_lots(
             window = windows[code, version] = (p.window_first_day, p.window_last_day)
         out.append((number, state, count, flag, last_day, (today - day(day0)).days, window))
     return out, counts
+
+
+def _one_snapshot(db: Database) -> dict[str, Any]:
+    """The connection options under which a session's reads see one state: a SQLite read
+    transaction already does; PostgreSQL's READ COMMITTED would take a snapshot per statement
+    (a lot changed between the flags' read and the whole lots' read would be counted and not
+    listed), so it reads at REPEATABLE READ."""
+    return {"isolation_level": "REPEATABLE READ"} if db.dialect == "postgresql" else {}
 
 
 def _tally(rows: list[Any]) -> dict[tuple[int, int], int]:

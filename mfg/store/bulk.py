@@ -75,10 +75,13 @@ def _has_nul(column: Sequence[Any]) -> bool:
 def select_rows(conn: Connection, query: Select[Any]) -> list[tuple[Any, ...]]:
     """The rows of ``query`` as the DB-API cursor returns them: no ``Row`` objects and no result
     processing (a date comes as SQLite's text), for reads of tens of thousands of rows. The
-    bound values are rendered into the SQL by the dialect's literal processors
-    (``literal_binds``: strings quoted and escaped by the dialect). On a driver whose
-    placeholders are ``%s`` (psycopg) the rendered SQL writes ``%`` as ``%%``, which the driver
-    turns back into ``%`` only when it is given parameters: it is given none, as a tuple."""
+    cursor is the connection's own, inside its transaction (begun by SQLAlchemy's first
+    statement on it: on a connection that ran none, pysqlite would begin none), so reads in
+    one transaction see one state as far as its isolation level says. The bound values are
+    rendered into the SQL by the dialect's literal processors (``literal_binds``: strings
+    quoted and escaped by the dialect). On a driver whose placeholders are ``%s`` (psycopg)
+    the rendered SQL writes ``%`` as ``%%``, which the driver turns back into ``%`` only when
+    it is given parameters: it is given none, as a tuple."""
     sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:

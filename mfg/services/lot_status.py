@@ -173,12 +173,12 @@ def _windows(db: Database, conn: Any) -> dict[tuple[str, str], tuple[int, int]]:
     """The harvest window (first, last day) of each spec a lot in expansion is pinned to."""
     lot = _LOT
     pinned = select(lot.c.product_code, lot.c.spec_version).where(lot.c.state == "in_expansion")
-    pairs = conn.execute(pinned.distinct()).all()
-    out = {}
-    for code, version in pairs:
-        p = db.product(code, version)
-        out[code, version] = (p.window_first_day, p.window_last_day)
-    return out
+    return {(c, v): _window(db, c, v) for c, v in conn.execute(pinned.distinct()).all()}
+
+
+def _window(db: Database, code: str, version: str) -> tuple[int, int]:
+    p = db.product(code, version)
+    return p.window_first_day, p.window_last_day
 
 
 def _window_flag(windows: dict[tuple[str, str], tuple[int, int]], today: date) -> Any:
@@ -242,15 +242,13 @@ def expansion_lots(
             tally = _tally(flags)
             ids = [r[0] for r in _heads(flags, cap, tally)]
             raw = select_rows(conn, whole.where(f.id.in_(ids))) if ids else []
-    kinds = {1: "count", 2: "window"}
-    counts: FlagCounts = {(kinds[c], flag): n for (c, flag), n in tally.items() if flag}
+    counts: FlagCounts = {key: n for key, n in tally.items() if key[1]}
     day = date.fromisoformat
     out: list[ExpansionLot] = []
     for number, state, count, flag, last_day, day0, code, version in raw:
         window = windows.get((code, version))
         if window is None:
-            p = db.product(code, version)
-            window = windows[code, version] = (p.window_first_day, p.window_last_day)
+            window = windows[code, version] = _window(db, code, version)
         out.append((number, state, count, flag, last_day, (today - day(day0)).days, window))
     return out, counts
 
@@ -263,19 +261,17 @@ def _one_snapshot(db: Database) -> dict[str, Any]:
     return {"isolation_level": "REPEATABLE READ"} if db.dialect == "postgresql" else {}
 
 
-def _tally(rows: list[Any]) -> dict[tuple[int, int], int]:
-    """Rows per (column, flag) of rows (id, count flag, window flag)."""
-    out: dict[tuple[int, int], int] = {}
-    for column in (1, 2):
-        out.update(
-            ((column, flag), n) for flag, n in Counter(map(itemgetter(column), rows)).items()
-        )
+def _tally(rows: list[Any]) -> FlagCounts:
+    """Rows per ("count", flag) and ("window", flag) of rows (id, count flag, window flag)."""
+    out: FlagCounts = {}
+    for kind, column in (("count", 1), ("window", 2)):
+        out.update(((kind, f), n) for f, n in Counter(map(itemgetter(column), rows)).items())
     return out
 
 
-def _heads(rows: list[Any], cap: int, tally: dict[tuple[int, int], int]) -> list[Any]:
+def _heads(rows: list[Any], cap: int, tally: FlagCounts) -> list[Any]:
     """The rows (id, count flag, window flag; in lot order) among the first ``cap`` of their
-    count flag or of their window flag; ``tally``: the rows per (column, flag). Stops once
+    count flag or of their window flag; ``tally``: the rows per flag (``_tally``). Stops once
     every flag has its ``cap`` (or all its rows)."""
     left = {key: min(cap, n) for key, n in tally.items() if key[1]}
     todo = sum(left.values())
@@ -284,7 +280,7 @@ def _heads(rows: list[Any], cap: int, tally: dict[tuple[int, int], int]) -> list
         if not todo:
             break
         head = False
-        for key in ((1, row[1]), (2, row[2])):
+        for key in (("count", row[1]), ("window", row[2])):
             if left.get(key):
                 left[key] -= 1
                 todo -= 1

@@ -91,6 +91,9 @@ class PasswordHistory(_Table, table=True):
 
 
 class Subject(_Table, table=True):
+    # the report's targets read the (dose level, weight) present from this index alone
+    # (migration 0007)
+    __table_args__ = (Index("ix_subject_dose", "dose_level", "weight_kg"),)
     id: int | None = Field(default=None, primary_key=True)
     subject_id: str = Field(unique=True, index=True, max_length=40)
     site: str = Field(max_length=40, index=True)
@@ -132,6 +135,8 @@ class TherapyEvent(_Table, table=True):
 
 
 class Lot(_Table, table=True):
+    # the report's targets read the specs present from this index alone (migration 0007)
+    __table_args__ = (Index("ix_lot_spec", "product_code", "spec_version"),)
     id: int | None = Field(default=None, primary_key=True)
     lot_number: str = Field(unique=True, index=True, max_length=24)
     # the code given at registration: the therapy event's CoI (0.2 on) or a 0.1 lot COI code

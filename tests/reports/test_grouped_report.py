@@ -70,3 +70,17 @@ def test_an_empty_database_reports_nothing(db, actors):
     r = reporting.success_rate(db=db, actor=actors["sponsor"], by=["site"])
     assert r.data["overall"]["evaluable"] == 0 and r.data["strata"] == []
     assert list(r.times["n"]) == [0, 0]
+
+
+@pytest.mark.parametrize("name", ["SPECS_PRESENT", "PEOPLE_PRESENT"])
+def test_the_targets_read_what_is_present_from_an_index_alone(sqlite_db, name):
+    """The specs and the (dose level, weight) present, which the report works out targets for,
+    come from ``ix_lot_spec`` and ``ix_subject_dose`` (migration 0007) without reading a row:
+    scanning the tables was about 55 ms at 100,000 lots."""
+    from mfg.reports import query
+
+    index = {"SPECS_PRESENT": "ix_lot_spec", "PEOPLE_PRESENT": "ix_subject_dose"}[name]
+    sql = str(getattr(query, name).compile(dialect=sqlite_db.engine.dialect))
+    with sqlite_db.engine.connect() as conn:
+        plan = [r[-1] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
+    assert any(f"COVERING INDEX {index}" in p for p in plan), plan

@@ -29,13 +29,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from mfg.store.db import reads_at_once
+
 ATTEMPTS = 3
 _HEAD = text("SELECT max(seq) FROM auditevent")
-
-
-def _sqlite_file(engine: Engine) -> bool:
-    path = engine.url.database or ""
-    return engine.dialect.name == "sqlite" and path not in ("", ":memory:")
 
 
 _PG_SNAPSHOT = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")
@@ -58,7 +55,7 @@ def read_pair(
         with _pg_pair(engine, wanted, between) as pair:
             yield pair
         return
-    if not _sqlite_file(engine):
+    if not reads_at_once(engine):  # (PostgreSQL is handled above)
         with engine.connect() as only:
             yield only, None
         return

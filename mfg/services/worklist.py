@@ -1,7 +1,9 @@
 """Today: what a technician or QA has to do now, and the handover (what changed since I last
 worked, what is open). A read model for the TUI's landing screen: one narrow query over the lots
 in the states the reader works on (``lot_status``: the board's flags without its projection),
-one for open alerts and one each for results to verify, thawed bags and read-outs.
+one for open alerts and one each for results to verify, thawed bags and read-outs. A
+technician's biggest read, the lots being expanded, runs on a second connection in a thread
+while the others run here (``_beside``): at 100,000 lots 260 -> 160 ms on two cores.
 
 Every item is counted, but only the ``limit`` most urgent are built and listed (``None``: all):
 with tens of thousands of lots in expansion a screen of every due count helps nobody and took
@@ -11,8 +13,13 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import partial
+from typing import TypeVar
 
 from sqlalchemy import and_, case, func, or_
 from sqlalchemy import select as sa_select
@@ -23,7 +30,10 @@ from mfg.domain.permissions import allowed
 from mfg.domain.readouts import read_out_due
 from mfg.services import lot_status
 from mfg.services.uow import Actor, Database
+from mfg.store.db import reads_at_once
 from mfg.store.tables import AuditEvent, DoseBag, Harvest, Lot, ReleaseResult, Subject
+
+_T = TypeVar("_T")
 
 TESTING = ("harvested", "in_release_testing", "conditionally_released")
 
@@ -96,24 +106,28 @@ def worklist(
     today = db.today(now)
     counts, signs = allowed(actor.role, "count.add"), allowed(actor.role, "lot.disposition")
     found = _Found(limit)
-    for lot_number, n in lot_status.open_alerts(db):
-        found.keep(("alert", lot_number, f"{n} open alert(s)", True, None))
-    if counts:
-        _expansion_items(found, db, today)
-    if allowed(actor.role, "result.verify"):
-        _results_to_verify(found, db, actor)
-    if allowed(actor.role, "harvest.verify"):
-        _records_to_verify(found, db, actor)
-    if allowed(actor.role, "bag.custody"):
-        for item in _thawed(db):
+    expansion = partial(lot_status.expansion_lots, db, today, found.cap) if counts else None
+    with _beside(db, expansion) as expanded:
+        for lot_number, n in lot_status.open_alerts(db):
+            found.keep(("alert", lot_number, f"{n} open alert(s)", True, None))
+        if allowed(actor.role, "result.verify"):
+            _results_to_verify(found, db, actor)
+        if allowed(actor.role, "harvest.verify"):
+            _records_to_verify(found, db, actor)
+        if allowed(actor.role, "bag.custody"):
+            for item in _thawed(db):
+                found.keep(item)
+        for item in _read_outs(db, today):
             found.keep(item)
-    for item in _read_outs(db, today):
-        found.keep(item)
-    if signs:
-        for r in lot_status.active_lots(db, today, TESTING):
-            ready = not (r.unverified_results or r.oos or r.pending_results)
-            if ready and r.state != "conditionally_released":
-                found.keep(("sign", r.lot_number, "ready for disposition", False, None))
+        if signs:
+            for r in lot_status.active_lots(db, today, TESTING):
+                ready = not (r.unverified_results or r.oos or r.pending_results)
+                if ready and r.state != "conditionally_released":
+                    found.keep(("sign", r.lot_number, "ready for disposition", False, None))
+        if expanded is not None:
+            # kept last: items are ordered by urgency, kind, lot and then the order kept, and no
+            # other source has these kinds, so where they are kept changes no order
+            _expansion_items(found, *expanded())
     candidates: list[_Candidate] = [
         (not urgent, _rank(kind), lot, seq, kind, text, urgent, deadline)
         for seq, (kind, lot, text, urgent, deadline) in enumerate(found.kept)
@@ -178,10 +192,25 @@ class _Found:
         self.kept.append(item)
 
 
-def _expansion_items(found: _Found, db: Database, today: date) -> None:
+@contextmanager
+def _beside(db: Database, read: Callable[[], _T] | None) -> Iterator[Callable[[], _T] | None]:
+    """``read`` started at once on another connection, in a thread, when the database can read
+    on two at once (``reads_at_once``): SQLite and PostgreSQL work outside Python's lock, so
+    the two cores read two parts of Today together. Yields what gives ``read``'s result (its
+    error raised there); on an in-memory database, ``read`` itself, run when asked. The thread
+    is waited for on leaving, also after an error."""
+    if read is None or not reads_at_once(db.engine):
+        yield read
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        yield pool.submit(read).result
+
+
+def _expansion_items(
+    found: _Found, rows: list[lot_status.ExpansionLot], counts: lot_status.FlagCounts
+) -> None:
     """The counts due and the harvest windows of the lots being expanded: counted in SQL, and
     only the lots that can be listed read (``expansion_lots``, in lot-number order)."""
-    rows, counts = lot_status.expansion_lots(db, today, found.cap)
     found.tally("count-overdue", True, counts.get(("count", lot_status.OVERDUE), 0))
     found.tally("count-due", False, counts.get(("count", lot_status.DUE), 0))
     found.tally("harvest-window", True, counts.get(("window", lot_status.LAST_DAY), 0))

@@ -124,6 +124,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     raise ConfigError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql+psycopg://")
 
 
+def reads_at_once(engine: Engine) -> bool:
+    """Whether two connections of ``engine`` read the same database at once: PostgreSQL and a
+    SQLite file do; an in-memory SQLite database is a new, empty one per connection."""
+    if engine.dialect.name == "sqlite":
+        return (engine.url.database or "") not in ("", ":memory:")
+    return True
+
+
 def location(engine: Engine) -> str:
     """Where the database lives, without credentials: the SQLite file, or host:port/name."""
     url = engine.url

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from mfg.domain.lifecycle import ACTIVE
 from mfg.services import board, lot_status, release, worklist
 from tests.release.conftest import PASSING, enter, harvested, sign
@@ -301,3 +303,83 @@ def test_the_flags_and_the_whole_lots_are_read_on_one_snapshot(db, actors, monke
     monkeypatch.setattr(lot_status, "_heads", heads)
     after, _ = lot_status.expansion_lots(db, TODAY, 200)
     assert after == []  # counted today: nothing to do, so not read whole
+
+
+def _today_world(db, actors):  # type: ignore[no-untyped-def]
+    """The kinds a technician's Today lists from several sources: lots being expanded (a count
+    overdue, due, in the harvest window), an open alert, records to verify."""
+    tech = actors["tech"]
+    for i, days in enumerate((0, 3, 5, 11, 12)):
+        world.subject(db, tech, f"S-10{i}")
+        lot = world.lot(db, tech, f"S-10{i}", day0=TODAY - timedelta(days=days))
+        if days in (3, 11):  # counted 3 and 2 days ago
+            counted = {3: 0, 11: 9}[days]
+            world.expand(db, tech, lot.lot_number, {counted: world.GROWTH[counted]})
+    harvested(db, actors, "S-109", verify=False)  # its harvest and weight to verify
+    alerted = harvested(db, actors, "S-108")
+    enter(db, actors, alerted, {**PASSING, "STER": "pending"})
+    sign(db, actors, alerted, "conditional-release", reason="sterility pending")
+    late = release.AddResult(alerted, "STER", "Growth")  # a late OOS: an open alert
+    release.correct_result(late, "day 14 read-out", db=db, actor=tech, now=NOW)
+
+
+def test_the_lots_being_expanded_are_read_beside_the_rest_with_the_same_list(
+    db, actors, monkeypatch
+):
+    """Today reads the lots being expanded on a second connection in another thread while this
+    one reads the rest (SQLite file and PostgreSQL: ``reads_at_once``); the list, its order
+    and its counts are those of reading them one after the other on one thread."""
+    import threading
+
+    _today_world(db, actors)
+    tech, main = actors["tech2"], threading.get_ident()  # tech entered the records to verify
+    expansion_lots, threads = lot_status.expansion_lots, []
+
+    def spy(*args):  # type: ignore[no-untyped-def]
+        threads.append(threading.get_ident())
+        return expansion_lots(*args)
+
+    monkeypatch.setattr(lot_status, "expansion_lots", spy)
+    beside = [worklist.worklist(db=db, actor=tech, now=NOW, limit=n) for n in (None, 1, 3, 200)]
+    assert threads and main not in threads  # read in another thread
+    monkeypatch.setattr(worklist, "reads_at_once", lambda engine: False)
+    threads.clear()
+    alone = [worklist.worklist(db=db, actor=tech, now=NOW, limit=n) for n in (None, 1, 3, 200)]
+    assert threads == [main] * 4  # one after the other, here
+    assert beside == alone
+    kinds = {i.kind for i in alone[0].items}
+    assert {"count-overdue", "count-due", "harvest-window", "verify", "alert"} <= kinds, kinds
+
+
+def test_an_error_of_the_read_beside_reaches_the_caller_after_the_rest(db, actors, monkeypatch):
+    """A refusal in the lots' read (here: a spec file gone) is raised by ``worklist`` as it
+    would be on one thread, and only once the other reads are done (the thread is waited for)."""
+    from mfg.specfiles import TemplateError
+
+    _today_world(db, actors)
+    done = []
+    thawed = worklist._thawed
+
+    def refuse(*args):  # type: ignore[no-untyped-def]
+        raise TemplateError("BH002-v1.toml", "product", "unknown-product", "gone")
+
+    def later(*args):  # type: ignore[no-untyped-def]
+        done.append("thawed")
+        return thawed(*args)
+
+    monkeypatch.setattr(lot_status, "expansion_lots", refuse)
+    monkeypatch.setattr(worklist, "_thawed", later)
+    with pytest.raises(TemplateError, match="gone"):
+        worklist.worklist(db=db, actor=actors["tech2"], now=NOW)
+    assert done == ["thawed"]
+
+
+def test_an_in_memory_database_reads_today_on_one_connection():
+    """Two connections of an in-memory SQLite database are two empty databases: Today's reads
+    stay on one thread there (``reads_at_once``), and run beside only on a file or a server."""
+    from mfg.store.db import make_engine, reads_at_once
+
+    assert not reads_at_once(make_engine("sqlite://"))
+    assert not reads_at_once(make_engine("sqlite:///:memory:"))
+    assert reads_at_once(make_engine("sqlite:////tmp/celltrail-never-opened.db"))
+    assert reads_at_once(make_engine("postgresql+psycopg://u@localhost/never"))

@@ -267,13 +267,16 @@ def _check_expiry(db: Database, u: User, now: datetime, allow_expired: bool) -> 
 
 
 def warm_up(db: Database) -> None:
-    """Configure the ORM mappers, open a pooled connection and compile the login's user lookup,
-    writing nothing (an interactive client does this while the person types)."""
+    """Configure the ORM mappers, open two pooled connections (Today reads on two) and compile
+    the login's user lookup, writing nothing (an interactive client does this while the person
+    types)."""
     from sqlalchemy.orm import configure_mappers
 
     configure_mappers()
     with db.read() as s:
         s.exec(select(User).where(User.username == "")).first()
+        if store_db.reads_at_once(db.engine):  # Today reads on two at once: open the second too
+            db.engine.connect().close()
 
 
 def reauthenticate(db: Database, actor: Actor, password: str, *, now: datetime) -> Actor:

@@ -3,7 +3,7 @@ worked, what is open). A read model for the TUI's landing screen: one narrow que
 in the states the reader works on (``lot_status``: the board's flags without its projection),
 one for open alerts and one each for results to verify, thawed bags and read-outs. A
 technician's biggest read, the lots being expanded, runs on a second connection in a thread
-while the others run here (``_beside``): at 100,000 lots 260 -> 160 ms on two cores.
+while the others run here (``_beside``; the README's benchmarks give the figures).
 
 Every item is counted, but only the ``limit`` most urgent are built and listed (``None``: all):
 with tens of thousands of lots in expansion a screen of every due count helps nobody and took
@@ -19,10 +19,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import partial
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from sqlalchemy import and_, case, func, or_
 from sqlalchemy import select as sa_select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
 from mfg.domain.custody import THAW_TO_INFUSION_LIMIT
@@ -192,18 +193,38 @@ class _Found:
         self.kept.append(item)
 
 
+_NO_SECOND = object()  # the thread had no connection of its own: the caller reads it
+
+
 @contextmanager
 def _beside(db: Database, read: Callable[[], _T] | None) -> Iterator[Callable[[], _T] | None]:
-    """``read`` started at once on another connection, in a thread, when the database can read
-    on two at once (``reads_at_once``): SQLite and PostgreSQL work outside Python's lock, so
-    the two cores read two parts of Today together. Yields what gives ``read``'s result (its
-    error raised there); on an in-memory database, ``read`` itself, run when asked. The thread
-    is waited for on leaving, also after an error."""
+    """``read`` started at once in a thread, on a connection of its own, when the database can
+    read on two at once (``reads_at_once``): SQLite and PostgreSQL run the queries outside
+    Python's lock, so two cores read two parts of Today together. Yields what gives ``read``'s
+    result (its error raised there, when asked: an error of the caller's own reads comes
+    first); ``read`` itself when there is none to be had (an in-memory database; a server or
+    pool with no connection left: the thread gives up and the caller reads it, as before),
+    run when asked; None when there is no ``read``. The thread is waited for on leaving, also
+    after an error (the caller's then wins)."""
     if read is None or not reads_at_once(db.engine):
         yield read
         return
+
+    def in_thread() -> object:
+        try:
+            db.engine.connect().close()  # its own connection to be had (then pooled)?
+        except SQLAlchemyError:
+            return _NO_SECOND
+        return read()
+
     with ThreadPoolExecutor(max_workers=1) as pool:
-        yield pool.submit(read).result
+        future = pool.submit(in_thread)
+
+        def result() -> _T:
+            got = future.result()
+            return read() if got is _NO_SECOND else cast(_T, got)
+
+        yield result
 
 
 def _expansion_items(

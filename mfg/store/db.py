@@ -125,10 +125,19 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def reads_at_once(engine: Engine) -> bool:
-    """Whether two connections of ``engine`` read the same database at once: PostgreSQL and a
-    SQLite file do; an in-memory SQLite database is a new, empty one per connection."""
+    """Whether two threads can read the same database at once, each on its own connection:
+    PostgreSQL and a SQLite file can; an in-memory SQLite database (``sqlite://``,
+    ``:memory:``, a ``mode=memory`` URI) is a new, empty one per connection, and a pool that
+    hands every thread one shared connection (static) or each thread its own (per thread) has
+    no second connection to the same data to give."""
+    from sqlalchemy.pool import SingletonThreadPool, StaticPool
+
+    if isinstance(engine.pool, (SingletonThreadPool, StaticPool)):
+        return False
     if engine.dialect.name == "sqlite":
-        return (engine.url.database or "") not in ("", ":memory:")
+        name = engine.url.database or ""
+        in_memory = "mode=memory" in name or engine.url.query.get("mode") == "memory"
+        return name not in ("", ":memory:") and not in_memory
     return True
 
 

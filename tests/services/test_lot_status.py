@@ -323,16 +323,10 @@ def _today_world(db, actors):  # type: ignore[no-untyped-def]
     release.correct_result(late, "day 14 read-out", db=db, actor=tech, now=NOW)
 
 
-def test_the_lots_being_expanded_are_read_beside_the_rest_with_the_same_list(
-    db, actors, monkeypatch
-):
-    """Today reads the lots being expanded on a second connection in another thread while this
-    one reads the rest (SQLite file and PostgreSQL: ``reads_at_once``); the list, its order
-    and its counts are those of reading them one after the other on one thread."""
+def _spy_threads(monkeypatch):  # type: ignore[no-untyped-def]
+    """The threads ``expansion_lots`` ran in, in call order."""
     import threading
 
-    _today_world(db, actors)
-    tech, main = actors["tech2"], threading.get_ident()  # tech entered the records to verify
     expansion_lots, threads = lot_status.expansion_lots, []
 
     def spy(*args):  # type: ignore[no-untyped-def]
@@ -340,27 +334,87 @@ def test_the_lots_being_expanded_are_read_beside_the_rest_with_the_same_list(
         return expansion_lots(*args)
 
     monkeypatch.setattr(lot_status, "expansion_lots", spy)
-    beside = [worklist.worklist(db=db, actor=tech, now=NOW, limit=n) for n in (None, 1, 3, 200)]
-    assert threads and main not in threads  # read in another thread
-    monkeypatch.setattr(worklist, "reads_at_once", lambda engine: False)
+    return threads
+
+
+def _as_before(monkeypatch):  # type: ignore[no-untyped-def]
+    """Today as it was read before the read beside: on one thread, the lots being expanded
+    kept second, right after the alerts (before the results to verify)."""
+    from contextlib import nullcontext
+
+    results = worklist._results_to_verify
+    monkeypatch.setattr(worklist, "_beside", lambda db, read: nullcontext(None))
+
+    def expansion_then_results(found, db, actor):  # type: ignore[no-untyped-def]
+        worklist._expansion_items(found, *lot_status.expansion_lots(db, TODAY, found.cap))
+        results(found, db, actor)
+
+    monkeypatch.setattr(worklist, "_results_to_verify", expansion_then_results)
+
+
+LIMITS = (None, 1, 3, 5, 200)
+
+
+def test_the_lots_being_expanded_are_read_beside_the_rest_with_the_same_list(
+    db, actors, monkeypatch
+):
+    """Today reads the lots being expanded on a second connection in another thread while this
+    one reads the rest (SQLite file and PostgreSQL: ``reads_at_once``) and keeps them last; the
+    list, its order and its counts are those of the read before it, on one thread with the
+    lots kept second."""
+    import threading
+
+    _today_world(db, actors)
+    tech, main = actors["tech2"], threading.get_ident()  # tech entered the records to verify
+    threads = _spy_threads(monkeypatch)
+    beside = [worklist.worklist(db=db, actor=tech, now=NOW, limit=n) for n in LIMITS]
+    assert len(threads) == len(LIMITS) and main not in threads  # read in another thread
+    _as_before(monkeypatch)
     threads.clear()
-    alone = [worklist.worklist(db=db, actor=tech, now=NOW, limit=n) for n in (None, 1, 3, 200)]
-    assert threads == [main] * 4  # one after the other, here
-    assert beside == alone
-    kinds = {i.kind for i in alone[0].items}
-    assert {"count-overdue", "count-due", "harvest-window", "verify", "alert"} <= kinds, kinds
+    before = [worklist.worklist(db=db, actor=tech, now=NOW, limit=n) for n in LIMITS]
+    assert threads == [main] * len(LIMITS)
+    assert beside == before
+    kinds = [i.kind for i in before[0].items]
+    assert {"count-overdue", "count-due", "harvest-window", "verify", "alert"} <= set(kinds)
+    assert kinds.index("alert") < kinds.index("count-overdue") < kinds.index("verify"), kinds
+
+
+def test_without_a_second_connection_today_reads_everything_here(db, actors, monkeypatch):
+    """A server or pool with no connection left for the thread: it gives up before reading,
+    and the caller reads the lots being expanded itself, with the same list (no error)."""
+    import threading
+
+    from sqlalchemy.exc import OperationalError
+
+    _today_world(db, actors)
+    tech, main = actors["tech2"], threading.get_ident()
+    expected = worklist.worklist(db=db, actor=tech, now=NOW)
+    connect = type(db.engine).connect
+
+    def no_second(engine):  # type: ignore[no-untyped-def]
+        if threading.get_ident() != main:
+            raise OperationalError("connect", None, Exception("too many clients already"))
+        return connect(engine)
+
+    monkeypatch.setattr(type(db.engine), "connect", no_second)
+    threads = _spy_threads(monkeypatch)
+    assert worklist.worklist(db=db, actor=tech, now=NOW) == expected
+    assert threads == [main]
 
 
 def test_an_error_of_the_read_beside_reaches_the_caller_after_the_rest(db, actors, monkeypatch):
-    """A refusal in the lots' read (here: a spec file gone) is raised by ``worklist`` as it
-    would be on one thread, and only once the other reads are done (the thread is waited for)."""
+    """A refusal in the lots' read (here: a spec file gone), raised in the thread, is raised by
+    ``worklist`` once the caller's own reads are done, as on one thread."""
+    import threading
+
     from mfg.specfiles import TemplateError
 
     _today_world(db, actors)
-    done = []
+    main, ran_in, done = threading.get_ident(), [], []
     thawed = worklist._thawed
 
     def refuse(*args):  # type: ignore[no-untyped-def]
+        ran_in.append(threading.get_ident())
         raise TemplateError("BH002-v1.toml", "product", "unknown-product", "gone")
 
     def later(*args):  # type: ignore[no-untyped-def]
@@ -371,15 +425,51 @@ def test_an_error_of_the_read_beside_reaches_the_caller_after_the_rest(db, actor
     monkeypatch.setattr(worklist, "_thawed", later)
     with pytest.raises(TemplateError, match="gone"):
         worklist.worklist(db=db, actor=actors["tech2"], now=NOW)
-    assert done == ["thawed"]
+    assert done == ["thawed"] and ran_in and main not in ran_in
+
+
+def test_an_error_of_the_caller_waits_for_the_thread_and_wins(db, actors, monkeypatch):
+    """When the caller's own read fails while the thread still reads, ``worklist`` raises the
+    caller's error only once the thread is done (no read left running behind it)."""
+    import threading
+
+    _today_world(db, actors)
+    started, finished = threading.Event(), []
+    expansion_lots = lot_status.expansion_lots
+
+    def slow(*args):  # type: ignore[no-untyped-def]
+        started.set()
+        got = expansion_lots(*args)
+        finished.append(True)
+        return got
+
+    def fail(*args):  # type: ignore[no-untyped-def]
+        assert started.wait(10)
+        raise RuntimeError("the caller's read failed")
+
+    monkeypatch.setattr(lot_status, "expansion_lots", slow)
+    monkeypatch.setattr(worklist, "_thawed", fail)
+    with pytest.raises(RuntimeError, match="caller's read"):
+        worklist.worklist(db=db, actor=actors["tech2"], now=NOW)
+    assert finished == [True]
 
 
 def test_an_in_memory_database_reads_today_on_one_connection():
-    """Two connections of an in-memory SQLite database are two empty databases: Today's reads
-    stay on one thread there (``reads_at_once``), and run beside only on a file or a server."""
+    """Two connections of an in-memory SQLite database are two empty databases, and a static or
+    per-thread pool has no second connection to the same data: Today's reads stay on one
+    thread there (``reads_at_once``), and run beside on a file or a server."""
+    import warnings
+
+    from sqlalchemy.pool import StaticPool
+
     from mfg.store.db import make_engine, reads_at_once
 
     assert not reads_at_once(make_engine("sqlite://"))
     assert not reads_at_once(make_engine("sqlite:///:memory:"))
-    assert reads_at_once(make_engine("sqlite:////tmp/celltrail-never-opened.db"))
+    with warnings.catch_warnings():  # SQLAlchemy: its pool for this URL will change
+        warnings.simplefilter("ignore")
+        assert not reads_at_once(make_engine("sqlite:///file:today?mode=memory&uri=true"))
+    never = "sqlite:////tmp/celltrail-never-opened.db"
+    assert not reads_at_once(make_engine(never, poolclass=StaticPool))
+    assert reads_at_once(make_engine(never))
     assert reads_at_once(make_engine("postgresql+psycopg://u@localhost/never"))

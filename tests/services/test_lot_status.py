@@ -339,14 +339,14 @@ def _spy_threads(monkeypatch):  # type: ignore[no-untyped-def]
 
 def _as_before(monkeypatch):  # type: ignore[no-untyped-def]
     """Today as it was read before the read beside: on one thread, the lots being expanded
-    kept second, right after the alerts (before the results to verify)."""
-    from contextlib import nullcontext
-
-    results = worklist._results_to_verify
-    monkeypatch.setattr(worklist, "_beside", lambda db, read: nullcontext(None))
+    kept second, right after the alerts (before the results to verify); the lots that
+    ``worklist`` now keeps last are dropped (read again, and not kept)."""
+    results, keep = worklist._results_to_verify, worklist._expansion_items
+    monkeypatch.setattr(worklist, "reads_at_once", lambda engine: False)
+    monkeypatch.setattr(worklist, "_expansion_items", lambda found, rows, counts: None)
 
     def expansion_then_results(found, db, actor):  # type: ignore[no-untyped-def]
-        worklist._expansion_items(found, *lot_status.expansion_lots(db, TODAY, found.cap))
+        keep(found, *lot_status.expansion_lots(db, TODAY, found.cap))
         results(found, db, actor)
 
     monkeypatch.setattr(worklist, "_results_to_verify", expansion_then_results)
@@ -359,20 +359,21 @@ def test_the_lots_being_expanded_are_read_beside_the_rest_with_the_same_list(
     db, actors, monkeypatch
 ):
     """Today reads the lots being expanded on a second connection in another thread while this
-    one reads the rest (SQLite file and PostgreSQL: ``reads_at_once``) and keeps them last; the
-    list, its order and its counts are those of the read before it, on one thread with the
-    lots kept second."""
+    one reads the rest (SQLite file and PostgreSQL: ``reads_at_once``; the capped list only)
+    and keeps them last; the list, its order and its counts are those of the read before it,
+    on one thread with the lots kept second."""
     import threading
 
     _today_world(db, actors)
     tech, main = actors["tech2"], threading.get_ident()  # tech entered the records to verify
     threads = _spy_threads(monkeypatch)
     beside = [worklist.worklist(db=db, actor=tech, now=NOW, limit=n) for n in LIMITS]
-    assert len(threads) == len(LIMITS) and main not in threads  # read in another thread
+    # the capped lists in another thread; every item ('a': rows built in Python) here
+    assert threads[0] == main and len(threads) == len(LIMITS) and main not in threads[1:]
     _as_before(monkeypatch)
     threads.clear()
     before = [worklist.worklist(db=db, actor=tech, now=NOW, limit=n) for n in LIMITS]
-    assert threads == [main] * len(LIMITS)
+    assert set(threads) == {main}
     assert beside == before
     kinds = [i.kind for i in before[0].items]
     assert {"count-overdue", "count-due", "harvest-window", "verify", "alert"} <= set(kinds)
@@ -430,28 +431,31 @@ def test_an_error_of_the_read_beside_reaches_the_caller_after_the_rest(db, actor
 
 def test_an_error_of_the_caller_waits_for_the_thread_and_wins(db, actors, monkeypatch):
     """When the caller's own read fails while the thread still reads, ``worklist`` raises the
-    caller's error only once the thread is done (no read left running behind it)."""
+    caller's error, and only once the thread is done (no read left running behind it): the
+    thread here goes on only when ``worklist`` has returned or after half a second, so a
+    ``worklist`` that did not wait would return with the thread unfinished, every time."""
     import threading
 
     _today_world(db, actors)
-    started, finished = threading.Event(), []
-    expansion_lots = lot_status.expansion_lots
+    caller_failed, returned, finished = threading.Event(), threading.Event(), []
 
     def slow(*args):  # type: ignore[no-untyped-def]
-        started.set()
-        got = expansion_lots(*args)
-        finished.append(True)
-        return got
+        assert caller_failed.wait(10)
+        finished.append(returned.wait(0.5))  # False: worklist had not returned
+        raise ValueError("the thread's read failed too")
 
     def fail(*args):  # type: ignore[no-untyped-def]
-        assert started.wait(10)
+        caller_failed.set()
         raise RuntimeError("the caller's read failed")
 
     monkeypatch.setattr(lot_status, "expansion_lots", slow)
     monkeypatch.setattr(worklist, "_thawed", fail)
-    with pytest.raises(RuntimeError, match="caller's read"):
-        worklist.worklist(db=db, actor=actors["tech2"], now=NOW)
-    assert finished == [True]
+    try:
+        with pytest.raises(RuntimeError, match="caller's read"):
+            worklist.worklist(db=db, actor=actors["tech2"], now=NOW)
+        assert finished == [False]  # done, and before worklist returned
+    finally:
+        returned.set()
 
 
 def test_an_in_memory_database_reads_today_on_one_connection():
@@ -460,16 +464,26 @@ def test_an_in_memory_database_reads_today_on_one_connection():
     thread there (``reads_at_once``), and run beside on a file or a server."""
     import warnings
 
-    from sqlalchemy.pool import StaticPool
+    from sqlalchemy.pool import QueuePool, StaticPool
 
     from mfg.store.db import make_engine, reads_at_once
 
-    assert not reads_at_once(make_engine("sqlite://"))
-    assert not reads_at_once(make_engine("sqlite:///:memory:"))
-    with warnings.catch_warnings():  # SQLAlchemy: its pool for this URL will change
-        warnings.simplefilter("ignore")
-        assert not reads_at_once(make_engine("sqlite:///file:today?mode=memory&uri=true"))
+    for url in ("sqlite://", "sqlite:///:memory:", "sqlite:///file:today?mode=memory&uri=true"):
+        with warnings.catch_warnings():  # SQLAlchemy: its pool for mode=memory will change
+            warnings.simplefilter("ignore")
+            assert not reads_at_once(make_engine(url)), url  # (a per-thread pool today)
+        assert not reads_at_once(make_engine(url, poolclass=QueuePool)), url  # by the URL
     never = "sqlite:////tmp/celltrail-never-opened.db"
     assert not reads_at_once(make_engine(never, poolclass=StaticPool))
     assert reads_at_once(make_engine(never))
     assert reads_at_once(make_engine("postgresql+psycopg://u@localhost/never"))
+
+
+def test_the_log_in_warm_up_opens_both_connections_today_reads_on(db):
+    """While the user types, ``users.warm_up`` opens two pooled connections on a database that
+    reads on two at once, so that Today's second read does not open one after Enter."""
+    from mfg.services import users
+
+    db.engine.dispose()  # an empty pool
+    users.warm_up(db)
+    assert db.engine.pool.checkedin() == 2  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from textual import events
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.timer import Timer
@@ -33,6 +33,7 @@ from tui.messages import (
 )
 from tui.screens.login import LoginScreen
 from tui.session import SESSION_BINDINGS, SessionMixin  # issue 12: idle lock, log out
+from tui.toasts import InertToasts
 from tui.wedge import SCAN_MAX_GAP_S, Decision, Verdict, Wedge
 from tui.wording import without_flags
 from tui.workers import app_worker
@@ -83,7 +84,7 @@ def _screen(module: str, name: str) -> Screen[Any]:
     return screen
 
 
-class CellTrailApp(SessionMixin, App[None]):
+class CellTrailApp(SessionMixin, InertToasts):
     """CellTrail: GMP lot tracking at the terminal (keyboard and barcode scanner)."""
 
     TITLE = "CellTrail"

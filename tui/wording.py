@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from mfg.domain.text import visible
+
 FLAG_RE = re.compile(r"--([a-z][a-z0-9-]*)")
 CITE_RE = re.compile(r"\((?:--exception )?--deviation DEV-\.\.\.\)")
 CITE = "(cite the deviation, e.g. DEV-2026-0001, in the exception field)"
@@ -37,3 +39,10 @@ def with_unit(value_text: str, unit: str) -> str:
 def known(*parts: tuple[object, str]) -> str:
     """``(71.5, "{} kg"), (None, "{}")`` -> ``71.5 kg``: only the values that were given."""
     return ", ".join(fmt.format(v) for v, fmt in parts if v not in (None, ""))
+
+
+def not_read(what: str, message: str, rule: str) -> str:
+    """The line a screen shows in place of ``loading ...`` when its read was refused (a lot
+    whose stored record fails a check, a role change): ``Today: not read: ... [rule]``, the
+    message's unsafe characters written as visible escapes (it may quote stored text)."""
+    return f"{what}: not read: {visible(without_flags(message))} [{rule}]"

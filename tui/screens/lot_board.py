@@ -263,6 +263,11 @@ class LotBoardScreen(LotWatcher, Screen[None]):
 
     def refused(self, e: CellTrailError) -> None:
         self.app.refused(e)  # type: ignore[attr-defined]
+        if self.board is None:  # nothing read yet: say why, not "loading ..." for ever
+            from tui.wording import not_read
+
+            status = self.query_one("#board-status", Static)
+            status.update(Text(not_read("Board", e.message, e.rule)))
 
     def lot_changed(self, lot_number: str | None) -> None:
         self.reload()

@@ -48,6 +48,7 @@ class QaQueueScreen(LotWatcher, Screen[None]):
         super().__init__()
         self.results: list[ResultToVerify] = []
         self._fill_token = 0
+        self.shown = False  # a queue has been read and shown
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -84,7 +85,7 @@ class QaQueueScreen(LotWatcher, Screen[None]):
         ui(self, self.show, results, awaiting)
 
     def show(self, results: list[ResultToVerify], awaiting: list[BoardRow]) -> None:
-        self.results = results
+        self.results, self.shown = results, True
         verify = self.query_one("#to-verify", DataTable)
         dispose = self.query_one("#to-dispose", DataTable)
         verify.clear()
@@ -181,3 +182,8 @@ class QaQueueScreen(LotWatcher, Screen[None]):
 
     def refused(self, e: CellTrailError) -> None:
         self.app.refused(e)  # type: ignore[attr-defined]
+        if not self.shown:  # nothing read yet: empty lists would read as "nothing to do"
+            from tui.wording import not_read
+
+            title = self.query_one("#verify-title", Static)
+            title.update(Text(not_read("QA queue", e.message, e.rule)))

@@ -161,6 +161,11 @@ class TodayScreen(LotWatcher, Screen[None]):
 
     def refused(self, e: CellTrailError) -> None:
         self.app.refused(e)  # type: ignore[attr-defined]
+        if self.worklist is None:  # nothing read yet: say why, not "loading ..." for ever
+            from tui.wording import not_read
+
+            title = self.query_one("#today-title", Static)
+            title.update(Text(not_read("Today", e.message, e.rule)))
 
     def show(self, w: Worklist) -> None:
         self.worklist, self.items = w, list(w.items)

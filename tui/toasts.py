@@ -1,0 +1,34 @@
+"""The app's toasts show text as text: no control character reaches the terminal from one."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.app import App
+
+if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
+
+
+class InertToasts(App[None]):
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every toast, whoever raises it: a message may quote stored or scanned text (a lot's
+        spec version edited in SQL to hold ``ESC [2J`` cleared the whole terminal from a
+        refusal's toast), so its control characters are shown as visible escapes."""
+        from mfg.domain.text import visible
+
+        super().notify(
+            visible(message, newline_ok=True),
+            title=visible(title),
+            severity=severity,
+            timeout=timeout,
+            markup=markup,
+        )

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import insert, text
+from sqlalchemy import Select, insert, text
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
@@ -191,6 +191,11 @@ class Chainer:
         return row
 
 
+def head_query() -> Select[Any]:
+    """The chain head's sequence number and hash (no row: an empty trail)."""
+    return _HEAD
+
+
 def head(conn: Connection) -> tuple[int, str]:
     last = conn.execute(_HEAD).first()
     return (last[0], last[1]) if last else (0, GENESIS)
@@ -209,16 +214,20 @@ def append(
     old: Any = None,
     new: Any = None,
     reason: str | None = None,
+    known_head: tuple[int, str] | None = None,
 ) -> Appended:
     """Append one event in the caller's (write-locked) transaction.
 
     ``keys(first_event)`` gives the site's keyring (creating it for the very first event).
+    ``known_head``: the chain's head as this transaction last read or appended it, under the
+    write lock (``Tx`` keeps it); read here when not given. A stale one cannot fork the chain:
+    its next ``seq`` is taken, and the insert fails on the primary key.
     """
     # Pending ORM changes go first (as autoflush did), so the event follows what it records.
     session.flush()
     conn = session.connection()
     # The chain head: two columns by primary key, not a whole ORM row (the hot path of every write).
-    seq, prev = head(conn)
+    seq, prev = known_head if known_head is not None else head(conn)
     row = Chainer(keys(seq == 0), seq, prev).row(
         at=at,
         username=username,

@@ -47,7 +47,7 @@ class Actor:
     username: str
     full_name: str
     role: Role
-    session_check: Callable[[Actor, Any], None] | None = field(
+    session_check: Callable[[Actor, Any], tuple[int, str] | None] | None = field(
         default=None, compare=False, repr=False
     )
 
@@ -71,7 +71,12 @@ class Tx:
     """
 
     def __init__(
-        self, session: Session, actor: Actor | None, now: datetime, db: Database | None = None
+        self,
+        session: Session,
+        actor: Actor | None,
+        now: datetime,
+        db: Database | None = None,
+        head: tuple[int, str] | None = None,
     ) -> None:
         self.session = session
         self.actor = actor
@@ -81,6 +86,9 @@ class Tx:
         self._db = db
         self._last: Appended | None = None
         self._trail = ""
+        # The chain's head under this transaction's write lock: read with the account check
+        # (``Database.write``), then each event appended; None: ``audit.append`` reads it.
+        self._head = head
 
     def after_commit(self, work: Callable[[], object]) -> None:
         """Run ``work`` once the transaction has committed AND the write lock is released (slow
@@ -122,15 +130,18 @@ class Tx:
             old=old,
             new=new,
             reason=reason,
+            known_head=self._head,
         )
         if appended.seq == 1:
             self._trail = appended.hash
         self._last = appended
+        self._head = (appended.seq, appended.hash)
         return appended
 
     def appended_in_bulk(self, last: Appended, trail: str = "") -> None:
         """Events a bulk writer (the importer) appended itself: checkpoint its head too."""
         self._last = last
+        self._head = (last.seq, last.hash)
         if not self._trail:
             self._trail = trail or (self._db.trail(self.session.connection()) if self._db else "")
 
@@ -193,9 +204,11 @@ class Database:
             store_db.write_turn(self.engine),  # SQLite: wait in the queue, then BEGIN IMMEDIATE
         ):
             store_db.lock_for_write(s.connection())
+            head = None
             if actor is not None and actor.session_check is not None:
-                actor.session_check(actor, s.connection())  # under the lock: see Actor
-            tx = Tx(s, actor, now, self)
+                # under the lock (see Actor); the trail's head comes in the same statement
+                head = actor.session_check(actor, s.connection())
+            tx = Tx(s, actor, now, self, head)
             try:
                 yield tx
             finally:

@@ -203,3 +203,65 @@ def test_idle_clock_moves_at_most_once_a_minute_and_never_lets_a_session_live_lo
     assert "15 minutes" in e.value.message
     with pytest.raises(SessionEnded):  # once ended, a read does not bring it back
         accounts.resume_session(db, token, host="bench-1", now=later + idle + timedelta(seconds=2))
+
+
+def _statements_of(db, work):  # type: ignore[no-untyped-def]
+    """The SQL statements ``work()`` sends, on any engine of this process."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    sent: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        sent.append(" ".join(statement.split()).lower())
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        work()
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    return sent
+
+
+def test_a_write_reads_the_account_and_the_trail_head_in_one_statement(db, actors):
+    """Under the write lock the account check and the chain's head are one round trip (writers
+    queue on that lock on PostgreSQL); the event still chains to the head, and verifies."""
+    tech = users.login(db, "tech", PASSWORD, now=NOW)
+    world.subject(db, actors["tech"])
+    lot = world.lot(db, actors["tech"]).lot_number
+    sent = _statements_of(db, lambda: counts.record_count(_count(lot), db=db, actor=tech, now=NOW))
+    heads = [s for s in sent if "from auditevent order by auditevent.seq desc" in s]
+    assert len(heads) == 1, sent
+    assert "app_user" in heads[0] and "locked" in heads[0], heads  # with the account check
+    assert sent.index(heads[0]) < next(
+        i for i, s in enumerate(sent) if "insert into cellcount" in s
+    )
+    report = audit_trail.verify(db=db, actor=actors["qa"])
+    assert report.ok and not report.record_problems, (report.problem, report.record_problems)
+
+
+def test_an_event_appended_behind_the_transactions_back_fails_the_write_not_the_chain(db, actors):
+    """The transaction appends after the head it read under the lock. Were an event inserted
+    between (no path does: every event goes through ``Tx``), the next ``seq`` is taken: the
+    insert fails on the primary key and nothing is written, the chain never forks."""
+    from sqlalchemy import insert
+    from sqlalchemy.exc import IntegrityError
+
+    from mfg import audit
+
+    tech = users.login(db, "tech", PASSWORD, now=NOW)
+    world.subject(db, actors["tech"])
+    before = n_rows(db, AuditEvent)
+    with pytest.raises(IntegrityError), db.write(tech, NOW) as tx:
+        conn = tx.session.connection()
+        seq, prev = audit.head(conn)
+        row = audit.Chainer(tx.keyring(False), seq, prev).row(
+            at=NOW, username="intruder", action="x.y", entity="x", entity_id="1",
+            lot_number=None, old_values="null", new_values="null", reason=None,
+        )  # fmt: skip
+        conn.execute(insert(AuditEvent.__table__), row)  # type: ignore[attr-defined]
+        tx.audit("count.recorded", "count", 1, new={"day": 0})
+        tx.commit()
+    assert n_rows(db, AuditEvent) == before
+    report = audit_trail.verify(db=db, actor=actors["qa"])
+    assert report.ok, report.problem

@@ -1,4 +1,5 @@
-"""The app's toasts show text as text: no control character reaches the terminal from one."""
+"""The app's toasts are plain text: no markup is interpreted and no control character reaches the
+terminal from one."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ class InertToasts(App[None]):
     ) -> None:
         """Every toast, whoever raises it: a message may quote stored or scanned text (a lot's
         spec version edited in SQL to hold ``ESC [2J`` cleared the whole terminal from a
-        refusal's toast), so its control characters are shown as visible escapes."""
+        refusal's toast), so its control characters are shown as visible escapes, and it is
+        never read as markup (no toast of CellTrail's means any: ``markup`` is ignored)."""
         from mfg.domain.text import visible
 
         super().notify(
@@ -30,5 +32,5 @@ class InertToasts(App[None]):
             title=visible(title),
             severity=severity,
             timeout=timeout,
-            markup=markup,
+            markup=False,
         )

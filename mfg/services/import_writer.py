@@ -79,14 +79,14 @@ class _AuditBatch:
 
     def flush(self, session: Any) -> None:
         table = AuditEvent.__table__  # type: ignore[attr-defined]
-        if self.rows:
+        conn = session.connection()
+        for k in range(0, len(self.rows), CHUNK):
+            bulk.insert_rows(conn, table, self.rows[k : k + CHUNK])
+        if self.rows:  # the transaction's head moves once the events are in (Tx)
             last = self.rows[-1]
             self.tx.appended_in_bulk(
                 audit.Appended(last["seq"], last["hash"], last["prev_hash"]), self.trail
             )
-        conn = session.connection()
-        for k in range(0, len(self.rows), CHUNK):
-            bulk.insert_rows(conn, table, self.rows[k : k + CHUNK])
         self.rows.clear()
 
 

@@ -233,6 +233,9 @@ def test_a_write_reads_the_account_and_the_trail_head_in_one_statement(db, actor
     heads = [s for s in sent if "from auditevent order by auditevent.seq desc" in s]
     assert len(heads) == 1, sent
     assert "app_user" in heads[0] and "locked" in heads[0], heads  # with the account check
+    lock = "pg_advisory_xact_lock" if db.engine.dialect.name == "postgresql" else "begin immediate"
+    locks = [i for i, s in enumerate(sent) if lock in s]
+    assert len(locks) == 1 and locks[0] < sent.index(heads[0]), sent  # read under the lock
     assert sent.index(heads[0]) < next(
         i for i, s in enumerate(sent) if "insert into cellcount" in s
     )

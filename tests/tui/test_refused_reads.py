@@ -41,7 +41,8 @@ def test_today_and_the_board_say_their_read_was_refused(tui_db: Database) -> Non
         await pilot.press("b")
         await until(pilot, lambda: type(app.screen).__name__ == "LotBoardScreen", "the board")
         await until(pilot, lambda: "not read" in text_of(app, "#board-status"), "its refusal")
-        assert "loading" not in text_of(app, "#board-status")
+        status = text_of(app, "#board-status")
+        assert "loading" not in status and "\\x1b[2J" in status and "\x1b" not in status
 
     drive(tui_db, script)
 
@@ -55,6 +56,20 @@ def test_the_qa_queue_says_its_read_was_refused(harvested: tuple[Database, str])
         await pilot.press("q")
         await until(pilot, lambda: type(app.screen).__name__ == "QaQueueScreen", "the queue")
         await until(pilot, lambda: "not read" in text_of(app, "#verify-title"), "its refusal")
-        assert text_of(app, "#verify-title").startswith("QA queue: not read: ")
+        for title in ("#verify-title", "#dispose-title"):  # neither list reads as "nothing to do"
+            assert text_of(app, title).startswith("QA queue: not read: "), title
 
     drive(db, script)
+
+
+def test_a_toast_is_plain_text(tui_db: Database) -> None:
+    """Whoever raises it, a toast shows markup and control characters as typed."""
+
+    async def script(app: Any, pilot: Any) -> None:
+        app.notify("[b]S-001[/b] \x1b[2J", title="\x07bell", markup=True)
+        await until(pilot, lambda: len(app._notifications) > 0, "the toast")
+        (toast,) = [n for n in app._notifications if "S-001" in n.message]
+        assert toast.message == "[b]S-001[/b] \\x1b[2J" and toast.title == "\\x07bell"
+        assert toast.markup is False
+
+    drive(tui_db, script)

@@ -54,7 +54,7 @@ class QaQueueScreen(LotWatcher, Screen[None]):
         yield Header(show_clock=False)
         yield Static("Results to verify", id="verify-title", classes="section-title")
         yield Table(id="to-verify", cursor_type="row", zebra_stripes=True)
-        yield Static("Lots awaiting disposition", classes="section-title")
+        yield Static("Lots awaiting disposition", id="dispose-title", classes="section-title")
         yield Table(id="to-dispose", cursor_type="row", zebra_stripes=True)
         yield footer()
 
@@ -185,5 +185,6 @@ class QaQueueScreen(LotWatcher, Screen[None]):
         if not self.shown:  # nothing read yet: empty lists would read as "nothing to do"
             from tui.wording import not_read
 
-            title = self.query_one("#verify-title", Static)
-            title.update(Text(not_read("QA queue", e.message, e.rule)))
+            for title in ("#verify-title", "#dispose-title"):
+                line = Text(not_read("QA queue", e.message, e.rule))
+                self.query_one(title, Static).update(line)

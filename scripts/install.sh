@@ -53,3 +53,8 @@ if [ "$what" = test ]; then
 else
   pip_quiet install -q -e '.[postgres]'
 fi
+# CellTrail's own modules as bytecode, as pip leaves every installed package: the editable
+# install does not, and a process that may not write them (PYTHONDONTWRITEBYTECODE, a tree
+# installed by an admin and run by lab users) compiled ~50 modules from source on every command
+# (`mfg lot show` 0.75 -> 0.69 s here). A module edited later is compiled again, never stale.
+.venv/bin/python -m compileall -q -j 0 mfg tui labels >/dev/null

@@ -70,3 +70,26 @@ def test_reading_a_lot_builds_no_validator_and_imports_no_coa_code():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.splitlines() == ["[] []", "ValidationError True True"]
+
+
+def test_a_command_loads_celltrail_from_bytecode():
+    """``scripts/install.sh`` compiles CellTrail's modules, as pip does for every installed
+    package: where a process may not write bytecode (PYTHONDONTWRITEBYTECODE, a tree installed
+    by an admin and run by lab users) each command compiled ~50 modules from source first."""
+    import os
+
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    out = subprocess.run(
+        [sys.executable, "-v", "-c", "import mfg.cli.lots, mfg.services.harvest, tui.app"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    prefix = f"# code object from {ROOT}"  # a .pyc is named in quotes; a source file is not
+    from_source = [line for line in out.stderr.splitlines() if line.startswith(prefix)]
+    assert not from_source, (
+        "compiled from source in every process: run bash scripts/install.sh, which compiles "
+        f"CellTrail's modules ({len(from_source)}: {from_source[:3]})"
+    )

@@ -68,14 +68,15 @@ def test_concurrent_registration_gives_unique_lot_numbers_and_cois(db, actors):
     assert r.ok, (r.problem, r.record_problems)
 
 
-def test_concurrent_counts_on_one_lot_are_all_kept(db, actors):
+@pytest.mark.parametrize("live", [False, True], ids=["bare", "logged-in"])
+def test_concurrent_counts_on_one_lot_are_all_kept(db, actors, live):
     world.subject(db, actors["tech"])
     lot = world.lot(db, actors["tech"]).lot_number
     per = 5
     results = run_parallel(
         workers.add_counts,
         [
-            (_url(db), str(db.settings.home), lot, list(range(p * per, (p + 1) * per)))
+            (_url(db), str(db.settings.home), lot, list(range(p * per, (p + 1) * per)), live)
             for p in range(N_PROC)
         ],
     )

@@ -70,17 +70,22 @@ def register_lots(url: str, home: str, subject_ids: list[str], start: Any, out: 
     _run(go, start, out, subject_ids[0])
 
 
-def add_counts(url: str, home: str, lot_number: str, days: list[int], start: Any, out: Any) -> None:
-    from mfg.services import counts
+def add_counts(
+    url: str, home: str, lot_number: str, days: list[int], live: bool, start: Any, out: Any
+) -> None:
+    """``live``: as a logged-in user (the account check and the chain's head read together
+    under the write lock), else as a bare actor (the head read by the append)."""
+    from mfg.services import counts, users
 
     def go() -> list[int]:
         db = open_db(url, home)
+        who = users.login(db, "tech", PASSWORD, now=NOW) if live else actor("tech")
         ids = []
         for d in days:
             v = counts.record_count(
                 counts.RecordCount(lot_number, 200_000_000 + d, 100_000_000 + d, day=d % 5),
                 db=db,
-                actor=actor("tech"),
+                actor=who,
                 now=NOW,
             )
             ids.append(v.id)

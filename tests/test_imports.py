@@ -93,3 +93,9 @@ def test_a_command_loads_celltrail_from_bytecode():
         "compiled from source in every process: run bash scripts/install.sh, which compiles "
         f"CellTrail's modules ({len(from_source)}: {from_source[:3]})"
     )
+    # checked against the source's hash, not its time and size: an edit after the install is
+    # never run as the old bytecode (PEP 552 flags: 0b11 = hash-based, checked)
+    import importlib.util
+
+    pyc = Path(importlib.util.cache_from_source(str(ROOT / "mfg" / "cli" / "lots.py")))
+    assert int.from_bytes(pyc.read_bytes()[4:8], "little") == 0b11, "not checked-hash bytecode"

@@ -53,10 +53,5 @@ if [ "$what" = test ]; then
 else
   pip_quiet install -q -e '.[postgres]'
 fi
-# CellTrail's own modules as bytecode, as pip leaves every installed package: the editable
-# install does not, and a process that may not write them (PYTHONDONTWRITEBYTECODE, a tree
-# installed by an admin and run by lab users) compiled ~50 modules from source on every command
-# (`mfg lot show` 0.75 -> 0.69 s here). checked-hash: each import compares the source's hash,
-# not its time and size, so an edit made after the install is never run as the old bytecode.
-# -q prints only what fails to compile (and the install stops there).
-.venv/bin/python -m compileall -q -f -j 0 --invalidation-mode checked-hash mfg tui labels
+# CellTrail's own modules as bytecode (see the script)
+bash scripts/bytecode.sh

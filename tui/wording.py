@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from rich.text import Text
 
 from mfg.domain.text import visible
+
+if TYPE_CHECKING:
+    from mfg.errors import CellTrailError
 
 FLAG_RE = re.compile(r"--([a-z][a-z0-9-]*)")
 CITE_RE = re.compile(r"\((?:--exception )?--deviation DEV-\.\.\.\)")
@@ -41,8 +47,8 @@ def known(*parts: tuple[object, str]) -> str:
     return ", ".join(fmt.format(v) for v, fmt in parts if v not in (None, ""))
 
 
-def not_read(what: str, message: str, rule: str) -> str:
+def not_read(what: str, e: CellTrailError) -> Text:
     """The line a screen shows in place of ``loading ...`` when its read was refused (a lot
     whose stored record fails a check, a role change): ``Today: not read: ... [rule]``, the
     message's unsafe characters written as visible escapes (it may quote stored text)."""
-    return f"{what}: not read: {visible(without_flags(message))} [{rule}]"
+    return Text(f"{what}: not read: {visible(without_flags(e.message))} [{e.rule}]")

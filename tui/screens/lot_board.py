@@ -25,6 +25,7 @@ from textual.widgets import DataTable, Header, Input, Static
 from tui.messages import LotChanged, LotWatcher, OpenLot
 from tui.widgets.footer import footer
 from tui.widgets.table import Table
+from tui.wording import not_read
 from tui.workers import service_worker, ui
 
 if TYPE_CHECKING:
@@ -264,10 +265,7 @@ class LotBoardScreen(LotWatcher, Screen[None]):
     def refused(self, e: CellTrailError) -> None:
         self.app.refused(e)  # type: ignore[attr-defined]
         if self.board is None:  # nothing read yet: say why, not "loading ..." for ever
-            from tui.wording import not_read
-
-            status = self.query_one("#board-status", Static)
-            status.update(Text(not_read("Board", e.message, e.rule)))
+            self.query_one("#board-status", Static).update(not_read("Board", e))
 
     def lot_changed(self, lot_number: str | None) -> None:
         self.reload()

@@ -21,7 +21,7 @@ from mfg.domain.text import visible
 from tui.messages import LotChanged, LotWatcher, OpenLot
 from tui.widgets.footer import footer
 from tui.widgets.table import Table
-from tui.wording import with_unit
+from tui.wording import not_read, with_unit
 from tui.workers import service_worker, ui
 
 if TYPE_CHECKING:
@@ -183,8 +183,5 @@ class QaQueueScreen(LotWatcher, Screen[None]):
     def refused(self, e: CellTrailError) -> None:
         self.app.refused(e)  # type: ignore[attr-defined]
         if not self.shown:  # nothing read yet: empty lists would read as "nothing to do"
-            from tui.wording import not_read
-
             for title in ("#verify-title", "#dispose-title"):
-                line = Text(not_read("QA queue", e.message, e.rule))
-                self.query_one(title, Static).update(line)
+                self.query_one(title, Static).update(not_read("QA queue", e))

@@ -30,6 +30,7 @@ from textual.widgets import DataTable, Header, Static
 from tui.messages import LotWatcher, OpenLot
 from tui.widgets.footer import footer
 from tui.widgets.table import Table
+from tui.wording import not_read
 from tui.workers import service_worker, ui
 
 if TYPE_CHECKING:
@@ -162,10 +163,7 @@ class TodayScreen(LotWatcher, Screen[None]):
     def refused(self, e: CellTrailError) -> None:
         self.app.refused(e)  # type: ignore[attr-defined]
         if self.worklist is None:  # nothing read yet: say why, not "loading ..." for ever
-            from tui.wording import not_read
-
-            title = self.query_one("#today-title", Static)
-            title.update(Text(not_read("Today", e.message, e.rule)))
+            self.query_one("#today-title", Static).update(not_read("Today", e))
 
     def show(self, w: Worklist) -> None:
         self.worklist, self.items = w, list(w.items)

@@ -25,12 +25,14 @@ from typing import Any, cast
 
 from sqlalchemy import Select, insert, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from mfg.auditkey import Keyring, Mac
 from mfg.domain.canonical import canonical_json as canonical_json  # re-exported
 from mfg.domain.canonical import decode_json
 from mfg.domain.canonical import iso_utc as iso_utc  # re-exported
+from mfg.errors import Conflict
 from mfg.store.tables import AuditEvent
 
 GENESIS = "0" * 64
@@ -239,7 +241,15 @@ def append(
         new_values=canonical_json(new),
         reason=reason,
     )
-    conn.execute(_INSERT, row)
+    try:
+        conn.execute(_INSERT, row)
+    except IntegrityError as e:  # the seq is taken: an event written without the write lock
+        raise Conflict(
+            f"the audit trail gained event {row['seq']} from outside CellTrail while this change "
+            "was being written (a direct database write?): nothing was written; try again, and "
+            "ask QA to run mfg audit verify",
+            rule="audit-trail-moved",
+        ) from e
     return Appended(row["seq"], row["hash"], prev)
 
 

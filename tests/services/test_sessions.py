@@ -245,17 +245,18 @@ def test_a_write_reads_the_account_and_the_trail_head_in_one_statement(db, actor
 
 def test_an_event_appended_behind_the_transactions_back_fails_the_write_not_the_chain(db, actors):
     """The transaction appends after the head it read under the lock. Were an event inserted
-    between (no path does: every event goes through ``Tx``), the next ``seq`` is taken: the
-    insert fails on the primary key and nothing is written, the chain never forks."""
+    between (no path of CellTrail's does: every event goes through ``Tx``; a direct database
+    write could), the next ``seq`` is taken: the insert fails on the primary key, the user is
+    told so (not an internal error) and nothing is written, the chain never forks."""
     from sqlalchemy import insert
-    from sqlalchemy.exc import IntegrityError
 
     from mfg import audit
+    from mfg.errors import Conflict
 
     tech = users.login(db, "tech", PASSWORD, now=NOW)
     world.subject(db, actors["tech"])
     before = n_rows(db, AuditEvent)
-    with pytest.raises(IntegrityError), db.write(tech, NOW) as tx:
+    with pytest.raises(Conflict) as refused, db.write(tech, NOW) as tx:
         conn = tx.session.connection()
         seq, prev = audit.head(conn)
         row = audit.Chainer(tx.keyring(False), seq, prev).row(
@@ -265,6 +266,7 @@ def test_an_event_appended_behind_the_transactions_back_fails_the_write_not_the_
         conn.execute(insert(AuditEvent.__table__), row)  # type: ignore[attr-defined]
         tx.audit("count.recorded", "count", 1, new={"day": 0})
         tx.commit()
+    assert refused.value.rule == "audit-trail-moved" and "nothing was written" in str(refused.value)
     assert n_rows(db, AuditEvent) == before
     report = audit_trail.verify(db=db, actor=actors["qa"])
     assert report.ok, report.problem

@@ -342,8 +342,12 @@ def _version_key(v: str) -> tuple[int | str, ...]:
 
 
 def available(product_code: str, extra: Path | None = None) -> dict[str, Path]:
-    """Spec versions of ``product_code`` found on disk: version -> file."""
+    """Spec versions of ``product_code`` found on disk: version -> file. A code no spec file
+    can have (a file's code is 2-10 letters or digits) has none: never a glob pattern (a code
+    edited in SQL to hold ``**`` or a leading ``/`` made ``glob`` raise, not refuse)."""
     code = product_code.strip().upper()
+    if not code.isalnum() or not 2 <= len(code) <= 10:
+        return {}
     found: dict[str, Path] = {}
     for d in search_dirs(extra):
         for f in sorted(d.glob(f"{code}-v*.toml")):

@@ -8,6 +8,7 @@ Target dose = dose level (CAR+ viable T cells / kg) x body weight capped at the 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 from mfg.domain.specs import Product
@@ -45,8 +46,14 @@ def dosing_weight_kg(product: Product, weight_kg: float) -> float:
 
 
 def target_dose_cells(product: Product, dose_level: str, weight_kg: float) -> int:
+    """CAR+ viable T cells to reach ``dose_level`` for a subject of ``weight_kg``. A stored
+    weight that is no body weight (text, NaN, 0: edited in SQL) is refused, never dosed from."""
+    if isinstance(weight_kg, bool) or not isinstance(weight_kg, numbers.Real):
+        raise RuleViolation(
+            "weight_kg", "weight-format", f"{weight_kg!r} is not a body weight in kg"
+        )
     per_kg = product.dose_levels[check_dose_level(product, dose_level)]
-    return math.ceil(per_kg * dosing_weight_kg(product, weight_kg))
+    return math.ceil(per_kg * dosing_weight_kg(product, check_weight(float(weight_kg))))
 
 
 def car_viable_cells(total_viable_cells: int, car_pct: float) -> int:

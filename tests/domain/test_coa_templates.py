@@ -300,6 +300,16 @@ def test_missing_and_non_utf8_files(tmp_path: Path):
     assert (e.value.file, e.value.rule) == (str(f), "not-utf8")
 
 
+@pytest.mark.parametrize("code", ["**", "/BH002", "BH*", "BH002/../x", "B[H]002", "", "x" * 11])
+def test_a_product_code_no_file_can_have_is_unknown_never_a_glob(code: str):
+    """A product code edited in SQL to a glob pattern (``**`` made Path.glob raise ValueError,
+    a leading ``/`` NotImplementedError) is an unknown product, like any other."""
+    assert available(code) == {}
+    with pytest.raises(TemplateError) as e:
+        load_product(code, "1")
+    assert e.value.rule == "unknown-product"
+
+
 def test_unknown_product_and_version():
     with pytest.raises(TemplateError) as e:
         load_product("XY999")

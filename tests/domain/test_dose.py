@@ -38,6 +38,28 @@ def test_target_dose(level: str, weight: float, target: int):
     assert dose.target_dose_cells(BH002, level, weight) == target
 
 
+@pytest.mark.parametrize(
+    ("weight", "rule"),
+    [
+        (0.0, "weight-range"),
+        (-62.5, "weight-range"),
+        (math.nan, "weight-range"),
+        (math.inf, "weight-range"),
+        (19.9, "weight-range"),
+        (300.1, "weight-range"),
+        ("62.5", "weight-format"),  # SQLite hands back text stored in a REAL column as text
+        (None, "weight-format"),
+        (True, "weight-format"),
+    ],
+)
+def test_a_stored_weight_that_is_no_body_weight_is_never_dosed_from(weight: object, rule: str):
+    """A weight edited in SQL (text, NaN, 0, negative) is refused with the field and the rule,
+    not turned into a target of 0 or less that every harvest 'meets'."""
+    with pytest.raises(RuleViolation) as e:
+        dose.target_dose_cells(BH002, "DL2", weight)  # type: ignore[arg-type]
+    assert (e.value.field, e.value.rule) == ("weight_kg", rule)
+
+
 def test_doses_available_floor_and_further_doses():
     # DL3 at 120 kg: target 3.0e8
     a = dose.assess_dose(BH002, "DL3", 120.0, 899_999_999)

@@ -174,21 +174,23 @@ def lot_list(
 
     def human() -> None:
         from rich.table import Table
+        from rich.text import Text
+
+        from mfg.domain.text import rich_inert
 
         t = Table("lot", "COI", "subject", "site", "source", "day 0", "state", "target dose")
         for v in views:
-            t.add_row(
-                v.lot_number,
-                v.coi,
-                v.subject_id,
-                v.site,
-                v.source,
+            t.add_row(  # stored text inert: a str cell is read as markup
+                *map(rich_inert, (v.lot_number, v.coi, v.subject_id, v.site, v.source)),
                 str(v.day0),
-                v.state,
-                format_cells(v.target_dose_cells),
+                rich_inert(v.state),
+                "NOT READ" if v.target_dose_cells is None else format_cells(v.target_dose_cells),
             )
         cli.out.print(t)
         cli.out.print(f"{len(views)} lot(s)")
+        for v in views:  # one whose spec or dose is refused: why (stored text shown as text)
+            if v.not_read:
+                cli.out.print(Text(f"{v.lot_number}: {v.not_read}"), style="bold red")
 
     cli.emit(views, human)
 

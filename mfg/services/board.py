@@ -5,12 +5,12 @@ the database, so this module never loads a lot at a time: a single statement joi
 its subject, its current harvest, its last counts (a window over the current counts: the seeding
 count and the last ``PROJECTION_POINTS``) and correlated counts of failing / pending results and
 open alerts. Derived values (day N, fold expansion, projection, dose met) are computed in Python
-with the domain functions, so they are the same numbers ``mfg lot growth`` prints.
+(``board_rows``), with the domain functions, so they are the same numbers ``mfg lot growth`` prints.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
@@ -18,9 +18,13 @@ from typing import Any
 from sqlalchemy import and_, case, func, literal, null, or_, select
 from sqlmodel import col
 
-from mfg.domain import dose, expansion, identity
+from mfg.domain import expansion, identity
 from mfg.domain.lifecycle import ACTIVE, LotState, parse_state
-from mfg.domain.specs import Product
+from mfg.services.board_rows import COUNT_STATES as COUNT_STATES
+from mfg.services.board_rows import TESTING_STATES as TESTING_STATES
+from mfg.services.board_rows import BoardRow as BoardRow
+from mfg.services.board_rows import board_row, lots_with_counts
+from mfg.services.pinned_specs import PinnedSpecs
 from mfg.services.release_read import holds
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import (
@@ -35,53 +39,6 @@ from mfg.store.tables import (
 
 _LOT, _SUBJ, _CC = Lot.__table__, Subject.__table__, CellCount.__table__  # type: ignore[attr-defined]
 _HV, _RR, _AL = Harvest.__table__, ReleaseResult.__table__, Alert.__table__  # type: ignore[attr-defined]
-
-COUNT_STATES = frozenset({LotState.REGISTERED, LotState.IN_EXPANSION})
-TESTING_STATES = frozenset(
-    {LotState.HARVESTED, LotState.IN_RELEASE_TESTING, LotState.CONDITIONALLY_RELEASED}
-)
-
-
-@dataclass(frozen=True)
-class BoardRow:
-    lot_number: str
-    coi: str
-    subject_id: str
-    site: str
-    source: str
-    state: str
-    day0: date
-    day_n: int  # expansion day today (or the harvest day once harvested)
-    last_viability_pct: float | None
-    last_count_day: int | None
-    fold_expansion: float | None
-    target_dose_cells: int
-    projected_day: int | None  # day the dose is projected (expansion) or harvest day
-    dose_met: bool | None  # None: not known yet
-    projection_note: str
-    oos: int
-    pending_results: int  # release tests pending or not reported yet
-    unverified_results: int
-    alerts: int
-    overdue_count: bool
-    hold: str = ""  # "HOLD: why; why" (mfg.domain.holds) or empty
-
-    @property
-    def flags(self) -> tuple[str, ...]:
-        out = []
-        if self.hold:
-            out.append("HOLD")
-        if self.oos:
-            out.append("OOS")
-        if self.overdue_count:
-            out.append("overdue")
-        if self.pending_results:
-            out.append(f"pending {self.pending_results}")
-        if self.unverified_results:
-            out.append(f"unverified {self.unverified_results}")
-        if self.alerts:
-            out.append("ALERT")
-        return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -266,40 +223,6 @@ def _page_query(chosen: Any, with_counts: bool = True) -> Any:
     )
 
 
-@dataclass
-class _Counted:
-    """What the kept counts of one lot say (read from its consecutive rows)."""
-
-    points: list[expansion.CountPoint]
-    seed_viable: int | None = None
-    last_day: int | None = None
-    last_total: int | None = None
-    last_viable: int | None = None
-    last_measured: date | None = None
-
-
-def _lots_with_counts(raw: Sequence[Any]) -> Iterator[tuple[Any, _Counted]]:
-    """Group the page's rows (ordered by lot) into (first row, its counts) per lot."""
-    i = 0
-    while i < len(raw):
-        first = raw[i]
-        counted = _Counted(points=[])
-        while i < len(raw) and raw[i].id == first.id:
-            r = raw[i]
-            if r.expansion_day is not None:
-                if r.rn_first == 1:
-                    counted.seed_viable = r.viable_cells
-                if r.rn_last <= expansion.PROJECTION_POINTS:
-                    counted.points.append(
-                        expansion.CountPoint(r.expansion_day, r.viable_cells, r.total_cells)
-                    )
-                if r.rn_last == 1:
-                    counted.last_measured, counted.last_day = r.measured_on, r.expansion_day
-                    counted.last_total, counted.last_viable = r.total_cells, r.viable_cells
-            i += 1
-        yield first, counted
-
-
 def board(
     *,
     db: Database,
@@ -336,8 +259,8 @@ def board(
 
 
 def _rows(db: Database, raw: Sequence[Any], today: date) -> list[BoardRow]:
-    products: dict[tuple[str, str], Product] = {}
-    rows = [_row(db, products, first, counted, today) for first, counted in _lots_with_counts(raw)]
+    specs = PinnedSpecs(db)
+    rows = [board_row(specs, first, counted, today) for first, counted in lots_with_counts(raw)]
     return _with_holds(db, rows, [r.id for r in raw if r.alerts or r.state in HOLD_STATES])
 
 
@@ -382,68 +305,6 @@ def _with_holds(db: Database, rows: list[BoardRow], candidates: list[int]) -> li
     return [
         replace(r, hold=status[r.lot_number].summary) if r.lot_number in status else r for r in rows
     ]
-
-
-def _progress(
-    r: Any, c: _Counted, product: Product, target: int, today: date
-) -> tuple[int, float | None, int | None, bool | None, str]:
-    """Day N, fold expansion, projected day, dose met and the note: from the harvest once
-    harvested, else projected from the counts (``mfg.domain.expansion``)."""
-    if r.harvest_day is not None:
-        dose_met = dose.car_viable_cells(r.total_viable_cells, r.car_pct) >= target
-        fold = r.total_viable_cells / c.seed_viable if c.seed_viable else None
-        note = f"harvested day {r.harvest_day}: dose {'met' if dose_met else 'NOT met'}"
-        return r.harvest_day, fold, r.harvest_day, dose_met, note
-    day_n = (today - r.day0).days
-    fold = c.last_viable / c.seed_viable if c.seed_viable and c.last_viable and c.last_day else None
-    if r.state not in COUNT_STATES:
-        return day_n, fold, None, None, ""
-    window = (product.window_first_day, product.window_last_day)
-    p = expansion.project_harvest(c.points, target, product.assumed_car_pct, window)
-    if p is None:
-        return day_n, fold, None, None, "needs counts on two days to project"
-    projected = None if p.reach_day is None else max(p.reach_day, window[0])
-    return day_n, fold, projected, p.within_window and p.reach_day is not None, p.note
-
-
-def _row(
-    db: Database, products: dict[tuple[str, str], Product], r: Any, c: _Counted, today: date
-) -> BoardRow:
-    key = (r.product_code, r.spec_version)
-    product = products.get(key)
-    if product is None:
-        product = products[key] = db.product(r.product_code, r.spec_version)
-    target = dose.target_dose_cells(product, r.dose_level, r.weight_kg)
-    day_n, fold, projected, dose_met, note = _progress(r, c, product, target, today)
-    missing = 0  # release tests not reported yet
-    if r.state in TESTING_STATES:
-        missing = max(0, len(product.tests) - r.entered)
-    overdue = r.state in COUNT_STATES and expansion.count_overdue(c.last_measured, r.day0, today)
-    viability = None
-    if c.last_total and c.last_viable is not None:
-        viability = expansion.viability_pct(c.last_total, c.last_viable)
-    return BoardRow(
-        lot_number=r.lot_number,
-        coi=r.coi,
-        subject_id=r.subject_id,
-        site=r.site,
-        source=r.source,
-        state=r.state,
-        day0=r.day0,
-        day_n=day_n,
-        last_viability_pct=viability,
-        last_count_day=c.last_day,
-        fold_expansion=fold,
-        target_dose_cells=target,
-        projected_day=projected,
-        dose_met=dose_met,
-        projection_note=note,
-        oos=r.oos,
-        pending_results=r.pending + missing,
-        unverified_results=r.unverified,
-        alerts=r.alerts,
-        overdue_count=overdue,
-    )
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,9 @@ from mfg.domain.lifecycle import (
 )
 from mfg.domain.reasons import require_reason
 from mfg.domain.specs import Product
-from mfg.errors import NotFound, RuleViolation
+from mfg.errors import CellTrailError, NotFound, RuleViolation
 from mfg.services import therapy
+from mfg.services.pinned_specs import refusal_text
 from mfg.services.release_read import current_harvest
 from mfg.services.subjects import get_subject_row
 from mfg.services.uow import Actor, Database
@@ -59,9 +60,10 @@ class LotView:
     termination_reason: str | None
     registered_at: datetime
     registered_by: str
-    target_dose_cells: int
+    target_dose_cells: int | None  # None: not read, in a list only (``not_read``)
     alerts: tuple[str, ...] = ()
     historical: bool = False  # imported record of the past: never issued (mfg.domain.holds)
+    not_read: str = ""  # in a list: its spec or dose refused (``list_lots``); empty: read
 
 
 def pin_spec(session: Session, product: Product, now: datetime) -> None:
@@ -130,10 +132,27 @@ def get_lot_row(session: Session, lot_number: str) -> Lot:
     return lot
 
 
-def lot_view(db: Database, session: Session, lot: Lot, subject: Subject | None = None) -> LotView:
+def lot_view(
+    db: Database,
+    session: Session,
+    lot: Lot,
+    subject: Subject | None = None,
+    *,
+    in_list: bool = False,
+) -> LotView:
+    """The lot as users read it. Its spec, dose level or weight refused: refused, or
+    ``in_list``, a view without the spec's name and the target dose, ``not_read`` saying why
+    (one edited lot takes no list of others with it: ``pinned_specs``)."""
     subject = subject or session.get(Subject, lot.subject_pk)
     assert subject is not None
-    product = db.product(lot.product_code, lot.spec_version)
+    try:
+        product = db.product(lot.product_code, lot.spec_version)
+        name, not_read = product.name, ""
+        target = dose.target_dose_cells(product, subject.dose_level, subject.weight_kg)
+    except CellTrailError as e:
+        if not in_list:
+            raise
+        name, target, not_read = "", None, refusal_text(e)
     alerts = session.exec(
         select(Alert.message).where(Alert.lot_pk == lot.id, col(Alert.acknowledged_at).is_(None))
     ).all()
@@ -148,7 +167,7 @@ def lot_view(db: Database, session: Session, lot: Lot, subject: Subject | None =
         weight_kg=subject.weight_kg,
         dose_level=subject.dose_level,
         product_code=lot.product_code,
-        product_name=product.name,
+        product_name=name,
         spec_version=lot.spec_version,
         source=lot.source,
         apheresis_on=lot.apheresis_on,
@@ -159,9 +178,10 @@ def lot_view(db: Database, session: Session, lot: Lot, subject: Subject | None =
         termination_reason=lot.termination_reason,
         registered_at=lot.registered_at,
         registered_by=lot.registered_by,
-        target_dose_cells=dose.target_dose_cells(product, subject.dose_level, subject.weight_kg),
+        target_dose_cells=target,
         alerts=tuple(alerts),
         historical=lot.historical,
+        not_read=not_read,
     )
 
 
@@ -309,7 +329,7 @@ def list_lots(
         q = q.order_by(col(Lot.lot_number))
         if limit:
             q = q.limit(limit)
-        return [lot_view(db, s, lot, subj) for lot, subj in s.exec(q).all()]
+        return [lot_view(db, s, lot, subj, in_list=True) for lot, subj in s.exec(q).all()]
 
 
 __all__ = [

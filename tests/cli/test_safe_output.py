@@ -272,3 +272,26 @@ def test_a_closed_pipe_ends_quietly(home: Home):
         err = err_bytes.decode("utf-8", "replace")
         assert "Traceback" not in err and "internal error" not in err, (args, err)
         assert p.returncode in (0, 141), (args, p.returncode, err)
+
+
+def test_lot_list_flags_a_lot_whose_spec_version_was_edited_and_lists_the_others(home: Home):
+    """One lot's spec version edited in SQL to hold an escape sequence: ``mfg lot list`` lists
+    every lot (it refused the whole list), flags that one NOT READ with the refusal shown as
+    text, and ``mfg lot show`` of it stays refused."""
+    home.subject()
+    edited = home.register()
+    home.subject("S-002")
+    other = home.register("S-002")
+    with sqlite3.connect(home.db_path) as conn:
+        conn.execute("UPDATE lot SET spec_version = ? WHERE lot_number = ?", ("9" + ESC, edited))
+    r = home.ok("lot", "list")
+    assert "\x1b" not in r.output and "2 lot(s)" in r.stdout, r.output
+    flagged = [line for line in r.stdout.splitlines() if line.startswith(f"{edited}: ")]
+    assert len(flagged) == 1 and "not read [unknown-spec-version]: " in flagged[0], r.stdout
+    assert "\\x1b[1A" in flagged[0], flagged
+    listed = json.loads(home.ok("lot", "list", "--json").stdout)
+    by_number = {v["lot_number"]: v for v in listed}
+    assert by_number[edited]["not_read"].startswith("not read [unknown-spec-version]: ")
+    assert by_number[edited]["target_dose_cells"] is None
+    assert by_number[other]["not_read"] == "" and by_number[other]["target_dose_cells"] > 0
+    refused_line(home.run("lot", "show", edited), "unknown-spec-version")

@@ -345,9 +345,9 @@ def _as_before(monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setattr(worklist, "reads_at_once", lambda engine: False)
     monkeypatch.setattr(worklist, "_expansion_items", lambda found, rows, counts: None)
 
-    def expansion_then_results(found, db, actor):  # type: ignore[no-untyped-def]
+    def expansion_then_results(found, db, actor, readable_lot):  # type: ignore[no-untyped-def]
         keep(found, *lot_status.expansion_lots(db, TODAY, found.cap))
-        results(found, db, actor)
+        results(found, db, actor, readable_lot)
 
     monkeypatch.setattr(worklist, "_results_to_verify", expansion_then_results)
 

@@ -1,20 +1,31 @@
-"""A screen whose first read is refused says so where it said ``loading ...``.
+"""A screen whose first read is refused says so where it said ``loading ...``; one lot that
+cannot be read is flagged on the screens that list lots, and the others are listed.
 
-A lot whose stored product specification version is not a known one (an SQL edit: the
-record check names it) makes Today's, the board's and the QA queue's reads refuse. The
-refusal is notified; the screen's title line must say that nothing was read and why, not
-go on saying ``loading ...`` (nor show empty lists that read as "nothing to do"). The edited
-value holds an escape sequence: the title and the toast show it as text (the toast sent it to
-the terminal, which cleared the screen)."""
+A refused read (the service's refusal: a stored value that fails a check, quoted in the
+message) is notified; the screen's title line must say that nothing was read and why, not go on
+saying ``loading ...`` (nor show empty lists that read as "nothing to do"). The refusal quotes
+an escape sequence: the title and the toast show it as text (the toast sent it to the terminal,
+which cleared the screen).
+
+A lot whose stored product specification version was edited in SQL to one with no file (holding
+an escape sequence) used to be such a refusal for everyone's Today, board and QA queue. Now each
+lists the other lots and flags that one NOT READ with the refusal, shown as text."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import text
+from textual.widgets import DataTable
 
+from mfg.errors import RuleViolation
+from mfg.services import board, worklist
 from mfg.services.uow import Database
-from tests.tui.conftest import LOT, drive, login, text_of, until
+from tests.support import world
+from tests.tui.conftest import LOT, TECH, drive, login, text_of, until
+
+ESCAPED = "\\x1b[2J"  # the escape sequence as the screens show it: as text
 
 
 def _tamper_spec(db: Database, lot: str = LOT) -> None:
@@ -24,8 +35,20 @@ def _tamper_spec(db: Database, lot: str = LOT) -> None:
         )
 
 
-def test_today_and_the_board_say_their_read_was_refused(tui_db: Database) -> None:
-    _tamper_spec(tui_db)
+def _refuse(*args: Any, **kwargs: Any) -> Any:
+    raise RuleViolation("lot", "record-check", "stored value '9\x1b[2J' fails its check")
+
+
+def _rows(app: Any, table: str) -> list[list[str]]:
+    found = app.screen.query_one(table, DataTable)
+    return [[str(c) for c in found.get_row_at(i)] for i in range(found.row_count)]
+
+
+def test_today_and_the_board_say_their_read_was_refused(
+    tui_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worklist, "worklist", _refuse)
+    monkeypatch.setattr(board, "board", _refuse)
 
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot, board=False)
@@ -33,23 +56,25 @@ def test_today_and_the_board_say_their_read_was_refused(tui_db: Database) -> Non
         await until(pilot, lambda: "not read" in text_of(app, "#today-title"), "Today's refusal")
         title = text_of(app, "#today-title")
         assert "loading" not in title and title.startswith("Today: not read: "), title
-        assert title.endswith("]") and "\x1b" not in title, title  # the rule; no escape sent
-        assert "\\x1b[2J" in title, title
+        assert title.endswith("[record-check]") and "\x1b" not in title, title  # no escape sent
+        assert ESCAPED in title, title
         said = [n.message for n in app._notifications]
-        assert any("\\x1b[2J" in m for m in said), said  # the toast shows it as text, too
+        assert any(ESCAPED in m for m in said), said  # the toast shows it as text, too
         assert not any("\x1b" in m for m in said), said  # (it cleared the terminal before)
         await pilot.press("b")
         await until(pilot, lambda: type(app.screen).__name__ == "LotBoardScreen", "the board")
         await until(pilot, lambda: "not read" in text_of(app, "#board-status"), "its refusal")
         status = text_of(app, "#board-status")
-        assert "loading" not in status and "\\x1b[2J" in status and "\x1b" not in status
+        assert "loading" not in status and ESCAPED in status and "\x1b" not in status
 
     drive(tui_db, script)
 
 
-def test_the_qa_queue_says_its_read_was_refused(harvested: tuple[Database, str]) -> None:
-    db, lot = harvested  # a lot awaiting disposition: the queue works out its flags
-    _tamper_spec(db, lot)
+def test_the_qa_queue_says_its_read_was_refused(
+    harvested: tuple[Database, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, _ = harvested
+    monkeypatch.setattr(board, "awaiting_disposition", _refuse)
 
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot, "qa", board=False)
@@ -58,6 +83,46 @@ def test_the_qa_queue_says_its_read_was_refused(harvested: tuple[Database, str])
         await until(pilot, lambda: "not read" in text_of(app, "#verify-title"), "its refusal")
         for title in ("#verify-title", "#dispose-title"):  # neither list reads as "nothing to do"
             assert text_of(app, title).startswith("QA queue: not read: "), title
+
+    drive(db, script)
+
+
+def test_one_unreadable_lot_is_flagged_and_the_others_are_listed(tui_db: Database) -> None:
+    world.subject(tui_db, TECH, "S-002")
+    other = world.lot(tui_db, TECH, "S-002").lot_number  # registered 11 days ago, no count
+    _tamper_spec(tui_db)
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot, board=False)
+        await until(pilot, lambda: "to do" in text_of(app, "#today-title"), "Today's list")
+        rows = _rows(app, "#today")
+        (flagged,) = [r for r in rows if r[1] == LOT]  # listed once, apart
+        assert flagged[0] == "NOT READ" and flagged[2].startswith(
+            "specification not read [unknown-spec-version]: "
+        )
+        assert ESCAPED in flagged[2] and "\x1b" not in flagged[2], flagged
+        assert any(r[1] == other and r[0] == "count" for r in rows), rows
+        await pilot.press("b")
+        await until(pilot, lambda: getattr(app.screen, "board", None) is not None, "the board")
+        board_rows = {r[0]: r for r in _rows(app, "#board")}
+        assert set(board_rows) == {LOT, other}
+        assert board_rows[LOT][7].startswith("NOT READ") and ESCAPED in board_rows[LOT][10]
+        assert "NOT READ" not in board_rows[other][7]
+
+    drive(tui_db, script, size=(200, 40))
+
+
+def test_the_qa_queue_flags_the_unreadable_lot(harvested: tuple[Database, str]) -> None:
+    db, lot = harvested
+    _tamper_spec(db, lot)
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot, "qa", board=False)
+        await pilot.press("q")
+        await until(pilot, lambda: type(app.screen).__name__ == "QaQueueScreen", "the queue")
+        await until(pilot, lambda: _rows(app, "#to-dispose"), "the lots awaiting disposition")
+        ((number, _, _, dose, flags),) = _rows(app, "#to-dispose")
+        assert number == lot and flags.startswith("NOT READ") and dose == "-"
 
     drive(db, script)
 

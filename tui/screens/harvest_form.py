@@ -100,8 +100,9 @@ class HarvestForm(EntryForm[bool]):
         lines = [
             f"CAR+ viable cells {format_cells(car)} ({format_cells(total)} x {format_pct(pct)})"
         ]
-        if self.lot is not None and self.growth is not None:
-            g, target = self.growth, self.lot.target_dose_cells
+        target = self.lot.target_dose_cells if self.lot is not None else None
+        if self.growth is not None and target is not None:  # (a lot read alone has its target)
+            g = self.growth
             if values.get("date") is not None:
                 day = expansion.expansion_day(g.day0, values["date"])
                 inside = g.window[0] <= day <= g.window[1]

@@ -22,6 +22,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Static
 
+from mfg.domain.text import visible
 from tui.messages import LotChanged, LotWatcher, OpenLot
 from tui.widgets.footer import footer
 from tui.widgets.table import Table
@@ -65,13 +66,15 @@ STATE_STYLE = {
     "rejected": "red",
     "terminated": "dim",
 }
-FLAG_WEIGHT = {"HOLD": 32, "ALERT": 16, "OOS": 8, "late": 4, "U": 2, "P": 1}
+FLAG_WEIGHT = {"NOT READ": 64, "HOLD": 32, "ALERT": 16, "OOS": 8, "late": 4, "U": 2, "P": 1}
 
 
 def compact_flags(r: BoardRow) -> list[tuple[str, str]]:
     """The flags in a few columns, most serious first: ALERT, OOS, late (a count overdue),
     U<n> results to verify, P<n> results pending (the help and the README explain them)."""
     out = []
+    if r.not_read:  # its spec (or dose) refused: the note says why (``pinned_specs``)
+        out.append(("NOT READ", "bold white on red"))
     if any(f.split()[0] == "HOLD" for f in r.flags):  # issue 10: a held lot
         out.append(("HOLD", "bold white on red"))
     if r.alerts:
@@ -133,9 +136,9 @@ def _fmt_row(r: BoardRow) -> list[Any]:
         if flags:
             flags.append(" ")
         flags.append(code, style=style)
-    return [
-        r.lot_number,
-        r.subject_id,
+    return [  # stored text as Text, escapes visible: a str cell is read as markup
+        Text(visible(r.lot_number)),
+        Text(visible(r.subject_id)),
         str(r.day_n),
         Text(SHORT_STATE.get(r.state, r.state), style=STATE_STYLE.get(r.state, "")),
         viab,
@@ -143,7 +146,7 @@ def _fmt_row(r: BoardRow) -> list[Any]:
         harv,
         flags,
         "cryo" if r.source == "cryo-pbmc" else "aph",
-        r.site,
+        Text(visible(r.site)),
         Text(r.projection_note, style="dim"),
     ]
 

@@ -96,10 +96,10 @@ class QaQueueScreen(LotWatcher, Screen[None]):
             who = Text(r.entered_by, style="dim" if r.entered_by == me else "")
             if r.entered_by == me:
                 who.append(" (you)", style="dim")
-            verify.add_row(
-                r.lot_number,
-                r.subject_id,
-                r.test_code,
+            verify.add_row(  # stored text as Text (a str cell is read as markup)
+                Text(visible(r.lot_number)),
+                Text(visible(r.subject_id)),
+                Text(visible(r.test_code)),
                 value,
                 Text(r.evaluation, style=EVAL_STYLE.get(r.evaluation, "")),
                 who,
@@ -120,9 +120,9 @@ class QaQueueScreen(LotWatcher, Screen[None]):
         for row in rows[start:stop]:
             dose = "-" if row.dose_met is None else ("met" if row.dose_met else "NOT met")
             dispose.add_row(
-                row.lot_number,
-                row.subject_id,
-                row.state,
+                Text(visible(row.lot_number)),
+                Text(visible(row.subject_id)),
+                Text(visible(row.state)),
                 dose,
                 " ".join(row.flags),
                 key=row.lot_number,

@@ -27,6 +27,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
 
+from mfg.domain.text import visible
 from tui.messages import LotWatcher, OpenLot
 from tui.widgets.footer import footer
 from tui.widgets.table import Table
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 KIND = {
     "alert": ("ALERT", "bold white on red"),
     "thawed": ("THAWED", "bold white on red"),
+    "not-read": ("NOT READ", "bold white on red"),
     "count-overdue": ("count", "bold yellow"),
     "count-due": ("count", ""),
     "harvest-window": ("harvest", "green"),
@@ -191,7 +193,11 @@ class TodayScreen(LotWatcher, Screen[None]):
             when: Any = ""
             if item.deadline is not None:
                 when = countdown(item.deadline, app.now())
-            table.add_row(Text(label, style=style), item.lot_number, item.text, when, key=str(i))
+            # as Text, escapes visible: a str cell is read as markup ("[unknown-spec-version]"
+            # was a style), and an item quotes stored text (a test code, a username)
+            lot, text = Text(visible(item.lot_number)), Text(visible(item.text))
+            cells = (Text(label, style=style), lot, text, when)
+            table.add_row(*cells, key=str(i))
         end = min(row, len(self.items) - 1)
         if row > 0 and start <= end < stop:
             table.move_cursor(row=end, animate=False)

@@ -1,16 +1,7 @@
 """Lot detail: identity, counts and growth chart, release results, bags, the lot's audit trail.
 
-| key | action                               |
-|-----|--------------------------------------|
-| c   | add a count                          |
-| x   | correct the selected count (reason)  |
-| h   | record the harvest                   |
-| e   | enter a release result               |
-| v   | verify the selected result/harvest/weight |
-| d   | disposition (QA, e-signature)        |
-| l   | print labels                         |
-| k   | COA                                  |
-| esc | back                                 |
+Its keys follow the lot's state and the user's role (``tui.roles``): the footer shows them,
+the help screen (F1) explains each.
 """
 
 from __future__ import annotations
@@ -33,6 +24,7 @@ from tui.screens.record_checks import first_to_verify, release_rows
 from tui.widgets.footer import footer
 from tui.widgets.growth_chart import ChartData, GrowthChart
 from tui.widgets.table import Table
+from tui.wording import not_read
 from tui.workers import service_worker, ui
 
 if TYPE_CHECKING:
@@ -205,7 +197,7 @@ class LotDetailScreen(LotWatcher, Screen[None]):
         self.app.refused(e)  # type: ignore[attr-defined]
         if self.detail is None:
             header = self.query_one("#lot-header", Static)
-            header.update(Text(f"{self.lot_number}: {visible(e.message)}"))
+            header.update(not_read(self.lot_number, e))
 
     def show(self, d: LotDetail) -> None:
         tables = list(self.query(DataTable))

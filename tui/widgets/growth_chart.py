@@ -76,7 +76,9 @@ class GrowthChart(Widget):
         d = self.data
         width = max(10, self.size.width - AXIS_WIDTH)
         height = max(3, self.size.height - 1)
-        if d is None or not d.points:
+        if d is None:  # not read (yet, or refused: the header says why)
+            return Text("")
+        if not d.points:
             return Text("no counts yet", style="dim")
         last_day = max(p[0] for p in d.points)
         max_day = max(d.window[1], last_day, d.projected_day or 0, d.today_day or 0) + 1

@@ -392,7 +392,7 @@ def _not_read(db: Database) -> tuple[list[_Item], Any]:
             .order_by(lot.c.lot_number)
         ).all()
     items: list[_Item] = [
-        ("not-read", number, f"specification {refusal_text(refused[code, version])}", True, None)
+        ("not-read", number, f"spec {refusal_text(refused[code, version])}", True, None)
         for number, code, version in rows
     ]
     return items, readable(lot, refused)

@@ -99,7 +99,7 @@ def test_today_lists_the_others_and_the_unreadable_lot_apart(db, actors, lab, li
         w = worklist.worklist(db=db, actor=actors[who], now=NOW, limit=limit)
         unread = [i for i in w.items if i.kind == "not-read"]
         assert sorted(i.lot_number for i in unread) == sorted(refused), who
-        assert all(i.urgent and i.text.startswith("specification not read [") for i in unread)
+        assert all(i.urgent and i.text.startswith("spec not read [") for i in unread)
         by_lot = {i.lot_number: i.text for i in unread}
         _inert(by_lot[lab["A"]])
         assert "[unknown-product]" in by_lot[lab["G"]], by_lot

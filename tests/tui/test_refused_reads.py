@@ -98,7 +98,7 @@ def test_one_unreadable_lot_is_flagged_and_the_others_are_listed(tui_db: Databas
         rows = _rows(app, "#today")
         (flagged,) = [r for r in rows if r[1] == LOT]  # listed once, apart
         assert flagged[0] == "NOT READ" and flagged[2].startswith(
-            "specification not read [unknown-spec-version]: "
+            "spec not read [unknown-spec-version]: "
         )
         assert ESCAPED in flagged[2] and "\x1b" not in flagged[2], flagged
         assert any(r[1] == other and r[0] == "count" for r in rows), rows

@@ -62,7 +62,7 @@ def import_csv(path: Path, n: int, seed: int = 11) -> None:
             state = rng.choice(("released",) * 8 + ("rejected", "conditionally_released"))
             values = []
             for code, (good, fail) in TESTS.items():
-                v = good
+                v = _measured(rng, code, good)
                 if state == "rejected" and code == "VIAB":
                     v = fail
                 if state == "conditionally_released" and code == "STER":
@@ -88,6 +88,25 @@ def import_csv(path: Path, n: int, seed: int = 11) -> None:
                     *values,
                 ]
             )
+
+
+# What a lab's conforming numeric results look like: one or no decimal, a spread within the
+# specification (the categorical ones are a few words, repeated). 10,000 lots give each test a
+# few hundred distinct texts, as a lab's history would (the importer parses each text once).
+_SPREAD = {
+    "VIAB": lambda r: f"{r.uniform(75, 99):.1f}",
+    "CD3": lambda r: f"{r.uniform(82, 99.5):.1f}",
+    "CAR": lambda r: f"{r.uniform(12, 60):.1f}",
+    "VCN": lambda r: f"{r.uniform(0.5, 4.9):.1f}",
+    "POT": lambda r: str(r.randrange(60, 1500)),
+    "ENDO": lambda r: "<0.5" if r.random() < 0.6 else f"{r.uniform(0.5, 4.9):.1f}",
+    "BEADS": lambda r: str(r.randrange(0, 99)),
+}
+
+
+def _measured(rng: random.Random, code: str, good: str) -> str:
+    spread = _SPREAD.get(code)
+    return spread(rng) if spread else good
 
 
 def _median(xs: list[float]) -> float:

@@ -24,7 +24,7 @@ from mfg.services.board_rows import COUNT_STATES as COUNT_STATES
 from mfg.services.board_rows import TESTING_STATES as TESTING_STATES
 from mfg.services.board_rows import BoardRow as BoardRow
 from mfg.services.board_rows import board_row, lots_with_counts
-from mfg.services.pinned_specs import PinnedSpecs
+from mfg.services.pinned_specs import PinnedSpecs, readable
 from mfg.services.release_read import holds
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import (
@@ -348,5 +348,9 @@ def results_to_verify(*, db: Database, actor: Actor, limit: int = 500) -> list[R
         .limit(limit)
     )
     with db.read() as s:
-        rows = s.connection().execute(stmt).all()
+        conn = s.connection()
+        # a lot whose spec is refused: its results cannot be verified (Today and the board
+        # flag the lot NOT READ)
+        refused = PinnedSpecs(db).refused_pinned(conn)
+        rows = conn.execute(stmt.where(readable(lot, refused))).all()
     return [ResultToVerify(*r) for r in rows]

@@ -26,7 +26,7 @@ from mfg.services.coa_content import (
     document_id,
     revision_rows,
 )
-from mfg.services.lots import get_lot_row
+from mfg.services.lots import get_lot_row, lot_view
 from mfg.services.uow import Actor, Database, Tx
 from mfg.store.tables import CoaRevision, Lot
 
@@ -242,6 +242,9 @@ def issue_coa(
         reissue_if_changed(lot_number, db=db, actor=actor, now=now)
     with db.read() as s:
         lot = get_lot_row(s, lot_number)
+        # a lot whose spec, dose level or weight cannot be read (an edit outside CellTrail)
+        # gets no certificate, not even an earlier revision's (the current one is refused above)
+        lot_view(db, s, lot)
         row = _pick(lot, revision_rows(s, lot), revision)
     pdf = render_revision(db, row.id or 0, actor=actor, now=now)
     with db.write(actor, now) as tx:

@@ -373,17 +373,10 @@ def _not_read(db: Database) -> tuple[list[_Item], Any]:
     SQL), each an urgent item with the refusal, and the SQL condition that leaves them out of
     the other sources: whatever they would list of such a lot (a result to verify, a count) is
     refused on it, so it is listed once, here."""
-    specs, lot = PinnedSpecs(db), Lot.__table__  # type: ignore[attr-defined]
+    lot = Lot.__table__  # type: ignore[attr-defined]
     active = lot.c.state.in_(sorted(s.value for s in ACTIVE))
     with db.read() as s:
-        # every lot's pair, not the active lots': SQLite reads them from ix_lot_spec alone
-        # (100,000 lots: 5 ms; by state, a temporary B-tree: 35 ms); few pairs are refused
-        pinned = s.execute(sa_select(lot.c.product_code, lot.c.spec_version).distinct())
-        refused = {
-            (code, version): e
-            for code, version in pinned.all()
-            if (e := specs.refused(code, version)) is not None
-        }
+        refused = PinnedSpecs(db).refused_pinned(s.connection())
         if not refused:
             return [], true()
         rows = s.execute(

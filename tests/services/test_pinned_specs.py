@@ -85,6 +85,14 @@ def test_the_board_lists_every_lot_and_flags_the_unreadable_ones(db, actors, lab
     assert not rows[lab["E"]].not_read and rows[lab["E"]].dose_met is True
 
 
+def test_the_qa_queue_lists_no_result_it_would_refuse_to_verify(db, actors, lab):  # type: ignore[no-untyped-def]
+    listed = {r.lot_number for r in board.results_to_verify(db=db, actor=actors["qa"])}
+    assert lab["H"] not in listed  # its spec is refused: verifying is
+    _edit(db, "UPDATE lot SET spec_version = '1' WHERE lot_number = :n", n=lab["H"])
+    listed = {r.lot_number for r in board.results_to_verify(db=db, actor=actors["qa"])}
+    assert lab["H"] in listed  # put back: its results are there to verify
+
+
 def test_the_qa_queue_lists_the_unreadable_lot_flagged(db, actors, lab):  # type: ignore[no-untyped-def]
     rows = {r.lot_number: r for r in board.awaiting_disposition(db=db, actor=actors["qa"], now=NOW)}
     assert set(rows) == {lab["D"], lab["E"]}  # H: results to verify first
@@ -163,7 +171,13 @@ def test_what_works_from_the_unreadable_lots_spec_stays_refused(db, actors, lab)
     assert sign(db, actors, lab["E"]).decision == "released"  # the readable lot is signed
     release.issue_coa(lab["E"], destination="test", db=db, actor=qa, now=NOW)
     _edit(db, "UPDATE lot SET spec_version = :v WHERE lot_number = :n", v=EDITED, n=lab["E"])
-    refused(  # its COA, issued before the edit, is not issued again
+    refused(  # its COA, issued before the edit, is not issued again, nor a named revision
         "unknown-spec-version",
         lambda: release.issue_coa(lab["E"], destination="test", db=db, actor=qa, now=NOW),
+    )
+    refused(
+        "unknown-spec-version",
+        lambda: release.issue_coa(
+            lab["E"], revision=1, destination="test", db=db, actor=qa, now=NOW
+        ),
     )

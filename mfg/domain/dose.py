@@ -45,15 +45,21 @@ def dosing_weight_kg(product: Product, weight_kg: float) -> float:
     return min(weight_kg, product.weight_cap_kg)
 
 
-def target_dose_cells(product: Product, dose_level: str, weight_kg: float) -> int:
-    """CAR+ viable T cells to reach ``dose_level`` for a subject of ``weight_kg``. A stored
-    weight that is no body weight (text, NaN, 0: edited in SQL) is refused, never dosed from."""
+def stored_weight(weight_kg: object) -> float:
+    """A weight as stored, checked: a real number of kg within the range. Text, NaN, 0 (an edit
+    in SQL) are refused: never dosed from, never verified."""
     if isinstance(weight_kg, bool) or not isinstance(weight_kg, numbers.Real):
         raise RuleViolation(
             "weight_kg", "weight-format", f"{weight_kg!r} is not a body weight in kg"
         )
+    return check_weight(float(weight_kg))
+
+
+def target_dose_cells(product: Product, dose_level: str, weight_kg: float) -> int:
+    """CAR+ viable T cells to reach ``dose_level`` for a subject of ``weight_kg``; the weight
+    as ``stored_weight`` checks it."""
     per_kg = product.dose_levels[check_dose_level(product, dose_level)]
-    return math.ceil(per_kg * dosing_weight_kg(product, check_weight(float(weight_kg))))
+    return math.ceil(per_kg * dosing_weight_kg(product, stored_weight(weight_kg)))
 
 
 def car_viable_cells(total_viable_cells: int, car_pct: float) -> int:

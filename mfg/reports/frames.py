@@ -124,7 +124,8 @@ def _spec_values(
     last_day = np.full(n, 14, dtype=np.int64)
     keys = pd.MultiIndex.from_arrays(
         [raw[c].astype(object) for c in ("product_code", "spec_version", "dose_level")]
-        + [raw["weight_kg"].astype(float)]
+        # a weight stored as text (an SQL edit) is NaN here: refused below, as any non-weight
+        + [pd.to_numeric(raw["weight_kg"], errors="coerce").astype(float)]
     )
     key_of, distinct = pd.factorize(keys)
     per_key = np.full(len(distinct), np.nan)
@@ -133,8 +134,9 @@ def _spec_values(
     for i, (code, version, level, weight) in enumerate(distinct):
         product = products(code, version)
         window_first[i], window_last[i] = product.window_first_day, product.window_last_day
-        if level in product.dose_levels:
-            per_key[i] = dose_rules.target_dose_cells(product, level, weight)
+        # an unknown level is refused (only an edit outside CellTrail stores one): without a
+        # target the lot would count as a failure
+        per_key[i] = dose_rules.target_dose_cells(product, level, weight)
     if n:
         target, first_day, last_day = per_key[key_of], window_first[key_of], window_last[key_of]
     return target, first_day, last_day

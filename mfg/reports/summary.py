@@ -23,6 +23,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from mfg.domain import outcome as oc
+from mfg.errors import RuleViolation
 from mfg.reports import query, snapshot
 from mfg.reports.frames import time_summary_of
 from mfg.reports.query import LotIds, ProductLoader
@@ -106,6 +107,19 @@ def grouped_lots(
     return groups + more_groups, sorted(days.items())
 
 
+def _no_target(lots: int) -> RuleViolation:
+    """The refusal for lots whose subject's dose level is none of their spec's: every level
+    CellTrail stores is checked against the spec, so only an edit outside CellTrail leaves one,
+    and the report, which would count those lots as failures, is refused instead."""
+    return RuleViolation(
+        "dose_level",
+        "unknown-dose-level",
+        f"{lots} lot(s) have a subject whose dose level is not one of their spec's (changed "
+        "outside CellTrail? mfg audit verify names the record): no rate is worked out until "
+        "it is restored",
+    )
+
+
 def lot_report(
     engine: Engine, products: ProductLoader, zone: tzinfo, by: Sequence[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -116,6 +130,9 @@ def lot_report(
     records = []
     harvested: dict[int, int] = {}
     strata = len(by)  # the strata are the groups' first columns (query.outcome_groups)
+    unknown = sum(int(row.n) for row in groups if row.t_first is None)
+    if unknown:  # no target: counted, the lots would all be failures (see ``_no_target``)
+        raise _no_target(unknown)
     for row in groups:
         fails, pends = _codes(row.fail_codes), _codes(row.pending_codes)
         key: tuple[Any, ...] = (row.t_first, row.t_last, row.state, row.termination_cause)

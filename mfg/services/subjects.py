@@ -218,6 +218,7 @@ def verify_weight(
         s = get_subject_row(tx.session, subject_id)
         _check_version(tx.session, s, expected_version)
         four_eyes.check_verifier(actor.username, s.weight_recorded_by or "", "body weight")
+        dose.stored_weight(s.weight_kg)  # not a weight (an SQL edit): nothing to verify
         if s.weight_verified_by is not None:
             raise RuleViolation(
                 "weight", "already-verified", f"the weight was verified by {s.weight_verified_by}"

@@ -19,7 +19,7 @@ from mfg.audit import pg_date_text, pg_time_text
 from mfg.domain.canonical import iso_utc
 from mfg.recordrules import Record
 from mfg.records import RECORDS
-from mfg.store.types import UTCDateTime
+from mfg.store.types import StoredDate, UTCDateTime
 from mfg.trailfold import MISSING
 
 # -- the tables ---------------------------------------------------------------------------------
@@ -64,7 +64,7 @@ def _load(conn: Connection) -> Tables:
         times = [
             i
             for i, c in enumerate(table.columns)
-            if isinstance(c.type, (DateTime, Date, UTCDateTime))
+            if isinstance(c.type, (DateTime, Date, StoredDate, UTCDateTime))
         ]
         # Plain DB-API values (no per-value type processing); dates and times as ISO text,
         # the way the trail records them, made by the database as _iso_time would (on
@@ -97,7 +97,7 @@ def _pg_iso(column: str, kind: Any) -> str:
     ``2026-11-25T09:30:00.000000Z``; out of Python's range, PostgreSQL's own text
     (``audit.pg_time_text``)."""
     c = f'"{column}"'
-    if isinstance(kind, Date):
+    if isinstance(kind, (Date, StoredDate)):
         return pg_date_text(c)
     return pg_time_text(c, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 

@@ -37,6 +37,7 @@ from mfg.domain import dose
 from mfg.domain.specs import Product
 from mfg.store.bulk import insert_rows, select_rows
 from mfg.store.tables import Disposition, Harvest, Lot, ReleaseResult, Subject
+from mfg.store.types import unreadable
 
 ProductLoader = Callable[[str, str], Product]
 
@@ -339,7 +340,10 @@ def _parse_utc(value: Any) -> datetime | None:
         return None
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+    try:
+        return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+    except ValueError:
+        raise unreadable(value, "time") from None
 
 
 def utc_offsets(zone: tzinfo, lo: datetime, hi: datetime) -> list[tuple[datetime, str]]:

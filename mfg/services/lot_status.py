@@ -27,6 +27,7 @@ from mfg.services.pinned_specs import PinnedSpecs, readable
 from mfg.services.uow import Database
 from mfg.store.bulk import select_rows
 from mfg.store.tables import Alert, CellCount, Harvest, Lot, ReleaseResult
+from mfg.store.types import stored_date
 
 _LOT, _CC, _HV = Lot.__table__, CellCount.__table__, Harvest.__table__  # type: ignore[attr-defined]
 _RR, _AL = ReleaseResult.__table__, Alert.__table__  # type: ignore[attr-defined]
@@ -253,7 +254,7 @@ def expansion_lots(
             ids = [r[0] for r in _heads(flags, cap, tally)]
             raw = select_rows(conn, whole.where(f.id.in_(ids))) if ids else []
     counts: FlagCounts = {key: n for key, n in tally.items() if key[1]}
-    day = date.fromisoformat
+    day = stored_date  # a raw read: SQLite's text
     out: list[ExpansionLot] = []
     for number, state, count, flag, last_day, day0, code, version in raw:
         window = windows[code, version]  # read with the lots, on the same snapshot

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 from sqlmodel._compat import SQLModelConfig  # the type of SQLModel.model_config
 
-from mfg.store.types import UTCDateTime
+from mfg.store.types import StoredDate, UTCDateTime
 
 
 class _Table(SQLModel):
@@ -99,10 +99,10 @@ class Subject(_Table, table=True):
     site: str = Field(max_length=40, index=True)
     indication: str = Field(max_length=8)
     weight_kg: float
-    weight_on: date
+    weight_on: date = Field(sa_type=StoredDate)
     dose_level: str = Field(max_length=8)
     initials: str | None = Field(default=None, max_length=8)
-    dob: date | None = None
+    dob: date | None = Field(default=None, sa_type=StoredDate)
     created_at: datetime = Field(sa_column=_ts())
     row_version: int = 1
     # the weight sets the dose: who entered it and who checked it (EU GMP Annex 11 section 6)
@@ -146,9 +146,9 @@ class Lot(_Table, table=True):
     product_code: str = Field(max_length=10)
     spec_version: str = Field(max_length=16)
     source: str = Field(max_length=12)
-    apheresis_on: date | None = None
-    thaw_on: date | None = None
-    day0: date = Field(index=True)
+    apheresis_on: date | None = Field(default=None, sa_type=StoredDate)
+    thaw_on: date | None = Field(default=None, sa_type=StoredDate)
+    day0: date = Field(index=True, sa_type=StoredDate)
     state: str = Field(max_length=24, index=True)
     termination_cause: str | None = Field(default=None, max_length=16)
     termination_reason: str | None = Field(default=None, sa_column=Column(Text))
@@ -178,7 +178,7 @@ class CellCount(_Table, table=True):
     id: int | None = Field(default=None, primary_key=True)
     lot_pk: int = Field(sa_column=_fk("lot.id"))
     expansion_day: int
-    measured_on: date
+    measured_on: date = Field(sa_type=StoredDate)
     total_cells: int = Field(sa_column=_big())
     viable_cells: int = Field(sa_column=_big())
     volume_ml: float | None = None
@@ -193,14 +193,14 @@ class CellCount(_Table, table=True):
 class Harvest(_Table, table=True):
     id: int | None = Field(default=None, primary_key=True)
     lot_pk: int = Field(sa_column=_fk("lot.id"))
-    harvested_on: date
+    harvested_on: date = Field(sa_type=StoredDate)
     harvest_day: int
     total_viable_cells: int = Field(sa_column=_big())
     car_pct: float
     bag_count: int
     bag_volume_ml: float
-    cryopreserved_on: date | None = None
-    expires_on: date | None = None
+    cryopreserved_on: date | None = Field(default=None, sa_type=StoredDate)
+    expires_on: date | None = Field(default=None, sa_type=StoredDate)
     window_reason: str | None = Field(default=None, sa_column=Column(Text))
     recorded_by: str = Field(max_length=64)
     recorded_at: datetime = Field(sa_column=_ts())
@@ -224,7 +224,7 @@ class ReleaseResult(_Table, table=True):
     qualifier: str = Field(default="", max_length=2)  # "", "<" or ">" (beyond the assay range)
     unit: str = Field(default="", max_length=40)
     evaluation: str = Field(max_length=8)  # pass | fail | pending
-    tested_on: date | None = None
+    tested_on: date | None = Field(default=None, sa_type=StoredDate)
     method_ref: str | None = Field(default=None, max_length=80)
     entered_by: str = Field(max_length=64)
     entered_at: datetime = Field(sa_column=_ts())

@@ -70,6 +70,22 @@ def test_today_and_the_board_say_their_read_was_refused(
     drive(tui_db, script)
 
 
+def test_a_stored_date_that_is_no_date_is_a_refusal_not_a_stop(tui_db: Database) -> None:
+    """A day 0 edited in SQL to text that is no date (SQLite holds any text) stopped the TUI on
+    an internal error after the log-in, for every user; now Today says it was not read."""
+    with tui_db.engine.begin() as conn:
+        conn.execute(text("UPDATE lot SET day0 = '2026-13-45' WHERE lot_number = :n"), {"n": LOT})
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot, board=False)
+        await until(pilot, lambda: "not read" in text_of(app, "#today-title"), "Today's refusal")
+        title = text_of(app, "#today-title")
+        assert "'2026-13-45'" in title and title.endswith("[stored-value-unreadable]"), title
+        assert app.is_running
+
+    drive(tui_db, script)
+
+
 def test_the_qa_queue_says_its_read_was_refused(
     harvested: tuple[Database, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy import String, and_, case, cast, func, literal, null, or_, selec
 
 from mfg.domain import expansion
 from mfg.domain.lifecycle import ACTIVE
+from mfg.domain.specs import Product
 from mfg.services.board import COUNT_STATES, TESTING_STATES, result_tallies
 from mfg.services.pinned_specs import PinnedSpecs, readable
 from mfg.services.uow import Database
@@ -179,17 +180,14 @@ def _windows(specs: PinnedSpecs, conn: Any) -> tuple[Windows, Any]:
     that leaves out the lots whose spec is refused (Today lists them apart). Every lot's pair,
     not only those being expanded: SQLite reads them from ix_lot_spec alone (100,000 lots: 5 ms;
     by state, a temporary B-tree: 35 ms)."""
-    lot = _LOT
-    pinned = select(lot.c.product_code, lot.c.spec_version)
     windows: Windows = {}
     refused = []
-    for code, version in conn.execute(pinned.distinct()).all():
-        p = specs.get(code, version)
-        if p is None:
-            refused.append((code, version))
+    for pair, p in specs.pinned(conn).items():
+        if isinstance(p, Product):
+            windows[pair] = (p.window_first_day, p.window_last_day)
         else:
-            windows[code, version] = (p.window_first_day, p.window_last_day)
-    return windows, readable(lot, refused)
+            refused.append(pair)
+    return windows, readable(_LOT, refused)
 
 
 def _window_flag(windows: Windows, today: date) -> Any:
@@ -224,7 +222,7 @@ def expansion_lots(
     cap = None if cap is None else max(cap, 0)
     with db.read() as s:  # the three reads on one snapshot (_one_snapshot)
         conn = s.connection(execution_options=_one_snapshot(db))
-        windows, readable = _windows(PinnedSpecs(db), conn)
+        windows, readable_lot = _windows(PinnedSpecs(db), conn)
         flagged = (
             select(
                 lot.c.id.label("id"),
@@ -238,7 +236,7 @@ def expansion_lots(
                 lot.c.spec_version.label("version"),
             )
             .select_from(lot.outerjoin(cur, cur.c.id == _last_count_id()))
-            .where(lot.c.state.in_(states), readable)
+            .where(lot.c.state.in_(states), readable_lot)
             .subquery("flagged")
         )
         f = flagged.c

@@ -22,7 +22,7 @@ from datetime import date, datetime
 from functools import partial
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import and_, case, func, or_, true
+from sqlalchemy import and_, case, func, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
@@ -31,8 +31,9 @@ from mfg.domain.custody import THAW_TO_INFUSION_LIMIT
 from mfg.domain.lifecycle import ACTIVE
 from mfg.domain.permissions import allowed
 from mfg.domain.readouts import read_out_due
+from mfg.errors import CellTrailError
 from mfg.services import lot_status
-from mfg.services.pinned_specs import PinnedSpecs, readable, refusal_text
+from mfg.services.pinned_specs import PinnedSpecs, readable, refusal_text, refused_doses
 from mfg.services.uow import Actor, Database
 from mfg.store.db import reads_at_once
 from mfg.store.tables import AuditEvent, DoseBag, Harvest, Lot, ReleaseResult, Subject
@@ -372,22 +373,28 @@ def _not_read(db: Database) -> tuple[list[_Item], Any]:
     """The active lots whose spec is refused (its file gone or broken, its version edited in
     SQL), each an urgent item with the refusal, and the SQL condition that leaves them out of
     the other sources: whatever they would list of such a lot (a result to verify, a count) is
-    refused on it, so it is listed once, here."""
+    refused on it, so it is listed once, here. Then the lots whose spec is read and whose target
+    dose is refused (the subject's dose level or weight edited): what does not dose from it (a
+    count, a result to verify) is still listed."""
     lot = Lot.__table__  # type: ignore[attr-defined]
     active = lot.c.state.in_(sorted(s.value for s in ACTIVE))
+    items: list[_Item] = []
     with db.read() as s:
-        refused = PinnedSpecs(db).refused_pinned(s.connection())
-        if not refused:
-            return [], true()
-        rows = s.execute(
-            sa_select(lot.c.lot_number, lot.c.product_code, lot.c.spec_version)
-            .where(active, ~readable(lot, refused))
-            .order_by(lot.c.lot_number)
-        ).all()
-    items: list[_Item] = [
-        ("not-read", number, f"spec {refusal_text(refused[code, version])}", True, None)
-        for number, code, version in rows
-    ]
+        conn = s.connection()
+        pinned = PinnedSpecs(db).pinned(conn)
+        refused = {pair: e for pair, e in pinned.items() if isinstance(e, CellTrailError)}
+        if refused:
+            rows = s.execute(
+                sa_select(lot.c.lot_number, lot.c.product_code, lot.c.spec_version)
+                .where(active, ~readable(lot, refused))
+                .order_by(lot.c.lot_number)
+            ).all()
+            items += [
+                ("not-read", number, f"spec {refusal_text(refused[code, version])}", True, None)
+                for number, code, version in rows
+            ]
+        doses = refused_doses(conn, pinned)
+    items += [("not-read", n, f"dose {refusal_text(e)}", True, None) for n, e in doses]
     return items, readable(lot, refused)
 
 

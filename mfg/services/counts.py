@@ -337,6 +337,53 @@ def current_counts(session: Session, lot: Lot) -> list[CellCount]:
     )
 
 
+@dataclass(frozen=True)
+class CountHistory:
+    """A lot's counts without its spec or dose: what the count form checks a new count
+    against (plausibility). A lot whose spec or weight cannot be read still takes counts, so
+    its form still warns of a second count the same day or a viability drop."""
+
+    lot_number: str
+    day0: date
+    today_day: int
+    state: str
+    counts: tuple[CountView, ...]  # current (not superseded) counts, by day
+    corrected: tuple[CountView, ...]  # superseded originals, kept visible
+
+
+def _history(db: Database, s: Session, lot: Lot, now: datetime) -> CountHistory:
+    rows = list(
+        s.exec(
+            select(CellCount)
+            .where(CellCount.lot_pk == lot.id)
+            .order_by(col(CellCount.expansion_day), col(CellCount.id))
+        ).all()
+    )
+    versions: dict[int | None, int] = {}
+    for r in sorted(rows, key=lambda r: r.id or 0):  # a correction is newer than what it corrects
+        versions[r.id] = versions.get(r.supersedes_id, 0) + 1 if r.supersedes_id else 1
+    return CountHistory(
+        lot_number=lot.lot_number,
+        day0=lot.day0,
+        today_day=(db.today(now) - lot.day0).days,
+        state=lot.state,
+        counts=tuple(
+            CountView.of(r, lot.lot_number, versions[r.id])
+            for r in rows
+            if r.superseded_by_id is None
+        ),
+        corrected=tuple(
+            CountView.of(r, lot.lot_number, versions[r.id]) for r in rows if r.superseded_by_id
+        ),
+    )
+
+
+def count_history(lot_number: str, *, db: Database, actor: Actor, now: datetime) -> CountHistory:
+    actor.require("lot.read")
+    with db.read() as s:
+        return _history(db, s, get_lot_row(s, lot_number), now)
+
+
 def growth(lot_number: str, *, db: Database, actor: Actor, now: datetime) -> GrowthView:
     actor.require("lot.read")
     with db.read() as s:
@@ -344,29 +391,19 @@ def growth(lot_number: str, *, db: Database, actor: Actor, now: datetime) -> Gro
         subject = s.get(Subject, lot.subject_pk)
         assert subject is not None
         product = product_for_lot(db, s, lot)
-        rows = list(
-            s.exec(
-                select(CellCount)
-                .where(CellCount.lot_pk == lot.id)
-                .order_by(col(CellCount.expansion_day), col(CellCount.id))
-            ).all()
-        )
-    current = [r for r in rows if r.superseded_by_id is None]
-    versions: dict[int | None, int] = {}
-    for r in sorted(rows, key=lambda r: r.id or 0):  # a correction is newer than what it corrects
-        versions[r.id] = versions.get(r.supersedes_id, 0) + 1 if r.supersedes_id else 1
-    points = [expansion.CountPoint(r.expansion_day, r.viable_cells, r.total_cells) for r in current]
+        h = _history(db, s, lot, now)
+    points = [
+        expansion.CountPoint(c.expansion_day, c.viable_cells, c.total_cells) for c in h.counts
+    ]
     target = dose.target_dose_cells(product, subject.dose_level, subject.weight_kg)
     window = (product.window_first_day, product.window_last_day)
     return GrowthView(
-        lot_number=lot.lot_number,
-        day0=lot.day0,
-        today_day=(db.today(now) - lot.day0).days,
-        state=lot.state,
-        counts=tuple(CountView.of(r, lot.lot_number, versions[r.id]) for r in current),
-        corrected=tuple(
-            CountView.of(r, lot.lot_number, versions[r.id]) for r in rows if r.superseded_by_id
-        ),
+        lot_number=h.lot_number,
+        day0=h.day0,
+        today_day=h.today_day,
+        state=h.state,
+        counts=h.counts,
+        corrected=h.corrected,
         series=tuple(expansion.growth_series(points)),
         target_dose_cells=target,
         assumed_car_pct=product.assumed_car_pct,

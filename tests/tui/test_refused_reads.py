@@ -154,3 +154,36 @@ def test_a_toast_is_plain_text(tui_db: Database) -> None:
         assert toast.markup is False
 
     drive(tui_db, script)
+
+
+def test_a_lot_whose_weight_cannot_be_read_still_warns_of_an_implausible_count(
+    tui_db: Database,
+) -> None:
+    """Its subject's weight edited to text: the target dose is refused (the detail says why), a
+    count is still taken, and the count form still checks it against the lot's counts (it read
+    the growth view, dose included, and lost every plausibility warning with it)."""
+    from tests.tui.conftest import open_form, open_lot, scan_burst
+
+    with tui_db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE subject SET weight_kg = 'heavy' WHERE id = "
+                "(SELECT subject_pk FROM lot WHERE lot_number = :lot)"
+            ),
+            {"lot": LOT},
+        )
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot)
+        await open_lot(pilot)
+        await open_form(pilot, "c", "CountForm")
+        await until(pilot, lambda: "day 0 = " in text_of(app, "#form-context"), "the counts")
+        await pilot.press("tab")
+        await scan_burst(pilot, "1.5e11", enter=False)
+        await pilot.press("tab")
+        await scan_burst(pilot, "1.4e11", enter=False)
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "CHECK: " in text_of(app, "#form-derived"), "the warning")
+        assert "CHECK: viable cells up" in text_of(app, "#form-derived")
+
+    drive(tui_db, script)

@@ -12,7 +12,7 @@ from tui.screens._form import WARNING, EntryForm, FormField
 from tui.workers import ui
 
 if TYPE_CHECKING:
-    from mfg.services.counts import CountView, GrowthView
+    from mfg.services.counts import CountHistory, CountView
 
 DAY_RE = re.compile(r"^(?:day|d)\s*(\d{1,3})$", re.IGNORECASE)
 
@@ -35,7 +35,7 @@ class CountForm(EntryForm[bool]):
     def __init__(self, lot_number: str, correcting: CountView | None = None) -> None:
         self.lot_number = lot_number
         self.correcting = correcting
-        self.growth: GrowthView | None = None
+        self.history: CountHistory | None = None
         super().__init__()
         self.form_title = (
             f"Correct count {correcting.id} of {lot_number} (day {correcting.expansion_day})"
@@ -99,11 +99,11 @@ class CountForm(EntryForm[bool]):
         from mfg.services import counts
 
         app: Any = self.app
-        g = counts.growth(self.lot_number, db=app.db, actor=app.actor, now=app.now())
+        g = counts.count_history(self.lot_number, db=app.db, actor=app.actor, now=app.now())
         ui(self, self._show_context, g)
 
-    def _show_context(self, g: GrowthView) -> None:
-        self.growth = g
+    def _show_context(self, g: CountHistory) -> None:
+        self.history = g
         last = g.counts[-1] if g.counts else None
         self.set_context(
             f"day 0 = {g.day0}, today is day {g.today_day}; "
@@ -121,7 +121,7 @@ class CountForm(EntryForm[bool]):
         total, viable = values["total"], values["viable"]
         expansion.check_count(total, viable)
         lines = [f"viability {format_pct(expansion.viability_pct(total, viable))}"]
-        g = self.growth
+        g = self.history
         when = values.get("when")
         if g is not None and when is not None:
             kind, v = when
@@ -147,7 +147,7 @@ class CountForm(EntryForm[bool]):
         return lines
 
     def _plausibility(
-        self, g: GrowthView, day: int, when: Any, kind: str, total: int, viable: int
+        self, g: CountHistory, day: int, when: Any, kind: str, total: int, viable: int
     ) -> list[str]:
         """Second count the same day, >10-fold in two days, viability down >20 points."""
         from datetime import timedelta

@@ -105,6 +105,7 @@ def writer(
     errors = 0
     start.wait()
     deadline = time.perf_counter() + seconds
+    cpu0 = time.process_time()
     i = 0
     while time.perf_counter() < deadline:
         t0 = time.perf_counter()
@@ -125,8 +126,9 @@ def writer(
             errors += 1
             print(f"writer {w}: {type(e).__name__}: {e}", file=sys.stderr)
         i += 1
+    cpu = time.process_time() - cpu0
     db.dispose()
-    out.put((w, lat, errors))
+    out.put((w, lat, errors, cpu))
 
 
 def verify(url: str, home: str) -> str:
@@ -179,6 +181,28 @@ def _rows(url: str, home: str) -> int:
     return int(n)
 
 
+def _server_cpu_s(root: Path) -> float:
+    """CPU seconds (user + system) so far of a PostgreSQL server's processes: the postmaster
+    (the first line of ``postmaster.pid``) and its children, the writers' backends among them;
+    read from /proc, 0 where there is none."""
+    try:
+        pid = int((root / "data" / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path("/proc", entry, "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # from field 3 (state) on
+        if int(entry) == pid or int(fields[1]) == pid:
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def run(backend: str, writers: int, seconds: float, queue: bool = True) -> dict[str, Any]:
     home = tempfile.mkdtemp(prefix="celltrail-load-")
     server = None
@@ -210,13 +234,19 @@ def run(backend: str, writers: int, seconds: float, queue: bool = True) -> dict[
             p.start()
         start.wait()
         t0 = time.perf_counter()
+        # the server's CPU over most of the run (its backends exit with the writers' engines)
+        root = server.root if server is not None else None
+        s0 = _server_cpu_s(root) if root else 0.0
+        time.sleep(seconds * 0.9)
+        s_cpu = (_server_cpu_s(root) - s0) / (time.perf_counter() - t0) if root else 0.0
         results = [out.get(timeout=seconds + 300) for _ in procs]
         wall = time.perf_counter() - t0
         for p in procs:
             p.join(60)
-        lat = sorted(x for _, ls, _ in results for x in ls)
-        errors = sum(e for _, _, e in results)
+        lat = sorted(x for _, ls, _, _ in results for x in ls)
+        errors = sum(e for _, _, e, _ in results)
         n = len(lat)
+        w_cpu = sum(c for *_, c in results)
         lost = n - (_rows(url, home) - before)
         return {
             "backend": backend + ("" if queue or backend != "sqlite" else " (busy handler only)"),
@@ -228,12 +258,22 @@ def run(backend: str, writers: int, seconds: float, queue: bool = True) -> dict[
             "writes_per_s": n / wall,
             "p50_ms": 1000 * statistics.median(lat) if lat else float("nan"),
             "p99_ms": 1000 * lat[min(n - 1, int(0.99 * n))] if lat else float("nan"),
+            # CPU per write (ms): the writer processes', the server's (its share of the run)
+            "writer_cpu_ms": 1000 * w_cpu / n if n else float("nan"),
+            "server_cpu_ms": 1000 * s_cpu * wall / n if n else float("nan"),
             "verification": _timed_verify(url, home),
         }
     finally:
         if server is not None:
             server.stop()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _cpu(r: dict[str, Any]) -> str:
+    """The writers' CPU per write, + the server's (PostgreSQL); the machine's cores bound the
+    writes a second at cores / that (2 cores, 2.0 ms a write: at most 1,000 writes/s)."""
+    w, srv = r["writer_cpu_ms"], r["server_cpu_ms"]
+    return f"{w:.2f}" + (f" + {srv:.2f}" if srv else "")
 
 
 def main() -> None:
@@ -256,7 +296,7 @@ def main() -> None:
     print(f"$ {' '.join(sys.argv)}")
     print(
         f"{'backend':<11} {'writers':>7} {'s':>5} {'writes':>7} {'errors':>6} {'lost':>4} "
-        f"{'writes/s':>9} {'p50 ms':>8} {'p99 ms':>8}  verification"
+        f"{'writes/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU/write ms':>14}  verification"
     )
     runs = [(b, True) for b in backends]
     if a.baseline and "sqlite" in backends:
@@ -266,7 +306,7 @@ def main() -> None:
         print(
             f"{r['backend']:<11} {r['writers']:>7} {r['seconds']:>5} {r['writes']:>7} "
             f"{r['errors']:>6} {r['lost']:>4} {r['writes_per_s']:>9.1f} {r['p50_ms']:>8.1f} "
-            f"{r['p99_ms']:>8.1f}  {r['verification']}",
+            f"{r['p99_ms']:>8.1f} {_cpu(r):>14}  {r['verification']}",
             flush=True,
         )
 

@@ -86,7 +86,7 @@ def check_live(
         head = (row.seq, row.hash) if row.seq is not None else (0, audit.GENESIS)
         u = row if row.role is not None else None
     else:
-        with db.engine.connect() as own:
+        with db.read_connection() as own:
             u = own.execute(_LIVE, {"username": actor.username}).first()
     if u is None or not u.active:
         raise SessionEnded(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from mfg import audit
@@ -173,6 +173,7 @@ class Database:
     engine: Engine
     settings: Settings
     _write_engine: Engine | None = field(default=None, repr=False)
+    _read_engine: Engine | None = field(default=None, repr=False)
     _zone: ZoneInfo | None = field(default=None, repr=False)
     _keyring: Keyring | None = field(default=None, repr=False)
     _trail: str = field(default="", repr=False)
@@ -192,8 +193,24 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with Session(self.engine, expire_on_commit=False) as s:
+        """A session for reads (``store_db.read_engine``: READ ONLY, ended by COMMIT on
+        PostgreSQL; an error rolls it back)."""
+        with Session(self._reads(), expire_on_commit=False) as s:
             yield s
+            if self.dialect == "postgresql":
+                s.commit()
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A Core connection for reads, as ``read``."""
+        with self._reads().connect() as conn:
+            yield conn
+            store_db.end_read(conn)
+
+    def _reads(self) -> Engine:
+        if self._read_engine is None:
+            self._read_engine = store_db.read_engine(self.engine)
+        return self._read_engine
 
     @contextmanager
     def write(self, actor: Actor | None, now: datetime) -> Iterator[Tx]:

@@ -153,6 +153,33 @@ def write_engine(engine: Engine) -> Engine:
     return engine.execution_options(celltrail_write=True)
 
 
+def read_engine(engine: Engine) -> Engine:
+    """The engine for reads: on PostgreSQL its transactions are READ ONLY (psycopg adds it to
+    the BEGIN it sends) and ``end_read`` commits them. A ROLLBACK makes psycopg forget every
+    statement it prepared on that connection and send ``DEALLOCATE ALL``, one more round trip:
+    ending each read (and each account check) with one did that two or four times per service
+    call, and the statements were prepared again and again. A read-only transaction has
+    nothing to commit: refused by the server if a read tried to write."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    return engine.execution_options(postgresql_readonly=True)
+
+
+def end_read(conn: Connection) -> None:
+    """End a read's transaction on a ``read_engine`` connection: on PostgreSQL by COMMIT (see
+    ``read_engine``); elsewhere closing the connection rolls it back as before."""
+    if conn.dialect.name == "postgresql" and conn.in_transaction():
+        conn.commit()
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection of ``read_engine(engine)``, its transaction ended by ``end_read``."""
+    with read_engine(engine).connect() as conn:
+        yield conn
+        end_read(conn)
+
+
 _turns: dict[tuple[int, str], tuple[threading.RLock, int]] = {}
 _turns_guard = threading.Lock()
 

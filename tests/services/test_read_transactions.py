@@ -57,9 +57,8 @@ def test_a_read_cannot_write(db: Database, actors) -> None:  # type: ignore[no-u
     with db.read() as s:
         before = s.execute(text("SELECT count(*) FROM subject")).scalar_one()
     if db.dialect == "postgresql":
-        with pytest.raises(DBAPIError, match="read-only transaction"):
-            with db.read() as s:
-                s.execute(text("DELETE FROM subject"))
+        with pytest.raises(DBAPIError, match="read-only transaction"), db.read() as s:
+            s.execute(text("DELETE FROM subject"))
         with db.read_connection() as conn:
             assert conn.execute(text("SHOW transaction_read_only")).scalar_one() == "on"
     else:  # SQLite: closing the read rolls it back, as it always did

@@ -15,6 +15,9 @@ confirming the batch still meets its release conditions; 21 CFR 211.192 / 1271.2
   is not a result out of specification), and a fully released lot has no re-disposition, so
   its bags stay held;
 - ``manual``: QA placed a hold by hand (e-signed) and nobody has lifted it;
+- ``state-unsigned``: the lot's state says (conditionally) released, and its last signed
+  disposition says otherwise or there is none: only an edit outside CellTrail does that (a
+  rejected lot's state set to ``released`` in SQL got its bags issued and infused);
 - ``historical``: an imported record of the past, never a product in this inventory.
 
 Administering an out-of-specification product is the treating physician's call, recorded as
@@ -29,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+_RELEASED = frozenset({"released", "conditionally_released"})  # LotState values
 OVERRIDABLE = frozenset(
     {"result-failed", "open-alert", "signature-broken", "deviation-after-disposition"}
 )
@@ -68,6 +72,8 @@ class HoldFacts:
     oos_decisions: tuple[datetime, ...] = ()  # signed at
     last_release_at: datetime | None = None  # latest (conditional) release signed
     weight_changes: tuple[WeightChange, ...] = ()  # the subject's, oldest first
+    state: str = ""  # the lot's state column
+    last_decision: str | None = None  # the decision of its last disposition, if any
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,15 @@ def hold_reasons(f: HoldFacts) -> tuple[HoldReason, ...]:
         out.append(HoldReason("manual", f"QA hold by {h.by}: {h.ref}", h.at))
     if f.withdrawn_at is not None:
         out.append(HoldReason("release-withdrawn", "the release was withdrawn", f.withdrawn_at))
+    if f.state in _RELEASED and not f.historical and f.last_decision != f.state:
+        out.append(
+            HoldReason(
+                "state-unsigned",
+                f"the lot is {f.state}, but its last signed disposition says "
+                f"{f.last_decision or 'nothing'}: changed outside CellTrail? QA: mfg audit verify",
+                None,
+            )
+        )
     released = f.released_at
     if released is not None:
         for r in f.failing_results:

@@ -18,8 +18,23 @@ def n_rows(db: Database, table: type) -> int:
         return s.exec(select(func.count()).select_from(table)).one()
 
 
-def set_lot_state(db: Database, lot_number: str, state: str) -> None:
-    """Put a lot into ``state`` directly (a stand-in for QA disposition in these tests)."""
+def set_lot_state(db: Database, lot_number: str, state: str, *, now: datetime = NOW) -> None:
+    """Put a lot into ``state``: a (conditional) release by QA's real disposition (passing
+    results entered and verified, STER pending for a conditional one), since a lot whose state
+    says released without a signed disposition is held (``state-unsigned``); any other state
+    directly (a stand-in for the step that leads there)."""
+    if state in ("released", "conditionally_released"):
+        from tests.release.conftest import PASSING, enter, sign
+        from tests.support.constants import FULL_NAMES, ROLES
+
+        actors = {n: Actor(n, FULL_NAMES[n], ROLES[n]) for n in ("tech", "tech2", "qa")}
+        conditional = state == "conditionally_released"
+        values = {**PASSING, "STER": "pending"} if conditional else PASSING
+        enter(db, actors, lot_number, values, now=now)
+        decision = "conditional-release" if conditional else "release"
+        why = "sterility pending" if conditional else "ok"
+        sign(db, actors, lot_number, decision, reason=why, now=now)
+        return
     with Session(db.engine) as s:
         lot = s.exec(select(Lot).where(Lot.lot_number == lot_number)).one()
         lot.state = state

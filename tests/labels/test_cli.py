@@ -167,7 +167,7 @@ def test_bag_custody_through_the_cli(site):
     site.refused("illegal-custody-step", "bag", "thaw", bag1)
     assert (n_rows(site.db, CustodyEvent), n_rows(site.db, LabelPrint)) == before
 
-    set_lot_state(site.db, lot, "released")
+    set_lot_state(site.db, lot, "released", now=CLI_NOW)
     site.refused("wrong-subject", "bag", "issue", bag1, "--subject", "S-002")
     site.ok("bag", "issue", bag1, "--subject", "S-001", MFG_USER="qa")
     site.ok("bag", "thaw", "-", input=bag1 + "\r\n")  # as a keyboard-wedge scanner types it

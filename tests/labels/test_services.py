@@ -215,7 +215,8 @@ def test_custody_from_storage_to_infusion(db, actors):
     assert v.events[1].details["from_location"] == "LN2-01/R3/B12/A5" and v.location is None
     assert v.events[-1].by == "tech" and v.events[-1].at == t1 + timedelta(minutes=25)
     actions = [e.action for e in audit_trail.audit_log(db=db, actor=qa, lot_number=lot)]
-    assert actions[-4:] == ["bag.stored", "bag.issued", "bag.thawed", "bag.infused"]
+    bag_actions = [a for a in actions if a.startswith("bag.")]  # QA's release in between
+    assert bag_actions == ["bag.stored", "bag.issued", "bag.thawed", "bag.infused"]
     assert n_rows(db, Alert) == 0
 
     # never twice, and nothing written by the refusal

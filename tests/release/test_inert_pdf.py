@@ -53,7 +53,12 @@ def test_lot_review_styles_a_broken_signature_instead_of_printing_markup(db, act
     lot = ready_lot(db, actors)
     sign(db, actors, lot, decision="release")
     with db.engine.begin() as c:  # a signed record changed outside the app
-        c.execute(text("UPDATE releaseresult SET value_text = '99.9' WHERE test_code = 'VIAB'"))
+        c.execute(  # text and number together: the result reads, the signature does not match
+            text(
+                "UPDATE releaseresult SET value_text = '99.9', value_num = 99.9 "
+                "WHERE test_code = 'VIAB'"
+            )
+        )
     out = ok(run(db, ["lot", "review", lot], "qa")).stdout
     assert "BROKEN: signed records changed" in out
     assert "[bold red]" not in out and "[/]" not in out

@@ -83,8 +83,8 @@ class HoldStatus:
 
 def _releases(
     session: Session, lot: Lot
-) -> tuple[datetime | None, datetime | None, datetime | None]:
-    """(first release, a rejection after it, the last release)."""
+) -> tuple[datetime | None, datetime | None, datetime | None, str | None]:
+    """(first release, a rejection after it, the last release, the last decision)."""
     rows = session.exec(
         select(Disposition.decision, Disposition.decided_at)
         .where(Disposition.lot_pk == lot.id)
@@ -96,7 +96,8 @@ def _releases(
         (at for d, at in rows if released is not None and d == "rejected" and at >= released),
         None,
     )
-    return released, withdrawn, releases[-1] if releases else None
+    last = rows[-1][0] if rows else None
+    return released, withdrawn, releases[-1] if releases else None, last
 
 
 def _kg(values: str) -> float | None:
@@ -129,7 +130,7 @@ def weight_changes(session: Session, lot: Lot, since: datetime) -> tuple[WeightC
 
 
 def hold_facts(session: Session, lot: Lot) -> HoldFacts:
-    released, withdrawn, last_release = _releases(session, lot)
+    released, withdrawn, last_release, last_decision = _releases(session, lot)
     failing: list[Fact] = []
     for code, chain in sorted(result_rows(session, lot).items()):
         cur = current_in(chain)
@@ -167,6 +168,8 @@ def hold_facts(session: Session, lot: Lot) -> HoldFacts:
         oos_decisions=tuple(o.signed_at for o in _oos_rows(session, lot)),
         last_release_at=last_release,
         weight_changes=weight_changes(session, lot, last_release) if last_release else (),
+        state=lot.state,
+        last_decision=last_decision,
     )
 
 

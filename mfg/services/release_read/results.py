@@ -14,8 +14,10 @@ from datetime import date, datetime
 from sqlmodel import Session, col, select
 
 from mfg.domain.release import ResultStatus
-from mfg.domain.results import Evaluation, format_value
+from mfg.domain.results import Evaluation, format_value, parse_result
 from mfg.domain.specs import Product, TestKind, TestSpec
+from mfg.domain.text import visible
+from mfg.errors import RuleViolation
 from mfg.store.tables import Deviation, Harvest, Lot, ReleaseResult
 
 
@@ -188,6 +190,33 @@ def _not_entered(
     )
 
 
+def check_judgement(lot_number: str, t: TestSpec, r: ReleaseResult) -> None:
+    """A stored result must be what its text gives against the pinned spec: its evaluation,
+    number and qualifier, as ``parse_result`` made them when it was entered. An edit in SQL of
+    the evaluation alone (a failing result set to ``pass``) made the review say "out of
+    specification: none" and the release go through; every reader of the lot's results (the
+    review, the release, the COA, the lists) now refuses the lot until it is restored."""
+    try:
+        p = parse_result(t, r.value_text)
+        same = (p.evaluation.value, p.value_num, p.qualifier) == (
+            r.evaluation,
+            r.value_num,
+            r.qualifier,
+        )
+        judged = p.evaluation.value
+    except RuleViolation as e:
+        same, judged = False, f"refused [{e.rule}]"
+    if not same:
+        raise RuleViolation(
+            "result",
+            "stored-result-inconsistent",
+            f"{lot_number} {t.code}: the stored result {visible(r.value_text)!r} says "
+            f"{visible(str(r.evaluation))}, its text against the spec ({t.acceptance}) gives "
+            f"{judged}: changed outside CellTrail? mfg audit verify names the record; nothing of "
+            "this lot's results is read until it is restored",
+        )
+
+
 def _view_of_chain(
     lot: Lot, t: TestSpec, chain: Sequence[ReleaseResult], dev: str | None
 ) -> ResultView:
@@ -195,6 +224,7 @@ def _view_of_chain(
     older = tuple(_version(t, r) for r in chain if r is not cur)
     if cur is None:
         return _not_entered(lot, t, older, dev)
+    check_judgement(lot.lot_number, t, cur)
     corrected = any(r.correction_reason for r in chain if r.supersedes_id is not None)
     # the first final value entered, if a correction changed it since
     original = next((v.display for v in older if v.evaluation != Evaluation.PENDING), None)

@@ -1,0 +1,83 @@
+"""What a release and a bag's issue stand on cannot be changed by one column in SQL.
+
+Found by a hostile trial (2026-12-04): a failing result whose stored evaluation was set to
+``pass`` made the review say "out of specification: none" and the lot was released; a rejected
+lot whose state was set to ``released`` had its bags issued, thawed and infused, and putting the
+state back left ``mfg audit verify`` with nothing to report. Now the stored evaluation must be
+what the result's text gives against the pinned spec wherever results are read (the review,
+the release, the COA), and a lot whose state says released without a signed disposition saying
+so is on hold (``state-unsigned``): no issue, thaw or infusion. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from mfg.errors import RuleViolation
+from mfg.services import custody, holds, release
+from mfg.services import labels as label_svc
+from mfg.store.tables import AuditEvent, CustodyEvent
+from tests.release.conftest import PASSING, enter, harvested, sign
+from tests.robustness.support import sql
+from tests.services.test_holds import LATER, LOC, count
+from tests.support import world
+from tests.support.constants import NOW
+
+
+def _refused(act, rule: str) -> str:  # type: ignore[no-untyped-def]
+    with pytest.raises(RuleViolation) as e:
+        act()
+    assert e.value.rule == rule, e.value
+    return e.value.message
+
+
+def test_a_failing_result_stored_as_pass_is_no_release(db, actors) -> None:  # type: ignore[no-untyped-def]
+    lot = harvested(db, actors)
+    enter(db, actors, lot, {**PASSING, "VIAB": "69.96"})  # >= 70 %: out of specification
+    sql(
+        db,
+        "UPDATE releaseresult SET evaluation = 'pass' WHERE test_code = 'VIAB' "
+        "AND superseded_by_id IS NULL",
+    )
+    said = _refused(
+        lambda: release.review(lot, db=db, actor=actors["qa"]), "stored-result-inconsistent"
+    )
+    assert "VIAB" in said and "'69.96'" in said and "gives fail" in said, said
+    assert "mfg audit verify" in said
+    before = count(db, AuditEvent)
+    _refused(lambda: sign(db, actors, lot), "stored-result-inconsistent")
+    assert count(db, AuditEvent) == before  # nothing signed, nothing written
+    sql(db, "UPDATE releaseresult SET evaluation = 'fail' WHERE test_code = 'VIAB'")
+    assert [r.test_code for r in release.review(lot, db=db, actor=actors["qa"]).oos] == ["VIAB"]
+
+
+def test_a_rejected_lot_set_released_in_sql_is_held(db, actors) -> None:  # type: ignore[no-untyped-def]
+    """The trial's case: rejected at its first disposition, its bags labelled and stored."""
+    tech = actors["tech"]
+    lot = harvested(db, actors)
+    enter(db, actors, lot, PASSING)
+    sign(db, actors, lot, "reject", reason="endotoxin OOS found on review")
+    world.approve_label_layouts(db, NOW)
+    printed = label_svc.print_labels(
+        label_svc.PrintLabels(lot, "dose-bag"), db=db, actor=tech, now=NOW
+    )
+    bag = printed.payloads[0]
+    custody.store_bag(bag, LOC, db=db, actor=tech, now=NOW)
+    _refused(lambda: custody.issue_bag(bag, db=db, actor=tech, now=LATER), "lot-not-released")
+    sql(db, "UPDATE lot SET state = 'released' WHERE lot_number = :n", n=lot)
+    status = holds.status(lot, db=db, actor=tech)
+    assert [r.code for r in status.active] == ["state-unsigned"], status
+    assert "its last signed disposition says rejected" in status.summary
+    before = (count(db, CustodyEvent), count(db, AuditEvent))
+    said = _refused(lambda: custody.issue_bag(bag, db=db, actor=tech, now=LATER), "lot-on-hold")
+    assert "changed outside CellTrail" in said, said
+    assert (count(db, CustodyEvent), count(db, AuditEvent)) == before
+
+
+def test_a_lot_set_released_in_sql_without_any_disposition_is_held(db, actors) -> None:  # type: ignore[no-untyped-def]
+    tech = actors["tech"]
+    lot = harvested(db, actors)
+    enter(db, actors, lot, PASSING)
+    sql(db, "UPDATE lot SET state = 'released' WHERE lot_number = :n", n=lot)
+    status = holds.status(lot, db=db, actor=tech)
+    assert [r.code for r in status.active] == ["state-unsigned"], status
+    assert "says nothing" in status.summary

@@ -26,6 +26,7 @@ from mfg import audit
 from mfg.domain.permissions import Role
 from mfg.domain.text import visible
 from mfg.errors import RuleViolation, SessionEnded
+from mfg.services.account_trail import check_account
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import AuditEvent, User, UserSession
 
@@ -202,6 +203,7 @@ def resume_session(db: Database, token: str, *, host: str, now: datetime) -> Act
             tx.commit()
             raise SessionEnded(_ENDED[why].format(user=row.username, minutes=_minutes(idle)))
         assert u is not None
+        check_account(tx.session.connection(), u)
         row.last_seen_at = now
         tx.session.add(row)
         tx.commit()
@@ -232,6 +234,7 @@ def _recently_seen(
         u = s.exec(select(User).where(User.username == row.username)).first()
         if u is None or _why_over(row, u, idle, now) is not None:
             return None
+        check_account(s.connection(), u)
         return live_actor(db, u)
 
 

@@ -13,6 +13,7 @@ from mfg.domain.permissions import Role
 from mfg.domain.text import check_text, visible
 from mfg.errors import AuthenticationFailed, NotFound, RuleViolation
 from mfg.services import accounts, site
+from mfg.services.account_trail import check_account, fingerprint
 from mfg.services.uow import Actor, Database, Tx
 from mfg.store import db as store_db
 from mfg.store.tables import PasswordHistory, User
@@ -87,14 +88,6 @@ def _insert_user(  # type: ignore[no-untyped-def]
         },
     )
     return u
-
-
-def fingerprint(password_hash: str) -> str:
-    """What the trail keeps of a password hash, so that a hash swapped in SQL shows in
-    `mfg audit verify` (mfg.records); the salted argon2 hash itself stays out of the trail."""
-    import hashlib
-
-    return hashlib.sha256(password_hash.encode()).hexdigest()
 
 
 def init_database(
@@ -238,6 +231,7 @@ def login(
             raise AuthenticationFailed(
                 f"unknown user or wrong password ({left} attempt(s) left before lock-out)"
             )
+        check_account(tx.session.connection(), u)  # role, active, hash: as the trail says
         if u.failed_logins:
             u.failed_logins = 0
             u.row_version += 1

@@ -446,7 +446,17 @@ class AuditEvent(_Table, table=True):
     """Append-only, keyed hash chain (21 CFR 11.10(e); EU GMP Annex 11 section 9): triggers refuse
     UPDATE and DELETE (migration 0003), the key lives outside the database (mfg.audit)."""
 
-    __table_args__ = (Index("ix_auditevent_lot", "lot_number"),)
+    __table_args__ = (
+        Index("ix_auditevent_lot", "lot_number"),
+        # an account's events, for the log-in's check against the trail (migration 0008)
+        Index(
+            "ix_auditevent_user",
+            "entity_id",
+            "seq",
+            sqlite_where=text("entity = 'user'"),
+            postgresql_where=text("entity = 'user'"),
+        ),
+    )
     seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     at: datetime = Field(sa_column=_ts())
     username: str = Field(max_length=64)

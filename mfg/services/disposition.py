@@ -26,7 +26,7 @@ from mfg.domain import four_eyes
 from mfg.domain.lifecycle import check_transition
 from mfg.domain.reasons import require_reason
 from mfg.domain.release import DECISIONS, Blocker, ResultStatus, blockers_for, parse_decision
-from mfg.errors import RuleViolation
+from mfg.errors import Conflict, RuleViolation
 from mfg.services import coa_service, users
 from mfg.services.lots import get_lot_row, product_for_lot, set_state
 from mfg.services.release_read import (
@@ -38,6 +38,7 @@ from mfg.services.release_read import (
     lot_deviations,
     record_hash,
     result_views,
+    reviewed_hash,
     signature_valid,
     signature_views,
     signed_record,
@@ -54,6 +55,9 @@ class Dispose:
     reason: str
     exception: bool = False
     deviation_numbers: tuple[str, ...] = ()
+    # the review QA looked at (``ReviewView.reviewed``): the signature is refused when the
+    # record changed since; None: no review was shown with this signing (the CLI)
+    reviewed: str | None = None
 
 
 def review(lot_number: str, *, db: Database, actor: Actor) -> ReviewView:
@@ -174,6 +178,11 @@ def dispose(
         s = tx.session
         lot = get_lot_row(s, cmd.lot_number)
         check_transition(lot.state, target)
+        if cmd.reviewed is not None and reviewed_hash(s, lot) != cmd.reviewed:
+            raise Conflict(
+                f"the harvest, results or dose of {lot.lot_number} changed since your review: "
+                "nothing was signed; review the lot again, then sign"
+            )
         _check_four_eyes(s, lot, signer)
         pending = _pending_if_allowed(s, db, lot, cmd, decision, cited)
         sig = _sign(tx, lot, signer, meaning, pending)

@@ -259,3 +259,34 @@ def test_the_signing_dialog_and_the_form_show_typed_text_as_text(
         assert f"{lot}: {markup}" in text_of(app, "#sign-summary")
 
     drive(db, sign)
+
+
+def test_a_result_corrected_while_qa_signs_is_not_signed(harvested: tuple[Database, str]) -> None:
+    """The signature dialog is open on the review QA read; a technician corrects CD3 and a
+    second one verifies it; the password is refused with the record's change, nothing signed."""
+    db, lot = harvested
+    release.add_result(release.AddResult(lot, "VIAB", "91.5"), db=db, actor=TECH, now=NOW)
+    release.verify_result(lot, "VIAB", db=db, actor=TECH2, now=NOW)
+
+    async def sign(app: Any, pilot: Any) -> None:
+        await login(pilot, "qa")
+        await open_first_lot(pilot)
+        await pilot.press("d")
+        await settle(pilot)
+        await until(pilot, lambda: "dose:" in text_of(app, "#form-context"), "the review")
+        app.screen.query_one("#in-decision", Input).focus()
+        await pilot.press(*"release", "tab", *"all results conform")
+        await pilot.press("ctrl+s")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "SignDialog"
+        release.correct_result(
+            release.AddResult(lot, "CD3", "80.5"), "recalc gating", db=db, actor=TECH, now=NOW
+        )
+        release.verify_result(lot, "CD3", db=db, actor=TECH2, now=NOW)
+        await pilot.press(*PASSWORD, "enter")
+        await until(pilot, lambda: "changed since your review" in text_of(app, "#sign-error"), "no")
+
+    drive(db, sign)
+    assert lots.show_lot(lot, db=db, actor=QA).state != "released"
+    assert release.signatures(lot, db=db, actor=QA) == []

@@ -317,6 +317,7 @@ class DispositionForm(EntryForm[Any]):
             reason=values["reason"],
             exception=bool(devs),
             deviation_numbers=devs,
+            reviewed=self.review.reviewed if self.review is not None else None,
         )
 
         def sign(password: str) -> Any:

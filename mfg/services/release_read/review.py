@@ -24,6 +24,7 @@ from mfg.services.release_read.signatures import (
     DoseView,
     SignatureView,
     dose_view,
+    reviewed_hash,
     signature_views,
 )
 from mfg.store.tables import CellCount, Harvest, Lot
@@ -79,6 +80,7 @@ class ReviewView:
     signatures: tuple[SignatureView, ...]
     blockers: dict[str, tuple[Blocker, ...]]  # decision -> what stops it (empty: possible)
     results: tuple[ResultView, ...]
+    reviewed: str = ""  # ``reviewed_hash``: pass it to the signing (``Dispose.reviewed``)
 
     @property
     def exception_count(self) -> int:
@@ -232,4 +234,5 @@ def build_review(session: Session, lot: Lot, product: Product, zone: tzinfo) -> 
         signatures=tuple(signature_views(session, lot)),
         blockers=blockers,
         results=tuple(results),
+        reviewed=reviewed_hash(session, lot),
     )

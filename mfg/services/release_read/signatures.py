@@ -122,6 +122,16 @@ def record_hash(record: dict[str, object]) -> str:
     return hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest()
 
 
+def reviewed_hash(session: Session, lot: Lot) -> str:
+    """What QA reviews before signing, as one hash: the record a signature binds (harvest and
+    results, ``signed_record``) and the dose it is judged against (the subject's dose level and
+    weight). ``ReviewView.reviewed`` carries it to the signing, which refuses a record changed
+    since: a result corrected while the signature dialog was open was signed unseen."""
+    subject = session.get(Subject, lot.subject_pk)
+    dose = None if subject is None else [subject.dose_level, subject.weight_kg]
+    return record_hash({"record": signed_record(session, lot, frozenset()), "dose": dose})
+
+
 def split_list(text: str) -> tuple[str, ...]:
     """``"A, B"`` as stored in a disposition row -> ``("A", "B")``."""
     return tuple(x for x in (p.strip() for p in text.split(",")) if x)

@@ -14,10 +14,12 @@ if TYPE_CHECKING:
 def growth_rows(g: GrowthView) -> list[tuple[CountView, GrowthPoint | None, list[str]]]:
     """Each current count with its derived growth point and its cells: id, day, date, total,
     viable, viability, fold."""
-    derived = {p.day: p for p in g.series}
+    # one growth point per count, in the counts' order (by day, then entry): keyed by day, the
+    # last count of a day lent its fold to every count of that day
+    derived = dict(zip((c.id for c in g.counts), g.series, strict=True))
     rows = []
     for c in g.counts:
-        p = derived.get(c.expansion_day)
+        p = derived.get(c.id)
         cells = [
             str(c.id),
             str(c.expansion_day),

@@ -166,3 +166,23 @@ def test_growth_projection_flags_a_slow_lot(db, actors, lot):
     assert g.needed_viable_cells == pytest.approx(125_000_000 / 0.3)
     assert g.projection is not None and not g.projection.within_window
     assert "after the window" in g.projection.note
+
+
+def test_each_count_of_a_day_shows_its_own_fold(db, actors) -> None:  # type: ignore[no-untyped-def]
+    """Two counts on day 1 (10x, then 0.85x of the day-0 seeding count): keyed by day, the last
+    one's fold was shown on both rows (found by the hostile trial of 2026-12-04)."""
+    from mfg.presentation import growth_rows
+
+    tech = actors["tech"]
+    world.subject(db, tech, "S-001")
+    lot = world.lot(db, tech, "S-001").lot_number
+    world.expand(db, tech, lot, {0: (1.2e8, 1.0e8)})
+    for viable in (1.0e9, 8.5e7):
+        counts.record_count(
+            counts.RecordCount(lot, int(viable * 1.2), int(viable), day=1),
+            db=db,
+            actor=tech,
+            now=NOW,
+        )
+    rows = growth_rows(counts.growth(lot, db=db, actor=tech, now=NOW))
+    assert [cells[-1] for _c, _p, cells in rows] == ["-", "10.0x", "0.8x"]

@@ -10,6 +10,7 @@ from sqlmodel import col, select
 from mfg import auth
 from mfg.domain import identity
 from mfg.domain.permissions import Role
+from mfg.domain.reasons import require_reason
 from mfg.domain.text import check_text, visible
 from mfg.errors import AuthenticationFailed, NotFound, RuleViolation
 from mfg.services import accounts, site
@@ -288,8 +289,7 @@ def _get(tx: Tx, username: str) -> User:
 
 def unlock(db: Database, *, actor: Actor, username: str, reason: str, now: datetime) -> UserView:
     actor.require("user.manage")
-    if not reason.strip():
-        raise RuleViolation("reason", "reason-required", "unlocking an account needs a reason")
+    reason = require_reason(reason, "unlocking an account needs a reason")
     with db.write(actor, now) as tx:
         u = _get(tx, username)
         old = {"locked": u.locked, "failed_logins": u.failed_logins}
@@ -361,8 +361,7 @@ def set_active(
 ) -> UserView:
     """Deactivate (never delete) an account, or reactivate it."""
     actor.require("user.manage")
-    if not reason.strip():
-        raise RuleViolation("reason", "reason-required", "changing an account needs a reason")
+    reason = require_reason(reason, "changing an account needs a reason")
     with db.write(actor, now) as tx:
         u = _get(tx, username)
         old = {"active": u.active}
@@ -393,8 +392,7 @@ def set_role(
     """Give an account another role (audited with a reason); its open sessions end at their next
     action (``accounts.check_live``)."""
     actor.require("user.manage")
-    if not reason.strip():
-        raise RuleViolation("reason", "reason-required", "changing a role needs a reason")
+    reason = require_reason(reason, "changing a role needs a reason")
     try:
         r = Role(role)
     except ValueError:

@@ -84,3 +84,22 @@ def test_numbers_and_plain_text_cells_pass() -> None:
     assert cell_inert(-3) == -3
     assert cell_inert(2.5) == 2.5
     assert cell_inert("BJ01") == "BJ01"
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("typo", True),
+        ("錯誤", True),  # CJK letters
+        ("42", True),
+        ("\u3164\u3164", False),  # Hangul filler
+        ("\u2800", False),  # Braille blank
+        ("\u115f\u1160\uffa0", False),
+        ("\u034f\u0301", False),  # combining marks alone
+        ("- / .", False),
+    ],
+)
+def test_a_reason_must_show_a_letter_or_digit(text: str, says: bool) -> None:
+    from mfg.domain.reasons import says_something
+
+    assert says_something(text) is says

@@ -136,6 +136,9 @@ def test_correction_refusals(db, actors, lot):
         return counts.correct_count(count_id, cmd, reason, db=db, actor=actor, now=NOW)
 
     assert_refused(db, lambda: correct(reason=" "), "reason-required", "reason")
+    # reasons that look blank (Hangul fillers, the Braille blank, a combining mark alone)
+    for blank in ("\u3164\u3164\u3164", "\u2800", "\uffa0 \u115f", "\u034f"):
+        assert_refused(db, lambda b=blank: correct(reason=b), "reason-blank", "reason")
     assert_refused(db, lambda: correct(count_id=999), "unknown-count", kind=NotFound)
     assert_refused(
         db,

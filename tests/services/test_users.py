@@ -57,6 +57,12 @@ def test_five_wrong_passwords_lock_the_account_until_an_admin_unlocks_it(db, act
         "reason-required",
         "reason",
     )
+    assert_refused(
+        db,
+        lambda: users.unlock(db, actor=actors["admin"], username="tech", reason="\u3164", now=NOW),
+        "reason-blank",
+        "reason",
+    )
     v = users.unlock(db, actor=actors["admin"], username="tech", reason="called", now=NOW)
     assert not v.locked and v.failed_logins == 0
     assert login(db) == actors["tech"]

@@ -1,5 +1,5 @@
-"""The app's toasts are plain text: no markup is interpreted and no control character reaches the
-terminal from one."""
+"""The app's toasts and its header's title are plain text: no markup is interpreted and no
+control character reaches the terminal from one."""
 
 from __future__ import annotations
 
@@ -34,3 +34,14 @@ class InertToasts(App[None]):
             timeout=timeout,
             markup=False,
         )
+
+    def validate_title(self, title: object) -> str:
+        from mfg.domain.text import visible
+
+        return visible(title)
+
+    def validate_sub_title(self, sub_title: object) -> str:
+        """The header shows the user's full name (stored text): its escapes are shown."""
+        from mfg.domain.text import visible
+
+        return visible(sub_title)

@@ -22,6 +22,7 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
+from mfg.domain.text import visible
 from mfg.errors import CellTrailError, RuleViolation
 from tui.widgets.footer import footer
 from tui.wording import without_flags
@@ -34,7 +35,7 @@ WARNING = "CHECK: "  # a derived line that asks the user to look again (not a re
 def _message(e: RuleViolation, labels: dict[str, str] | None = None) -> str:
     """The CLI's wording: the message and the rule's name (``required`` needs no name), with
     the form's field labels where the CLI names its flags."""
-    text = without_flags(e.message, labels)
+    text = visible(without_flags(e.message, labels))  # it may quote stored text
     return text if e.rule == "required" else f"{text} [{e.rule}]"
 
 
@@ -101,14 +102,18 @@ class EntryForm(ModalScreen[R], Generic[R]):
 
     # -- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
+        # titles, labels, values and context quote stored text (a lot number, a deviation's
+        # number, a count's method): its escapes are shown as text, never sent to the terminal
         with Vertical(classes="form-box"):
-            yield Static(self.form_title, classes="form-title", markup=False)
+            yield Static(visible(self.form_title), classes="form-title", markup=False)
             yield Static("", id="form-context", classes="form-context", markup=False)
             with VerticalScroll(classes="form-fields", can_focus=False):
                 for f in self.fields():
                     with Vertical(classes="form-row"):
-                        yield Label(f.label + ("" if f.required else " (optional)"))
-                        yield Input(value=f.value, placeholder=f.placeholder, id=f"in-{f.name}")
+                        label = visible(f.label) + ("" if f.required else " (optional)")
+                        yield Label(label, markup=False)
+                        value, hint = visible(f.value), visible(f.placeholder)
+                        yield Input(value=value, placeholder=hint, id=f"in-{f.name}")
                         yield Static("", id=f"err-{f.name}", classes="error", markup=False)
             yield Static("", id="form-derived", classes="derived", markup=False)
             yield Static("", id="form-confirm", classes="confirm", markup=False)
@@ -129,7 +134,7 @@ class EntryForm(ModalScreen[R], Generic[R]):
         self._revalidate_all(quiet=True)
 
     def set_context(self, text: str) -> None:
-        self.query_one("#form-context", Static).update(text)
+        self.query_one("#form-context", Static).update(visible(text, newline_ok=True))
 
     # -- validation as you type -------------------------------------------------------------
     def _field(self, name: str) -> FormField | None:
@@ -206,7 +211,8 @@ class EntryForm(ModalScreen[R], Generic[R]):
         shown = Text()
         for i, line in enumerate(lines):
             shown.append(
-                ("\n" if i else "") + line, "bold yellow" if line.startswith(WARNING) else ""
+                ("\n" if i else "") + visible(line),
+                "bold yellow" if line.startswith(WARNING) else "",
             )
         derived.update(shown)
         return lines
@@ -315,7 +321,7 @@ class EntryForm(ModalScreen[R], Generic[R]):
         """Whether the user changed any field from what the form opened with."""
         for f in self.fields():
             for inp in self.query(f"#in-{f.name}").results(Input):
-                if inp.value != f.value:
+                if inp.value != visible(f.value):
                     return True
         return False
 

@@ -8,6 +8,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from mfg.domain.text import visible
 from tui.widgets.footer import footer
 
 
@@ -24,8 +25,9 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box", classes="form-box"):
-            yield Static(self.title_text, classes="form-title", markup=False)
-            yield Static(self.body, markup=False)
+            # the body quotes stored text (a subject id, who entered a value): shown as text
+            yield Static(visible(self.title_text), classes="form-title", markup=False)
+            yield Static(visible(self.body, newline_ok=True), markup=False)
             yield Static("Enter: yes   Esc: no", classes="confirm")
         yield footer()
 

@@ -18,6 +18,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
+from mfg.domain.text import visible
 from mfg.errors import CellTrailError, RuleViolation
 from tui.messages import ScanTarget
 from tui.screens.scan import canonical_code
@@ -41,7 +42,7 @@ class CustodyDialog(ScanTarget, ModalScreen[bool]):
         b = self.bag
         with Vertical(classes="form-box"):
             yield Static(
-                f"Custody: bag {b.bag_no}/{b.bag_count} of {self.lot_number} ({b.state})",
+                visible(f"Custody: bag {b.bag_no}/{b.bag_count} of {self.lot_number} ({b.state})"),
                 classes="form-title",
                 markup=False,
             )
@@ -121,7 +122,8 @@ class CustodyDialog(ScanTarget, ModalScreen[bool]):
 
     def _verdict(self, text: str, ok: bool | None) -> None:
         style = {True: "bold black on green", False: "bold white on red", None: "dim"}[ok]
-        self.query_one("#cu-verdict", Static).update(Text(text, style=style))
+        # a refusal may quote stored or scanned text: its escapes shown as text
+        self.query_one("#cu-verdict", Static).update(Text(visible(text), style=style))
 
     def action_cancel(self) -> None:
         self.dismiss(False)

@@ -37,8 +37,8 @@ class LockScreen(Screen[None]):
         with Vertical(id="lock-box"):
             yield Static("CellTrail is locked", id="lock-title")
             yield Static(
-                f"{visible(self.actor.full_name)} ({self.actor.username}) was idle or locked "
-                "the screen.",
+                f"{visible(self.actor.full_name)} ({visible(self.actor.username)}) was idle or "
+                "locked the screen.",
                 id="lock-who",
                 markup=False,
             )
@@ -101,7 +101,7 @@ class LockScreen(Screen[None]):
             self._error("password not changed: it must be changed before you can unlock")
 
     def _error(self, text: str) -> None:
-        self.query_one("#lock-error", Static).update(text)
+        self.query_one("#lock-error", Static).update(visible(text))  # (a refusal's message)
 
     async def action_switch_user(self) -> None:
         app: Any = self.app

@@ -10,6 +10,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Input, Label, Static
 
+from mfg.domain.text import visible
 from tui.messages import LoggedIn
 from tui.widgets.footer import footer
 from tui.workers import service_worker, ui
@@ -130,7 +131,7 @@ class LoginScreen(Screen[None]):
 
     def _error(self, text: str, busy: bool = False) -> None:
         w = self.query_one("#login-error", Static)
-        w.update(text)
+        w.update(visible(text))  # a refusal may quote a stored or typed name: as text
         w.set_class(busy, "busy")
 
     def action_clear(self) -> None:

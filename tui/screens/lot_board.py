@@ -140,7 +140,7 @@ def _fmt_row(r: BoardRow) -> list[Any]:
         Text(visible(r.lot_number)),
         Text(visible(r.subject_id)),
         str(r.day_n),
-        Text(SHORT_STATE.get(r.state, r.state), style=STATE_STYLE.get(r.state, "")),
+        Text(visible(SHORT_STATE.get(r.state, r.state)), style=STATE_STYLE.get(r.state, "")),
         viab,
         "-" if r.fold_expansion is None else f"{r.fold_expansion:.1f}x",
         harv,
@@ -257,7 +257,7 @@ class LotBoardScreen(LotWatcher, Screen[None]):
             f"{shown} lot(s)" if shown == total else f"{shown} of {total} lots (search to narrow)"
         ]
         parts.append(f"state: {state}")
-        parts.append(f"site: {self.site or 'all'}")
+        parts.append(f"site: {visible(self.site or 'all')}")  # a site is stored text
         parts.append(f"sort: {SORTS[self.sort_index][0]}{' (rev.)' if self.sort_reverse else ''}")
         if self.search:
             parts.append(f"search: {self.search!r}")

@@ -93,7 +93,7 @@ class LotDetailScreen(LotWatcher, Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
-        yield Static(f"{self.lot_number}  loading ...", id="lot-header")
+        yield Static(Text(f"{visible(self.lot_number)}  loading ..."), id="lot-header")
         with TabbedContent(id="lot-tabs", initial=self.first_tab):
             with TabPane("1 Growth", id="tab-growth"), VerticalScroll():
                 yield Table(id="counts", cursor_type="row", zebra_stripes=True)
@@ -234,28 +234,29 @@ class LotDetailScreen(LotWatcher, Screen[None]):
         self._focus_tab_table()
 
     def _header(self, d: LotDetail) -> None:
-        v, g = d.lot, d.growth
-        state = Text(f"[{v.state}]", style="bold")
+        v, g, s = d.lot, d.growth, visible  # stored text: its escapes shown, never sent
+        state = Text(f"[{s(v.state)}]", style="bold")
         head = Text.assemble(
-            (v.lot_number, "bold"),
-            f"  COI {v.coi_eye_readable}  ",
+            (s(v.lot_number), "bold"),
+            f"  COI {s(v.coi_eye_readable)}  ",
             state,
             f"  day {g.today_day}" if v.state in ("registered", "in_expansion") else "",
             "\n",
-            f"subject {v.subject_id} ({v.site}, {v.indication}), {v.weight_kg:g} kg, "
-            f"{v.dose_level}: target {format_cells(v.target_dose_cells)} CAR+ viable\n",
-            f"{v.source}, day 0 {v.day0}; {v.product_code} spec v{v.spec_version}",
+            f"subject {s(v.subject_id)} ({s(v.site)}, {s(v.indication)}), {v.weight_kg:g} kg, "
+            f"{s(v.dose_level)}: target {format_cells(v.target_dose_cells)} CAR+ viable\n",
+            f"{s(v.source)}, day 0 {v.day0}; {s(v.product_code)} spec v{s(v.spec_version)}",
         )
         if v.termination_cause:
-            head.append(f"\nterminated ({v.termination_cause}): {v.termination_reason}", "red")
+            cause, why = s(v.termination_cause), s(v.termination_reason)
+            head.append(f"\nterminated ({cause}): {why}", "red")
         held = d.hold.active if d.hold is not None and d.hold.on_hold else ()
         if held:
             head.append("\nHOLD: do not issue, thaw or infuse", "bold white on red")
         for r in held:  # an open alert once, as its ALERT line (6 header lines at 80x24)
             if r.code != "open-alert":
-                head.append(f"\n  {r.message}", "bold red")
+                head.append(f"\n  {s(r.message)}", "bold red")
         for a in v.alerts:
-            head.append(f"\nALERT {a}", "bold white on red")
+            head.append(f"\nALERT {s(a)}", "bold white on red")
         self.query_one("#lot-header", Static).update(head)
 
     def _growth(self, d: LotDetail) -> None:
@@ -268,7 +269,7 @@ class LotDetailScreen(LotWatcher, Screen[None]):
                 format_cells_short(c.total_cells),
                 format_cells_short(c.viable_cells),
             )
-            table.add_row(*cells, c.recorded_by, key=str(c.id))
+            table.add_row(*cells, Text(visible(c.recorded_by)), key=str(c.id))
         for c in g.corrected:
             table.add_row(
                 Text(str(c.id), style="dim strike"),
@@ -278,7 +279,7 @@ class LotDetailScreen(LotWatcher, Screen[None]):
                 Text(format_cells_short(c.viable_cells), style="dim strike"),
                 Text("corrected", style="dim"),
                 "",
-                Text(c.recorded_by, style="dim"),
+                Text(visible(c.recorded_by), style="dim"),
                 key=f"old-{c.id}",
             )
         pr = g.projection
@@ -333,13 +334,13 @@ class LotDetailScreen(LotWatcher, Screen[None]):
         for dev in d.deviations:
             state = "open" if dev.closed_at is None else f"closed by {dev.closed_by}"
             note.append(
-                f"deviation {dev.number} ({dev.kind}, {state}): {visible(dev.description)}\n",
+                visible(f"deviation {dev.number} ({dev.kind}, {state}): {dev.description}") + "\n",
                 style="bold red" if dev.closed_at is None else "dim",
             )
         app: Any = self.app
         for sig in d.signatures:
             when = app._db.local(sig.signed_at).strftime("%Y-%m-%d %H:%M %Z") if app._db else ""
-            line = f"signed: {sig.meaning} by {sig.printed_name} ({sig.username}), {when}"
+            line = visible(f"signed: {sig.meaning} by {sig.printed_name} ({sig.username}), {when}")
             if sig.valid:
                 note.append(line + f" - {visible(sig.reason)}\n", style="green")
             else:
@@ -354,10 +355,10 @@ class LotDetailScreen(LotWatcher, Screen[None]):
         for b in d.bags:
             table.add_row(
                 f"{getattr(b, 'bag_no', '?')}/{getattr(b, 'bag_count', '?')}",
-                getattr(b, "state", ""),
+                Text(visible(getattr(b, "state", ""))),  # stored text as Text: never markup
                 format_cells(getattr(b, "car_viable_cells", None)),
                 f"{getattr(b, 'volume_ml', 0):g}",
-                getattr(b, "location", None) or "-",
+                Text(visible(getattr(b, "location", None) or "-")),
             )
         note = ""
         if not d.bags and d.harvest is not None:
@@ -375,7 +376,8 @@ class LotDetailScreen(LotWatcher, Screen[None]):
         for e in reversed(d.trail):
             local = app._db.local(e.at) if app._db else e.at
             detail = Text(visible(e.reason or _short(e.new)))  # users' text: never markup
-            table.add_row(str(e.seq), local.strftime("%m-%d %H:%M"), e.username, e.action, detail)
+            who, what = Text(visible(e.username)), Text(visible(e.action))
+            table.add_row(str(e.seq), local.strftime("%m-%d %H:%M"), who, what, detail)
 
     # -- actions ----------------------------------------------------------------------------
     def _done(self, ok: object) -> None:

@@ -19,6 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from mfg.auth import MIN_PASSWORD_LENGTH
+from mfg.domain.text import visible
 from tui.widgets.footer import footer
 from tui.workers import service_worker, ui
 
@@ -45,7 +46,7 @@ class PasswordChangeScreen(ModalScreen["Outcome"]):
     def compose(self) -> ComposeResult:
         with Vertical(id="pw-box"):
             yield Static("Change your password", id="pw-title")
-            yield Static(self.why, id="pw-why", markup=False)
+            yield Static(visible(self.why), id="pw-why", markup=False)
             yield Label("Current password")
             yield Input(password=True, id="pw-current")
             yield Label(f"New password ({MIN_PASSWORD_LENGTH}+ characters, not a recent one)")
@@ -94,7 +95,7 @@ class PasswordChangeScreen(ModalScreen["Outcome"]):
         self._error(text)
 
     def _error(self, text: str) -> None:
-        self.query_one("#pw-error", Static).update(text)
+        self.query_one("#pw-error", Static).update(visible(text))  # (a refusal's message)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -93,7 +93,7 @@ class QaQueueScreen(LotWatcher, Screen[None]):
         me = getattr(getattr(self.app, "actor", None), "username", "")
         for i, r in enumerate(results):
             value = Text(visible(with_unit(r.value_text, r.unit)))  # users' text: no markup
-            who = Text(r.entered_by, style="dim" if r.entered_by == me else "")
+            who = Text(visible(r.entered_by), style="dim" if r.entered_by == me else "")
             if r.entered_by == me:
                 who.append(" (you)", style="dim")
             verify.add_row(  # stored text as Text (a str cell is read as markup)

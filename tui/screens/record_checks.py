@@ -39,11 +39,11 @@ def release_rows(table: DataTable[Any], d: Any) -> None:
         )
         if r.corrected:
             status.append(" corr.", style="magenta")
-        verified: Any = r.verified_by or (
-            Text("to verify", style="yellow") if r.status == "final" else ""
-        )
+        verified: Any = _verified(r.verified_by) if r.verified_by or r.status == "final" else ""
         result = Text(result_value(r)) if r.status != "not entered" else "-"
-        cells = (r.test_code, status, result, r.entered_by or "", verified, r.acceptance)
+        # stored text as Text, escapes visible: a str cell is read as markup
+        code, by = Text(visible(r.test_code)), Text(visible(r.entered_by or ""))
+        cells = (code, status, result, by, verified, r.acceptance)
         rows.append((r.test_code, cells))
     rows += check_rows(d)
     _fill(table, rows)
@@ -58,7 +58,7 @@ def _fill(table: DataTable[Any], rows: list[tuple[str, tuple[Any, ...]]]) -> Non
     spec = list(table.columns.values())[-1]
     spec.width, spec.auto_width = _spec_width(table, [cells for _, cells in rows]), False
     for key, cells in rows:
-        table.add_row(*cells[:-1], Text(str(cells[-1])), key=key, height=None)
+        table.add_row(*cells[:-1], Text(visible(cells[-1])), key=key, height=None)
 
 
 def _refit(table: DataTable[Any], rows: list[tuple[str, tuple[Any, ...]]]) -> None:
@@ -98,7 +98,7 @@ def result_value(r: Any) -> str:
 
 
 def _verified(by: str | None) -> Text:
-    return Text(by) if by else Text("to verify", style="yellow")
+    return Text(visible(by)) if by else Text("to verify", style="yellow")
 
 
 def check_rows(d: Any) -> list[tuple[str, tuple[Any, ...]]]:
@@ -116,7 +116,7 @@ def check_rows(d: Any) -> list[tuple[str, tuple[Any, ...]]]:
                     "HARVEST",
                     met,
                     format_cells_short(h.car_viable_cells),
-                    h.recorded_by,
+                    Text(visible(h.recorded_by)),
                     _verified(h.verified_by),
                     f">= {format_cells_short(d.lot.target_dose_cells)} CAR+ viable",
                 ),
@@ -131,7 +131,7 @@ def check_rows(d: Any) -> list[tuple[str, tuple[Any, ...]]]:
                     "WEIGHT",
                     "",
                     f"{s.weight_kg:g} kg",
-                    s.weight_recorded_by or "",
+                    Text(visible(s.weight_recorded_by or "")),
                     _verified(s.weight_verified_by),
                     "sets the dose",
                 ),

@@ -107,4 +107,4 @@ class ReportsScreen(Screen[None]):
         self._note(getattr(table, "title", "") or f"{len(rows)} row(s)")
 
     def refused(self, e: CellTrailError) -> None:
-        self._note(f"{e.message} [{e.rule}]")
+        self._note(f"{visible(e.message)} [{e.rule}]")  # a refusal may quote stored text

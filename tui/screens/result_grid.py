@@ -18,6 +18,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from mfg.domain.text import visible
 from mfg.errors import CellTrailError, RuleViolation
 from tui.widgets.footer import footer
 from tui.wording import without_flags
@@ -49,7 +50,8 @@ class ResultGrid(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="form-box", id="grid-box"):
-            yield Static(f"Release results of {self.lot_number}", classes="form-title")
+            title = f"Release results of {visible(self.lot_number)}"
+            yield Static(title, classes="form-title", markup=False)
             yield Static("loading the specification ...", id="grid-context", markup=False)
             yield VerticalScroll(id="grid-rows", can_focus=False)
             yield Static("", id="grid-confirm", classes="confirm", markup=False)
@@ -76,7 +78,7 @@ class ResultGrid(ModalScreen[bool]):
             r = self.current.get(test.code)
             final = r is not None and r.status == "final"
             inp = Input(
-                value=r.display if r is not None and final else "",
+                value=visible(r.display) if r is not None and final else "",  # stored text
                 placeholder="pending" if test.may_be_pending else test.unit or "value",
                 id=f"g-{test.code}",
                 disabled=final,
@@ -103,7 +105,9 @@ class ResultGrid(ModalScreen[bool]):
     def _status(self, r: Any) -> Text:
         if r is None or r.status == "not entered":
             return Text("")
-        who = f"{r.entered_by}" + (f", verified {r.verified_by}" if r.verified_by else "")
+        who = visible(r.entered_by) + (
+            f", verified {visible(r.verified_by)}" if r.verified_by else ""
+        )
         label, style = VERDICT.get(r.evaluation, (r.evaluation, ""))
         return Text(f"{label} ({who})", style=style)
 
@@ -212,7 +216,7 @@ class ResultGrid(ModalScreen[bool]):
         self._unconfirm()
         done = f"saved: {', '.join(self.saved)}; " if self.saved else "nothing saved; "
         self.query_one("#grid-confirm", Static).update(
-            f"{done}refused: {without_flags(e.message)} [{e.rule}]"
+            f"{done}refused: {visible(without_flags(e.message))} [{e.rule}]"
         )
         if self.saved:
             self.app.notify(f"{len(self.saved)} result(s) were saved before the refusal")

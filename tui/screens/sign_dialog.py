@@ -18,7 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 from textual.worker import Worker, WorkerState
 
-from mfg.domain.text import rich_inert
+from mfg.domain.text import rich_inert, visible
 from mfg.errors import CellTrailError
 from tui.widgets.footer import footer
 from tui.wording import without_flags
@@ -58,7 +58,7 @@ class SignDialog(ModalScreen[T | None], Generic[T]):
         with Vertical(id="sign-box"):
             yield Static("Electronic signature", classes="form-title")
             yield Static(self._manifest(), id="sign-manifest")
-            yield Static(self.summary, id="sign-summary", markup=False)
+            yield Static(visible(self.summary, newline_ok=True), id="sign-summary", markup=False)
             yield Label("Password (signing re-checks it)")
             yield Input(password=True, id="sign-password")
             yield Static("", id="sign-error", classes="error", markup=False)
@@ -73,7 +73,7 @@ class SignDialog(ModalScreen[T | None], Generic[T]):
         return (
             f"Meaning:  [b]{self.meaning}[/b]\n"
             f"Record:   {rich_inert(self.record)}\n"
-            f"Signer:   [b]{rich_inert(self.printed_name)}[/b] ({self.username})\n"
+            f"Signer:   [b]{rich_inert(self.printed_name)}[/b] ({rich_inert(self.username)})\n"
             f"Time:     {self.when}"
         )
 
@@ -108,7 +108,8 @@ class SignDialog(ModalScreen[T | None], Generic[T]):
         pw = self.query_one("#sign-password", Input)
         pw.value = ""
         pw.focus()
-        self.query_one("#sign-error", Static).update(f"{without_flags(e.message)} [{e.rule}]")
+        said = visible(without_flags(e.message))  # a refusal may quote stored text
+        self.query_one("#sign-error", Static).update(f"{said} [{e.rule}]")
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -217,7 +217,8 @@ class TodayScreen(LotWatcher, Screen[None]):
         lines = [
             f"{lot}: {', '.join(dict.fromkeys(acts))}" for lot, acts in list(by_lot.items())[:6]
         ]
-        self.query_one("#handover", Static).update("\n".join(lines) or "nothing new")
+        shown = visible("\n".join(lines), newline_ok=True)  # lot numbers and usernames as text
+        self.query_one("#handover", Static).update(shown or "nothing new")
 
     def _tick(self) -> None:
         table = self.query_one("#today", DataTable)

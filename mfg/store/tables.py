@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 from sqlmodel._compat import SQLModelConfig  # the type of SQLModel.model_config
 
-from mfg.store.types import StoredDate, UTCDateTime
+from mfg.store.types import StoredBigInt, StoredDate, StoredFloat, StoredInt, UTCDateTime
 
 
 class _Table(SQLModel):
@@ -40,8 +40,9 @@ def _ts(nullable: bool = False, index: bool = False) -> Column:  # type: ignore[
     return Column(UTCDateTime(), nullable=nullable, index=index)
 
 
-def _big(nullable: bool = False) -> Column:  # type: ignore[type-arg]
-    return Column(BigInteger, nullable=nullable)
+def _big(what: str | None = None, nullable: bool = False) -> Column:  # type: ignore[type-arg]
+    """A BIGINT; with ``what``, one whose stored value is checked when read (``StoredBigInt``)."""
+    return Column(BigInteger if what is None else StoredBigInt(what), nullable=nullable)
 
 
 def _fk(target: str, nullable: bool = False, index: bool = True) -> Column:  # type: ignore[type-arg]
@@ -177,11 +178,11 @@ class CellCount(_Table, table=True):
     )
     id: int | None = Field(default=None, primary_key=True)
     lot_pk: int = Field(sa_column=_fk("lot.id"))
-    expansion_day: int
+    expansion_day: int = Field(sa_type=StoredInt("expansion_day"))
     measured_on: date = Field(sa_type=StoredDate)
-    total_cells: int = Field(sa_column=_big())
-    viable_cells: int = Field(sa_column=_big())
-    volume_ml: float | None = None
+    total_cells: int = Field(sa_column=_big("total_cells"))
+    viable_cells: int = Field(sa_column=_big("viable_cells"))
+    volume_ml: float | None = Field(default=None, sa_type=StoredFloat("volume_ml"))
     method: str | None = Field(default=None, max_length=80)
     recorded_by: str = Field(max_length=64)
     recorded_at: datetime = Field(sa_column=_ts())
@@ -194,11 +195,11 @@ class Harvest(_Table, table=True):
     id: int | None = Field(default=None, primary_key=True)
     lot_pk: int = Field(sa_column=_fk("lot.id"))
     harvested_on: date = Field(sa_type=StoredDate)
-    harvest_day: int
-    total_viable_cells: int = Field(sa_column=_big())
-    car_pct: float
-    bag_count: int
-    bag_volume_ml: float
+    harvest_day: int = Field(sa_type=StoredInt("harvest_day"))
+    total_viable_cells: int = Field(sa_column=_big("total_viable_cells"))
+    car_pct: float = Field(sa_type=StoredFloat("car_pct"))
+    bag_count: int = Field(sa_type=StoredInt("bag_count"))
+    bag_volume_ml: float = Field(sa_type=StoredFloat("bag_volume_ml"))
     cryopreserved_on: date | None = Field(default=None, sa_type=StoredDate)
     expires_on: date | None = Field(default=None, sa_type=StoredDate)
     window_reason: str | None = Field(default=None, sa_column=Column(Text))
@@ -220,7 +221,7 @@ class ReleaseResult(_Table, table=True):
     lot_pk: int = Field(sa_column=_fk("lot.id"))
     test_code: str = Field(max_length=12)
     value_text: str = Field(sa_column=Column(Text, nullable=False))
-    value_num: float | None = None
+    value_num: float | None = Field(default=None, sa_type=StoredFloat("value_num"))
     qualifier: str = Field(default="", max_length=2)  # "", "<" or ">" (beyond the assay range)
     unit: str = Field(default="", max_length=40)
     evaluation: str = Field(max_length=8)  # pass | fail | pending

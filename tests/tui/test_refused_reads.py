@@ -86,6 +86,31 @@ def test_a_stored_date_that_is_no_date_is_a_refusal_not_a_stop(tui_db: Database)
     drive(tui_db, script)
 
 
+def test_a_stored_count_that_is_no_number_is_a_refusal_not_a_stop(tui_db: Database) -> None:
+    """A viable cell count edited in SQL to text (SQLite holds any type) stopped the TUI on an
+    internal error when the lot was opened; now the lot's header says it was not read, and the
+    app goes on (Today still lists the lot)."""
+    from tests.tui.conftest import open_lot
+
+    with tui_db.engine.begin() as conn:
+        conn.execute(text("UPDATE cellcount SET viable_cells = 'lots' WHERE id = 4"))
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot, board=False)
+        await until(pilot, lambda: "to do" in text_of(app, "#today-title"), "Today's list")
+        await open_lot(pilot)
+        await until(pilot, lambda: "not read" in text_of(app, "#lot-header"), "the refusal")
+        header = text_of(app, "#lot-header")
+        assert header.startswith(f"{LOT}: not read: a stored viable_cells 'lots' "), header
+        assert header.endswith("[stored-value-unreadable]"), header
+        assert app.is_running
+        await pilot.press("escape")
+        await until(pilot, lambda: type(app.screen).__name__ == "TodayScreen", "back to Today")
+        assert app.is_running
+
+    drive(tui_db, script)
+
+
 def test_the_qa_queue_says_its_read_was_refused(
     harvested: tuple[Database, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import inspect, text
 
+from mfg.errors import AuthenticationFailed
 from mfg.services import users
 from mfg.store import db as store_db
 from tests.conftest import settings_for
@@ -32,7 +34,12 @@ def test_a_0001_database_upgrades_with_its_users_and_trail_intact(tmp_path: Path
     assert store_db.upgrade(engine) == store_db.SCHEMA_HEAD
     names = set(inspect(engine).get_table_names())
     assert {"user_session", "password_history", "app_user"} <= names
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT full_name, role, active FROM app_user")).one()
+    assert tuple(row) == ("Old Timer", "qa", 1)
     db = Database(engine=engine, settings=settings_for(tmp_path, url))
-    actor = users.login(db, "old", PASSWORD, now=NOW)
-    assert (actor.username, actor.full_name, actor.role) == ("old", "Old Timer", "qa")
+    # inserted here in SQL, with no event (0.1's add-user wrote one): not logged in (0008 on)
+    with pytest.raises(AuthenticationFailed) as e:
+        users.login(db, "old", PASSWORD, now=NOW)
+    assert e.value.rule == "account-not-in-trail"
     engine.dispose()

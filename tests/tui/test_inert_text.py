@@ -13,7 +13,7 @@ from mfg.domain.permissions import Role
 from mfg.services import counts
 from mfg.services.uow import Actor, Database
 from tests.support.constants import NOW
-from tests.tui.conftest import drive, login, settle
+from tests.tui.conftest import drive, login, until
 
 LOT = "BH002-26-0001"
 MARKUP = "[bold red]BROKEN: x[/] :V: [link=http://evil]y[/link]"
@@ -47,9 +47,10 @@ def test_markup_and_escapes_in_the_trail_show_as_typed(tui_db: Database) -> None
         await login(pilot)
         await pilot.press("ctrl+o")
         await pilot.press(*LOT.lower(), "enter")
-        await settle(pilot)
-        assert type(app.screen).__name__ == "LotDetailScreen"
-        rows = _cells(app.screen.query_one("#trail", DataTable))
+        await until(pilot, lambda: type(app.screen).__name__ == "LotDetailScreen", "the lot")
+        trail = app.screen.query_one("#trail", DataTable)
+        await until(pilot, lambda: trail.row_count > 0, "the lot's trail")
+        rows = _cells(trail)
         details = [r[-1] for r in rows]
         shown = [d.plain if isinstance(d, Text) else str(d) for d in details]
         assert any(s == MARKUP + " \\x1b[2K" for s in shown), shown

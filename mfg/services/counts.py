@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import NamedTuple, Protocol
 
@@ -74,13 +74,23 @@ class CountView:
 
 
 @dataclass(frozen=True)
-class GrowthView:
+class CountHistory:
+    """A lot's counts without its spec or dose: what the count form checks a new count
+    against (plausibility). A lot whose spec or weight cannot be read still takes counts, so
+    its form still warns of a second count the same day or a viability drop."""
+
     lot_number: str
     day0: date
     today_day: int
     state: str
     counts: tuple[CountView, ...]  # current (not superseded) counts, by day
     corrected: tuple[CountView, ...]  # superseded originals, kept visible
+
+
+@dataclass(frozen=True)
+class GrowthView(CountHistory):
+    """The counts with what the lot's spec and dose make of them (``growth``)."""
+
     series: tuple[expansion.GrowthPoint, ...]
     target_dose_cells: int
     assumed_car_pct: float
@@ -337,20 +347,6 @@ def current_counts(session: Session, lot: Lot) -> list[CellCount]:
     )
 
 
-@dataclass(frozen=True)
-class CountHistory:
-    """A lot's counts without its spec or dose: what the count form checks a new count
-    against (plausibility). A lot whose spec or weight cannot be read still takes counts, so
-    its form still warns of a second count the same day or a viability drop."""
-
-    lot_number: str
-    day0: date
-    today_day: int
-    state: str
-    counts: tuple[CountView, ...]  # current (not superseded) counts, by day
-    corrected: tuple[CountView, ...]  # superseded originals, kept visible
-
-
 def _history(db: Database, s: Session, lot: Lot, now: datetime) -> CountHistory:
     rows = list(
         s.exec(
@@ -398,12 +394,7 @@ def growth(lot_number: str, *, db: Database, actor: Actor, now: datetime) -> Gro
     target = dose.target_dose_cells(product, subject.dose_level, subject.weight_kg)
     window = (product.window_first_day, product.window_last_day)
     return GrowthView(
-        lot_number=h.lot_number,
-        day0=h.day0,
-        today_day=h.today_day,
-        state=h.state,
-        counts=h.counts,
-        corrected=h.corrected,
+        **{f.name: getattr(h, f.name) for f in fields(CountHistory)},
         series=tuple(expansion.growth_series(points)),
         target_dose_cells=target,
         assumed_car_pct=product.assumed_car_pct,

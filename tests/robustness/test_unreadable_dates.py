@@ -14,7 +14,6 @@ from mfg.errors import RuleViolation
 from mfg.services import board, lots, reporting, worklist
 from mfg.services.uow import Database
 from tests.release.conftest import harvested, sign
-from tests.support import world
 from tests.support.constants import NOW
 
 
@@ -28,20 +27,6 @@ def _refused(act: Any, what: str = "date") -> str:
         act()
     assert (e.value.field, e.value.rule) == (what, "stored-value-unreadable"), e.value
     return e.value.message
-
-
-@pytest.fixture
-def lab(sqlite_db: Database, request: pytest.FixtureRequest) -> Database:
-    from tests.conftest import add_users
-
-    actors = add_users(sqlite_db)
-    request.node.actors = actors
-    for sid in ("S-001", "S-002"):
-        world.subject(sqlite_db, actors["tech"], sid)
-        world.expand(
-            sqlite_db, actors["tech"], world.lot(sqlite_db, actors["tech"], sid).lot_number
-        )
-    return sqlite_db
 
 
 def test_a_day_0_that_is_no_date_is_refused_by_every_list(lab: Database, request: Any) -> None:

@@ -14,28 +14,12 @@ from mfg.services import counts, harvest, release
 from mfg.services.uow import Database
 from tests.release.conftest import PASSING, enter, harvested
 from tests.robustness.test_unreadable_dates import _edit, _refused
-from tests.support import world
 from tests.support.constants import NOW
 
 LOT, OTHER = "BH002-26-0001", "BH002-26-0002"
 LAST_COUNT = (
     f"(SELECT max(c.id) FROM cellcount c JOIN lot l ON l.id = c.lot_pk AND l.lot_number = '{LOT}')"
 )
-
-
-@pytest.fixture
-def lab(sqlite_db: Database, request: pytest.FixtureRequest) -> Database:
-    """Two lots in expansion, counted (as test_unreadable_dates.py's)."""
-    from tests.conftest import add_users
-
-    actors = add_users(sqlite_db)
-    request.node.actors = actors
-    for sid in ("S-001", "S-002"):
-        world.subject(sqlite_db, actors["tech"], sid)
-        world.expand(
-            sqlite_db, actors["tech"], world.lot(sqlite_db, actors["tech"], sid).lot_number
-        )
-    return sqlite_db
 
 
 @pytest.mark.parametrize(

@@ -239,26 +239,31 @@ def test_the_signing_dialog_and_the_form_show_typed_text_as_text(
     release.verify_result(lot, "VIAB", db=db, actor=TECH2, now=NOW)
 
     async def sign(app: Any, pilot: Any) -> None:
-        await login(pilot, "qa")
-        await open_first_lot(pilot)
-        await pilot.press("d")
-        await settle(pilot)
-        await until(pilot, lambda: markup in text_of(app, "#form-context"), "the review")
-        app.screen.query_one("#in-decision", Input).focus()
-        # every key on its own (no burst; the Pilot's keys come a few ms apart): under load its
-        # keys came >50 ms apart now and then, and the rest of the reason after such a pause,
-        # '=http://evil]x[/link]', reads as an ISBT 128 message: refused as a scan
-        # (tests/tui/test_typing.py), not typed. Not 0: Textual's timer divides by it.
-        app.scan_max_gap_s = 0.001
-        await pilot.press(*"release", "tab", *markup)
-        await pilot.press("ctrl+s")
-        assert "sign with your password" in text_of(app, "#form-derived")
-        await pilot.press("enter")
-        await settle(pilot)
-        assert type(app.screen).__name__ == "SignDialog"
+        await open_signing(app, pilot, markup, review_shows=markup)
         assert f"{lot}: {markup}" in text_of(app, "#sign-summary")
 
     drive(db, sign)
+
+
+async def open_signing(app: Any, pilot: Any, reason: str, *, review_shows: str) -> None:
+    """As QA on the first lot: the disposition form, its review read (``review_shows`` in its
+    context), ``release`` for ``reason`` confirmed: the signature dialog is up."""
+    await login(pilot, "qa")
+    await open_first_lot(pilot)
+    await pilot.press("d")
+    await settle(pilot)
+    await until(pilot, lambda: review_shows in text_of(app, "#form-context"), "the review")
+    app.screen.query_one("#in-decision", Input).focus()
+    # every key on its own (no burst; the Pilot's keys come a few ms apart): under load its
+    # keys came >50 ms apart now and then, and the rest of a reason after such a pause,
+    # '=http://evil]x[/link]', reads as an ISBT 128 message: refused as a scan
+    # (tests/tui/test_typing.py), not typed. Not 0: Textual's timer divides by it.
+    app.scan_max_gap_s = 0.001
+    await pilot.press(*"release", "tab", *reason)
+    await pilot.press("ctrl+s")
+    assert "sign with your password" in text_of(app, "#form-derived")
+    await pilot.press("enter")
+    await until(pilot, lambda: type(app.screen).__name__ == "SignDialog", "the signature dialog")
 
 
 def test_a_result_corrected_while_qa_signs_is_not_signed(harvested: tuple[Database, str]) -> None:
@@ -269,17 +274,7 @@ def test_a_result_corrected_while_qa_signs_is_not_signed(harvested: tuple[Databa
     release.verify_result(lot, "VIAB", db=db, actor=TECH2, now=NOW)
 
     async def sign(app: Any, pilot: Any) -> None:
-        await login(pilot, "qa")
-        await open_first_lot(pilot)
-        await pilot.press("d")
-        await settle(pilot)
-        await until(pilot, lambda: "dose:" in text_of(app, "#form-context"), "the review")
-        app.screen.query_one("#in-decision", Input).focus()
-        await pilot.press(*"release", "tab", *"all results conform")
-        await pilot.press("ctrl+s")
-        await pilot.press("enter")
-        await settle(pilot)
-        assert type(app.screen).__name__ == "SignDialog"
+        await open_signing(app, pilot, "all results conform", review_shows="dose:")
         release.correct_result(
             release.AddResult(lot, "CD3", "80.5"), "recalc gating", db=db, actor=TECH, now=NOW
         )

@@ -131,6 +131,24 @@ def judge(value: Decimal, qualifier: str, operator: str, limit: Decimal) -> Eval
     raise ValueError(f"unknown qualifier {qualifier!r}")
 
 
+# The significant digits a stored result keeps (a float's 15): more were judged exactly and
+# stored rounded, so ``99.99999999999999999`` against "< 100" was judged conforming and shown,
+# stored and printed on the COA as 100.
+MAX_DIGITS = 15
+
+
+def _check_precision(test: TestSpec, text: str, value: Decimal) -> None:
+    digits = len(value.normalize().as_tuple().digits)
+    if value.is_finite() and digits > MAX_DIGITS:
+        raise RuleViolation(
+            "value",
+            "result-precision",
+            f"{text.strip()!r} has {digits} significant digits; a result of {test.code} keeps "
+            f"at most {MAX_DIGITS} (it would be stored as {float(value):g}): write it as the "
+            "assay reports it",
+        )
+
+
 def _parse_numeric(test: TestSpec, text: str) -> ParsedResult:
     s = text.strip()
     m = _NUMBER_RE.match(s)
@@ -144,6 +162,7 @@ def _parse_numeric(test: TestSpec, text: str) -> ParsedResult:
         )
     qualifier: Qualifier = m["qual"] or ""  # type: ignore[assignment]
     value = parse_decimal(m["num"], "value")
+    _check_precision(test, text, value)
     typed_unit = m["unit"]
     if typed_unit and _unit_key(typed_unit) != _unit_key(test.unit):
         expected = f"expected {test.unit!r} or no unit" if test.unit else "it takes no unit"

@@ -28,6 +28,17 @@ from mfg.services.therapy import lot_coi
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import DoseBag, LabelPrint, Lot, Subject, TherapyEvent
 
+# A rejected or terminated lot's containers are never issued: its label scanned answered "OK"
+# (exit 0), a hand-off mistake waiting to happen; it is a stop like a hold (the trial of
+# 2026-12-04). The custody steps refuse them anyway (lot-not-released).
+_NEVER_ISSUED = frozenset({"rejected", "terminated"})
+
+
+def _never_issued(state: str) -> tuple[str, ...]:
+    if state not in _NEVER_ISSUED:
+        return ()
+    return (f"the lot is {state}: its bags are never issued, thawed or infused",)
+
 
 @dataclass(frozen=True)
 class ScanView:
@@ -49,7 +60,8 @@ class ScanView:
     times_printed: int
     checks: tuple[str, ...]
     warnings: tuple[str, ...] = ()
-    on_hold: bool = False  # no bag of the lot may be issued, thawed or infused
+    on_hold: bool = False  # no bag of the lot may be issued, thawed or infused (held, or a
+    # rejected or terminated lot)
     hold_reasons: tuple[str, ...] = ()
 
 
@@ -288,6 +300,6 @@ def scan(
             times_printed=r.times_printed,
             checks=r.checks,
             warnings=warnings,
-            on_hold=hold.on_hold,
-            hold_reasons=tuple(x.message for x in hold.active),
+            on_hold=hold.on_hold or r.lot.state in _NEVER_ISSUED,
+            hold_reasons=tuple(x.message for x in hold.active) + _never_issued(r.lot.state),
         )

@@ -399,3 +399,17 @@ def test_scan_warns_when_a_harvest_correction_outdates_the_label(db, actors):
     assert label_svc.scan(payloads[0], db=db, actor=tech).warnings == ()
     (new,) = label_svc.preview_labels(lot, "dose-bag", db=db, actor=tech, bag_no=1)
     assert new.car_viable_cells == 2_800_000_000 * 30 // 100 // 4
+
+
+@pytest.mark.parametrize("state", ["rejected", "terminated"])
+def test_a_scan_of_a_rejected_or_terminated_lots_bag_is_a_stop(db, actors, state):
+    """It answered "OK dose-bag ..." (the hostile trial of 2026-12-04); the custody steps
+    refused the bag, the scan at the hand-off did not say so."""
+    tech = actors["tech"]
+    lot, (p, *_) = harvested_with_labels(db, tech)
+    assert not label_svc.scan(p, db=db, actor=tech).on_hold
+    set_lot_state(db, lot, state)
+    v = label_svc.scan(p, db=db, actor=tech)
+    assert v.on_hold and v.hold_reasons[-1] == (
+        f"the lot is {state}: its bags are never issued, thawed or infused"
+    )

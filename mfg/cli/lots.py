@@ -320,6 +320,32 @@ def count_add(
             f"({format_pct(v.viability_pct)})"
         ),
     )
+    _plausibility(cli, v)
+
+
+def _plausibility(cli: Cli, v: Any) -> None:
+    """The TUI's plausibility warnings for a count just recorded (a second count the same day,
+    >10-fold in two days, viability down >20 points), on stderr: a script reading --json is
+    not disturbed, the person at the terminal sees them; the count stays (correct it with
+    `mfg count correct` when it is a typo)."""
+    import sys
+
+    from mfg.domain.plausibility import Count, count_warnings
+    from mfg.domain.text import visible
+    from mfg.services import counts
+
+    h = counts.count_history(v.lot_number, db=cli.database(), actor=cli.actor(), now=cli.now)
+    earlier = [
+        Count(c.expansion_day, c.measured_on, c.viable_cells, c.viability_pct)
+        for c in h.counts
+        if c.id != v.id
+    ]
+    new = Count(v.expansion_day, v.measured_on, v.viable_cells, v.viability_pct)
+    for w in count_warnings(new, earlier):
+        sys.stderr.write(
+            f"CHECK: {visible(w)} (count {v.id} is recorded: `mfg count correct "
+            f"{v.lot_number} {v.id} ...` if it is a typo)\n"
+        )
 
 
 @command(count_app, "correct")

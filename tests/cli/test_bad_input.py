@@ -249,3 +249,17 @@ def test_usage_errors_exit_2_and_write_nothing(home: Home, args: list[str]):
     assert r.exit_code == 2, (r.stdout, r.stderr)
     assert "Traceback" not in r.output and ("Usage:" in r.stderr or "Error" in r.stderr)
     assert home.snapshot() == before
+
+
+def test_an_implausible_count_is_recorded_with_the_tuis_warnings_on_stderr(home: Home, lot: str):
+    """`mfg count add` said nothing of a second count the same day or a 12-fold jump in a day
+    (the TUI asks; the hostile trial of 2026-12-04); a script reading --json is not disturbed."""
+    home.ok("count", "add", lot, "--day", "0", "--total", "1.1e8", "--viable", "1.0e8")
+    r = home.ok("count", "add", lot, "--day", "1", "--total", "1.3e9", "--viable", "1.2e9")
+    assert "CHECK: viable cells up 12-fold in 1 day(s) since day 0: check the exponent" in r.stderr
+    r = home.ok(
+        "count", "add", lot, "--day", "1", "--total", "1.3e9", "--viable", "1.2e9", "--json"
+    )
+    assert "is this a second count of the same day?" in r.stderr and r.stdout.startswith("{")
+    r = home.ok("count", "add", lot, "--day", "3", "--total", "1.5e9", "--viable", "1.4e9")
+    assert "CHECK" not in r.stderr  # a plausible count: nothing to check

@@ -26,8 +26,12 @@ def test_board_scan_and_detail_show_the_hold(sqlite_db: Database) -> None:
         app.bell = lambda: bells.append(1)
         await login(pilot, "qa")
         table = app.screen.query_one("#board", DataTable)
-        cells = [str(c) for row in range(table.row_count) for c in table.get_row_at(row)]
-        assert any("HOLD" in c for c in cells), cells
+
+        def flagged() -> bool:  # the rows reach the table after the board's read (waited on)
+            cells = [str(c) for row in range(table.row_count) for c in table.get_row_at(row)]
+            return any("HOLD" in c for c in cells)
+
+        await until(pilot, flagged, "the board flags the held lot HOLD")
         await pilot.press("ctrl+o")
         await pilot.press(*bags[0], "enter")
         # the scan's worker rings, then opens the lot, whose own worker fills the header:

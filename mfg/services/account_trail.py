@@ -26,12 +26,14 @@ _EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
 # ``entity = 'user'`` written in the SQL, not bound: a plan PostgreSQL makes once for every value
 # of a parameter (a prepared statement's generic plan) cannot use the partial index
 _ACCOUNT_EVENTS = (
-    select(_EVENTS.c.action, _EVENTS.c.new_values)
+    select(_EVENTS.c.action, _EVENTS.c.old_values, _EVENTS.c.new_values)
     .where(
-        _EVENTS.c.entity == literal_column("'user'"), _EVENTS.c.entity_id == bindparam("username")
+        _EVENTS.c.entity == literal_column("'user'"),
+        _EVENTS.c.entity_id.in_(bindparam("names", expanding=True)),
     )
     .order_by(_EVENTS.c.seq)
 )
+RENAMED = "identity.canonicalised"  # migration 0002 rewrote a name canonically (mfg.trailfold)
 
 
 def fingerprint(password_hash: str) -> str:
@@ -56,7 +58,9 @@ def recorded(events: Iterable[tuple[str, str]]) -> dict[str, Any]:
             continue
         elif action == "user.role_changed":
             now["role"] = new.get("role")
-        elif action in ("user.activated", "user.deactivated"):
+        elif action in ("user.activated", "user.deactivated") or (
+            action == RENAMED and "active" in new  # a renamed duplicate was deactivated
+        ):
             now["active"] = new.get("active")
         elif action == "user.password_changed" and "password_sha256" in new:
             now["password_sha256"] = new["password_sha256"]
@@ -78,10 +82,26 @@ def differences(u: User, trail: dict[str, Any]) -> list[str]:
     return out
 
 
+def _events(conn: Any, username: str) -> list[tuple[str, str]]:
+    """The account's events, oldest first, under its name and every name migration 0002's
+    renames (``identity.canonicalised``: ``{"username": old}``) say it had before."""
+    names = {username}
+    for _ in range(8):  # a name renamed once; more is an edited trail, stopped here
+        rows = conn.execute(_ACCOUNT_EVENTS, {"names": sorted(names)}).all()
+        olds = set()
+        for action, old, _new in rows:
+            was = decode_json(str(old)) if action == RENAMED else None
+            if isinstance(was, dict) and isinstance(was.get("username"), str):
+                olds.add(was["username"])
+        if olds <= names:
+            break
+        names |= olds
+    return [(str(a), str(v)) for a, _o, v in rows]
+
+
 def check_account(conn: Any, u: User) -> None:
     """Refuse (``account-not-in-trail``) an account whose row is not what its trail says."""
-    rows = conn.execute(_ACCOUNT_EVENTS, {"username": u.username}).all()
-    wrong = differences(u, recorded((str(a), str(v)) for a, v in rows))
+    wrong = differences(u, recorded(_events(conn, u.username)))
     if wrong:
         raise AuthenticationFailed(
             f"account {u.username} is not what the audit trail recorded: "

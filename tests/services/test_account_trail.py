@@ -82,3 +82,25 @@ def test_a_session_of_an_account_edited_in_sql_does_not_resume(db, actors) -> No
         with pytest.raises(AuthenticationFailed) as e:
             accounts.resume_session(db, token, host="bench-1", now=later)
         assert e.value.rule == "account-not-in-trail" and not isinstance(e.value, SessionEnded)
+
+
+def test_an_account_migration_0002_renamed_logs_in(db, actors) -> None:  # type: ignore[no-untyped-def]
+    """0002 wrote names canonically, one ``identity.canonicalised`` event each: the account's
+    earlier events are under its old name, and were followed (a renamed account was refused)."""
+    from sqlalchemy import text
+
+    with db.write(None, NOW) as tx:
+        tx.session.execute(text("UPDATE app_user SET username = 'techie' WHERE username = 'tech'"))
+        tx.audit(
+            "identity.canonicalised",
+            "user",
+            "techie",
+            old={"username": "tech"},
+            new={"username": "techie"},
+            reason="migration 0002: username in its canonical form",
+            username="system",
+        )
+        tx.commit()
+    assert users.login(db, "techie", PASSWORD, now=NOW).role.value == "technician"
+    sql(db, "UPDATE app_user SET role = 'qa' WHERE username = 'techie'")
+    assert "role ('qa', the trail: 'technician')" in _refused(db, "techie")

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/load.py                        # 4 writers, 20 s, both backends
     .venv/bin/python benchmarks/load.py --writers 8 --seconds 30 --backend postgresql
+    .venv/bin/python benchmarks/load.py --writers 8 --backend sqlite --baseline --streak 4 8
 
 Each writer is a separate process (multiprocessing, spawn) with its own engine, like a
 technician at another bench: it records cell counts on its own lot through the real service
@@ -17,6 +18,7 @@ trail, lot numbers and COI codes unique and gap-free).
 from __future__ import annotations
 
 import argparse
+import fcntl
 import multiprocessing as mp
 import os
 import platform
@@ -25,6 +27,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -87,13 +91,54 @@ def _busy_handler_only() -> None:
     store_db.write_turn = lambda engine: nullcontext()  # type: ignore[assignment,misc]
 
 
+class _Streaks:
+    """The experiment of ``--streak K``: the write queue lets a writer keep its turn (the lock
+    file) for K writes in a row before the next writer's turn, as the busy handler lets a
+    writer that just committed slip in again. Not CellTrail's write path: it tells how much of
+    the queue's lower throughput is the hand-over to another process after every write, and
+    what p99 a longer turn costs. Armed once every writer has logged in."""
+
+    def __init__(self, k: int) -> None:
+        from mfg.store import db as store_db
+
+        self.k, self.n, self.fd, self.armed = k, 0, -1, False
+        store_db.write_turn = self.write_turn
+
+    @contextmanager
+    def write_turn(self, engine: Any) -> Iterator[None]:
+        from mfg.store import db as store_db
+
+        if self.fd < 0:
+            _, self.fd = store_db._turn(engine.url.database)
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            self.n += 1
+            if not self.armed or self.n >= self.k:
+                self.release()
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+        self.fd, self.n = -1, 0
+
+
 def writer(
-    url: str, home: str, w: int, seconds: float, start: Any, out: Any, queue: bool = True
+    url: str,
+    home: str,
+    w: int,
+    seconds: float,
+    start: Any,
+    out: Any,
+    queue: bool = True,
+    streak: int = 1,
 ) -> None:
     from mfg.services import counts, lots, users
 
     if not queue:
         _busy_handler_only()
+    streaks = _Streaks(streak) if queue and streak > 1 else None
     db = _db(url, home)
     # Logged in, as at the bench: every service call re-checks the account (issue 12).
     tech = users.login(db, "tech", PASSWORD, now=datetime.now(UTC))
@@ -104,6 +149,8 @@ def writer(
     lat: list[float] = []
     errors = 0
     start.wait()
+    if streaks is not None:
+        streaks.armed = True
     deadline = time.perf_counter() + seconds
     cpu0 = time.process_time()
     i = 0
@@ -126,6 +173,8 @@ def writer(
             errors += 1
             print(f"writer {w}: {type(e).__name__}: {e}", file=sys.stderr)
         i += 1
+    if streaks is not None:
+        streaks.release()
     cpu = time.process_time() - cpu0
     db.dispose()
     out.put((w, lat, errors, cpu))
@@ -203,7 +252,9 @@ def _server_cpu_s(root: Path) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def run(backend: str, writers: int, seconds: float, queue: bool = True) -> dict[str, Any]:
+def run(
+    backend: str, writers: int, seconds: float, queue: bool = True, streak: int = 1
+) -> dict[str, Any]:
     home = tempfile.mkdtemp(prefix="celltrail-load-")
     server = None
     if backend == "sqlite":
@@ -227,7 +278,7 @@ def run(backend: str, writers: int, seconds: float, queue: bool = True) -> dict[
         start = ctx.Barrier(writers + 1)
         out = ctx.Queue()
         procs = [
-            ctx.Process(target=writer, args=(url, home, w, seconds, start, out, queue))
+            ctx.Process(target=writer, args=(url, home, w, seconds, start, out, queue, streak))
             for w in range(writers)
         ]
         for p in procs:
@@ -249,7 +300,7 @@ def run(backend: str, writers: int, seconds: float, queue: bool = True) -> dict[
         w_cpu = sum(c for *_, c in results)
         lost = n - (_rows(url, home) - before)
         return {
-            "backend": backend + ("" if queue or backend != "sqlite" else " (busy handler only)"),
+            "backend": backend + _variant(backend, queue, streak),
             "lost": lost,
             "writers": writers,
             "seconds": round(wall, 1),
@@ -269,6 +320,14 @@ def run(backend: str, writers: int, seconds: float, queue: bool = True) -> dict[
         shutil.rmtree(home, ignore_errors=True)
 
 
+def _variant(backend: str, queue: bool, streak: int) -> str:
+    if backend != "sqlite":
+        return ""
+    if not queue:
+        return " (busy handler only)"
+    return f" (turns of {streak} writes)" if streak > 1 else ""
+
+
 def _cpu(r: dict[str, Any]) -> str:
     """The writers' CPU per write, + the server's (PostgreSQL); the machine's cores bound the
     writes a second at cores / that (2 cores, 2.0 ms a write: at most 1,000 writes/s)."""
@@ -286,6 +345,15 @@ def main() -> None:
         action="store_true",
         help="SQLite: first run without the write queue (busy handler only), then with it",
     )
+    ap.add_argument(
+        "--streak",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="K",
+        help="SQLite, an experiment: then run the queue letting a writer keep its turn for K\n"
+        "writes in a row (not CellTrail's write path), e.g. --streak 4 8",
+    )
     a = ap.parse_args()
     backends = ["sqlite", "postgresql"] if a.backend == "both" else [a.backend]
     print(
@@ -298,11 +366,14 @@ def main() -> None:
         f"{'backend':<11} {'writers':>7} {'s':>5} {'writes':>7} {'errors':>6} {'lost':>4} "
         f"{'writes/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU/write ms':>14}  verification"
     )
-    runs = [(b, True) for b in backends]
+    runs = [(b, True, 1) for b in backends]
     if a.baseline and "sqlite" in backends:
-        runs.insert(0, ("sqlite", False))
-    for b, queue in runs:
-        r = run(b, a.writers, a.seconds, queue)
+        runs.insert(0, ("sqlite", False, 1))
+    if "sqlite" in backends:
+        at = [b for b, *_ in runs].index("sqlite") + (2 if a.baseline else 1)
+        runs[at:at] = [("sqlite", True, k) for k in a.streak if k > 1]
+    for b, queue, streak in runs:
+        r = run(b, a.writers, a.seconds, queue, streak)
         print(
             f"{r['backend']:<11} {r['writers']:>7} {r['seconds']:>5} {r['writes']:>7} "
             f"{r['errors']:>6} {r['lost']:>4} {r['writes_per_s']:>9.1f} {r['p50_ms']:>8.1f} "

@@ -44,6 +44,8 @@ S = LotState
 BEFORE_DISPOSITION = frozenset({S.REGISTERED, S.IN_EXPANSION, S.HARVESTED, S.IN_RELEASE_TESTING})
 DISPOSITIONED = frozenset({S.RELEASED, S.CONDITIONALLY_RELEASED, S.REJECTED})
 ACTIVE = BEFORE_DISPOSITION | {S.CONDITIONALLY_RELEASED}
+# a rejected or terminated lot's bags are destroyed: never issued, thawed, infused or labeled
+NOT_FOR_INFUSION = frozenset({S.REJECTED, S.TERMINATED})
 
 TRANSITIONS: dict[LotState, frozenset[LotState]] = {
     S.REGISTERED: frozenset({S.IN_EXPANSION, S.TERMINATED}),

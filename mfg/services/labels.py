@@ -23,6 +23,7 @@ from labels.payload import LabelKind, LabelRef, encode, parse_kind
 from labels.render import OutputFormat, parse_format, render
 from labels.stocks import DEFAULT_STOCK, get_stock
 from mfg.domain import isbt128
+from mfg.domain.lifecycle import NOT_FOR_INFUSION
 from mfg.domain.printers import parse_routes, printer_for
 from mfg.domain.text import check_text
 from mfg.errors import NotFound, RuleViolation
@@ -189,6 +190,13 @@ def build_labels(
             **extra,
         }
         return [cls(**fields)]  # type: ignore[arg-type]
+    if lot.state in NOT_FOR_INFUSION:  # its bags are destroyed, never issued (a scan stops them)
+        raise RuleViolation(
+            "kind",
+            "lot-not-for-infusion",
+            f"lot {lot.lot_number} is {lot.state}: its dose bags are never issued, thawed or "
+            "infused, so no dose-bag label is printed for them",
+        )
     harvest = current_harvest(session, lot)
     bags = _bags_to_label(session, lot, harvest, bag_no)
     assert harvest is not None

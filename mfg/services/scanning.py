@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from labels.payload import LabelKind, LabelRef, decode
 from mfg.domain import identity, isbt128
 from mfg.domain.ids import coi_from_content, parse_coi
+from mfg.domain.lifecycle import NOT_FOR_INFUSION
 from mfg.errors import RuleViolation
 from mfg.services.lots import current_harvest, product_for_lot
 from mfg.services.release_read import holds
@@ -31,7 +32,7 @@ from mfg.store.tables import DoseBag, LabelPrint, Lot, Subject, TherapyEvent
 # A rejected or terminated lot's containers are never issued: its label scanned answered "OK"
 # (exit 0), a hand-off mistake waiting to happen; it is a stop like a hold (the trial of
 # 2026-12-04). The custody steps refuse them anyway (lot-not-released).
-_NEVER_ISSUED = frozenset({"rejected", "terminated"})
+_NEVER_ISSUED = NOT_FOR_INFUSION
 
 
 def _never_issued(state: str) -> tuple[str, ...]:

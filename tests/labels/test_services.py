@@ -413,3 +413,32 @@ def test_a_scan_of_a_rejected_or_terminated_lots_bag_is_a_stop(db, actors, state
     assert v.on_hold and v.hold_reasons[-1] == (
         f"the lot is {state}: its bags are never issued, thawed or infused"
     )
+
+
+@pytest.mark.parametrize("state", ["rejected", "terminated"])
+def test_no_dose_bag_label_for_a_rejected_or_terminated_lot(db, actors, state):
+    """A rejected lot's dose-bag label printed and previewed like any other (the hostile trial
+    of 2026-12-04): a fresh label on a bag that is to be destroyed. Now refused, nothing
+    recorded; the lot's other labels (a retained QC sample) still print."""
+    tech = actors["tech"]
+    lot, _ = harvested_with_labels(db, tech)
+    set_lot_state(db, lot, state)
+    before = written(db)
+    for call in (
+        lambda: label_svc.preview_labels(lot, "dose-bag", db=db, actor=tech),
+        lambda: label_svc.print_labels(
+            label_svc.PrintLabels(lot, "dose-bag", reprint_reason="smudged", bag_no=1),
+            db=db,
+            actor=tech,
+            now=NOW,
+        ),
+    ):
+        with pytest.raises(RuleViolation) as e:
+            call()
+        assert (e.value.field, e.value.rule) == ("kind", "lot-not-for-infusion")
+        assert f"lot {lot} is {state}" in e.value.message
+    assert written(db) == before
+    res = label_svc.print_labels(
+        label_svc.PrintLabels(lot, "qc-sample"), db=db, actor=tech, now=NOW
+    )
+    assert [p.object_ref for p in res.prints] == [lot]

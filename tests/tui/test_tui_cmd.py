@@ -45,6 +45,7 @@ def test_demo_on_an_empty_home_then_reused(
     assert _lots(home) == 20
     assert len(no_ui) == 1 and no_ui[0].demo is True
     assert not (home / "celltrail.db.partial").exists()
+    assert not list(home.glob("celltrail.db.partial*"))  # nor its write-queue lock file
     # the second start reuses it
     r = runner.invoke(cli_app, ["tui", "--demo"])
     assert r.exit_code == 0 and "creating" not in r.output

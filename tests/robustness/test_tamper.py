@@ -339,9 +339,9 @@ def test_disposition_and_label_print_changed_in_sql_are_named(db, actors):
     from tests.release.conftest import ready_lot, sign
 
     lot = ready_lot(db, actors)
-    sign(db, actors, lot, "reject", reason="matrix")
-    world.approve_label_layouts(db)
+    world.approve_label_layouts(db)  # labelled in quarantine, then rejected
     labels.print_labels(labels.PrintLabels(lot, "dose-bag"), db=db, actor=actors["tech"], now=NOW)
+    sign(db, actors, lot, "reject", reason="matrix")
     assert verify(db, actors["qa"]).ok
     sql(db, "UPDATE disposition SET decision = 'released'")
     sql(db, "UPDATE labelprint SET object_ref = 'BH002-26-9999/B1' WHERE id = 1")

@@ -55,11 +55,11 @@ def test_a_rejected_lot_set_released_in_sql_is_held(db, actors) -> None:  # type
     tech = actors["tech"]
     lot = harvested(db, actors)
     enter(db, actors, lot, PASSING)
-    sign(db, actors, lot, "reject", reason="endotoxin OOS found on review")
     world.approve_label_layouts(db, NOW)
     printed = label_svc.print_labels(
         label_svc.PrintLabels(lot, "dose-bag"), db=db, actor=tech, now=NOW
-    )
+    )  # labelled in quarantine, then rejected
+    sign(db, actors, lot, "reject", reason="endotoxin OOS found on review")
     bag = printed.payloads[0]
     custody.store_bag(bag, LOC, db=db, actor=tech, now=NOW)
     _refused(lambda: custody.issue_bag(bag, db=db, actor=tech, now=LATER), "lot-not-released")

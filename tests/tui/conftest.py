@@ -247,3 +247,12 @@ async def until(pilot: Any, condition: Callable[[], bool], what: str, limit_s: f
         await workers_done(pilot)
         await pilot.pause(0.05)
     raise AssertionError(f"still waiting after {limit_s} s: {what}")
+
+
+async def scan_dialog(pilot: Any) -> None:
+    """ctrl+o, then wait until the scan dialog's field has the focus: keys typed before would
+    land on the screen behind it (a Pilot run under load opened nothing once)."""
+    await pilot.press("ctrl+o")
+    await until(
+        pilot, lambda: getattr(pilot.app.focused, "id", None) == "scan-input", "the scan field"
+    )

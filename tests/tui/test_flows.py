@@ -11,7 +11,7 @@ from mfg.domain.permissions import Role
 from mfg.services import audit_trail, counts, harvest, lots
 from mfg.services.uow import Actor, Database
 from tests.support.constants import PASSWORD
-from tests.tui.conftest import drive, keys_delivered, login, settle
+from tests.tui.conftest import drive, keys_delivered, login, scan_dialog, settle
 
 LOT = "BH002-26-0001"
 QA = Actor("qa", "Quinn Quality", Role.QA)
@@ -211,12 +211,12 @@ def test_harvest_shows_the_dose_before_saving(tui_db: Database) -> None:
 def test_scan_opens_the_lot_from_the_board(tui_db: Database) -> None:
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot)
-        await pilot.press("ctrl+o")
+        await scan_dialog(pilot)
         await pilot.press(*"W0001 26 000001", "enter")
         await settle(pilot)
         # a COI without its check character is refused loudly, nothing opens
         assert type(app.screen).__name__ == "LotBoardScreen"
-        await pilot.press("ctrl+o")
+        await scan_dialog(pilot)
         await pilot.press(*LOT.lower(), "enter")
         await settle(pilot)
         assert type(app.screen).__name__ == "LotDetailScreen"

@@ -11,7 +11,7 @@ from mfg.services import custody, release
 from mfg.services.uow import Database
 from tests.conftest import add_users
 from tests.services.test_holds import LATER, released_with_bags
-from tests.tui.conftest import drive, login, settle, until
+from tests.tui.conftest import drive, login, scan_dialog, settle, until
 
 
 def test_board_scan_and_detail_show_the_hold(sqlite_db: Database) -> None:
@@ -32,7 +32,7 @@ def test_board_scan_and_detail_show_the_hold(sqlite_db: Database) -> None:
             return any("HOLD" in c for c in cells)
 
         await until(pilot, flagged, "the board flags the held lot HOLD")
-        await pilot.press("ctrl+o")
+        await scan_dialog(pilot)
         await pilot.press(*bags[0], "enter")
         # the scan's worker rings, then opens the lot, whose own worker fills the header:
         # waited on, not counted in rounds (five rounds of settle missed the bell once, in CI)

@@ -13,7 +13,7 @@ from mfg.domain.permissions import Role
 from mfg.services import counts
 from mfg.services.uow import Actor, Database
 from tests.support.constants import NOW
-from tests.tui.conftest import drive, login, until
+from tests.tui.conftest import drive, login, scan_dialog, until
 
 LOT = "BH002-26-0001"
 MARKUP = "[bold red]BROKEN: x[/] :V: [link=http://evil]y[/link]"
@@ -45,7 +45,7 @@ def test_markup_and_escapes_in_the_trail_show_as_typed(tui_db: Database) -> None
 
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot)
-        await pilot.press("ctrl+o")
+        await scan_dialog(pilot)
         await pilot.press(*LOT.lower(), "enter")
         await until(pilot, lambda: type(app.screen).__name__ == "LotDetailScreen", "the lot")
         trail = app.screen.query_one("#trail", DataTable)

@@ -18,8 +18,9 @@ Messages name the field and the rule and show the input escaped (``repr``) and s
 raw: a control character cannot reach the terminal or the log through a refusal. They never show
 anything but the identifier itself (no initials, no date of birth).
 
-``lookalike_key`` folds what people confuse when reading or typing (O/0, I/L/1, separators): a new
-subject whose key equals an existing subject's is refused naming the existing one.
+``lookalike_key`` folds what people confuse when reading or typing (O/0, I/L/1, S/5, B/8, Z/2,
+a number's leading zeros, separators): a new subject, user or site whose key equals an existing
+one's is refused naming the existing one.
 """
 
 from __future__ import annotations
@@ -47,7 +48,12 @@ USERNAME_RE = re.compile(r"[a-z][a-z0-9._-]{1,31}")
 
 _FORBIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
 _LOOKALIKE = str.maketrans({"O": "0", "I": "1", "L": "1"})
+# letters read as digits once the numbers are folded: 5-001 for S-001, 8 for B, 2 for Z
+_LOOKALIKE_LETTERS = str.maketrans({"S": "5", "B": "8", "Z": "2"})
 _SEPARATORS_RE = re.compile(r"[._\-\s]")
+_LEADING_ZEROS_RE = re.compile(r"(?<![0-9])0+(?=[0-9])")  # S-01 and S-001 are one number
+SITE_MAX = 40
+SITE_RE = re.compile(r"[A-Z0-9][A-Z0-9 ._-]{0,39}")
 
 
 def shown(text: str, limit: int = 48) -> str:
@@ -200,9 +206,26 @@ def username(text: str, field: str = "username") -> str:
 
 
 def lookalike_key(canonical: str) -> str:
-    """What two ids look like to a person: separators dropped, O->0, I/L->1. Two different
-    canonical ids with one key are lookalikes."""
-    return _SEPARATORS_RE.sub("", canonical.upper()).translate(_LOOKALIKE)
+    """What two ids look like to a person: O->0, I/L->1, a number's leading zeros dropped
+    (S-01, S-001), separators dropped, then S->5, B->8, Z->2. Two different canonical ids with
+    one key are lookalikes."""
+    folded = _LEADING_ZEROS_RE.sub("", canonical.upper().translate(_LOOKALIKE))
+    return _SEPARATORS_RE.sub("", folded).translate(_LOOKALIKE_LETTERS)
+
+
+def site(text: str, field: str = "site") -> str:
+    """The canonical clinical site code: upper case, surrounding spaces dropped, inner runs of
+    spaces as one (``bj01`` is ``BJ01``); 1-40 letters, digits, spaces, '.', '_' or '-'."""
+    t = " ".join(check_text(text.strip() if isinstance(text, str) else text, field, SITE_MAX,
+                            "site").split()).upper()  # fmt: skip
+    if not SITE_RE.fullmatch(t):
+        raise RuleViolation(
+            field,
+            "site-format",
+            f"{shown(text)}: a site is 1-40 letters, digits, spaces, '.', '_' or '-', "
+            "starting with a letter or digit",
+        )
+    return t
 
 
 def lookalike_of(canonical: str, existing: Iterable[str]) -> str | None:

@@ -325,7 +325,7 @@ def list_lots(
         if state:
             q = q.where(Lot.state == state)
         if site:
-            q = q.where(Subject.site == site)
+            q = q.where(func.upper(Subject.site) == identity.site(site))  # bj01 of old too
         q = q.order_by(col(Lot.lot_number))
         if limit:
             q = q.limit(limit)

@@ -15,7 +15,6 @@ from mfg.errors import NotFound, RuleViolation
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import Subject
 
-SITE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,39}")
 INITIALS_RE = re.compile(r"[A-Z]{1,4}")
 
 
@@ -65,10 +64,7 @@ class SubjectView:
 
 def validate_subject(cmd: AddSubject, db: Database, today: date) -> AddSubject:
     subject_id = identity.subject_id(cmd.subject_id)
-    if not SITE_RE.fullmatch(cmd.site.strip()):
-        raise RuleViolation(
-            "site", "site-format", f"{identity.shown(cmd.site)}: 1-40 letters, digits or spaces"
-        )
+    site = identity.site(cmd.site)
     indication = check_indication(cmd.indication)
     dose.check_weight(cmd.weight_kg)
     level = dose.check_dose_level(db.product(cmd.product_code), cmd.dose_level)
@@ -85,7 +81,7 @@ def validate_subject(cmd: AddSubject, db: Database, today: date) -> AddSubject:
         raise RuleViolation("weight_on", "date-in-future", f"{weight_on} is after today ({today})")
     return AddSubject(
         subject_id,
-        cmd.site.strip(),
+        site,
         indication,
         cmd.weight_kg,
         level,
@@ -118,14 +114,35 @@ def check_not_lookalike(session: Session, subject_id: str) -> None:
         )
 
 
+def site_code(session: Session, site: str) -> str:
+    """The code to store for a canonical ``site``: an existing site's as stored (one written
+    before codes were canonical, ``bj01``, stays one stratum with ``BJ01``). A code that looks
+    like another site's (BJO1, BJ 01 beside BJ01) is refused: one site under two codes splits
+    the success rate's strata."""
+    sites = session.exec(select(Subject.site).distinct()).all()
+    same = next((x for x in sites if " ".join(x.split()).upper() == site), None)
+    if same is not None:
+        return same
+    existing = identity.lookalike_of(site, sites)
+    if existing is not None:
+        raise RuleViolation(
+            "site",
+            "site-lookalike",
+            f"{identity.shown(site)} looks like the existing site {identity.shown(existing)}: "
+            "use that site code, or one that cannot be mistaken for it",
+        )
+    return site
+
+
 def add_subject(cmd: AddSubject, *, db: Database, actor: Actor, now: datetime) -> SubjectView:
     actor.require("subject.add")
     v = validate_subject(cmd, db, db.today(now))
     with db.write(actor, now) as tx:
         check_not_lookalike(tx.session, v.subject_id)
+        site = site_code(tx.session, v.site)
         row = Subject(
             subject_id=v.subject_id,
-            site=v.site,
+            site=site,
             indication=v.indication,
             weight_kg=v.weight_kg,
             weight_on=v.weight_on or db.today(now),

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from mfg.domain.custody import Location
 from mfg.errors import CellTrailError, RuleViolation
-from mfg.services import board, custody, lookup, subjects, users
+from mfg.services import board, custody, lookup, lots, subjects, users
 from mfg.services import labels as label_svc
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import AuditEvent, Subject, User
@@ -47,6 +47,8 @@ def refused(db: Database, rule: str, fn, *args, **kw) -> CellTrailError:  # type
         ("s-003", "subject-exists"),  # one letter case: the same subject
         ("S-0O3", "subject-lookalike"),  # O for 0
         ("S003", "subject-lookalike"),  # separators dropped
+        ("S-03", "subject-lookalike"),  # a leading zero fewer: the same number to a person
+        ("5-003", "subject-lookalike"),  # 5 for S
         ("S-900\n", "id-control-character"),  # prints exactly as S-900
         (" S-900", "id-surrounding-space"),
         ("S-9\u200b00", "id-control-character"),  # zero-width space
@@ -176,3 +178,44 @@ def test_engine_hides_sql_parameters(db, actors):
     with pytest.raises(DBAPIError) as e, db.engine.begin() as conn:
         conn.execute(text("SELECT no_such_column FROM subject WHERE site = :p"), {"p": "QZ-1971"})
     assert "QZ-1971" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [("bj01", "BJ01"), ("  BJ01 ", "BJ01"), ("sh  02", "SH 02"), ("BJ02", "BJ02")],
+)
+def test_site_codes_are_stored_in_one_canonical_form(db, actors, typed, stored):
+    add(db, actors["tech"], "S-001")  # at site BJ01
+    v = world.subject(db, actors["tech"], "S-002", site=typed)
+    assert v.site == stored
+    made = world.lot(db, actors["tech"], "S-002").lot_number
+    found = lots.list_lots(db=db, actor=actors["qa"], site=typed.lower())  # as typed, any case
+    assert [x.lot_number for x in found] == [made]
+
+
+@pytest.mark.parametrize(
+    ("typed", "rule"),
+    [
+        ("BJO1", "site-lookalike"),  # O for 0: one site under two codes splits the report's strata
+        ("BJ 01", "site-lookalike"),
+        ("B-J-1", "site-lookalike"),
+        ("8J01", "site-lookalike"),
+        ("BJ01\x1b[2J", "id-control-character"),
+        ("-BJ", "site-format"),
+        ("", "id-required"),
+    ],
+)
+def test_a_site_code_that_looks_like_another_is_refused(db, actors, typed, rule):
+    add(db, actors["tech"], "S-001")  # at site BJ01
+    e = refused(db, rule, world.subject, db, actors["tech"], "S-002", site=typed)
+    assert e.field == "site"
+    if rule == "site-lookalike":
+        assert "'BJ01'" in e.message
+
+
+def test_a_site_stored_before_codes_were_canonical_stays_one_site(db, actors):
+    """A subject at ``bj01`` (written before; here in SQL): BJ01 is that site, not a new one."""
+    add(db, actors["tech"], "S-001")
+    with db.engine.begin() as c:
+        c.execute(Subject.__table__.update().values(site="bj01"))  # type: ignore[attr-defined]
+    assert world.subject(db, actors["tech"], "S-002", site="BJ01").site == "bj01"

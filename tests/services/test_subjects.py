@@ -52,7 +52,7 @@ def test_weight_outside_20_300_is_refused(db, actors, weight):
         ({"dose_level": "DL4"}, "unknown-dose-level", "dose_level"),
         ({"indication": "RA"}, "unknown-indication", "indication"),
         ({"subject_id": "S 001"}, "subject-id-format", "subject_id"),
-        ({"site": ""}, "site-format", "site"),
+        ({"site": ""}, "id-required", "site"),
         ({"initials": "A1"}, "initials-format", "initials"),
         ({"dob": TODAY + timedelta(days=1)}, "dob-range", "dob"),
         ({"dob": date(1899, 12, 31)}, "dob-range", "dob"),

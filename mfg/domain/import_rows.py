@@ -55,7 +55,6 @@ HARVEST_REQUIRED = frozenset(
 NO_HARVEST = frozenset({"registered", "in_expansion"})
 LIVE_DAYS = 60  # mfg lot register accepts a day 0 up to 60 days ago; older ones are imported
 EARLIEST_DAY0 = date(2000, 1, 1)
-SITE_MAX = 40
 LAB_ID_MAX = 40  # the lab's own lot id (kept with the imported lot)
 SUBJECT_FIELDS = ("site", "indication", "weight_kg", "dose_level")
 
@@ -230,13 +229,11 @@ def _who(r: _Row, product: Product) -> dict[str, Any]:
     subject_id = r.attempt(
         lambda: identity.subject_id(r.raw.get("subject_id", ""), "subject_id"), "subject_id"
     )
-    site = r.text("site")
-    if len(site) > SITE_MAX or not site or not all(c.isalnum() or c in " ._-" for c in site):
-        r.fail("site", "site-format", f"{identity.shown(site)}: 1-40 letters, digits or spaces")
+    site = r.attempt(lambda: identity.site(r.text("site"), "site"), "site")  # as subject add
     return {
         "lot_number": lot_number,
         "subject_id": subject_id or "",
-        "site": site,
+        "site": site or "",
         "indication": r.attempt(lambda: check_indication(r.text("indication"))),
         "weight_kg": r.attempt(
             lambda: dose.check_weight(float(parse_decimal(r.text("weight_kg"), "weight_kg"))),

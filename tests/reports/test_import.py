@@ -98,7 +98,8 @@ def test_the_same_lots_twice_are_refused_whatever_the_bytes(db, actors, tmp_path
 
 def test_subjects_are_matched_by_id_and_a_conflict_is_an_error(db, actors, tmp_path):
     world.subject(db, actors["tech"], "H-001", weight_kg=70.0, site="BJ01", dose_level="DL2")
-    ok = write_csv(tmp_path / "ok.csv", [row("BH002-25-0001", "H-001")])
+    # the site in any case is the subject's site (canonical, as subject add takes it)
+    ok = write_csv(tmp_path / "ok.csv", [row("BH002-25-0001", "H-001", site="bj01")])
     res = scenario.import_file(db, actors, ok)
     assert res.subjects_created == 0 and res.subjects_matched == 1
     bad = write_csv(
@@ -145,7 +146,8 @@ BAD_ROWS: list[tuple[dict[str, str], str, str]] = [
     (row("X1c", apheresis_date="0001-01-01"), "apheresis_date", "day0-implausible"),
     (row("X1d", apheresis_date="1926-01-01"), "apheresis_date", "day0-implausible"),
     (row("X1e", apheresis_date="2026-11-20"), "apheresis_date", "day0-too-recent"),
-    (row("X2", site=""), "site", "site-format"),
+    (row("X2", site=""), "site", "id-required"),
+    (row("X2b", site="-BJ"), "site", "site-format"),
     (row("X3", indication="RA"), "indication", "unknown-indication"),
     (row("X4", weight_kg="12"), "weight_kg", "weight-range"),
     (row("X5", weight_kg="seventy"), "weight_kg", "number-format"),

@@ -216,8 +216,8 @@ def lookalike_key(canonical: str) -> str:
 def site(text: str, field: str = "site") -> str:
     """The canonical clinical site code: upper case, surrounding spaces dropped, inner runs of
     spaces as one (``bj01`` is ``BJ01``); 1-40 letters, digits, spaces, '.', '_' or '-'."""
-    t = " ".join(check_text(text.strip() if isinstance(text, str) else text, field, SITE_MAX,
-                            "site").split()).upper()  # fmt: skip
+    raw = text.strip() if isinstance(text, str) else text
+    t = " ".join(check_text(raw, field, SITE_MAX, "site").split()).upper()
     if not SITE_RE.fullmatch(t):
         raise RuleViolation(
             field,

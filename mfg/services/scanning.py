@@ -29,14 +29,12 @@ from mfg.services.therapy import lot_coi
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import DoseBag, LabelPrint, Lot, Subject, TherapyEvent
 
+
 # A rejected or terminated lot's containers are never issued: its label scanned answered "OK"
 # (exit 0), a hand-off mistake waiting to happen; it is a stop like a hold (the trial of
 # 2026-12-04). The custody steps refuse them anyway (lot-not-released).
-_NEVER_ISSUED = NOT_FOR_INFUSION
-
-
 def _never_issued(state: str) -> tuple[str, ...]:
-    if state not in _NEVER_ISSUED:
+    if state not in NOT_FOR_INFUSION:
         return ()
     return (f"the lot is {state}: its bags are never issued, thawed or infused",)
 
@@ -301,6 +299,6 @@ def scan(
             times_printed=r.times_printed,
             checks=r.checks,
             warnings=warnings,
-            on_hold=hold.on_hold or r.lot.state in _NEVER_ISSUED,
+            on_hold=hold.on_hold or r.lot.state in NOT_FOR_INFUSION,
             hold_reasons=tuple(x.message for x in hold.active) + _never_issued(r.lot.state),
         )

@@ -263,3 +263,21 @@ def test_an_implausible_count_is_recorded_with_the_tuis_warnings_on_stderr(home:
     assert "is this a second count of the same day?" in r.stderr and r.stdout.startswith("{")
     r = home.ok("count", "add", lot, "--day", "3", "--total", "1.5e9", "--viable", "1.4e9")
     assert "CHECK" not in r.stderr  # a plausible count: nothing to check
+
+
+def test_a_count_recorded_is_not_called_refused_when_its_check_cannot_read(
+    home: Home, lot: str, monkeypatch: pytest.MonkeyPatch
+):
+    """The warnings read the lot's counts again after the write: a failure there said
+    "refused" (exit 1) of a count that is recorded."""
+    from mfg.errors import RuleViolation
+    from mfg.services import counts
+
+    def unreadable(*_a: object, **_k: object) -> None:
+        raise RuleViolation("viable_cells", "stored-value-unreadable", "count 1: not a number")
+
+    monkeypatch.setattr(counts, "count_history", unreadable)
+    r = home.ok("count", "add", lot, "--day", "0", "--total", "1.1e8", "--viable", "1.0e8")
+    assert f"{lot} day 0, viable 1.0 x 10^8" in r.stdout, r.stdout  # recorded, and said so
+    assert "CHECK: the plausibility check did not run: viable_cells" in r.stderr
+    assert "refused" not in r.stderr

@@ -91,6 +91,13 @@ def _validated(
     existing = _existing_subjects(session, rows)
     _check_lots_not_here(session, rows, errors)
     new_subjects = import_rows.check_subjects(rows, existing, errors)
+    if new_subjects:
+        import_rows.check_lookalikes(
+            new_subjects,
+            session.exec(select(Subject.subject_id)).all(),
+            session.exec(select(Subject.site).distinct()).all(),
+            errors,
+        )
     if errors.items:
         errors.items.sort(key=lambda e: (e.row, e.field))
         raise ImportRejected(errors.items)

@@ -125,6 +125,53 @@ def test_subjects_are_matched_by_id_and_a_conflict_is_an_error(db, actors, tmp_p
     assert counts(db) == before
 
 
+def test_new_subjects_and_sites_that_look_like_others_are_refused(db, actors, tmp_path):
+    """The import keeps ``mfg subject add``'s rules: a new subject id or site that looks like an
+    existing one, or like another new one in the same file, refuses the file; nothing is written."""
+    world.subject(db, actors["tech"], "H-001", weight_kg=70.0, site="BJ01", dose_level="DL2")
+    bad = write_csv(
+        tmp_path / "bad.csv",
+        [
+            row("BH002-25-0002", "H-0O1", apheresis_date=d(1)),  # looks like H-001 (stored)
+            row("BH002-25-0003", "H-020", site="GZ03", apheresis_date=d(2)),
+            row("BH002-25-0004", "H-02O", site="GZ03", apheresis_date=d(3)),  # like row 3's
+            row("BH002-25-0005", "H-030", site="BJO1", apheresis_date=d(4)),  # like BJ01
+            row("BH002-25-0006", "H-040", site="GZO3", apheresis_date=d(5)),  # like row 3's GZ03
+        ],
+    )
+    before = counts(db)
+    with pytest.raises(importer.ImportRejected) as e:
+        importer.import_lots(bad, db=db, actor=actors["qa"], now=NOW)
+    found = {(x.row, x.field, x.rule): x.message for x in e.value.errors}
+    assert set(found) == {
+        (2, "subject_id", "subject-lookalike"),
+        (4, "subject_id", "subject-lookalike"),
+        (5, "site", "site-lookalike"),
+        (6, "site", "site-lookalike"),
+    }
+    assert "'H-0O1' looks like subject 'H-001'" in found[(2, "subject_id", "subject-lookalike")]
+    assert "subject 'H-020' in row 3" in found[(4, "subject_id", "subject-lookalike")]
+    assert "'BJO1' looks like the site 'BJ01'" in found[(5, "site", "site-lookalike")]
+    assert "'GZO3' looks like the site 'GZ03'" in found[(6, "site", "site-lookalike")]
+    assert counts(db) == before
+
+
+def test_a_site_stored_before_codes_were_canonical_keeps_its_spelling(db, actors, tmp_path):
+    """A subject stored at ``bj01`` (before site codes were canonical) is matched by a row at
+    BJ01, and a new subject at BJ01 is stored at ``bj01``: one site, one stratum."""
+    world.subject(db, actors["tech"], "H-001", weight_kg=70.0, site="BJ01", dose_level="DL2")
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE subject SET site = 'bj01'")
+    rows = [row("BH002-25-0001", "H-001"), row("BH002-25-0002", "H-002", apheresis_date=d(1))]
+    res = scenario.import_file(db, actors, write_csv(tmp_path / "ok.csv", rows))
+    assert res.subjects_created == 1 and res.subjects_matched == 1
+    with db.read() as s:
+        assert sorted(s.exec(select(Subject.subject_id, Subject.site)).all()) == [
+            ("H-001", "bj01"),
+            ("H-002", "bj01"),
+        ]
+
+
 def test_existing_lot_number_is_refused(db, actors, tmp_path):
     scenario.import_file(db, actors, write_csv(tmp_path / "a.csv", [row("BH002-25-0001")]))
     before = counts(db)

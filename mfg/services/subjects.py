@@ -6,7 +6,7 @@ import re
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mfg.domain import dose, four_eyes, identity
 from mfg.domain.indications import check_indication
@@ -251,6 +251,18 @@ def verify_weight(
         )
         tx.commit()
         return SubjectView.of(s)
+
+
+def subject_keys(*, db: Database, actor: Actor) -> dict[str, str]:
+    """Every subject id by its ``lookalike_key``: a form checks a typed id against them as the
+    user types, without a query per key (the save checks again, in its transaction)."""
+    actor.require("lot.read")
+    with db.read() as s:
+        ids = s.exec(select(Subject.subject_id).order_by(col(Subject.id))).all()
+    keys: dict[str, str] = {}
+    for sid in ids:
+        keys.setdefault(identity.lookalike_key(sid), sid)
+    return keys
 
 
 def show_subject(subject_id: str, *, db: Database, actor: Actor) -> SubjectView:

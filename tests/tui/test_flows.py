@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from rich.cells import cell_len
 from textual.widgets import Input, Static
 
 from mfg.domain.permissions import Role
@@ -93,6 +94,60 @@ def test_register_a_lot_for_a_new_subject(tui_db: Database) -> None:
     assert (v.subject_id, v.site, v.dose_level) == ("S-777", "SH02", "DL1")
 
 
+def test_the_register_confirmation_shows_the_ids_as_they_will_be_stored(
+    tui_db: Database,
+) -> None:
+    """A technician types in lower case (or a scanner in Caps Lock's opposite): the confirmation
+    shows the subject id, site and indication in the one form they are stored and compared in,
+    and a malformed id is named under its field at Ctrl+S, before anything is asked."""
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        await type_into(pilot, "#in-subject_id", "s 778")
+        await type_into(pilot, "#in-site", "gz  04")
+        await pilot.press("ctrl+s")
+        assert "subject-id-format" in text_of(app, "#err-subject_id")
+        await type_into(pilot, "#in-subject_id", "s-778")
+        await type_into(pilot, "#in-indication", "ln")
+        await type_into(pilot, "#in-weight_kg", "71.5")
+        await type_into(pilot, "#in-dose_level", "DL1")
+        await pilot.press("ctrl+s")
+        derived = text_of(app, "#form-derived")
+        assert "subject S-778," in derived, derived
+        assert "new subject at GZ 04: LN" in derived, derived
+        assert "s-778" not in derived and "gz" not in derived
+
+    drive(tui_db, script)
+
+
+def test_new_subject_fields_for_an_existing_id_are_named_before_any_confirmation(
+    tui_db: Database,
+) -> None:
+    """The confirmation never says "new subject" for an id that exists (or looks like one that
+    does): the id's field says so at Ctrl+S, and nothing is confirmed or saved."""
+    existing = lots.show_lot(LOT, db=tui_db, actor=QA).subject_id
+    assert "0" in existing
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        await type_into(pilot, "#in-subject_id", existing.lower())
+        await type_into(pilot, "#in-site", "SH02")
+        await pilot.press("ctrl+s")
+        assert "[subject-exists]" in text_of(app, "#err-subject_id")
+        assert "new subject" not in text_of(app, "#form-derived")
+        assert not app.screen.confirming
+        await type_into(pilot, "#in-subject_id", existing.replace("0", "O"))
+        await pilot.press("ctrl+s")
+        assert "[subject-lookalike]" in text_of(app, "#err-subject_id")
+        assert not app.screen.confirming
+
+    drive(tui_db, script)
+
+
 def test_count_with_a_mistake_then_fixed_then_corrected(tui_db: Database) -> None:
     before = len(counts.growth(LOT, db=tui_db, actor=QA, now=_now()).counts)
 
@@ -135,6 +190,14 @@ def test_count_with_a_mistake_then_fixed_then_corrected(tui_db: Database) -> Non
         await pilot.press("ctrl+s")
         await pilot.press("enter")
         await settle(pilot, 5)
+        # the superseded row is marked in full: no cell is cut by its column ("correc")
+        table = app.screen.query_one("#counts")
+        old = [k.value for k in table.rows if str(k.value).startswith("old-")]
+        assert old, [k.value for k in table.rows]
+        cells = table.get_row(old[0])
+        assert str(cells[5]) == "corr."
+        for cell, column in zip(cells, table.ordered_columns, strict=True):
+            assert cell_len(str(cell)) <= column.width, (str(cell), column.width)
 
     drive(tui_db, script)
     g = counts.growth(LOT, db=tui_db, actor=QA, now=_now())

@@ -277,7 +277,7 @@ class LotDetailScreen(LotWatcher, Screen[None]):
                 Text(str(c.measured_on), style="dim"),
                 Text(format_cells_short(c.total_cells), style="dim strike"),
                 Text(format_cells_short(c.viable_cells), style="dim strike"),
-                Text("corrected", style="dim"),
+                Text("corr.", style="dim"),
                 "",
                 Text(visible(c.recorded_by), style="dim"),
                 key=f"old-{c.id}",

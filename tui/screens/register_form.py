@@ -16,6 +16,24 @@ def _source(text: str, _today: Any) -> str:
     return parse_source(text).value
 
 
+def _subject_id(text: str, _today: Any) -> str:
+    from mfg.domain.identity import subject_id
+
+    return subject_id(text)
+
+
+def _site(text: str, _today: Any) -> str:
+    from mfg.domain.identity import site
+
+    return site(text)
+
+
+def _indication(text: str, _today: Any) -> str:
+    from mfg.domain.indications import check_indication
+
+    return check_indication(text)
+
+
 def _weight(text: str, _today: Any) -> float:
     from mfg.domain.dose import check_weight
 
@@ -26,10 +44,12 @@ class RegisterLotForm(EntryForm["str | None"]):
     """Returns the new lot number."""
 
     form_title = "Register a lot"
+    # every subject id by its lookalike key (loaded in a worker at mount; None until then)
+    subjects: dict[str, str] | None = None
 
     def fields(self) -> list[FormField]:
         return [
-            FormField("subject_id", "Subject id", "S-001"),
+            FormField("subject_id", "Subject id", "S-001", _subject_id),
             FormField(
                 "source", "Source: apheresis or cryo-pbmc", "apheresis", _source, value="apheresis"
             ),
@@ -49,8 +69,10 @@ class RegisterLotForm(EntryForm["str | None"]):
                 lambda t, d: parse_date(t, "thaw_date", d),
                 required=False,
             ),
-            FormField("site", "New subject only: site", "BJ01", required=False),
-            FormField("indication", "New subject only: indication", "SLE", required=False),
+            FormField("site", "New subject only: site", "BJ01", _site, required=False),
+            FormField(
+                "indication", "New subject only: indication", "SLE", _indication, required=False
+            ),
             FormField(
                 "weight_kg", "New subject only: weight (kg)", "62.5", _weight, required=False
             ),
@@ -60,9 +82,37 @@ class RegisterLotForm(EntryForm["str | None"]):
         ]
 
     def load_context(self) -> None:
-        self.app.call_from_thread(
-            self.set_context, "Day 0 is the apheresis date (fresh) or the thaw date (cryo-pbmc)."
-        )
+        from mfg.services import subjects
+
+        app: Any = self.app
+        keys = subjects.subject_keys(db=app.db, actor=app.actor)
+        app.call_from_thread(self._loaded, keys)
+
+    def _loaded(self, keys: dict[str, str]) -> None:
+        self.subjects = keys
+        self.set_context("Day 0 is the apheresis date (fresh) or the thaw date (cryo-pbmc).")
+
+    def _check_new_subject(self, subject_id: str) -> None:
+        """New-subject fields filled for an id that exists, or looks like one that does: said
+        under the id as it is typed, not after a confirmation that read "new subject"."""
+        from mfg.domain.identity import lookalike_key
+        from mfg.errors import RuleViolation
+
+        other = None if self.subjects is None else self.subjects.get(lookalike_key(subject_id))
+        if other == subject_id:
+            raise RuleViolation(
+                "subject_id",
+                "subject-exists",
+                f"subject {subject_id} exists: empty the new-subject fields (site, indication, "
+                "weight, dose level) to register a lot for it",
+            )
+        if other is not None:
+            raise RuleViolation(
+                "subject_id",
+                "subject-lookalike",
+                f"{subject_id} looks like the existing subject {other}: use that subject, or "
+                "an id that cannot be mistaken for it",
+            )
 
     def check(self, values: dict[str, Any]) -> list[str]:
         from mfg.domain.expansion import day0_for
@@ -70,6 +120,7 @@ class RegisterLotForm(EntryForm["str | None"]):
         day0 = day0_for(values["source"], values.get("apheresis_date"), values.get("thaw_date"))
         lines = [f"subject {values['subject_id']}, {values['source']}, day 0 = {day0}"]
         if values.get("site"):
+            self._check_new_subject(values["subject_id"])
             given = known(
                 (values.get("indication"), "{}"),
                 (values.get("weight_kg"), "{:g} kg"),

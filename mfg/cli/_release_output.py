@@ -95,6 +95,10 @@ def print_review(cli: Cli, r: Any) -> None:
             o.print(
                 f"  {d}: blocked: " + escape("; ".join(f"{b.message} [{b.rule}]" for b in blockers))
             )
+    o.print(
+        f"\nreview fingerprint {r.reviewed[:16]}: sign what you read with `mfg disposition "
+        f"{r.lot_number} DECISION --reviewed {r.reviewed[:16]} ...`"
+    )
 
 
 def print_coa_check(cli: Cli, file: Path, check: Any) -> None:

@@ -268,9 +268,10 @@ def _results(c: dict[str, Any], st: dict[str, Any], width: float) -> list[Any]:
     for i, r in enumerate([*c["results"], c["dose_row"]], start=1):
         result = r["result"]
         if r.get("corrected"):
+            why = f"; reason: {_esc(r['reason'])}" if r.get("reason") else ""
             notes.append(
                 f"<b>{_esc(r['code'])}</b> changed since original entry: originally "
-                f"{_esc(r['original'])}; reason: {_esc(r['reason'])}"
+                f"{_esc(r.get('original') or 'an earlier value')}{why}"
             )
             result = f"{result} *"
         conforms = r["conforms"]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import shutil
 from datetime import UTC, datetime
@@ -221,3 +222,64 @@ def test_coa_verify_of_a_file_that_is_not_a_pdf_is_one_line(db, tmp_path):
     assert out.stderr.splitlines() == [
         "refused: file: not a readable PDF (Stream has ended unexpectedly) [not-a-pdf]"
     ]
+
+
+def _results_in(db: Database, lot: str) -> None:
+    for code, value in PASSING.items():
+        ok(run(db, ["result", "add", lot, code, value], "tech"))
+        ok(run(db, ["result", "verify", lot, code], "tech2"))
+
+
+def _fingerprint(db: Database, lot: str) -> str:
+    human = ok(run(db, ["lot", "review", lot], "qa")).stdout
+    found = re.search(r"review fingerprint ([0-9a-f]{16}):", human)
+    assert found, human
+    return found.group(1)
+
+
+def test_disposition_signs_only_the_review_qa_read(db, actors, cli_lot):
+    """``mfg lot review`` prints the review's fingerprint; ``mfg disposition --reviewed`` refuses
+    to sign once a result changed since (corrected and verified again, still passing), names
+    the rule, and writes nothing; a malformed fingerprint names the option's rule."""
+    lot = cli_lot
+    _results_in(db, lot)
+    read = _fingerprint(db, lot)
+    ok(run(db, ["result", "correct", lot, "CD3", "80.5", "--reason", "recalc gating"], "tech"))
+    ok(run(db, ["result", "verify", lot, "CD3"], "tech2"))
+    before = (n_rows(db, Signature), n_rows(db, Disposition))
+    sign = ["disposition", lot, "release", "--reason", "meets spec"]
+    line = refused(run(db, [*sign, "--reviewed", read], "qa"), "changed-by-someone-else")
+    assert f"changed since the review {read}: nothing was signed" in line
+    line = refused(run(db, [*sign, "--reviewed", "3f9a"], "qa"), "review-fingerprint-format")
+    assert line.startswith("refused: reviewed: '3f9a': the review's fingerprint is")
+    assert (n_rows(db, Signature), n_rows(db, Disposition)) == before
+    now = _fingerprint(db, lot)
+    assert now != read
+    r = ok(run(db, [*sign, "--reviewed", f" {now.upper()} "], "qa"))
+    assert f"fingerprint {now}" in r.stdout and "meaning 'released'" in r.stdout
+
+
+def test_a_result_changed_while_the_password_is_typed_is_not_signed(
+    db, actors, cli_lot, monkeypatch
+):
+    """Without --reviewed, the signature binds the review the command read before asking for
+    the password: a correction landing while QA types it refuses the signature."""
+    from mfg.cli._common import Cli
+
+    lot = cli_lot
+    _results_in(db, lot)
+    typed = Cli.signing_password
+
+    def slow_typist(self: Cli, from_stdin: bool, prompt: str = "") -> str:
+        ok(run(db, ["result", "correct", lot, "CD3", "80.5", "--reason", "recalc"], "tech"))
+        ok(run(db, ["result", "verify", lot, "CD3"], "tech2"))
+        return typed(self, from_stdin)
+
+    monkeypatch.setattr(Cli, "signing_password", slow_typist)
+    before = (n_rows(db, Signature), n_rows(db, Disposition))
+    line = refused(
+        run(db, ["disposition", lot, "release", "--reason", "meets spec"], "qa"),
+        "changed-by-someone-else",
+    )
+    assert "changed since your review: nothing was signed" in line
+    assert (n_rows(db, Signature), n_rows(db, Disposition)) == before

@@ -640,3 +640,22 @@ def test_two_people_correcting_the_same_result_the_second_is_told_not_overwritte
         expected_version=first.version,
     )  # fmt: skip
     assert v.display == "86 %" and v.version == 3
+
+
+def test_a_pending_read_out_corrected_names_pending_as_what_it_replaced(db, actors):
+    """A correction over a pending read-out (sterility pending, then corrected to its final
+    value with a reason) says what it replaced: "pending", never None."""
+    lot = harvested(db, actors)
+    enter(db, actors, lot, {"STER": "pending"})
+    release.correct_result(
+        release.AddResult(lot, "STER", PASSING["STER"]),
+        "day-14 read-out",
+        db=db,
+        actor=actors["tech"],
+        now=NOW,
+    )
+    v = next(
+        r for r in release.list_results(lot, db=db, actor=actors["qa"]) if r.test_code == "STER"
+    )
+    assert v.corrected and v.original_display == "Pending"
+    assert v.correction_reason == "day-14 read-out"

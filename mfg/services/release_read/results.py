@@ -226,8 +226,12 @@ def _view_of_chain(
         return _not_entered(lot, t, older, dev)
     check_judgement(lot.lot_number, t, cur)
     corrected = any(r.correction_reason for r in chain if r.supersedes_id is not None)
-    # the first final value entered, if a correction changed it since
-    original = next((v.display for v in older if v.evaluation != Evaluation.PENDING), None)
+    # the first final value entered, if a correction changed it since; "pending" when only a
+    # pending read-out came before (never None: "corrected from None" named no value)
+    original = next(
+        (v.display for v in older if v.evaluation != Evaluation.PENDING),
+        older[0].display if older else None,
+    )
     pending = cur.evaluation == Evaluation.PENDING
     return ResultView(
         lot_number=lot.lot_number,

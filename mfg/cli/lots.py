@@ -41,11 +41,12 @@ def _pct(text: str, field: str) -> float:
 
 
 def _float(text: str | None, field: str) -> float | None:
+    """A volume option (mL) as typed, or None when not given."""
     if text is None:
         return None
-    from mfg.domain.numbers import parse_decimal
+    from mfg.domain.numbers import parse_ml
 
-    return float(parse_decimal(text.lower().removesuffix("ml").strip(), field))
+    return parse_ml(text, field)
 
 
 @command(lot_app, "register")

@@ -49,6 +49,32 @@ def parse_decimal(text: str, field: str) -> Decimal:
     return value
 
 
+def parse_ml(text: str, field: str) -> float:
+    """A volume in mL as the lab writes it: ``750``, ``750 mL``, ``1,200 mL``. A volume in
+    litres is refused with its value in mL (a unit is never converted unasked); a negative
+    or non-numeric volume says what a volume is, not how to write a cell count."""
+    number = text.strip()
+    unit = "mL"
+    if number.lower().endswith("ml"):
+        number = number[:-2]
+    elif number.lower().endswith("l"):
+        number, unit = number[:-1], "L"
+    number = number.strip()
+    if number.startswith("-"):
+        raise RuleViolation(field, "volume-range", f"{text!r}: a volume is more than 0 mL")
+    try:
+        value = parse_decimal(number, field)
+    except RuleViolation:
+        raise RuleViolation(
+            field, "number-format", f"{text!r} is not a volume; write mL, e.g. 750 or 750 mL"
+        ) from None
+    if unit == "L":
+        raise RuleViolation(
+            field, "wrong-unit", f"{text!r}: write the volume in mL ({float(value) * 1000:g} mL)"
+        )
+    return float(value)
+
+
 def parse_cells(text: str, field: str) -> int:
     """A cell count: a whole, positive number no larger than ``MAX_CELLS``."""
     if text.strip().startswith(("-", "\u2212")):

@@ -51,6 +51,27 @@ def test_negative_zero_or_unreadable_counts(home: Home, lot: str, total: str, li
     refused(home, ["count", "add", lot, "--day", "1", f"--total={total}", "--viable", "1e8"], line)
 
 
+@pytest.mark.parametrize(
+    ("volume", "line"),
+    [
+        ("0.75 L", "refused: volume_ml: '0.75 L': write the volume in mL (750 mL) [wrong-unit]"),
+        ("-5", "refused: volume_ml: '-5': a volume is more than 0 mL [volume-range]"),
+        (
+            "lots",
+            "refused: volume_ml: 'lots' is not a volume; write mL, e.g. 750 or 750 mL "
+            "[number-format]",
+        ),
+    ],
+)
+def test_a_culture_volume_is_in_ml_and_its_message_is_about_volumes(
+    home: Home, lot: str, volume: str, line: str
+):
+    """The volume's message is a volume's (it quoted the cell-count hint "1.2e9, 1.2x10^9"),
+    and litres are refused naming the mL, never converted unasked."""
+    args = ["count", "add", lot, "--day", "1", "--total", "2e8", "--viable", "1.8e8"]
+    refused(home, [*args, f"--volume-ml={volume}"], line)
+
+
 def test_date_before_day0(home: Home, lot: str):
     d = home.day(12)
     refused(

@@ -7,7 +7,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from mfg.domain.dates import parse_date
-from mfg.domain.numbers import format_cells_short, format_pct, parse_cells, parse_decimal
+from mfg.domain.numbers import format_cells_short, format_pct, parse_cells, parse_ml
 from tui.screens._form import WARNING, EntryForm, FormField
 from tui.workers import ui
 
@@ -26,7 +26,7 @@ def parse_when(text: str, today: date) -> tuple[str, Any]:
 
 
 def parse_volume(text: str, today: date) -> float:
-    return float(parse_decimal(text.lower().removesuffix("ml").strip(), "volume_ml"))
+    return parse_ml(text, "volume_ml")
 
 
 class CountForm(EntryForm[bool]):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
-from mfg.domain import import_rows
+from mfg.domain import import_rows, import_subjects
 from mfg.domain.import_rows import (
     BASE_COLUMNS,
     Errors,
@@ -90,9 +90,9 @@ def _validated(
         raise RuleViolation("file", "file-empty", "the file has no lots")
     existing = _existing_subjects(session, rows)
     _check_lots_not_here(session, rows, errors)
-    new_subjects = import_rows.check_subjects(rows, existing, errors)
+    new_subjects = import_subjects.check_subjects(rows, existing, errors)
     if new_subjects:
-        import_rows.check_lookalikes(
+        import_subjects.check_lookalikes(
             new_subjects,
             session.exec(select(Subject.subject_id)).all(),
             session.exec(select(Subject.site).distinct()).all(),

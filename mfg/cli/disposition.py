@@ -81,7 +81,7 @@ def disposition(
     cli.emit(
         sig,
         lambda: cli.out.print(
-            f"{lot.upper()} {sig.decision.replace('_', ' ')}; signed by {rich_inert(sig.printed_name)} "
+            f"{r.lot_number} {sig.decision.replace('_', ' ')}; signed by {rich_inert(sig.printed_name)} "
             f"({sig.username}) at {sig.signed_at:%Y-%m-%d %H:%M:%S} UTC, meaning "
             f"'{sig.meaning}'; record SHA-256 {sig.record_hash[:16]}..."
         ),

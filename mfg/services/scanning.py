@@ -23,6 +23,7 @@ from mfg.domain import identity, isbt128
 from mfg.domain.ids import coi_from_content, parse_coi
 from mfg.domain.lifecycle import NOT_FOR_INFUSION
 from mfg.errors import RuleViolation
+from mfg.services import trail_disposition
 from mfg.services.lots import current_harvest, product_for_lot
 from mfg.services.release_read import holds
 from mfg.services.therapy import lot_coi
@@ -277,6 +278,10 @@ def scan(
         product = product_for_lot(db, s, r.lot)
         coi = lot_coi(s, r.lot)
         hold = holds.status_in(s, r.lot)
+        forged = trail_disposition.problem(s, db.audit_keyring(), r.lot)
+        stops = _never_issued(r.lot.state) + (
+            (f"{forged}: changed outside CellTrail? QA: mfg audit verify",) if forged else ()
+        )
         warnings = outdated_content(s, db, r)
         if r.first_print is None:
             warnings += ("a lone CoI names the therapy event, not a container: no bag checked",)
@@ -299,6 +304,6 @@ def scan(
             times_printed=r.times_printed,
             checks=r.checks,
             warnings=warnings,
-            on_hold=hold.on_hold or r.lot.state in NOT_FOR_INFUSION,
-            hold_reasons=tuple(x.message for x in hold.active) + _never_issued(r.lot.state),
+            on_hold=hold.on_hold or bool(stops),
+            hold_reasons=tuple(x.message for x in hold.active) + stops,
         )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from mfg.errors import RuleViolation
-from mfg.services import custody, holds, release
+from mfg.services import custody, holds, release, scanning
 from mfg.services import labels as label_svc
 from mfg.store.tables import AuditEvent, CustodyEvent
 from tests.release.conftest import PASSING, enter, harvested, sign
@@ -81,3 +81,77 @@ def test_a_lot_set_released_in_sql_without_any_disposition_is_held(db, actors) -
     status = holds.status(lot, db=db, actor=tech)
     assert [r.code for r in status.active] == ["state-unsigned"], status
     assert "says nothing" in status.summary
+
+
+def _rejected_bag_in_the_tank(db, actors) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    tech = actors["tech"]
+    lot = harvested(db, actors)
+    enter(db, actors, lot, PASSING)
+    world.approve_label_layouts(db, NOW)
+    printed = label_svc.print_labels(
+        label_svc.PrintLabels(lot, "dose-bag"), db=db, actor=tech, now=NOW
+    )
+    sign(db, actors, lot, "reject", reason="endotoxin OOS found on review")
+    custody.store_bag(printed.payloads[0], LOC, db=db, actor=tech, now=NOW)
+    return lot, printed.payloads[0]
+
+
+def _released_in_sql(db, lot: str) -> None:  # type: ignore[no-untyped-def]
+    sql(db, "UPDATE lot SET state = 'released' WHERE lot_number = :n", n=lot)
+    sql(db, "UPDATE disposition SET decision = 'released'")
+    sql(db, "UPDATE signature SET meaning = 'released'")
+
+
+def test_a_rejection_rewritten_as_a_release_in_three_columns_issues_nothing(db, actors) -> None:  # type: ignore[no-untyped-def]
+    """The state, the disposition's decision and the signature's meaning set to released in
+    SQL left no hold (the hold compared the state with the same edited table) and the bag was
+    issued. The keyed trail's last disposition event says rejected: the scan says stop, and the
+    issue is refused, writing nothing."""
+    tech = actors["tech"]
+    lot, bag = _rejected_bag_in_the_tank(db, actors)
+    _released_in_sql(db, lot)
+    assert not holds.status(lot, db=db, actor=tech).on_hold  # what the tables alone say
+    seen = scanning.scan(bag, db=db, actor=tech)
+    assert seen.on_hold
+    assert any("last signed disposition of it says rejected" in r for r in seen.hold_reasons)
+    before = (count(db, CustodyEvent), count(db, AuditEvent))
+    said = _refused(lambda: custody.issue_bag(bag, db=db, actor=tech, now=LATER), "lot-on-hold")
+    assert "its audit trail's last signed disposition of it says rejected" in said, said
+    assert "changed outside CellTrail" in said and "do not issue" in said
+    assert (count(db, CustodyEvent), count(db, AuditEvent)) == before
+
+
+def test_a_disposition_event_added_in_sql_fails_its_keyed_hash(db, actors) -> None:  # type: ignore[no-untyped-def]
+    """A tamperer who also appends a 'lot.disposition' event saying released cannot give it the
+    keyed hash (the key is outside the database): the step is refused."""
+    tech = actors["tech"]
+    lot, bag = _rejected_bag_in_the_tank(db, actors)
+    _released_in_sql(db, lot)
+    sql(
+        db,
+        "INSERT INTO auditevent (seq, at, username, action, entity, entity_id, lot_number, "
+        "old_values, new_values, reason, prev_hash, hash, key_id) "
+        "SELECT (SELECT max(seq) FROM auditevent) + 1, at, username, action, entity, entity_id, "
+        'lot_number, old_values, \'{"decision":"released"}\', reason, '
+        "(SELECT hash FROM auditevent ORDER BY seq DESC LIMIT 1), :fake, key_id FROM auditevent "
+        "WHERE action = 'lot.disposition' AND lot_number = :n",
+        n=lot,
+        fake="f" * 64,
+    )
+    said = _refused(lambda: custody.issue_bag(bag, db=db, actor=tech, now=LATER), "lot-on-hold")
+    assert "last disposition event of it fails its keyed hash" in said, said
+
+
+def test_a_released_lot_issues_with_its_disposition_in_the_trail(db, actors) -> None:  # type: ignore[no-untyped-def]
+    tech = actors["tech"]
+    lot = harvested(db, actors)
+    enter(db, actors, lot, PASSING)
+    world.approve_label_layouts(db, NOW)
+    printed = label_svc.print_labels(
+        label_svc.PrintLabels(lot, "dose-bag"), db=db, actor=tech, now=NOW
+    )
+    sign(db, actors, lot, "release")
+    bag = printed.payloads[0]
+    custody.store_bag(bag, LOC, db=db, actor=tech, now=NOW)
+    assert not scanning.scan(bag, db=db, actor=tech).on_hold
+    assert custody.issue_bag(bag, db=db, actor=tech, now=LATER).state == "issued"

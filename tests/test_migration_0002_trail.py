@@ -122,6 +122,12 @@ def test_an_upgraded_01_database_with_renamed_ids_verifies(upgraded_db):
     assert why["qa.dup2"].endswith("; deactivated")
     assert [e[2] for e in events if e[1] == "lot.hold_placed"] == ["lothold", "lothold"]
     assert holds.status("BH002-26-0002", db=upgraded_db, actor=QA).on_hold
+    # registered for 's-003' and ' s-004' as 0.1 let them in: the renames 0002 recorded are
+    # followed, so only the collision's hold stands (no trail-mismatch)
+    assert [r.code for r in holds.status("BH002-26-0002", db=upgraded_db, actor=QA).active] == [
+        "manual"
+    ]
+    assert not holds.status("BH002-26-0003", db=upgraded_db, actor=QA).on_hold
     r = audit_trail.verify(db=upgraded_db, actor=QA)
     assert r.ok, (r.problem, r.record_problems)
     # users, subjects, lots, holds, zone, and 0005's therapy event of each lot

@@ -19,7 +19,7 @@ from mfg.domain.custody import BagState, CustodyAction, Location
 from mfg.domain.lifecycle import LotState
 from mfg.domain.reasons import require_reason
 from mfg.errors import RuleViolation
-from mfg.services import coa_service, trail_disposition
+from mfg.services import coa_service, trail_anchor
 from mfg.services.labels import Resolved, resolve_payload
 from mfg.services.lots import current_harvest, get_lot_row
 from mfg.services.release_read import holds
@@ -233,7 +233,7 @@ def issue_bag(
 
     def check(s: Session, r: Resolved, bag: DoseBag) -> dict[str, object]:
         st = holds.check_not_on_hold(s, r.lot, "issue")
-        trail_disposition.check(s, db.audit_keyring(), r.lot, "issue")
+        trail_anchor.check(s, db.audit_keyring(), r.lot, r.subject, "issue")
         harvest = current_harvest(s, r.lot)
         custody.check_issuable(
             r.lot.lot_number, r.lot.state, harvest.expires_on if harvest else None, db.today(now)
@@ -252,7 +252,7 @@ def issue_bag(
 def thaw_bag(payload: str, *, db: Database, actor: Actor, now: datetime) -> BagView:
     def check(s: Session, r: Resolved, bag: DoseBag) -> dict[str, object]:
         st = holds.check_not_on_hold(s, r.lot, "thaw")
-        trail_disposition.check(s, db.audit_keyring(), r.lot, "thaw")
+        trail_anchor.check(s, db.audit_keyring(), r.lot, r.subject, "thaw")
         custody.check_still_released(r.lot.lot_number, r.lot.state)
         return holds.oos_details(st)
 
@@ -269,7 +269,7 @@ def infuse_bag(
     def check(s: Session, r: Resolved, bag: DoseBag) -> dict[str, object]:
         custody.check_patient(subject_id, r.subject.subject_id)
         st = holds.check_not_on_hold(s, r.lot, "infuse")
-        trail_disposition.check(s, db.audit_keyring(), r.lot, "infuse")
+        trail_anchor.check(s, db.audit_keyring(), r.lot, r.subject, "infuse")
         custody.check_still_released(r.lot.lot_number, r.lot.state)
         if bag.state != BagState.THAWED or bag.thawed_at is None:
             return holds.oos_details(st)

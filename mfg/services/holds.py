@@ -5,6 +5,7 @@ What a lot's holds are is read by ``mfg.services.release_read.holds`` (re-export
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
@@ -14,8 +15,10 @@ from sqlmodel import col, select
 
 from mfg.audit import canonical_json
 from mfg.domain import holds as rules
+from mfg.domain.holds import HoldReason
 from mfg.domain.reasons import require_reason
 from mfg.errors import RuleViolation
+from mfg.services import trail_anchor
 from mfg.services.lots import get_lot_row
 from mfg.services.release_read.holds import (
     RELEASES,
@@ -31,7 +34,7 @@ from mfg.services.release_read.holds import (
 )
 from mfg.services.subjects import get_subject_row
 from mfg.services.uow import Actor, Database
-from mfg.store.tables import Lot, LotHold, OosAdministration
+from mfg.store.tables import Lot, LotHold, OosAdministration, Subject
 
 __all__ = [
     "HoldStatus",
@@ -53,9 +56,21 @@ PHYSICIAN_MAX = 200
 
 
 def status(lot_number: str, *, db: Database, actor: Actor) -> HoldStatus:
+    """The lot's holds, and (``trail-mismatch``) what its row says against its keyed audit
+    trail: the subject it was registered for, the decision it was last signed with
+    (``trail_anchor``; a custody step and a scan refuse on the same lines)."""
     actor.require("lot.read")
     with db.read() as s:
-        return status_in(s, get_lot_row(s, lot_number))
+        lot = get_lot_row(s, lot_number)
+        st = status_in(s, lot)
+        subject = s.get(Subject, lot.subject_pk)
+        if subject is None:
+            return st
+        # a state-only edit is already state-unsigned: its trail line would say it again
+        unsigned = any(r.code == "state-unsigned" for r in st.reasons)
+        found = trail_anchor.problems(s, db.audit_keyring(), lot, subject, not unsigned)
+        extra = tuple(HoldReason("trail-mismatch", why, None) for why in found)
+        return dataclasses.replace(st, reasons=st.reasons + extra) if extra else st
 
 
 def subject_holds(subject_id: str, *, db: Database, actor: Actor) -> tuple[HoldStatus, ...]:

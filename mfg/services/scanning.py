@@ -23,7 +23,7 @@ from mfg.domain import identity, isbt128
 from mfg.domain.ids import coi_from_content, parse_coi
 from mfg.domain.lifecycle import NOT_FOR_INFUSION
 from mfg.errors import RuleViolation
-from mfg.services import trail_disposition
+from mfg.services import trail_anchor
 from mfg.services.lots import current_harvest, product_for_lot
 from mfg.services.release_read import holds
 from mfg.services.therapy import lot_coi
@@ -278,9 +278,8 @@ def scan(
         product = product_for_lot(db, s, r.lot)
         coi = lot_coi(s, r.lot)
         hold = holds.status_in(s, r.lot)
-        forged = trail_disposition.problem(s, db.audit_keyring(), r.lot)
-        stops = _never_issued(r.lot.state) + (
-            (f"{forged}: changed outside CellTrail? QA: mfg audit verify",) if forged else ()
+        stops = _never_issued(r.lot.state) + trail_anchor.problems(
+            s, db.audit_keyring(), r.lot, r.subject
         )
         warnings = outdated_content(s, db, r)
         if r.first_print is None:

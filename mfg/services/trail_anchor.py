@@ -1,78 +1,162 @@
-"""A released lot's state, held to the disposition its keyed audit trail records.
+"""What a bag's issue and infusion stand on, held to the keyed audit trail, not to columns.
 
-A hostile trial's question, answered in SQL (2026-12-05): a rejected lot whose ``lot.state``
-was set to ``released``, whose disposition row's ``decision`` to ``released`` and whose
-signature's ``meaning`` to ``released`` had no hold left (``state-unsigned`` compares the state
-with the disposition table, which the same edit changed), and its bag was issued. Three columns
-anyone with SQL access can write. The audit trail's events are not: each carries an HMAC under
-the site's audit key, which is kept outside the database.
+Two hostile questions, answered in SQL (2026-12-05):
+- a rejected lot whose ``lot.state`` was set to ``released``, whose disposition row's
+  ``decision`` to ``released`` and whose signature's ``meaning`` to ``released`` had no hold
+  left (``state-unsigned`` compares the state with the disposition table, which the same edit
+  changed), and its bag was issued;
+- a lot whose ``subject_pk`` was pointed at another subject had its bag issued, thawed and
+  infused into that other patient: the bedside check compares the patient's id with the
+  subject the lot's row points to.
 
-So before a bag of a (conditionally) released lot is issued, thawed or infused, and when its
-label is scanned, the lot's last ``lot.disposition`` event is read and its keyed hash recomputed
-from its stored columns (the text ``mfg audit verify`` hashes, built by the database:
-``audit.message_sql``). The step goes ahead only if that event is authentic and its decision
-is the lot's state. One indexed read and one HMAC; the whole chain stays ``mfg audit verify``'s
+Columns anyone with SQL access can write. The audit trail's events are not: each carries an
+HMAC under the site's audit key, which is kept outside the database. So before a bag is issued,
+thawed or infused, and when its label is scanned, the lot's ``lot.registered`` event and (for a
+released lot) its last ``lot.disposition`` event are read, and each one's keyed hash is
+recomputed from its stored columns (the text ``mfg audit verify`` hashes, built by the
+database: ``audit.message_sql``). The step goes ahead only if the events are authentic, the
+registration names the subject the bag is checked against and the disposition's decision is
+the lot's state. Two indexed reads and two HMACs; the whole chain stays ``mfg audit verify``'s
 work (an event deleted from the middle of the trail, under dropped triggers, is found there).
 """
 
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from sqlalchemy import text
 from sqlmodel import Session
 
 from mfg import audit
 from mfg.auditkey import Keyring
+from mfg.domain import identity
 from mfg.domain.canonical import decode_json
 from mfg.domain.lifecycle import LotState
 from mfg.errors import RuleViolation
-from mfg.store.tables import Lot
+from mfg.store.tables import Lot, Subject
 
 _RELEASES = frozenset({LotState.RELEASED.value, LotState.CONDITIONALLY_RELEASED.value})
+ADVICE = "changed outside CellTrail? QA: mfg audit verify"
 
 
-def _last_disposition_sql(dialect: str) -> str:
+def _last_event_sql(dialect: str) -> str:
     return (
         "SELECT prev_hash, hash, key_id, new_values, "
         f"{audit.message_sql(dialect)} AS message FROM auditevent "
-        "WHERE lot_number = :lot AND action = 'lot.disposition' ORDER BY seq DESC LIMIT 1"
+        "WHERE lot_number = :lot AND action = :action ORDER BY seq DESC LIMIT 1"
     )
 
 
-def problem(session: Session, ring: Keyring, lot: Lot) -> str | None:
+def _keyed(ring: Keyring, prev_hash: str, stored: str, key_id: str, message: str) -> bool:
+    """Whether a stored event's hash is the keyed hash of its stored columns (``message``)."""
+    mac = ring.mac(key_id or "")
+    return mac is not None and hmac.compare_digest(
+        audit.keyed_hash(mac, prev_hash or "", message or ""), stored or ""
+    )
+
+
+def _authentic(session: Session, ring: Keyring, lot: Lot, action: str) -> dict[str, Any] | str:
+    """The new values of the lot's last ``action`` event when its keyed hash holds; else why
+    not, as the end of a sentence about the lot's audit trail."""
+    conn = session.connection()
+    row = conn.execute(
+        text(_last_event_sql(conn.dialect.name)), {"lot": lot.lot_number, "action": action}
+    ).first()
+    if row is None:
+        return f"its audit trail has no {action} event of it"
+    prev_hash, stored, key_id, new_values, message = row
+    if not _keyed(ring, prev_hash, stored, key_id, message):
+        return f"its audit trail's last {action} event of it fails its keyed hash"
+    values = decode_json(new_values or "")
+    return values if isinstance(values, dict) else {}
+
+
+def disposition_problem(session: Session, ring: Keyring, lot: Lot) -> str | None:
     """Why the lot's (conditionally) released state is not what the last disposition in its
     keyed audit trail says; None when it is, or when the lot is not released (nothing is issued
     from it then) or historical (never issued)."""
     if lot.state not in _RELEASES or lot.historical:
         return None
-    conn = session.connection()
-    row = conn.execute(
-        text(_last_disposition_sql(conn.dialect.name)), {"lot": lot.lot_number}
-    ).first()
-    said = f"the lot is {lot.state}, but its audit trail"
-    if row is None:
-        return f"{said} records no signed disposition of it"
-    prev_hash, stored, key_id, new_values, message = row
-    mac = ring.mac(key_id or "")
-    if mac is None or not hmac.compare_digest(
-        audit.keyed_hash(mac, prev_hash or "", message or ""), stored or ""
-    ):
-        return f"{said}'s last disposition event of it fails its keyed hash"
-    values = decode_json(new_values or "")
-    decision = values.get("decision") if isinstance(values, dict) else None
+    said = _authentic(session, ring, lot, "lot.disposition")
+    head = f"the lot is {lot.state}, but "
+    if isinstance(said, str):
+        return head + said
+    decision = said.get("decision")
     if decision != lot.state:
-        return f"{said}'s last signed disposition of it says {decision or 'nothing'}"
+        return f"{head}its audit trail's last signed disposition of it says {decision or 'nothing'}"
     return None
 
 
-def check(session: Session, ring: Keyring, lot: Lot, doing: str) -> None:
-    """Refuse a custody step (``doing``: issue, thaw, infuse) when ``problem`` names one."""
-    why = problem(session, ring, lot)
-    if why is not None:
+def subject_problem(session: Session, ring: Keyring, lot: Lot, subject: Subject) -> str | None:
+    """Why the subject the lot's row points to is not the one its keyed registration event
+    names; None when it is, or for a historical lot (never issued: it was imported, not
+    registered)."""
+    if lot.historical:
+        return None
+    said = _authentic(session, ring, lot, "lot.registered")
+    head = f"the lot's row names subject {subject.subject_id}, but "
+    if isinstance(said, str):
+        return head + said
+    registered = said.get("subject_id")
+    if _canonical(registered) == subject.subject_id:
+        return None
+    if isinstance(registered, str) and registered in _renamed_from(session, ring, subject):
+        return None
+    return f"{head}it was registered for subject {registered or 'nobody'}"
+
+
+def _renamed_from(session: Session, ring: Keyring, subject: Subject) -> set[str]:
+    """The ids the subject had before migration 0002 renamed it (``s-003`` made ``S-003.DUP2``,
+    `` s-004`` made ``S-004``), from that migration's keyed events: a lot registered under the
+    old id is still the subject's. Read only when the ids differ (no index serves it)."""
+    conn = session.connection()
+    rows = conn.execute(
+        text(
+            "SELECT prev_hash, hash, key_id, old_values, "
+            f"{audit.message_sql(conn.dialect.name)} AS message FROM auditevent "
+            "WHERE action = 'identity.canonicalised' AND entity = 'subject' AND entity_id = :sid"
+        ),
+        {"sid": subject.subject_id},
+    ).all()
+    out: set[str] = set()
+    for prev_hash, stored, key_id, old_values, message in rows:
+        if not _keyed(ring, prev_hash, stored, key_id, message):
+            continue
+        old = decode_json(old_values or "")
+        if isinstance(old, dict) and isinstance(old.get("subject_id"), str):
+            out.add(old["subject_id"])
+    return out
+
+
+def _canonical(subject_id: object) -> str | None:
+    """A registered subject id in today's canonical form (a lot of CellTrail 0.1 recorded
+    ``s-003`` as typed; migration 0002 made the subject ``S-003``); None if it is none."""
+    try:
+        return identity.subject_id(subject_id) if isinstance(subject_id, str) else None
+    except RuleViolation:
+        return None
+
+
+def problems(
+    session: Session, ring: Keyring, lot: Lot, subject: Subject, disposition: bool = True
+) -> tuple[str, ...]:
+    """Every way the lot's row differs from what its keyed audit trail recorded, as stop lines
+    (``disposition``: the released state checked too)."""
+    found = (
+        subject_problem(session, ring, lot, subject),
+        disposition_problem(session, ring, lot) if disposition else None,
+    )
+    return tuple(f"{p}: {ADVICE}" for p in found if p is not None)
+
+
+def check(session: Session, ring: Keyring, lot: Lot, subject: Subject, doing: str) -> None:
+    """Refuse a custody step (``doing``: issue, thaw, infuse) when ``problems`` names one."""
+    found = problems(session, ring, lot, subject)
+    if found:
         raise RuleViolation(
             "lot",
             "lot-on-hold",
-            f"HOLD: lot {lot.lot_number}: {why}: changed outside CellTrail? do not {doing} its "
-            "bags; return them to QA (QA: mfg audit verify)",
+            f"HOLD: lot {lot.lot_number}: do not {doing} its bags; return them to QA "
+            f"({'; '.join(found)})",
         )

@@ -110,7 +110,9 @@ def test_a_rejection_rewritten_as_a_release_in_three_columns_issues_nothing(db, 
     tech = actors["tech"]
     lot, bag = _rejected_bag_in_the_tank(db, actors)
     _released_in_sql(db, lot)
-    assert not holds.status(lot, db=db, actor=tech).on_hold  # what the tables alone say
+    status = holds.status(lot, db=db, actor=tech)  # what `mfg hold show` and the lot's screen say
+    assert [r.code for r in status.active] == ["trail-mismatch"], status
+    assert "last signed disposition of it says rejected" in status.summary
     seen = scanning.scan(bag, db=db, actor=tech)
     assert seen.on_hold
     assert any("last signed disposition of it says rejected" in r for r in seen.hold_reasons)
@@ -139,7 +141,7 @@ def test_a_disposition_event_added_in_sql_fails_its_keyed_hash(db, actors) -> No
         fake="f" * 64,
     )
     said = _refused(lambda: custody.issue_bag(bag, db=db, actor=tech, now=LATER), "lot-on-hold")
-    assert "last disposition event of it fails its keyed hash" in said, said
+    assert "last lot.disposition event of it fails its keyed hash" in said, said
 
 
 def test_a_released_lot_issues_with_its_disposition_in_the_trail(db, actors) -> None:  # type: ignore[no-untyped-def]
@@ -155,3 +157,42 @@ def test_a_released_lot_issues_with_its_disposition_in_the_trail(db, actors) -> 
     custody.store_bag(bag, LOC, db=db, actor=tech, now=NOW)
     assert not scanning.scan(bag, db=db, actor=tech).on_hold
     assert custody.issue_bag(bag, db=db, actor=tech, now=LATER).state == "issued"
+
+
+def test_a_lot_pointed_at_another_subject_in_sql_is_infused_into_nobody(db, actors) -> None:  # type: ignore[no-untyped-def]
+    """One column, ``lot.subject_pk``, pointed at another subject made S-001's bag pass the
+    bedside check for S-002 (issued, thawed, infused). The lot's keyed registration event names
+    S-001: the scan says stop, and every custody step is refused, writing nothing."""
+    tech = actors["tech"]
+    lot = harvested(db, actors)
+    world.subject(db, tech, "S-002")
+    enter(db, actors, lot, PASSING)
+    world.approve_label_layouts(db, NOW)
+    printed = label_svc.print_labels(
+        label_svc.PrintLabels(lot, "dose-bag"), db=db, actor=tech, now=NOW
+    )
+    sign(db, actors, lot, "release")
+    bag = printed.payloads[0]
+    custody.store_bag(bag, LOC, db=db, actor=tech, now=NOW)
+    sql(db, "UPDATE lot SET subject_pk = (SELECT id FROM subject WHERE subject_id = 'S-002')")
+    seen = scanning.scan(bag, db=db, actor=tech)
+    assert seen.subject_id == "S-002" and seen.on_hold
+    stop = "the lot's row names subject S-002, but it was registered for subject S-001"
+    assert any(stop in r for r in seen.hold_reasons), seen.hold_reasons
+    status = holds.status(lot, db=db, actor=tech)
+    assert [r.code for r in status.active] == ["trail-mismatch"] and stop in status.summary
+    before = (count(db, CustodyEvent), count(db, AuditEvent))
+    for step in (
+        lambda: custody.issue_bag(bag, db=db, actor=tech, now=LATER, subject_id="S-002"),
+        lambda: custody.issue_bag(bag, db=db, actor=tech, now=LATER),
+    ):
+        assert stop in _refused(step, "lot-on-hold")
+    assert (count(db, CustodyEvent), count(db, AuditEvent)) == before
+    sql(db, "UPDATE lot SET subject_pk = (SELECT id FROM subject WHERE subject_id = 'S-001')")
+    custody.issue_bag(bag, db=db, actor=tech, now=LATER, subject_id="S-001")
+    custody.thaw_bag(bag, db=db, actor=tech, now=LATER)
+    sql(db, "UPDATE lot SET subject_pk = (SELECT id FROM subject WHERE subject_id = 'S-002')")
+    said = _refused(
+        lambda: custody.infuse_bag(bag, "S-002", db=db, actor=tech, now=LATER), "lot-on-hold"
+    )
+    assert stop in said and "do not infuse" in said

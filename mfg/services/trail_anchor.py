@@ -80,7 +80,7 @@ def disposition_problem(session: Session, ring: Keyring, lot: Lot) -> str | None
         return None
     said = _authentic(session, ring, lot, "lot.disposition")
     head = f"the lot is {lot.state}, but "
-    if isinstance(said, str):
+    if isinstance(said, str):  # no event, or one that fails its keyed hash
         return head + said
     decision = said.get("decision")
     if decision != lot.state:

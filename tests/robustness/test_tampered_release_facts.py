@@ -53,15 +53,7 @@ def test_a_failing_result_stored_as_pass_is_no_release(db, actors) -> None:  # t
 def test_a_rejected_lot_set_released_in_sql_is_held(db, actors) -> None:  # type: ignore[no-untyped-def]
     """The trial's case: rejected at its first disposition, its bags labelled and stored."""
     tech = actors["tech"]
-    lot = harvested(db, actors)
-    enter(db, actors, lot, PASSING)
-    world.approve_label_layouts(db, NOW)
-    printed = label_svc.print_labels(
-        label_svc.PrintLabels(lot, "dose-bag"), db=db, actor=tech, now=NOW
-    )  # labelled in quarantine, then rejected
-    sign(db, actors, lot, "reject", reason="endotoxin OOS found on review")
-    bag = printed.payloads[0]
-    custody.store_bag(bag, LOC, db=db, actor=tech, now=NOW)
+    lot, bag = _rejected_bag_in_the_tank(db, actors)  # labelled in quarantine, then rejected
     _refused(lambda: custody.issue_bag(bag, db=db, actor=tech, now=LATER), "lot-not-released")
     sql(db, "UPDATE lot SET state = 'released' WHERE lot_number = :n", n=lot)
     status = holds.status(lot, db=db, actor=tech)
@@ -83,7 +75,8 @@ def test_a_lot_set_released_in_sql_without_any_disposition_is_held(db, actors) -
     assert "says nothing" in status.summary
 
 
-def _rejected_bag_in_the_tank(db, actors) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+def _bag_in_the_tank(db, actors, decision: str, reason: str = "") -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """A lot labelled in quarantine, then signed ``decision``, one bag stored: (lot, payload)."""
     tech = actors["tech"]
     lot = harvested(db, actors)
     enter(db, actors, lot, PASSING)
@@ -91,9 +84,13 @@ def _rejected_bag_in_the_tank(db, actors) -> tuple[str, str]:  # type: ignore[no
     printed = label_svc.print_labels(
         label_svc.PrintLabels(lot, "dose-bag"), db=db, actor=tech, now=NOW
     )
-    sign(db, actors, lot, "reject", reason="endotoxin OOS found on review")
+    sign(db, actors, lot, decision, **({"reason": reason} if reason else {}))
     custody.store_bag(printed.payloads[0], LOC, db=db, actor=tech, now=NOW)
     return lot, printed.payloads[0]
+
+
+def _rejected_bag_in_the_tank(db, actors) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    return _bag_in_the_tank(db, actors, "reject", "endotoxin OOS found on review")
 
 
 def _released_in_sql(db, lot: str) -> None:  # type: ignore[no-untyped-def]
@@ -146,15 +143,7 @@ def test_a_disposition_event_added_in_sql_fails_its_keyed_hash(db, actors) -> No
 
 def test_a_released_lot_issues_with_its_disposition_in_the_trail(db, actors) -> None:  # type: ignore[no-untyped-def]
     tech = actors["tech"]
-    lot = harvested(db, actors)
-    enter(db, actors, lot, PASSING)
-    world.approve_label_layouts(db, NOW)
-    printed = label_svc.print_labels(
-        label_svc.PrintLabels(lot, "dose-bag"), db=db, actor=tech, now=NOW
-    )
-    sign(db, actors, lot, "release")
-    bag = printed.payloads[0]
-    custody.store_bag(bag, LOC, db=db, actor=tech, now=NOW)
+    _, bag = _bag_in_the_tank(db, actors, "release")
     assert not scanning.scan(bag, db=db, actor=tech).on_hold
     assert custody.issue_bag(bag, db=db, actor=tech, now=LATER).state == "issued"
 
@@ -164,16 +153,8 @@ def test_a_lot_pointed_at_another_subject_in_sql_is_infused_into_nobody(db, acto
     bedside check for S-002 (issued, thawed, infused). The lot's keyed registration event names
     S-001: the scan says stop, and every custody step is refused, writing nothing."""
     tech = actors["tech"]
-    lot = harvested(db, actors)
+    lot, bag = _bag_in_the_tank(db, actors, "release")
     world.subject(db, tech, "S-002")
-    enter(db, actors, lot, PASSING)
-    world.approve_label_layouts(db, NOW)
-    printed = label_svc.print_labels(
-        label_svc.PrintLabels(lot, "dose-bag"), db=db, actor=tech, now=NOW
-    )
-    sign(db, actors, lot, "release")
-    bag = printed.payloads[0]
-    custody.store_bag(bag, LOC, db=db, actor=tech, now=NOW)
     sql(db, "UPDATE lot SET subject_pk = (SELECT id FROM subject WHERE subject_id = 'S-002')")
     seen = scanning.scan(bag, db=db, actor=tech)
     assert seen.subject_id == "S-002" and seen.on_hold

@@ -1,23 +1,27 @@
 """What a bag's issue and infusion stand on, held to the keyed audit trail, not to columns.
 
-Two hostile questions, answered in SQL (2026-12-05):
+Three hostile questions, answered in SQL (2026-12-05):
 - a rejected lot whose ``lot.state`` was set to ``released``, whose disposition row's
   ``decision`` to ``released`` and whose signature's ``meaning`` to ``released`` had no hold
   left (``state-unsigned`` compares the state with the disposition table, which the same edit
   changed), and its bag was issued;
 - a lot whose ``subject_pk`` was pointed at another subject had its bag issued, thawed and
   infused into that other patient: the bedside check compares the patient's id with the
-  subject the lot's row points to.
+  subject the lot's row points to;
+- a released lot whose harvest's ``expires_on`` was moved years ahead, and its signature's
+  ``record_hash`` (an unkeyed SHA-256 of the signed record, which anyone can compute) computed
+  again over the edited record, had no hold left, and an expired bag was issued.
 
 Columns anyone with SQL access can write. The audit trail's events are not: each carries an
 HMAC under the site's audit key, which is kept outside the database. So before a bag is issued,
 thawed or infused, and when its label is scanned, the lot's ``lot.registered`` event and (for a
-released lot) its last ``lot.disposition`` event are read, and each one's keyed hash is
-recomputed from its stored columns (the text ``mfg audit verify`` hashes, built by the
-database: ``audit.message_sql``). The step goes ahead only if the events are authentic, the
-registration names the subject the bag is checked against and the disposition's decision is
-the lot's state. Two indexed reads and two HMACs; the whole chain stays ``mfg audit verify``'s
-work (an event deleted from the middle of the trail, under dropped triggers, is found there).
+released lot) its ``lot.disposition`` events are read, and each one's keyed hash is recomputed
+from its stored columns (the text ``mfg audit verify`` hashes, built by the database:
+``audit.message_sql``). The step goes ahead only if the events are authentic, the registration
+names the subject the bag is checked against, the last disposition's decision is the lot's
+state, and every signature of the lot carries a record hash a disposition event recorded. A
+few indexed reads and HMACs; the whole chain stays ``mfg audit verify``'s work (an event
+deleted from the middle of the trail, under dropped triggers, is found there).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import hmac
 from typing import Any
 
 from sqlalchemy import text
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from mfg import audit
 from mfg.auditkey import Keyring
@@ -34,17 +38,17 @@ from mfg.domain import identity
 from mfg.domain.canonical import decode_json
 from mfg.domain.lifecycle import LotState
 from mfg.errors import RuleViolation
-from mfg.store.tables import Lot, Subject
+from mfg.store.tables import Lot, Signature, Subject
 
 _RELEASES = frozenset({LotState.RELEASED.value, LotState.CONDITIONALLY_RELEASED.value})
 ADVICE = "changed outside CellTrail? QA: mfg audit verify"
 
 
-def _last_event_sql(dialect: str) -> str:
+def _events_sql(dialect: str) -> str:
     return (
-        "SELECT prev_hash, hash, key_id, new_values, "
+        "SELECT seq, prev_hash, hash, key_id, new_values, "
         f"{audit.message_sql(dialect)} AS message FROM auditevent "
-        "WHERE lot_number = :lot AND action = :action ORDER BY seq DESC LIMIT 1"
+        "WHERE lot_number = :lot AND action = :action ORDER BY seq"
     )
 
 
@@ -56,35 +60,55 @@ def _keyed(ring: Keyring, prev_hash: str, stored: str, key_id: str, message: str
     )
 
 
-def _authentic(session: Session, ring: Keyring, lot: Lot, action: str) -> dict[str, Any] | str:
-    """The new values of the lot's last ``action`` event when its keyed hash holds; else why
-    not, as the end of a sentence about the lot's audit trail."""
+def _authentic(
+    session: Session, ring: Keyring, lot: Lot, action: str
+) -> list[dict[str, Any]] | str:
+    """The new values of every ``action`` event of the lot, oldest first, when each one's keyed
+    hash holds; else why not, as the end of a sentence about the lot's audit trail."""
     conn = session.connection()
-    row = conn.execute(
-        text(_last_event_sql(conn.dialect.name)), {"lot": lot.lot_number, "action": action}
-    ).first()
-    if row is None:
+    rows = conn.execute(
+        text(_events_sql(conn.dialect.name)), {"lot": lot.lot_number, "action": action}
+    ).all()
+    if not rows:
         return f"its audit trail has no {action} event of it"
-    prev_hash, stored, key_id, new_values, message = row
-    if not _keyed(ring, prev_hash, stored, key_id, message):
-        return f"its audit trail's last {action} event of it fails its keyed hash"
-    values = decode_json(new_values or "")
-    return values if isinstance(values, dict) else {}
+    out: list[dict[str, Any]] = []
+    for seq, prev_hash, stored, key_id, new_values, message in rows:
+        if not _keyed(ring, prev_hash, stored, key_id, message):
+            return f"its audit trail's {action} event {seq} fails its keyed hash"
+        values = decode_json(new_values or "")
+        out.append(values if isinstance(values, dict) else {})
+    return out
 
 
 def disposition_problem(session: Session, ring: Keyring, lot: Lot) -> str | None:
-    """Why the lot's (conditionally) released state is not what the last disposition in its
-    keyed audit trail says; None when it is, or when the lot is not released (nothing is issued
-    from it then) or historical (never issued)."""
+    """Why the lot's (conditionally) released state is not what the dispositions in its keyed
+    audit trail say: the last one's decision must be the state, and every signature of the lot
+    must carry a record hash one of them recorded (a record edited in SQL, its signature's hash
+    computed again to match, signs nothing). None when all hold, or when the lot is not released
+    (nothing is issued from it then) or historical (never issued)."""
     if lot.state not in _RELEASES or lot.historical:
         return None
     said = _authentic(session, ring, lot, "lot.disposition")
     head = f"the lot is {lot.state}, but "
     if isinstance(said, str):  # no event, or one that fails its keyed hash
         return head + said
-    decision = said.get("decision")
+    decision = said[-1].get("decision")
     if decision != lot.state:
         return f"{head}its audit trail's last signed disposition of it says {decision or 'nothing'}"
+    signed = {
+        v["signature"].get("record_sha256") for v in said if isinstance(v.get("signature"), dict)
+    }
+    rows = session.exec(
+        select(Signature.id, Signature.record_hash)
+        .where(Signature.lot_pk == lot.id)
+        .order_by(col(Signature.id))
+    ).all()
+    for sig_id, record_hash in rows:
+        if record_hash not in signed:
+            return (
+                f"{head}its signature {sig_id} carries a record hash no signed disposition in its "
+                "audit trail recorded (the record it signed rewritten, and the hash with it?)"
+            )
     return None
 
 
@@ -98,7 +122,7 @@ def subject_problem(session: Session, ring: Keyring, lot: Lot, subject: Subject)
     head = f"the lot's row names subject {subject.subject_id}, but "
     if isinstance(said, str):
         return head + said
-    registered = said.get("subject_id")
+    registered = said[-1].get("subject_id")
     if _canonical(registered) == subject.subject_id:
         return None
     if isinstance(registered, str) and registered in _renamed_from(session, ring, subject):

@@ -10,12 +10,16 @@ so is on hold (``state-unsigned``): no issue, thaw or infusion. SQLite and Postg
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from sqlmodel import select
 
 from mfg.errors import RuleViolation
 from mfg.services import custody, holds, release, scanning
 from mfg.services import labels as label_svc
-from mfg.store.tables import AuditEvent, CustodyEvent
+from mfg.services.release_read.signatures import record_hash, signed_record
+from mfg.store.tables import AuditEvent, CustodyEvent, Lot
 from tests.release.conftest import PASSING, enter, harvested, sign
 from tests.robustness.support import sql
 from tests.services.test_holds import LATER, LOC, count
@@ -138,7 +142,8 @@ def test_a_disposition_event_added_in_sql_fails_its_keyed_hash(db, actors) -> No
         fake="f" * 64,
     )
     said = _refused(lambda: custody.issue_bag(bag, db=db, actor=tech, now=LATER), "lot-on-hold")
-    assert "last lot.disposition event of it fails its keyed hash" in said, said
+    assert "its audit trail's lot.disposition event" in said, said
+    assert "fails its keyed hash" in said, said
 
 
 def test_a_released_lot_issues_with_its_disposition_in_the_trail(db, actors) -> None:  # type: ignore[no-untyped-def]
@@ -177,3 +182,29 @@ def test_a_lot_pointed_at_another_subject_in_sql_is_infused_into_nobody(db, acto
         lambda: custody.infuse_bag(bag, "S-002", db=db, actor=tech, now=LATER), "lot-on-hold"
     )
     assert stop in said and "do not infuse" in said
+
+
+def test_an_expiry_moved_in_sql_with_its_signature_hashed_again_issues_nothing(db, actors) -> None:  # type: ignore[no-untyped-def]
+    """The signature's record hash is an unkeyed SHA-256 anyone can compute: an expired bag's
+    ``expires_on`` moved years ahead, and the signature's ``record_hash`` computed again over
+    the edited record, left no hold (the signature matched the record) and the bag was issued
+    4,000 days later. The keyed disposition event recorded the hash that was signed."""
+    tech = actors["tech"]
+    lot, bag = _bag_in_the_tank(db, actors, "release")
+    sql(db, "UPDATE harvest SET expires_on = :d", d=(LATER + timedelta(days=5000)).date())
+    assert "signature is broken" in holds.status(lot, db=db, actor=tech).summary
+    with db.read() as s:
+        row = s.exec(select(Lot)).one()
+        rehashed = record_hash(signed_record(s, row, frozenset()))
+    sql(db, "UPDATE signature SET record_hash = :h", h=rehashed)
+    status = holds.status(lot, db=db, actor=tech)
+    assert [r.code for r in status.active] == ["trail-mismatch"], status
+    assert "carries a record hash no signed disposition in its audit trail recorded" in (
+        status.summary
+    )
+    assert scanning.scan(bag, db=db, actor=tech).on_hold
+    before = (count(db, CustodyEvent), count(db, AuditEvent))
+    later = LATER + timedelta(days=4000)  # long after the expiry the harvest recorded
+    said = _refused(lambda: custody.issue_bag(bag, db=db, actor=tech, now=later), "lot-on-hold")
+    assert "signature" in said and "do not issue" in said
+    assert (count(db, CustodyEvent), count(db, AuditEvent)) == before

@@ -144,6 +144,7 @@ def _step(
         r, bag = _resolve_bag(s, db, payload)
         if action in HELD_STEPS:
             holds.check_not_on_hold(s, r.lot, action.value)
+            trail_anchor.check_bag(s, db.audit_keyring(), r.lot, bag, action.value)
         target = custody.check_step(bag.state, action)
         info: dict[str, object] = dict(details or {})
         if check is not None:

@@ -278,9 +278,11 @@ def scan(
         product = product_for_lot(db, s, r.lot)
         coi = lot_coi(s, r.lot)
         hold = holds.status_in(s, r.lot)
-        stops = _never_issued(r.lot.state) + trail_anchor.problems(
-            s, db.audit_keyring(), r.lot, r.subject
-        )
+        ring = db.audit_keyring()
+        stops = _never_issued(r.lot.state) + trail_anchor.problems(s, ring, r.lot, r.subject)
+        bag_stop = trail_anchor.bag_problem(s, ring, r.lot, r.bag) if r.bag else None
+        if bag_stop is not None:
+            stops += (f"{bag_stop}: {trail_anchor.ADVICE}",)
         warnings = outdated_content(s, db, r)
         if r.first_print is None:
             warnings += ("a lone CoI names the therapy event, not a container: no bag checked",)

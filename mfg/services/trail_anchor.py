@@ -1,6 +1,6 @@
 """What a bag's issue and infusion stand on, held to the keyed audit trail, not to columns.
 
-Three hostile questions, answered in SQL (2026-12-05):
+Four hostile questions, answered in SQL (2026-12-05):
 - a rejected lot whose ``lot.state`` was set to ``released``, whose disposition row's
   ``decision`` to ``released`` and whose signature's ``meaning`` to ``released`` had no hold
   left (``state-unsigned`` compares the state with the disposition table, which the same edit
@@ -8,6 +8,7 @@ Three hostile questions, answered in SQL (2026-12-05):
 - a lot whose ``subject_pk`` was pointed at another subject had its bag issued, thawed and
   infused into that other patient: the bedside check compares the patient's id with the
   subject the lot's row points to;
+- a bag discarded as cracked, its state set back to ``stored``, was issued;
 - a released lot whose harvest's ``expires_on`` was moved years ahead, and its signature's
   ``record_hash`` (an unkeyed SHA-256 of the signed record, which anyone can compute) computed
   again over the edited record, had no hold left, and an expired bag was issued.
@@ -19,9 +20,10 @@ released lot) its ``lot.disposition`` events are read, and each one's keyed hash
 from its stored columns (the text ``mfg audit verify`` hashes, built by the database:
 ``audit.message_sql``). The step goes ahead only if the events are authentic, the registration
 names the subject the bag is checked against, the last disposition's decision is the lot's
-state, and every signature of the lot carries a record hash a disposition event recorded. A
-few indexed reads and HMACs; the whole chain stays ``mfg audit verify``'s work (an event
-deleted from the middle of the trail, under dropped triggers, is found there).
+state, every signature of the lot carries a record hash a disposition event recorded, and the
+bag's state is the one its last custody event left it in. A few indexed reads and HMACs; the
+whole chain stays ``mfg audit verify``'s work (an event deleted from the middle of the trail,
+under dropped triggers, is found there).
 """
 
 from __future__ import annotations
@@ -36,9 +38,10 @@ from mfg import audit
 from mfg.auditkey import Keyring
 from mfg.domain import identity
 from mfg.domain.canonical import decode_json
+from mfg.domain.custody import BagState
 from mfg.domain.lifecycle import LotState
 from mfg.errors import RuleViolation
-from mfg.store.tables import Lot, Signature, Subject
+from mfg.store.tables import DoseBag, Lot, Signature, Subject
 
 _RELEASES = frozenset({LotState.RELEASED.value, LotState.CONDITIONALLY_RELEASED.value})
 ADVICE = "changed outside CellTrail? QA: mfg audit verify"
@@ -160,6 +163,48 @@ def _canonical(subject_id: object) -> str | None:
         return identity.subject_id(subject_id) if isinstance(subject_id, str) else None
     except RuleViolation:
         return None
+
+
+def _last_custody_sql(dialect: str) -> str:
+    return (
+        "SELECT seq, prev_hash, hash, key_id, new_values, "
+        f"{audit.message_sql(dialect)} AS message FROM auditevent "
+        "WHERE lot_number = :lot AND entity = 'dosebag' AND entity_id = :ref "
+        "ORDER BY seq DESC LIMIT 1"
+    )
+
+
+def bag_problem(session: Session, ring: Keyring, lot: Lot, bag: DoseBag) -> str | None:
+    """Why the bag's state is not the one its keyed custody events leave it in (a bag with
+    none is as the harvest created it); None when it is. A bag discarded as cracked and set
+    back to ``stored`` in SQL was issued."""
+    ref = f"{lot.lot_number}/B{bag.bag_no}"
+    conn = session.connection()
+    row = conn.execute(
+        text(_last_custody_sql(conn.dialect.name)), {"lot": lot.lot_number, "ref": ref}
+    ).first()
+    head = f"bag {ref} is {bag.state}, but its audit trail's last custody event"
+    expected: object = BagState.CREATED.value
+    if row is not None:
+        seq, prev_hash, stored, key_id, new_values, message = row
+        if not _keyed(ring, prev_hash, stored, key_id, message):
+            return f"{head} ({seq}) fails its keyed hash"
+        values = decode_json(new_values or "")
+        expected = values.get("state") if isinstance(values, dict) else None
+    if expected != bag.state:
+        return f"{head} leaves it {expected or 'in no state'}"
+    return None
+
+
+def check_bag(session: Session, ring: Keyring, lot: Lot, bag: DoseBag, doing: str) -> None:
+    """Refuse a custody step (``doing``) of a bag whose state its trail does not give."""
+    why = bag_problem(session, ring, lot, bag)
+    if why is not None:
+        raise RuleViolation(
+            "bag",
+            "bag-not-in-trail",
+            f"STOP: do not {doing} this bag; return it to QA ({why}: {ADVICE})",
+        )
 
 
 def problems(

@@ -208,3 +208,23 @@ def test_an_expiry_moved_in_sql_with_its_signature_hashed_again_issues_nothing(d
     said = _refused(lambda: custody.issue_bag(bag, db=db, actor=tech, now=later), "lot-on-hold")
     assert "signature" in said and "do not issue" in said
     assert (count(db, CustodyEvent), count(db, AuditEvent)) == before
+
+
+def test_a_discarded_bag_set_back_to_stored_in_sql_is_not_issued(db, actors) -> None:  # type: ignore[no-untyped-def]
+    """A bag discarded as cracked, its state set back to ``stored`` in SQL, was issued: the
+    custody steps read the bag's own row. Its last keyed custody event says discarded: the
+    scan says stop and the issue is refused, writing nothing (an untampered bag still issues:
+    ``test_a_released_lot_issues_with_its_disposition_in_the_trail``)."""
+    tech = actors["tech"]
+    lot, bag = _bag_in_the_tank(db, actors, "release")
+    custody.discard_bag(bag, "bag cracked in the dry shipper", db=db, actor=tech, now=LATER)
+    sql(db, "UPDATE dosebag SET state = 'stored', location = 'LN2-01/R1/B1/A1' WHERE bag_no = 1")
+    stop = f"bag {lot}/B1 is stored, but its audit trail's last custody event leaves it discarded"
+    seen = scanning.scan(bag, db=db, actor=tech)
+    assert seen.on_hold and any(stop in r for r in seen.hold_reasons), seen.hold_reasons
+    before = (count(db, CustodyEvent), count(db, AuditEvent))
+    said = _refused(
+        lambda: custody.issue_bag(bag, db=db, actor=tech, now=LATER), "bag-not-in-trail"
+    )
+    assert said.startswith("STOP: do not issue this bag") and stop in said, said
+    assert (count(db, CustodyEvent), count(db, AuditEvent)) == before

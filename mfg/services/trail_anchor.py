@@ -29,6 +29,7 @@ under dropped triggers, is found there).
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
@@ -47,20 +48,35 @@ _RELEASES = frozenset({LotState.RELEASED.value, LotState.CONDITIONALLY_RELEASED.
 ADVICE = "changed outside CellTrail? QA: mfg audit verify"
 
 
-def _events_sql(dialect: str) -> str:
-    return (
-        "SELECT seq, prev_hash, hash, key_id, new_values, "
-        f"{audit.message_sql(dialect)} AS message FROM auditevent "
-        "WHERE lot_number = :lot AND action = :action ORDER BY seq"
-    )
+@dataclass(frozen=True)
+class _Event:
+    seq: int
+    keyed: bool  # its stored hash is the keyed hash of its stored columns
+    old: Any  # its old and new values, decoded
+    new: Any
 
 
-def _keyed(ring: Keyring, prev_hash: str, stored: str, key_id: str, message: str) -> bool:
-    """Whether a stored event's hash is the keyed hash of its stored columns (``message``)."""
-    mac = ring.mac(key_id or "")
-    return mac is not None and hmac.compare_digest(
-        audit.keyed_hash(mac, prev_hash or "", message or ""), stored or ""
-    )
+def _events(session: Session, ring: Keyring, where: str, **params: object) -> list[_Event]:
+    """The audit events matching ``where`` (SQL over ``auditevent``'s columns, bound
+    ``params``), oldest first, each with its keyed hash recomputed from the stored columns
+    (the text ``mfg audit verify`` hashes, built by the database)."""
+    conn = session.connection()
+    rows = conn.execute(
+        text(
+            "SELECT seq, prev_hash, hash, key_id, old_values, new_values, "
+            f"{audit.message_sql(conn.dialect.name)} AS message FROM auditevent "
+            f"WHERE {where} ORDER BY seq"
+        ),
+        params,
+    ).all()
+    out = []
+    for seq, prev_hash, stored, key_id, old, new, message in rows:
+        mac = ring.mac(key_id or "")
+        keyed = mac is not None and hmac.compare_digest(
+            audit.keyed_hash(mac, prev_hash or "", message or ""), stored or ""
+        )
+        out.append(_Event(seq, keyed, decode_json(old or ""), decode_json(new or "")))
+    return out
 
 
 def _authentic(
@@ -68,19 +84,15 @@ def _authentic(
 ) -> list[dict[str, Any]] | str:
     """The new values of every ``action`` event of the lot, oldest first, when each one's keyed
     hash holds; else why not, as the end of a sentence about the lot's audit trail."""
-    conn = session.connection()
-    rows = conn.execute(
-        text(_events_sql(conn.dialect.name)), {"lot": lot.lot_number, "action": action}
-    ).all()
-    if not rows:
+    events = _events(
+        session, ring, "lot_number = :lot AND action = :action", lot=lot.lot_number, action=action
+    )
+    if not events:
         return f"its audit trail has no {action} event of it"
-    out: list[dict[str, Any]] = []
-    for seq, prev_hash, stored, key_id, new_values, message in rows:
-        if not _keyed(ring, prev_hash, stored, key_id, message):
-            return f"its audit trail's {action} event {seq} fails its keyed hash"
-        values = decode_json(new_values or "")
-        out.append(values if isinstance(values, dict) else {})
-    return out
+    bad = next((e for e in events if not e.keyed), None)
+    if bad is not None:
+        return f"its audit trail's {action} event {bad.seq} fails its keyed hash"
+    return [e.new if isinstance(e.new, dict) else {} for e in events]
 
 
 def disposition_problem(session: Session, ring: Keyring, lot: Lot) -> str | None:
@@ -137,23 +149,17 @@ def _renamed_from(session: Session, ring: Keyring, subject: Subject) -> set[str]
     """The ids the subject had before migration 0002 renamed it (``s-003`` made ``S-003.DUP2``,
     `` s-004`` made ``S-004``), from that migration's keyed events: a lot registered under the
     old id is still the subject's. Read only when the ids differ (no index serves it)."""
-    conn = session.connection()
-    rows = conn.execute(
-        text(
-            "SELECT prev_hash, hash, key_id, old_values, "
-            f"{audit.message_sql(conn.dialect.name)} AS message FROM auditevent "
-            "WHERE action = 'identity.canonicalised' AND entity = 'subject' AND entity_id = :sid"
-        ),
-        {"sid": subject.subject_id},
-    ).all()
-    out: set[str] = set()
-    for prev_hash, stored, key_id, old_values, message in rows:
-        if not _keyed(ring, prev_hash, stored, key_id, message):
-            continue
-        old = decode_json(old_values or "")
-        if isinstance(old, dict) and isinstance(old.get("subject_id"), str):
-            out.add(old["subject_id"])
-    return out
+    events = _events(
+        session,
+        ring,
+        "action = 'identity.canonicalised' AND entity = 'subject' AND entity_id = :sid",
+        sid=subject.subject_id,
+    )
+    return {
+        e.old["subject_id"]
+        for e in events
+        if e.keyed and isinstance(e.old, dict) and isinstance(e.old.get("subject_id"), str)
+    }
 
 
 def _canonical(subject_id: object) -> str | None:
@@ -165,32 +171,25 @@ def _canonical(subject_id: object) -> str | None:
         return None
 
 
-def _last_custody_sql(dialect: str) -> str:
-    return (
-        "SELECT seq, prev_hash, hash, key_id, new_values, "
-        f"{audit.message_sql(dialect)} AS message FROM auditevent "
-        "WHERE lot_number = :lot AND entity = 'dosebag' AND entity_id = :ref "
-        "ORDER BY seq DESC LIMIT 1"
-    )
-
-
 def bag_problem(session: Session, ring: Keyring, lot: Lot, bag: DoseBag) -> str | None:
     """Why the bag's state is not the one its keyed custody events leave it in (a bag with
     none is as the harvest created it); None when it is. A bag discarded as cracked and set
     back to ``stored`` in SQL was issued."""
     ref = f"{lot.lot_number}/B{bag.bag_no}"
-    conn = session.connection()
-    row = conn.execute(
-        text(_last_custody_sql(conn.dialect.name)), {"lot": lot.lot_number, "ref": ref}
-    ).first()
+    events = _events(
+        session,
+        ring,
+        "lot_number = :lot AND entity = 'dosebag' AND entity_id = :ref",
+        lot=lot.lot_number,
+        ref=ref,
+    )
     head = f"bag {ref} is {bag.state}, but its audit trail's last custody event"
     expected: object = BagState.CREATED.value
-    if row is not None:
-        seq, prev_hash, stored, key_id, new_values, message = row
-        if not _keyed(ring, prev_hash, stored, key_id, message):
-            return f"{head} ({seq}) fails its keyed hash"
-        values = decode_json(new_values or "")
-        expected = values.get("state") if isinstance(values, dict) else None
+    if events:
+        last = events[-1]
+        if not last.keyed:
+            return f"{head} ({last.seq}) fails its keyed hash"
+        expected = last.new.get("state") if isinstance(last.new, dict) else None
     if expected != bag.state:
         return f"{head} leaves it {expected or 'in no state'}"
     return None

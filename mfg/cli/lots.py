@@ -106,6 +106,7 @@ def lot_show(cli: Cli, lot: LotArg) -> None:
     v = lots.show_lot(lot, db=db, actor=actor)
     h = harvest.show_harvest(lot, db=db, actor=actor)
     st = holds.status(lot, db=db, actor=actor)
+    assert v.day0 is not None  # show_lot refuses a lot whose day 0 cannot be read
     day = (db.today(cli.now) - v.day0).days
     data = {
         **cli_dict(v),
@@ -183,7 +184,7 @@ def lot_list(
         for v in views:
             t.add_row(  # stored text inert: a str cell is read as markup
                 *map(rich_inert, (v.lot_number, v.coi, v.subject_id, v.site, v.source)),
-                str(v.day0),
+                "?" if v.day0 is None else str(v.day0),
                 rich_inert(v.state),
                 "NOT READ" if v.target_dose_cells is None else format_cells(v.target_dose_cells),
             )

@@ -36,6 +36,7 @@ from mfg.store.tables import (
     ReleaseResult,
     Subject,
 )
+from mfg.store.types import lenient
 
 _LOT, _SUBJ, _CC = Lot.__table__, Subject.__table__, CellCount.__table__  # type: ignore[attr-defined]
 _HV, _RR, _AL = Harvest.__table__, ReleaseResult.__table__, Alert.__table__  # type: ignore[attr-defined]
@@ -189,7 +190,7 @@ def _page_query(chosen: Any, with_counts: bool = True) -> Any:
     if with_counts:
         cur = _last_counts(chosen)
         source = source.outerjoin(cur, cur.c.lot_pk == lot.c.id)
-        counted = [cur.c[name] for name in _COUNT_COLUMNS]
+        counted = [lenient(cur.c[name]) for name in _COUNT_COLUMNS]
         order = [lot.c.id.desc(), cur.c.expansion_day]
     else:
         counted = [null().label(name) for name in _COUNT_COLUMNS]
@@ -203,14 +204,14 @@ def _page_query(chosen: Any, with_counts: bool = True) -> Any:
             lot.c.spec_version,
             lot.c.source,
             lot.c.state,
-            lot.c.day0,
+            lenient(lot.c.day0),  # one lot edited in SQL is listed NOT READ (board_rows)
             subj.c.subject_id,
             subj.c.site,
             subj.c.dose_level,
             subj.c.weight_kg,
-            hv.c.harvest_day,
-            hv.c.total_viable_cells,
-            hv.c.car_pct,
+            lenient(hv.c.harvest_day),
+            lenient(hv.c.total_viable_cells),
+            lenient(hv.c.car_pct),
             func.coalesce(res.c.oos, 0).label("oos"),
             func.coalesce(res.c.pending, 0).label("pending"),
             func.coalesce(res.c.unverified, 0).label("unverified"),
@@ -260,8 +261,17 @@ def board(
 
 def _rows(db: Database, raw: Sequence[Any], today: date) -> list[BoardRow]:
     specs = PinnedSpecs(db)
-    rows = [board_row(specs, first, counted, today) for first, counted in lots_with_counts(raw)]
-    return _with_holds(db, rows, [r.id for r in raw if r.alerts or r.state in HOLD_STATES])
+    rows, ids = [], {}
+    for first, counted in lots_with_counts(raw):
+        rows.append(board_row(specs, first, counted, today))
+        ids[first.lot_number] = first.id
+    candidates = [r.id for r in raw if r.alerts or r.state in HOLD_STATES]
+    # a lot whose stored values are not read is flagged so; its holds are not read either
+    readable_ids = {ids[r.lot_number] for r in rows if not r.not_read.startswith(UNREAD)}
+    return _with_holds(db, rows, candidates, readable_ids)
+
+
+UNREAD = "not read [stored-value-unreadable]"  # how a row not read for its stored values begins
 
 
 def awaiting_disposition(*, db: Database, actor: Actor, now: datetime) -> list[BoardRow]:
@@ -284,23 +294,21 @@ def awaiting_disposition(*, db: Database, actor: Actor, now: datetime) -> list[B
 HOLD_STATES = frozenset({LotState.RELEASED, LotState.CONDITIONALLY_RELEASED, LotState.REJECTED})
 
 
-def _with_holds(db: Database, rows: list[BoardRow], candidates: list[int]) -> list[BoardRow]:
-    """Fill ``hold`` on the rows whose lot may be held (the rule: ``mfg.domain.holds``)."""
+def _with_holds(
+    db: Database, rows: list[BoardRow], candidates: list[int], readable_ids: set[int]
+) -> list[BoardRow]:
+    """Fill ``hold`` on the rows whose lot may be held (the rule: ``mfg.domain.holds``), of the
+    lots in ``readable_ids`` (an edited lot's own row is not loaded: it would refuse them all)."""
     if not rows:
         return rows
-    numbers = {r.lot_number for r in rows}
     with db.read() as s:
         manual = s.execute(
             select(col(LotHold.lot_pk)).where(col(LotHold.lifted_at).is_(None))
         ).scalars()
-        ids = set(candidates) | set(manual)
+        ids = (set(candidates) | set(manual)) & readable_ids
         if not ids:
             return rows
-        lots = [
-            lot
-            for lot in s.execute(select(Lot).where(col(Lot.id).in_(ids))).scalars()
-            if lot.lot_number in numbers
-        ]
+        lots = list(s.execute(select(Lot).where(col(Lot.id).in_(ids))).scalars())
         status = holds.statuses_in(s, lots)
     return [
         replace(r, hold=status[r.lot_number].summary) if r.lot_number in status else r for r in rows

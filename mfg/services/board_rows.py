@@ -1,7 +1,9 @@
 """One board row from what the board's query read of a lot: day N, growth, the projection
 of its expansion, the dose and the flags, worked out with the domain functions (so they are the
 numbers ``mfg lot growth`` prints). A lot whose spec, dose level or weight is refused is a row
-of its own columns flagged NOT READ (``pinned_specs``): the board goes on with the others."""
+of its own columns flagged NOT READ (``pinned_specs``): the board goes on with the others. So is
+a lot one of whose stored values (its day 0, a count, its harvest) cannot be read: the board
+reads them leniently (``mfg.store.types.lenient``) and works nothing out from that lot."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from mfg.domain.lifecycle import LotState
 from mfg.domain.specs import Product
 from mfg.errors import CellTrailError
 from mfg.services.pinned_specs import PinnedSpecs, refusal_text
+from mfg.store.types import Unreadable, first_unreadable
 
 COUNT_STATES = frozenset({LotState.REGISTERED, LotState.IN_EXPANSION})
 TESTING_STATES = frozenset(
@@ -30,8 +33,8 @@ class BoardRow:
     site: str
     source: str
     state: str
-    day0: date
-    day_n: int  # expansion day today (or the harvest day once harvested)
+    day0: date | None  # None: not read (``not_read``)
+    day_n: int | None  # expansion day today (or the harvest day once harvested); None: not read
     last_viability_pct: float | None
     last_count_day: int | None
     fold_expansion: float | None
@@ -77,6 +80,7 @@ class Counted:
     last_total: int | None = None
     last_viable: int | None = None
     last_measured: date | None = None
+    unreadable: Unreadable | None = None  # a kept count with a stored value not read
 
 
 def lots_with_counts(raw: Sequence[Any]) -> Iterator[tuple[Any, Counted]]:
@@ -87,7 +91,10 @@ def lots_with_counts(raw: Sequence[Any]) -> Iterator[tuple[Any, Counted]]:
         counted = Counted(points=[])
         while i < len(raw) and raw[i].id == first.id:
             r = raw[i]
-            if r.expansion_day is not None:
+            bad = first_unreadable((r.expansion_day, r.measured_on, r.total_cells, r.viable_cells))
+            if bad is not None:
+                counted.unreadable = counted.unreadable or bad
+            elif r.expansion_day is not None:
                 if r.rn_first == 1:
                     counted.seed_viable = r.viable_cells
                 if r.rn_last <= expansion.PROJECTION_POINTS:
@@ -129,7 +136,10 @@ def board_row(specs: PinnedSpecs, r: Any, c: Counted, today: date) -> BoardRow:
     file gone) keeps what its own columns and counts say and is flagged NOT READ with the
     refusal (its projection note), its target dose None and its tests not reported yet not
     counted (nobody can say which they are): the list goes on with the others
-    (``pinned_specs``)."""
+    (``pinned_specs``). A lot with a stored value that cannot be read: ``_unread_row``."""
+    bad = first_unreadable((r.day0, r.harvest_day, r.total_viable_cells, r.car_pct))
+    if bad is not None or c.unreadable is not None:
+        return _unread_row(r, bad or c.unreadable, today)
     target: int | None = None
     projected: int | None = None
     dose_met: bool | None = None
@@ -177,4 +187,40 @@ def board_row(specs: PinnedSpecs, r: Any, c: Counted, today: date) -> BoardRow:
         alerts=r.alerts,
         overdue_count=overdue,
         not_read=not_read,
+    )
+
+
+def _unread_row(r: Any, bad: Unreadable | None, today: date) -> BoardRow:
+    """The row of a lot one of whose stored values cannot be read: its text columns and its
+    tallies (worked out in SQL), flagged NOT READ with the refusal; its day N unless that is
+    worked out from the value, and no dose, growth or count flag (nothing is worked out from an
+    edited row)."""
+    assert bad is not None
+    day0 = None if type(r.day0) is Unreadable else r.day0
+    day_n = None if day0 is None else (today - day0).days
+    if r.harvest_day is not None:  # the harvest day, as on a read row; None when it is the value
+        day_n = None if type(r.harvest_day) is Unreadable else r.harvest_day
+    said = refusal_text(bad.refusal())
+    return BoardRow(
+        lot_number=r.lot_number,
+        coi=r.coi,
+        subject_id=r.subject_id,
+        site=r.site,
+        source=r.source,
+        state=r.state,
+        day0=day0,
+        day_n=day_n,
+        last_viability_pct=None,
+        last_count_day=None,
+        fold_expansion=None,
+        target_dose_cells=None,
+        projected_day=None,
+        dose_met=None,
+        projection_note=said,
+        oos=r.oos,
+        pending_results=r.pending,
+        unverified_results=r.unverified,
+        alerts=r.alerts,
+        overdue_count=False,
+        not_read=said,
     )

@@ -18,7 +18,19 @@ from datetime import date, timedelta
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import String, and_, case, cast, func, literal, null, or_, select
+from sqlalchemy import (
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    true,
+)
 
 from mfg.domain import expansion
 from mfg.domain.lifecycle import ACTIVE
@@ -77,7 +89,19 @@ def _results(states: list[str]) -> Any:
     )
 
 
-def _query(states: list[str]) -> Any:
+def readable_day0(db: Database) -> Any:
+    """SQL: the lot's day 0 is a date as CellTrail stores it. SQLite's columns hold any text (an
+    SQL edit: ``'2026-13-45'``), and its ``date(day0, '+0 days')`` of one that is no date is
+    NULL or another text (``2026-02-30`` becomes 2026-03-02; ``date()`` alone keeps it), so it
+    refuses what ``stored_date`` refuses; Today lists such a lot apart, as not read
+    (``worklist``), instead of refusing the whole list. PostgreSQL's dates are dates."""
+    if db.dialect == "postgresql":
+        return true()
+    plus_none: Any = literal_column("'+0 days'")  # SQL text: Today's raw reads render no binds
+    return func.date(_LOT.c.day0, plus_none).is_not_distinct_from(_LOT.c.day0)
+
+
+def _query(states: list[str], day0_read: Any) -> Any:
     """One row per lot in ``states``: the last count only for states counted, the result
     tallies only for states tested (the other side's columns are NULL)."""
     lot, hv = _LOT, _HV
@@ -106,7 +130,7 @@ def _query(states: list[str]) -> Any:
             *(func.coalesce(t, 0) for t in tallies),
         )
         .select_from(source)
-        .where(lot.c.state.in_(states))
+        .where(lot.c.state.in_(states), day0_read)
         .order_by(lot.c.id.desc())
     )
 
@@ -159,7 +183,7 @@ def in_lot_order(db: Database, column: Any = None) -> Any:
     return column
 
 
-def _iso_date(db: Database, column: Any) -> Any:
+def iso_date(db: Database, column: Any) -> Any:
     """A date column as ``YYYY-MM-DD`` text: SQLite stores it so; PostgreSQL's own text form
     follows the server's DateStyle (``SQL, DMY`` writes 03/12/2026), so it is formatted."""
     if db.dialect == "postgresql":
@@ -231,12 +255,12 @@ def expansion_lots(
                 _count_flag(cur.c.measured_on, lot.c.day0, today).label("cf"),
                 _window_flag(windows, today).label("wf"),
                 cur.c.expansion_day.label("last_day"),
-                _iso_date(db, lot.c.day0).label("day0"),
+                iso_date(db, lot.c.day0).label("day0"),
                 lot.c.product_code.label("code"),
                 lot.c.spec_version.label("version"),
             )
             .select_from(lot.outerjoin(cur, cur.c.id == _last_count_id()))
-            .where(lot.c.state.in_(states), readable_lot)
+            .where(lot.c.state.in_(states), readable_lot, readable_day0(db))
             .subquery("flagged")
         )
         f = flagged.c
@@ -304,7 +328,7 @@ def active_lots(db: Database, today: date, states: Collection[str]) -> list[LotS
     if not chosen:
         return []
     with db.read() as s:
-        raw = s.connection().execute(_query(chosen)).all()
+        raw = s.connection().execute(_query(chosen, readable_day0(db))).all()
     specs = PinnedSpecs(db)
     out = []
     for number, code, version, state, day0, harvest_day, last_day, measured, *tallies in raw:

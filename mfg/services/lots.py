@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Integer, bindparam, cast, func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from mfg.domain import dose, identity, ids
@@ -46,7 +47,7 @@ class LotView:
     subject_id: str
     site: str
     indication: str
-    weight_kg: float
+    weight_kg: float | None  # None: not read (a list's ``not_read`` lot only)
     dose_level: str
     product_code: str
     product_name: str
@@ -54,16 +55,16 @@ class LotView:
     source: str
     apheresis_on: date | None
     thaw_on: date | None
-    day0: date
+    day0: date | None  # None: not read (a list's ``not_read`` lot only)
     state: str
     termination_cause: str | None
     termination_reason: str | None
-    registered_at: datetime
+    registered_at: datetime | None  # None: not read (a list's ``not_read`` lot only)
     registered_by: str
     target_dose_cells: int | None  # None: not read, in a list only (``not_read``)
     alerts: tuple[str, ...] = ()
     historical: bool = False  # imported record of the past: never issued (mfg.domain.holds)
-    not_read: str = ""  # in a list: its spec or dose refused (``list_lots``); empty: read
+    not_read: str = ""  # in a list: its spec, dose or stored values refused (``list_lots``)
 
 
 def pin_spec(session: Session, product: Product, now: datetime) -> None:
@@ -329,7 +330,51 @@ def list_lots(
         q = q.order_by(col(Lot.lot_number))
         if limit:
             q = q.limit(limit)
-        return [lot_view(db, s, lot, subj, in_list=True) for lot, subj in s.exec(q).all()]
+        try:
+            return [lot_view(db, s, lot, subj, in_list=True) for lot, subj in s.exec(q).all()]
+        except RuleViolation as e:
+            if e.rule != UNREADABLE:
+                raise
+        lot_ids = s.execute(q.with_only_columns(col(Lot.id))).scalars().all()
+    return [_listed(db, lot_pk) for lot_pk in lot_ids]
+
+
+UNREADABLE = "stored-value-unreadable"  # mfg.store.types.unreadable
+
+
+def _listed(db: Database, lot_pk: int) -> LotView:
+    """The lot's entry in a list one of whose lots has a stored value that cannot be read (an
+    SQL edit), read alone: its view, or for that lot its text columns, NOT READ with the
+    refusal, and no dates, weight or dose (one edited lot takes no list of others with it)."""
+    both = select(Lot, Subject).join(Subject, col(Subject.id) == col(Lot.subject_pk))
+    try:
+        with db.read() as s:
+            lot, subject = s.exec(both.where(col(Lot.id) == lot_pk)).one()
+            return lot_view(db, s, lot, subject, in_list=True)
+    except RuleViolation as e:
+        if e.rule != UNREADABLE:
+            raise
+        said = refusal_text(e)
+    lt, sj = Lot.__table__, Subject.__table__  # type: ignore[attr-defined]
+    text = sa_select(
+        *(lt.c[n] for n in ("lot_number", "coi", "product_code", "spec_version", "source")),
+        *(sj.c[n] for n in ("subject_id", "site", "indication", "dose_level")),
+        *(lt.c[n] for n in ("state", "termination_cause", "termination_reason", "registered_by")),
+    ).select_from(lt.join(sj, sj.c.id == lt.c.subject_pk))
+    with db.read() as s:
+        r = s.connection().execute(text.where(lt.c.id == lot_pk)).one()
+    return LotView(
+        **{k: v for k, v in r._mapping.items()},
+        coi_eye_readable="",
+        weight_kg=None,
+        product_name="",
+        apheresis_on=None,
+        thaw_on=None,
+        day0=None,
+        registered_at=None,
+        target_dose_cells=None,
+        not_read=said,
+    )
 
 
 __all__ = [

@@ -37,6 +37,7 @@ from mfg.services.pinned_specs import PinnedSpecs, readable, refusal_text, refus
 from mfg.services.uow import Actor, Database
 from mfg.store.db import reads_at_once
 from mfg.store.tables import AuditEvent, DoseBag, Harvest, Lot, ReleaseResult, Subject
+from mfg.store.types import unreadable
 
 _T = TypeVar("_T")
 
@@ -375,7 +376,8 @@ def _not_read(db: Database) -> tuple[list[_Item], Any]:
     the other sources: whatever they would list of such a lot (a result to verify, a count) is
     refused on it, so it is listed once, here. Then the lots whose spec is read and whose target
     dose is refused (the subject's dose level or weight edited): what does not dose from it (a
-    count, a result to verify) is still listed."""
+    count, a result to verify) is still listed. Last the lots whose day 0 cannot be read
+    (SQLite holds any text: ``lot_status.readable_day0``), left out of the rest the same way."""
     lot = Lot.__table__  # type: ignore[attr-defined]
     active = lot.c.state.in_(sorted(s.value for s in ACTIVE))
     items: list[_Item] = []
@@ -394,8 +396,18 @@ def _not_read(db: Database) -> tuple[list[_Item], Any]:
                 for number, code, version in rows
             ]
         doses = refused_doses(conn, pinned)
+        day0_read = lot_status.readable_day0(db)
+        undated = s.execute(
+            sa_select(lot.c.lot_number, lot_status.iso_date(db, lot.c.day0))
+            .where(active, ~day0_read)
+            .order_by(lot.c.lot_number)
+        ).all()
     items += [("not-read", n, f"dose {refusal_text(e)}", True, None) for n, e in doses]
-    return items, readable(lot, refused)
+    items += [
+        ("not-read", number, f"day 0 {refusal_text(unreadable(stored))}", True, None)
+        for number, stored in undated
+    ]
+    return items, and_(readable(lot, refused), day0_read)
 
 
 def _read_outs(db: Database, today: date) -> list[_Item]:

@@ -9,15 +9,21 @@ Numbers read back are checked the same way (``StoredInt``, ``StoredFloat``): SQL
 columns hold text and blobs too (``viable_cells = 'lots'``), which the readers' arithmetic met as a
 ``TypeError``. On SQLite a value of the wrong kind is refused, naming the column; PostgreSQL's
 typed columns cannot hold one, so there is no check (and no cost) there.
+
+A list reads its columns ``lenient`` (``lenient(column)``): a value that cannot be read comes
+back as an ``Unreadable`` in its place instead of refusing the whole read, so one edited lot is
+listed NOT READ, with the refusal, and the list goes on with the others. A reader that gets one
+must not work anything out from that row.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, DateTime, Float, Integer
+from sqlalchemy import BigInteger, Date, DateTime, Float, Integer, type_coerce
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -35,15 +41,41 @@ def unreadable(value: object, what: str = "date") -> RuleViolation:
     )
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """A stored value a lenient read could not read, in the place of the value."""
+
+    value: object
+    what: str  # date, time, or the column (viable_cells)
+
+    def refusal(self) -> RuleViolation:
+        return unreadable(self.value, self.what)
+
+
+def first_unreadable(values: Any) -> Unreadable | None:
+    """The first ``Unreadable`` among ``values`` (a row read with lenient columns), or None."""
+    return next((v for v in values if type(v) is Unreadable), None)
+
+
+def _iso_date(text: Any) -> date:
+    """``YYYY-MM-DD`` as CellTrail stores it, nothing else (``date.fromisoformat`` alone also
+    reads ``20261125``, which SQLite's ``date()`` does not: the SQL checks and this agree)."""
+    if type(text) is not str or len(text) != 10:
+        raise ValueError(text)
+    return date.fromisoformat(text)
+
+
 def stored_date(text: str) -> date:
     """A date read as SQLite's text (a raw read): ``2026-11-25``, or the refusal."""
     try:
-        return date.fromisoformat(text)
+        return _iso_date(text)
     except (TypeError, ValueError):
         raise unreadable(text) from None
 
 
-def _checked(process: Callable[[Any], Any] | None, what: str) -> Callable[[Any], Any] | None:
+def _checked(
+    process: Callable[[Any], Any] | None, what: str, lenient: bool = False
+) -> Callable[[Any], Any] | None:
     if process is None:
         return None
 
@@ -51,6 +83,8 @@ def _checked(process: Callable[[Any], Any] | None, what: str) -> Callable[[Any],
         try:
             return process(value)
         except (TypeError, ValueError):
+            if lenient:
+                return Unreadable(value, what)
             raise unreadable(value, what) from None
 
     return checked
@@ -62,17 +96,29 @@ class StoredDate(TypeDecorator[date]):
     impl = Date
     cache_ok = True
 
+    def __init__(self, *args: Any, lenient: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lenient = lenient
+
     def result_processor(self, dialect: Dialect, coltype: object) -> Any:
-        return _checked(super().result_processor(dialect, coltype), "date")
+        if dialect.name == "sqlite":  # its text, read strictly (``_iso_date``)
+            return _checked(lambda v: None if v is None else _iso_date(v), "date", self.lenient)
+        return _checked(super().result_processor(dialect, coltype), "date", self.lenient)
+
+    def as_lenient(self) -> StoredDate:
+        return StoredDate(lenient=True)
 
 
-def _of_kind(kinds: tuple[type, ...], what: str) -> Callable[[Any], Any]:
+def _of_kind(kinds: tuple[type, ...], what: str, lenient: bool = False) -> Callable[[Any], Any]:
     """A result processor: the stored value if it is one of ``kinds`` (or NULL), else the
-    refusal. sqlite3 hands back int, float, str or bytes; a bool is never among them."""
+    refusal (``lenient``: an ``Unreadable``). sqlite3 hands back int, float, str or bytes; a
+    bool is never among them."""
 
     def checked(value: Any) -> Any:
         if value is None or isinstance(value, kinds):
             return value
+        if lenient:
+            return Unreadable(value, what)
         raise unreadable(value, what)
 
     return checked
@@ -85,18 +131,27 @@ class _StoredNumber(TypeDecorator[Any]):
     cache_ok = True
     kinds: tuple[type, ...] = (int,)
 
-    def __init__(self, what: str = "number") -> None:
+    def __init__(self, what: str = "number", lenient: bool = False) -> None:
         super().__init__()
         self.what = what
+        self.lenient = lenient
 
     def result_processor(self, dialect: Dialect, coltype: object) -> Any:
         process = super().result_processor(dialect, coltype)
         if dialect.name != "sqlite":
             return process
-        check = _of_kind(self.kinds, self.what)
+        check = _of_kind(self.kinds, self.what, self.lenient)
         if process is None:
             return check
-        return lambda value: process(check(value))
+
+        def checked(value: Any) -> Any:
+            value = check(value)
+            return value if type(value) is Unreadable else process(value)
+
+        return checked
+
+    def as_lenient(self) -> _StoredNumber:
+        return type(self)(self.what, lenient=True)
 
 
 class StoredInt(_StoredNumber):
@@ -133,6 +188,10 @@ class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
+    def __init__(self, *args: Any, lenient: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # the migrations give DateTime's own (timezone=True)
+        self.lenient = lenient  # a time that cannot be read comes back as an ``Unreadable``
+
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
         if value is None:
             return None
@@ -142,7 +201,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def result_processor(self, dialect: Dialect, coltype: object) -> Any:
-        return _checked(super().result_processor(dialect, coltype), "time")
+        return _checked(super().result_processor(dialect, coltype), "time", self.lenient)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -151,3 +210,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         if at.tzinfo is None:
             return at.replace(tzinfo=UTC)
         return at.astimezone(UTC)
+
+
+def lenient(column: Any) -> Any:
+    """``column`` read leniently, under its own name: a stored value that cannot be read comes
+    back as an ``Unreadable`` (module docstring). Columns of other types are returned as they are."""
+    kind = getattr(column, "type", None)
+    if not isinstance(kind, StoredDate | _StoredNumber):
+        return column
+    return type_coerce(column, kind.as_lenient()).label(column.key)

@@ -29,17 +29,70 @@ def _refused(act: Any, what: str = "date") -> str:
     return e.value.message
 
 
-def test_a_day_0_that_is_no_date_is_refused_by_every_list(lab: Database, request: Any) -> None:
+@pytest.mark.parametrize("stored", ["2026-13-45", "2026-02-30", "20261125", "2026-11-25x"])
+def test_a_day_0_that_is_no_date_is_listed_not_read_by_every_list(
+    lab: Database, request: Any, stored: str
+) -> None:
+    """One lot edited in SQL takes no list of others with it: each list shows it NOT READ,
+    quoting the stored text, works nothing out from it, and goes on with the other lot; the
+    lot's own read refuses. ``20261125`` is refused too (``date.fromisoformat`` would read it,
+    SQLite stores it as a number, and its ``date()`` does not: every read agrees)."""
     tech, qa = request.node.actors["tech"], request.node.actors["qa"]
-    _edit(lab, "UPDATE lot SET day0 = '2026-13-45' WHERE lot_number = 'BH002-26-0002'")
-    said = _refused(lambda: lots.list_lots(db=lab, actor=tech))
-    assert "'2026-13-45'" in said and "mfg audit verify" in said
-    _refused(lambda: lots.show_lot("BH002-26-0002", db=lab, actor=tech))
-    _refused(lambda: board.board(db=lab, actor=tech, now=NOW))
+    _edit(lab, f"UPDATE lot SET day0 = '{stored}' WHERE lot_number = 'BH002-26-0002'")
+    listed = {v.lot_number: v for v in lots.list_lots(db=lab, actor=tech)}
+    edited, other = listed["BH002-26-0002"], listed["BH002-26-0001"]
+    assert edited.not_read.startswith("not read [stored-value-unreadable]: "), edited
+    assert stored in edited.not_read and "mfg audit verify" in edited.not_read
+    assert (edited.day0, edited.registered_at, edited.target_dose_cells) == (None, None, None)
+    assert (edited.subject_id, edited.state) == ("S-002", "in_expansion")
+    assert other.not_read == "" and other.day0 is not None and other.target_dose_cells
+    said = _refused(lambda: lots.show_lot("BH002-26-0002", db=lab, actor=tech))
+    assert stored in said
+
+    rows = {r.lot_number: r for r in board.board(db=lab, actor=tech, now=NOW).rows}
+    assert rows["BH002-26-0002"].flags[0] == "NOT READ", rows["BH002-26-0002"]
+    assert rows["BH002-26-0002"].not_read == edited.not_read
+    assert (rows["BH002-26-0002"].day0, rows["BH002-26-0002"].day_n) == (None, None)
+    assert rows["BH002-26-0002"].target_dose_cells is None
+    assert not rows["BH002-26-0002"].overdue_count and rows["BH002-26-0002"].fold_expansion is None
+    assert rows["BH002-26-0001"].not_read == "" and rows["BH002-26-0001"].day_n is not None
+
     for limit in (worklist.LIMIT, None):  # Today's raw read of the lots being expanded
-        _refused(lambda n=limit: worklist.worklist(db=lab, actor=tech, now=NOW, limit=n))
-    assert worklist.worklist(db=lab, actor=qa, now=NOW).total == 0  # QA's Today reads no day 0
-    assert lots.show_lot("BH002-26-0001", db=lab, actor=tech).day0  # the other lot reads
+        items = worklist.worklist(db=lab, actor=tech, now=NOW, limit=limit).items
+        mine = [i for i in items if i.lot_number == "BH002-26-0002"]
+        assert [i.kind for i in mine] == ["not-read"], mine  # listed once, urgent
+        assert mine[0].urgent and mine[0].text.startswith("day 0 not read [stored-value-unr")
+        assert stored in mine[0].text
+        assert any(i.lot_number == "BH002-26-0001" and i.kind != "not-read" for i in items)
+    assert worklist.worklist(db=lab, actor=qa, now=NOW).total == 1  # QA's Today: the same item
+
+
+def test_a_count_or_harvest_that_cannot_be_read_flags_its_lot_only(
+    lab: Database, request: Any
+) -> None:
+    """A kept count's date or cells edited to text: the board flags that lot NOT READ (no growth,
+    projection or count flag from it) and shows the other as before."""
+    tech = request.node.actors["tech"]
+    before = {r.lot_number: r for r in board.board(db=lab, actor=tech, now=NOW).rows}
+    last = (
+        "WHERE id = (SELECT max(c.id) FROM cellcount c JOIN lot ON lot.id = c.lot_pk "
+        "WHERE lot_number = 'BH002-26-0001')"
+    )
+    with lab.engine.connect() as conn:
+        kept = conn.execute(text(f"SELECT measured_on, viable_cells FROM cellcount {last}")).one()
+    for column, stored in (("measured_on", "'soon'"), ("viable_cells", "'lots'")):
+        _edit(lab, f"UPDATE cellcount SET {column} = {stored} {last}")
+        rows = {r.lot_number: r for r in board.board(db=lab, actor=tech, now=NOW).rows}
+        edited = rows["BH002-26-0001"]
+        assert edited.not_read.startswith("not read [stored-value-unreadable]: a stored ")
+        assert stored in edited.not_read and edited.fold_expansion is None, edited
+        assert edited.day_n == before["BH002-26-0001"].day_n  # its day 0 is read
+        assert rows["BH002-26-0002"] == before["BH002-26-0002"]
+        _edit(
+            lab, f"UPDATE cellcount SET measured_on = '{kept[0]}', viable_cells = {kept[1]} {last}"
+        )
+    rows = {r.lot_number: r for r in board.board(db=lab, actor=tech, now=NOW).rows}
+    assert rows == before  # put back: read as before
 
 
 def test_a_time_that_is_no_time_is_refused(lab: Database, request: Any) -> None:
@@ -60,3 +113,31 @@ def test_the_report_refuses_a_disposition_time_that_is_no_time(sqlite_db: Databa
     sign(sqlite_db, actors, lot)
     _edit(sqlite_db, "UPDATE disposition SET decided_at = '2026-02-30 25:00:00'")
     _refused(lambda: reporting.success_rate(db=sqlite_db, actor=actors["sponsor"]), "time")
+
+
+def test_a_harvest_that_cannot_be_read_flags_its_lot_in_the_qa_queue(sqlite_db: Database) -> None:
+    """The QA queue's lots awaiting disposition: a harvest's CAR+ % edited to text flags that
+    lot NOT READ (no dose worked out from it); the other lot is as before."""
+    from tests.conftest import add_users
+    from tests.release.conftest import PASSING, enter
+
+    actors = add_users(sqlite_db)
+    for sid in ("S-001", "S-002"):
+        enter(sqlite_db, actors, harvested(sqlite_db, actors, sid), PASSING)
+    queue = lambda: {  # noqa: E731
+        r.lot_number: r
+        for r in board.awaiting_disposition(db=sqlite_db, actor=actors["qa"], now=NOW)
+    }
+    before = queue()
+    assert len(before) == 2 and all(r.dose_met for r in before.values()), before
+    first, second = sorted(before)
+    _edit(
+        sqlite_db,
+        "UPDATE harvest SET car_pct = 'many' WHERE lot_pk = "
+        f"(SELECT id FROM lot WHERE lot_number = '{first}')",
+    )
+    after = queue()
+    assert after[first].not_read.startswith("not read [stored-value-unreadable]: a stored car_pct")
+    assert "'many'" in after[first].not_read and after[first].dose_met is None
+    assert after[first].flags[0] == "NOT READ" and after[first].day_n == before[first].day_n
+    assert after[second] == before[second]

@@ -70,20 +70,43 @@ def test_today_and_the_board_say_their_read_was_refused(
     drive(tui_db, script)
 
 
-def test_a_stored_date_that_is_no_date_is_a_refusal_not_a_stop(tui_db: Database) -> None:
+def test_a_stored_date_that_is_no_date_flags_its_lot_not_a_list(tui_db: Database) -> None:
     """A day 0 edited in SQL to text that is no date (SQLite holds any text) stopped the TUI on
-    an internal error after the log-in, for every user; now Today says it was not read."""
+    an internal error after the log-in, for every user; then it refused Today and the board as
+    a whole. Now both list the other lots and flag that one NOT READ, quoting the stored text;
+    its own screen says it was not read."""
+    from tests.tui.conftest import open_lot
+
+    world.subject(tui_db, TECH, "S-002")
+    other = world.lot(tui_db, TECH, "S-002").lot_number
     with tui_db.engine.begin() as conn:
         conn.execute(text("UPDATE lot SET day0 = '2026-13-45' WHERE lot_number = :n"), {"n": LOT})
 
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot, board=False)
-        await until(pilot, lambda: "not read" in text_of(app, "#today-title"), "Today's refusal")
-        title = text_of(app, "#today-title")
-        assert "'2026-13-45'" in title and title.endswith("[stored-value-unreadable]"), title
+        await until(pilot, lambda: "to do" in text_of(app, "#today-title"), "Today's list")
+        rows = _rows(app, "#today")
+        (flagged,) = [r for r in rows if r[1] == LOT]  # listed once, apart
+        assert flagged[0] == "NOT READ", flagged
+        assert flagged[2] == (
+            "day 0 not read [stored-value-unreadable]: a stored date '2026-13-45' cannot be "
+            "read (changed outside CellTrail? mfg audit verify names the record)"
+        )
+        assert any(r[1] == other and r[0] == "count" for r in rows), rows
+        await pilot.press("b")
+        await until(pilot, lambda: getattr(app.screen, "board", None) is not None, "the board")
+        board_rows = {r[0]: r for r in _rows(app, "#board")}
+        assert set(board_rows) == {LOT, other}
+        assert board_rows[LOT][2] == "?" and board_rows[LOT][7].startswith("NOT READ")
+        assert "'2026-13-45'" in board_rows[LOT][10]
+        assert "NOT READ" not in board_rows[other][7] and board_rows[other][2] == "11"
+        await open_lot(pilot, LOT)
+        await until(pilot, lambda: "not read" in text_of(app, "#lot-header"), "the refusal")
+        header = text_of(app, "#lot-header")
+        assert "'2026-13-45'" in header and header.endswith("[stored-value-unreadable]"), header
         assert app.is_running
 
-    drive(tui_db, script)
+    drive(tui_db, script, size=(200, 40))
 
 
 def test_a_stored_count_that_is_no_number_is_a_refusal_not_a_stop(tui_db: Database) -> None:

@@ -53,8 +53,8 @@ Under an open form a scan is refused: finish or close the form first. **F3** tes
 | ctrl+t | QA: terminate the lot (cause, reason) |
 | esc, ctrl+b | back / to the board |
 
-Board flags: **NOT READ** the lot's specification (or dose) could not be read: the
-Projection column says why, QA's record check names the record; **ALERT** open alert, **OOS** out of specification, **late** count overdue,
+Board flags: **NOT READ** the lot's specification, dose or a stored value could not be read:
+the Projection column says why, QA's record check names the record; **ALERT** open alert, **OOS** out of specification, **late** count overdue,
 **U2** two results to verify, **P3** three results pending. Harv: the projected (or harvest)
 day, green when the dose is met, red with **!** when it is not.
 

@@ -99,7 +99,7 @@ def flag_weight(r: BoardRow) -> int:
 SORTS: tuple[tuple[str, Any], ...] = (
     ("newest", None),
     ("flags", lambda r: (-flag_weight(r), r.lot_number)),
-    ("day", lambda r: (-r.day_n, r.lot_number)),
+    ("day", lambda r: (r.day_n is None, -(r.day_n or 0), r.lot_number)),
     ("state", lambda r: (r.state, r.lot_number)),
     ("viability", lambda r: (r.last_viability_pct is None, r.last_viability_pct or 0)),
     ("fold", lambda r: (-(r.fold_expansion or 0), r.lot_number)),
@@ -139,7 +139,7 @@ def _fmt_row(r: BoardRow) -> list[Any]:
     return [  # stored text as Text, escapes visible: a str cell is read as markup
         Text(visible(r.lot_number)),
         Text(visible(r.subject_id)),
-        str(r.day_n),
+        "?" if r.day_n is None else str(r.day_n),
         Text(visible(SHORT_STATE.get(r.state, r.state)), style=STATE_STYLE.get(r.state, "")),
         viab,
         "-" if r.fold_expansion is None else f"{r.fold_expansion:.1f}x",

@@ -9,6 +9,8 @@ Four hostile questions, answered in SQL (2026-12-05):
   infused into that other patient: the bedside check compares the patient's id with the
   subject the lot's row points to;
 - a bag discarded as cracked, its state set back to ``stored``, was issued;
+- (2026-12-06) a bag thawed 40 minutes ago whose ``thawed_at`` was moved to a minute ago was
+  infused as within its 30-minute thaw-to-infusion limit, with no overrun alert;
 - a released lot whose harvest's ``expires_on`` was moved years ahead, and its signature's
   ``record_hash`` (an unkeyed SHA-256 of the signed record, which anyone can compute) computed
   again over the edited record, had no hold left, and an expired bag was issued.
@@ -21,7 +23,8 @@ from its stored columns (the text ``mfg audit verify`` hashes, built by the data
 ``audit.message_sql``). The step goes ahead only if the events are authentic, the registration
 names the subject the bag is checked against, the last disposition's decision is the lot's
 state, every signature of the lot carries a record hash a disposition event recorded, and the
-bag's state is the one its last custody event left it in. A few indexed reads and HMACs; the
+bag's state is the one its last custody event left it in, and its time of thaw the time of its
+last thaw event. A few indexed reads and HMACs; the
 whole chain stays ``mfg audit verify``'s work (an event deleted from the middle of the trail,
 under dropped triggers, is found there).
 """
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -43,6 +47,7 @@ from mfg.domain.custody import BagState
 from mfg.domain.lifecycle import LotState
 from mfg.errors import RuleViolation
 from mfg.store.tables import DoseBag, Lot, Signature, Subject
+from mfg.store.types import UTCDateTime as StoredTime
 
 _RELEASES = frozenset({LotState.RELEASED.value, LotState.CONDITIONALLY_RELEASED.value})
 ADVICE = "changed outside CellTrail? QA: mfg audit verify"
@@ -54,6 +59,7 @@ class _Event:
     keyed: bool  # its stored hash is the keyed hash of its stored columns
     old: Any  # its old and new values, decoded
     new: Any
+    at: datetime | None  # when it was recorded (a custody step's time: the bag's thawed_at)
 
 
 def _events(session: Session, ring: Keyring, where: str, **params: object) -> list[_Event]:
@@ -64,18 +70,19 @@ def _events(session: Session, ring: Keyring, where: str, **params: object) -> li
     rows = conn.execute(
         text(
             "SELECT seq, prev_hash, hash, key_id, old_values, new_values, "
-            f"{audit.message_sql(conn.dialect.name)} AS message FROM auditevent "
+            f"{audit.message_sql(conn.dialect.name)} AS message, at FROM auditevent "
             f"WHERE {where} ORDER BY seq"
-        ),
+        ).columns(at=StoredTime(lenient=True)),  # an edited one: not the bag's time of thaw
         params,
     ).all()
     out = []
-    for seq, prev_hash, stored, key_id, old, new, message in rows:
+    for seq, prev_hash, stored, key_id, old, new, message, at in rows:
         mac = ring.mac(key_id or "")
         keyed = mac is not None and hmac.compare_digest(
             audit.keyed_hash(mac, prev_hash or "", message or ""), stored or ""
         )
-        out.append(_Event(seq, keyed, decode_json(old or ""), decode_json(new or "")))
+        when = at if isinstance(at, datetime) else None
+        out.append(_Event(seq, keyed, decode_json(old or ""), decode_json(new or ""), when))
     return out
 
 
@@ -192,7 +199,28 @@ def bag_problem(session: Session, ring: Keyring, lot: Lot, bag: DoseBag) -> str 
         expected = last.new.get("state") if isinstance(last.new, dict) else None
     if expected != bag.state:
         return f"{head} leaves it {expected or 'in no state'}"
-    return None
+    return _thaw_problem(ref, bag, events)
+
+
+def _thaw_problem(ref: str, bag: DoseBag, events: list[_Event]) -> str | None:
+    """Why the bag's time of thaw (which the infusion's 30-minute limit counts from) is not
+    the time of its last keyed thaw event (none: never thawed); None when it is."""
+    thaws = [e for e in events if isinstance(e.new, dict) and e.new.get("state") == THAWED]
+    last = thaws[-1] if thaws else None
+    if last is not None and not last.keyed:
+        return f"bag {ref}'s audit trail's thaw event ({last.seq}) fails its keyed hash"
+    recorded = None if last is None else last.at
+    if bag.thawed_at == recorded:
+        return None
+    said = "records no thaw" if last is None else f"says it was thawed at {_when(recorded)}"
+    return f"bag {ref} was thawed at {_when(bag.thawed_at)}, but its audit trail {said}"
+
+
+THAWED = BagState.THAWED.value
+
+
+def _when(at: datetime | None) -> str:
+    return "no time" if at is None else at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def check_bag(session: Session, ring: Keyring, lot: Lot, bag: DoseBag, doing: str) -> None:

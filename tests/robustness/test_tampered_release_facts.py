@@ -19,7 +19,7 @@ from mfg.errors import RuleViolation
 from mfg.services import custody, holds, release, scanning
 from mfg.services import labels as label_svc
 from mfg.services.release_read.signatures import record_hash, signed_record
-from mfg.store.tables import AuditEvent, CustodyEvent, Lot
+from mfg.store.tables import Alert, AuditEvent, CustodyEvent, Lot
 from tests.release.conftest import PASSING, enter, harvested, sign
 from tests.robustness.support import sql
 from tests.services.test_holds import LATER, LOC, count
@@ -228,3 +228,40 @@ def test_a_discarded_bag_set_back_to_stored_in_sql_is_not_issued(db, actors) -> 
     )
     assert said.startswith("STOP: do not issue this bag") and stop in said, said
     assert (count(db, CustodyEvent), count(db, AuditEvent)) == before
+
+
+def test_a_time_of_thaw_moved_in_sql_does_not_hide_an_overrun(db, actors) -> None:  # type: ignore[no-untyped-def]
+    """A bag thawed 40 minutes before its infusion, its ``thawed_at`` moved to a minute before
+    in SQL, was infused as within the 30-minute limit, with no overrun alert: the infusion read
+    the bag's own column. Its keyed thaw event holds the time: the scan says stop, and the
+    infusion is refused, writing nothing. Put back, the infusion goes ahead as the overrun it
+    is (alert raised)."""
+    tech = actors["tech"]
+    lot, bag = _bag_in_the_tank(db, actors, "release")
+    custody.issue_bag(bag, db=db, actor=tech, now=LATER, subject_id="S-001")
+    custody.thaw_bag(bag, db=db, actor=tech, now=LATER)
+    infused_at = LATER + timedelta(minutes=40)
+    moved = (infused_at - timedelta(minutes=1)).replace(tzinfo=None).isoformat(sep=" ")
+    sql(db, "UPDATE dosebag SET thawed_at = :t WHERE bag_no = 1", t=moved)
+    utc = "%Y-%m-%d %H:%M:%S UTC"
+    stop = (
+        f"bag {lot}/B1 was thawed at {(infused_at - timedelta(minutes=1)).strftime(utc)}, "
+        f"but its audit trail says it was thawed at {LATER.strftime(utc)}"
+    )
+    seen = scanning.scan(bag, db=db, actor=tech)
+    assert seen.on_hold and any(stop in r for r in seen.hold_reasons), seen.hold_reasons
+    before = (count(db, CustodyEvent), count(db, AuditEvent))
+    said = _refused(
+        lambda: custody.infuse_bag(bag, "S-001", db=db, actor=tech, now=infused_at),
+        "bag-not-in-trail",
+    )
+    assert said.startswith("STOP: do not infuse this bag") and stop in said, said
+    assert (count(db, CustodyEvent), count(db, AuditEvent)) == before
+    put_back = LATER.replace(tzinfo=None).isoformat(sep=" ")
+    sql(db, "UPDATE dosebag SET thawed_at = :t WHERE bag_no = 1", t=put_back)
+    assert not scanning.scan(bag, db=db, actor=tech).on_hold
+    view = custody.infuse_bag(bag, "S-001", db=db, actor=tech, now=infused_at)
+    assert view.state == "infused"
+    with db.read() as s:
+        kinds = [a.kind for a in s.exec(select(Alert)).all()]
+    assert "infusion-overrun" in kinds, kinds

@@ -37,8 +37,10 @@ def test_board_scan_and_detail_show_the_hold(sqlite_db: Database) -> None:
         # the scan's worker rings, then opens the lot, whose own worker fills the header:
         # waited on, not counted in rounds (five rounds of settle missed the bell once, in CI)
         await until(pilot, lambda: bool(bells), "a scan of a held lot rings the bell")
+        # the banner is a message the app handles after the bell (under load, a round later)
+        await until(pilot, lambda: any(app._notifications), "the scan's banner")
         notes = [n for n in app._notifications]
-        assert any(n.title == "HOLD" and n.severity == "error" for n in notes)
+        assert any(n.title == "HOLD" and n.severity == "error" for n in notes), notes
 
         def header() -> str:
             if type(app.screen).__name__ != "LotDetailScreen":

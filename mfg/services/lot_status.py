@@ -35,6 +35,7 @@ from sqlalchemy import (
 from mfg.domain import expansion
 from mfg.domain.lifecycle import ACTIVE
 from mfg.domain.specs import Product
+from mfg.errors import RuleViolation
 from mfg.services.board import COUNT_STATES, TESTING_STATES, result_tallies
 from mfg.services.pinned_specs import PinnedSpecs, readable
 from mfg.services.uow import Database
@@ -89,16 +90,32 @@ def _results(states: list[str]) -> Any:
     )
 
 
-def readable_day0(db: Database) -> Any:
+def readable_day0(db: Database, conn: Any) -> Any:
     """SQL: the lot's day 0 is a date as CellTrail stores it. SQLite's columns hold any text (an
-    SQL edit: ``'2026-13-45'``), and its ``date(day0, '+0 days')`` of one that is no date is
-    NULL or another text (``2026-02-30`` becomes 2026-03-02; ``date()`` alone keeps it), so it
-    refuses what ``stored_date`` refuses; Today lists such a lot apart, as not read
-    (``worklist``), instead of refusing the whole list. PostgreSQL's dates are dates."""
+    SQL edit: ``'2026-13-45'``); Today lists such a lot apart, as not read (``worklist``),
+    instead of refusing the whole list. PostgreSQL's dates are dates.
+
+    The distinct stored values are read first, by ``ix_lot_day0`` alone (100,000 lots: 15 of
+    them, 6 ms), and checked in Python as ``stored_date`` reads them; when all are dates the
+    condition is TRUE. Only when one is not is it tested per lot, in SQL:
+    ``date(day0, '+0 days') IS day0`` (NULL or another text for one that is no date:
+    ``2026-02-30`` becomes 2026-03-02, which ``date()`` alone keeps). Per lot always, it cost
+    Today's read 49 ms at 100,000 lots (141 -> 190 ms)."""
     if db.dialect == "postgresql":
+        return true()
+    stored = conn.exec_driver_sql("SELECT DISTINCT day0 FROM lot").scalars()
+    if all(_is_date(v) for v in stored):
         return true()
     plus_none: Any = literal_column("'+0 days'")  # SQL text: Today's raw reads render no binds
     return func.date(_LOT.c.day0, plus_none).is_not_distinct_from(_LOT.c.day0)
+
+
+def _is_date(stored: object) -> bool:
+    try:
+        stored_date(stored)  # type: ignore[arg-type]
+    except RuleViolation:
+        return False
+    return True
 
 
 def _query(states: list[str], day0_read: Any) -> Any:
@@ -260,7 +277,7 @@ def expansion_lots(
                 lot.c.spec_version.label("version"),
             )
             .select_from(lot.outerjoin(cur, cur.c.id == _last_count_id()))
-            .where(lot.c.state.in_(states), readable_lot, readable_day0(db))
+            .where(lot.c.state.in_(states), readable_lot, readable_day0(db, conn))
             .subquery("flagged")
         )
         f = flagged.c
@@ -328,7 +345,8 @@ def active_lots(db: Database, today: date, states: Collection[str]) -> list[LotS
     if not chosen:
         return []
     with db.read() as s:
-        raw = s.connection().execute(_query(chosen, readable_day0(db))).all()
+        conn = s.connection()
+        raw = conn.execute(_query(chosen, readable_day0(db, conn))).all()
     specs = PinnedSpecs(db)
     out = []
     for number, code, version, state, day0, harvest_day, last_day, measured, *tallies in raw:

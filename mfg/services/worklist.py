@@ -22,7 +22,7 @@ from datetime import date, datetime
 from functools import partial
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import and_, case, func, or_
+from sqlalchemy import and_, case, func, or_, true
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
@@ -396,12 +396,12 @@ def _not_read(db: Database) -> tuple[list[_Item], Any]:
                 for number, code, version in rows
             ]
         doses = refused_doses(conn, pinned)
-        day0_read = lot_status.readable_day0(db)
-        undated = s.execute(
-            sa_select(lot.c.lot_number, lot_status.iso_date(db, lot.c.day0))
-            .where(active, ~day0_read)
-            .order_by(lot.c.lot_number)
-        ).all()
+        day0_read = lot_status.readable_day0(db, conn)
+        undated: list[tuple[str, str]] = []
+        if day0_read is not true():  # some lot's day 0 is no date (true() is one object)
+            found = sa_select(lot.c.lot_number, lot_status.iso_date(db, lot.c.day0))
+            found = found.where(active, ~day0_read).order_by(lot.c.lot_number)
+            undated = [(number, stored) for number, stored in s.execute(found)]
     items += [("not-read", n, f"dose {refusal_text(e)}", True, None) for n, e in doses]
     items += [
         ("not-read", number, f"day 0 {refusal_text(unreadable(stored))}", True, None)

@@ -60,7 +60,9 @@ def first_unreadable(values: Any) -> Unreadable | None:
 def _iso_date(text: Any) -> date:
     """``YYYY-MM-DD`` as CellTrail stores it, nothing else (``date.fromisoformat`` alone also
     reads ``20261125``, which SQLite's ``date()`` does not: the SQL checks and this agree)."""
-    if type(text) is not str or len(text) != 10:
+    if type(text) is not str or len(text) != 10 or text[4] != "-" or text[7] != "-":
+        raise ValueError(text)  # also ISO's week date 2026-W48-3, which fromisoformat reads
+    if not text.isascii():
         raise ValueError(text)
     return date.fromisoformat(text)
 

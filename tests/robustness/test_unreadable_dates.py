@@ -29,7 +29,9 @@ def _refused(act: Any, what: str = "date") -> str:
     return e.value.message
 
 
-@pytest.mark.parametrize("stored", ["2026-13-45", "2026-02-30", "20261125", "2026-11-25x"])
+@pytest.mark.parametrize(
+    "stored", ["2026-13-45", "2026-02-30", "20261125", "2026-11-25x", "2026-W48-3"]
+)
 def test_a_day_0_that_is_no_date_is_listed_not_read_by_every_list(
     lab: Database, request: Any, stored: str
 ) -> None:

@@ -20,6 +20,7 @@ from sqlmodel import col
 
 from mfg.domain import expansion, identity
 from mfg.domain.lifecycle import ACTIVE, LotState, parse_state
+from mfg.services import trail_anchor
 from mfg.services.board_rows import COUNT_STATES as COUNT_STATES
 from mfg.services.board_rows import TESTING_STATES as TESTING_STATES
 from mfg.services.board_rows import BoardRow as BoardRow
@@ -310,6 +311,16 @@ def _with_holds(
             return rows
         lots = list(s.execute(select(Lot).where(col(Lot.id).in_(ids))).scalars())
         status = holds.statuses_in(s, lots)
+        # as the lot's screen and the scan say: its row against its keyed audit trail
+        pks = {lot.subject_pk for lot in lots}
+        subject = select(Subject).where(col(Subject.id).in_(pks))
+        subjects = {x.id: x for x in s.execute(subject).scalars()}
+        ring = db.audit_keyring()
+        for lot in lots:
+            if lot.subject_pk in subjects:
+                st = status[lot.lot_number]
+                st = trail_anchor.with_trail(s, ring, lot, subjects[lot.subject_pk], st)
+                status[lot.lot_number] = st
     return [
         replace(r, hold=status[r.lot_number].summary) if r.lot_number in status else r for r in rows
     ]

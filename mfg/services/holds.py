@@ -5,7 +5,6 @@ What a lot's holds are is read by ``mfg.services.release_read.holds`` (re-export
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
@@ -15,7 +14,6 @@ from sqlmodel import col, select
 
 from mfg.audit import canonical_json
 from mfg.domain import holds as rules
-from mfg.domain.holds import HoldReason
 from mfg.domain.reasons import require_reason
 from mfg.errors import RuleViolation
 from mfg.services import trail_anchor
@@ -66,11 +64,7 @@ def status(lot_number: str, *, db: Database, actor: Actor) -> HoldStatus:
         subject = s.get(Subject, lot.subject_pk)
         if subject is None:
             return st
-        # a state-only edit is already state-unsigned: its trail line would say it again
-        unsigned = any(r.code == "state-unsigned" for r in st.reasons)
-        found = trail_anchor.problems(s, db.audit_keyring(), lot, subject, not unsigned)
-        extra = tuple(HoldReason("trail-mismatch", why, None) for why in found)
-        return dataclasses.replace(st, reasons=st.reasons + extra) if extra else st
+        return trail_anchor.with_trail(s, db.audit_keyring(), lot, subject, st)
 
 
 def subject_holds(subject_id: str, *, db: Database, actor: Actor) -> tuple[HoldStatus, ...]:

@@ -31,6 +31,7 @@ under dropped triggers, is found there).
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,8 +45,10 @@ from mfg.auditkey import Keyring
 from mfg.domain import identity
 from mfg.domain.canonical import decode_json
 from mfg.domain.custody import BagState
+from mfg.domain.holds import HoldReason
 from mfg.domain.lifecycle import LotState
 from mfg.errors import RuleViolation
+from mfg.services.release_read.holds import HoldStatus
 from mfg.store.tables import DoseBag, Lot, Signature, Subject
 from mfg.store.types import UTCDateTime as StoredTime
 
@@ -244,6 +247,18 @@ def problems(
         disposition_problem(session, ring, lot) if disposition else None,
     )
     return tuple(f"{p}: {ADVICE}" for p in found if p is not None)
+
+
+def with_trail(
+    session: Session, ring: Keyring, lot: Lot, subject: Subject, st: HoldStatus
+) -> HoldStatus:
+    """The lot's hold status ``st`` with a ``trail-mismatch`` reason for each line ``problems``
+    names: what ``mfg hold show``, the lot's screen and the board show."""
+    # a state-only edit is already state-unsigned: its trail line would say it again
+    unsigned = any(r.code == "state-unsigned" for r in st.reasons)
+    found = problems(session, ring, lot, subject, not unsigned)
+    extra = tuple(HoldReason("trail-mismatch", why, None) for why in found)
+    return dataclasses.replace(st, reasons=st.reasons + extra) if extra else st
 
 
 def check(session: Session, ring: Keyring, lot: Lot, subject: Subject, doing: str) -> None:

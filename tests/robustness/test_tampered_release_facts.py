@@ -16,7 +16,7 @@ import pytest
 from sqlmodel import select
 
 from mfg.errors import RuleViolation
-from mfg.services import custody, holds, release, scanning
+from mfg.services import board, custody, holds, release, scanning
 from mfg.services import labels as label_svc
 from mfg.services.release_read.signatures import record_hash, signed_record
 from mfg.store.tables import Alert, AuditEvent, CustodyEvent, Lot
@@ -114,6 +114,9 @@ def test_a_rejection_rewritten_as_a_release_in_three_columns_issues_nothing(db, 
     status = holds.status(lot, db=db, actor=tech)  # what `mfg hold show` and the lot's screen say
     assert [r.code for r in status.active] == ["trail-mismatch"], status
     assert "last signed disposition of it says rejected" in status.summary
+    rows = board.board(db=db, actor=tech, now=LATER, active_only=False).rows
+    (row,) = [r for r in rows if r.lot_number == lot]  # the board flags it as the lot's screen
+    assert "HOLD" in row.flags and "last signed disposition of it says rejected" in row.hold
     seen = scanning.scan(bag, db=db, actor=tech)
     assert seen.on_hold
     assert any("last signed disposition of it says rejected" in r for r in seen.hold_reasons)
@@ -167,6 +170,9 @@ def test_a_lot_pointed_at_another_subject_in_sql_is_infused_into_nobody(db, acto
     assert any(stop in r for r in seen.hold_reasons), seen.hold_reasons
     status = holds.status(lot, db=db, actor=tech)
     assert [r.code for r in status.active] == ["trail-mismatch"] and stop in status.summary
+    rows = board.board(db=db, actor=tech, now=LATER, active_only=False).rows
+    (row,) = [r for r in rows if r.lot_number == lot]
+    assert row.flags[0] == "HOLD" and stop in row.hold, row  # the board says it too
     before = (count(db, CustodyEvent), count(db, AuditEvent))
     for step in (
         lambda: custody.issue_bag(bag, db=db, actor=tech, now=LATER, subject_id="S-002"),

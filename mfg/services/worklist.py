@@ -37,7 +37,7 @@ from mfg.services.pinned_specs import PinnedSpecs, readable, refusal_text, refus
 from mfg.services.uow import Actor, Database
 from mfg.store.db import reads_at_once
 from mfg.store.tables import AuditEvent, DoseBag, Harvest, Lot, ReleaseResult, Subject
-from mfg.store.types import unreadable
+from mfg.store.types import lenient, unreadable
 
 _T = TypeVar("_T")
 
@@ -56,7 +56,7 @@ class WorkItem:
 
 @dataclass(frozen=True)
 class Change:
-    at: datetime
+    at: datetime | None  # None: its stored time cannot be read (an SQL edit)
     username: str
     lot_number: str
     action: str
@@ -462,22 +462,29 @@ def _handover(
     """Others' events on lots since my last recorded action before ``before`` (the start of
     this session), log-in steps not counted: the end of my previous session (at most 50,
     newest first)."""
+    ev = AuditEvent.__table__  # type: ignore[attr-defined]
+    at = lenient(ev.c.at)  # one edited event's time takes no Today with it
     with db.read() as s:
-        mine = s.exec(
-            select(AuditEvent.seq, AuditEvent.at)
+        mine = s.execute(
+            sa_select(ev.c.seq, at)
             .where(
-                AuditEvent.username == actor.username,
-                AuditEvent.at < before,
-                col(AuditEvent.action).not_in(LOGIN_STEPS),
+                ev.c.username == actor.username,
+                ev.c.at < before,
+                ev.c.action.not_in(LOGIN_STEPS),
             )
-            .order_by(col(AuditEvent.seq).desc())
+            .order_by(ev.c.seq.desc())
             .limit(1)
         ).first()
-        q = select(AuditEvent).where(
-            col(AuditEvent.lot_number).is_not(None), AuditEvent.username != actor.username
+        q = sa_select(at, ev.c.username, ev.c.lot_number, ev.c.action).where(
+            ev.c.lot_number.is_not(None), ev.c.username != actor.username
         )
         if mine is not None:
-            q = q.where(AuditEvent.seq > mine[0])
-        events = s.exec(q.order_by(col(AuditEvent.seq).desc()).limit(50)).all()
-        changes = tuple(Change(e.at, e.username, e.lot_number or "", e.action) for e in events)
-    return (mine[1] if mine is not None else None), changes
+            q = q.where(ev.c.seq > mine[0])
+        events = s.execute(q.order_by(ev.c.seq.desc()).limit(50)).all()
+        changes = tuple(Change(_time(t), user, lot or "", act) for t, user, lot, act in events)
+    return (_time(mine[1]) if mine is not None else None), changes
+
+
+def _time(at: object) -> datetime | None:
+    """A time read leniently: None when it could not be (``Unreadable``)."""
+    return at if isinstance(at, datetime) else None

@@ -194,6 +194,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         super().__init__(*args, **kwargs)  # the migrations give DateTime's own (timezone=True)
         self.lenient = lenient  # a time that cannot be read comes back as an ``Unreadable``
 
+    def as_lenient(self) -> UTCDateTime:
+        return UTCDateTime(lenient=True)
+
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
         if value is None:
             return None
@@ -218,6 +221,6 @@ def lenient(column: Any) -> Any:
     """``column`` read leniently, under its own name: a stored value that cannot be read comes
     back as an ``Unreadable`` (module docstring). Columns of other types are returned as they are."""
     kind = getattr(column, "type", None)
-    if not isinstance(kind, StoredDate | _StoredNumber):
+    if not isinstance(kind, StoredDate | _StoredNumber | UTCDateTime):
         return column
     return type_coerce(column, kind.as_lenient()).label(column.key)

@@ -143,3 +143,15 @@ def test_a_harvest_that_cannot_be_read_flags_its_lot_in_the_qa_queue(sqlite_db: 
     assert "'many'" in after[first].not_read and after[first].dose_met is None
     assert after[first].flags[0] == "NOT READ" and after[first].day_n == before[first].day_n
     assert after[second] == before[second]
+
+
+def test_an_audit_time_that_is_no_time_takes_no_today_with_it(lab: Database, request: Any) -> None:
+    """Today's handover reads others' audit events: one whose time was edited to text (its
+    append-only trigger dropped first) refused everyone's Today as a whole. Now the change is
+    listed without its time; ``mfg audit verify`` names the event."""
+    qa = request.node.actors["qa"]
+    _edit(lab, "DROP TRIGGER IF EXISTS auditevent_no_update")
+    _edit(lab, "UPDATE auditevent SET at = 'teatime' WHERE seq = (SELECT max(seq) FROM auditevent)")
+    w = worklist.worklist(db=lab, actor=qa, now=NOW)
+    assert w.changes and w.changes[0].at is None, w.changes[:2]
+    assert all(c.at is not None for c in w.changes[1:])

@@ -25,7 +25,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import and_, case, func, or_, true
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import col, select
+from sqlmodel import col
 
 from mfg.domain.custody import THAW_TO_INFUSION_LIMIT
 from mfg.domain.lifecycle import ACTIVE
@@ -37,7 +37,7 @@ from mfg.services.pinned_specs import PinnedSpecs, readable, refusal_text, refus
 from mfg.services.uow import Actor, Database
 from mfg.store.db import reads_at_once
 from mfg.store.tables import AuditEvent, DoseBag, Harvest, Lot, ReleaseResult, Subject
-from mfg.store.types import lenient, unreadable
+from mfg.store.types import Unreadable, lenient, unreadable
 
 _T = TypeVar("_T")
 
@@ -349,23 +349,28 @@ def _records_to_verify(found: _Found, db: Database, actor: Actor, readable_lot: 
 
 
 def _thawed(db: Database) -> list[_Item]:
-    """Thawed bags waiting for infusion, with the 30-minute deadline (one query)."""
+    """Thawed bags waiting for infusion, with the 30-minute deadline (one query). A bag whose
+    stored time of thaw cannot be read (an SQL edit) is listed with the refusal and no deadline
+    (its infusion is refused: ``trail_anchor``), not a refusal of everyone's Today."""
+    bag, lot = DoseBag.__table__, Lot.__table__  # type: ignore[attr-defined]
     with db.read() as s:
-        rows = s.exec(
-            select(Lot.lot_number, DoseBag.bag_no, DoseBag.thawed_at)
-            .join(Lot, col(Lot.id) == DoseBag.lot_pk)
-            .where(DoseBag.state == "thawed", col(DoseBag.thawed_at).is_not(None))
-            .order_by(col(DoseBag.thawed_at))
+        rows = s.execute(
+            sa_select(lot.c.lot_number, bag.c.bag_no, lenient(bag.c.thawed_at))
+            .join(lot, lot.c.id == bag.c.lot_pk)
+            .where(bag.c.state == "thawed", bag.c.thawed_at.is_not(None))
+            .order_by(bag.c.thawed_at)
         ).all()
     return [
         (
             "thawed",
-            lot,
-            f"bag {bag_no} thawed: infuse within 30 minutes",
+            number,
+            f"bag {bag_no} thawed: infuse within 30 minutes"
+            if isinstance(thawed_at, datetime)
+            else f"bag {bag_no} thawed: time {refusal_text(thawed_at.refusal())}",
             True,
-            thawed_at + THAW_TO_INFUSION_LIMIT,
+            thawed_at + THAW_TO_INFUSION_LIMIT if isinstance(thawed_at, datetime) else None,
         )
-        for lot, bag_no, thawed_at in rows
+        for number, bag_no, thawed_at in rows
         if thawed_at is not None
     ]
 
@@ -420,7 +425,7 @@ def _read_outs(db: Database, today: date) -> list[_Item]:
                 col(Lot.product_code),
                 col(Lot.spec_version),
                 col(ReleaseResult.test_code),
-                col(ReleaseResult.tested_on),
+                lenient(ReleaseResult.__table__.c.tested_on),  # type: ignore[attr-defined]
             )
             .select_from(ReleaseResult)
             .join(Lot, col(Lot.id) == ReleaseResult.lot_pk)
@@ -433,7 +438,12 @@ def _read_outs(db: Database, today: date) -> list[_Item]:
     specs = PinnedSpecs(db)
     order: dict[tuple[str, str], list[str]] = {}
     due_items = []
+    unread: list[_Item] = []
     for lot_number, code, version, test_code, tested_on in rows:
+        if type(tested_on) is Unreadable:  # an SQL edit: listed, not a refusal of Today
+            said = f"{test_code} tested on {refusal_text(tested_on.refusal())}"
+            unread.append(("not-read", lot_number, said, True, None))
+            continue
         if (code, version) not in order:
             p = specs.get(code, version)  # refused: listed apart (``_not_read``)
             order[code, version] = list(p.test_codes) if p is not None else []
@@ -444,7 +454,7 @@ def _read_outs(db: Database, today: date) -> list[_Item]:
         if due is not None:
             due_items.append((lot_number, codes.index(test_code), test_code, due))
     due_items.sort()
-    return [
+    return unread + [
         (
             "read-out",
             lot_number,

@@ -155,3 +155,44 @@ def test_an_audit_time_that_is_no_time_takes_no_today_with_it(lab: Database, req
     w = worklist.worklist(db=lab, actor=qa, now=NOW)
     assert w.changes and w.changes[0].at is None, w.changes[:2]
     assert all(c.at is not None for c in w.changes[1:])
+
+
+def test_a_thawed_bag_whose_time_of_thaw_cannot_be_read_stays_on_today(
+    sqlite_db: Database,
+) -> None:
+    """A thawed bag's ``thawed_at`` edited to text refused everyone's Today (the bag, the one
+    item with a 30-minute deadline, went with it). Now it is listed, urgent, with the refusal
+    and no countdown; its infusion is refused (``bag-not-in-trail``)."""
+    from mfg.services import custody
+    from tests.conftest import add_users
+    from tests.robustness.test_tampered_release_facts import _bag_in_the_tank
+    from tests.services.test_holds import LATER
+
+    actors = add_users(sqlite_db)
+    tech = actors["tech"]
+    lot, bag = _bag_in_the_tank(sqlite_db, actors, "release")
+    custody.issue_bag(bag, db=sqlite_db, actor=tech, now=LATER, subject_id="S-001")
+    custody.thaw_bag(bag, db=sqlite_db, actor=tech, now=LATER)
+    _edit(sqlite_db, "UPDATE dosebag SET thawed_at = 'soon' WHERE bag_no = 1")
+    w = worklist.worklist(db=sqlite_db, actor=tech, now=LATER)
+    (thawed,) = [i for i in w.items if i.kind == "thawed"]
+    assert thawed.lot_number == lot and thawed.urgent and thawed.deadline is None
+    assert thawed.text.startswith("bag 1 thawed: time not read [stored-value-unreadable]: ")
+    assert "'soon'" in thawed.text
+
+
+def test_a_read_out_whose_test_date_cannot_be_read_is_listed_not_read(
+    sqlite_db: Database,
+) -> None:
+    from tests.conftest import add_users
+    from tests.release.conftest import PASSING, enter
+
+    actors = add_users(sqlite_db)
+    lot = harvested(sqlite_db, actors, "S-001")
+    enter(sqlite_db, actors, lot, {**PASSING, "STER": "pending"})
+    _edit(sqlite_db, "UPDATE releaseresult SET tested_on = 'x' WHERE test_code = 'STER'")
+    for role in ("tech", "qa"):
+        w = worklist.worklist(db=sqlite_db, actor=actors[role], now=NOW)
+        (item,) = [i for i in w.items if i.kind == "not-read"]
+        assert item.lot_number == lot and item.urgent, item
+        assert item.text.startswith("STER tested on not read [stored-value-unreadable]: ")

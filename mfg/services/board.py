@@ -335,7 +335,7 @@ class ResultToVerify:
     unit: str
     evaluation: str
     entered_by: str
-    entered_at: datetime
+    entered_at: datetime | None  # None: its stored time cannot be read (an SQL edit)
 
 
 def results_to_verify(*, db: Database, actor: Actor, limit: int = 500) -> list[ResultToVerify]:
@@ -352,7 +352,7 @@ def results_to_verify(*, db: Database, actor: Actor, limit: int = 500) -> list[R
             rr.c.unit,
             rr.c.evaluation,
             rr.c.entered_by,
-            rr.c.entered_at,
+            lenient(rr.c.entered_at),  # one edited time takes no QA queue with it
         )
         .select_from(
             rr.join(lot, lot.c.id == rr.c.lot_pk).join(subj, subj.c.id == lot.c.subject_pk)
@@ -372,4 +372,4 @@ def results_to_verify(*, db: Database, actor: Actor, limit: int = 500) -> list[R
         # flag the lot NOT READ)
         refused = PinnedSpecs(db).refused_pinned(conn)
         rows = conn.execute(stmt.where(readable(lot, refused))).all()
-    return [ResultToVerify(*r) for r in rows]
+    return [ResultToVerify(*r[:7], r[7] if isinstance(r[7], datetime) else None) for r in rows]

@@ -196,3 +196,21 @@ def test_a_read_out_whose_test_date_cannot_be_read_is_listed_not_read(
         (item,) = [i for i in w.items if i.kind == "not-read"]
         assert item.lot_number == lot and item.urgent, item
         assert item.text.startswith("STER tested on not read [stored-value-unreadable]: ")
+
+
+def test_a_result_whose_entry_time_cannot_be_read_stays_in_the_qa_queue(
+    sqlite_db: Database,
+) -> None:
+    """The QA queue's results to verify: one result's ``entered_at`` edited to text refused the
+    whole queue; now that result is listed, its time None."""
+    from tests.conftest import add_users
+    from tests.release.conftest import PASSING, enter
+
+    actors = add_users(sqlite_db)
+    lot = harvested(sqlite_db, actors, "S-001")
+    enter(sqlite_db, actors, lot, PASSING, verify_by=None)
+    _edit(sqlite_db, "UPDATE releaseresult SET entered_at = 'noon' WHERE test_code = 'VIAB'")
+    listed = board.results_to_verify(db=sqlite_db, actor=actors["qa"])
+    by_test = {r.test_code: r for r in listed}
+    assert by_test["VIAB"].entered_at is None and len(listed) == len(PASSING), listed
+    assert all(r.entered_at is not None for code, r in by_test.items() if code != "VIAB")

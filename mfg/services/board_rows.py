@@ -166,12 +166,7 @@ def board_row(specs: PinnedSpecs, r: Any, c: Counted, today: date) -> BoardRow:
     if c.last_total and c.last_viable is not None:
         viability = expansion.viability_pct(c.last_total, c.last_viable)
     return BoardRow(
-        lot_number=r.lot_number,
-        coi=r.coi,
-        subject_id=r.subject_id,
-        site=r.site,
-        source=r.source,
-        state=r.state,
+        **_as_stored(r),
         day0=r.day0,
         day_n=day_n,
         last_viability_pct=viability,
@@ -181,13 +176,16 @@ def board_row(specs: PinnedSpecs, r: Any, c: Counted, today: date) -> BoardRow:
         projected_day=projected,
         dose_met=dose_met,
         projection_note=note,
-        oos=r.oos,
         pending_results=r.pending + missing,
-        unverified_results=r.unverified,
-        alerts=r.alerts,
         overdue_count=overdue,
         not_read=not_read,
     )
+
+
+def _as_stored(r: Any) -> dict[str, Any]:
+    """The row's fields that are the lot's own text columns and the tallies SQL worked out."""
+    names = ("lot_number", "coi", "subject_id", "site", "source", "state", "oos", "alerts")
+    return {**{n: getattr(r, n) for n in names}, "unverified_results": r.unverified}
 
 
 def _unread_row(r: Any, bad: Unreadable | None, today: date) -> BoardRow:
@@ -201,26 +199,15 @@ def _unread_row(r: Any, bad: Unreadable | None, today: date) -> BoardRow:
     if r.harvest_day is not None:  # the harvest day, as on a read row; None when it is the value
         day_n = None if type(r.harvest_day) is Unreadable else r.harvest_day
     said = refusal_text(bad.refusal())
+    worked_out = ("last_viability_pct", "last_count_day", "fold_expansion", "target_dose_cells")
+    nothing: dict[str, Any] = dict.fromkeys((*worked_out, "projected_day", "dose_met"))
     return BoardRow(
-        lot_number=r.lot_number,
-        coi=r.coi,
-        subject_id=r.subject_id,
-        site=r.site,
-        source=r.source,
-        state=r.state,
+        **_as_stored(r),
+        **nothing,
         day0=day0,
         day_n=day_n,
-        last_viability_pct=None,
-        last_count_day=None,
-        fold_expansion=None,
-        target_dose_cells=None,
-        projected_day=None,
-        dose_met=None,
         projection_note=said,
-        oos=r.oos,
         pending_results=r.pending,
-        unverified_results=r.unverified,
-        alerts=r.alerts,
         overdue_count=False,
         not_read=said,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import select as sa_select
 from sqlalchemy import text
 
 from mfg.errors import RuleViolation
@@ -30,7 +31,7 @@ def _refused(act: Any, what: str = "date") -> str:
 
 
 @pytest.mark.parametrize(
-    "stored", ["2026-13-45", "2026-02-30", "20261125", "2026-11-25x", "2026-W48-3"]
+    "stored", ["2026-13-45", "2026-02-30", "20261125", "2026-11-25x", "2026-W48-3", "0000-01-01"]
 )
 def test_a_day_0_that_is_no_date_is_listed_not_read_by_every_list(
     lab: Database, request: Any, stored: str
@@ -214,3 +215,52 @@ def test_a_result_whose_entry_time_cannot_be_read_stays_in_the_qa_queue(
     by_test = {r.test_code: r for r in listed}
     assert by_test["VIAB"].entered_at is None and len(listed) == len(PASSING), listed
     assert all(r.entered_at is not None for code, r in by_test.items() if code != "VIAB")
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "2026-11-25",
+        "2024-02-29",
+        "2026-02-29",
+        "0001-01-01",
+        "9999-12-31",
+        "0000-06-15",
+        "+026-11-25",
+        "2026-1a-25",
+        "2026-11-25 ",
+        "２０２６-11-25",
+        "2026/11/25",
+        b"2026-11-25",
+        20261125,
+        2461000.5,
+    ],
+)
+def test_todays_sql_test_of_a_day_0_agrees_with_the_python_reads(
+    lab: Database, stored: object
+) -> None:
+    """Today leaves out in SQL the lots whose day 0 the Python reads refuse, and reads the rest
+    with ``stored_date``: a value one side takes and the other refuses would refuse Today as a
+    whole (``0000-01-01``: SQLite's date() takes year 0, Python does not)."""
+    from mfg.services import lot_status
+    from mfg.store.types import stored_date
+
+    with lab.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE lot SET day0 = :v WHERE lot_number = 'BH002-26-0002'"), {"v": stored}
+        )
+    with lab.read() as s:
+        conn = s.connection()
+        raw = conn.exec_driver_sql("SELECT day0 FROM lot WHERE lot_number = 'BH002-26-0002'")
+        value = raw.scalar_one()
+        condition = lot_status.readable_day0(lab, conn)
+        lot = lot_status._LOT
+        in_sql = conn.execute(
+            sa_select(condition).select_from(lot).where(lot.c.lot_number == "BH002-26-0002")
+        ).scalar_one()
+    try:
+        stored_date(value)
+        in_python = True
+    except RuleViolation:
+        in_python = False
+    assert bool(in_sql) is in_python, (value, in_sql)

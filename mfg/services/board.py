@@ -24,7 +24,7 @@ from mfg.services import trail_anchor
 from mfg.services.board_rows import COUNT_STATES as COUNT_STATES
 from mfg.services.board_rows import TESTING_STATES as TESTING_STATES
 from mfg.services.board_rows import BoardRow as BoardRow
-from mfg.services.board_rows import board_row, lots_with_counts
+from mfg.services.board_rows import board_row, lots_with_counts, unread
 from mfg.services.pinned_specs import PinnedSpecs, readable
 from mfg.services.release_read import holds
 from mfg.services.uow import Actor, Database
@@ -37,7 +37,7 @@ from mfg.store.tables import (
     ReleaseResult,
     Subject,
 )
-from mfg.store.types import lenient
+from mfg.store.types import lenient, read_time
 
 _LOT, _SUBJ, _CC = Lot.__table__, Subject.__table__, CellCount.__table__  # type: ignore[attr-defined]
 _HV, _RR, _AL = Harvest.__table__, ReleaseResult.__table__, Alert.__table__  # type: ignore[attr-defined]
@@ -262,17 +262,13 @@ def board(
 
 def _rows(db: Database, raw: Sequence[Any], today: date) -> list[BoardRow]:
     specs = PinnedSpecs(db)
-    rows, ids = [], {}
+    rows, readable_ids = [], set()
     for first, counted in lots_with_counts(raw):
         rows.append(board_row(specs, first, counted, today))
-        ids[first.lot_number] = first.id
+        if unread(first, counted) is None:  # an unread lot is flagged so; its holds not read
+            readable_ids.add(first.id)
     candidates = [r.id for r in raw if r.alerts or r.state in HOLD_STATES]
-    # a lot whose stored values are not read is flagged so; its holds are not read either
-    readable_ids = {ids[r.lot_number] for r in rows if not r.not_read.startswith(UNREAD)}
     return _with_holds(db, rows, candidates, readable_ids)
-
-
-UNREAD = "not read [stored-value-unreadable]"  # how a row not read for its stored values begins
 
 
 def awaiting_disposition(*, db: Database, actor: Actor, now: datetime) -> list[BoardRow]:
@@ -313,8 +309,8 @@ def _with_holds(
         status = holds.statuses_in(s, lots)
         # as the lot's screen and the scan say: its row against its keyed audit trail
         pks = {lot.subject_pk for lot in lots}
-        subject = select(Subject).where(col(Subject.id).in_(pks))
-        subjects = {x.id: x for x in s.execute(subject).scalars()}
+        of_lots = select(Subject).where(col(Subject.id).in_(pks))
+        subjects = {x.id: x for x in s.execute(of_lots).scalars()}
         ring = db.audit_keyring()
         for lot in lots:
             if lot.subject_pk in subjects:
@@ -372,4 +368,4 @@ def results_to_verify(*, db: Database, actor: Actor, limit: int = 500) -> list[R
         # flag the lot NOT READ)
         refused = PinnedSpecs(db).refused_pinned(conn)
         rows = conn.execute(stmt.where(readable(lot, refused))).all()
-    return [ResultToVerify(*r[:7], r[7] if isinstance(r[7], datetime) else None) for r in rows]
+    return [ResultToVerify(*r[:7], read_time(r[7])) for r in rows]

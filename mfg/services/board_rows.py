@@ -131,15 +131,22 @@ def _from_spec(
     return target, projected, p.within_window and p.reach_day is not None, p.note, missing
 
 
+def unread(r: Any, c: Counted) -> Unreadable | None:
+    """The stored value of the lot's row (its day 0, its harvest) or of its kept counts that
+    the lenient read could not read; None when all were read."""
+    bad = first_unreadable((r.day0, r.harvest_day, r.total_viable_cells, r.car_pct))
+    return bad or c.unreadable
+
+
 def board_row(specs: PinnedSpecs, r: Any, c: Counted, today: date) -> BoardRow:
     """The lot's row; one whose spec, dose level or weight is refused (an SQL edit, a spec
     file gone) keeps what its own columns and counts say and is flagged NOT READ with the
     refusal (its projection note), its target dose None and its tests not reported yet not
     counted (nobody can say which they are): the list goes on with the others
     (``pinned_specs``). A lot with a stored value that cannot be read: ``_unread_row``."""
-    bad = first_unreadable((r.day0, r.harvest_day, r.total_viable_cells, r.car_pct))
-    if bad is not None or c.unreadable is not None:
-        return _unread_row(r, bad or c.unreadable, today)
+    bad = unread(r, c)
+    if bad is not None:
+        return _unread_row(r, bad, today)
     target: int | None = None
     projected: int | None = None
     dose_met: bool | None = None
@@ -188,12 +195,11 @@ def _as_stored(r: Any) -> dict[str, Any]:
     return {**{n: getattr(r, n) for n in names}, "unverified_results": r.unverified}
 
 
-def _unread_row(r: Any, bad: Unreadable | None, today: date) -> BoardRow:
+def _unread_row(r: Any, bad: Unreadable, today: date) -> BoardRow:
     """The row of a lot one of whose stored values cannot be read: its text columns and its
     tallies (worked out in SQL), flagged NOT READ with the refusal; its day N unless that is
     worked out from the value, and no dose, growth or count flag (nothing is worked out from an
     edited row)."""
-    assert bad is not None
     day0 = None if type(r.day0) is Unreadable else r.day0
     day_n = None if day0 is None else (today - day0).days
     if r.harvest_day is not None:  # the harvest day, as on a read row; None when it is the value

@@ -28,6 +28,7 @@ from mfg.services.release_read import current_harvest
 from mfg.services.subjects import get_subject_row
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import Alert, Lot, SpecPin, Subject
+from mfg.store.types import UNREADABLE
 
 
 @dataclass(frozen=True)
@@ -335,22 +336,19 @@ def list_lots(
         except RuleViolation as e:
             if e.rule != UNREADABLE:
                 raise
+        # one by one in the same read: the lot whose stored value cannot be read, and only it
         lot_ids = s.execute(q.with_only_columns(col(Lot.id))).scalars().all()
-    return [_listed(db, lot_pk) for lot_pk in lot_ids]
+        return [_listed(db, s, lot_pk) for lot_pk in lot_ids]
 
 
-UNREADABLE = "stored-value-unreadable"  # mfg.store.types.unreadable
-
-
-def _listed(db: Database, lot_pk: int) -> LotView:
+def _listed(db: Database, s: Session, lot_pk: int) -> LotView:
     """The lot's entry in a list one of whose lots has a stored value that cannot be read (an
-    SQL edit), read alone: its view, or for that lot its text columns, NOT READ with the
-    refusal, and no dates, weight or dose (one edited lot takes no list of others with it)."""
+    SQL edit): its view, or for that lot its text columns, NOT READ with the refusal, and no
+    dates, weight or dose (one edited lot takes no list of others with it)."""
     both = select(Lot, Subject).join(Subject, col(Subject.id) == col(Lot.subject_pk))
     try:
-        with db.read() as s:
-            lot, subject = s.exec(both.where(col(Lot.id) == lot_pk)).one()
-            return lot_view(db, s, lot, subject, in_list=True)
+        lot, subject = s.exec(both.where(col(Lot.id) == lot_pk)).one()
+        return lot_view(db, s, lot, subject, in_list=True)
     except RuleViolation as e:
         if e.rule != UNREADABLE:
             raise
@@ -360,9 +358,9 @@ def _listed(db: Database, lot_pk: int) -> LotView:
         *(lt.c[n] for n in ("lot_number", "coi", "product_code", "spec_version", "source")),
         *(sj.c[n] for n in ("subject_id", "site", "indication", "dose_level")),
         *(lt.c[n] for n in ("state", "termination_cause", "termination_reason", "registered_by")),
+        lt.c.historical,
     ).select_from(lt.join(sj, sj.c.id == lt.c.subject_pk))
-    with db.read() as s:
-        r = s.connection().execute(text.where(lt.c.id == lot_pk)).one()
+    r = s.connection().execute(text.where(lt.c.id == lot_pk)).one()
     return LotView(
         **{k: v for k, v in r._mapping.items()},
         coi_eye_readable="",

@@ -37,7 +37,7 @@ from mfg.services.pinned_specs import PinnedSpecs, readable, refusal_text, refus
 from mfg.services.uow import Actor, Database
 from mfg.store.db import reads_at_once
 from mfg.store.tables import AuditEvent, DoseBag, Harvest, Lot, ReleaseResult, Subject
-from mfg.store.types import Unreadable, lenient, unreadable
+from mfg.store.types import Unreadable, lenient, read_time, unreadable
 
 _T = TypeVar("_T")
 
@@ -401,9 +401,10 @@ def _not_read(db: Database) -> tuple[list[_Item], Any]:
                 for number, code, version in rows
             ]
         doses = refused_doses(conn, pinned)
-        day0_read = lot_status.readable_day0(db, conn)
+        day0_read: Any = true()
         undated: list[tuple[str, str]] = []
-        if day0_read is not true():  # some lot's day 0 is no date (true() is one object)
+        if lot_status.some_day0_unreadable(db, conn):
+            day0_read = lot_status.day0_is_date()
             found = sa_select(lot.c.lot_number, lot_status.iso_date(db, lot.c.day0))
             found = found.where(active, ~day0_read).order_by(lot.c.lot_number)
             undated = [(number, stored) for number, stored in s.execute(found)]
@@ -491,10 +492,5 @@ def _handover(
         if mine is not None:
             q = q.where(ev.c.seq > mine[0])
         events = s.execute(q.order_by(ev.c.seq.desc()).limit(50)).all()
-        changes = tuple(Change(_time(t), user, lot or "", act) for t, user, lot, act in events)
-    return (_time(mine[1]) if mine is not None else None), changes
-
-
-def _time(at: object) -> datetime | None:
-    """A time read leniently: None when it could not be (``Unreadable``)."""
-    return at if isinstance(at, datetime) else None
+        changes = tuple(Change(read_time(t), user, lot or "", act) for t, user, lot, act in events)
+    return (read_time(mine[1]) if mine is not None else None), changes

@@ -29,13 +29,15 @@ from sqlalchemy.types import TypeDecorator
 
 from mfg.errors import RuleViolation
 
+UNREADABLE = "stored-value-unreadable"  # the rule of ``unreadable``'s refusal
+
 
 def unreadable(value: object, what: str = "date") -> RuleViolation:
     """The refusal for a stored value (a date, a time, a number) that cannot be read."""
     shown = repr(value)[:40]
     return RuleViolation(
         what,
-        "stored-value-unreadable",
+        UNREADABLE,
         f"a stored {what} {shown} cannot be read (changed outside CellTrail? mfg audit verify "
         "names the record)",
     )
@@ -55,6 +57,11 @@ class Unreadable:
 def first_unreadable(values: Any) -> Unreadable | None:
     """The first ``Unreadable`` among ``values`` (a row read with lenient columns), or None."""
     return next((v for v in values if type(v) is Unreadable), None)
+
+
+def read_time(at: object) -> datetime | None:
+    """A time read leniently: the time, or None when it could not be read (``Unreadable``)."""
+    return at if isinstance(at, datetime) else None
 
 
 def _iso_date(text: Any) -> date:
@@ -145,6 +152,8 @@ class _StoredNumber(TypeDecorator[Any]):
         check = _of_kind(self.kinds, self.what, self.lenient)
         if process is None:
             return check
+        if not self.lenient:
+            return lambda value: process(check(value))
 
         def checked(value: Any) -> Any:
             value = check(value)

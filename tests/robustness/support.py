@@ -85,3 +85,26 @@ def wait_until(condition: Callable[[], bool], what: str, limit_s: float = 120) -
         if time.monotonic() > deadline:
             raise AssertionError(f"still waiting after {limit_s} s: {what}")
         time.sleep(0.02)
+
+
+def bag_in_the_tank(
+    db: Database, actors: dict[str, Actor], decision: str, reason: str = ""
+) -> tuple[str, str]:
+    """A lot labelled in quarantine, then signed ``decision``, one bag stored: (lot, payload)."""
+    from mfg.services import custody
+    from mfg.services import labels as label_svc
+    from tests.release.conftest import PASSING, enter, harvested, sign
+    from tests.services.test_holds import LOC
+    from tests.support import world
+    from tests.support.constants import NOW
+
+    tech = actors["tech"]
+    lot = harvested(db, actors)
+    enter(db, actors, lot, PASSING)
+    world.approve_label_layouts(db, NOW)
+    printed = label_svc.print_labels(
+        label_svc.PrintLabels(lot, "dose-bag"), db=db, actor=tech, now=NOW
+    )
+    sign(db, actors, lot, decision, **({"reason": reason} if reason else {}))
+    custody.store_bag(printed.payloads[0], LOC, db=db, actor=tech, now=NOW)
+    return lot, printed.payloads[0]

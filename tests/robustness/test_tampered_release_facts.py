@@ -17,14 +17,12 @@ from sqlmodel import select
 
 from mfg.errors import RuleViolation
 from mfg.services import board, custody, holds, release, scanning
-from mfg.services import labels as label_svc
 from mfg.services.release_read.signatures import record_hash, signed_record
 from mfg.store.tables import Alert, AuditEvent, CustodyEvent, Lot
 from tests.release.conftest import PASSING, enter, harvested, sign
-from tests.robustness.support import sql
-from tests.services.test_holds import LATER, LOC, count
+from tests.robustness.support import bag_in_the_tank, sql
+from tests.services.test_holds import LATER, count
 from tests.support import world
-from tests.support.constants import NOW
 
 
 def _refused(act, rule: str) -> str:  # type: ignore[no-untyped-def]
@@ -79,22 +77,8 @@ def test_a_lot_set_released_in_sql_without_any_disposition_is_held(db, actors) -
     assert "says nothing" in status.summary
 
 
-def _bag_in_the_tank(db, actors, decision: str, reason: str = "") -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    """A lot labelled in quarantine, then signed ``decision``, one bag stored: (lot, payload)."""
-    tech = actors["tech"]
-    lot = harvested(db, actors)
-    enter(db, actors, lot, PASSING)
-    world.approve_label_layouts(db, NOW)
-    printed = label_svc.print_labels(
-        label_svc.PrintLabels(lot, "dose-bag"), db=db, actor=tech, now=NOW
-    )
-    sign(db, actors, lot, decision, **({"reason": reason} if reason else {}))
-    custody.store_bag(printed.payloads[0], LOC, db=db, actor=tech, now=NOW)
-    return lot, printed.payloads[0]
-
-
 def _rejected_bag_in_the_tank(db, actors) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    return _bag_in_the_tank(db, actors, "reject", "endotoxin OOS found on review")
+    return bag_in_the_tank(db, actors, "reject", "endotoxin OOS found on review")
 
 
 def _released_in_sql(db, lot: str) -> None:  # type: ignore[no-untyped-def]
@@ -151,7 +135,7 @@ def test_a_disposition_event_added_in_sql_fails_its_keyed_hash(db, actors) -> No
 
 def test_a_released_lot_issues_with_its_disposition_in_the_trail(db, actors) -> None:  # type: ignore[no-untyped-def]
     tech = actors["tech"]
-    _, bag = _bag_in_the_tank(db, actors, "release")
+    _, bag = bag_in_the_tank(db, actors, "release")
     assert not scanning.scan(bag, db=db, actor=tech).on_hold
     assert custody.issue_bag(bag, db=db, actor=tech, now=LATER).state == "issued"
 
@@ -161,7 +145,7 @@ def test_a_lot_pointed_at_another_subject_in_sql_is_infused_into_nobody(db, acto
     bedside check for S-002 (issued, thawed, infused). The lot's keyed registration event names
     S-001: the scan says stop, and every custody step is refused, writing nothing."""
     tech = actors["tech"]
-    lot, bag = _bag_in_the_tank(db, actors, "release")
+    lot, bag = bag_in_the_tank(db, actors, "release")
     world.subject(db, tech, "S-002")
     sql(db, "UPDATE lot SET subject_pk = (SELECT id FROM subject WHERE subject_id = 'S-002')")
     seen = scanning.scan(bag, db=db, actor=tech)
@@ -196,7 +180,7 @@ def test_an_expiry_moved_in_sql_with_its_signature_hashed_again_issues_nothing(d
     the edited record, left no hold (the signature matched the record) and the bag was issued
     4,000 days later. The keyed disposition event recorded the hash that was signed."""
     tech = actors["tech"]
-    lot, bag = _bag_in_the_tank(db, actors, "release")
+    lot, bag = bag_in_the_tank(db, actors, "release")
     sql(db, "UPDATE harvest SET expires_on = :d", d=(LATER + timedelta(days=5000)).date())
     assert "signature is broken" in holds.status(lot, db=db, actor=tech).summary
     with db.read() as s:
@@ -222,7 +206,7 @@ def test_a_discarded_bag_set_back_to_stored_in_sql_is_not_issued(db, actors) -> 
     scan says stop and the issue is refused, writing nothing (an untampered bag still issues:
     ``test_a_released_lot_issues_with_its_disposition_in_the_trail``)."""
     tech = actors["tech"]
-    lot, bag = _bag_in_the_tank(db, actors, "release")
+    lot, bag = bag_in_the_tank(db, actors, "release")
     custody.discard_bag(bag, "bag cracked in the dry shipper", db=db, actor=tech, now=LATER)
     sql(db, "UPDATE dosebag SET state = 'stored', location = 'LN2-01/R1/B1/A1' WHERE bag_no = 1")
     stop = f"bag {lot}/B1 is stored, but its audit trail's last custody event leaves it discarded"
@@ -243,7 +227,7 @@ def test_a_time_of_thaw_moved_in_sql_does_not_hide_an_overrun(db, actors) -> Non
     infusion is refused, writing nothing. Put back, the infusion goes ahead as the overrun it
     is (alert raised)."""
     tech = actors["tech"]
-    lot, bag = _bag_in_the_tank(db, actors, "release")
+    lot, bag = bag_in_the_tank(db, actors, "release")
     custody.issue_bag(bag, db=db, actor=tech, now=LATER, subject_id="S-001")
     custody.thaw_bag(bag, db=db, actor=tech, now=LATER)
     infused_at = LATER + timedelta(minutes=40)

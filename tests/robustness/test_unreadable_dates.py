@@ -166,12 +166,12 @@ def test_a_thawed_bag_whose_time_of_thaw_cannot_be_read_stays_on_today(
     and no countdown; its infusion is refused (``bag-not-in-trail``)."""
     from mfg.services import custody
     from tests.conftest import add_users
-    from tests.robustness.test_tampered_release_facts import _bag_in_the_tank
+    from tests.robustness.support import bag_in_the_tank
     from tests.services.test_holds import LATER
 
     actors = add_users(sqlite_db)
     tech = actors["tech"]
-    lot, bag = _bag_in_the_tank(sqlite_db, actors, "release")
+    lot, bag = bag_in_the_tank(sqlite_db, actors, "release")
     custody.issue_bag(bag, db=sqlite_db, actor=tech, now=LATER, subject_id="S-001")
     custody.thaw_bag(bag, db=sqlite_db, actor=tech, now=LATER)
     _edit(sqlite_db, "UPDATE dosebag SET thawed_at = 'soon' WHERE bag_no = 1")

@@ -196,7 +196,7 @@ def scan_cmd(
         o = cli.out
         if v.on_hold:
             o.print(
-                f"[bold white on red] HOLD [/] [bold red]lot {v.lot_number} is ON HOLD: "
+                f"[bold white on red] HOLD [/] [bold red]{escape(v.object_ref)} is ON HOLD: "
                 "do not issue, thaw or infuse; return the container to QA[/]"
             )
             for why in v.hold_reasons:

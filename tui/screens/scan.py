@@ -125,7 +125,7 @@ def _hold_alarm(app: Any, seen: Any) -> None:
     app.bell()
     why = "; ".join(seen.hold_reasons)
     app.notify(
-        f"lot {seen.lot_number} is ON HOLD: do not issue, thaw or infuse. {why}",
+        f"{seen.object_ref} is ON HOLD: do not issue, thaw or infuse. {why}",
         title="HOLD",
         severity="error",
         timeout=30,

@@ -173,3 +173,52 @@ def test_a_write_during_verify_is_not_a_truncated_trail(db, actors, trail, monke
     monkeypatch.undo()
     after = verify(db, actors)
     assert after.ok and after.head_seq == len(trail) + 1
+
+
+def test_a_chainers_rows_hash_the_message_of_their_fields():
+    """The bulk writer's message (its repeated parts kept) is ``audit.message`` of the row."""
+    from datetime import UTC, datetime, timedelta
+    from pathlib import Path
+
+    from mfg.auditkey import Keyring, key_id_of
+
+    key = b"k" * 32
+    ring = Keyring(Path("unused"), {key_id_of(key): key}, key_id_of(key))
+    chain = audit.Chainer(ring, 41, "f" * 64)
+    t0 = datetime(2026, 12, 6, 4, 5, 6, 789, tzinfo=UTC)
+    prev = "f" * 64
+    fields = [
+        ("qa", "lot.imported", "lot", "BH002-26-0001", "BH002-26-0001", "null", '{"a":1}', "r"),
+        ("qa", "lot.imported", "lot", "BH002-26-0002", "BH002-26-0002", "null", '{"a":2}', "r"),
+        ("qa", "result.imported", "release_result", "7", None, "null", "{}", None),
+        ("qa2", "x", "", "", "", '{"old":"é"}', "null", ""),
+    ]
+    for i, (user, action, entity, eid, lot, old, new, reason) in enumerate(fields):
+        at = t0 + timedelta(seconds=i // 2)
+        row = chain.row(
+            at=at,
+            username=user,
+            action=action,
+            entity=entity,
+            entity_id=eid,
+            lot_number=lot,
+            old_values=old,
+            new_values=new,
+            reason=reason,
+        )
+        msg = audit.message(
+            42 + i,
+            audit.at_text(at),
+            user,
+            action,
+            entity,
+            eid,
+            lot,
+            old,
+            new,
+            reason,
+            ring.current,
+        )
+        assert row["seq"] == 42 + i and row["prev_hash"] == prev
+        assert row["hash"] == audit.keyed_hash(ring.current_mac, prev, msg)
+        prev = row["hash"]

@@ -95,19 +95,29 @@ def _inserted(
 ) -> list[int]:
     """Insert ``rows`` (one executemany per chunk) and return their ids, in the order given.
 
-    The ids are read back by ``key`` (unique among the new rows), restricted to the values of
-    ``scope`` the new rows have: no per-row round trip (RETURNING on SQLite runs row by row).
+    The ids are read back by ``key`` (unique among the new rows): no per-row round trip
+    (RETURNING on SQLite runs row by row). Under the write lock nobody else inserts, so the new
+    rows are those past the table's largest id before the insert, read as the driver's tuples
+    in one range of the primary key; should a new row's id not lie past it (a PostgreSQL
+    sequence set back by hand), the rows are found by the values of ``scope`` they have.
     """
+    if not rows:
+        return []
     conn = session.connection()
+    before = conn.execute(select(func.max(table.c.id))).scalar_one() or 0
     for k in range(0, len(rows), CHUNK):
         bulk.insert_rows(conn, table, rows[k : k + CHUNK])
-    wanted = sorted({r[scope] for r in rows})
-    found_ids: dict[tuple[Any, ...], int] = {}
     cols = [table.c.id, *(table.c[c] for c in key)]
-    for k in range(0, len(wanted), 900):
-        query = select(*cols).where(table.c[scope].in_(wanted[k : k + 900]))
-        for found in session.execute(query):
-            found_ids[tuple(found[1:])] = found[0]
+    found_ids = {
+        tuple(found[1:]): found[0]
+        for found in bulk.select_rows(conn, select(*cols).where(table.c.id > before))
+    }
+    if len(found_ids) != len(rows):
+        wanted = sorted({r[scope] for r in rows})
+        for k in range(0, len(wanted), 900):
+            query = select(*cols).where(table.c[scope].in_(wanted[k : k + 900]))
+            for found in session.execute(query):
+                found_ids[tuple(found[1:])] = found[0]
     return [found_ids[tuple(r[c] for c in key)] for r in rows]
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -16,6 +14,7 @@ from mfg.recordcomputed import CHECKS, TABLE_CHECKS, check_per_event
 from mfg.recordrows import SPECIAL_KEYS, Tables, _key, _load, _path, _same, _show, _via
 from mfg.recordrules import Check, Ev, Exempt, Last, Meta, Record, Ref, Rule, Val
 from mfg.records import RECORDS
+from mfg.store import bulk
 from mfg.trailfold import MISSING, SKIP, Folded, RecordProblem, Trail, fold
 
 __all__ = ["CHECKS", "check_records", "check_table", "expected"]
@@ -376,7 +375,7 @@ def check_records(
     conn = session.connection()
     problems: list[RecordProblem] = []
     checked = 0
-    with _no_cyclic_gc():
+    with bulk.no_cyclic_gc():
         trail = fold(audit.event_batches(conn) if events is None else events)
         t = _load(conn)
         t.product_hash = product_hash
@@ -391,17 +390,3 @@ def check_records(
             problems += p
             checked += n
     return problems, checked
-
-
-@contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """The cyclic garbage collector paused while the fold and the rows are built: millions of
-    new dicts and tuples (none in a cycle) made it rescan all of them again and again (12 full
-    collections in one verify of 300,000 events). Reference counting still frees."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()

@@ -40,6 +40,7 @@ from mfg.errors import NotFound, NotPermitted, RuleViolation
 from mfg.services import users
 from mfg.services.import_writer import ImportResult, write_import
 from mfg.services.uow import Actor, Database
+from mfg.store import bulk
 from mfg.store.tables import ImportBatch, Lot, Subject
 
 MAX_ERRORS_LISTED = 1000
@@ -162,7 +163,7 @@ def import_lots(
         raise RuleViolation("file", "file-unreadable", f"{path}: {e.strerror}") from None
     product = db.product(product_code)
     local_now = db.local(now)
-    with db.write(actor, now) as tx:
+    with db.write(actor, now) as tx, bulk.no_cyclic_gc():
         s = tx.session
         rows, _, _ = _validated(s, data, product, local_now, progress)
         sha = hashlib.sha256(data).hexdigest()
@@ -218,7 +219,7 @@ def approve_import(
     actor.require("import.lots")
     signer = users.reauthenticate(db, actor, password, now=now)
     local_now = db.local(now)
-    with db.write(signer, now) as tx:
+    with db.write(signer, now) as tx, bulk.no_cyclic_gc():
         s = tx.session
         batch = _staged(s, batch_id)
         if batch.staged_by == signer.username:

@@ -296,6 +296,45 @@ def test_only_qa_may_import(db, actors, tmp_path):
     assert n_rows(db, Lot) == 0
 
 
+def test_the_cyclic_gc_is_paused_for_the_import_and_back_after_it(
+    db, actors, tmp_path, monkeypatch
+):
+    """Building an import's rows runs with the cyclic collector paused (it rescanned every new
+    row again and again), and the collector is back after a written and after a refused
+    import: a TUI session goes on collecting."""
+    import gc
+
+    from mfg.services import import_writer
+
+    seen: list[bool] = []
+    write = importer.write_import
+
+    def spy(*a, **k):  # type: ignore[no-untyped-def]
+        seen.append(gc.isenabled())
+        return write(*a, **k)
+
+    monkeypatch.setattr(importer, "write_import", spy)
+    assert gc.isenabled()
+    scenario.import_file(db, actors, write_csv(tmp_path / "h.csv", HISTORY[:3]))
+    assert seen == [False] and gc.isenabled()
+
+    def broken(*a, **k):  # type: ignore[no-untyped-def]
+        raise RuntimeError("disk gone")
+
+    monkeypatch.setattr(import_writer, "_results", broken)
+    with pytest.raises(RuntimeError):
+        scenario.import_file(db, actors, write_csv(tmp_path / "h2.csv", HISTORY[3:5]))
+    assert gc.isenabled()
+    with pytest.raises(importer.ImportRejected):
+        importer.import_lots(
+            write_csv(tmp_path / "bad.csv", [dict(HISTORY[5], subject_id="")]),
+            db=db,
+            actor=actors["qa"],
+            now=NOW,
+        )
+    assert gc.isenabled()
+
+
 def test_new_ids_are_found_when_they_are_not_past_the_largest(db, actors, tmp_path, monkeypatch):
     """The new rows' ids are read as the range past the table's largest id; when that range
     does not hold them all (a PostgreSQL sequence set back by hand), they are found by value,

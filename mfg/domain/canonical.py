@@ -47,8 +47,6 @@ _ENCODER = json.JSONEncoder(
 
 _ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 _INF = float("inf")
-
-
 _SCALARS = frozenset({str, int, bool, type(None), date, datetime})
 
 
@@ -86,8 +84,9 @@ def _plain(value: Any) -> bool:
 
 def canonical_json(value: Any) -> str:
     """The canonical text of ``value``: ``_ENCODER``'s (sorted keys, no whitespace, UTF-8
-    kept). orjson writes the same text 4-5x faster for the plain values most events carry
-    (an import's 150,000 events); an int past 64 bits or a lone surrogate, which it refuses,
+    kept). orjson writes the same text for the plain values most events carry, about 3x
+    faster with the check (a release result's values: 1.1 against 3.4 us; an import writes
+    150,000 events); an int past 64 bits or a lone surrogate, which it refuses,
     and every other value go to ``_ENCODER``."""
     if _plain(value):
         try:

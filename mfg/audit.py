@@ -170,7 +170,8 @@ class Chainer:
         # entity, reason, no old values): an import's 150,000 events have a few of each
         self._lps: dict[str | None, str] = {}
 
-    def _lp(self, value: str | None) -> str:
+    def _repeated(self, value: str | None) -> str:
+        """``_lp(value)``, kept for the next event that repeats it."""
         found = self._lps.get(value)
         if found is None:
             found = _lp(value)
@@ -193,7 +194,7 @@ class Chainer:
             "key_id": self.key_id,
             "prev_hash": self.prev,
         }
-        n, c = str(self.seq), self._lp
+        n, c = str(self.seq), self._repeated
         msg = (
             f"{len(n)}:{n}{self._at_lp}{c(row['username'])}{c(row['action'])}{c(row['entity'])}"
             f"{_lp(row['entity_id'])}{_lp(row['lot_number'])}{c(row['old_values'])}"

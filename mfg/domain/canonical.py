@@ -63,10 +63,10 @@ def _plain(value: Any) -> bool:
         for k, v in value.items():
             if type(k) is not str:
                 return False
-            t = type(v)
-            if t in _SCALARS:  # the common cases, checked without a call
+            kind = type(v)
+            if kind in _SCALARS:  # the common cases, checked without a call
                 continue
-            if t is float:
+            if kind is float:
                 if v == 0.0 or 1e-4 <= abs(v) < _INF:
                     continue
                 return False

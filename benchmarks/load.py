@@ -13,6 +13,11 @@ write. PostgreSQL is a throwaway server started from the machine's binaries (fsy
 the tests: figures are for the application's serialisation, not the disk). Prints writes/s,
 p50/p99 latency per write and the verification result (audit chain + every record against the
 trail, lot numbers and COI codes unique and gap-free).
+
+``--bare`` first runs the stack's own ceiling on the same machine: the same writer processes,
+each inserting a count row with SQLAlchemy Core on CellTrail's engine and committing (no
+log-in, no write lock, no checks, no audit event): what 8 Python writers on SQLAlchemy and the
+driver can do at most here, beside which the audited writes are printed.
 """
 
 from __future__ import annotations
@@ -180,6 +185,41 @@ def writer(
     out.put((w, lat, errors, cpu))
 
 
+def bare_writer(url: str, home: str, w: int, seconds: float, start: Any, out: Any) -> None:
+    """The baseline of ``--bare``: one count row inserted and committed per write, SQLAlchemy
+    Core on CellTrail's engine (its pool, pre-ping and parameter check), nothing else."""
+    from sqlalchemy import insert, select
+
+    from mfg.store.tables import CellCount, Lot
+
+    db = _db(url, home)
+    table = CellCount.__table__  # type: ignore[attr-defined]
+    now = datetime.now(UTC)
+    own = f"BH002-{now.year % 100:02d}-{w + 2:04d}"
+    with db.engine.connect() as c:
+        pk = c.execute(select(Lot.id).where(Lot.lot_number == own)).scalar_one()  # type: ignore[arg-type]
+    stmt = insert(table)
+    lat: list[float] = []
+    start.wait()
+    deadline = time.perf_counter() + seconds
+    cpu0 = time.process_time()
+    i = 0
+    while time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        values = {
+            "lot_pk": pk, "expansion_day": i % 5, "measured_on": now.date(),
+            "total_cells": 200_000_000 + i, "viable_cells": 100_000_000 + i,
+            "volume_ml": None, "method": None, "recorded_by": "tech", "recorded_at": now,
+        }  # fmt: skip
+        with db.engine.begin() as c:
+            c.execute(stmt, values)
+        lat.append(time.perf_counter() - t0)
+        i += 1
+    cpu = time.process_time() - cpu0
+    db.dispose()
+    out.put((w, lat, 0, cpu))
+
+
 def verify(url: str, home: str) -> str:
     """``mfg audit verify``'s check (keyed chain, checkpoints, every record against the trail)
     plus lot numbers and COI codes unique and gap-free."""
@@ -253,7 +293,12 @@ def _server_cpu_s(root: Path) -> float:
 
 
 def run(
-    backend: str, writers: int, seconds: float, queue: bool = True, streak: int = 1
+    backend: str,
+    writers: int,
+    seconds: float,
+    queue: bool = True,
+    streak: int = 1,
+    bare: bool = False,
 ) -> dict[str, Any]:
     home = tempfile.mkdtemp(prefix="celltrail-load-")
     server = None
@@ -278,7 +323,9 @@ def run(
         start = ctx.Barrier(writers + 1)
         out = ctx.Queue()
         procs = [
-            ctx.Process(target=writer, args=(url, home, w, seconds, start, out, queue, streak))
+            ctx.Process(target=bare_writer, args=(url, home, w, seconds, start, out))
+            if bare
+            else ctx.Process(target=writer, args=(url, home, w, seconds, start, out, queue, streak))
             for w in range(writers)
         ]
         for p in procs:
@@ -300,7 +347,7 @@ def run(
         w_cpu = sum(c for *_, c in results)
         lost = n - (_rows(url, home) - before)
         return {
-            "backend": backend + _variant(backend, queue, streak),
+            "backend": backend + (" (bare insert)" if bare else _variant(backend, queue, streak)),
             "lost": lost,
             "writers": writers,
             "seconds": round(wall, 1),
@@ -312,7 +359,9 @@ def run(
             # CPU per write (ms): the writer processes', the server's (its share of the run)
             "writer_cpu_ms": 1000 * w_cpu / n if n else float("nan"),
             "server_cpu_ms": 1000 * s_cpu * wall / n if n else float("nan"),
-            "verification": _timed_verify(url, home),
+            "verification": "-- (no audit events: the baseline)"
+            if bare
+            else _timed_verify(url, home),
         }
     finally:
         if server is not None:
@@ -354,6 +403,12 @@ def main() -> None:
         help="SQLite, an experiment: then run the queue letting a writer keep its turn for K\n"
         "writes in a row (not CellTrail's write path), e.g. --streak 4 8",
     )
+    ap.add_argument(
+        "--bare",
+        action="store_true",
+        help="first run the baseline: the same writers, each a bare SQLAlchemy Core insert +\n"
+        "commit of a count row (no log-in, lock, checks or audit event)",
+    )
     a = ap.parse_args()
     backends = ["sqlite", "postgresql"] if a.backend == "both" else [a.backend]
     print(
@@ -366,14 +421,16 @@ def main() -> None:
         f"{'backend':<11} {'writers':>7} {'s':>5} {'writes':>7} {'errors':>6} {'lost':>4} "
         f"{'writes/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU/write ms':>14}  verification"
     )
-    runs = [(b, True, 1) for b in backends]
+    runs = [(b, True, 1, False) for b in backends]
     if a.baseline and "sqlite" in backends:
-        runs.insert(0, ("sqlite", False, 1))
+        runs.insert(0, ("sqlite", False, 1, False))
     if "sqlite" in backends:
         at = [b for b, *_ in runs].index("sqlite") + (2 if a.baseline else 1)
-        runs[at:at] = [("sqlite", True, k) for k in a.streak if k > 1]
-    for b, queue, streak in runs:
-        r = run(b, a.writers, a.seconds, queue, streak)
+        runs[at:at] = [("sqlite", True, k, False) for k in a.streak if k > 1]
+    if a.bare:
+        runs = [(b, True, 1, True) for b in backends] + runs
+    for b, queue, streak, bare in runs:
+        r = run(b, a.writers, a.seconds, queue, streak, bare)
         print(
             f"{r['backend']:<11} {r['writers']:>7} {r['seconds']:>5} {r['writes']:>7} "
             f"{r['errors']:>6} {r['lost']:>4} {r['writes_per_s']:>9.1f} {r['p50_ms']:>8.1f} "

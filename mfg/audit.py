@@ -21,6 +21,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, cast
 
 from sqlalchemy import Select, insert, text
@@ -33,6 +34,7 @@ from mfg.domain.canonical import canonical_json as canonical_json  # re-exported
 from mfg.domain.canonical import decode_json
 from mfg.domain.canonical import iso_utc as iso_utc  # re-exported
 from mfg.errors import Conflict
+from mfg.store import db as store_db
 from mfg.store.tables import AuditEvent
 
 GENESIS = "0" * 64
@@ -228,6 +230,7 @@ def append(
     new: Any = None,
     reason: str | None = None,
     known_head: tuple[int, str] | None = None,
+    queue: bool = False,
 ) -> Appended:
     """Append one event in the caller's (write-locked) transaction.
 
@@ -235,6 +238,8 @@ def append(
     ``known_head``: the chain's head as this transaction last read or appended it, under the
     write lock (``Tx`` keeps it); read here when not given. A stale one cannot fork the chain:
     its next ``seq`` is taken, and the insert fails on the primary key.
+    ``queue`` (``Tx``, which commits): on PostgreSQL the insert waits on the connection for its
+    next statement or its COMMIT (``mfg.store.db.queue_write``: one round trip fewer a write).
     """
     # Pending ORM changes go first (as autoflush did), so the event follows what it records.
     session.flush()
@@ -252,16 +257,38 @@ def append(
         new_values=canonical_json(new),
         reason=reason,
     )
+    if queue and conn.dialect.name == "postgresql":
+        store_db.queue_write(
+            conn, store_db.Queued(_driver_insert(conn, row), row, partial(_seq_taken, row["seq"]))
+        )
+        return Appended(row["seq"], row["hash"], prev)
     try:
         conn.execute(_INSERT, row)
     except IntegrityError as e:  # the seq is taken: an event written without the write lock
-        raise Conflict(
-            f"the audit trail gained event {row['seq']} from outside CellTrail while this change "
-            "was being written (a direct database write?): nothing was written; try again, and "
-            "ask QA to run mfg audit verify",
-            rule="audit-trail-moved",
-        ) from e
+        raise _seq_taken(row["seq"], e) from e
     return Appended(row["seq"], row["hash"], prev)
+
+
+def _seq_taken(seq: int, e: Exception) -> Exception:
+    """The refusal when an event's ``seq`` was taken: an event written without the write lock."""
+    return Conflict(
+        f"the audit trail gained event {seq} from outside CellTrail while this change was being "
+        "written (a direct database write?): nothing was written; try again, and ask QA to run "
+        "mfg audit verify",
+        rule="audit-trail-moved",
+    )
+
+
+_driver_sql: dict[tuple[str, tuple[str, ...]], str] = {}
+
+
+def _driver_insert(conn: Connection, row: dict[str, Any]) -> str:
+    """The event's INSERT as the driver takes it (compiled once per dialect and row keys)."""
+    key = (conn.dialect.name, tuple(row))
+    sql = _driver_sql.get(key)
+    if sql is None:
+        sql = _driver_sql[key] = _INSERT.compile(dialect=conn.dialect, column_keys=list(row)).string
+    return sql
 
 
 @dataclass(frozen=True)

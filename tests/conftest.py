@@ -140,6 +140,15 @@ def db(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator
 
 
 @pytest.fixture
+def pg_db(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Database]:
+    """An empty, migrated PostgreSQL database, for a test of what only PostgreSQL does (mark
+    it ``postgres``)."""
+    database = make_database("postgresql", tmp_path, request)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
 def sqlite_db(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Database]:
     database = make_database("sqlite", tmp_path, request)
     yield database

@@ -131,6 +131,7 @@ class Tx:
             new=new,
             reason=reason,
             known_head=self._head,
+            queue=True,
         )
         if appended.seq == 1:
             self._trail = appended.hash
@@ -160,6 +161,10 @@ class Tx:
         return make_checkpoint(ring, where, seq, digest, audit.iso_utc(self.now), "coa").short
 
     def commit(self) -> None:
+        # pending ORM changes first (they send the queued events ahead of them), then on
+        # PostgreSQL the events still queued and the COMMIT in one round trip
+        self.session.flush()
+        store_db.commit_queued(self.session.connection())
         self.session.commit()
         self.committed = True
         if self._last is not None and self._db is not None and self._trail:
@@ -220,15 +225,18 @@ class Database:
             Session(self._write_engine, expire_on_commit=False) as s,
             store_db.write_turn(self.engine),  # SQLite: wait in the queue, then BEGIN IMMEDIATE
         ):
-            store_db.lock_for_write(s.connection())
+            conn = s.connection()
+            info = conn.info  # the connection's own: what is queued on it (store_db.queue_write)
+            store_db.lock_for_write(conn)
             head = None
             if actor is not None and actor.session_check is not None:
                 # under the lock (see Actor); the trail's head comes in the same statement
-                head = actor.session_check(actor, s.connection())
+                head = actor.session_check(actor, conn)
             tx = Tx(s, actor, now, self, head)
             try:
                 yield tx
             finally:
+                store_db.drop_queued(info)
                 if not tx.committed:
                     s.rollback()
         # the session is closed: the lock is released (SQLite's with the transaction, PostgreSQL's

@@ -85,6 +85,7 @@ def select_rows(conn: Connection, query: Select[Any]) -> list[tuple[Any, ...]]:
     the rendered SQL writes ``%`` as ``%%``, which the driver turns back into ``%`` only when
     it is given parameters: it is given none, as a tuple."""
     sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    store_db.send_queued(conn)  # the cursor's statement bypasses the engine's events
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         if conn.dialect.paramstyle in ("format", "pyformat"):

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
@@ -91,6 +91,97 @@ def _refuse_nul(conn: Any, cursor: Any, statement: str, params: Any, context: An
         raise nul_refused()
 
 
+def _before_pg_statement(conn: Any, cursor: Any, statement: str, params: Any, *rest: Any) -> None:
+    """PostgreSQL: the NUL check, and the writes queued on the connection go first."""
+    _refuse_nul(conn, cursor, statement, params, *rest)
+    if conn.info.get(_QUEUED):
+        send_queued(conn)
+
+
+# -- writes sent with the next statement or with COMMIT (PostgreSQL) ------------------------------
+# A write whose result the transaction never reads (an audit event: its seq and hash are worked
+# out before it is sent) need not cost a round trip of its own. On PostgreSQL it waits on the
+# connection (``queue_write``) and goes before the connection's next statement (the engine's
+# statement event: nothing that follows it in the transaction can miss it), or, when it is the
+# last write, in one psycopg pipeline with the COMMIT (``commit_queued``): one round trip for
+# both, while the writer holds the write lock. Elsewhere nothing is queued.
+_QUEUED = "celltrail_queued"
+
+
+class Queued(NamedTuple):
+    sql: str  # the driver's SQL, its parameters by name (psycopg's %(name)s)
+    params: dict[str, Any]
+    refused: Callable[[Exception], Exception]  # what the driver's IntegrityError becomes
+
+
+def queue_write(conn: Connection, write: Queued) -> None:
+    """Keep ``write`` on a PostgreSQL connection (see above); the NUL check is done now."""
+    if has_nul(write.params):
+        raise nul_refused()
+    conn.info.setdefault(_QUEUED, []).append(write)
+
+
+def drop_queued(info: dict[str, Any]) -> None:
+    """Forget what is queued on a connection (``Connection.info``, kept when the transaction
+    began: it ends now, a failed one without its commit)."""
+    info.pop(_QUEUED, None)
+
+
+def _forget_queued(conn: Connection) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    with suppress(SQLAlchemyError):  # an invalidated connection has no queue left to forget
+        drop_queued(conn.info)
+
+
+def send_queued(conn: Connection) -> None:
+    """Send the queued writes now, in order (before a statement that may depend on them)."""
+    queued = conn.info.pop(_QUEUED, None)
+    if queued:
+        _on_driver(conn, queued, commit=False)
+
+
+def commit_queued(conn: Connection) -> bool:
+    """Send the queued writes and COMMIT in one pipeline (one round trip); False when nothing
+    was queued (the caller commits as usual). A refusal rolls nothing back here: the caller's
+    transaction ends by its own rollback, as after any failed statement."""
+    queued = conn.info.pop(_QUEUED, None)
+    if not queued:
+        return False
+    _on_driver(conn, queued, commit=True)
+    return True
+
+
+def _on_driver(conn: Connection, queued: list[Queued], *, commit: bool) -> None:
+    raw: Any = conn.connection.dbapi_connection
+    errors = _driver_errors(conn, queued[0].sql, queued[0].refused)
+    with errors, raw.pipeline(), raw.cursor() as cur:
+        for write in queued:
+            cur.execute(write.sql, write.params)
+        if commit:
+            cur.execute("COMMIT")
+
+
+@contextmanager
+def _driver_errors(
+    conn: Connection, sql: str, refused: Callable[[Exception], Exception] | None = None
+) -> Iterator[None]:
+    """The driver's errors on statements sent past SQLAlchemy, reported as SQLAlchemy reports
+    them (its ``DBAPIError``, the parameters hidden as ``make_engine`` asks); an integrity
+    error as ``refused`` makes it."""
+    from sqlalchemy.exc import DBAPIError
+
+    dbapi: Any = conn.dialect.dbapi
+    try:
+        yield
+    except dbapi.IntegrityError as e:
+        if refused is None:
+            raise DBAPIError.instance(sql, None, e, dbapi.Error, hide_parameters=True) from e
+        raise refused(e) from e
+    except dbapi.Error as e:
+        raise DBAPIError.instance(sql, None, e, dbapi.Error, hide_parameters=True) from e
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Engine for ``url`` with CellTrail's settings; ``write_engine`` gives its write flavour.
 
@@ -115,7 +206,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
         try:
             engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
-            event.listen(engine, "before_cursor_execute", _refuse_nul)
+            event.listen(engine, "before_cursor_execute", _before_pg_statement)
+            # a commit not made by ``commit_queued`` still sends what is queued first; a
+            # rollback forgets it
+            event.listen(engine, "commit", send_queued)
+            event.listen(engine, "rollback", _forget_queued)
             return engine
         except ModuleNotFoundError:
             raise ConfigError(
@@ -215,10 +310,17 @@ def write_turn(engine: Engine) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+_LOCK_SQL = "SELECT pg_advisory_xact_lock(%s)"
+
+
 def lock_for_write(conn: Connection) -> None:
-    """Serialise writers: the SQLite BEGIN IMMEDIATE already did; PostgreSQL takes the lock."""
+    """Serialise writers: the SQLite BEGIN IMMEDIATE already did; PostgreSQL takes the lock,
+    sent in one pipeline with the BEGIN psycopg opens the transaction with (one round trip;
+    the lock is the transaction's first statement, as before)."""
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK_KEY})
+        raw: Any = conn.connection.dbapi_connection
+        with _driver_errors(conn, _LOCK_SQL), raw.pipeline():
+            raw.execute(_LOCK_SQL, (WRITE_LOCK_KEY,))
 
 
 @cache

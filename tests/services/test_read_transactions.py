@@ -9,9 +9,6 @@ now READ ONLY transactions ended by COMMIT; on SQLite nothing changes (closing r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -26,15 +23,6 @@ def _prepared(db: Database) -> int:
     """The statements prepared on the pooled connection the calls used (one thread: one)."""
     with db.engine.connect() as conn:
         return int(conn.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar_one())
-
-
-@pytest.fixture
-def pg_db(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Database]:
-    from tests.conftest import make_database
-
-    database = make_database("postgresql", tmp_path, request)
-    yield database
-    database.dispose()
 
 
 @pytest.mark.postgres

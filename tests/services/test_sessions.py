@@ -7,10 +7,12 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
-from sqlmodel import select
+from sqlmodel import col, select
 
+from mfg.domain.permissions import Role
 from mfg.errors import AuthenticationFailed, NotPermitted, RuleViolation, SessionEnded
 from mfg.services import accounts, audit_trail, counts, users
+from mfg.services.uow import Actor
 from mfg.store.tables import AuditEvent, CellCount, UserSession
 from tests.robustness.support import n_rows
 from tests.support import world
@@ -206,20 +208,42 @@ def test_idle_clock_moves_at_most_once_a_minute_and_never_lets_a_session_live_lo
 
 
 def _statements_of(db, work):  # type: ignore[no-untyped-def]
-    """The SQL statements ``work()`` sends, on any engine of this process."""
+    """The SQL statements ``work()`` sends, lower case, as the driver gets them: on PostgreSQL
+    each with the psycopg pipeline it went in (None: sent on its own), since some go past
+    SQLAlchemy's events (``mfg.store.db``: the write lock with BEGIN, queued events with
+    COMMIT); on SQLite, SQLAlchemy's statement events see them all (pipeline None)."""
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
-    sent: list[str] = []
+    sent: list[tuple[str, object]] = []
 
-    def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        sent.append(" ".join(statement.split()).lower())
+    def keep(statement: str, pipeline: object = None) -> None:
+        sent.append((" ".join(statement.split()).lower(), pipeline))
 
-    event.listen(Engine, "before_cursor_execute", seen)
+    if db.engine.dialect.name != "postgresql":
+
+        def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+            keep(statement)
+
+        event.listen(Engine, "before_cursor_execute", seen)
+        try:
+            work()
+        finally:
+            event.remove(Engine, "before_cursor_execute", seen)
+        return sent
+    import psycopg
+
+    execute = psycopg.Cursor.execute
+
+    def recorded(cur, query, *args, **kwargs):  # type: ignore[no-untyped-def]
+        keep(str(query), cur.connection._pipeline)
+        return execute(cur, query, *args, **kwargs)
+
+    psycopg.Cursor.execute = recorded  # type: ignore[method-assign]
     try:
         work()
     finally:
-        event.remove(Engine, "before_cursor_execute", seen)
+        psycopg.Cursor.execute = execute  # type: ignore[method-assign]
     return sent
 
 
@@ -229,7 +253,8 @@ def test_a_write_reads_the_account_and_the_trail_head_in_one_statement(db, actor
     tech = users.login(db, "tech", PASSWORD, now=NOW)
     world.subject(db, actors["tech"])
     lot = world.lot(db, actors["tech"]).lot_number
-    sent = _statements_of(db, lambda: counts.record_count(_count(lot), db=db, actor=tech, now=NOW))
+    record = lambda: counts.record_count(_count(lot), db=db, actor=tech, now=NOW)  # noqa: E731
+    sent = [s for s, _ in _statements_of(db, record)]
     heads = [s for s in sent if "from auditevent order by auditevent.seq desc" in s]
     assert len(heads) == 1, sent
     assert "app_user" in heads[0] and "locked" in heads[0], heads  # with the account check
@@ -241,6 +266,71 @@ def test_a_write_reads_the_account_and_the_trail_head_in_one_statement(db, actor
     )
     report = audit_trail.verify(db=db, actor=actors["qa"])
     assert report.ok and not report.record_problems, (report.problem, report.record_problems)
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_lock_goes_with_begin_and_the_last_event_with_commit(pg_db):  # type: ignore[no-untyped-def]
+    """Round trips a write spends while other writers wait on its lock: the lock is the first
+    statement, in one pipeline with psycopg's BEGIN; the event (its seq and hash known before
+    it is sent) waits on the connection and goes in one pipeline with the COMMIT. An event
+    followed by other statements goes before them, in order (a release appends several)."""
+    from tests.conftest import add_users
+
+    db, actors = pg_db, add_users(pg_db)
+    tech = users.login(db, "tech", PASSWORD, now=NOW)
+    world.subject(db, actors["tech"])
+    lot = world.lot(db, actors["tech"]).lot_number
+    record = lambda: counts.record_count(_count(lot), db=db, actor=tech, now=NOW)  # noqa: E731
+    record()  # the lot's first count also moves it into expansion (one more event)
+    sent = _statements_of(db, record)
+    lock = next(p for s, p in sent if "pg_advisory_xact_lock" in s)
+    assert lock is not None and sent[0][1] is None, sent  # the pre-ping on its own, then the lock
+    assert [s for s, p in sent if p is lock] == [sent[1][0]], sent  # alone in its pipeline
+    event, commit = sent[-2:]
+    assert event[0].startswith("insert into auditevent") and commit[0] == "commit", sent
+    assert event[1] is not None and event[1] is commit[1], sent  # one pipeline, one round trip
+    assert [p for _, p in sent[2:-2]] == [None] * (len(sent) - 4), sent  # the reads, the count
+
+    def two_events() -> None:  # the second event's statements follow the first one's insert
+        with db.write(tech, NOW) as tx:
+            tx.audit("count.recorded", "count", 1, new={"day": 0})
+            seq = tx.session.connection().execute(text("SELECT max(seq) FROM auditevent"))
+            assert seq.scalar_one() == tx._head[0]  # type: ignore[index]
+            tx.audit("count.recorded", "count", 2, new={"day": 1})
+            tx.commit()
+
+    sent = [s for s, _ in _statements_of(db, two_events)]
+    inserts = [i for i, s in enumerate(sent) if s.startswith("insert into auditevent")]
+    assert len(inserts) == 2 and inserts[0] < sent.index("select max(seq) from auditevent")
+    report = audit_trail.verify(db=db, actor=actors["qa"])  # (the two events record nothing)
+    assert report.first_bad_seq is None and not report.problem, report
+
+
+@pytest.mark.postgres
+def test_a_queued_event_is_committed_by_any_commit_and_forgotten_by_a_rollback(pg_db):  # type: ignore[no-untyped-def]
+    """What waits on the connection is never lost by a commit made past ``Tx.commit`` and never
+    carried into the next transaction on that pooled connection after a failed one."""
+    from tests.conftest import add_users
+
+    db = pg_db
+    add_users(db)
+    tech = users.login(db, "tech", PASSWORD, now=NOW)
+    before = n_rows(db, AuditEvent)
+    with db.write(tech, NOW) as tx:
+        tx.audit("x.committed", "x", 1)
+        tx.session.commit()  # the session's own commit, not Tx.commit
+    assert n_rows(db, AuditEvent) == before + 1
+    with pytest.raises(RuleViolation), db.write(tech, NOW) as tx:
+        tx.audit("x.failed", "x", 2)
+        raise RuleViolation("x", "x-refused", "refused after the event was appended")
+    with db.write(tech, NOW) as tx:  # the same pooled connection
+        tx.audit("x.next", "x", 3)
+        tx.commit()
+    with db.read() as s:
+        actions = s.exec(select(AuditEvent.action).order_by(col(AuditEvent.seq))).all()
+    assert actions[-2:] == ["x.committed", "x.next"] and "x.failed" not in actions
+    report = audit_trail.verify(db=db, actor=Actor("qa", "QA", Role.QA))
+    assert report.first_bad_seq is None and not report.problem, report
 
 
 def test_an_event_appended_behind_the_transactions_back_fails_the_write_not_the_chain(db, actors):

@@ -91,27 +91,72 @@ def _refuse_nul(conn: Any, cursor: Any, statement: str, params: Any, context: An
         raise nul_refused()
 
 
-def _before_pg_statement(conn: Any, cursor: Any, statement: str, params: Any, *rest: Any) -> None:
-    """PostgreSQL: the NUL check, and the writes queued on the connection go first."""
-    _refuse_nul(conn, cursor, statement, params, *rest)
-    if conn.info.get(_QUEUED):
+def _before_pg_statement(
+    conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool
+) -> None:
+    """PostgreSQL: the NUL check, and the statements queued on the connection go first: with
+    this one (``_with_queued``) when the driver executes it with parameters on a client-side
+    cursor, else on their own now."""
+    _refuse_nul(conn, cursor, statement, params, context, executemany)
+    if conn.info.get(_QUEUED) and (
+        executemany or not params or getattr(cursor, "name", None) or context is None
+    ):
         send_queued(conn)
 
 
-# -- writes sent with the next statement or with COMMIT (PostgreSQL) ------------------------------
-# A write whose result the transaction never reads (an audit event: its seq and hash are worked
-# out before it is sent) need not cost a round trip of its own. On PostgreSQL it waits on the
-# connection (``queue_write``) and goes before the connection's next statement (the engine's
-# statement event: nothing that follows it in the transaction can miss it), or, when it is the
-# last write, in one psycopg pipeline with the COMMIT (``commit_queued``): one round trip for
-# both, while the writer holds the write lock. Elsewhere nothing is queued.
+def _with_queued(cursor: Any, statement: str, params: Any, context: Any) -> bool:
+    """PostgreSQL's ``do_execute``: the statements queued on the connection and this one in one
+    pipeline, in that order (one round trip); False (SQLAlchemy executes it) when none wait."""
+    try:
+        queued = context.root_connection.info.pop(_QUEUED, None)
+    except NotImplementedError:  # the dialect's first-connect queries: an ad-hoc connection
+        return False
+    if not queued:
+        return False
+    _pipelined(cursor.connection, queued, context.dialect.dbapi, cursor, statement, params)
+    return True
+
+
+def _pipelined(raw: Any, queued: list[Queued], dbapi: Any, cursor: Any = None, *last: Any) -> None:
+    """``queued`` in one pipeline, then ``cursor.execute(*last)`` (a statement of SQLAlchemy's,
+    or COMMIT). An error of a queued statement is reported by ``_refusal``; the last
+    statement's own error as the driver raised it (SQLAlchemy reports a statement's)."""
+    sent: list[Any] = []
+    try:
+        with raw.pipeline():
+            for write in queued:
+                sent.append(raw.cursor())
+                sent[-1].execute(write.sql, write.params)
+            if cursor is not None:
+                cursor.execute(*last)
+    except dbapi.Error as e:
+        from psycopg import pq
+
+        ok = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
+        for write, cur in zip(queued, sent, strict=True):
+            if cur.pgresult is None or cur.pgresult.status not in ok:
+                raise _refusal(write, e, dbapi) from e
+        raise
+    finally:
+        for cur in sent:
+            cur.close()
+
+
+# -- statements sent with the next one or with COMMIT (PostgreSQL) --------------------------------
+# A statement whose result the transaction never reads (the write lock; an audit event: its seq
+# and hash are worked out before it is sent) need not cost a round trip of its own. On
+# PostgreSQL it waits on the connection (``queue_write``, ``lock_for_write``) and goes in one
+# psycopg pipeline with the connection's next statement, ahead of it (the engine's statement
+# events: nothing that follows it in the transaction can miss it), or with the COMMIT
+# (``commit_queued``). Writers queue on the write lock: each round trip saved after it is taken
+# shortens every other writer's wait. Elsewhere nothing is queued.
 _QUEUED = "celltrail_queued"
 
 
 class Queued(NamedTuple):
     sql: str  # the driver's SQL, its parameters by name (psycopg's %(name)s)
     params: dict[str, Any]
-    refused: Callable[[Exception], Exception]  # what the driver's IntegrityError becomes
+    refused: Callable[[Exception], Exception] | None = None  # what an IntegrityError becomes
 
 
 def queue_write(conn: Connection, write: Queued) -> None:
@@ -154,32 +199,27 @@ def commit_queued(conn: Connection) -> bool:
 
 def _on_driver(conn: Connection, queued: list[Queued], *, commit: bool) -> None:
     raw: Any = conn.connection.dbapi_connection
-    errors = _driver_errors(conn, queued[0].sql, queued[0].refused)
-    with errors, raw.pipeline(), raw.cursor() as cur:
-        for write in queued:
-            cur.execute(write.sql, write.params)
-        if commit:
-            cur.execute("COMMIT")
+    dbapi: Any = conn.dialect.dbapi
+    if not commit:
+        _pipelined(raw, queued, dbapi)
+        return
+    with raw.cursor() as cur:
+        try:
+            _pipelined(raw, queued, dbapi, cur, "COMMIT")
+        except dbapi.Error as e:  # the COMMIT's own
+            from sqlalchemy.exc import DBAPIError
+
+            raise DBAPIError.instance("COMMIT", None, e, dbapi.Error, hide_parameters=True) from e
 
 
-@contextmanager
-def _driver_errors(
-    conn: Connection, sql: str, refused: Callable[[Exception], Exception] | None = None
-) -> Iterator[None]:
-    """The driver's errors on statements sent past SQLAlchemy, reported as SQLAlchemy reports
-    them (its ``DBAPIError``, the parameters hidden as ``make_engine`` asks); an integrity
-    error as ``refused`` makes it."""
+def _refusal(write: Queued, e: Exception, dbapi: Any) -> Exception:
+    """A queued statement's error as SQLAlchemy reports a driver's (its ``DBAPIError``, the
+    parameters hidden as ``make_engine`` asks), an integrity error as ``write.refused`` makes it."""
     from sqlalchemy.exc import DBAPIError
 
-    dbapi: Any = conn.dialect.dbapi
-    try:
-        yield
-    except dbapi.IntegrityError as e:
-        if refused is None:
-            raise DBAPIError.instance(sql, None, e, dbapi.Error, hide_parameters=True) from e
-        raise refused(e) from e
-    except dbapi.Error as e:
-        raise DBAPIError.instance(sql, None, e, dbapi.Error, hide_parameters=True) from e
+    if write.refused is not None and isinstance(e, dbapi.IntegrityError):
+        return write.refused(e)
+    return DBAPIError.instance(write.sql, None, e, dbapi.Error, hide_parameters=True)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -207,6 +247,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         try:
             engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
             event.listen(engine, "before_cursor_execute", _before_pg_statement)
+            event.listen(engine, "do_execute", _with_queued)
             # a commit not made by ``commit_queued`` still sends what is queued first; a
             # rollback forgets it
             event.listen(engine, "commit", send_queued)
@@ -310,17 +351,17 @@ def write_turn(engine: Engine) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-_LOCK_SQL = "SELECT pg_advisory_xact_lock(%s)"
+_LOCK = Queued("SELECT pg_advisory_xact_lock(%(k)s)", {"k": WRITE_LOCK_KEY})
 
 
 def lock_for_write(conn: Connection) -> None:
-    """Serialise writers: the SQLite BEGIN IMMEDIATE already did; PostgreSQL takes the lock,
-    sent in one pipeline with the BEGIN psycopg opens the transaction with (one round trip;
-    the lock is the transaction's first statement, as before)."""
+    """Serialise writers: the SQLite BEGIN IMMEDIATE already did; PostgreSQL takes the lock as
+    the transaction's first statement, queued (``queue_write``) to go in one pipeline with
+    psycopg's BEGIN and the transaction's next statement: the server runs that statement once
+    the lock is held, on a snapshot of its own (READ COMMITTED), as when it came a round trip
+    later."""
     if conn.dialect.name == "postgresql":
-        raw: Any = conn.connection.dbapi_connection
-        with _driver_errors(conn, _LOCK_SQL), raw.pipeline():
-            raw.execute(_LOCK_SQL, (WRITE_LOCK_KEY,))
+        conn.info.setdefault(_QUEUED, []).append(_LOCK)
 
 
 @cache

@@ -270,10 +270,11 @@ def test_a_write_reads_the_account_and_the_trail_head_in_one_statement(db, actor
 
 @pytest.mark.postgres
 def test_on_postgresql_the_lock_goes_with_begin_and_the_last_event_with_commit(pg_db):  # type: ignore[no-untyped-def]
-    """Round trips a write spends while other writers wait on its lock: the lock is the first
-    statement, in one pipeline with psycopg's BEGIN; the event (its seq and hash known before
-    it is sent) waits on the connection and goes in one pipeline with the COMMIT. An event
-    followed by other statements goes before them, in order (a release appends several)."""
+    """Round trips a write spends while other writers wait on its lock: the lock, the
+    transaction's first statement, goes in one pipeline with psycopg's BEGIN and the account +
+    head read (run by the server once the lock is held); the event (its seq and hash known
+    before it is sent) waits on the connection and goes in one pipeline with the COMMIT. An
+    event followed by other statements goes before them, in order (a release appends several)."""
     from tests.conftest import add_users
 
     db, actors = pg_db, add_users(pg_db)
@@ -283,13 +284,14 @@ def test_on_postgresql_the_lock_goes_with_begin_and_the_last_event_with_commit(p
     record = lambda: counts.record_count(_count(lot), db=db, actor=tech, now=NOW)  # noqa: E731
     record()  # the lot's first count also moves it into expansion (one more event)
     sent = _statements_of(db, record)
-    lock = next(p for s, p in sent if "pg_advisory_xact_lock" in s)
-    assert lock is not None and sent[0][1] is None, sent  # the pre-ping on its own, then the lock
-    assert [s for s, p in sent if p is lock] == [sent[1][0]], sent  # alone in its pipeline
+    assert sent[0][1] is None, sent  # the pool's pre-ping, on its own
+    lock, head = sent[1], sent[2]
+    assert "pg_advisory_xact_lock" in lock[0] and "from auditevent order by" in head[0], sent
+    assert lock[1] is not None and lock[1] is head[1], sent  # one pipeline, one round trip
     event, commit = sent[-2:]
     assert event[0].startswith("insert into auditevent") and commit[0] == "commit", sent
     assert event[1] is not None and event[1] is commit[1], sent  # one pipeline, one round trip
-    assert [p for _, p in sent[2:-2]] == [None] * (len(sent) - 4), sent  # the reads, the count
+    assert [p for _, p in sent[3:-2]] == [None] * (len(sent) - 5), sent  # the lot, the count
 
     def two_events() -> None:  # the second event's statements follow the first one's insert
         with db.write(tech, NOW) as tx:
@@ -304,6 +306,39 @@ def test_on_postgresql_the_lock_goes_with_begin_and_the_last_event_with_commit(p
     assert len(inserts) == 2 and inserts[0] < sent.index("select max(seq) from auditevent")
     report = audit_trail.verify(db=db, actor=actors["qa"])  # (the two events record nothing)
     assert report.first_bad_seq is None and not report.problem, report
+
+
+@pytest.mark.postgres
+def test_an_error_in_a_pipeline_is_told_as_its_own_statements(pg_db):  # type: ignore[no-untyped-def]
+    """A queued event whose seq was taken fails the statement it rides with as the event's
+    refusal (the write is refused, nothing written); the riding statement's own error comes as
+    SQLAlchemy reports it, the queued event in front of it having gone in."""
+    from sqlalchemy import insert
+    from sqlalchemy.exc import ProgrammingError
+
+    from mfg import audit
+    from mfg.errors import Conflict
+    from tests.conftest import add_users
+
+    db = pg_db
+    add_users(db)
+    tech = users.login(db, "tech", PASSWORD, now=NOW)
+    before = n_rows(db, AuditEvent)
+    with pytest.raises(Conflict) as refused, db.write(tech, NOW) as tx:
+        seq, prev = tx._head  # type: ignore[misc]
+        row = audit.Chainer(tx.keyring(False), seq, prev).row(
+            at=NOW, username="intruder", action="x.y", entity="x", entity_id="1",
+            lot_number=None, old_values="null", new_values="null", reason=None,
+        )  # fmt: skip
+        tx.session.connection().execute(insert(AuditEvent.__table__), row)  # type: ignore[attr-defined]
+        tx.audit("x.queued", "x", 1)  # the same seq: queued
+        tx.session.connection().execute(text("SELECT :n"), {"n": 1})  # rides with it
+    assert refused.value.rule == "audit-trail-moved"
+    with pytest.raises(ProgrammingError, match="nowhere") as failed, db.write(tech, NOW) as tx:
+        tx.audit("x.queued", "x", 2)
+        tx.session.connection().execute(text("SELECT :n FROM nowhere"), {"n": 1})
+    assert "FROM nowhere" in str(failed.value.statement)  # the statement's, not the event's
+    assert n_rows(db, AuditEvent) == before
 
 
 @pytest.mark.postgres

@@ -133,7 +133,8 @@ def _pipelined(raw: Any, queued: list[Queued], dbapi: Any, cursor: Any = None, *
         from psycopg import pq
 
         ok = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
-        for write, cur in zip(queued, sent, strict=True):
+        # the first not done (a client-side error stops the sending: the last sent one)
+        for write, cur in zip(queued, sent, strict=False):
             if cur.pgresult is None or cur.pgresult.status not in ok:
                 raise _refusal(write, e, dbapi) from e
         raise

@@ -192,11 +192,14 @@ def test_add_subject_with_hostile_values(db, actors, sid, site, weight, initials
     except CellTrailError:
         assert counts(db) == before
         return
+    from mfg.domain.identity import subject_id
+
     with db.read() as s:
         from sqlmodel import select
 
-        row = s.exec(select(Subject).where(Subject.subject_id == sid)).one()
-    assert row.subject_id == sid and v.subject_id == sid
+        row = s.exec(select(Subject).where(Subject.subject_id == v.subject_id)).one()
+    # kept in its one canonical form (upper case: a typed "null" is subject NULL)
+    assert row.subject_id == v.subject_id == subject_id(sid)
 
 
 @pytest.fixture

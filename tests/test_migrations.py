@@ -28,8 +28,8 @@ def test_migration_matches_the_models(db: Database):
         )
         diff = compare_metadata(ctx, SQLModel.metadata)
     assert diff == [], (
-        "the models and mfg/store/migrations differ; run `bash scripts/regen_initial_migration.sh`"
-        f":\n{diff}"
+        "the models and mfg/store/migrations differ: add a migration (docs/DEVELOPING.md: one "
+        f"per schema change, never edit a released one):\n{diff}"
     )
     assert store_db.schema_revision(db.engine) == store_db.head_revision(str(db.engine.url))
 

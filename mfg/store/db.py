@@ -161,7 +161,8 @@ class Queued(NamedTuple):
 
 
 def queue_write(conn: Connection, write: Queued) -> None:
-    """Keep ``write`` on a PostgreSQL connection (see above); the NUL check is done now."""
+    """Keep ``write`` (a statement whose result nobody reads) on a PostgreSQL connection (see
+    above); the NUL check is done now."""
     if has_nul(write.params):
         raise nul_refused()
     conn.info.setdefault(_QUEUED, []).append(write)
@@ -362,7 +363,7 @@ def lock_for_write(conn: Connection) -> None:
     the lock is held, on a snapshot of its own (READ COMMITTED), as when it came a round trip
     later."""
     if conn.dialect.name == "postgresql":
-        conn.info.setdefault(_QUEUED, []).append(_LOCK)
+        queue_write(conn, _LOCK)
 
 
 @cache

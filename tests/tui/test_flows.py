@@ -12,7 +12,7 @@ from mfg.domain.permissions import Role
 from mfg.services import audit_trail, counts, harvest, lots
 from mfg.services.uow import Actor, Database
 from tests.support.constants import PASSWORD
-from tests.tui.conftest import drive, keys_delivered, login, scan_dialog, settle
+from tests.tui.conftest import drive, keys_delivered, login, scan_dialog, settle, until
 
 LOT = "BH002-26-0001"
 QA = Actor("qa", "Quinn Quality", Role.QA)
@@ -275,13 +275,14 @@ def test_scan_opens_the_lot_from_the_board(tui_db: Database) -> None:
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot)
         await scan_dialog(pilot)
+        app.scan_max_gap_s = 1.0  # Pilot types ~40 ms a key, more under load: one burst
         await pilot.press(*"W0001 26 000001", "enter")
         await settle(pilot)
         # a COI without its check character is refused loudly, nothing opens
         assert type(app.screen).__name__ == "LotBoardScreen"
         await scan_dialog(pilot)
         await pilot.press(*LOT.lower(), "enter")
-        await settle(pilot)
+        await until(pilot, lambda: type(app.screen).__name__ == "LotDetailScreen", "the lot")
         assert type(app.screen).__name__ == "LotDetailScreen"
         assert app.screen.lot_number == LOT
 

@@ -6,6 +6,7 @@ import re
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from mfg.domain import dose, four_eyes, identity
@@ -92,9 +93,12 @@ def validate_subject(cmd: AddSubject, db: Database, today: date) -> AddSubject:
     )
 
 
+_SUBJECT_BY_ID = select(Subject).where(Subject.subject_id == bindparam("subject_id"))  # built once
+
+
 def get_subject_row(session: Session, subject_id: str) -> Subject:
     key = identity.subject_id(subject_id)
-    s = session.exec(select(Subject).where(Subject.subject_id == key)).first()
+    s = session.exec(_SUBJECT_BY_ID, params={"subject_id": key}).first()
     if s is None:
         raise NotFound("subject", key)
     return s

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Integer, cast, func
+from sqlalchemy import Integer, bindparam, cast, func
 from sqlmodel import Session, col, select
 
 from mfg.domain import ids
@@ -68,12 +68,15 @@ def issue_coi(session: Session, fin: str, year: int) -> ids.Coi:
     return CoiIssuer(session, fin).issue(year)
 
 
+_CURRENT_EVENT = (  # built once
+    select(TherapyEvent)
+    .where(TherapyEvent.subject_pk == bindparam("subject_pk"))
+    .order_by(col(TherapyEvent.id).desc())
+)
+
+
 def current_event(session: Session, subject: Subject) -> TherapyEvent | None:
-    return session.exec(
-        select(TherapyEvent)
-        .where(TherapyEvent.subject_pk == subject.id)
-        .order_by(col(TherapyEvent.id).desc())
-    ).first()
+    return session.exec(_CURRENT_EVENT, params={"subject_pk": subject.id}).first()
 
 
 def open_event(tx: Tx, subject: Subject, fin: str, year: int, reason: str) -> TherapyEvent:

@@ -268,6 +268,33 @@ def test_a_write_reads_the_account_and_the_trail_head_in_one_statement(db, actor
     assert report.ok and not report.record_problems, (report.problem, report.record_problems)
 
 
+def test_registering_a_lot_checks_the_account_once_under_the_lock(db, actors):
+    """A lot registration reads nothing before the write lock: the account is read there, with
+    the trail's head, and not also on a connection of its own first (one read transaction
+    fewer a registration). A deactivated account is still refused, with nothing written."""
+    from mfg.services import lots
+    from mfg.store.tables import Lot
+
+    tech = users.login(db, "tech", PASSWORD, now=NOW)
+    world.subject(db, actors["tech"])
+    register = lambda: world.lot(db, tech)  # noqa: E731
+    sent = [s for s, _ in _statements_of(db, register)]
+    accounts_read = [s for s in sent if "from app_user" in s]
+    assert len(accounts_read) == 1 and "auditevent" in accounts_read[0], sent
+    lock = "pg_advisory_xact_lock" if db.engine.dialect.name == "postgresql" else "begin immediate"
+    assert next(i for i, s in enumerate(sent) if lock in s) < sent.index(accounts_read[0]), sent
+    assert not [s for s in sent if "from alert" in s], sent  # a new lot has no alert to read
+    users.set_active(db, actor=actors["admin"], username="tech", active=False, reason="x", now=NOW)
+    lots_before, events_before = n_rows(db, Lot), n_rows(db, AuditEvent)
+    with pytest.raises(SessionEnded) as e:
+        lots.register_lot(
+            lots.RegisterLot("S-001", "apheresis", apheresis_on=NOW.date()),
+            db=db, actor=tech, now=NOW,
+        )  # fmt: skip
+    assert e.value.rule == "account-deactivated"
+    assert (n_rows(db, Lot), n_rows(db, AuditEvent)) == (lots_before, events_before)
+
+
 @pytest.mark.postgres
 def test_on_postgresql_the_lock_goes_with_begin_and_the_last_event_with_commit(pg_db):  # type: ignore[no-untyped-def]
     """Round trips a write spends while other writers wait on its lock: the lock, the

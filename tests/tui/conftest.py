@@ -268,7 +268,10 @@ async def until(pilot: Any, condition: Callable[[], bool], what: str, limit_s: f
 
 async def scan_dialog(pilot: Any) -> None:
     """ctrl+o, then wait until the scan dialog's field has the focus: keys typed before would
-    land on the screen behind it (a Pilot run under load opened nothing once)."""
+    land on the screen behind it (a Pilot run under load opened nothing once). What is typed
+    into it then is held as one burst (``scan_max_gap_s`` 1 s): Pilot types ~40 ms a key, more
+    under load, and a prefix of the code was read as a scan of its own (twice in full runs)."""
+    pilot.app.scan_max_gap_s = 1.0
     await pilot.press("ctrl+o")
     await until(
         pilot, lambda: getattr(pilot.app.focused, "id", None) == "scan-input", "the scan field"

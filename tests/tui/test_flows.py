@@ -275,7 +275,6 @@ def test_scan_opens_the_lot_from_the_board(tui_db: Database) -> None:
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot)
         await scan_dialog(pilot)
-        app.scan_max_gap_s = 1.0  # Pilot types ~40 ms a key, more under load: one burst
         await pilot.press(*"W0001 26 000001", "enter")
         await settle(pilot)
         # a COI without its check character is refused loudly, nothing opens

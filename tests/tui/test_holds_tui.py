@@ -33,7 +33,6 @@ def test_board_scan_and_detail_show_the_hold(sqlite_db: Database) -> None:
 
         await until(pilot, flagged, "the board flags the held lot HOLD")
         await scan_dialog(pilot)
-        app.scan_max_gap_s = 1.0  # Pilot types ~40 ms a key, more under load: one burst
         await pilot.press(*bags[0], "enter")
         # the scan's worker rings, then opens the lot, whose own worker fills the header:
         # waited on, not counted in rounds (five rounds of settle missed the bell once, in CI)

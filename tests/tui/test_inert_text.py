@@ -46,7 +46,6 @@ def test_markup_and_escapes_in_the_trail_show_as_typed(tui_db: Database) -> None
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot)
         await scan_dialog(pilot)
-        app.scan_max_gap_s = 1.0  # Pilot types ~40 ms a key, more under load: one burst
         await pilot.press(*LOT.lower(), "enter")
         await until(pilot, lambda: type(app.screen).__name__ == "LotDetailScreen", "the lot")
         trail = app.screen.query_one("#trail", DataTable)

@@ -89,6 +89,7 @@ class Tx:
         # The chain's head under this transaction's write lock: read with the account check
         # (``Database.write``), then each event appended; None: ``audit.append`` reads it.
         self._head = head
+        self.ahead: Any = None  # what ``Database.write(ahead=...)`` made
 
     def after_commit(self, work: Callable[[], object]) -> None:
         """Run ``work`` once the transaction has committed AND the write lock is released (slow
@@ -218,7 +219,17 @@ class Database:
         return self._read_engine
 
     @contextmanager
-    def write(self, actor: Actor | None, now: datetime) -> Iterator[Tx]:
+    def write(
+        self,
+        actor: Actor | None,
+        now: datetime,
+        ahead: Callable[[Connection], Any] | None = None,
+    ) -> Iterator[Tx]:
+        """A write transaction under the write lock, the account checked there.
+
+        ``ahead(conn)``: what the write will read, known before it starts (``mfg.store.ahead``),
+        made after the lock is queued and before the account check: on PostgreSQL it goes in the
+        lock's round trip. Its result is ``tx.ahead``."""
         if self._write_engine is None:
             self._write_engine = store_db.write_engine(self.engine)
         with (
@@ -228,11 +239,13 @@ class Database:
             conn = s.connection()
             info = conn.info  # the connection's own: what is queued on it (store_db.queue_write)
             store_db.lock_for_write(conn)
+            reads = ahead(conn) if ahead is not None else None
             head = None
             if actor is not None and actor.session_check is not None:
                 # under the lock (see Actor); the trail's head comes in the same statement
                 head = actor.session_check(actor, conn)
             tx = Tx(s, actor, now, self, head)
+            tx.ahead = reads
             try:
                 yield tx
             finally:

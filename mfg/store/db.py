@@ -129,6 +129,9 @@ def _pipelined(raw: Any, queued: list[Queued], dbapi: Any, cursor: Any = None, *
                 sent[-1].execute(write.sql, write.params)
             if cursor is not None:
                 cursor.execute(*last)
+        for write, cur in zip(queued, sent, strict=True):
+            if write.rows is not None:  # a read sent ahead: its rows are here now
+                write.rows.extend(cur.fetchall())
     except dbapi.Error as e:
         from psycopg import pq
 
@@ -158,6 +161,7 @@ class Queued(NamedTuple):
     sql: str  # the driver's SQL, its parameters by name (psycopg's %(name)s)
     params: dict[str, Any]
     refused: Callable[[Exception], Exception] | None = None  # what an IntegrityError becomes
+    rows: list[Any] | None = None  # a read sent ahead (``mfg.store.ahead``): its rows, once sent
 
 
 def queue_write(conn: Connection, write: Queued) -> None:
@@ -186,6 +190,11 @@ def send_queued(conn: Connection) -> None:
     queued = conn.info.pop(_QUEUED, None)
     if queued:
         _on_driver(conn, queued, commit=False)
+
+
+def still_queued(conn: Connection, write: Queued) -> bool:
+    """Whether ``write`` still waits on ``conn`` (nothing has sent it yet)."""
+    return any(w is write for w in conn.info.get(_QUEUED, ()))
 
 
 def commit_queued(conn: Connection) -> bool:

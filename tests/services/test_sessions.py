@@ -298,10 +298,12 @@ def test_registering_a_lot_checks_the_account_once_under_the_lock(db, actors):
 @pytest.mark.postgres
 def test_on_postgresql_the_lock_goes_with_begin_and_the_last_event_with_commit(pg_db):  # type: ignore[no-untyped-def]
     """Round trips a write spends while other writers wait on its lock: the lock, the
-    transaction's first statement, goes in one pipeline with psycopg's BEGIN and the account +
-    head read (run by the server once the lock is held); the event (its seq and hash known
-    before it is sent) waits on the connection and goes in one pipeline with the COMMIT. An
-    event followed by other statements goes before them, in order (a release appends several)."""
+    transaction's first statement, goes in one pipeline with psycopg's BEGIN, the reads the
+    count knows ahead (its lot, its id from the sequence) and the account + head read (run by
+    the server once the lock is held); the count (its id known) and the event (its seq and hash
+    known) wait on the connection and go in one pipeline with the COMMIT: one round trip after
+    the lock's. An event followed by other statements goes before them, in order (a release
+    appends several)."""
     from tests.conftest import add_users
 
     db, actors = pg_db, add_users(pg_db)
@@ -311,14 +313,17 @@ def test_on_postgresql_the_lock_goes_with_begin_and_the_last_event_with_commit(p
     record = lambda: counts.record_count(_count(lot), db=db, actor=tech, now=NOW)  # noqa: E731
     record()  # the lot's first count also moves it into expansion (one more event)
     sent = _statements_of(db, record)
+    assert len(sent) == 8, sent
     assert sent[0][1] is None, sent  # the pool's pre-ping, on its own
-    lock, head = sent[1], sent[2]
+    lock, lot_read, count_id, head = sent[1:5]
     assert "pg_advisory_xact_lock" in lock[0] and "from auditevent order by" in head[0], sent
-    assert lock[1] is not None and lock[1] is head[1], sent  # one pipeline, one round trip
-    event, commit = sent[-2:]
+    assert "from lot where" in lot_read[0] and "nextval" in count_id[0], sent
+    assert lock[1] is not None and {p for _, p in sent[1:5]} == {lock[1]}, sent  # one round trip
+    count, event, commit = sent[5:]
+    assert count[0].startswith("insert into cellcount") and "%(id)s" in count[0], sent
     assert event[0].startswith("insert into auditevent") and commit[0] == "commit", sent
-    assert event[1] is not None and event[1] is commit[1], sent  # one pipeline, one round trip
-    assert [p for _, p in sent[3:-2]] == [None] * (len(sent) - 5), sent  # the lot, the count
+    assert count[1] is not None and {p for _, p in sent[5:]} == {count[1]}, sent  # one round trip
+    assert count[1] is not lock[1], sent
 
     def two_events() -> None:  # the second event's statements follow the first one's insert
         with db.write(tech, NOW) as tx:

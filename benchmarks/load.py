@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/load.py                        # 4 writers, 20 s, both backends
     .venv/bin/python benchmarks/load.py --writers 8 --seconds 30 --backend postgresql
     .venv/bin/python benchmarks/load.py --writers 8 --backend sqlite --baseline --streak 4 8
+    .venv/bin/python benchmarks/load.py --writers 8 --backend postgresql --bare --floor
 
 Each writer is a separate process (multiprocessing, spawn) with its own engine, like a
 technician at another bench: it records cell counts on its own lot through the real service
@@ -18,6 +19,12 @@ trail, lot numbers and COI codes unique and gap-free).
 each inserting a count row with SQLAlchemy Core on CellTrail's engine and committing (no
 log-in, no write lock, no checks, no audit event): what 8 Python writers on SQLAlchemy and the
 driver can do at most here, beside which the audited writes are printed.
+
+``--floor`` (PostgreSQL) then runs the same writers recording counts only, twice: through the
+service, audited (``counts only``), and as CellTrail's own statements for a count sent by
+psycopg alone, in the same round trips, with the same rule checks, canonical JSON, keyed hash
+and checkpoint line (``floor``): what taking SQLAlchemy and the ORM out of the write path could
+give at most. Both are verified like the audited run.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -138,6 +145,7 @@ def writer(
     out: Any,
     queue: bool = True,
     streak: int = 1,
+    counts_only: bool = False,
 ) -> None:
     from mfg.services import counts, lots, users
 
@@ -162,7 +170,7 @@ def writer(
     while time.perf_counter() < deadline:
         t0 = time.perf_counter()
         try:
-            if i % 10 == 9:
+            if i % 10 == 9 and not counts_only:
                 lots.register_lot(
                     lots.RegisterLot(f"L-{w:03d}", "apheresis", apheresis_on=day0),
                     db=db, actor=tech, now=now,
@@ -223,6 +231,121 @@ def bare_writer(url: str, home: str, w: int, seconds: float, start: Any, out: An
     cpu = time.process_time() - cpu0
     db.dispose()
     out.put((w, lat, errors, cpu))
+
+
+def floor_writer(url: str, home: str, w: int, seconds: float, start: Any, out: Any) -> None:
+    """The floor of ``--floor`` (PostgreSQL): CellTrail's own statements for a count, sent by
+    psycopg alone, in the round trips and pipelines CellTrail sends them (the pool's pre-ping;
+    BEGIN + the write lock + the lot + the count's id + the account and the trail's head; the
+    count + the event + COMMIT), with CellTrail's rule checks, canonical JSON, keyed hash and
+    checkpoint line: a write without SQLAlchemy's or the ORM's execution between the service
+    and the driver. Its events are the real chain (the run is verified like the audited one).
+    Counts only."""
+    from sqlalchemy import func, insert, select
+
+    from mfg import audit
+    from mfg.domain.canonical import canonical_json
+    from mfg.services import accounts, counts
+    from mfg.store import db as store_db
+
+    db = _db(url, home)
+    dialect = db.engine.dialect
+
+    def compiled(stmt: Any, keys: Any = None) -> tuple[str, dict[str, Any]]:
+        c = stmt.compile(dialect=dialect, column_keys=keys)
+        return c.string, dict(c.params)
+
+    table = counts._count_table
+    ping = str(dialect._dialect_specific_select_one)  # type: ignore[attr-defined]
+    lock_sql, lock_params = store_db._LOCK.sql, store_db._LOCK.params
+    live_sql, live_params = compiled(accounts._LIVE_AND_HEAD)
+    lot_sql, lot_params = compiled(counts._LOT_FACTS)
+    id_sql, id_params = compiled(
+        select(func.nextval(func.pg_get_serial_sequence(table.name, "id")))
+    )
+    count_sql, _ = compiled(insert(table), ["id", *_COUNT_KEYS])
+    event_sql = ""
+    ring = db.audit_keyring()
+    with db.engine.connect() as c:
+        trail = db.trail(c)  # the trail's name in the checkpoint lines
+    raw = db.engine.raw_connection()
+    conn: Any = raw.driver_connection
+    conn.autocommit = False
+    now = datetime.now(UTC)
+    today = db.today(now)
+    own = f"BH002-{now.year % 100:02d}-{w + 2:04d}"
+    shared = f"BH002-{now.year % 100:02d}-0001"
+    lat: list[float] = []
+    errors = 0
+    start.wait()
+    deadline = time.perf_counter() + seconds
+    cpu0 = time.process_time()
+    i = 0
+    while time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        cmd = counts.RecordCount(
+            shared if i % 5 == 4 else own, 200_000_000 + i, 100_000_000 + i, day=i % 5
+        )
+        try:
+            conn.autocommit = True  # the pool's pre-ping, as SQLAlchemy's psycopg dialect does it
+            conn.execute(ping)
+            conn.autocommit = False
+            lock, lot_cur, id_cur, cur = (conn.cursor() for _ in range(4))
+            with conn.pipeline():  # BEGIN, the lock, the lot, the id, the account and the head
+                lock.execute(lock_sql, lock_params)
+                lot_cur.execute(lot_sql, {**lot_params, "lot_number": cmd.lot_number})
+                id_cur.execute(id_sql, id_params)
+                cur.execute(live_sql, {**live_params, "username": "tech"})
+            active, locked, role, seq, prev = cur.fetchone()
+            if not active or locked or role != "technician":
+                raise RuntimeError("account check")
+            lot = counts._OpenLot(*lot_cur.fetchone())
+            count_id = id_cur.fetchone()[0]
+            for c in (lock, lot_cur, id_cur):
+                c.close()
+            counts._check_open(lot)
+            on, day = counts._check_inputs(cmd, lot, today)
+            values = {
+                "id": count_id, "lot_pk": lot.id, "expansion_day": day, "measured_on": on,
+                "total_cells": cmd.total_cells, "viable_cells": cmd.viable_cells,
+                "volume_ml": cmd.volume_ml, "method": cmd.method,
+                "recorded_by": "tech", "recorded_at": now,
+            }  # fmt: skip
+            event = audit.Chainer(ring, seq, prev).row(
+                at=now, username="tech", action="count.recorded", entity="count",
+                entity_id=str(count_id), lot_number=lot.lot_number, old_values=canonical_json(None),
+                new_values=canonical_json({
+                    "day": day, "measured_on": on, "total_cells": cmd.total_cells,
+                    "viable_cells": cmd.viable_cells, "volume_ml": cmd.volume_ml,
+                    "method": cmd.method,
+                }),
+                reason=None,
+            )  # fmt: skip
+            if not event_sql:
+                event_sql = audit._INSERT.compile(dialect=dialect, column_keys=list(event)).string
+            with conn.pipeline():  # the count, the event and COMMIT
+                cur.execute(count_sql, values)
+                cur.execute(event_sql, event)
+                cur.execute("COMMIT")
+            conn.commit()  # psycopg's: nothing left to send
+            cur.close()
+            db.checkpoint(trail, event["seq"], event["hash"], now, "write")
+            lat.append(time.perf_counter() - t0)
+        except Exception as e:  # counted and reported, as the audited writers' are
+            conn.rollback()
+            errors += 1
+            print(f"floor writer {w}: {type(e).__name__}: {e}", file=sys.stderr)
+        i += 1
+    cpu = time.process_time() - cpu0
+    raw.close()
+    db.dispose()
+    out.put((w, lat, errors, cpu))
+
+
+_COUNT_KEYS = (
+    "lot_pk", "expansion_day", "measured_on", "total_cells", "viable_cells", "volume_ml",
+    "method", "recorded_by", "recorded_at",
+)  # fmt: skip
 
 
 def verify(url: str, home: str) -> str:
@@ -304,6 +427,8 @@ def run(
     queue: bool = True,
     streak: int = 1,
     bare: bool = False,
+    floor: bool = False,
+    counts_only: bool = False,
 ) -> dict[str, Any]:
     home = tempfile.mkdtemp(prefix="celltrail-load-")
     server = None
@@ -330,7 +455,11 @@ def run(
         procs = [
             ctx.Process(target=bare_writer, args=(url, home, w, seconds, start, out))
             if bare
-            else ctx.Process(target=writer, args=(url, home, w, seconds, start, out, queue, streak))
+            else ctx.Process(target=floor_writer, args=(url, home, w, seconds, start, out))
+            if floor
+            else ctx.Process(
+                target=writer, args=(url, home, w, seconds, start, out, queue, streak, counts_only)
+            )
             for w in range(writers)
         ]
         for p in procs:
@@ -352,7 +481,14 @@ def run(
         w_cpu = sum(c for *_, c in results)
         lost = n - (_rows(url, home) - before)
         return {
-            "backend": backend + (" (bare insert)" if bare else _variant(backend, queue, streak)),
+            "backend": backend
+            + (
+                " (bare insert)"
+                if bare
+                else " (floor: psycopg alone)"
+                if floor
+                else _variant(backend, queue, streak) + (" (counts only)" if counts_only else "")
+            ),
             "lost": lost,
             "writers": writers,
             "seconds": round(wall, 1),
@@ -414,6 +550,13 @@ def main() -> None:
         help="first run the baseline: the same writers, each a bare SQLAlchemy Core insert +\n"
         "commit of a count row (no log-in, lock, checks or audit event)",
     )
+    ap.add_argument(
+        "--floor",
+        action="store_true",
+        help="PostgreSQL: then the same writers recording counts only, audited, and CellTrail's\n"
+        "statements for a count sent by psycopg alone (no SQLAlchemy or ORM between the rules\n"
+        "and the driver): what removing the framework from the write path could give at most",
+    )
     a = ap.parse_args()
     backends = ["sqlite", "postgresql"] if a.backend == "both" else [a.backend]
     print(
@@ -426,22 +569,35 @@ def main() -> None:
         f"{'backend':<11} {'writers':>7} {'s':>5} {'writes':>7} {'errors':>6} {'lost':>4} "
         f"{'writes/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU/write ms':>14}  verification"
     )
-    runs = [(b, True, 1, False) for b in backends]
+    runs = [Variant(b) for b in backends]
     if a.baseline and "sqlite" in backends:
-        runs.insert(0, ("sqlite", False, 1, False))
+        runs.insert(0, Variant("sqlite", queue=False))
     if "sqlite" in backends:
-        at = [b for b, *_ in runs].index("sqlite") + (2 if a.baseline else 1)
-        runs[at:at] = [("sqlite", True, k, False) for k in a.streak if k > 1]
+        at = [v.backend for v in runs].index("sqlite") + (2 if a.baseline else 1)
+        runs[at:at] = [Variant("sqlite", streak=k) for k in a.streak if k > 1]
     if a.bare:
-        runs = [(b, True, 1, True) for b in backends] + runs
-    for b, queue, streak, bare in runs:
-        r = run(b, a.writers, a.seconds, queue, streak, bare)
+        runs = [Variant(b, bare=True) for b in backends] + runs
+    if a.floor and "postgresql" in backends:
+        runs += [Variant("postgresql", counts_only=True), Variant("postgresql", floor=True)]
+    for v in runs:
+        r = run(v.backend, a.writers, a.seconds, v.queue, v.streak, v.bare, v.floor, v.counts_only)
         print(
             f"{r['backend']:<11} {r['writers']:>7} {r['seconds']:>5} {r['writes']:>7} "
             f"{r['errors']:>6} {r['lost']:>4} {r['writes_per_s']:>9.1f} {r['p50_ms']:>8.1f} "
             f"{r['p99_ms']:>8.1f} {_cpu(r):>14}  {r['verification']}",
             flush=True,
         )
+
+
+class Variant(NamedTuple):
+    """One run of ``main``: the backend and how its writers write."""
+
+    backend: str
+    queue: bool = True  # SQLite: the write queue (else the busy handler alone)
+    streak: int = 1  # SQLite: writes a writer keeps its turn for (an experiment)
+    bare: bool = False  # the bare inserts of ``--bare``
+    floor: bool = False  # the floor of ``--floor``
+    counts_only: bool = False  # audited writers recording counts only
 
 
 if __name__ == "__main__":

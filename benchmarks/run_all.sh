@@ -8,7 +8,7 @@ run audit_verify_pg $py benchmarks/bench_audit_verify.py --lots 20000 --repeat 3
 run cli_startup $py benchmarks/bench_cli_startup.py --runs 15
 run write_path $py benchmarks/bench_write_path.py --n 500
 run load_sqlite $py benchmarks/load.py --writers 8 --seconds 20 --backend sqlite --baseline
-run load_pg $py benchmarks/load.py --writers 8 --seconds 20 --backend postgresql --bare
+run load_pg $py benchmarks/load.py --writers 8 --seconds 20 --backend postgresql --bare --floor
 run tui_10k $py benchmarks/bench_tui.py --lots 10000 --runs 7 --home /tmp/tui10k
 run worklist $py benchmarks/bench_worklist.py --home /tmp/tui10k --runs 5
 run reports_100k $py benchmarks/bench_reports.py --lots 100000 --keep /tmp/r100k --import-lots 10000 --repeat 3

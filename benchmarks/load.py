@@ -39,7 +39,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -136,6 +136,30 @@ class _Streaks:
         self.fd, self.n = -1, 0
 
 
+def _timed_writes(
+    start: Any, seconds: float, write: Callable[[int], object], who: str
+) -> tuple[list[float], int, float]:
+    """The loop every writer runs once all are ready (``start``: the barrier): ``write(i)`` for
+    i = 0, 1, ... until ``seconds`` are up. Each write's latency, the errors (counted and
+    reported, never hidden) and the CPU the loop took."""
+    lat: list[float] = []
+    errors = 0
+    start.wait()
+    deadline = time.perf_counter() + seconds
+    cpu0 = time.process_time()
+    i = 0
+    while time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        try:
+            write(i)
+            lat.append(time.perf_counter() - t0)
+        except Exception as e:
+            errors += 1
+            print(f"{who}: {type(e).__name__}: {e}", file=sys.stderr)
+        i += 1
+    return lat, errors, time.process_time() - cpu0
+
+
 def writer(
     url: str,
     home: str,
@@ -159,36 +183,26 @@ def writer(
     own = f"BH002-{now.year % 100:02d}-{w + 2:04d}"
     shared = f"BH002-{now.year % 100:02d}-0001"
     day0 = now.date() - timedelta(days=5)
-    lat: list[float] = []
-    errors = 0
-    start.wait()
+
+    def write(i: int) -> None:
+        if i % 10 == 9 and not counts_only:
+            lots.register_lot(
+                lots.RegisterLot(f"L-{w:03d}", "apheresis", apheresis_on=day0),
+                db=db, actor=tech, now=now,
+            )  # fmt: skip
+        else:
+            counts.record_count(
+                counts.RecordCount(
+                    shared if i % 5 == 4 else own, 200_000_000 + i, 100_000_000 + i, day=i % 5
+                ),
+                db=db, actor=tech, now=now,
+            )  # fmt: skip
+
     if streaks is not None:
-        streaks.armed = True
-    deadline = time.perf_counter() + seconds
-    cpu0 = time.process_time()
-    i = 0
-    while time.perf_counter() < deadline:
-        t0 = time.perf_counter()
-        try:
-            if i % 10 == 9 and not counts_only:
-                lots.register_lot(
-                    lots.RegisterLot(f"L-{w:03d}", "apheresis", apheresis_on=day0),
-                    db=db, actor=tech, now=now,
-                )  # fmt: skip
-            else:
-                lot = shared if i % 5 == 4 else own
-                counts.record_count(
-                    counts.RecordCount(lot, 200_000_000 + i, 100_000_000 + i, day=i % 5),
-                    db=db, actor=tech, now=now,
-                )  # fmt: skip
-            lat.append(time.perf_counter() - t0)
-        except Exception as e:  # counted and reported, never hidden
-            errors += 1
-            print(f"writer {w}: {type(e).__name__}: {e}", file=sys.stderr)
-        i += 1
+        streaks.armed = True  # this process writes nothing before the barrier
+    lat, errors, cpu = _timed_writes(start, seconds, write, f"writer {w}")
     if streaks is not None:
         streaks.release()
-    cpu = time.process_time() - cpu0
     db.dispose()
     out.put((w, lat, errors, cpu))
 
@@ -207,28 +221,17 @@ def bare_writer(url: str, home: str, w: int, seconds: float, start: Any, out: An
     with db.engine.connect() as c:
         pk = c.execute(select(Lot.id).where(Lot.lot_number == own)).scalar_one()  # type: ignore[arg-type]
     stmt = insert(table)
-    lat: list[float] = []
-    errors = 0
-    start.wait()
-    deadline = time.perf_counter() + seconds
-    cpu0 = time.process_time()
-    i = 0
-    while time.perf_counter() < deadline:
-        t0 = time.perf_counter()
+
+    def write(i: int) -> None:
         values = {
             "lot_pk": pk, "expansion_day": i % 5, "measured_on": now.date(),
             "total_cells": 200_000_000 + i, "viable_cells": 100_000_000 + i,
             "volume_ml": None, "method": None, "recorded_by": "tech", "recorded_at": now,
         }  # fmt: skip
-        try:
-            with db.engine.begin() as c:
-                c.execute(stmt, values)
-            lat.append(time.perf_counter() - t0)
-        except Exception as e:  # counted and reported, as the audited writers' are
-            errors += 1
-            print(f"bare writer {w}: {type(e).__name__}: {e}", file=sys.stderr)
-        i += 1
-    cpu = time.process_time() - cpu0
+        with db.engine.begin() as c:
+            c.execute(stmt, values)
+
+    lat, errors, cpu = _timed_writes(start, seconds, write, f"bare writer {w}")
     db.dispose()
     out.put((w, lat, errors, cpu))
 
@@ -264,7 +267,6 @@ def floor_writer(url: str, home: str, w: int, seconds: float, start: Any, out: A
         select(func.nextval(func.pg_get_serial_sequence(table.name, "id")))
     )
     count_sql, _ = compiled(insert(table), ["id", *_COUNT_KEYS])
-    event_sql = ""
     ring = db.audit_keyring()
     with db.engine.connect() as c:
         trail = db.trail(c)  # the trail's name in the checkpoint lines
@@ -275,14 +277,10 @@ def floor_writer(url: str, home: str, w: int, seconds: float, start: Any, out: A
     today = db.today(now)
     own = f"BH002-{now.year % 100:02d}-{w + 2:04d}"
     shared = f"BH002-{now.year % 100:02d}-0001"
-    lat: list[float] = []
-    errors = 0
-    start.wait()
-    deadline = time.perf_counter() + seconds
-    cpu0 = time.process_time()
-    i = 0
-    while time.perf_counter() < deadline:
-        t0 = time.perf_counter()
+    event_sql = ""
+
+    def write(i: int) -> None:
+        nonlocal event_sql
         cmd = counts.RecordCount(
             shared if i % 5 == 4 else own, 200_000_000 + i, 100_000_000 + i, day=i % 5
         )
@@ -330,13 +328,11 @@ def floor_writer(url: str, home: str, w: int, seconds: float, start: Any, out: A
             conn.commit()  # psycopg's: nothing left to send
             cur.close()
             db.checkpoint(trail, event["seq"], event["hash"], now, "write")
-            lat.append(time.perf_counter() - t0)
-        except Exception as e:  # counted and reported, as the audited writers' are
+        except Exception:
             conn.rollback()
-            errors += 1
-            print(f"floor writer {w}: {type(e).__name__}: {e}", file=sys.stderr)
-        i += 1
-    cpu = time.process_time() - cpu0
+            raise
+
+    lat, errors, cpu = _timed_writes(start, seconds, write, f"floor writer {w}")
     raw.close()
     db.dispose()
     out.put((w, lat, errors, cpu))

@@ -204,8 +204,9 @@ def lot_view(
 
 
 def register_lot(cmd: RegisterLot, *, db: Database, actor: Actor, now: datetime) -> LotView:
-    # The account: checked by db.write under the lock, before the first read (nothing before it
-    # reads the database or says anything of its data).
+    # The account: checked by db.write under the lock, before the first read of a record (before
+    # it only the site's time zone setting and the spec files on disk are read). A logged-out
+    # account meets a refusal of its input first, if any, then the log-out: nothing is written.
     actor.require_role("lot.register")
     source = parse_source(cmd.source)
     today = db.today(now)

@@ -238,19 +238,20 @@ class Database:
         ):
             conn = s.connection()
             info = conn.info  # the connection's own: what is queued on it (store_db.queue_write)
-            store_db.lock_for_write(conn)
-            reads = ahead(conn) if ahead is not None else None
-            head = None
-            if actor is not None and actor.session_check is not None:
-                # under the lock (see Actor); the trail's head comes in the same statement
-                head = actor.session_check(actor, conn)
-            tx = Tx(s, actor, now, self, head)
-            tx.ahead = reads
+            tx: Tx | None = None
             try:
+                store_db.lock_for_write(conn)
+                reads = ahead(conn) if ahead is not None else None
+                head = None
+                if actor is not None and actor.session_check is not None:
+                    # under the lock (see Actor); the trail's head comes in the same statement
+                    head = actor.session_check(actor, conn)
+                tx = Tx(s, actor, now, self, head)
+                tx.ahead = reads
                 yield tx
-            finally:
+            finally:  # whatever failed, nothing queued outlives the transaction
                 store_db.drop_queued(info)
-                if not tx.committed:
+                if tx is None or not tx.committed:
                     s.rollback()
         # the session is closed: the lock is released (SQLite's with the transaction, PostgreSQL's
         # advisory lock with the transaction too); only committed work gets its follow-up

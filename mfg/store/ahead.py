@@ -11,32 +11,54 @@ would a round trip later. Elsewhere (SQLite) they run when asked for, and insert
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection
 
 from mfg.store.db import Queued, queue_write, send_queued, still_queued
 
-# (dialect, id of the statement, column keys) -> (the statement, kept so that its id stays
-# its own; its driver form or None)
-_driver_statements: dict[tuple[str, int, tuple[str, ...]], tuple[Any, Any]] = {}
+# (id of the dialect, id of the statement, column keys) -> (the dialect and the statement, kept
+# so that their ids stay their own; the statement's driver form or None). Bounded: a statement
+# built per call (not a module's constant) is compiled per call once the cache is full.
+_driver_statements: dict[tuple[int, int, tuple[str, ...]], tuple[Any, Any, Any]] = {}
+_MAX_STATEMENTS = 256
 
 
-def _driver_form(conn: Connection, stmt: Any, keys: tuple[str, ...] = ()) -> Any:
-    """``stmt`` (one built once: a module's constant) as the driver takes it: its SQL, its fixed
-    parameters and its types' bind processors by parameter name (compiled once); None when its
-    types process a value read (then SQLAlchemy runs it: what reaches the caller must be what
-    SQLAlchemy would make of it)."""
-    key = (conn.dialect.name, id(stmt), keys)
+class _Form(NamedTuple):
+    sql: str
+    fixed: dict[str, Any]  # the parameters the statement carries (a literal's)
+    needed: frozenset[str]  # the parameters the caller must give
+    processors: dict[str, Any]  # the types' bind processors by parameter name
+
+
+def _driver_form(conn: Connection, stmt: Any, keys: tuple[str, ...] = ()) -> _Form | None:
+    """``stmt`` as the driver takes it (compiled once); None when SQLAlchemy must run it: its
+    types process a value read (what reaches the caller must be what SQLAlchemy would make of
+    it), or its SQL is finished at run time (an ``IN`` list, a literal rendered at execution),
+    or a parameter's value comes from a function."""
+    key = (id(conn.dialect), id(stmt), keys)
     found = _driver_statements.get(key)
     if found is None:
-        c = stmt.compile(dialect=conn.dialect, column_keys=list(keys) or None)
-        columns = getattr(stmt, "selected_columns", ())
-        plain = all(_read_as_sent(col.type, conn.dialect) for col in columns)
-        form = (c.string, dict(c.params), dict(c._bind_processors)) if plain else None
-        found = _driver_statements[key] = (stmt, form)
-    return found[1]
+        found = (conn.dialect, stmt, _compiled_form(conn, stmt, keys))
+        if len(_driver_statements) < _MAX_STATEMENTS:
+            _driver_statements[key] = found
+    return found[2]
+
+
+def _compiled_form(conn: Connection, stmt: Any, keys: tuple[str, ...]) -> _Form | None:
+    c = stmt.compile(dialect=conn.dialect, column_keys=list(keys) or None)
+    columns = getattr(stmt, "selected_columns", ())
+    if (
+        not all(_read_as_sent(col.type, conn.dialect) for col in columns)
+        or c.literal_execute_params
+        or c.post_compile_params
+        or any(b.callable is not None for b in c.binds.values())
+    ):
+        return None
+    needed = frozenset(name for name, b in c.binds.items() if b.required)
+    fixed = {k: v for k, v in c.params.items() if k not in needed}
+    return _Form(c.string, fixed, needed, dict(c._bind_processors))
 
 
 def _read_as_sent(type_: Any, dialect: Any) -> bool:
@@ -49,12 +71,15 @@ def _read_as_sent(type_: Any, dialect: Any) -> bool:
         return False
 
 
-def _bound(form: Any, params: dict[str, Any]) -> dict[str, Any]:
+def _bound(form: _Form, params: dict[str, Any]) -> dict[str, Any]:
     """The driver's parameters of ``form`` for ``params``, as SQLAlchemy binds them (each
-    through its type's bind processor: a time made UTC)."""
-    _, fixed, processors = form
-    bound = {**fixed, **params}
-    for name, process in processors.items():
+    through its type's bind processor: a time made UTC); a parameter not given is refused, as
+    SQLAlchemy refuses it (never sent as NULL)."""
+    missing = form.needed - params.keys()
+    if missing:
+        raise ValueError(f"a value is required for bind parameter(s) {', '.join(sorted(missing))}")
+    bound = {**form.fixed, **params}
+    for name, process in form.processors.items():
         if name in bound:
             bound[name] = process(bound[name])
     return bound
@@ -70,7 +95,7 @@ class Ahead:
         self._rows: list[Any] | None = None
         form = _driver_form(conn, stmt) if conn.dialect.name == "postgresql" else None
         if form is not None:
-            self._queued = Queued(form[0], _bound(form, params), None, [])
+            self._queued = Queued(form.sql, _bound(form, params), None, [])
             queue_write(conn, self._queued)
 
     def rows(self) -> list[Any]:
@@ -96,15 +121,15 @@ def next_id(conn: Connection, table: Any) -> Ahead | None:
     elsewhere (the insert makes it)."""
     if conn.dialect.name != "postgresql":
         return None
-    stmt = _next_ids.get(table.name)
+    stmt = _next_ids.get(table)
     if stmt is None:
-        stmt = _next_ids[table.name] = select(
+        stmt = _next_ids[table] = select(
             func.nextval(func.pg_get_serial_sequence(table.name, "id"))
         )
     return Ahead(conn, stmt, {})
 
 
-_next_ids: dict[str, Any] = {}
+_next_ids: dict[Any, Any] = {}  # by table (a Table object: hashed by identity)
 
 
 def insert_row(conn: Connection, table: Any, values: dict[str, Any], new_id: Ahead | None) -> int:
@@ -113,20 +138,20 @@ def insert_row(conn: Connection, table: Any, values: dict[str, Any], new_id: Ahe
     else it is inserted now and the id returned by the database."""
     if new_id is not None:
         row = {"id": int(new_id.first()[0]), **values}
-        stmt = _inserts.get(table.name)
+        stmt = _inserts.get(table)
         if stmt is None:
-            stmt = _inserts[table.name] = insert(table)
+            stmt = _inserts[table] = insert(table)
         form = _driver_form(conn, stmt, tuple(row))
         if form is not None:
-            queue_write(conn, Queued(form[0], _bound(form, row)))
+            queue_write(conn, Queued(form.sql, _bound(form, row)))
         else:
             conn.execute(stmt, row)
         return int(row["id"])
-    stmt = _inserts_returning.get(table.name)
+    stmt = _inserts_returning.get(table)
     if stmt is None:
-        stmt = _inserts_returning[table.name] = insert(table).returning(table.c.id)
+        stmt = _inserts_returning[table] = insert(table).returning(table.c.id)
     return int(conn.execute(stmt, values).scalar_one())
 
 
-_inserts: dict[str, Any] = {}
-_inserts_returning: dict[str, Any] = {}
+_inserts: dict[Any, Any] = {}
+_inserts_returning: dict[Any, Any] = {}

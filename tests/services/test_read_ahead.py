@@ -93,3 +93,49 @@ def test_a_queued_row_whose_id_is_taken_fails_the_commit_and_nothing_is_written(
     assert (n_rows(db, CellCount), n_rows(db, AuditEvent)) == before
     report = audit_trail.verify(db=db, actor=actors["qa"])
     assert report.ok and not report.record_problems, (report.problem, report.record_problems)
+
+
+@pytest.mark.postgres
+def test_a_write_failing_before_its_first_statement_leaves_nothing_queued(pg_db):  # type: ignore[no-untyped-def]
+    """The lock and a read are queued, then the write fails before anything sent them: the
+    pooled connection's next transaction sends its own statements only."""
+    from sqlalchemy import literal
+
+    from tests.services.test_sessions import _statements_of
+
+    db = pg_db
+    stale = select(literal(1).label("stale_read"))
+
+    def boom(conn):  # type: ignore[no-untyped-def]
+        ahead.Ahead(conn, stale, {})
+        raise RuntimeError("refused while the write opened")
+
+    with pytest.raises(RuntimeError), db.write(None, NOW, ahead=boom):
+        pass  # pragma: no cover - not reached
+
+    def next_write() -> None:
+        with db.write(None, NOW) as tx:
+            tx.session.connection().execute(_N_LOTS)
+            tx.commit()
+
+    sent = [s for s, _ in _statements_of(db, next_write)]
+    assert not [s for s in sent if "stale_read" in s], sent
+    assert len([s for s in sent if "pg_advisory_xact_lock" in s]) == 1, sent
+
+
+def test_what_the_driver_cannot_take_as_compiled_is_left_to_sqlalchemy(db, actors):  # type: ignore[no-untyped-def]
+    """An IN list (its SQL finished at run time) is run by SQLAlchemy, with the same rows; a
+    parameter not given is refused, never sent as NULL."""
+    from sqlalchemy import bindparam
+
+    world.subject(db, actors["tech"])
+    lot = world.lot(db, actors["tech"]).lot_number
+    listed = select(_lots.c.lot_number).where(_lots.c.lot_number.in_([lot, "BH002-26-9999"]))
+    by_number = select(_lots.c.id).where(_lots.c.lot_number == bindparam("n"))
+    with db.write(None, NOW, ahead=lambda c: ahead.Ahead(c, listed, {})) as tx:
+        assert tx.ahead._queued is None and tx.ahead.rows() == [(lot,)]
+        conn = tx.session.connection()
+        if db.dialect == "postgresql":
+            with pytest.raises(ValueError, match="bind parameter"):
+                ahead.Ahead(conn, by_number, {})
+        assert ahead.Ahead(conn, by_number, {"n": lot}).first() is not None

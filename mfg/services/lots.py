@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import Integer, bindparam, cast, func
 from sqlalchemy import select as sa_select
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from mfg.domain import dose, identity, ids
@@ -27,6 +29,7 @@ from mfg.services.pinned_specs import refusal_text
 from mfg.services.release_read import current_harvest
 from mfg.services.subjects import get_subject_row
 from mfg.services.uow import Actor, Database
+from mfg.store import ahead as store_ahead
 from mfg.store.tables import Alert, Lot, SpecPin, Subject
 from mfg.store.types import UNREADABLE
 
@@ -80,7 +83,12 @@ def pin_spec(session: Session, product: Product, now: datetime) -> None:
     pin = session.exec(
         _SPEC_PIN, params={"code": product.code, "version": product.spec_version}
     ).first()
-    if pin is None:
+    keep_pin(session, product, now, pin.sha256 if pin is not None else None)
+
+
+def keep_pin(session: Session, product: Product, now: datetime, pinned: str | None) -> None:
+    """``pin_spec`` once the pinned hash is read (None: the version's first use, pinned now)."""
+    if pinned is None:
         session.add(
             SpecPin(
                 product_code=product.code,
@@ -89,8 +97,8 @@ def pin_spec(session: Session, product: Product, now: datetime) -> None:
                 first_used_at=now,
             )
         )
-    elif pin.sha256 != product.sha256:
-        raise_changed_spec(product, pin.sha256)
+    elif pinned != product.sha256:
+        raise_changed_spec(product, pinned)
 
 
 def raise_changed_spec(product: Product, pinned: str) -> None:
@@ -120,15 +128,6 @@ _LAST_LOT_SEQUENCE = sa_select(
 ).where(col(Lot.lot_number).like(bindparam("pattern")))
 
 
-def _next_lot_sequence(session: Session, prefix: str) -> int:
-    """The next lot number's sequence after ``prefix`` (``BH002-26-``): one more than the
-    largest used, 1 for the first."""
-    last = session.execute(
-        _LAST_LOT_SEQUENCE, {"start": len(prefix) + 1, "pattern": prefix + "%"}
-    ).scalar_one()
-    return int(last) + 1 if last else 1
-
-
 # Built once (every write reads its lot): building the statement and its cache key per call cost
 # about a third of this read.
 _LOT_BY_NUMBER = select(Lot).where(Lot.lot_number == bindparam("lot_number"))
@@ -150,11 +149,13 @@ def lot_view(
     *,
     in_list: bool = False,
     new: bool = False,
+    coi: ids.Coi | None = None,
 ) -> LotView:
     """The lot as users read it. Its spec, dose level or weight refused: refused, or
     ``in_list``, a view without the spec's name and the target dose, ``not_read`` saying why
     (one edited lot takes no list of others with it: ``pinned_specs``). ``new``: the lot was
-    inserted in this transaction, so no alert can name it yet (its alerts are not read)."""
+    inserted in this transaction, so no alert can name it yet (its alerts are not read);
+    ``coi``: its therapy event's, when the caller has it (not read again)."""
     subject = subject or session.get(Subject, lot.subject_pk)
     assert subject is not None
     try:
@@ -174,7 +175,7 @@ def lot_view(
             )
         ).all()
     )
-    coi = therapy.lot_coi(session, lot)
+    coi = coi or therapy.lot_coi(session, lot)
     return LotView(
         lot_number=lot.lot_number,
         coi=coi.content,
@@ -223,18 +224,27 @@ def register_lot(cmd: RegisterLot, *, db: Database, actor: Actor, now: datetime)
             "with `mfg import lots` instead",
         )
     product = db.product(cmd.product_code)
-    with db.write(actor, now) as tx:
+    subject_key = identity.subject_id(cmd.subject_id)
+    yy = today.year % 100
+    lot_prefix = f"{product.code}-{yy:02d}-"
+    reads = _registration_ahead(subject_key, product, lot_prefix)
+    with db.write(actor, now, ahead=reads) as tx:
         s = tx.session
-        subject = get_subject_row(s, cmd.subject_id)
-        pin_spec(s, product, now)
-        yy = today.year % 100
-        event = therapy.event_for_new_lot(tx, subject, db.settings.facility_id, today.year)
-        lot_prefix = f"{product.code}-{yy:02d}-"
-        lot_seq = _next_lot_sequence(s, lot_prefix)
+        pin, current, last, new_id = tx.ahead
+        subject = get_subject_row(s, subject_key)
+        pinned = pin.first()
+        keep_pin(s, product, now, pinned[0] if pinned is not None else None)
+        event = current.first()  # the subject's therapy event: (id, CoI), or a new one
+        if event is None:
+            opened = therapy.open_event(
+                tx, subject, db.settings.facility_id, today.year, "first lot of the subject"
+            )
+            event = (opened.id, opened.coi)
+        last_seq = last.first()[0]
         lot = Lot(
-            lot_number=ids.lot_number(product.code, yy, lot_seq),
-            coi=event.coi,
-            therapy_event_pk=event.id,  # type: ignore[arg-type]
+            lot_number=ids.lot_number(product.code, yy, int(last_seq) + 1 if last_seq else 1),
+            coi=event[1],
+            therapy_event_pk=event[0],
             subject_pk=subject.id,  # type: ignore[arg-type]
             product_code=product.code,
             spec_version=product.spec_version,
@@ -247,9 +257,10 @@ def register_lot(cmd: RegisterLot, *, db: Database, actor: Actor, now: datetime)
             registered_by=actor.username,
             state_changed_at=now,
         )
-        s.add(lot)
-        s.flush()
-        view = lot_view(db, s, lot, subject, new=True)
+        # on PostgreSQL with its id taken ahead: it goes with the event and the COMMIT
+        row = {c.name: getattr(lot, c.name) for c in _lot_table.c if c.name != "id"}
+        lot.id = store_ahead.insert_row(s.connection(), _lot_table, row, new_id)
+        view = lot_view(db, s, lot, subject, new=True, coi=ids.coi_from_content(event[1]))
         tx.audit(
             "lot.registered",
             "lot",
@@ -270,6 +281,35 @@ def register_lot(cmd: RegisterLot, *, db: Database, actor: Actor, now: datetime)
         )
         tx.commit()
         return view
+
+
+# What a registration reads, known before its write starts (``Database.write(ahead=...)``: on
+# PostgreSQL in the write lock's round trip): the spec version's pin, the subject's therapy
+# event, the last lot number of the year, and (PostgreSQL) the new lot's id. The subject row
+# itself is read under the lock as an ORM row (its weight is a float, which SQLAlchemy reads).
+_lot_table = Lot.__table__  # type: ignore[attr-defined]
+_PIN_HASH = sa_select(col(SpecPin.sha256)).where(
+    col(SpecPin.product_code) == bindparam("code"),
+    col(SpecPin.spec_version) == bindparam("version"),
+)
+
+
+def _registration_ahead(subject_key: str, product: Product, lot_prefix: str) -> Any:
+    def ahead(conn: Connection) -> tuple[Any, ...]:
+        return (
+            store_ahead.Ahead(
+                conn, _PIN_HASH, {"code": product.code, "version": product.spec_version}
+            ),
+            store_ahead.Ahead(conn, therapy.CURRENT_EVENT, {"subject_id": subject_key}),
+            store_ahead.Ahead(
+                conn,
+                _LAST_LOT_SEQUENCE,
+                {"start": len(lot_prefix) + 1, "pattern": lot_prefix + "%"},
+            ),
+            store_ahead.next_id(conn, _lot_table),
+        )
+
+    return ahead
 
 
 def set_state(tx, lot: Lot, target: LotState, **audit_new: object) -> None:  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Integer, bindparam, cast, func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from mfg.domain import ids
@@ -68,15 +69,15 @@ def issue_coi(session: Session, fin: str, year: int) -> ids.Coi:
     return CoiIssuer(session, fin).issue(year)
 
 
-_CURRENT_EVENT = (  # built once
-    select(TherapyEvent)
-    .where(TherapyEvent.subject_pk == bindparam("subject_pk"))
+# The current therapy event (its id and CoI) of the subject whose id is bound as "subject_id":
+# its newest. Built once: a registration reads it ahead, in the write lock's round trip.
+CURRENT_EVENT = (
+    sa_select(col(TherapyEvent.id), col(TherapyEvent.coi))
+    .join(Subject, col(Subject.id) == col(TherapyEvent.subject_pk))
+    .where(col(Subject.subject_id) == bindparam("subject_id"))
     .order_by(col(TherapyEvent.id).desc())
+    .limit(1)
 )
-
-
-def current_event(session: Session, subject: Subject) -> TherapyEvent | None:
-    return session.exec(_CURRENT_EVENT, params={"subject_pk": subject.id}).first()
 
 
 def open_event(tx: Tx, subject: Subject, fin: str, year: int, reason: str) -> TherapyEvent:
@@ -100,13 +101,6 @@ def open_event(tx: Tx, subject: Subject, fin: str, year: int, reason: str) -> Th
         reason=reason,
     )
     return ev
-
-
-def event_for_new_lot(tx: Tx, subject: Subject, fin: str, year: int) -> TherapyEvent:
-    """The subject's current therapy event, or a new one for the subject's first lot."""
-    return current_event(tx.session, subject) or open_event(
-        tx, subject, fin, year, "first lot of the subject"
-    )
 
 
 def lot_coi(session: Session, lot: Lot) -> ids.Coi:

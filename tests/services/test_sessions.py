@@ -341,6 +341,36 @@ def test_on_postgresql_the_lock_goes_with_begin_and_the_last_event_with_commit(p
 
 
 @pytest.mark.postgres
+def test_on_postgresql_a_registration_reads_ahead_with_the_lock_and_inserts_with_commit(pg_db):  # type: ignore[no-untyped-def]
+    """A registration's reads known before it starts (the spec pin, the subject's therapy
+    event, the year's last lot number, the new lot's id) go in the lock's round trip; then the
+    subject's row (read by SQLAlchemy: its weight is a float); then the lot, its event and the
+    COMMIT in one round trip. The lots and their trail verify."""
+    from tests.conftest import add_users
+
+    db, actors = pg_db, add_users(pg_db)
+    tech = users.login(db, "tech", PASSWORD, now=NOW)
+    world.subject(db, actors["tech"])
+    first = world.lot(db, tech).lot_number  # opens the subject's therapy event (its CoI)
+    sent = _statements_of(db, lambda: world.lot(db, tech))
+    assert len(sent) == 11, sent
+    assert sent[0][1] is None, sent  # the pool's pre-ping
+    ahead = sent[1:7]
+    assert "pg_advisory_xact_lock" in ahead[0][0] and "from auditevent order by" in ahead[5][0]
+    assert {p for _, p in ahead} == {ahead[0][1]} and ahead[0][1] is not None, sent
+    assert "from specpin" in ahead[1][0] and "from therapy_event" in ahead[2][0], sent
+    assert "max(cast(substr(lot.lot_number" in ahead[3][0] and "nextval" in ahead[4][0], sent
+    subject, lot, event, commit = sent[7:]
+    assert "from subject" in subject[0] and subject[1] is None, sent
+    assert lot[0].startswith("insert into lot") and event[0].startswith("insert into auditevent")
+    assert commit[0] == "commit" and {lot[1], event[1], commit[1]} == {lot[1]}, sent
+    second = world.lot(db, tech).lot_number
+    assert int(second[-4:]) == int(first[-4:]) + 2  # the numbers run on
+    report = audit_trail.verify(db=db, actor=actors["qa"])
+    assert report.ok and not report.record_problems, (report.problem, report.record_problems)
+
+
+@pytest.mark.postgres
 def test_an_error_in_a_pipeline_is_told_as_its_own_statements(pg_db):  # type: ignore[no-untyped-def]
     """A queued event whose seq was taken fails the statement it rides with as the event's
     refusal (the write is refused, nothing written); the riding statement's own error comes as

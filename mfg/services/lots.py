@@ -71,19 +71,21 @@ class LotView:
     not_read: str = ""  # in a list: its spec, dose or stored values refused (``list_lots``)
 
 
-# Statements of the write path built once (building one and its cache key per call cost
-# about a third of a short read's CPU): bound by name at each call.
-_SPEC_PIN = select(SpecPin).where(
-    SpecPin.product_code == bindparam("code"), SpecPin.spec_version == bindparam("version")
+# A spec version's pinned hash, built once (building a statement and its cache key per call
+# cost about a third of a short read's CPU): bound by name at each call.
+_PIN_HASH = sa_select(col(SpecPin.sha256)).where(
+    col(SpecPin.product_code) == bindparam("code"),
+    col(SpecPin.spec_version) == bindparam("version"),
 )
+
+
+def _pinned(session: Session, code: str, version: str) -> str | None:
+    return session.execute(_PIN_HASH, {"code": code, "version": version}).scalar_one_or_none()
 
 
 def pin_spec(session: Session, product: Product, now: datetime) -> None:
     """Store the spec file's hash on first use; refuse a changed file for a version in use."""
-    pin = session.exec(
-        _SPEC_PIN, params={"code": product.code, "version": product.spec_version}
-    ).first()
-    keep_pin(session, product, now, pin.sha256 if pin is not None else None)
+    keep_pin(session, product, now, _pinned(session, product.code, product.spec_version))
 
 
 def keep_pin(session: Session, product: Product, now: datetime, pinned: str | None) -> None:
@@ -114,11 +116,9 @@ def raise_changed_spec(product: Product, pinned: str) -> None:
 def product_for_lot(db: Database, session: Session, lot: Lot) -> Product:
     """The pinned specification version of a lot, checked against its stored hash."""
     product = db.product(lot.product_code, lot.spec_version)
-    pin = session.exec(
-        _SPEC_PIN, params={"code": lot.product_code, "version": lot.spec_version}
-    ).first()
-    if pin is not None and pin.sha256 != product.sha256:
-        raise_changed_spec(product, pin.sha256)
+    pinned = _pinned(session, lot.product_code, lot.spec_version)
+    if pinned is not None and pinned != product.sha256:
+        raise_changed_spec(product, pinned)
     return product
 
 
@@ -288,10 +288,6 @@ def register_lot(cmd: RegisterLot, *, db: Database, actor: Actor, now: datetime)
 # event, the last lot number of the year, and (PostgreSQL) the new lot's id. The subject row
 # itself is read under the lock as an ORM row (its weight is a float, which SQLAlchemy reads).
 _lot_table = Lot.__table__  # type: ignore[attr-defined]
-_PIN_HASH = sa_select(col(SpecPin.sha256)).where(
-    col(SpecPin.product_code) == bindparam("code"),
-    col(SpecPin.spec_version) == bindparam("version"),
-)
 
 
 def _registration_ahead(subject_key: str, product: Product, lot_prefix: str) -> Any:

@@ -6,9 +6,10 @@ removing, inserting or reordering a stored row breaks the chain from that row on
 without the key can compute a chain that verifies again. ``key_id`` names the key, so events
 chained before a key rotation keep verifying.
 
-The fields are hashed as length-prefixed text (``message``): unambiguous, and built by the
-database itself from the stored columns when verifying (``MESSAGE_SQL``), so the verifier hashes
-what is stored without building a Python object per event.
+The fields are hashed as length-prefixed text (``message``, in ``mfg.auditchain`` with the
+keyed hash and the ``Chainer``): unambiguous, and built by the database itself from the stored
+columns when verifying (``message_sql``), so the verifier hashes what is stored without building
+a Python object per event.
 
 Appending happens inside the caller's write transaction, after the write lock was taken, so the
 sequence has no gaps and no two writers can fork the chain.
@@ -17,10 +18,9 @@ sequence has no gaps and no two writers can fork the chain.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any, cast
 
@@ -29,6 +29,16 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from mfg.auditchain import Chainer as Chainer  # re-exported
+from mfg.auditchain import _lp
+from mfg.auditchain import at_sql as at_sql
+from mfg.auditchain import at_text as at_text
+from mfg.auditchain import keyed_hash as keyed_hash
+from mfg.auditchain import legacy_hash as legacy_hash
+from mfg.auditchain import message as message
+from mfg.auditchain import message_sql as message_sql
+from mfg.auditchain import pg_date_text as pg_date_text
+from mfg.auditchain import pg_time_text as pg_time_text
 from mfg.auditkey import Keyring, Mac
 from mfg.domain.canonical import canonical_json as canonical_json  # re-exported
 from mfg.domain.canonical import decode_json
@@ -38,107 +48,6 @@ from mfg.store import db as store_db
 from mfg.store.tables import AuditEvent
 
 GENESIS = "0" * 64
-
-
-def at_text(at: datetime) -> str:
-    """How the chain hashes a time: the text SQLite stores, and PostgreSQL's to_char gives."""
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def _lp(value: str | None) -> str:
-    return "n" if value is None else f"{len(value)}:{value}"
-
-
-def message(
-    seq: int,
-    at: str,
-    username: str,
-    action: str,
-    entity: str,
-    entity_id: str,
-    lot_number: str | None,
-    old_values: str,
-    new_values: str,
-    reason: str | None,
-    key_id: str,
-) -> str:
-    """The event's fields as the chain hashes them: each ``<length>:<text>``, ``n`` for NULL."""
-    n = str(seq)
-    return (  # one expression, no generator: it runs once per event of a 150,000-event import
-        f"{len(n)}:{n}{len(at)}:{at}{_lp(username)}{_lp(action)}{_lp(entity)}{_lp(entity_id)}"
-        f"{_lp(lot_number)}{_lp(old_values)}{_lp(new_values)}{_lp(reason)}{_lp(key_id)}"
-    )
-
-
-def _sql_lp(expr: str) -> str:
-    return f"COALESCE(CAST(LENGTH({expr}) AS TEXT) || ':' || {expr}, 'n')"
-
-
-def at_sql(dialect: str) -> str:
-    """``at_text(at)`` computed by the database."""
-    if dialect == "postgresql":
-        return pg_time_text("at", "YYYY-MM-DD HH24:MI:SS.US")
-    return "at"
-
-
-# PostgreSQL's dates and times as text, in the range CellTrail writes (years 1-9999, Python's);
-# outside it (infinity, a BC year, past 9999: written by someone in SQL) PostgreSQL's own text,
-# which no text CellTrail hashed or recorded equals. to_char alone prints infinity as NULL
-# (an infinite lifted_at read as "not lifted") and a BC year as its AD twin.
-def pg_time_text(column: str, fmt: str) -> str:
-    """A ``timestamptz`` column as its UTC time in ``fmt`` (to_char's pattern)."""
-    return (
-        f"CASE WHEN {column} >= TIMESTAMPTZ '0001-01-01 00:00:00+00' "
-        f"AND {column} <= TIMESTAMPTZ '9999-12-31 23:59:59.999999+00' "
-        f"THEN to_char({column} AT TIME ZONE 'UTC', '{fmt}') ELSE CAST({column} AS TEXT) END"
-    )
-
-
-def pg_date_text(column: str) -> str:
-    """A ``date`` column as ``2026-11-25`` (as a zone-free timestamp: no session zone moves it)."""
-    return (
-        f"CASE WHEN {column} BETWEEN DATE '0001-01-01' AND DATE '9999-12-31' "
-        f"THEN to_char(CAST({column} AS TIMESTAMP), 'YYYY-MM-DD') ELSE CAST({column} AS TEXT) END"
-    )
-
-
-def message_sql(dialect: str) -> str:
-    """``message`` computed by the database from the stored columns (same text, both backends)."""
-    cols = [
-        "CAST(seq AS TEXT)",
-        at_sql(dialect),
-        "username",
-        "action",
-        "entity",
-        "entity_id",
-        "lot_number",
-    ]
-    cols += ["old_values", "new_values", "reason", "key_id"]
-    return " || ".join(_sql_lp(c) for c in cols)
-
-
-def keyed_hash(mac: Mac, prev_hash: str, msg: str) -> str:
-    return mac.hex(f"{prev_hash}\n{msg}".encode())
-
-
-def legacy_hash(row: Any, prev_hash: str) -> str:
-    """The unkeyed SHA-256 of CellTrail 0.1 (before migration 0003): only to check an old chain
-    once, before it is keyed."""
-    body = canonical_json(
-        {
-            "seq": row.seq,
-            "at": iso_utc(row.at),
-            "user": row.username,
-            "action": row.action,
-            "entity": row.entity,
-            "id": row.entity_id,
-            "lot": row.lot_number,
-            "old": row.old_values,
-            "new": row.new_values,
-            "reason": row.reason,
-        }
-    )
-    return hashlib.sha256((prev_hash + "\n" + body).encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,55 +64,6 @@ class Appended:
 _audit_table = AuditEvent.__table__  # type: ignore[attr-defined]
 _HEAD = select(_audit_table.c.seq, _audit_table.c.hash).order_by(_audit_table.c.seq.desc()).limit(1)
 _INSERT = insert(_audit_table)
-
-
-class Chainer:
-    """Builds the rows of consecutive events after a known head (one event or a bulk import)."""
-
-    def __init__(self, ring: Keyring, seq: int, prev: str) -> None:
-        self.key_id = ring.current
-        self.mac = ring.current_mac
-        self.seq = seq
-        self.prev = prev
-        self._at: datetime | None = None
-        self._at_utc = datetime.min
-        self._at_lp = ""
-        # the length-prefixed text of the fields a run of events repeats (user, action,
-        # entity, reason, no old values): an import's 150,000 events have a few of each
-        self._lps: dict[str | None, str] = {}
-
-    def _repeated(self, value: str | None) -> str:
-        """``_lp(value)``, kept for the next event that repeats it."""
-        found = self._lps.get(value)
-        if found is None:
-            found = _lp(value)
-            if len(self._lps) < 256:
-                self._lps[value] = found
-        return found
-
-    def row(self, **fields: Any) -> dict[str, Any]:
-        """Fields of AuditEvent without seq/prev_hash/hash/key_id; ``at`` aware. The hash is
-        over ``message`` of the fields (the same text, with the repeated parts kept)."""
-        self.seq += 1
-        at = fields["at"]
-        if at is not self._at:  # a bulk writer's events share one time: converted once
-            self._at, self._at_utc = at, at.astimezone(UTC)
-            self._at_lp = _lp(at_text(self._at_utc))
-        row = {
-            **fields,
-            "seq": self.seq,
-            "at": self._at_utc,
-            "key_id": self.key_id,
-            "prev_hash": self.prev,
-        }
-        n, c = str(self.seq), self._repeated
-        msg = (
-            f"{len(n)}:{n}{self._at_lp}{c(row['username'])}{c(row['action'])}{c(row['entity'])}"
-            f"{_lp(row['entity_id'])}{_lp(row['lot_number'])}{c(row['old_values'])}"
-            f"{_lp(row['new_values'])}{c(row['reason'])}{c(self.key_id)}"
-        )
-        row["hash"] = self.prev = keyed_hash(self.mac, self.prev, msg)
-        return row
 
 
 def head_query() -> Select[Any]:

@@ -15,7 +15,7 @@ from sqlalchemy import Date, DateTime, Table
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-from mfg.audit import pg_date_text, pg_time_text
+from mfg.auditchain import pg_date_text, pg_time_text
 from mfg.domain.canonical import iso_utc
 from mfg.recordrules import Record
 from mfg.records import RECORDS

@@ -185,6 +185,7 @@ def test_a_chainers_rows_hash_the_message_of_their_fields():
     key = b"k" * 32
     ring = Keyring(Path("unused"), {key_id_of(key): key}, key_id_of(key))
     chain = audit.Chainer(ring, 41, "f" * 64)
+    twin = audit.Chainer(ring, 41, "f" * 64)
     t0 = datetime(2026, 12, 6, 4, 5, 6, 789, tzinfo=UTC)
     prev = "f" * 64
     fields = [
@@ -221,4 +222,7 @@ def test_a_chainers_rows_hash_the_message_of_their_fields():
         )
         assert row["seq"] == 42 + i and row["prev_hash"] == prev
         assert row["hash"] == audit.keyed_hash(ring.current_mac, prev, msg)
+        # the bulk writer's way: time and user once (``fixed``), then ``link``
+        linked = twin.link(twin.fixed(at, user), action, entity, eid, lot, old, new, reason)
+        assert (twin.seq, linked) == (row["seq"], row["hash"])
         prev = row["hash"]

@@ -6,7 +6,9 @@ statement (``construct_params`` and one type processor call per value): at 150,0
 and 120,000 results in one import that was a third of the approval's time. Here the statement is
 compiled once, each column's bind processor (the dialect's: SQLite stores times and dates as
 text) is looked up once and applied per value, with a memo for the values an import repeats (its
-one timestamp), and the rows go to the driver's ``executemany`` as plain tuples or dicts.
+one timestamp), the values every row shares (``fixed``: the importer's user, time and empty
+fields) are bound once, and the rows go to the driver's ``executemany`` as plain tuples or
+dicts.
 Statement events still run, so the stored bytes and the rules are those of
 ``conn.execute(insert(table), rows)``; the NUL rule (``mfg.store.db`` checks every statement's
 values) is checked here a column at a time, with the same message.
@@ -15,9 +17,11 @@ values) is checked here a column at a time, with the same message.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -42,21 +46,50 @@ def _column(table: Table, key: str, conn: Connection, values: Sequence[Any]) -> 
     return list(map(proc, values))
 
 
-def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """INSERT every row of ``rows`` (dicts with the same keys) in one ``executemany``."""
+def insert_rows(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    fixed: Mapping[str, Any] | None = None,
+) -> None:
+    """INSERT every row of ``rows`` (dicts with the same keys) in one ``executemany``; the
+    values of ``fixed`` are every row's too (bound once: an import's user, time and empty
+    fields)."""
     if not rows:
         return
     keys = list(rows[0])
-    compiled = insert(table).compile(dialect=conn.dialect, column_keys=keys)
-    order: list[str] = list(compiled.positiontup or ()) if compiled.positional else keys
-    get = itemgetter(*order)
-    found = [get(r) for r in rows] if len(order) > 1 else [(get(r),) for r in rows]
-    columns = [
-        _column(table, k, conn, c) for k, c in zip(order, zip(*found, strict=True), strict=True)
-    ]
-    if any(map(_has_nul, columns)):
-        raise store_db.nul_refused()
-    params: list[Any] = list(zip(*columns, strict=True))
+    get = itemgetter(*keys)
+    found = [get(r) for r in rows] if len(keys) > 1 else [(get(r),) for r in rows]
+    insert_tuples(conn, table, keys, found, fixed)
+
+
+def insert_tuples(
+    conn: Connection,
+    table: Table,
+    keys: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    fixed: Mapping[str, Any] | None = None,
+) -> None:
+    """``insert_rows`` of rows given as tuples of the values of ``keys``."""
+    if not rows:
+        return
+    fixed = fixed or {}
+    columns: dict[str, Sequence[Any]] = dict(zip(keys, zip(*rows, strict=True), strict=True))
+    compiled = insert(table).compile(dialect=conn.dialect, column_keys=[*keys, *fixed])
+    order: list[str] = list(compiled.positiontup or ()) if compiled.positional else list(columns)
+    order += [k for k in fixed if k not in order]
+    bound: list[Any] = []
+    for k in order:
+        if k in fixed:
+            one = _column(table, k, conn, [fixed[k]])
+            if _has_nul(one):
+                raise store_db.nul_refused()
+            bound.append(repeat(one[0], len(rows)))
+        else:
+            bound.append(_column(table, k, conn, columns[k]))
+            if _has_nul(bound[-1]):
+                raise store_db.nul_refused()
+    params: list[Any] = list(zip(*bound, strict=True))
     if not compiled.positional:
         params = [dict(zip(order, p, strict=True)) for p in params]
     # checked above, a column at a time: the statement event's check per value was a sixth of
@@ -64,14 +97,22 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     conn.exec_driver_sql(compiled.string, params, execution_options={store_db.NUL_CHECKED: True})
 
 
+# The types of bound values that hold no text (no NUL can hide in them), and of text columns.
+_NO_TEXT = frozenset({int, float, bool, type(None), date, datetime, Decimal})
+_TEXT = frozenset({str, type(None)})
+
+
 def _has_nul(column: Sequence[Any]) -> bool:
-    """Whether a value of ``column`` (as bound) holds a NUL: a column of text (and empty
-    values) is joined and searched at once; any other column by the statement event's own
-    check (``mfg.store.db.has_nul``: text values, also inside lists and dicts)."""
-    try:
+    """Whether a value of ``column`` (as bound) holds a NUL: a column of numbers, times and
+    empty values holds none; a column of text (and empty values) is joined and searched at
+    once; any other column by the statement event's own check (``mfg.store.db.has_nul``: text
+    values, also inside lists and dicts)."""
+    kinds = set(map(type, column))
+    if kinds <= _NO_TEXT:
+        return False
+    if kinds <= _TEXT:
         return "\x00" in "".join(filter(None, column))
-    except TypeError:  # not text only
-        return store_db.has_nul(list(column))
+    return store_db.has_nul(list(column))
 
 
 def select_rows(conn: Connection, query: Select[Any]) -> list[tuple[Any, ...]]:

@@ -164,3 +164,38 @@ def test_insert_rows_finds_a_nul_in_a_column_that_is_not_text(db: Database) -> N
     rows[3]["id"] = "4\x00"  # no bind processor: SQLite would keep text in an INTEGER column
     with pytest.raises(RuleViolation), db.engine.begin() as conn:
         bulk.insert_rows(conn, fast, rows)
+
+
+def test_fixed_values_are_stored_as_if_every_row_had_them(db: Database) -> None:
+    """``insert_rows(..., fixed)`` and ``insert_tuples``: the values every row shares, bound
+    once, are stored as core's insert stores them in each row."""
+    md, core, fast = _tables("bulk_fixed")
+    md.create_all(db.engine)
+    rows = _rows()
+    shared = {"at": rows[0]["at"], "flag": True}
+    varying = [{k: v for k, v in r.items() if k not in shared} for r in rows]
+    with db.engine.begin() as conn:
+        conn.execute(insert(core), [{**r, **shared} for r in varying])
+        conn.execute(insert(core), [{**r, **shared} for r in varying])
+        bulk.insert_rows(conn, fast, varying, shared)
+        keys = list(varying[0])
+        bulk.insert_tuples(conn, fast, keys, [tuple(r.values()) for r in varying], shared)
+    with db.engine.connect() as conn:
+
+        def stored(t: Table) -> list[tuple[Any, ...]]:
+            return conn.exec_driver_sql(
+                f"SELECT id, text, at, day, num, flag FROM {t.name} ORDER BY id"
+            ).all()
+
+        assert stored(fast) == stored(core) and len(stored(fast)) == 2 * len(rows)
+
+
+def test_a_nul_in_a_fixed_value_is_refused_and_nothing_is_written(db: Database) -> None:
+    md, _, fast = _tables("bulk_fixed_nul")
+    md.create_all(db.engine)
+    varying = [{"day": r["day"], "num": r["num"]} for r in _rows()]
+    with pytest.raises(RuleViolation) as caught, db.engine.begin() as conn:
+        bulk.insert_rows(conn, fast, varying, {"text": "shared\x00"})
+    assert caught.value.rule == "nul-character"
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql(f"SELECT count(*) FROM {fast.name}").scalar_one() == 0

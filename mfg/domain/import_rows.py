@@ -30,7 +30,7 @@ from mfg.domain.expansion import check_not_future, day0_for
 from mfg.domain.indications import check_indication
 from mfg.domain.lifecycle import LotState, Source, TerminationCause
 from mfg.domain.numbers import parse_cells, parse_decimal
-from mfg.domain.results import ParsedResult, parse_result
+from mfg.domain.results import Evaluation, ParsedResult, parse_result
 from mfg.domain.specs import Product
 from mfg.errors import RuleViolation
 
@@ -328,27 +328,30 @@ Known = dict[tuple[str, str], ParsedResult]
 def _results(r: _Row, product: Product, state: str | None, known: Known) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
     harvested = bool(r.text("harvest_date"))
+    released = state == LotState.RELEASED
+    raw = r.raw
     for test in product.tests:
-        value = r.raw.get(test.code, "")
+        code = test.code
+        value = raw.get(code, "")
         if not value.strip():
             continue
         if not harvested:
-            r.fail(test.code, "result-without-harvest", "release results need a harvested lot")
+            r.fail(code, "result-without-harvest", "release results need a harvested lot")
             continue
-        parsed = known.get((test.code, value))
+        parsed = known.get((code, value))
         if parsed is None:
             try:
-                parsed = known[test.code, value] = parse_result(test, value)
+                parsed = known[code, value] = parse_result(test, value)
             except RuleViolation as e:
-                r.errors.add(r.line, r.lot_id, e, test.code)
+                r.errors.add(r.line, r.lot_id, e, code)
                 continue
-        if state == LotState.RELEASED and parsed.evaluation.value == "pending":
+        if released and parsed.evaluation is Evaluation.PENDING:
             r.fail(
-                test.code,
+                code,
                 "released-with-pending",
                 "a lot released with results pending is conditionally_released",
             )
-        out.append((test.code, parsed))
+        out.append((code, parsed))
     return out
 
 

@@ -4,24 +4,22 @@ record with its own audit event, inside the approver's write transaction (``impo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Integer, cast, func
 from sqlmodel import select
 
-from mfg import audit
 from mfg.domain import dose, ids
 from mfg.domain.import_rows import ImportRow
 from mfg.domain.specs import Product
 from mfg.services import therapy
+from mfg.services.import_events import CHUNK, AuditBatch, ResultJson
 from mfg.services.lots import pin_spec
 from mfg.services.uow import Tx
 from mfg.store import bulk
-from mfg.store.tables import AuditEvent, Harvest, Lot, ReleaseResult, Subject, TherapyEvent
-
-CHUNK = 5000
-_NULL = audit.canonical_json(None)  # every imported record is new: no old values
+from mfg.store.tables import Harvest, Lot, ReleaseResult, Subject, TherapyEvent
 
 
 @dataclass(frozen=True)
@@ -36,77 +34,35 @@ class ImportResult:
     lot_numbers: tuple[str, ...] = ()
 
 
-class _AuditBatch:
-    """Per-record audit events appended to the chain in bulk, inside the write transaction.
-
-    Same fields, sequence and keyed hash as ``mfg.audit.append`` (both use ``audit.Chainer``),
-    but one read of the chain head and one multi-row insert instead of a query per event.
-    """
-
-    def __init__(self, tx: Any, username: str, now: datetime) -> None:
-        seq, prev = audit.head(tx.session.connection())
-        self.chain = audit.Chainer(tx.keyring(seq == 0), seq, prev)
-        self.tx = tx
-        self.username = username
-        self.at = now.astimezone(UTC)
-        self.rows: list[dict[str, Any]] = []
-        self.trail = ""
-
-    def add(
-        self,
-        action: str,
-        entity: str,
-        entity_id: str | int,
-        *,
-        lot_number: str | None = None,
-        new: Any = None,
-        reason: str | None = None,
-    ) -> None:
-        row = self.chain.row(
-            at=self.at,
-            username=self.username,
-            action=action,
-            entity=entity,
-            entity_id=str(entity_id),
-            lot_number=lot_number,
-            old_values=_NULL,
-            new_values=audit.canonical_json(new),
-            reason=reason,
-        )
-        if row["seq"] == 1:
-            self.trail = row["hash"]
-        self.rows.append(row)
-
-    def flush(self, session: Any) -> None:
-        table = AuditEvent.__table__  # type: ignore[attr-defined]
-        conn = session.connection()
-        for k in range(0, len(self.rows), CHUNK):
-            bulk.insert_rows(conn, table, self.rows[k : k + CHUNK])
-        if self.rows:  # the transaction's head moves once the events are in (Tx)
-            last = self.rows[-1]
-            self.tx.appended_in_bulk(
-                audit.Appended(last["seq"], last["hash"], last["prev_hash"]), self.trail
-            )
-        self.rows.clear()
-
-
 def _inserted(
-    session: Any, table: Any, rows: list[dict[str, Any]], key: tuple[str, ...], scope: str
+    session: Any,
+    table: Any,
+    rows: list[dict[str, Any]],
+    key: tuple[str, ...],
+    scope: str,
+    fixed: dict[str, Any] | None = None,
 ) -> list[int]:
-    """Insert ``rows`` (one executemany per chunk) and return their ids, in the order given.
+    """Insert ``rows`` (one executemany per chunk; ``fixed``: every row's values too) and return
+    their ids, in the order given.
 
-    The ids are read back by ``key`` (unique among the new rows): no per-row round trip
-    (RETURNING on SQLite runs row by row). Under the write lock nobody else inserts, so the new
-    rows are those past the table's largest id before the insert, read as the driver's tuples
-    in one range of the primary key; should a new row's id not lie past it (a PostgreSQL
-    sequence set back by hand), the rows are found by the values of ``scope`` they have.
+    No per-row round trip (RETURNING on SQLite runs row by row). Under the write lock nobody
+    else inserts, and each new row's id is past every id before it (SQLite gives the largest
+    rowid + 1; a PostgreSQL sequence counts up), so when the ids past the table's largest
+    before the insert are one unbroken run as long as ``rows`` (``_dense_ids``: a count, a
+    minimum and a maximum), they are the rows' ids in order. Otherwise the rows are read back
+    by ``key`` (unique among the new rows) in that range of the primary key and, should a new
+    row's id not lie past it (a PostgreSQL sequence set back by hand), by the values of
+    ``scope`` they have. ``mfg audit verify`` compares every record with its event.
     """
     if not rows:
         return []
     conn = session.connection()
     before = conn.execute(select(func.max(table.c.id))).scalar_one() or 0
     for k in range(0, len(rows), CHUNK):
-        bulk.insert_rows(conn, table, rows[k : k + CHUNK])
+        bulk.insert_rows(conn, table, rows[k : k + CHUNK], fixed)
+    dense = _dense_ids(conn, table, before, len(rows))
+    if dense is not None:
+        return dense
     cols = [table.c.id, *(table.c[c] for c in key)]
     found_ids = {
         tuple(found[1:]): found[0]
@@ -118,7 +74,21 @@ def _inserted(
             query = select(*cols).where(table.c[scope].in_(wanted[k : k + 900]))
             for found in session.execute(query):
                 found_ids[tuple(found[1:])] = found[0]
-    return [found_ids[tuple(r[c] for c in key)] for r in rows]
+    get = itemgetter(*key)
+    if len(key) == 1:
+        return [found_ids[(get(r),)] for r in rows]
+    return [found_ids[get(r)] for r in rows]
+
+
+def _dense_ids(conn: Any, table: Any, before: int, n: int) -> list[int] | None:
+    """The ids past ``before`` when they are exactly ``n`` consecutive ones, else None."""
+    pk = table.c.id
+    count, low, high = conn.execute(
+        select(func.count(), func.min(pk), func.max(pk)).where(pk > before)
+    ).one()
+    if count != n or low is None or high - low + 1 != n:
+        return None
+    return list(range(low, high + 1))
 
 
 def _next_seq(session: Any, column: Any, prefix: str, start: int) -> int:
@@ -142,7 +112,7 @@ class _Job:
     product: Product
     origin: str
     batch_pk: int
-    events: _AuditBatch
+    events: AuditBatch
 
     @property
     def who(self) -> str:
@@ -291,18 +261,20 @@ def _lots(job: _Job, subject_pk: dict[str, int], fin: str) -> dict[str, int]:
             "termination_reason": f"historical lot imported from {job.origin}"
             if r.termination_cause
             else None,
-            "registered_at": now,
-            "registered_by": job.who,
-            "state_changed_at": now,
-            "row_version": 1,
-            "historical": True,
-            "import_pk": job.batch_pk,
         }
         for r, (number, event) in zip(job.rows, _numbers(job, subject_pk, fin), strict=True)
     ]
+    fixed = {
+        "registered_at": now,
+        "registered_by": job.who,
+        "state_changed_at": now,
+        "row_version": 1,
+        "historical": True,
+        "import_pk": job.batch_pk,
+    }
     table = Lot.__table__  # type: ignore[attr-defined]
     pks: dict[str, int] = {}
-    new_ids = _inserted(job.tx.session, table, values, ("lot_number",), "lot_number")
+    new_ids = _inserted(job.tx.session, table, values, ("lot_number",), "lot_number", fixed)
     for pk, r, v in zip(new_ids, job.rows, values, strict=True):
         pks[v["lot_number"]] = pk
         job.events.add(
@@ -312,7 +284,8 @@ def _lots(job: _Job, subject_pk: dict[str, int], fin: str) -> dict[str, int]:
             lot_number=v["lot_number"],
             new={
                 **{k: v[k] for k in ("lot_number", "coi", "source", "apheresis_on", "thaw_on")},
-                **{k: v[k] for k in ("day0", "state", "termination_cause", "historical")},
+                **{k: v[k] for k in ("day0", "state", "termination_cause")},
+                "historical": fixed["historical"],
                 "termination_reason": v.get("termination_reason"),
                 "subject_id": r.subject_id,
                 "product": p.code,
@@ -350,12 +323,11 @@ def _harvests(job: _Job, lot_pk: dict[str, int]) -> None:
                 "window_reason": None
                 if p.in_window(day)
                 else f"historical lot imported from {job.origin}",
-                "recorded_by": job.who,
-                "recorded_at": job.tx.now,
             }
         )
     table = Harvest.__table__  # type: ignore[attr-defined]
-    new_ids = _inserted(job.tx.session, table, values, ("lot_pk",), "lot_pk")
+    fixed = {"recorded_by": job.who, "recorded_at": job.tx.now}
+    new_ids = _inserted(job.tx.session, table, values, ("lot_pk",), "lot_pk", fixed)
     for pk, r, v in zip(new_ids, harvested, values, strict=True):
         keys = ("harvested_on", "total_viable_cells", "car_pct", "bag_volume_ml")
         job.events.add(
@@ -380,44 +352,40 @@ def _harvests(job: _Job, lot_pk: dict[str, int]) -> None:
 def _results(job: _Job, lot_pk: dict[str, int]) -> int:
     values, owners = [], []
     for r in job.rows:
+        pk = lot_pk[r.lot_number or ""]
         for code, parsed in r.results:
             values.append(
                 {
-                    "lot_pk": lot_pk[r.lot_number or ""],
+                    "lot_pk": pk,
                     "test_code": code,
                     "value_text": parsed.value_text,
                     "value_num": parsed.value_num,
                     "qualifier": parsed.qualifier,
                     "unit": parsed.unit,
-                    "evaluation": parsed.evaluation.value,
-                    "tested_on": None,
-                    "method_ref": None,
-                    "entered_by": job.who,
-                    "entered_at": job.tx.now,
-                    "verified_by": None,
-                    "after_disposition": False,
-                    "row_version": 1,
+                    "evaluation": parsed.evaluation._value_,  # (.value: a property, slower)
                 }
             )
-            owners.append(r)
+            owners.append((r, code, parsed))
+    fixed = {
+        "tested_on": None,
+        "method_ref": None,
+        "entered_by": job.who,
+        "entered_at": job.tx.now,
+        "verified_by": None,
+        "after_disposition": False,
+        "row_version": 1,
+    }
     table = ReleaseResult.__table__  # type: ignore[attr-defined]
-    new_ids = _inserted(job.tx.session, table, values, ("lot_pk", "test_code"), "lot_pk")
-    for pk, r, v in zip(new_ids, owners, values, strict=True):
-        keys = ("test_code", "value_num", "qualifier", "unit", "evaluation")
-        job.events.add(
+    new_ids = _inserted(job.tx.session, table, values, ("lot_pk", "test_code"), "lot_pk", fixed)
+    add, reason, memo = job.events.add, f"imported from {job.origin}", ResultJson()
+    for pk, (r, code, parsed), v in zip(new_ids, owners, values, strict=True):
+        add(
             "result.imported",
             "release_result",
             pk,
             lot_number=r.lot_number,
-            new={
-                **{k: v[k] for k in keys},
-                "value": v["value_text"],
-                "tested_on": None,
-                "method_ref": None,
-                "verified_by": None,
-                "file_row": r.line,
-            },
-            reason=f"imported from {job.origin}",
+            new_text=memo.text(code, parsed, v, r.line),
+            reason=reason,
         )
     return len(values)
 
@@ -443,7 +411,7 @@ def write_import(
         product,
         f"{file_name} (sha256 {sha[:12]}, import {batch_pk})",
         batch_pk,
-        _AuditBatch(tx, tx.actor.username if tx.actor else "system", tx.now),
+        AuditBatch(tx, tx.actor.username if tx.actor else "system", tx.now),
     )
     subject_pk = _subjects(job, new_subjects, existing)
     lot_pk = _lots(job, subject_pk, fin)

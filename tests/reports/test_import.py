@@ -347,10 +347,90 @@ def test_new_ids_are_found_when_they_are_not_past_the_largest(db, actors, tmp_pa
         ranges.append(1)
         return []
 
+    monkeypatch.setattr(import_writer, "_dense_ids", lambda *a: None)
     monkeypatch.setattr(import_writer.bulk, "select_rows", nothing_in_range)
     res = scenario.import_file(db, actors, write_csv(tmp_path / "h.csv", HISTORY))
     assert res.lots == 11 and len(ranges) == 5  # subjects, CoIs, lots, harvests, results
     report = audit_trail.verify(db=db, actor=actors["qa"])
+    assert report.ok, (report.problem, report.record_problems[:5])
+
+
+def test_new_ids_not_in_one_run_are_read_back_by_key(db, actors, tmp_path, monkeypatch):
+    """Should the ids past the largest not be one unbroken run of the rows' number, the rows
+    are read back by their key in that range: every record still matches its event."""
+    from mfg.services import import_writer
+
+    reads: list[int] = []
+    select_rows = import_writer.bulk.select_rows
+
+    def counted(conn, query):  # type: ignore[no-untyped-def]
+        found = select_rows(conn, query)
+        reads.append(len(found))
+        return found
+
+    monkeypatch.setattr(import_writer, "_dense_ids", lambda *a: None)
+    monkeypatch.setattr(import_writer.bulk, "select_rows", counted)
+    res = scenario.import_file(db, actors, write_csv(tmp_path / "h.csv", HISTORY))
+    assert reads == [10, 10, 11, 9, 108] and res.results == 108
+    report = audit_trail.verify(db=db, actor=actors["qa"])
+    assert report.ok, (report.problem, report.record_problems[:5])
+
+
+def test_the_new_ids_are_the_run_past_the_largest_when_it_is_as_long_as_the_rows(sqlite_db):
+    """``_dense_ids``: the ids past ``before`` when they are exactly ``n`` consecutive ones."""
+    from mfg.services.import_writer import _dense_ids
+
+    table = Subject.__table__  # type: ignore[attr-defined]
+    with sqlite_db.engine.begin() as conn:
+        for pk in (1, 2, 3, 4, 6):
+            conn.execute(
+                table.insert().values(
+                    id=pk, subject_id=f"S-{pk}", site="A", indication="SLE", weight_kg=60.0,
+                    weight_on=NOW.date(), dose_level="DL1", created_at=NOW, row_version=1,
+                )
+            )  # fmt: skip
+        assert _dense_ids(conn, table, 1, 3) is None  # 2, 3, 4, 6: four, with a gap
+        assert _dense_ids(conn, table, 4, 1) == [6]  # past a gap (a sequence's refused ids)
+        assert _dense_ids(conn, table, 4, 2) is None
+        assert _dense_ids(conn, table, 0, 4) is None
+        assert _dense_ids(conn, table, 6, 1) is None  # nothing past 6
+        assert _dense_ids(conn, table, 5, 1) == [6]
+        conn.execute(table.delete().where(table.c.id == 6))
+        assert _dense_ids(conn, table, 1, 3) == [2, 3, 4]
+
+
+@pytest.mark.postgres
+def test_new_ids_past_a_gap_in_the_sequence_are_the_rows_in_order(pg_db, tmp_path, monkeypatch):
+    """A PostgreSQL sequence past the table's largest id (writes refused after taking ids):
+    the new rows' ids start after the gap, one unbroken run, each event names its own row."""
+    from sqlalchemy import text
+
+    from mfg.services import import_writer
+    from tests.conftest import add_users
+
+    actors = add_users(pg_db)
+    with pg_db.engine.begin() as conn:
+        for t in ("subject", "therapy_event", "lot", "harvest", "releaseresult"):
+            conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), 500)"))
+    runs: list[list[int] | None] = []
+    dense = import_writer._dense_ids
+
+    def seen(*a):  # type: ignore[no-untyped-def]
+        runs.append(dense(*a))
+        return runs[-1]
+
+    monkeypatch.setattr(import_writer, "_dense_ids", seen)
+    scenario.import_file(pg_db, actors, write_csv(tmp_path / "h.csv", HISTORY))
+    assert [r[0] if r else None for r in runs] == [501] * 5
+    with pg_db.read() as s:
+        first = s.exec(select(ReleaseResult).where(ReleaseResult.id == 501)).one()
+        event = s.exec(
+            select(AuditEvent).where(
+                AuditEvent.action == "result.imported", AuditEvent.entity_id == "501"
+            )
+        ).one()
+    assert json.loads(event.new_values)["test_code"] == first.test_code
+    report = audit_trail.verify(db=pg_db, actor=actors["qa"])
     assert report.ok, (report.problem, report.record_problems[:5])
 
 

@@ -147,13 +147,15 @@ def _pipelined(raw: Any, queued: list[Queued], dbapi: Any, cursor: Any = None, *
 
 
 # -- statements sent with the next one or with COMMIT (PostgreSQL) --------------------------------
-# A statement whose result the transaction never reads (the write lock; an audit event: its seq
-# and hash are worked out before it is sent) need not cost a round trip of its own. On
-# PostgreSQL it waits on the connection (``queue_write``, ``lock_for_write``) and goes in one
-# psycopg pipeline with the connection's next statement, ahead of it (the engine's statement
-# events: nothing that follows it in the transaction can miss it), or with the COMMIT
-# (``commit_queued``). Writers queue on the write lock: each round trip saved after it is taken
-# shortens every other writer's wait. Elsewhere nothing is queued.
+# A statement whose result the transaction does not need before its next statement (the write
+# lock; an audit event: its seq and hash are worked out before it is sent; a read whose
+# statement is known in advance, ``mfg.store.ahead``: its rows are kept on its ``Queued`` and
+# read once the pipeline returns) need not cost a round trip of its own. On PostgreSQL it waits
+# on the connection (``queue_write``, ``lock_for_write``) and goes in one psycopg pipeline with
+# the connection's next statement, ahead of it (the engine's statement events: nothing that
+# follows it in the transaction can miss it), or with the COMMIT (``commit_queued``). Writers
+# queue on the write lock: each round trip saved after it is taken shortens every other
+# writer's wait. Elsewhere nothing is queued.
 _QUEUED = "celltrail_queued"
 
 
@@ -165,8 +167,8 @@ class Queued(NamedTuple):
 
 
 def queue_write(conn: Connection, write: Queued) -> None:
-    """Keep ``write`` (a statement whose result nobody reads) on a PostgreSQL connection (see
-    above); the NUL check is done now."""
+    """Keep ``write`` (a statement whose result is not needed before the next one: a write, or a
+    read sent ahead) on a PostgreSQL connection (see above); the NUL check is done now."""
     if has_nul(write.params):
         raise nul_refused()
     conn.info.setdefault(_QUEUED, []).append(write)

@@ -257,7 +257,7 @@ def import_lots(
     cli.emit(
         res,
         lambda: cli.out.print(
-            f"staged import {res.id}: {res.lots} historical lots from {res.file} "
+            f"staged import {res.id}: {res.lots:,} historical lots from {res.file} "
             f"(sha256 {res.sha256[:16]}...); nothing is imported until another QA person runs "
             f"`mfg import approve {res.id}`",
             markup=False,  # the file's name as it is
@@ -295,15 +295,19 @@ def import_approve(
     actor = cli.actor()
     actor.require("import.lots")
     password = cli.signing_password(password_stdin, "Password to sign the import")
+    progress_cm, progress_fn = _progress()
     try:
-        res = importer.approve_import(batch, password, db=cli.database(), actor=actor, now=cli.now)
+        with progress_cm:
+            res = importer.approve_import(
+                batch, password, db=cli.database(), actor=actor, now=cli.now, progress=progress_fn
+            )
     except importer.ImportRejected as e:
         raise _import_refused(e) from None
     cli.emit(
         res,
         lambda: cli.out.print(
-            f"imported {res.lots} historical lots ({res.subjects_created} new subjects, "
-            f"{res.subjects_matched} matched, {res.results} results) from {res.file}",
+            f"imported {res.lots:,} historical lots ({res.subjects_created:,} new subjects, "
+            f"{res.subjects_matched:,} matched, {res.results:,} results) from {res.file}",
             markup=False,
         ),
     )
@@ -354,12 +358,12 @@ def _progress() -> tuple[Any, Any]:
     if not sys.stderr.isatty():
         return contextlib.nullcontext(), None
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.progress import BarColumn, Progress, TextColumn
 
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),  # as the lab writes numbers
         console=Console(stderr=True),
         transient=True,
     )

@@ -3,6 +3,7 @@ record with its own audit event, inside the approver's write transaction (``impo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from operator import itemgetter
@@ -401,8 +402,10 @@ def write_import(
     file_name: str,
     sha: str,
     fin: str,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> ImportResult:
-    """Write every row of an approved import; the caller audits the approval and commits."""
+    """Write every row of an approved import; the caller audits the approval and commits.
+    ``progress("writing", records written, records)`` after each table."""
     pin_spec(tx.session, product, tx.now)
     tx.session.flush()
     job = _Job(
@@ -413,10 +416,24 @@ def write_import(
         batch_pk,
         AuditBatch(tx, tx.actor.username if tx.actor else "system", tx.now),
     )
+    total = len(new_subjects) + len(rows) + sum(1 + len(r.results) for r in rows if r.harvested_on)
+    done = 0
+
+    def wrote(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress("writing", done, total)
+
+    wrote(0)
     subject_pk = _subjects(job, new_subjects, existing)
+    wrote(len(new_subjects))
     lot_pk = _lots(job, subject_pk, fin)
+    wrote(len(rows))
     _harvests(job, lot_pk)
+    wrote(sum(1 for r in rows if r.harvested_on))
     n_results = _results(job, lot_pk)
+    wrote(n_results)
     matched = len({r.subject_id for r in rows}) - len(new_subjects)
     job.events.add(
         "lots.imported",

@@ -240,9 +240,8 @@ def approve_import(
             file_name=batch.file_name,
             sha=batch.sha256,
             fin=db.settings.facility_id,
+            progress=progress,
         )
-        if progress:
-            progress("writing", len(rows), len(rows))
         record = f"import {batch_id} {batch.sha256} {len(rows)} lots approved by {signer.username}"
         batch.state, batch.decided_by, batch.decided_name = (
             APPROVED,

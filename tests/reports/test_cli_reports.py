@@ -158,3 +158,18 @@ def test_an_import_file_name_prints_as_it_is(home: Home):  # noqa: F811
     assert f"1 lots from {shown}, staged by qa" in home.ok("import", "list", user="qa").stdout
     r = home.ok("import", "approve", "1", "--password-stdin", user="qa2", input=PASSWORD + "\n")
     assert r.stdout.strip().endswith(f"from {shown}")
+
+
+def test_the_import_progress_bar_writes_numbers_as_the_lab_does(monkeypatch):
+    """On a terminal, a long import's bar counts ``1,234/10,000`` (the approval's records too)."""
+    from rich.console import Console
+
+    from mfg.cli import reports as cli_reports
+
+    monkeypatch.setattr(cli_reports.sys.stderr, "isatty", lambda: True)
+    bar, update = cli_reports._progress()
+    update("writing", 1234, 155_009)
+    screen = Console(record=True, width=100)
+    screen.print(bar.make_tasks_table(bar.tasks))
+    shown = screen.export_text()
+    assert "writing" in shown and "1,234/155,009" in shown

@@ -268,6 +268,12 @@ def safe_console(**kwargs: Any) -> Any:
     return _SafeConsole(emoji=False, highlight=False, **kwargs)
 
 
+CONNECTION_LOST = (
+    "the connection to the database was lost (the server restarted or stopped?); what this "
+    "command was writing was not confirmed: look (mfg lot show, mfg audit log) before trying again"
+)
+
+
 def refuse(message: str, rule: str, code: int = EXIT_REFUSED) -> typer.Exit:
     from mfg.domain.text import visible
 
@@ -347,6 +353,9 @@ def command(app: typer.Typer, name: str | None = None, **kwargs: Any) -> Callabl
             except Exception as e:
                 if os.environ.get("CELLTRAIL_DEBUG") == "1":
                     raise
+                if getattr(e, "connection_invalidated", False):  # SQLAlchemy: a lost connection
+                    sys.stderr.write(f"error: {CONNECTION_LOST} [database-connection-lost]\n")
+                    raise typer.Exit(code=EXIT_INTERNAL) from None
                 path = _log_internal_error()
                 where = f"; details in {path}" if path else ""
                 first = (str(e).splitlines() or [""])[0][:200]  # never the SQL parameters

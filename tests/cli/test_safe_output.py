@@ -295,3 +295,24 @@ def test_lot_list_flags_a_lot_whose_spec_version_was_edited_and_lists_the_others
     assert by_number[edited]["target_dose_cells"] is None
     assert by_number[other]["not_read"] == "" and by_number[other]["target_dose_cells"] > 0
     refused_line(home.run("lot", "show", edited), "unknown-spec-version")
+
+
+def test_a_lost_database_connection_is_told_plainly(home: Home, monkeypatch):
+    """The server gone in the middle of a command (PostgreSQL restarted): a plain message with
+    its rule, no 'internal error' and no log to open; the change is told as not confirmed."""
+    from sqlalchemy.exc import DBAPIError
+
+    from mfg.services import counts
+
+    lot = home.lot()
+
+    def lost(*a, **k):  # type: ignore[no-untyped-def]
+        raise DBAPIError("COMMIT", None, Exception("server closed the connection"), None, True)
+
+    monkeypatch.setattr(counts, "record_count", lost)
+    r = home.run("count", "add", lot, "--day", "0", "--total", "1.1e8", "--viable", "1.0e8")
+    assert r.exit_code == 3, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: the connection to the database was lost")
+    assert "not confirmed" in lines[0] and lines[0].endswith("[database-connection-lost]"), lines
+    assert "internal error" not in r.stderr and "Traceback" not in r.stderr

@@ -13,6 +13,7 @@ from mfg.domain.permissions import Role
 from mfg.errors import AuthenticationFailed, NotPermitted, RuleViolation, SessionEnded
 from mfg.services import accounts, audit_trail, counts, users
 from mfg.services.uow import Actor
+from mfg.store import db as store_db
 from mfg.store.tables import AuditEvent, CellCount, UserSession
 from tests.robustness.support import n_rows
 from tests.support import world
@@ -296,7 +297,7 @@ def test_registering_a_lot_checks_the_account_once_under_the_lock(db, actors):
 
 
 @pytest.mark.postgres
-def test_on_postgresql_the_lock_goes_with_begin_and_the_last_event_with_commit(pg_db):  # type: ignore[no-untyped-def]
+def test_on_postgresql_the_lock_goes_with_begin_and_the_last_event_with_commit(pg_db, monkeypatch):  # type: ignore[no-untyped-def]
     """Round trips a write spends while other writers wait on its lock: the lock, the
     transaction's first statement, goes in one pipeline with psycopg's BEGIN, the reads the
     count knows ahead (its lot, its id from the sequence) and the account + head read (run by
@@ -307,22 +308,22 @@ def test_on_postgresql_the_lock_goes_with_begin_and_the_last_event_with_commit(p
     from tests.conftest import add_users
 
     db, actors = pg_db, add_users(pg_db)
+    monkeypatch.setattr(store_db, "PING_AFTER_IDLE_S", 3600.0)  # no ping however slow the machine
     tech = users.login(db, "tech", PASSWORD, now=NOW)
     world.subject(db, actors["tech"])
     lot = world.lot(db, actors["tech"]).lot_number
     record = lambda: counts.record_count(_count(lot), db=db, actor=tech, now=NOW)  # noqa: E731
     record()  # the lot's first count also moves it into expansion (one more event)
-    sent = _statements_of(db, record)
-    assert len(sent) == 8, sent
-    assert sent[0][1] is None, sent  # the pool's pre-ping, on its own
-    lock, lot_read, count_id, head = sent[1:5]
+    sent = _statements_of(db, record)  # its connection used a moment ago: no ping before it
+    assert len(sent) == 7, sent
+    lock, lot_read, count_id, head = sent[:4]
     assert "pg_advisory_xact_lock" in lock[0] and "from auditevent order by" in head[0], sent
     assert "from lot where" in lot_read[0] and "nextval" in count_id[0], sent
-    assert lock[1] is not None and {p for _, p in sent[1:5]} == {lock[1]}, sent  # one round trip
-    count, event, commit = sent[5:]
+    assert lock[1] is not None and {p for _, p in sent[:4]} == {lock[1]}, sent  # one round trip
+    count, event, commit = sent[4:]
     assert count[0].startswith("insert into cellcount") and "%(id)s" in count[0], sent
     assert event[0].startswith("insert into auditevent") and commit[0] == "commit", sent
-    assert count[1] is not None and {p for _, p in sent[5:]} == {count[1]}, sent  # one round trip
+    assert count[1] is not None and {p for _, p in sent[4:]} == {count[1]}, sent  # one round trip
     assert count[1] is not lock[1], sent
 
     def two_events() -> None:  # the second event's statements follow the first one's insert
@@ -341,7 +342,9 @@ def test_on_postgresql_the_lock_goes_with_begin_and_the_last_event_with_commit(p
 
 
 @pytest.mark.postgres
-def test_on_postgresql_a_registration_reads_ahead_with_the_lock_and_inserts_with_commit(pg_db):  # type: ignore[no-untyped-def]
+def test_on_postgresql_a_registration_reads_ahead_with_the_lock_and_inserts_with_commit(
+    pg_db, monkeypatch
+):  # type: ignore[no-untyped-def]
     """A registration's reads known before it starts (the spec pin, the subject's therapy
     event, the year's last lot number, the new lot's id) go in the lock's round trip; then the
     subject's row (read by SQLAlchemy: its weight is a float); then the lot, its event and the
@@ -349,18 +352,18 @@ def test_on_postgresql_a_registration_reads_ahead_with_the_lock_and_inserts_with
     from tests.conftest import add_users
 
     db, actors = pg_db, add_users(pg_db)
+    monkeypatch.setattr(store_db, "PING_AFTER_IDLE_S", 3600.0)  # no ping however slow the machine
     tech = users.login(db, "tech", PASSWORD, now=NOW)
     world.subject(db, actors["tech"])
     first = world.lot(db, tech).lot_number  # opens the subject's therapy event (its CoI)
     sent = _statements_of(db, lambda: world.lot(db, tech))
-    assert len(sent) == 11, sent
-    assert sent[0][1] is None, sent  # the pool's pre-ping
-    ahead = sent[1:7]
+    assert len(sent) == 10, sent  # its connection used a moment ago: no ping before it
+    ahead = sent[:6]
     assert "pg_advisory_xact_lock" in ahead[0][0] and "from auditevent order by" in ahead[5][0]
     assert {p for _, p in ahead} == {ahead[0][1]} and ahead[0][1] is not None, sent
     assert "from specpin" in ahead[1][0] and "from therapy_event" in ahead[2][0], sent
     assert "max(cast(substr(lot.lot_number" in ahead[3][0] and "nextval" in ahead[4][0], sent
-    subject, lot, event, commit = sent[7:]
+    subject, lot, event, commit = sent[6:]
     assert "from subject" in subject[0] and subject[1] is None, sent
     assert lot[0].startswith("insert into lot") and event[0].startswith("insert into auditevent")
     assert commit[0] == "commit" and {lot[1], event[1], commit[1]} == {lot[1]}, sent

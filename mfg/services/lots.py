@@ -27,7 +27,7 @@ from mfg.errors import CellTrailError, NotFound, RuleViolation
 from mfg.services import therapy
 from mfg.services.pinned_specs import refusal_text
 from mfg.services.release_read import current_harvest
-from mfg.services.subjects import get_subject_row
+from mfg.services.subjects import SUBJECT_FACTS, SubjectFacts, subject_facts
 from mfg.services.uow import Actor, Database
 from mfg.store import ahead as store_ahead
 from mfg.store.tables import Alert, Lot, SpecPin, Subject
@@ -145,23 +145,25 @@ def lot_view(
     db: Database,
     session: Session,
     lot: Lot,
-    subject: Subject | None = None,
+    subject: Subject | SubjectFacts | None = None,
     *,
     in_list: bool = False,
     new: bool = False,
     coi: ids.Coi | None = None,
+    product: Product | None = None,
 ) -> LotView:
     """The lot as users read it. Its spec, dose level or weight refused: refused, or
     ``in_list``, a view without the spec's name and the target dose, ``not_read`` saying why
     (one edited lot takes no list of others with it: ``pinned_specs``). ``new``: the lot was
     inserted in this transaction, so no alert can name it yet (its alerts are not read);
-    ``coi``: its therapy event's, when the caller has it (not read again)."""
+    ``coi``: its therapy event's, and ``product``: its spec, when the caller has them (not read
+    again)."""
     subject = subject or session.get(Subject, lot.subject_pk)
     assert subject is not None
     try:
-        product = db.product(lot.product_code, lot.spec_version)
-        name, not_read = product.name, ""
-        target = dose.target_dose_cells(product, subject.dose_level, subject.weight_kg)
+        spec = product or db.product(lot.product_code, lot.spec_version)
+        name, not_read = spec.name, ""
+        target = dose.target_dose_cells(spec, subject.dose_level, subject.weight_kg)
     except CellTrailError as e:
         if not in_list:
             raise
@@ -230,8 +232,8 @@ def register_lot(cmd: RegisterLot, *, db: Database, actor: Actor, now: datetime)
     reads = _registration_ahead(subject_key, product, lot_prefix)
     with db.write(actor, now, ahead=reads) as tx:
         s = tx.session
-        pin, current, last, new_id = tx.ahead
-        subject = get_subject_row(s, subject_key)
+        facts, pin, current, last, new_id = tx.ahead
+        subject = subject_facts(facts.first(), subject_key)
         pinned = pin.first()
         keep_pin(s, product, now, pinned[0] if pinned is not None else None)
         event = current.first()  # the subject's therapy event: (id, CoI), or a new one
@@ -245,7 +247,7 @@ def register_lot(cmd: RegisterLot, *, db: Database, actor: Actor, now: datetime)
             lot_number=ids.lot_number(product.code, yy, int(last_seq) + 1 if last_seq else 1),
             coi=event[1],
             therapy_event_pk=event[0],
-            subject_pk=subject.id,  # type: ignore[arg-type]
+            subject_pk=subject.id,
             product_code=product.code,
             spec_version=product.spec_version,
             source=source.value,
@@ -260,7 +262,8 @@ def register_lot(cmd: RegisterLot, *, db: Database, actor: Actor, now: datetime)
         # on PostgreSQL with its id taken ahead: it goes with the event and the COMMIT
         row = {c.name: getattr(lot, c.name) for c in _lot_table.c if c.name != "id"}
         lot.id = store_ahead.insert_row(s.connection(), _lot_table, row, new_id)
-        view = lot_view(db, s, lot, subject, new=True, coi=ids.coi_from_content(event[1]))
+        coi = ids.coi_from_content(event[1])
+        view = lot_view(db, s, lot, subject, new=True, coi=coi, product=product)
         tx.audit(
             "lot.registered",
             "lot",
@@ -284,15 +287,15 @@ def register_lot(cmd: RegisterLot, *, db: Database, actor: Actor, now: datetime)
 
 
 # What a registration reads, known before its write starts (``Database.write(ahead=...)``: on
-# PostgreSQL in the write lock's round trip): the spec version's pin, the subject's therapy
-# event, the last lot number of the year, and (PostgreSQL) the new lot's id. The subject row
-# itself is read under the lock as an ORM row (its weight is a float, which SQLAlchemy reads).
+# PostgreSQL in the write lock's round trip): its subject's facts, the spec version's pin, the
+# subject's therapy event, the last lot number of the year, and (PostgreSQL) the new lot's id.
 _lot_table = Lot.__table__  # type: ignore[attr-defined]
 
 
 def _registration_ahead(subject_key: str, product: Product, lot_prefix: str) -> Any:
     def ahead(conn: Connection) -> tuple[Any, ...]:
         return (
+            store_ahead.Ahead(conn, SUBJECT_FACTS, {"subject_id": subject_key}),
             store_ahead.Ahead(
                 conn, _PIN_HASH, {"code": product.code, "version": product.spec_version}
             ),

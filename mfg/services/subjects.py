@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, type_coerce
+from sqlalchemy import select as sa_select
+from sqlalchemy.types import NullType
 from sqlmodel import Session, col, select
 
 from mfg.domain import dose, four_eyes, identity
@@ -94,6 +97,35 @@ def validate_subject(cmd: AddSubject, db: Database, today: date) -> AddSubject:
 
 
 _SUBJECT_BY_ID = select(Subject).where(Subject.subject_id == bindparam("subject_id"))  # built once
+
+
+class SubjectFacts(NamedTuple):
+    """What a lot's registration uses of its subject, read as one row (``SUBJECT_FACTS``: on
+    PostgreSQL sent ahead with the write lock, ``mfg.store.ahead``)."""
+
+    id: int
+    subject_id: str
+    site: str
+    indication: str
+    weight_kg: float
+    dose_level: str
+
+
+_subject = Subject.__table__  # type: ignore[attr-defined]
+# The weight as the driver reads it (a float in a FLOAT column on both backends; an ORM read
+# processes nothing more): a column type that processes what is read is not sent ahead.
+SUBJECT_FACTS = sa_select(
+    *(_subject.c[k] for k in ("id", "subject_id", "site", "indication")),
+    type_coerce(_subject.c.weight_kg, NullType()).label("weight_kg"),
+    _subject.c.dose_level,
+).where(_subject.c.subject_id == bindparam("subject_id"))
+
+
+def subject_facts(row: Any, subject_id: str) -> SubjectFacts:
+    """``SUBJECT_FACTS``'s row (None: no such subject, refused by its id)."""
+    if row is None:
+        raise NotFound("subject", subject_id)
+    return SubjectFacts(*row)
 
 
 def get_subject_row(session: Session, subject_id: str) -> Subject:

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from mfg.domain import ids
 from mfg.domain.reasons import require_reason
 from mfg.errors import NotFound
-from mfg.services.subjects import get_subject_row
+from mfg.services.subjects import SubjectFacts, get_subject_row
 from mfg.services.uow import Actor, Database, Tx
 from mfg.store.tables import Lot, Subject, TherapyEvent
 
@@ -80,7 +80,9 @@ CURRENT_EVENT = (
 )
 
 
-def open_event(tx: Tx, subject: Subject, fin: str, year: int, reason: str) -> TherapyEvent:
+def open_event(
+    tx: Tx, subject: Subject | SubjectFacts, fin: str, year: int, reason: str
+) -> TherapyEvent:
     """A new therapy event of ``subject`` with a newly issued CoI (audited in ``tx``)."""
     s: Session = tx.session
     coi = issue_coi(s, fin, year)

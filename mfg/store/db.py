@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from functools import cache
@@ -29,6 +28,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 
 from mfg.errors import ConfigError
+from mfg.store.pgpool import ping_when_idle
 
 WRITE_LOCK_KEY = 0x43454C4C  # "CELL": pg_advisory_xact_lock key for the write path
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -260,7 +260,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
         try:
             engine = create_engine(url, hide_parameters=True, **kwargs)
-            _ping_when_idle(engine)
+            ping_when_idle(engine)
             event.listen(engine, "before_cursor_execute", _before_pg_statement)
             event.listen(engine, "do_execute", _with_queued)
             # a commit not made by ``commit_queued`` still sends what is queued first; a
@@ -273,47 +273,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                 "PostgreSQL needs the driver: pip install 'celltrail[postgres]'"
             ) from None
     raise ConfigError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql+psycopg://")
-
-
-# -- a pooled PostgreSQL connection pinged before use only when it has been idle --------------
-# SQLAlchemy's pool_pre_ping sends SELECT 1 on every checkout of a pooled connection: one round
-# trip more for each service call (0.13 ms of a count's 1.0 ms of CPU, and the server's share).
-# A connection that ended a transaction a moment ago is as alive as that ping would show (it
-# proves the server was there at the ping, not at the write after it). So the ping is sent when
-# the connection has been idle for PING_AFTER_IDLE_S or more (a TUI left alone, a worker's first
-# write after a pause) and a connection found dead is replaced before use, as pool_pre_ping
-# does; one that dies within that time fails its next statement (as one dying after a ping
-# does), and the pool replaces it for the next call.
-PING_AFTER_IDLE_S = 2.0
-_USED_AT = "celltrail_used_at"
-
-
-def _ping_when_idle(engine: Engine) -> None:
-    from sqlalchemy.exc import DisconnectionError
-
-    dialect = engine.dialect
-
-    def connected(dbapi_conn: Any, record: Any) -> None:
-        record.info[_USED_AT] = time.monotonic()
-
-    def checked_out(dbapi_conn: Any, record: Any, proxy: Any) -> None:
-        used = record.info.get(_USED_AT)
-        if used is not None and time.monotonic() - used < PING_AFTER_IDLE_S:
-            return
-        try:
-            dialect.do_ping(dbapi_conn)
-        except dialect.loaded_dbapi.Error as e:
-            if dialect.is_disconnect(e, dbapi_conn, None):
-                raise DisconnectionError("the connection was lost: a new one is opened") from e
-            raise
-
-    def checked_in(dbapi_conn: Any, record: Any) -> None:
-        if dbapi_conn is not None:
-            record.info[_USED_AT] = time.monotonic()
-
-    event.listen(engine.pool, "connect", connected)
-    event.listen(engine.pool, "checkout", checked_out)
-    event.listen(engine.pool, "checkin", checked_in)
 
 
 def reads_at_once(engine: Engine) -> bool:

@@ -1,5 +1,5 @@
 """PostgreSQL: a pooled connection is pinged before use only when it has been idle
-(``mfg.store.db.PING_AFTER_IDLE_S``); one found dead then is replaced before the write, and one
+(``mfg.store.pgpool.PING_AFTER_IDLE_S``); one found dead then is replaced before the write, and one
 lost within that time fails its write with a clear message while the next write succeeds."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from mfg.services import audit_trail, counts, users
-from mfg.store import db as store_db
+from mfg.store import pgpool
 from tests.services.test_sessions import _count, _statements_of
 from tests.support import world
 from tests.support.constants import NOW, PASSWORD
@@ -37,7 +37,7 @@ def _pings(sent: list[tuple[str, object]]) -> int:
 
 def test_a_connection_used_a_moment_ago_is_not_pinged(scene, monkeypatch):  # type: ignore[no-untyped-def]
     db, _, tech, lot = scene
-    monkeypatch.setattr(store_db, "PING_AFTER_IDLE_S", 3600.0)
+    monkeypatch.setattr(pgpool, "PING_AFTER_IDLE_S", 3600.0)
     record = _record(db, tech, lot)
     record()
     assert _pings(_statements_of(db, record)) == 0
@@ -45,7 +45,7 @@ def test_a_connection_used_a_moment_ago_is_not_pinged(scene, monkeypatch):  # ty
 
 def test_a_connection_idle_past_the_limit_is_pinged_first(scene, monkeypatch):  # type: ignore[no-untyped-def]
     db, _, tech, lot = scene
-    monkeypatch.setattr(store_db, "PING_AFTER_IDLE_S", 0.0)  # every checkout finds it idle
+    monkeypatch.setattr(pgpool, "PING_AFTER_IDLE_S", 0.0)  # every checkout finds it idle
     record = _record(db, tech, lot)
     record()
     sent = _statements_of(db, record)
@@ -68,7 +68,7 @@ def _kill_pooled_connections(db) -> None:  # type: ignore[no-untyped-def]
 
 def test_a_dead_idle_connection_is_replaced_before_the_write(scene, monkeypatch):  # type: ignore[no-untyped-def]
     db, actors, tech, lot = scene
-    monkeypatch.setattr(store_db, "PING_AFTER_IDLE_S", 0.0)
+    monkeypatch.setattr(pgpool, "PING_AFTER_IDLE_S", 0.0)
     record = _record(db, tech, lot)
     record()
     _kill_pooled_connections(db)
@@ -87,7 +87,7 @@ def test_a_connection_lost_just_after_use_fails_one_write_and_the_next_succeeds(
     from tests.services.test_sessions import n_rows
 
     db, actors, tech, lot = scene
-    monkeypatch.setattr(store_db, "PING_AFTER_IDLE_S", 3600.0)
+    monkeypatch.setattr(pgpool, "PING_AFTER_IDLE_S", 3600.0)
     record = _record(db, tech, lot)
     record()
     before = n_rows(db, CellCount)

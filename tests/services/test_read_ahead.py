@@ -5,9 +5,10 @@ nothing written."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from mfg.errors import NotFound
 from mfg.services import audit_trail, counts
 from mfg.store import ahead
 from mfg.store.tables import AuditEvent, CellCount, Lot
@@ -139,3 +140,36 @@ def test_what_the_driver_cannot_take_as_compiled_is_left_to_sqlalchemy(db, actor
             with pytest.raises(ValueError, match="bind parameter"):
                 ahead.Ahead(conn, by_number, {})
         assert ahead.Ahead(conn, by_number, {"n": lot}).first() is not None
+
+
+@pytest.mark.parametrize("weight", [72.5, 70.0, 0.1 + 0.2, 149.99999999999997])
+def test_a_subjects_facts_read_ahead_are_its_orm_rows(db, actors, weight):  # type: ignore[no-untyped-def]
+    """A registration reads its subject's facts ahead (on PostgreSQL with the lock): the
+    same values as the subject's ORM row, the weight the same float to the last bit."""
+    from mfg.services import subjects
+    from mfg.store.tables import Subject
+
+    world.subject(db, actors["tech"], "S-1")
+    with db.write(None, NOW) as tx:  # a weight no form would take, as a float has it
+        table = Subject.__table__  # type: ignore[attr-defined]
+        tx.session.execute(
+            update(table).where(table.c.subject_id == "S-1").values(weight_kg=weight)
+        )
+        tx.commit()
+    with db.write(
+        None, NOW, ahead=lambda c: ahead.Ahead(c, subjects.SUBJECT_FACTS, {"subject_id": "S-1"})
+    ) as tx:
+        if db.dialect == "postgresql":
+            assert tx.ahead._queued is not None  # sent ahead, not left to SQLAlchemy
+        facts = subjects.subject_facts(tx.ahead.first(), "S-1")
+        orm = subjects.get_subject_row(tx.session, "S-1")
+        read = (orm.id, orm.subject_id, orm.site, orm.indication, orm.weight_kg, orm.dose_level)
+    assert type(facts.weight_kg) is float and facts.weight_kg == weight
+    assert facts == read
+    with (
+        db.write(
+            None, NOW, ahead=lambda c: ahead.Ahead(c, subjects.SUBJECT_FACTS, {"subject_id": "S-9"})
+        ) as tx,
+        pytest.raises(NotFound),
+    ):
+        subjects.subject_facts(tx.ahead.first(), "S-9")

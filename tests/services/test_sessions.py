@@ -13,7 +13,7 @@ from mfg.domain.permissions import Role
 from mfg.errors import AuthenticationFailed, NotPermitted, RuleViolation, SessionEnded
 from mfg.services import accounts, audit_trail, counts, users
 from mfg.services.uow import Actor
-from mfg.store import db as store_db
+from mfg.store import pgpool
 from mfg.store.tables import AuditEvent, CellCount, UserSession
 from tests.robustness.support import n_rows
 from tests.support import world
@@ -308,7 +308,7 @@ def test_on_postgresql_the_lock_goes_with_begin_and_the_last_event_with_commit(p
     from tests.conftest import add_users
 
     db, actors = pg_db, add_users(pg_db)
-    monkeypatch.setattr(store_db, "PING_AFTER_IDLE_S", 3600.0)  # no ping however slow the machine
+    monkeypatch.setattr(pgpool, "PING_AFTER_IDLE_S", 3600.0)  # no ping however slow the machine
     tech = users.login(db, "tech", PASSWORD, now=NOW)
     world.subject(db, actors["tech"])
     lot = world.lot(db, actors["tech"]).lot_number
@@ -345,28 +345,29 @@ def test_on_postgresql_the_lock_goes_with_begin_and_the_last_event_with_commit(p
 def test_on_postgresql_a_registration_reads_ahead_with_the_lock_and_inserts_with_commit(
     pg_db, monkeypatch
 ):  # type: ignore[no-untyped-def]
-    """A registration's reads known before it starts (the spec pin, the subject's therapy
-    event, the year's last lot number, the new lot's id) go in the lock's round trip; then the
-    subject's row (read by SQLAlchemy: its weight is a float); then the lot, its event and the
-    COMMIT in one round trip. The lots and their trail verify."""
+    """A registration's reads known before it starts (its subject's facts, the spec pin, the
+    subject's therapy event, the year's last lot number, the new lot's id) go in the lock's
+    round trip; then the lot, its event and the COMMIT in one round trip: one round trip after
+    the lock's. The lots and their trail verify."""
     from tests.conftest import add_users
 
     db, actors = pg_db, add_users(pg_db)
-    monkeypatch.setattr(store_db, "PING_AFTER_IDLE_S", 3600.0)  # no ping however slow the machine
+    monkeypatch.setattr(pgpool, "PING_AFTER_IDLE_S", 3600.0)  # no ping however slow the machine
     tech = users.login(db, "tech", PASSWORD, now=NOW)
     world.subject(db, actors["tech"])
     first = world.lot(db, tech).lot_number  # opens the subject's therapy event (its CoI)
     sent = _statements_of(db, lambda: world.lot(db, tech))
     assert len(sent) == 10, sent  # its connection used a moment ago: no ping before it
-    ahead = sent[:6]
-    assert "pg_advisory_xact_lock" in ahead[0][0] and "from auditevent order by" in ahead[5][0]
+    ahead = sent[:7]
+    assert "pg_advisory_xact_lock" in ahead[0][0] and "from auditevent order by" in ahead[6][0]
     assert {p for _, p in ahead} == {ahead[0][1]} and ahead[0][1] is not None, sent
-    assert "from specpin" in ahead[1][0] and "from therapy_event" in ahead[2][0], sent
-    assert "max(cast(substr(lot.lot_number" in ahead[3][0] and "nextval" in ahead[4][0], sent
-    subject, lot, event, commit = sent[6:]
-    assert "from subject" in subject[0] and subject[1] is None, sent
+    assert "from subject" in ahead[1][0] and "from specpin" in ahead[2][0], sent
+    assert "from therapy_event" in ahead[3][0], sent
+    assert "max(cast(substr(lot.lot_number" in ahead[4][0] and "nextval" in ahead[5][0], sent
+    lot, event, commit = sent[7:]
     assert lot[0].startswith("insert into lot") and event[0].startswith("insert into auditevent")
     assert commit[0] == "commit" and {lot[1], event[1], commit[1]} == {lot[1]}, sent
+    assert lot[1] is not ahead[0][1], sent
     second = world.lot(db, tech).lot_number
     assert int(second[-4:]) == int(first[-4:]) + 2  # the numbers run on
     report = audit_trail.verify(db=db, actor=actors["qa"])

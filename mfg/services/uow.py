@@ -229,33 +229,48 @@ class Database:
 
         ``ahead(conn)``: what the write will read, known before it starts (``mfg.store.ahead``),
         made after the lock is queued and before the account check: on PostgreSQL it goes in the
-        lock's round trip. Its result is ``tx.ahead``."""
+        lock's round trip. Its result is ``tx.ahead``.
+
+        A connection found lost by that first round trip (a PostgreSQL server restarted since
+        the pooled connection's last use, ``mfg.store.pgpool``) is replaced and the write begun
+        again, once: nothing of it had reached the server."""
+        from sqlalchemy.exc import DBAPIError
+
         if self._write_engine is None:
             self._write_engine = store_db.write_engine(self.engine)
-        with (
-            Session(self._write_engine, expire_on_commit=False) as s,
-            store_db.write_turn(self.engine),  # SQLite: wait in the queue, then BEGIN IMMEDIATE
-        ):
-            conn = s.connection()
-            info = conn.info  # the connection's own: what is queued on it (store_db.queue_write)
-            tx: Tx | None = None
-            try:
-                store_db.lock_for_write(conn)
-                reads = ahead(conn) if ahead is not None else None
-                head = None
-                if actor is not None and actor.session_check is not None:
-                    # under the lock (see Actor); the trail's head comes in the same statement
-                    head = actor.session_check(actor, conn)
-                tx = Tx(s, actor, now, self, head)
-                tx.ahead = reads
-                yield tx
-            finally:  # whatever failed, nothing queued outlives the transaction
-                store_db.drop_queued(info)
-                if tx is None or not tx.committed:
-                    s.rollback()
+        again = True
+        while True:
+            with (
+                Session(self._write_engine, expire_on_commit=False) as s,
+                store_db.write_turn(self.engine),  # SQLite: wait in the queue, BEGIN IMMEDIATE
+            ):
+                conn = s.connection()
+                info = conn.info  # the connection's own: what is queued on it (queue_write)
+                tx: Tx | None = None
+                try:
+                    try:
+                        store_db.lock_for_write(conn)
+                        reads = ahead(conn) if ahead is not None else None
+                        head = None
+                        if actor is not None and actor.session_check is not None:
+                            # under the lock (see Actor); the trail's head in the same statement
+                            head = actor.session_check(actor, conn)
+                    except DBAPIError as e:
+                        if not (again and e.connection_invalidated):
+                            raise
+                        again = False
+                        continue  # (the finally below ends this try; the pool has a new one)
+                    tx = Tx(s, actor, now, self, head)
+                    tx.ahead = reads
+                    yield tx
+                finally:  # whatever failed, nothing queued outlives the transaction
+                    store_db.drop_queued(info)
+                    if tx is None or not tx.committed:
+                        s.rollback()
+            break
         # the session is closed: the lock is released (SQLite's with the transaction, PostgreSQL's
         # advisory lock with the transaction too); only committed work gets its follow-up
-        if tx.committed:
+        if tx is not None and tx.committed:
             for work in tx._after_commit:
                 work()
 

@@ -136,6 +136,8 @@ def _pipelined(raw: Any, queued: list[Queued], dbapi: Any, cursor: Any = None, *
     except dbapi.Error as e:
         from psycopg import pq
 
+        if raw.broken:  # the connection is lost: the driver's own error, which SQLAlchemy (or
+            raise  # ``_on_driver``) tells as a lost connection, and the pool replaces it
         ok = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
         # the first not done (a client-side error stops the sending: the last sent one)
         for write, cur in zip(queued, sent, strict=False):
@@ -212,18 +214,31 @@ def commit_queued(conn: Connection) -> bool:
 
 
 def _on_driver(conn: Connection, queued: list[Queued], *, commit: bool) -> None:
+    """``queued`` sent past SQLAlchemy's execution (with COMMIT, or before a statement that
+    needs them); the driver's errors told as SQLAlchemy tells them, a lost connection as lost
+    (``connection_invalidated``) and given up, so that the pool opens a new one."""
+    from sqlalchemy.exc import DBAPIError
+
     raw: Any = conn.connection.dbapi_connection
     dbapi: Any = conn.dialect.dbapi
-    if not commit:
-        _pipelined(raw, queued, dbapi)
-        return
-    with raw.cursor() as cur:
-        try:
+    try:
+        if not commit:
+            _pipelined(raw, queued, dbapi)
+            return
+        with raw.cursor() as cur:
             _pipelined(raw, queued, dbapi, cur, "COMMIT")
-        except dbapi.Error as e:  # the COMMIT's own
-            from sqlalchemy.exc import DBAPIError
-
-            raise DBAPIError.instance("COMMIT", None, e, dbapi.Error, hide_parameters=True) from e
+    except dbapi.Error as e:  # the COMMIT's own, or the connection lost
+        lost = bool(raw.broken)
+        if lost:
+            conn.invalidate(e)
+        raise DBAPIError.instance(
+            "COMMIT" if commit else queued[0].sql,
+            None,
+            e,
+            dbapi.Error,
+            hide_parameters=True,
+            connection_invalidated=lost,
+        ) from e
 
 
 def _refusal(write: Queued, e: Exception, dbapi: Any) -> Exception:

@@ -1,13 +1,14 @@
 """A pooled PostgreSQL connection pinged before use only when it has been idle.
 
-SQLAlchemy's pool_pre_ping sends a ping (psycopg: `;`) on every checkout of a pooled connection: one round
-trip more for each service call (0.13 ms of a count's 1.0 ms of CPU, and the server's share).
-A connection that ended a transaction a moment ago is as alive as that ping would show (it
-proves the server was there at the ping, not at the write after it). So the ping is sent when
-the connection has been idle for PING_AFTER_IDLE_S or more (a TUI left alone, a worker's first
-write after a pause) and a connection found dead is replaced before use, as pool_pre_ping
-does; one that dies within that time fails its next statement (as one dying after a ping
-does), and the pool replaces it for the next call.
+SQLAlchemy's pool_pre_ping sends a ping (psycopg: `;`) on every checkout of a pooled
+connection: one round trip more for each service call (0.13 ms of a count's 1.0 ms of CPU, and
+the server's share). A connection that ended a transaction a moment ago is as alive as that
+ping would show (it proves the server was there at the ping, not at the write after it). So
+the ping is sent when the connection has been idle for PING_AFTER_IDLE_S or more (a TUI left
+alone, a worker's first write after a pause), and a connection found dead is replaced before
+use, as pool_pre_ping does. One that died within that time is found by the next write's first
+round trip, which ``Database.write`` begins again once on a new connection (nothing of the
+write had reached the server); a read meeting it fails, and the pool replaces it.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """PostgreSQL: a pooled connection is pinged before use only when it has been idle
-(``mfg.store.pgpool.PING_AFTER_IDLE_S``); one found dead then is replaced before the write, and one
-lost within that time fails its write with a clear message while the next write succeeds."""
+(``mfg.store.pgpool.PING_AFTER_IDLE_S``); one found dead then is replaced before the write, and
+a write whose connection is found lost by its first round trip is begun again on a new one."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -78,11 +80,12 @@ def test_a_dead_idle_connection_is_replaced_before_the_write(scene, monkeypatch)
     assert report.ok and not report.record_problems, report
 
 
-def test_a_connection_lost_just_after_use_fails_one_write_and_the_next_succeeds(  # type: ignore[no-untyped-def]
+def test_a_write_on_a_connection_lost_just_after_use_is_begun_again_on_a_new_one(  # type: ignore[no-untyped-def]
     scene, monkeypatch
 ):
-    from sqlalchemy.exc import DBAPIError
-
+    """Not pinged (used a moment ago), the connection is found lost by the write's first round
+    trip, before anything of the write reached the server: a new connection, the write begun
+    again, once; one count written, the trail intact."""
     from mfg.store.tables import CellCount
     from tests.services.test_sessions import n_rows
 
@@ -92,11 +95,61 @@ def test_a_connection_lost_just_after_use_fails_one_write_and_the_next_succeeds(
     record()
     before = n_rows(db, CellCount)
     _kill_pooled_connections(db)
-    with pytest.raises(DBAPIError) as e:
-        record()
-    assert e.value.connection_invalidated
-    assert n_rows(db, CellCount) == before  # nothing of it was written
-    record()  # the pool opened a new connection
+    record()
     assert n_rows(db, CellCount) == before + 1
     report = audit_trail.verify(db=db, actor=actors["qa"])
     assert report.ok and not report.record_problems, report
+
+
+def _lost() -> Exception:
+    from sqlalchemy.exc import DBAPIError
+
+    return DBAPIError("SELECT", None, Exception("server closed the connection"), None, True)
+
+
+def test_a_write_is_begun_again_once_only_and_only_for_a_lost_connection(scene, monkeypatch):  # type: ignore[no-untyped-def]
+    """The account check (the write's first round trip) failing twice with a lost connection
+    fails the write; any other database error is not retried; nothing is written."""
+    from sqlalchemy.exc import DBAPIError
+
+    from mfg.store.tables import CellCount
+    from tests.services.test_sessions import n_rows
+
+    db, _, tech, lot = scene
+    before = n_rows(db, CellCount)
+    for error, calls_expected in ((_lost, 2), (lambda: DBAPIError("x", None, Exception("y")), 1)):
+        calls: list[int] = []
+
+        def check(actor, conn, error=error, calls=calls):  # type: ignore[no-untyped-def]
+            calls.append(1)
+            raise error()
+
+        with pytest.raises(DBAPIError):
+            _record(db, dataclasses.replace(tech, session_check=check), lot)()
+        assert len(calls) == calls_expected
+    assert n_rows(db, CellCount) == before
+
+
+def test_a_connection_lost_before_the_commit_fails_that_write_as_lost_and_nothing_is_written(  # type: ignore[no-untyped-def]
+    scene,
+):
+    """The connection lost inside a write, before its event and COMMIT were sent: the write
+    fails as a lost connection (the CLI's ``database-connection-lost``), nothing of it is
+    written, and the next write gets a new connection."""
+    from sqlalchemy.exc import DBAPIError
+
+    from mfg.store.tables import AuditEvent
+    from tests.services.test_sessions import n_rows
+
+    db, actors, tech, lot = scene
+    before = n_rows(db, AuditEvent)
+    with pytest.raises(DBAPIError) as e, db.write(tech, NOW) as tx:
+        _kill_pooled_connections(db)  # this write's own connection among them
+        tx.audit("count.recorded", "count", 1, new={"day": 0})
+        tx.commit()
+    assert e.value.connection_invalidated
+    assert n_rows(db, AuditEvent) == before
+    _record(db, tech, lot)()  # a count (and the lot into expansion): two events
+    assert n_rows(db, AuditEvent) == before + 2
+    report = audit_trail.verify(db=db, actor=actors["qa"])
+    assert report.ok, report

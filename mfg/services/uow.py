@@ -172,6 +172,19 @@ class Tx:
             self._db.checkpoint(self._trail, self._last.seq, self._last.hash, self.now, "write")
 
 
+def _begin(
+    conn: Connection, actor: Actor | None, ahead: Callable[[Connection], Any] | None
+) -> tuple[Any, tuple[int, str] | None]:
+    """A write's first round trip: the write lock, the reads known ahead (``Database.write``)
+    and the account checked under the lock with the trail's head (see Actor)."""
+    store_db.lock_for_write(conn)
+    reads = ahead(conn) if ahead is not None else None
+    head = None
+    if actor is not None and actor.session_check is not None:
+        head = actor.session_check(actor, conn)
+    return reads, head
+
+
 @dataclass
 class Database:
     """What every service needs: the engine and the site settings."""
@@ -249,12 +262,7 @@ class Database:
                 tx: Tx | None = None
                 try:
                     try:
-                        store_db.lock_for_write(conn)
-                        reads = ahead(conn) if ahead is not None else None
-                        head = None
-                        if actor is not None and actor.session_check is not None:
-                            # under the lock (see Actor); the trail's head in the same statement
-                            head = actor.session_check(actor, conn)
+                        reads, head = _begin(conn, actor, ahead)
                     except DBAPIError as e:
                         if not (again and e.connection_invalidated):
                             raise

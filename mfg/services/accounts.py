@@ -16,6 +16,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, literal, true
 from sqlalchemy import select as core_select
@@ -28,6 +29,7 @@ from mfg.domain.text import visible
 from mfg.errors import RuleViolation, SessionEnded
 from mfg.services.account_trail import check_account
 from mfg.services.uow import Actor, Database
+from mfg.store.ahead import Ahead
 from mfg.store.tables import AuditEvent, User, UserSession
 
 SESSION_KINDS = ("cli", "tui")
@@ -73,6 +75,12 @@ _LIVE_AND_HEAD = core_select(
 )
 
 
+class _Live(NamedTuple):
+    active: bool
+    locked: bool
+    role: str
+
+
 def check_live(
     db: Database, actor: Actor, conn: Connection | None = None
 ) -> tuple[int, str] | None:
@@ -82,10 +90,14 @@ def check_live(
     there together with the audit trail's head, which is returned for the transaction's first
     event (``Tx``); without, on a connection of its own, and None is returned."""
     head: tuple[int, str] | None = None
+    u: Any
     if conn is not None:
-        row = conn.execute(_LIVE_AND_HEAD, {"username": actor.username}).one()
-        head = (row.seq, row.hash) if row.seq is not None else (0, audit.GENESIS)
-        u = row if row.role is not None else None
+        # on PostgreSQL on the driver, in the lock's pipeline (``mfg.store.ahead``)
+        active, locked, role, seq, hash_ = Ahead(
+            conn, _LIVE_AND_HEAD, {"username": actor.username}
+        ).rows()[0]
+        head = (seq, hash_) if seq is not None else (0, audit.GENESIS)
+        u = _Live(active, locked, role) if role is not None else None
     else:
         with db.read_connection() as own:
             u = own.execute(_LIVE, {"username": actor.username}).first()

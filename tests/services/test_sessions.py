@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from mfg.domain.permissions import Role
@@ -314,7 +316,19 @@ def test_on_postgresql_the_lock_goes_with_begin_and_the_last_event_with_commit(p
     lot = world.lot(db, actors["tech"]).lot_number
     record = lambda: counts.record_count(_count(lot), db=db, actor=tech, now=NOW)  # noqa: E731
     record()  # the lot's first count also moves it into expansion (one more event)
-    sent = _statements_of(db, record)  # its connection used a moment ago: no ping before it
+    through_sqlalchemy: list[str] = []
+
+    def seen(conn, cursor, statement, *rest):  # type: ignore[no-untyped-def]
+        through_sqlalchemy.append(statement)
+
+    sa_event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        sent = _statements_of(db, record)  # its connection used a moment ago: no ping before it
+    finally:
+        sa_event.remove(Engine, "before_cursor_execute", seen)
+    # every statement on the driver, past SQLAlchemy's execution (its CPU is every writer's
+    # wait): the account + head read too (``mfg.store.ahead``)
+    assert through_sqlalchemy == [], through_sqlalchemy
     assert len(sent) == 7, sent
     lock, lot_read, count_id, head = sent[:4]
     assert "pg_advisory_xact_lock" in lock[0] and "from auditevent order by" in head[0], sent

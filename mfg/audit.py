@@ -27,7 +27,7 @@ from typing import Any, cast
 from sqlalchemy import Select, insert, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from mfg.auditchain import Chainer as Chainer  # re-exported
 from mfg.auditchain import _lp
@@ -77,7 +77,7 @@ def head(conn: Connection) -> tuple[int, str]:
 
 
 def append(
-    session: Session,
+    conn: Connection,
     keys: Callable[[bool], Keyring],
     *,
     username: str,
@@ -92,7 +92,8 @@ def append(
     known_head: tuple[int, str] | None = None,
     queue: bool = False,
 ) -> Appended:
-    """Append one event in the caller's (write-locked) transaction.
+    """Append one event in the caller's (write-locked) transaction, on its connection (the
+    caller flushes its pending ORM changes first, so that the event follows what it records).
 
     ``keys(first_event)`` gives the site's keyring (creating it for the very first event).
     ``known_head``: the chain's head as this transaction last read or appended it, under the
@@ -101,9 +102,6 @@ def append(
     ``queue`` (``Tx``, which commits): on PostgreSQL the insert waits on the connection for its
     next statement or its COMMIT (``mfg.store.db.queue_write``: one round trip fewer a write).
     """
-    # Pending ORM changes go first (as autoflush did), so the event follows what it records.
-    session.flush()
-    conn = session.connection()
     # The chain head: two columns by primary key, not a whole ORM row (the hot path of every write).
     seq, prev = known_head if known_head is not None else head(conn)
     row = Chainer(keys(seq == 0), seq, prev).row(

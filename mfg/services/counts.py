@@ -203,7 +203,7 @@ def record_count(cmd: RecordCount, *, db: Database, actor: Actor, now: datetime)
             "recorded_at": now,
         }
         # on PostgreSQL with its id taken ahead: it goes with the event and the COMMIT
-        count_id = store_ahead.insert_row(tx.session.connection(), _count_table, values, new_id)
+        count_id = store_ahead.insert_row(tx.conn, _count_table, values, new_id)
         if lot.state == LotState.REGISTERED:
             set_state(tx, get_lot_row(tx.session, lot.lot_number), LotState.IN_EXPANSION)
         tx.audit(

@@ -64,7 +64,8 @@ class Actor:
 
 
 class Tx:
-    """A write transaction: the session, the audit append, an explicit commit.
+    """A write transaction: its connection (``conn``), an ORM session on it when a service asks
+    for one (``session``), the audit append, an explicit commit.
 
     After the commit, the new head of the trail is appended to the checkpoint file beside the
     audit key (``mfg.auditkey``): a trail later cut short in the database shows against it.
@@ -72,13 +73,14 @@ class Tx:
 
     def __init__(
         self,
-        session: Session,
+        conn: Connection,
         actor: Actor | None,
         now: datetime,
         db: Database | None = None,
         head: tuple[int, str] | None = None,
     ) -> None:
-        self.session = session
+        self.conn = conn  # the transaction's connection (Core statements go here)
+        self._session: Session | None = None
         self.actor = actor
         self.now = now
         self.committed = False
@@ -91,6 +93,23 @@ class Tx:
         self._head = head
         self.ahead: Any = None  # what ``Database.write(ahead=...)`` made
 
+    @property
+    def session(self) -> Session:
+        """An ORM session in this transaction, made when first asked for (a write on Core
+        statements alone, as a count, never builds one: its set-up and commit were a sixth of
+        the write's CPU)."""
+        if self._session is None:
+            self._session = Session(
+                bind=self.conn, expire_on_commit=False, join_transaction_mode="control_fully"
+            )
+            self._session.connection()  # joined now: its commit (or rollback) is the write's
+        return self._session
+
+    def flush(self) -> None:
+        """Pending ORM changes sent (before a Core statement that must follow them)."""
+        if self._session is not None:
+            self._session.flush()
+
     def after_commit(self, work: Callable[[], object]) -> None:
         """Run ``work`` once the transaction has committed AND the write lock is released (slow
         work derived from what was committed, e.g. rendering a COA PDF); dropped on rollback."""
@@ -101,7 +120,7 @@ class Tx:
             raise AuditKeyMissing("no database settings: no audit key")
         ring = self._db.audit_keyring(create=first_event)
         if not first_event and not self._trail:
-            self._trail = self._db.trail(self.session.connection())
+            self._trail = self._db.trail(self.conn)
         return ring
 
     def audit(
@@ -119,8 +138,9 @@ class Tx:
         if reason is not None:
             check_text("reason", reason, newline_ok=True)  # every audited reason, whatever path
         who = username or (self.actor.username if self.actor else "system")
+        self.flush()  # pending ORM changes first (as autoflush did): the event follows them
         appended = audit.append(
-            self.session,
+            self.conn,
             self.keyring,
             username=who,
             action=action,
@@ -145,28 +165,36 @@ class Tx:
         self._last = last
         self._head = (last.seq, last.hash)
         if not self._trail:
-            self._trail = trail or (self._db.trail(self.session.connection()) if self._db else "")
+            self._trail = trail or (self._db.trail(self.conn) if self._db else "")
 
     def checkpoint_text(self) -> str:
         """The trail's head in this transaction as a keyed checkpoint, to print on a document
         (a COA issued in this transaction shows the event just before its own)."""
         if self._db is None:  # pragma: no cover - every Tx comes from Database.write
             return ""
-        conn = self.session.connection()
-        seq, digest = audit.head(conn)
+        self.flush()
+        seq, digest = audit.head(self.conn)
         if not seq:
             return ""
-        trail = self._trail or self._db.trail(conn)
+        trail = self._trail or self._db.trail(self.conn)
         ring = self._db.audit_keyring()
         where = (trail, self._db.database_id)
         return make_checkpoint(ring, where, seq, digest, audit.iso_utc(self.now), "coa").short
 
+    def close(self) -> None:
+        """The session closed (its transaction, not committed, rolled back)."""
+        if self._session is not None:
+            self._session.close()
+
     def commit(self) -> None:
         # pending ORM changes first (they send the queued events ahead of them), then on
         # PostgreSQL the events still queued and the COMMIT in one round trip
-        self.session.flush()
-        store_db.commit_queued(self.session.connection())
-        self.session.commit()
+        self.flush()
+        store_db.commit_queued(self.conn)
+        if self._session is not None:
+            self._session.commit()  # commits the connection's transaction (control_fully)
+        else:
+            self.conn.commit()
         self.committed = True
         if self._last is not None and self._db is not None and self._trail:
             self._db.checkpoint(self._trail, self._last.seq, self._last.hash, self.now, "write")
@@ -254,10 +282,10 @@ class Database:
         again = True
         while True:
             with (
-                Session(self._write_engine, expire_on_commit=False) as s,
-                store_db.write_turn(self.engine),  # SQLite: wait in the queue, BEGIN IMMEDIATE
+                self._write_engine.connect() as conn,
+                store_db.write_turn(self.engine),  # SQLite: wait in the queue
             ):
-                conn = s.connection()
+                conn.begin()  # SQLite: BEGIN IMMEDIATE (PostgreSQL: psycopg's, with the lock)
                 info = conn.info  # the connection's own: what is queued on it (queue_write)
                 tx: Tx | None = None
                 try:
@@ -268,13 +296,15 @@ class Database:
                             raise
                         again = False
                         continue  # (the finally below ends this try; the pool has a new one)
-                    tx = Tx(s, actor, now, self, head)
+                    tx = Tx(conn, actor, now, self, head)
                     tx.ahead = reads
                     yield tx
                 finally:  # whatever failed, nothing queued outlives the transaction
                     store_db.drop_queued(info)
-                    if tx is None or not tx.committed:
-                        s.rollback()
+                    if tx is not None:
+                        tx.close()
+                    if conn.in_transaction():  # not committed (or the session's rolled back)
+                        conn.rollback()
             break
         # the session is closed: the lock is released (SQLite's with the transaction, PostgreSQL's
         # advisory lock with the transaction too); only committed work gets its follow-up

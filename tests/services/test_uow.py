@@ -76,3 +76,53 @@ def _count(db: Database, table: type) -> int:
 
     with db.read() as s:
         return int(s.exec(select(func.count()).select_from(table)).one())
+
+
+def test_a_write_on_core_statements_builds_no_orm_session(db, actors, lot_pk, monkeypatch):
+    """A count after the lot's first (its lot read, its row and its event on Core statements)
+    never builds an ORM session: its set-up and commit were a sixth of the write's CPU. One asked
+    for later in a write joins the write's transaction: it sees what Core wrote, an ORM change
+    left unflushed goes in before the next event, and both commit, or roll back, together."""
+    from sqlalchemy import insert
+    from sqlmodel import select
+
+    from mfg.services import counts, uow
+    from mfg.store.tables import Lot
+
+    made: list[object] = []
+    real = uow.Session
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if "bind" in kwargs:  # a write's (a read's session takes its engine by position)
+            made.append(kwargs["bind"])
+        return real(*args, **kwargs)
+
+    with db.read() as s:
+        lot_number = s.get(Lot, lot_pk).lot_number  # type: ignore[union-attr]
+    monkeypatch.setattr(uow, "Session", counted)
+    record = counts.RecordCount(lot_number, 110_000_000, 100_000_000, day=0)
+    counts.record_count(record, db=db, actor=actors["tech"], now=NOW)  # moves the lot (ORM)
+    assert len(made) == 1
+    made.clear()
+    counts.record_count(record, db=db, actor=actors["tech"], now=NOW)
+    assert made == []
+    alerts, events = _count(db, Alert), _count(db, AuditEvent)
+    for commit in (False, True):
+        with db.write(actors["tech"], NOW) as tx:
+            tx.conn.execute(
+                insert(Alert).values(
+                    lot_pk=lot_pk, kind="core", message="m", raised_at=NOW, raised_by="t"
+                )
+            )
+            kinds = tx.session.exec(select(Alert.kind).where(Alert.lot_pk == lot_pk)).all()
+            assert "core" in kinds and made == [tx.conn]
+            tx.session.add(
+                Alert(lot_pk=lot_pk, kind="orm", message="m", raised_at=NOW, raised_by="t")
+            )
+            tx.audit("alert.raised", "alert", 1, new={"kind": "orm"})  # flushes the add first
+            assert not tx.session.new
+            if commit:
+                tx.commit()
+        made.clear()
+        added = 2 if commit else 0
+        assert (_count(db, Alert), _count(db, AuditEvent)) == (alerts + added, events + added // 2)

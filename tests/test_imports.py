@@ -49,15 +49,17 @@ def test_import_contracts_hold():
 
 def test_reading_a_lot_builds_no_validator_and_imports_no_coa_code():
     """`mfg lot show` is a fresh process per command: the services it imports must not pull in
-    the COA renderer or the accounts service (holds' decisions import them where used), and the
-    table models' pydantic validators are built when first used, not at import."""
+    the COA renderer or the accounts service (holds' decisions import them where used), nor on
+    SQLite SQLAlchemy's PostgreSQL dialect (the partial indexes' PostgreSQL predicates are set
+    when PostgreSQL is used: ``tables.for_postgresql``), and the table models' pydantic
+    validators are built when first used, not at import."""
     code = (
         "import sys\n"
         "import mfg.cli.lots\n"
         "from mfg.services import harvest, holds, lots\n"
         "from mfg.store import tables\n"
-        "loaded = [m for m in ('mfg.coa', 'mfg.services.coa_service', 'mfg.services.users')"
-        " if m in sys.modules]\n"
+        "loaded = [m for m in ('mfg.coa', 'mfg.services.coa_service', 'mfg.services.users',"
+        " 'sqlalchemy.dialects.postgresql') if m in sys.modules]\n"
         "built = [t.__name__ for t in (tables.Lot, tables.AuditEvent, tables.User)"
         " if t.__pydantic_complete__]\n"
         "print(loaded, built)\n"

@@ -70,8 +70,7 @@ def has_nul(params: Any) -> bool:
     return False
 
 
-# An execution option: the statement's parameters were checked for NUL by its caller
-# (``mfg.store.bulk.insert_rows``, a column at a time) with the same rule.
+# An execution option: the parameters were checked for NUL by the caller (``bulk.insert_rows``).
 NUL_CHECKED = "celltrail_nul_checked"
 
 
@@ -275,11 +274,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
         try:
             engine = create_engine(url, hide_parameters=True, **kwargs)
+            from mfg.store.tables import for_postgresql
+
+            for_postgresql()
             ping_when_idle(engine)
             event.listen(engine, "before_cursor_execute", _before_pg_statement)
             event.listen(engine, "do_execute", _with_queued)
-            # a commit not made by ``commit_queued`` still sends what is queued first; a
-            # rollback forgets it
+            # a commit not by ``commit_queued`` sends what is queued first; a rollback forgets it
             event.listen(engine, "commit", send_queued)
             event.listen(engine, "rollback", _forget_queued)
             return engine
@@ -408,9 +409,8 @@ def alembic_config(url: str) -> Any:
     return cfg
 
 
-# The newest migration this code expects. Every command checks it with one plain query instead
-# of loading Alembic (which costs ~0.2 s of start-up); tests/test_migrations.py keeps it equal to
-# the migration head.
+# The newest migration this code expects, checked by every command with one plain query (Alembic
+# costs ~0.2 s of start-up); tests/test_migrations.py keeps it equal to the migration head.
 SCHEMA_HEAD = "0008"
 
 

@@ -71,7 +71,9 @@ def main() -> int:
         lot = summary.first("harvested")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MFG_", "CELLTRAIL_"))}
         env.update(MFG_HOME=str(home), MFG_USER="tech", MFG_PASSWORD=PASSWORD)
-        show = [py, "-c", "import sys; from mfg.cli import main; main()"]
+        # -P: not the working directory first on sys.path (run from a checkout, it would import
+        # that checkout's mfg ahead of --before's PYTHONPATH)
+        show = [py, "-P", "-c", "import sys; from mfg.cli import main; main()"]
         cases = [
             ("python -c pass", [py, "-c", "pass"]),
             (

@@ -306,7 +306,7 @@ class Database:
                     if conn.in_transaction():  # not committed (or the session's rolled back)
                         conn.rollback()
             break
-        # the session is closed: the lock is released (SQLite's with the transaction, PostgreSQL's
+        # the connection is closed: the lock is released (SQLite's with the transaction, PostgreSQL's
         # advisory lock with the transaction too); only committed work gets its follow-up
         if tx is not None and tx.committed:
             for work in tx._after_commit:

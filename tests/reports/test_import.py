@@ -454,6 +454,22 @@ def test_progress_is_reported(db, actors, tmp_path: Path):
     assert writing == [0, 10, 21, 30, 138]
 
 
+def test_progress_moves_chunk_by_chunk_through_a_table(db, actors, tmp_path, monkeypatch):
+    """The bar moves as each chunk of a table is in (10,000 lots are 120,000 results: one
+    step per table jumped from 25,000 to 145,000 records)."""
+    from mfg.services import import_writer
+
+    monkeypatch.setattr(import_writer, "CHUNK", 50)
+    seen: list[tuple[str, int, int]] = []
+    scenario.import_file(
+        db, actors, write_csv(tmp_path / "h.csv", HISTORY), progress=lambda *a: seen.append(a)
+    )
+    writing = [done for phase, done, total in seen if phase == "writing" and total == 138]
+    assert writing == [0, 10, 21, 30, 80, 130, 138]  # the 108 results in 50, 50 and 8
+    report = audit_trail.verify(db=db, actor=actors["qa"])
+    assert report.ok and not report.record_problems, (report.problem, report.record_problems)
+
+
 def test_a_spreadsheet_export_with_bom_and_crlf_imports(db, actors, tmp_path):
     text = scenario.csv_text(HISTORY[:2]).replace("\n", "\r\n")
     path = tmp_path / "excel.csv"

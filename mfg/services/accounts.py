@@ -16,7 +16,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, literal, true
 from sqlalchemy import select as core_select
@@ -90,7 +90,7 @@ def check_live(
     there together with the audit trail's head, which is returned for the transaction's first
     event (``Tx``); without, on a connection of its own, and None is returned."""
     head: tuple[int, str] | None = None
-    u: Any
+    u: _Live | None
     if conn is not None:
         # on PostgreSQL on the driver, in the lock's pipeline (``mfg.store.ahead``)
         active, locked, role, seq, hash_ = Ahead(
@@ -100,7 +100,8 @@ def check_live(
         u = _Live(active, locked, role) if role is not None else None
     else:
         with db.read_connection() as own:
-            u = own.execute(_LIVE, {"username": actor.username}).first()
+            row = own.execute(_LIVE, {"username": actor.username}).first()
+        u = _Live(*row) if row is not None else None
     if u is None or not u.active:
         raise SessionEnded(
             f"account {actor.username} was deactivated by an admin: you are logged out",

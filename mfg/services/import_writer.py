@@ -61,9 +61,10 @@ def _inserted(
     conn = session.connection()
     before = conn.execute(select(func.max(table.c.id))).scalar_one() or 0
     for k in range(0, len(rows), CHUNK):
-        bulk.insert_rows(conn, table, rows[k : k + CHUNK], fixed)
+        chunk = rows[k : k + CHUNK]
+        bulk.insert_rows(conn, table, chunk, fixed)
         if wrote is not None:
-            wrote(len(rows[k : k + CHUNK]))
+            wrote(len(chunk))
     dense = _dense_ids(conn, table, before, len(rows))
     if dense is not None:
         return dense

@@ -9,6 +9,8 @@ run cli_startup $py benchmarks/bench_cli_startup.py --runs 15
 run write_path $py benchmarks/bench_write_path.py --n 500
 run load_sqlite $py benchmarks/load.py --writers 8 --seconds 20 --backend sqlite --baseline
 run load_pg $py benchmarks/load.py --writers 8 --seconds 20 --backend postgresql --bare --floor
+run login_lock $py benchmarks/bench_login_lock.py
+run login_lock_pg $py benchmarks/bench_login_lock.py --backend postgresql
 run tui_10k $py benchmarks/bench_tui.py --lots 10000 --runs 7 --home /tmp/tui10k
 run worklist $py benchmarks/bench_worklist.py --home /tmp/tui10k --runs 5
 run reports_100k $py benchmarks/bench_reports.py --lots 100000 --keep /tmp/r100k --import-lots 10000 --repeat 3

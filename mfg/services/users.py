@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from mfg import auth
 from mfg.domain import identity
@@ -179,6 +179,7 @@ def login(
     """Authenticate; 5 wrong passwords lock the account until an admin unlocks it; an expired
     password is refused (``password-expired``) unless ``allow_expired`` (changing it)."""
     username = identity.username(username)
+    checked = _verified_ahead(db, username, password)
     with db.write(None, now) as tx:
         u = tx.session.exec(select(User).where(User.username == username)).first()
         if u is None or not u.active:
@@ -199,7 +200,10 @@ def login(
                 "an admin must unlock it (mfg user unlock)",
                 rule="account-locked",
             )
-        if not auth.verify_password(u.password_hash, password):
+        ok = checked.get(u.password_hash)
+        if ok is None:  # the hash changed since it was checked: the stored one decides
+            ok = auth.verify_password(u.password_hash, password)
+        if not ok:
             u.failed_logins += 1
             reason = "wrong password"
             if u.failed_logins >= auth.MAX_FAILED_LOGINS:
@@ -243,6 +247,20 @@ def login(
             tx.commit()
         _check_expiry(db, u, now, allow_expired)
         return accounts.live_actor(db, u)
+
+
+def _verified_ahead(db: Database, username: str, password: str) -> dict[str, bool]:
+    """The password checked against the account's stored hash before the write lock is taken
+    (argon2id takes 20-30 ms: held under the lock, every log-in and e-signature stalled every
+    writer of the site for as long), keyed by the hash it was checked against. Nothing is
+    checked for an unknown, inactive or locked account: the write refuses those first."""
+    with db.read() as s:
+        row = s.exec(
+            select(User.password_hash, User.active, User.locked).where(User.username == username)
+        ).first()
+    if row is None or not row[1] or row[2]:
+        return {}
+    return {row[0]: auth.verify_password(row[0], password)}
 
 
 def password_expires_at(db: Database, u: User) -> datetime | None:
@@ -325,15 +343,15 @@ def change_own_password(
     if auth.canonical(new_password) == auth.canonical(old_password):  # accents typed another way
         raise RuleViolation("password", "password-unchanged", "the new password must differ")
     keep = db.settings.password_history_n
+    # argon2id before the write lock (tens of ms each): the new hash, and the new password
+    # against the earlier ones as they are now; one added meanwhile is checked under the lock
+    new_hash = auth.hash_password(new_password)
+    with db.read() as s:
+        ahead = {h: auth.verify_password(h, new_password) for h in _earlier(s, username, keep)}
     with db.write(actor, now) as tx:
         u = _get(tx, username)
-        earlier = tx.session.exec(
-            select(PasswordHistory)
-            .where(PasswordHistory.username == username)
-            .order_by(col(PasswordHistory.id).desc())
-            .limit(max(keep - 1, 0))
-        ).all()
-        if keep and any(auth.verify_password(h.password_hash, new_password) for h in earlier):
+        earlier = _earlier(tx.session, username, keep)
+        if any(ahead[h] if h in ahead else auth.verify_password(h, new_password) for h in earlier):
             raise RuleViolation(
                 "password",
                 "password-reused",
@@ -342,7 +360,7 @@ def change_own_password(
         tx.session.add(
             PasswordHistory(username=username, password_hash=u.password_hash, retired_at=now)
         )
-        u.password_hash = auth.hash_password(new_password)
+        u.password_hash = new_hash
         u.password_changed_at = now
         u.row_version += 1
         tx.session.add(u)
@@ -354,6 +372,20 @@ def change_own_password(
         )
         tx.commit()
         return accounts.live_actor(db, u)
+
+
+def _earlier(session: Session, username: str, keep: int) -> list[str]:
+    """The hashes of the account's last ``keep - 1`` passwords before its current one."""
+    if not keep:
+        return []
+    return list(
+        session.exec(
+            select(PasswordHistory.password_hash)
+            .where(PasswordHistory.username == username)
+            .order_by(col(PasswordHistory.id).desc())
+            .limit(max(keep - 1, 0))
+        ).all()
+    )
 
 
 def set_active(

@@ -249,3 +249,130 @@ def test_init_database_is_idempotent_and_keeps_one_first_admin(db):
         lambda: users.init_database(db, admin="eve", full_name="Eve", password="short", now=NOW),
         "password-too-short",
     )
+
+
+def _write_lock_free(db) -> bool:  # type: ignore[no-untyped-def]
+    """Whether another connection could start a write now (no writer holds the lock)."""
+    from sqlalchemy import text
+
+    from mfg.store.db import WRITE_LOCK_KEY
+
+    if db.dialect == "sqlite":
+        import sqlite3
+
+        other = sqlite3.connect(db.engine.url.database, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:  # database is locked
+            return False
+        else:
+            other.execute("ROLLBACK")
+            return True
+        finally:
+            other.close()
+    with db.engine.connect() as conn:
+        free = conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": WRITE_LOCK_KEY})
+        result = bool(free.scalar_one())
+        conn.rollback()
+        return result
+
+
+def test_the_password_is_checked_outside_the_write_lock(db, actors, monkeypatch):
+    """argon2id takes tens of milliseconds at the production parameters: a log-in (and every
+    e-signature's re-authentication) checks the password before it queues for the write lock,
+    so it stalls no other writer of the site."""
+    from mfg import auth
+
+    verify = auth.verify_password
+    seen: list[bool] = []
+
+    def watched(stored_hash: str, password: str) -> bool:
+        seen.append(_write_lock_free(db))
+        return verify(stored_hash, password)
+
+    monkeypatch.setattr(auth, "verify_password", watched)
+    assert login(db) == actors["tech"]
+    with pytest.raises(AuthenticationFailed):
+        login(db, password="wrong password!")
+    assert user_row(db, "tech").failed_logins == 1  # counted under the lock, as before
+    users.reauthenticate(db, actors["qa"], PASSWORD, now=NOW)
+    assert seen == [True, True, True]
+
+
+def test_a_password_changed_while_the_old_one_was_checked_is_the_one_that_counts(
+    db, actors, monkeypatch
+):
+    """The check ahead is keyed by the hash it used: when the password changes between it and
+    the write, the new hash decides (checked under the lock), so the old password is refused."""
+    from mfg import auth
+
+    verify = auth.verify_password
+    new = "a-new-long-password"
+
+    def changed_meanwhile(stored_hash: str, password: str) -> bool:
+        monkeypatch.setattr(auth, "verify_password", verify)  # once
+        assert _write_lock_free(db), "checked under the write lock: no write could come between"
+        users.change_password(
+            db, actor=actors["tech"], old_password=PASSWORD, new_password=new, now=NOW
+        )
+        return verify(stored_hash, password)
+
+    monkeypatch.setattr(auth, "verify_password", changed_meanwhile)
+    with pytest.raises(AuthenticationFailed):
+        login(db)  # the old password, right when checked ahead, is no longer the account's
+    assert user_row(db, "tech").failed_logins == 1
+    assert login(db, password=new) == actors["tech"]
+
+
+def test_a_locked_account_is_refused_without_checking_the_password(db, actors, monkeypatch):
+    from mfg import auth
+
+    for _ in range(MAX_FAILED_LOGINS):
+        with pytest.raises(AuthenticationFailed):
+            login(db, password="wrong password!")
+
+    def never(stored_hash: str, password: str) -> bool:
+        raise AssertionError("a locked account's password was checked")
+
+    monkeypatch.setattr(auth, "verify_password", never)
+    with pytest.raises(AuthenticationFailed) as e:
+        login(db)
+    assert e.value.rule == "account-locked"
+
+
+def test_a_password_change_hashes_and_checks_history_outside_the_write_lock(
+    db, actors, monkeypatch
+):
+    """The new password's hash and its comparison with the earlier ones (argon2id, tens of ms
+    each) are made before the write lock is taken; a reuse is still refused."""
+    from mfg import auth
+
+    tech = actors["tech"]
+    first = "a-first-new-password"
+    users.change_password(db, actor=tech, old_password=PASSWORD, new_password=first, now=NOW)
+    verify, hash_password = auth.verify_password, auth.hash_password
+    seen: list[tuple[str, bool]] = []
+
+    def watched_verify(stored_hash: str, password: str) -> bool:
+        seen.append(("verify", _write_lock_free(db)))
+        return verify(stored_hash, password)
+
+    def watched_hash(password: str) -> str:
+        seen.append(("hash", _write_lock_free(db)))
+        return hash_password(password)
+
+    monkeypatch.setattr(auth, "verify_password", watched_verify)
+    monkeypatch.setattr(auth, "hash_password", watched_hash)
+    assert_refused(
+        db,
+        lambda: users.change_password(
+            db, actor=tech, old_password=first, new_password=PASSWORD, now=NOW
+        ),
+        "password-reused",
+        "password",
+    )
+    users.change_password(
+        db, actor=tech, old_password=first, new_password="a-second-new-password", now=NOW
+    )
+    assert {kind for kind, _ in seen} == {"verify", "hash"}
+    assert all(free for _, free in seen), seen

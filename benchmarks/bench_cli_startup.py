@@ -7,7 +7,9 @@ Each run is a fresh process (``.venv/bin/mfg``) on a SQLite MFG_HOME seeded by
 ``benchmarks/synth.py`` with production argon2 parameters (the login verifies the password, as
 it does for a user). Also timed: ``python -c pass`` (the interpreter floor), ``mfg --help``
 (import + command tree, no database) and, for scale, ``python -c "import textual"`` /
-``"import pandas"`` -- what the command would cost if it imported them. Prints medians and the
+``"import pandas"`` -- what the command would cost if it imported them; and the floor of any
+command on SQLModel's table models: the stack, Typer, the CLI's common module and the 25 table
+models imported, nothing run. Prints medians and the
 issue-15 ratio: ``mfg lot show`` against ``python -c "import sqlmodel, sqlalchemy.dialects.sqlite"``
 in the same run (goal <= 1.3x). ``--before DIR`` also runs the command from another source tree
 (e.g. ``git worktree add /tmp/before <commit>``) through ``PYTHONPATH``, interleaved run by run.
@@ -28,6 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.synth import PASSWORD, fresh_database, populate  # noqa: E402
+
+FLOOR = "... + typer, the CLI, the 25 table models"
+FLOOR_IMPORTS = (
+    "import sqlmodel, sqlalchemy.dialects.sqlite, typer.main, mfg.cli._common, mfg.store.tables"
+)
 
 
 def interleaved(
@@ -82,6 +89,7 @@ def main() -> int:
             ),
             ("mfg --help", [mfg, "--help"]),
             (f"mfg lot show {lot} --json", [mfg, "lot", "show", lot, "--json"]),
+            (FLOOR, [py, "-P", "-c", FLOOR_IMPORTS]),
             ("import the services (sqlmodel)", [py, "-c", "import mfg.services.harvest"]),
             (
                 "... + alembic (schema check)",
@@ -162,6 +170,10 @@ def main() -> int:
                 f"lot show with {how} / import of the stack: {ratio:.2f}x "
                 f"(goal <= 1.3x: {'ok' if ratio <= 1.3 else 'MISSED'})"
             )
+        print(
+            f"the stack + the CLI + SQLModel's table models, nothing run / import of the stack: "
+            f"{results[FLOOR] / stack:.2f}x (what every command on the ORM models pays)"
+        )
         for name, value in results.items():
             if name.startswith("before"):
                 print(f"{name} / import of the stack: {value / stack:.2f}x")

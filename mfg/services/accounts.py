@@ -26,7 +26,7 @@ from sqlmodel import col, select
 from mfg import audit
 from mfg.domain.permissions import Role
 from mfg.domain.text import visible
-from mfg.errors import RuleViolation, SessionEnded
+from mfg.errors import AuthenticationFailed, RuleViolation, SessionEnded
 from mfg.services.account_trail import check_account
 from mfg.services.uow import Actor, Database
 from mfg.store.ahead import Ahead
@@ -247,7 +247,10 @@ def _recently_seen(
         u = s.exec(select(User).where(User.username == row.username)).first()
         if u is None or _why_over(row, u, idle, now) is not None:
             return None
-        check_account(s.connection(), u)
+        try:
+            check_account(s.connection(), u)
+        except AuthenticationFailed:  # decided by the write: no change falls between its reads
+            return None
         return live_actor(db, u)
 
 

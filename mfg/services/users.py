@@ -179,7 +179,10 @@ def login(
     """Authenticate; 5 wrong passwords lock the account until an admin unlocks it; an expired
     password is refused (``password-expired``) unless ``allow_expired`` (changing it)."""
     username = identity.username(username)
-    checked = _verified_ahead(db, username, password)
+    checked, found = _verified_ahead(db, username, password)
+    if found is not None:  # nothing to write: no failure to count or to reset
+        _check_expiry(db, found, now, allow_expired)
+        return accounts.live_actor(db, found)
     with db.write(None, now) as tx:
         u = tx.session.exec(select(User).where(User.username == username)).first()
         if u is None or not u.active:
@@ -249,18 +252,40 @@ def login(
         return accounts.live_actor(db, u)
 
 
-def _verified_ahead(db: Database, username: str, password: str) -> dict[str, bool]:
-    """The password checked against the account's stored hash before the write lock is taken
-    (argon2id takes 20-30 ms: held under the lock, every log-in and e-signature stalled every
-    writer of the site for as long), keyed by the hash it was checked against. Nothing is
-    checked for an unknown, inactive or locked account: the write refuses those first."""
+def _verified_ahead(
+    db: Database, username: str, password: str
+) -> tuple[dict[str, bool], User | None]:
+    """The password checked before any write lock (argon2id takes 20-30 ms: under the lock,
+    every log-in and e-signature stalled every writer of the site for as long), keyed by the
+    hash it was checked against, for the write that counts or resets failures (it checks again
+    only when the hash changed in between). Nothing is checked for an unknown, inactive or
+    locked account: the write refuses those first.
+
+    A right password of an account with no failure to reset, still the same hash in a second
+    read and whose row is what its trail says, needs no write: the account is returned as well
+    (a read command then never queues behind the writers). A trail that disagrees there is
+    left to the write, under the lock, where no change can fall between reading the account
+    and reading its trail."""
+    username = identity.username(username)
     with db.read() as s:
         row = s.exec(
             select(User.password_hash, User.active, User.locked).where(User.username == username)
         ).first()
     if row is None or not row[1] or row[2]:
-        return {}
-    return {row[0]: auth.verify_password(row[0], password)}
+        return {}, None
+    stored = row[0]
+    checked = {stored: auth.verify_password(stored, password)}
+    if not checked[stored]:
+        return checked, None
+    with db.read() as s:
+        u = s.exec(select(User).where(User.username == username)).first()
+        if u is None or u.password_hash != stored or not u.active or u.locked or u.failed_logins:
+            return checked, None
+        try:
+            check_account(s.connection(), u)  # role, active, hash: as the trail says
+        except AuthenticationFailed:
+            return checked, None
+    return checked, u
 
 
 def password_expires_at(db: Database, u: User) -> datetime | None:
@@ -378,6 +403,7 @@ def _earlier(session: Session, username: str, keep: int) -> list[str]:
     """The hashes of the account's last ``keep - 1`` passwords before its current one."""
     if not keep:
         return []
+    username = identity.username(username)
     return list(
         session.exec(
             select(PasswordHistory.password_hash)

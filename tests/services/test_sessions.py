@@ -475,3 +475,35 @@ def test_an_event_appended_behind_the_transactions_back_fails_the_write_not_the_
     assert n_rows(db, AuditEvent) == before
     report = audit_trail.verify(db=db, actor=actors["qa"])
     assert report.ok, report.problem
+
+
+def _disagrees_once(module, monkeypatch):  # type: ignore[no-untyped-def]
+    """``module.check_account`` refusing its first call, as when the account changed between
+    the read of its row and of its trail (PostgreSQL's READ COMMITTED lets a commit fall
+    there in a read; the write lock does not); the calls it let through."""
+    real = module.check_account
+    calls: list[str] = []
+
+    def check(conn, u):  # type: ignore[no-untyped-def]
+        calls.append(u.username)
+        if len(calls) == 1:
+            raise AuthenticationFailed("changed meanwhile", rule="account-not-in-trail")
+        real(conn, u)
+
+    monkeypatch.setattr(module, "check_account", check)
+    return calls
+
+
+def test_a_trail_that_disagrees_in_a_read_is_decided_under_the_lock(db, actors, monkeypatch):
+    """A log-in or a session's command whose account and trail disagree in the read without a
+    lock goes to the write, which reads both under the lock and decides (refused there when
+    the account really was changed outside CellTrail: tests/services/test_account_trail.py)."""
+    tech = users.login(db, "tech", PASSWORD, now=NOW)
+    token = accounts.open_session(db, tech, kind="cli", host="bench-1", now=NOW)
+    calls = _disagrees_once(users, monkeypatch)
+    assert users.login(db, "tech", PASSWORD, now=NOW) == tech
+    assert calls == ["tech", "tech"]  # the read's, then the write's
+    calls = _disagrees_once(accounts, monkeypatch)
+    step = accounts.TOUCH_EVERY - timedelta(seconds=1)
+    assert accounts.resume_session(db, token, host="bench-1", now=NOW + step) == tech
+    assert calls == ["tech", "tech"]

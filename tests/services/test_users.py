@@ -376,3 +376,24 @@ def test_a_password_change_hashes_and_checks_history_outside_the_write_lock(
     )
     assert {kind for kind, _ in seen} == {"verify", "hash"}
     assert all(free for _, free in seen), seen
+
+
+def test_a_right_password_with_nothing_to_reset_logs_in_without_a_write(db, actors, monkeypatch):
+    """A read command's log-in never queues behind the site's writers: only a failure to count
+    or to reset (or an unknown name to report) opens a write."""
+
+    def no_write(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("a successful log-in opened a write transaction")
+
+    with monkeypatch.context() as m:
+        m.setattr(db, "write", no_write)
+        assert login(db) == actors["tech"]
+        users.reauthenticate(db, actors["qa"], PASSWORD, now=NOW)
+        with pytest.raises(AssertionError):  # a failure is counted: that writes
+            login(db, password="wrong password!")
+    assert user_row(db, "tech").failed_logins == 0  # (the write was refused above)
+    with pytest.raises(AuthenticationFailed):
+        login(db, password="wrong password!")
+    assert user_row(db, "tech").failed_logins == 1
+    login(db)  # the reset is a write, and is made
+    assert user_row(db, "tech").failed_logins == 0

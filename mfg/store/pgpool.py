@@ -8,7 +8,9 @@ the ping is sent when the connection has been idle for PING_AFTER_IDLE_S or more
 alone, a worker's first write after a pause), and a connection found dead is replaced before
 use, as pool_pre_ping does. One that died within that time is found by the next write's first
 round trip, which ``Database.write`` begins again once on a new connection (nothing of the
-write had reached the server); a read meeting it fails, and the pool replaces it.
+write had reached the server); a read meeting it fails, and the pool replaces it. Once one
+connection is found lost, every other one used before that moment is pinged at its next
+checkout, idle or not (a restarted server ended them all).
 """
 
 from __future__ import annotations
@@ -28,13 +30,21 @@ def ping_when_idle(engine: Engine) -> None:
     from sqlalchemy.exc import DisconnectionError
 
     dialect = engine.dialect
+    lost = [float("-inf")]  # when a connection of this pool was last found lost
 
     def connected(dbapi_conn: Any, record: Any) -> None:
         record.info[_USED_AT] = time.monotonic()
 
+    def invalidated(dbapi_conn: Any, record: Any, exception: BaseException | None) -> None:
+        # one connection found lost: a server restart ended the others too, so each one used
+        # before now is pinged at its next checkout (a write's one new beginning then gets a
+        # live connection, however many the pool held)
+        if exception is not None:
+            lost[0] = time.monotonic()
+
     def checked_out(dbapi_conn: Any, record: Any, proxy: Any) -> None:
         used = record.info.get(_USED_AT)
-        if used is not None and time.monotonic() - used < PING_AFTER_IDLE_S:
+        if used is not None and used > lost[0] and time.monotonic() - used < PING_AFTER_IDLE_S:
             return
         try:
             dialect.do_ping(dbapi_conn)
@@ -50,3 +60,4 @@ def ping_when_idle(engine: Engine) -> None:
     event.listen(engine.pool, "connect", connected)
     event.listen(engine.pool, "checkout", checked_out)
     event.listen(engine.pool, "checkin", checked_in)
+    event.listen(engine.pool, "invalidate", invalidated)

@@ -153,3 +153,30 @@ def test_a_connection_lost_before_the_commit_fails_that_write_as_lost_and_nothin
     assert n_rows(db, AuditEvent) == before + 2
     report = audit_trail.verify(db=db, actor=actors["qa"])
     assert report.ok, report
+
+
+def test_a_write_after_a_restart_gets_a_live_connection_however_many_the_pool_held(  # type: ignore[no-untyped-def]
+    scene, monkeypatch
+):
+    """Several pooled connections (a log-in holds one for its queue while it reads on another;
+    a TUI's workers), all ended by the server: the write's first round trip finds its own
+    lost, and its one new beginning gets a live connection, not the next dead one (once one is
+    found lost, the others used before are pinged at checkout, however recently used)."""
+    from mfg.store.tables import CellCount
+    from tests.services.test_sessions import n_rows
+
+    db, actors, tech, lot = scene
+    monkeypatch.setattr(pgpool, "PING_AFTER_IDLE_S", 3600.0)
+    held = [db.engine.connect() for _ in range(3)]
+    for conn in held:
+        conn.execute(text("SELECT 1"))
+    for conn in held:
+        conn.close()
+    record = _record(db, tech, lot)
+    record()
+    before = n_rows(db, CellCount)
+    _kill_pooled_connections(db)
+    record()
+    assert n_rows(db, CellCount) == before + 1
+    report = audit_trail.verify(db=db, actor=actors["qa"])
+    assert report.ok and not report.record_problems, report

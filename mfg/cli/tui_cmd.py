@@ -56,8 +56,9 @@ def tui(
         for stale in ("celltrail.db-wal", "celltrail.db-shm"):  # of an empty file, if any
             (settings.home / stale).unlink(missing_ok=True)
         partial.replace(settings.home / "celltrail.db")  # only a complete demo is ever used
-        # the partial file's write-queue lock file (store.db.write_turn) is of no use now
-        settings.home.joinpath("celltrail.db.partial-writelock").unlink(missing_ok=True)
+        # the partial file's queues' lock files (store.db.write_turn) are of no use now
+        for queue in ("write", "login"):
+            settings.home.joinpath(f"celltrail.db.partial-{queue}lock").unlink(missing_ok=True)
         write_default_config(settings)
     elif demo and settings.database_url:
         sys.stderr.write("--demo is ignored: MFG_DATABASE_URL points at a real database\n")

@@ -17,6 +17,7 @@ from mfg.services import accounts, site
 from mfg.services.account_trail import check_account, fingerprint
 from mfg.services.uow import Actor, Database, Tx
 from mfg.store import db as store_db
+from mfg.store.logins import login_turn
 from mfg.store.tables import PasswordHistory, User
 
 USERNAME_RE = identity.USERNAME_RE  # use with fullmatch (identity.username)
@@ -177,7 +178,13 @@ def login(
     db: Database, username: str, password: str, *, now: datetime, allow_expired: bool = False
 ) -> Actor:
     """Authenticate; 5 wrong passwords lock the account until an admin unlocks it; an expired
-    password is refused (``password-expired``) unless ``allow_expired`` (changing it)."""
+    password is refused (``password-expired``) unless ``allow_expired`` (changing it). One
+    log-in at a time (``mfg.store.logins``), beside the writers."""
+    with login_turn(db.engine):
+        return _login(db, identity.username(username), password, now, allow_expired)
+
+
+def _login(db: Database, username: str, password: str, now: datetime, allow_expired: bool) -> Actor:
     username = identity.username(username)
     checked, found = _verified_ahead(db, username, password)
     if found is not None:  # nothing to write: no failure to count or to reset

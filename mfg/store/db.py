@@ -51,8 +51,7 @@ def _sqlite_on_begin(conn: Connection) -> None:
 
 
 def has_nul(params: Any) -> bool:
-    # Runs before every statement: one flat pass over the parameters (nested only for
-    # executemany's list of dicts), no recursion per value.
+    # Before every statement: one flat pass (nested only for executemany's list of dicts).
     if isinstance(params, str):
         return "\x00" in params
     if isinstance(params, dict):
@@ -347,24 +346,25 @@ def reading(engine: Engine) -> Iterator[Connection]:
         end_read(conn)
 
 
-_turns: dict[tuple[int, str], tuple[threading.RLock, int]] = {}
+_turns: dict[tuple[int, str, str], tuple[threading.RLock, int]] = {}
 _turns_guard = threading.Lock()
 
 
-def _turn(path: str) -> tuple[threading.RLock, int]:
+def _turn(path: str, kind: str = "write") -> tuple[threading.RLock, int]:
     """This process's lock (threads) and open lock file (processes) for one database file."""
-    key = (os.getpid(), path)  # a forked child opens its own file description
+    key = (os.getpid(), path, kind)  # a forked child opens its own file description
     with _turns_guard:
         turn = _turns.get(key)
         if turn is None:
-            fd = os.open(path + "-writelock", os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(f"{path}-{kind}lock", os.O_RDWR | os.O_CREAT, 0o600)
             turn = _turns[key] = (threading.RLock(), fd)
     return turn
 
 
 @contextmanager
-def write_turn(engine: Engine) -> Iterator[None]:
-    """Wait for this writer's turn on a SQLite file (no-op for PostgreSQL and in-memory)."""
+def write_turn(engine: Engine, kind: str = "write") -> Iterator[None]:
+    """Wait for this writer's turn on a SQLite file (no-op for PostgreSQL and in-memory); the
+    log-ins' own queue with ``kind="login"`` (``mfg.store.logins``)."""
     path = engine.url.database if engine.dialect.name == "sqlite" else None
     try:
         import fcntl
@@ -373,7 +373,7 @@ def write_turn(engine: Engine) -> Iterator[None]:
     if not path or path == ":memory:" or path.startswith("file:"):
         yield
         return
-    lock, fd = _turn(path)
+    lock, fd = _turn(path, kind)
     with lock:  # threads of this process: one file description holds one flock
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:

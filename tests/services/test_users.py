@@ -277,17 +277,45 @@ def _write_lock_free(db) -> bool:  # type: ignore[no-untyped-def]
         return result
 
 
+def _login_turn_taken(db) -> bool:  # type: ignore[no-untyped-def]
+    """Whether a log-in holds the log-ins' queue (``mfg.store.logins``) now."""
+    from sqlalchemy import text
+
+    from mfg.store.logins import LOGIN_LOCK_KEY
+
+    if db.dialect == "sqlite":
+        import fcntl
+        import os
+
+        fd = os.open(f"{db.engine.url.database}-loginlock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+        finally:
+            os.close(fd)
+    with db.engine.connect() as conn:
+        free = conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": LOGIN_LOCK_KEY})
+        result = not free.scalar_one()
+        conn.rollback()
+        return result
+
+
 def test_the_password_is_checked_outside_the_write_lock(db, actors, monkeypatch):
     """argon2id takes tens of milliseconds at the production parameters: a log-in (and every
     e-signature's re-authentication) checks the password before it queues for the write lock,
-    so it stalls no other writer of the site."""
+    so it stalls no other writer of the site; but in the log-ins' own queue, so that attempts
+    on an account are checked one at a time and the lock-out after 5 failures stays exact."""
     from mfg import auth
 
     verify = auth.verify_password
     seen: list[bool] = []
 
     def watched(stored_hash: str, password: str) -> bool:
-        seen.append(_write_lock_free(db))
+        seen.append(_write_lock_free(db) and _login_turn_taken(db))
         return verify(stored_hash, password)
 
     monkeypatch.setattr(auth, "verify_password", watched)
@@ -304,6 +332,8 @@ def test_a_password_changed_while_the_old_one_was_checked_is_the_one_that_counts
 ):
     """The check ahead is keyed by the hash it used: when the password changes between it and
     the write, the new hash decides (checked under the lock), so the old password is refused."""
+    import contextlib
+
     from mfg import auth
 
     verify = auth.verify_password
@@ -312,9 +342,12 @@ def test_a_password_changed_while_the_old_one_was_checked_is_the_one_that_counts
     def changed_meanwhile(stored_hash: str, password: str) -> bool:
         monkeypatch.setattr(auth, "verify_password", verify)  # once
         assert _write_lock_free(db), "checked under the write lock: no write could come between"
-        users.change_password(
-            db, actor=actors["tech"], old_password=PASSWORD, new_password=new, now=NOW
-        )
+        # a change whose own log-in had its turn before this one: its write lands now
+        with monkeypatch.context() as m:
+            m.setattr(users, "login_turn", lambda engine: contextlib.nullcontext())
+            users.change_password(
+                db, actor=actors["tech"], old_password=PASSWORD, new_password=new, now=NOW
+            )
         return verify(stored_hash, password)
 
     monkeypatch.setattr(auth, "verify_password", changed_meanwhile)
@@ -397,3 +430,39 @@ def test_a_right_password_with_nothing_to_reset_logs_in_without_a_write(db, acto
     assert user_row(db, "tech").failed_logins == 1
     login(db)  # the reset is a write, and is made
     assert user_row(db, "tech").failed_logins == 0
+
+
+def test_attempts_at_once_check_no_more_than_five_passwords(db, actors, monkeypatch):
+    """Eight wrong passwords sent at once (threads, one connection each): the log-ins' queue
+    lets one be checked at a time, so five are checked and counted, the account locks, and the
+    other three are refused as locked without their password being checked."""
+    import threading
+
+    from mfg import auth
+
+    verify = auth.verify_password
+    checked: list[str] = []
+
+    def counted(stored_hash: str, password: str) -> bool:
+        checked.append(password)
+        return verify(stored_hash, password)
+
+    monkeypatch.setattr(auth, "verify_password", counted)
+    start = threading.Barrier(8)
+    rules: list[str] = []
+
+    def attempt(k: int) -> None:
+        start.wait()
+        try:
+            login(db, password=f"wrong password {k}!")
+        except AuthenticationFailed as e:
+            rules.append(e.rule)
+
+    threads = [threading.Thread(target=attempt, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(checked) == MAX_FAILED_LOGINS
+    assert sorted(rules) == ["account-locked"] * 4 + ["authentication-failed"] * 4
+    assert user_row(db, "tech").locked and user_row(db, "tech").failed_logins == 5

@@ -60,7 +60,7 @@ def _kill_pooled_connections(db) -> None:  # type: ignore[no-untyped-def]
     with admin.connect() as conn:
         killed = conn.execute(
             text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
         ).scalar_one()

@@ -466,3 +466,28 @@ def test_attempts_at_once_check_no_more_than_five_passwords(db, actors, monkeypa
     assert len(checked) == MAX_FAILED_LOGINS
     assert sorted(rules) == ["account-locked"] * 4 + ["authentication-failed"] * 4
     assert user_row(db, "tech").locked and user_row(db, "tech").failed_logins == 5
+
+
+def test_an_earlier_password_recorded_meanwhile_is_checked_under_the_lock(db, actors, monkeypatch):
+    """The history read ahead missed a password (another change landed between it and the
+    write): the one found under the lock is checked there, and its reuse refused."""
+    tech = actors["tech"]
+    first = "a-first-new-password"
+    users.change_password(db, actor=tech, old_password=PASSWORD, new_password=first, now=NOW)
+    real = users._earlier
+    reads: list[int] = []
+
+    def earlier(session, username: str, keep: int) -> list[str]:  # type: ignore[no-untyped-def]
+        reads.append(1)
+        return [] if len(reads) == 1 else real(session, username, keep)
+
+    monkeypatch.setattr(users, "_earlier", earlier)
+    assert_refused(
+        db,
+        lambda: users.change_password(
+            db, actor=tech, old_password=first, new_password=PASSWORD, now=NOW
+        ),
+        "password-reused",
+        "password",
+    )
+    assert len(reads) == 2

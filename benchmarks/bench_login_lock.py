@@ -22,7 +22,6 @@ import platform
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,21 +49,7 @@ def signer(url: str, home: str, k: int, seconds: float, start: Any, out: Any) ->
 
 
 def run(backend: str, writers: int, signers: int, seconds: float) -> dict[str, float]:
-    home = tempfile.mkdtemp(prefix="celltrail-login-lock-")
-    server = None
-    if backend == "sqlite":
-        url = f"sqlite:///{home}/load.db"
-    else:
-        from sqlalchemy import create_engine, text
-
-        from tests.support.pgserver import start_server
-
-        server = start_server()
-        eng = create_engine(server.admin_url, isolation_level="AUTOCOMMIT")
-        with eng.connect() as c:
-            c.execute(text("CREATE DATABASE load"))
-        eng.dispose()
-        url = server.url("load")
+    home, url, server = load.scratch_database(backend, "celltrail-login-lock-")
     try:
         load.prepare(url, home, writers, datetime.now(UTC))
         ctx = mp.get_context("spawn")

@@ -416,6 +416,24 @@ def _server_cpu_s(root: Path) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def scratch_database(backend: str, prefix: str) -> tuple[str, str, Any]:
+    """A temporary home and the URL of an empty database in it (SQLite), or on a throwaway
+    PostgreSQL server (returned too: the caller stops it)."""
+    home = tempfile.mkdtemp(prefix=prefix)
+    if backend == "sqlite":
+        return home, f"sqlite:///{home}/load.db", None
+    from sqlalchemy import create_engine, text
+
+    from tests.support.pgserver import start_server
+
+    server = start_server()
+    eng = create_engine(server.admin_url, isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        c.execute(text("CREATE DATABASE load"))
+    eng.dispose()
+    return home, server.url("load"), server
+
+
 def run(
     backend: str,
     writers: int,
@@ -426,21 +444,7 @@ def run(
     floor: bool = False,
     counts_only: bool = False,
 ) -> dict[str, Any]:
-    home = tempfile.mkdtemp(prefix="celltrail-load-")
-    server = None
-    if backend == "sqlite":
-        url = f"sqlite:///{home}/load.db"
-    else:
-        from sqlalchemy import create_engine, text
-
-        from tests.support.pgserver import start_server
-
-        server = start_server()
-        eng = create_engine(server.admin_url, isolation_level="AUTOCOMMIT")
-        with eng.connect() as c:
-            c.execute(text("CREATE DATABASE load"))
-        eng.dispose()
-        url = server.url("load")
+    home, url, server = scratch_database(backend, "celltrail-load-")
     try:
         now = datetime.now(UTC)
         prepare(url, home, writers, now)

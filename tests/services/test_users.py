@@ -373,6 +373,18 @@ def test_a_locked_account_is_refused_without_checking_the_password(db, actors, m
     assert e.value.rule == "account-locked"
 
 
+def _reuse_refused(db, tech, current: str) -> None:  # type: ignore[no-untyped-def]
+    """Changing the password back to the first one (in the history) is refused, nothing written."""
+    assert_refused(
+        db,
+        lambda: users.change_password(
+            db, actor=tech, old_password=current, new_password=PASSWORD, now=NOW
+        ),
+        "password-reused",
+        "password",
+    )
+
+
 def test_a_password_change_hashes_and_checks_history_outside_the_write_lock(
     db, actors, monkeypatch
 ):
@@ -396,14 +408,7 @@ def test_a_password_change_hashes_and_checks_history_outside_the_write_lock(
 
     monkeypatch.setattr(auth, "verify_password", watched_verify)
     monkeypatch.setattr(auth, "hash_password", watched_hash)
-    assert_refused(
-        db,
-        lambda: users.change_password(
-            db, actor=tech, old_password=first, new_password=PASSWORD, now=NOW
-        ),
-        "password-reused",
-        "password",
-    )
+    _reuse_refused(db, tech, first)
     users.change_password(
         db, actor=tech, old_password=first, new_password="a-second-new-password", now=NOW
     )
@@ -482,12 +487,5 @@ def test_an_earlier_password_recorded_meanwhile_is_checked_under_the_lock(db, ac
         return [] if len(reads) == 1 else real(session, username, keep)
 
     monkeypatch.setattr(users, "_earlier", earlier)
-    assert_refused(
-        db,
-        lambda: users.change_password(
-            db, actor=tech, old_password=first, new_password=PASSWORD, now=NOW
-        ),
-        "password-reused",
-        "password",
-    )
+    _reuse_refused(db, tech, first)
     assert len(reads) == 2

@@ -43,15 +43,15 @@ def fingerprint(password_hash: str) -> str:
 
 
 def recorded(events: Iterable[tuple[str, str]]) -> dict[str, Any]:
-    """What the trail says an account is now: ``role``, ``active``, ``password_sha256`` (absent
-    when no event recorded it), from its events oldest first; ``{}`` when none created it."""
+    """What the trail says an account is now: ``role``, ``active``, ``locked``,
+    ``password_sha256`` (absent when no event recorded it), from its events oldest first; ``{}`` when none created it."""
     now: dict[str, Any] = {}
     for action, new_values in events:
         new = decode_json(new_values)
         if not isinstance(new, dict):
             continue
         if action == "user.added":
-            now = {"role": new.get("role"), "active": True}
+            now = {"role": new.get("role"), "active": True, "locked": False}
             if "password_sha256" in new:
                 now["password_sha256"] = new["password_sha256"]
         elif not now:
@@ -62,6 +62,8 @@ def recorded(events: Iterable[tuple[str, str]]) -> dict[str, Any]:
             action == RENAMED and "active" in new  # a renamed duplicate was deactivated
         ):
             now["active"] = new.get("active")
+        elif action in ("user.locked", "user.unlocked"):
+            now["locked"] = action == "user.locked"
         elif action == "user.password_changed" and "password_sha256" in new:
             now["password_sha256"] = new["password_sha256"]
     return now
@@ -76,6 +78,8 @@ def differences(u: User, trail: dict[str, Any]) -> list[str]:
         out.append(f"role ({u.role!r}, the trail: {trail.get('role')!r})")
     if bool(u.active) != bool(trail.get("active")):
         out.append(f"active ({u.active!r}, the trail: {trail.get('active')!r})")
+    if "locked" in trail and bool(u.locked) != trail["locked"]:  # unlocked in SQL: refused
+        out.append(f"locked ({u.locked!r}, the trail: {trail['locked']!r})")
     want = trail.get("password_sha256")
     if want is not None and fingerprint(u.password_hash) != want:
         out.append("password hash (not the one last set through CellTrail)")

@@ -104,3 +104,19 @@ def test_an_account_migration_0002_renamed_logs_in(db, actors) -> None:  # type:
     assert users.login(db, "techie", PASSWORD, now=NOW).role.value == "technician"
     sql(db, "UPDATE app_user SET role = 'qa' WHERE username = 'techie'")
     assert "role ('qa', the trail: 'technician')" in _refused(db, "techie")
+
+
+def test_an_account_locked_by_wrong_passwords_and_unlocked_in_sql_stays_refused(db, actors) -> None:  # type: ignore[no-untyped-def]
+    """Five wrong passwords lock the account (``user.locked`` in the trail); the lock lifted in
+    SQL, the right password is refused as not what the trail says; an admin's unlock (audited)
+    lets it in again."""
+    from mfg.auth import MAX_FAILED_LOGINS
+
+    for _ in range(MAX_FAILED_LOGINS):
+        with pytest.raises(AuthenticationFailed):
+            users.login(db, "tech", "wrong password!", now=NOW)
+    sql(db, "UPDATE app_user SET locked = :f, failed_logins = 0 WHERE username = 'tech'", f=False)
+    assert "locked (False, the trail: True)" in _refused(db, "tech")
+    sql(db, "UPDATE app_user SET locked = :t WHERE username = 'tech'", t=True)
+    users.unlock(db, actor=actors["admin"], username="tech", reason="forgot", now=NOW)
+    assert users.login(db, "tech", PASSWORD, now=NOW).username == "tech"

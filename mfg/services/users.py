@@ -181,7 +181,7 @@ def login(
     password is refused (``password-expired``) unless ``allow_expired`` (changing it). One
     log-in at a time (``mfg.store.logins``), beside the writers."""
     with login_turn(db.engine):
-        return _login(db, identity.username(username), password, now, allow_expired)
+        return _login(db, username, password, now, allow_expired)  # made canonical there
 
 
 def _login(db: Database, username: str, password: str, now: datetime, allow_expired: bool) -> Actor:

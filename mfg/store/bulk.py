@@ -73,7 +73,7 @@ def insert_tuples(
     """``insert_rows`` of rows given as tuples of the values of ``keys``."""
     if not rows:
         return
-    fixed = fixed or {}
+    fixed = {k: v for k, v in (fixed or {}).items() if not _null_by_default(table, k, v)}
     columns: dict[str, Sequence[Any]] = dict(zip(keys, zip(*rows, strict=True), strict=True))
     compiled = insert(table).compile(dialect=conn.dialect, column_keys=[*keys, *fixed])
     order: list[str] = list(compiled.positiontup or ()) if compiled.positional else list(columns)
@@ -95,6 +95,15 @@ def insert_tuples(
     # checked above, a column at a time: the statement event's check per value was a sixth of
     # an import's approval
     conn.exec_driver_sql(compiled.string, params, execution_options={store_db.NUL_CHECKED: True})
+
+
+def _null_by_default(table: Table, key: str, value: Any) -> bool:
+    """Whether a shared ``value`` is None on a column that is NULL when the INSERT leaves it
+    out (no default of its own): such a column is left out. Binding None is the driver's
+    slowest value (pysqlite looks for an adapter for it, each row): the importer's 120,000
+    results share three empty columns."""
+    column = table.c[key]
+    return value is None and column.default is None and column.server_default is None
 
 
 # The types of bound values that hold no text (no NUL can hide in them), and of text columns.

@@ -67,7 +67,7 @@ def run(backend: str, writers: int, signers: int, seconds: float) -> dict[str, f
         ]
         for p in procs:
             p.start()
-        start.wait()
+        load._started(start, procs)
         t0 = time.perf_counter()
         wrote = [out.get(timeout=seconds + 300) for _ in range(writers)]
         checks = [signed.get(timeout=seconds + 300) for _ in range(signers)]

@@ -100,7 +100,8 @@ def _busy_handler_only() -> None:
 
     from mfg.store import db as store_db
 
-    store_db.write_turn = lambda engine: nullcontext()  # type: ignore[assignment,misc]
+    # (the log-ins' queue too: ``write_turn(engine, "login")``, as 0.1 had none)
+    store_db.write_turn = lambda engine, kind="write": nullcontext()  # type: ignore[assignment,misc]
 
 
 class _Streaks:
@@ -114,12 +115,17 @@ class _Streaks:
         from mfg.store import db as store_db
 
         self.k, self.n, self.fd, self.armed = k, 0, -1, False
+        self.own_turn = store_db.write_turn
         store_db.write_turn = self.write_turn
 
     @contextmanager
-    def write_turn(self, engine: Any) -> Iterator[None]:
+    def write_turn(self, engine: Any, kind: str = "write") -> Iterator[None]:
         from mfg.store import db as store_db
 
+        if kind != "write":  # the log-ins' queue: CellTrail's own
+            with self.own_turn(engine, kind):
+                yield
+            return
         if self.fd < 0:
             _, self.fd = store_db._turn(engine.url.database)
             fcntl.flock(self.fd, fcntl.LOCK_EX)
@@ -464,7 +470,7 @@ def run(
         ]
         for p in procs:
             p.start()
-        start.wait()
+        _started(start, procs)
         t0 = time.perf_counter()
         # the server's CPU over most of the run (its backends exit with the writers' engines)
         root = server.root if server is not None else None
@@ -508,6 +514,25 @@ def run(
         if server is not None:
             server.stop()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _started(start: Any, procs: list[Any], within_s: float = 300.0) -> None:
+    """Wait until every writer is at the start line, then start with them; a writer that died
+    before it (its traceback is above) ends the run with a message at once, not a wait for
+    ever."""
+    deadline = time.monotonic() + within_s
+    while start.n_waiting < len(procs):
+        died = sum(1 for p in procs if p.exitcode is not None)
+        if died or time.monotonic() > deadline:
+            for p in procs:
+                p.kill()
+            raise SystemExit(
+                f"load.py: {died} of {len(procs)} writers died before the start"
+                if died
+                else f"load.py: the writers were not at the start within {within_s:g} s"
+            )
+        time.sleep(0.05)
+    start.wait()
 
 
 def _variant(backend: str, queue: bool, streak: int) -> str:

@@ -100,8 +100,10 @@ def _busy_handler_only() -> None:
 
     from mfg.store import db as store_db
 
-    # (the log-ins' queue too: ``write_turn(engine, "login")``, as 0.1 had none)
-    store_db.write_turn = lambda engine, kind="write": nullcontext()  # type: ignore[assignment,misc]
+    def no_turn(engine: Any, kind: str = "write") -> Any:  # the log-ins' queue too: 0.1 had none
+        return nullcontext()
+
+    store_db.write_turn = no_turn
 
 
 class _Streaks:

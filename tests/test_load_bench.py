@@ -1,8 +1,8 @@
 """``benchmarks/load.py`` still runs against today's code: its writers log in, write and are
 verified, on CellTrail's write queue, on the baseline that takes the queue away and on the
 ``--streak`` experiment (their stand-ins for ``write_turn`` once lagged a change of that
-function's signature, and the benchmark then waited for ever for writers that had died). Two writers for a second each: a smoke test of the
-harness, not a measurement."""
+function's signature, and the benchmark then waited for ever for writers that had died). Two
+writers for a second each: a smoke test of the harness, not a measurement."""
 
 from __future__ import annotations
 

@@ -44,7 +44,8 @@ def fingerprint(password_hash: str) -> str:
 
 def recorded(events: Iterable[tuple[str, str]]) -> dict[str, Any]:
     """What the trail says an account is now: ``role``, ``active``, ``locked``,
-    ``password_sha256`` (absent when no event recorded it), from its events oldest first; ``{}`` when none created it."""
+    ``password_sha256`` (absent when no event recorded it), from its events oldest first;
+    ``{}`` when none created it."""
     now: dict[str, Any] = {}
     for action, new_values in events:
         new = decode_json(new_values)

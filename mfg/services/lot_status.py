@@ -40,6 +40,7 @@ from mfg.services.board import COUNT_STATES, TESTING_STATES, result_tallies
 from mfg.services.pinned_specs import PinnedSpecs, readable
 from mfg.services.uow import Database
 from mfg.store.bulk import select_rows
+from mfg.store.distinct import distinct_values
 from mfg.store.tables import Alert, CellCount, Harvest, Lot, ReleaseResult
 from mfg.store.types import stored_date
 
@@ -95,8 +96,8 @@ def readable_day0(db: Database, conn: Any) -> Any:
     SQL edit: ``'2026-13-45'``); Today lists such a lot apart, as not read (``worklist``),
     instead of refusing the whole list. PostgreSQL's dates are dates.
 
-    The distinct stored values are read first, by ``ix_lot_day0`` alone (100,000 lots: 15 of
-    them, 6 ms), and checked in Python as ``stored_date`` reads them; when all are dates the
+    The distinct stored values are read first, skipped through in ``ix_lot_day0`` (100,000
+    lots: 15 of them, under 1 ms; ``SELECT DISTINCT`` read every entry, 6 ms), and checked in Python as ``stored_date`` reads them; when all are dates the
     condition is TRUE. Only when one is not is it tested per lot, in SQL:
     ``date(day0, '+0 days') IS day0`` (NULL or another text for one that is no date:
     ``2026-02-30`` becomes 2026-03-02, which ``date()`` alone keeps), from year 1 (SQLite
@@ -109,8 +110,7 @@ def some_day0_unreadable(db: Database, conn: Any) -> bool:
     """Whether any lot's stored day 0 is no date (``readable_day0``): never on PostgreSQL."""
     if db.dialect == "postgresql":
         return False
-    stored = conn.exec_driver_sql("SELECT DISTINCT day0 FROM lot").scalars()
-    return not all(_is_date(v) for v in stored)
+    return not all(_is_date(v) for v in distinct_values(conn, "lot", "day0"))
 
 
 def day0_is_date() -> Any:
@@ -165,13 +165,20 @@ def _query(states: list[str], day0_read: Any) -> Any:
 
 def open_alerts(db: Database) -> list[tuple[str, int]]:
     """(lot number, open alerts) of every active lot with an open alert, newest lot first; the
-    caller checks the reader's permission."""
+    caller checks the reader's permission. The open alerts are counted first, from
+    ``ix_alert_open`` (only they are in it), then their lots read: joined the other way SQLite
+    probed every active lot for an alert (100,000 lots: 8 ms with none open)."""
     lot, al = _LOT, _AL
+    open_ = (
+        select(al.c.lot_pk, func.count().label("n"))
+        .where(al.c.acknowledged_at.is_(None))
+        .group_by(al.c.lot_pk)
+        .subquery("open_alerts")
+    )
     query = (
-        select(lot.c.lot_number, func.count())
-        .select_from(al.join(lot, lot.c.id == al.c.lot_pk))
-        .where(al.c.acknowledged_at.is_(None), lot.c.state.in_(sorted(s.value for s in ACTIVE)))
-        .group_by(lot.c.id, lot.c.lot_number)
+        select(lot.c.lot_number, open_.c.n)
+        .select_from(open_.join(lot, lot.c.id == open_.c.lot_pk))
+        .where(lot.c.state.in_(sorted(s.value for s in ACTIVE)))
         .order_by(lot.c.id.desc())
     )
     with db.read() as s:

@@ -10,6 +10,7 @@ import pytest
 
 from mfg.domain.lifecycle import ACTIVE
 from mfg.services import board, lot_status, release, worklist
+from tests.conftest import add_users
 from tests.release.conftest import PASSING, enter, harvested, sign
 from tests.support import world
 from tests.support.constants import NOW, TODAY
@@ -239,6 +240,67 @@ def test_the_last_count_of_a_lot_is_one_look_up_in_the_current_counts_index(sqli
     lookups = [p for p in plan if "newest" in p]
     assert lookups and all("ix_cellcount_current" in p for p in lookups), plan
     assert not any("TEMP B-TREE" in p for p in plan), plan
+
+
+def test_todays_reads_find_open_alerts_thawed_bags_and_lots_by_their_indexes(
+    sqlite_db, monkeypatch
+):
+    """Migration 0009: SQLite finds the open alerts in ``ix_alert_open`` (counted there before
+    their lots are read: joined the other way every active lot was probed), the thawed bags in
+    ``ix_dosebag_thawed`` (every bag was read), and the lots being expanded from
+    ``ix_lot_state`` alone; none of Today's statements reads a whole table."""
+    from sqlalchemy import event
+
+    actors = add_users(sqlite_db)
+    sent: list[tuple[str, object]] = []
+
+    def keep(conn, cursor, statement, parameters, context, many):  # type: ignore[no-untyped-def]
+        if not statement.startswith("BEGIN"):
+            sent.append((statement, parameters))
+
+    event.listen(sqlite_db.engine, "before_cursor_execute", keep)
+    try:
+        for who in ("tech", "qa"):
+            worklist.worklist(db=sqlite_db, actor=actors[who], now=NOW, limit=None)
+    finally:
+        event.remove(sqlite_db.engine, "before_cursor_execute", keep)
+    sent.append((_flags_sql(sqlite_db, monkeypatch), ()))  # by the DB-API cursor: no event
+    plans = {}
+    with sqlite_db.engine.connect() as conn:
+        for statement, parameters in sent:
+            explain = f"EXPLAIN QUERY PLAN {statement}"
+            plans[statement] = [r[-1] for r in conn.exec_driver_sql(explain, parameters)]
+    for statement, plan in plans.items():
+        whole = [p for p in plan if p.startswith("SCAN ") and " USING " not in p]
+        whole = [p for p in whole if p.split()[1] in TABLES]
+        assert not whole or "FROM auditevent" in statement, (statement, plan)  # handover: last
+    alerts = [p for s, p in plans.items() if "FROM alert" in s]
+    bags = [p for s, p in plans.items() if "FROM dosebag" in s]
+    flags = plans[sent[-1][0]]
+    assert alerts and all(any("ix_alert_open" in line for line in p) for p in alerts), alerts
+    lots = [line for p in alerts for line in p if " lot " in f"{line} "]
+    assert lots and all("INTEGER PRIMARY KEY" in line for line in lots), alerts  # not by state
+    assert bags and all(any("ix_dosebag_thawed" in line for line in p) for p in bags), bags
+    assert any("COVERING INDEX ix_lot_state" in line for line in flags), flags
+
+
+TABLES = {"lot", "alert", "dosebag", "harvest", "subject", "cellcount", "releaseresult"}
+
+
+def _flags_sql(db, monkeypatch):  # type: ignore[no-untyped-def]
+    """The SQL of the lots being expanded as ``expansion_lots`` sends it."""
+    from mfg.store import bulk
+
+    captured: list[str] = []
+
+    def spy(conn, query):  # type: ignore[no-untyped-def]
+        sql = query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+        captured.append(str(sql))
+        return bulk.select_rows(conn, query)
+
+    monkeypatch.setattr(lot_status, "select_rows", spy)
+    lot_status.expansion_lots(db, TODAY, 5)
+    return captured[0]
 
 
 def test_a_capped_read_keeps_a_lot_in_the_head_of_one_flag_only(db, actors):

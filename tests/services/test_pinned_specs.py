@@ -186,3 +186,28 @@ def test_what_works_from_the_unreadable_lots_spec_stays_refused(db, actors, lab)
             lab["E"], revision=1, destination="test", db=db, actor=qa, now=NOW
         ),
     )
+
+
+@pytest.mark.parametrize(
+    ("weight", "refused"),
+    [("text", True), ("0", True), ("-3", True), ("300.5", True), ("20", False), ("300", False)],
+)
+def test_a_body_weight_edited_alone_is_found_and_listed_apart(db, actors, weight, refused):  # type: ignore[no-untyped-def]
+    """With every dose level a spec's, the subjects are sought by weight per level (three
+    ranges of ``ix_subject_dose``): a weight out of bounds, or text (NaN on PostgreSQL), is
+    found as the scan of every subject found it; the bounds themselves are body weights."""
+    tech = actors["tech"]
+    numbers = []
+    for subject in ("S-101", "S-102"):
+        world.subject(db, tech, subject)
+        numbers.append(world.lot(db, tech, subject).lot_number)
+    if weight == "text":
+        weight = "NaN" if db.dialect == "postgresql" else "heavy"
+    _edit(db, f"UPDATE subject SET weight_kg = '{weight}' WHERE subject_id = 'S-101'")
+    w = worklist.worklist(db=db, actor=tech, now=NOW)
+    unread = {i.lot_number: i.text for i in w.items if i.kind == "not-read"}
+    if refused:
+        assert list(unread) == [numbers[0]], unread
+        assert unread[numbers[0]].startswith("dose not read [weight-"), unread
+    else:
+        assert unread == {}, unread

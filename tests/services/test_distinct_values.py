@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from mfg.store.distinct import distinct_values
+from tests.support.plans import query_plans, statements_sent
 
 ROWS: list[tuple[Any, Any]] = [
     ("B", "2"),
@@ -82,27 +83,14 @@ def test_each_step_is_a_seek_in_the_index_on_sqlite(sqlite_db):  # type: ignore[
     (``SCAN``: what ``SELECT DISTINCT`` does), also for the NULLs of a column that may hold
     them, and with the equalities of ``where`` before the column."""
     _scratch(sqlite_db)
-    sent: list[tuple[str, Any]] = []
-
-    def keep(conn, cursor, statement, parameters, context, many):  # type: ignore[no-untyped-def]
-        if not statement.startswith("BEGIN"):
-            sent.append((statement, parameters))
-
-    event.listen(sqlite_db.engine, "before_cursor_execute", keep)
-    try:
-        with sqlite_db.engine.connect() as conn:
-            distinct_values(conn, "scratch", "a")
-            distinct_values(conn, "scratch", "b", "a = :a", {"a": "B"})
-            distinct_values(conn, "lot", "day0")  # Today's own
-            distinct_values(conn, "subject", "dose_level")
-    finally:
-        event.remove(sqlite_db.engine, "before_cursor_execute", keep)
+    with statements_sent(sqlite_db.engine) as sent, sqlite_db.engine.connect() as conn:
+        distinct_values(conn, "scratch", "a")
+        distinct_values(conn, "scratch", "b", "a = :a", {"a": "B"})
+        distinct_values(conn, "lot", "day0")  # Today's own
+        distinct_values(conn, "subject", "dose_level")
     assert len(sent) == 8
-    with sqlite_db.engine.connect() as conn:
-        for statement, parameters in sent:
-            explain = f"EXPLAIN QUERY PLAN {statement}"
-            plan = [r[-1] for r in conn.exec_driver_sql(explain, parameters)]
-            reads = [p for p in plan if " USING " in p or p.startswith("SCAN scratch")]
-            if "IS NULL" in statement and not statement.startswith("SELECT 1 FROM scratch"):
-                continue  # a NOT NULL column: SQLite knows no row matches and reads none
-            assert reads and all(p.startswith("SEARCH") for p in reads), (statement, plan)
+    for statement, plan in query_plans(sqlite_db.engine, sent).items():
+        reads = [p for p in plan if " USING " in p or p.startswith("SCAN scratch")]
+        if "IS NULL" in statement and not statement.startswith("SELECT 1 FROM scratch"):
+            continue  # a NOT NULL column: SQLite knows no row matches and reads none
+        assert reads and all(p.startswith("SEARCH") for p in reads), (statement, plan)

@@ -14,6 +14,7 @@ from tests.conftest import add_users
 from tests.release.conftest import PASSING, enter, harvested, sign
 from tests.support import world
 from tests.support.constants import NOW, TODAY
+from tests.support.plans import query_plans, statements_sent
 
 
 def _board_view(db, actor, now):  # type: ignore[no-untyped-def]
@@ -249,34 +250,19 @@ def test_todays_reads_find_open_alerts_thawed_bags_and_lots_by_their_indexes(
     their lots are read: joined the other way every active lot was probed), the thawed bags in
     ``ix_dosebag_thawed`` (every bag was read), and the lots being expanded from
     ``ix_lot_state`` alone; none of Today's statements reads a whole table."""
-    from sqlalchemy import event
-
     actors = add_users(sqlite_db)
-    sent: list[tuple[str, object]] = []
-
-    def keep(conn, cursor, statement, parameters, context, many):  # type: ignore[no-untyped-def]
-        if not statement.startswith("BEGIN"):
-            sent.append((statement, parameters))
-
-    event.listen(sqlite_db.engine, "before_cursor_execute", keep)
-    try:
+    with statements_sent(sqlite_db.engine) as sent:
         for who in ("tech", "qa"):
             worklist.worklist(db=sqlite_db, actor=actors[who], now=NOW, limit=None)
-    finally:
-        event.remove(sqlite_db.engine, "before_cursor_execute", keep)
-    sent.append((_flags_sql(sqlite_db, monkeypatch), ()))  # by the DB-API cursor: no event
-    plans = {}
-    with sqlite_db.engine.connect() as conn:
-        for statement, parameters in sent:
-            explain = f"EXPLAIN QUERY PLAN {statement}"
-            plans[statement] = [r[-1] for r in conn.exec_driver_sql(explain, parameters)]
+    flags_sql = _flags_sql(sqlite_db, monkeypatch)  # by the DB-API cursor: no engine event
+    plans = query_plans(sqlite_db.engine, [*sent, (flags_sql, ())])
     for statement, plan in plans.items():
         whole = [p for p in plan if p.startswith("SCAN ") and " USING " not in p]
         whole = [p for p in whole if p.split()[1] in TABLES]
         assert not whole or "FROM auditevent" in statement, (statement, plan)  # handover: last
     alerts = [p for s, p in plans.items() if "FROM alert" in s]
     bags = [p for s, p in plans.items() if "FROM dosebag" in s]
-    flags = plans[sent[-1][0]]
+    flags = plans[flags_sql]
     assert alerts and all(any("ix_alert_open" in line for line in p) for p in alerts), alerts
     lots = [line for p in alerts for line in p if " lot " in f"{line} "]
     assert lots and all("INTEGER PRIMARY KEY" in line for line in lots), alerts  # not by state

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -213,6 +214,19 @@ def _begin(
     return reads, head
 
 
+# This thread's open write transactions: a log-in begun inside one would wait for itself.
+_in_write = threading.local()
+
+
+def writing_here() -> bool:
+    """Whether this thread is inside ``Database.write``. A write begun there would wait for
+    the write lock its own thread holds (PostgreSQL: for ever); so would a log-in or an
+    e-signature's password check, which queues for the write lock while it holds the log-ins'
+    queue (``mfg.store.logins``), where another thread's log-in may be waiting for this write.
+    Both are refused at once instead."""
+    return getattr(_in_write, "open", False)
+
+
 @dataclass
 class Database:
     """What every service needs: the engine and the site settings."""
@@ -277,35 +291,44 @@ class Database:
         again, once: nothing of it had reached the server."""
         from sqlalchemy.exc import DBAPIError
 
+        if writing_here():
+            raise RuntimeError(
+                "a write begun inside a write transaction would wait for that transaction's "
+                "own write lock: finish the first write before the next begins"
+            )
         if self._write_engine is None:
             self._write_engine = store_db.write_engine(self.engine)
-        again = True
-        while True:
-            with (
-                self._write_engine.connect() as conn,
-                store_db.write_turn(self.engine),  # SQLite: wait in the queue
-            ):
-                conn.begin()  # SQLite: BEGIN IMMEDIATE (PostgreSQL: psycopg's, with the lock)
-                info = conn.info  # the connection's own: what is queued on it (queue_write)
-                tx: Tx | None = None
-                try:
+        _in_write.open = True  # ``writing_here``
+        try:
+            again = True
+            while True:
+                with (
+                    self._write_engine.connect() as conn,
+                    store_db.write_turn(self.engine),  # SQLite: wait in the queue
+                ):
+                    conn.begin()  # SQLite: BEGIN IMMEDIATE (PostgreSQL: psycopg's, with the lock)
+                    info = conn.info  # the connection's own: what is queued on it (queue_write)
+                    tx: Tx | None = None
                     try:
-                        reads, head = _begin(conn, actor, ahead)
-                    except DBAPIError as e:
-                        if not (again and e.connection_invalidated):
-                            raise
-                        again = False
-                        continue  # (the finally below ends this try; the pool has a new one)
-                    tx = Tx(conn, actor, now, self, head)
-                    tx.ahead = reads
-                    yield tx
-                finally:  # whatever failed, nothing queued outlives the transaction
-                    store_db.drop_queued(info)
-                    if tx is not None:
-                        tx.close()
-                    if conn.in_transaction():  # not committed (or the session's rolled back)
-                        conn.rollback()
-            break
+                        try:
+                            reads, head = _begin(conn, actor, ahead)
+                        except DBAPIError as e:
+                            if not (again and e.connection_invalidated):
+                                raise
+                            again = False
+                            continue  # (the finally below ends this try; the pool has a new one)
+                        tx = Tx(conn, actor, now, self, head)
+                        tx.ahead = reads
+                        yield tx
+                    finally:  # whatever failed, nothing queued outlives the transaction
+                        store_db.drop_queued(info)
+                        if tx is not None:
+                            tx.close()
+                        if conn.in_transaction():  # not committed (or the session's rolled back)
+                            conn.rollback()
+                break
+        finally:
+            _in_write.open = False
         # the connection is closed: the lock is released (SQLite's with the transaction, PostgreSQL's
         # advisory lock with the transaction too); only committed work gets its follow-up
         if tx is not None and tx.committed:

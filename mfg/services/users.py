@@ -15,7 +15,7 @@ from mfg.domain.text import check_text, visible
 from mfg.errors import AuthenticationFailed, NotFound, RuleViolation
 from mfg.services import accounts, site
 from mfg.services.account_trail import check_account, fingerprint
-from mfg.services.uow import Actor, Database, Tx
+from mfg.services.uow import Actor, Database, Tx, writing_here
 from mfg.store import db as store_db
 from mfg.store.logins import login_turn
 from mfg.store.tables import PasswordHistory, User
@@ -179,7 +179,13 @@ def login(
 ) -> Actor:
     """Authenticate; 5 wrong passwords lock the account until an admin unlocks it; an expired
     password is refused (``password-expired``) unless ``allow_expired`` (changing it). One
-    log-in at a time (``mfg.store.logins``), beside the writers."""
+    log-in at a time (``mfg.store.logins``), beside the writers; never inside a write of this
+    thread (it would wait for the write lock its own write holds): refused at once."""
+    if writing_here():
+        raise RuntimeError(
+            "a log-in or e-signature begun inside a write transaction would wait for that "
+            "transaction's own write lock: check the password before the write begins"
+        )
     with login_turn(db.engine):
         return _login(db, username, password, now, allow_expired)  # made canonical there
 

@@ -11,8 +11,9 @@ to the database (``<database>-loginlock``, as ``write_turn``'s; none for in-memo
 URIs, where the process's lock alone queues them); PostgreSQL: a session-level advisory lock of
 its own key, on a connection in autocommit (never idle in a transaction while the log-in waits
 for the write lock; a connection whose unlock fails is closed, which releases it). Writers
-never take it; a log-in takes the write lock while it holds this one, never the other way round,
-and a log-in is never begun inside another.
+never take it; a log-in takes the write lock while it holds this one, never the other way round
+(a log-in, or a write, begun inside a write of its thread is refused at once:
+``mfg.services.uow.writing_here``), and a log-in is never begun inside another.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from mfg.errors import AuthenticationFailed, NotFound, NotPermitted
 from mfg.services import audit_trail, users
 from mfg.services.uow import Actor
 from mfg.store.tables import User
+from tests.conftest import add_users
 from tests.support.constants import NOW, PASSWORD
 from tests.support.refusals import assert_refused
 
@@ -489,3 +490,34 @@ def test_an_earlier_password_recorded_meanwhile_is_checked_under_the_lock(db, ac
     monkeypatch.setattr(users, "_earlier", earlier)
     _reuse_refused(db, tech, first)
     assert len(reads) == 2
+
+
+def test_a_log_in_begun_inside_a_write_is_refused_at_once(db, actors):  # type: ignore[no-untyped-def]
+    """A log-in waits for the write lock while it holds the log-ins' queue (``mfg.store.logins``):
+    begun inside a write of its own thread it would wait for that write's lock (PostgreSQL: for
+    ever), or hold the queue while another thread's log-in waits for this write. It is refused
+    at once, and the write is rolled back; outside a write, log-ins and e-signatures work as
+    before."""
+    for check in (
+        lambda: users.login(db, "tech", PASSWORD, now=NOW),
+        lambda: users.reauthenticate(db, actors["qa"], PASSWORD, now=NOW),
+    ):
+        refused = pytest.raises(RuntimeError, match="inside a write transaction")
+        with refused, db.write(actors["admin"], NOW):
+            check()
+        assert check().username in ("tech", "qa")
+
+
+def test_a_write_begun_inside_a_write_is_refused_at_once(sqlite_db):  # type: ignore[no-untyped-def]
+    """A second write in the thread of an open one would wait for the first's write lock:
+    refused at once, the first rolled back; the next write works. (The refusal comes before
+    any database work, the same on both back-ends; on SQLite only because without it this test
+    would wait on PostgreSQL for ever instead of failing.)"""
+    admin = add_users(sqlite_db)["admin"]
+    begun = []
+    refused = pytest.raises(RuntimeError, match="inside a write transaction")
+    with refused, sqlite_db.write(admin, NOW), sqlite_db.write(admin, NOW):
+        begun.append("inner")
+    assert begun == []
+    with sqlite_db.write(admin, NOW) as tx:
+        tx.commit()

@@ -97,8 +97,8 @@ def readable_day0(db: Database, conn: Any) -> Any:
     instead of refusing the whole list. PostgreSQL's dates are dates.
 
     The distinct stored values are read first, skipped through in ``ix_lot_day0`` (100,000
-    lots: 15 of them, under 1 ms; ``SELECT DISTINCT`` read every entry, 6 ms), and checked in Python as ``stored_date`` reads them; when all are dates the
-    condition is TRUE. Only when one is not is it tested per lot, in SQL:
+    lots: 15 of them, under 1 ms; ``SELECT DISTINCT`` read every entry, 6 ms), and checked
+    in Python as ``stored_date`` reads them; when all are dates the condition is TRUE. Only when one is not is it tested per lot, in SQL:
     ``date(day0, '+0 days') IS day0`` (NULL or another text for one that is no date:
     ``2026-02-30`` becomes 2026-03-02, which ``date()`` alone keeps), from year 1 (SQLite
     takes ``0000-01-01``, Python's dates start at year 1). Per lot always, it cost

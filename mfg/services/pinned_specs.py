@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, not_, or_, select, true
+from sqlalchemy import and_, literal_column, not_, or_, select, true
 
 from mfg.domain import dose
 from mfg.domain.lifecycle import ACTIVE
@@ -87,24 +87,47 @@ def _of_code(code: str | None) -> tuple[str, dict[str, Any]]:
     return "product_code = :code", {"code": code}
 
 
-def _odd_weight(conn: Any, levels: list[str]) -> bool:
-    """Whether a subject of one of ``levels`` (every level there is, none NULL) has no body
-    weight: NULL, or outside the bounds, as three ranges of ``ix_subject_dose`` per level
-    (NOT BETWEEN is no range SQLite seeks; a weight stored as text sorts, and compares, above
-    every number, so the upper range holds it as NOT BETWEEN does)."""
+def _no_weight(weight: Any) -> Any:
+    """SQL: the stored weight is no body weight (NULL, or outside the bounds)."""
+    return or_(weight.is_(None), not_(weight.between(dose.MIN_WEIGHT_KG, dose.MAX_WEIGHT_KG)))
+
+
+# Levels sought by ranges at most; past it (hundreds of levels: only SQL edits make them) one
+# scan of every subject, as SQLite refuses an expression deeper than 1,000 terms.
+SEEK_LEVELS = 32
+
+
+def _odd_weight(conn: Any, levels: list[Any]) -> bool:
+    """Whether a subject of one of ``levels`` (every level there is) has no body weight: NULL,
+    or outside the bounds, as three ranges of ``ix_subject_dose`` per level (NOT BETWEEN is no
+    range SQLite seeks; a weight stored as text sorts, and compares, above every number, so
+    the upper range holds it as NOT BETWEEN does)."""
     subject = _SUBJECT
     weight, level_of = subject.c.weight_kg, subject.c.dose_level
-    bad = (weight.is_(None), weight < dose.MIN_WEIGHT_KG, weight > dose.MAX_WEIGHT_KG)
-    seek = [and_(level_of == level, w) for level in levels for w in bad]
-    if not seek:
+    if not levels:
         return False
+    if len(levels) > SEEK_LEVELS:
+        seek = [_no_weight(weight)]
+    else:
+        bad = (weight.is_(None), weight < dose.MIN_WEIGHT_KG, weight > dose.MAX_WEIGHT_KG)
+        seek = [and_(level_of == level, w) for level in levels for w in bad]
     return conn.execute(select(subject.c.id).where(or_(*seek)).limit(1)).first() is not None
 
 
 def readable(lot: Any, refused: Iterable[tuple[str, str]]) -> Any:
     """SQL: the ``lot`` table's row is pinned to none of the ``refused`` (code, version)."""
-    pinned = [and_(lot.c.product_code == c, lot.c.spec_version == v) for c, v in refused]
+    code, version = lot.c.product_code, lot.c.spec_version
+    pinned = [and_(code == _stored(c), version == _stored(v)) for c, v in refused]
     return ~or_(*pinned) if pinned else true()
+
+
+def _stored(value: object) -> Any:
+    """A refused code or version as SQL can compare it, also written out as a literal (the
+    reads of many rows render their SQL): a blob, which SQLite keeps in a text column after
+    an SQL edit, as SQLite's blob literal (hex digits only); any other value as it is."""
+    if isinstance(value, bytes):
+        return literal_column(f"X'{value.hex()}'")
+    return value
 
 
 def _odd_level(specs: Iterable[Product], level: object) -> bool:
@@ -132,7 +155,7 @@ def refused_doses(conn: Any, pinned: Pinned) -> list[tuple[str, CellTrailError]]
     if not odd_levels and not _odd_weight(conn, levels):
         return []  # every subject's level is a spec's, with a body weight
     weight = subject.c.weight_kg
-    odd = or_(weight.is_(None), not_(weight.between(dose.MIN_WEIGHT_KG, dose.MAX_WEIGHT_KG)))
+    odd = _no_weight(weight)
     if odd_levels:
         odd = or_(odd, subject.c.dose_level.in_(odd_levels))
     rows = conn.execute(

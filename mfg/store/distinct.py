@@ -24,7 +24,7 @@ def distinct_values(
     stored), then None when a row holds NULL there. ``where``: a condition on the index's
     columns before ``column`` (equalities), with its ``params``. ``table``, ``column`` and
     ``where`` are CellTrail's own SQL, never a user's text."""
-    cond = f" AND {where}" if where else ""
+    cond = f" AND ({where})" if where else ""
     first = f"SELECT min({column}) FROM {table} WHERE 1 = 1{cond}"
     after = f"SELECT min({column}) FROM {table} WHERE {column} > seen.v{cond}"
     sql = (

@@ -195,11 +195,12 @@ def test_what_works_from_the_unreadable_lots_spec_stays_refused(db, actors, lab)
 def test_a_body_weight_edited_alone_is_found_and_listed_apart(db, actors, weight, refused):  # type: ignore[no-untyped-def]
     """With every dose level a spec's, the subjects are sought by weight per level (three
     ranges of ``ix_subject_dose``): a weight out of bounds, or text (NaN on PostgreSQL), is
-    found as the scan of every subject found it; the bounds themselves are body weights."""
+    found as the scan of every subject found it, on the last of three levels as on the first;
+    the bounds themselves are body weights."""
     tech = actors["tech"]
     numbers = []
-    for subject in ("S-101", "S-102"):
-        world.subject(db, tech, subject)
+    for subject, level in (("S-101", "DL3"), ("S-102", "DL1"), ("S-103", "DL2")):
+        world.subject(db, tech, subject, dose_level=level)
         numbers.append(world.lot(db, tech, subject).lot_number)
     if weight == "text":
         weight = "NaN" if db.dialect == "postgresql" else "heavy"
@@ -211,3 +212,54 @@ def test_a_body_weight_edited_alone_is_found_and_listed_apart(db, actors, weight
         assert unread[numbers[0]].startswith("dose not read [weight-"), unread
     else:
         assert unread == {}, unread
+
+
+def test_a_weight_among_hundreds_of_dose_levels_is_found(sqlite_db):  # type: ignore[no-untyped-def]
+    """Hundreds of dose levels (only SQL edits make them; with no spec read, every level is
+    taken for one) are sought by one scan, not three ranges each: SQLite refuses an
+    expression over 1,000 terms deep, and Today's read failed for everyone."""
+    from mfg.services.pinned_specs import SEEK_LEVELS, _odd_weight
+
+    subjects = [{"i": f"S-{i:03d}", "level": f"L{i}"} for i in range(3 * SEEK_LEVELS + 400)]
+    with sqlite_db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO subject (subject_id, site, indication, weight_kg, weight_on,"
+                " dose_level, created_at, row_version) VALUES (:i, 'BJ01', 'SLE', 62.5,"
+                " '2026-01-01', :level, '2026-01-01 00:00:00', 1)"
+            ),
+            subjects,
+        )
+    levels = [s["level"] for s in subjects]
+    with sqlite_db.engine.connect() as conn:
+        assert not _odd_weight(conn, sorted(levels))
+        assert not _odd_weight(conn, sorted(levels)[:SEEK_LEVELS])
+    _edit(sqlite_db, "UPDATE subject SET weight_kg = 'heavy' WHERE subject_id = 'S-433'")
+    with sqlite_db.engine.connect() as conn:
+        assert _odd_weight(conn, sorted(levels))
+        assert not _odd_weight(conn, sorted(levels)[:SEEK_LEVELS])  # not among these
+
+
+@pytest.mark.parametrize("column", ["product_code", "spec_version"])
+def test_a_spec_edited_to_a_blob_is_listed_apart(sqlite_db, column):  # type: ignore[no-untyped-def]
+    """SQLite keeps a blob an SQL edit writes into a text column (``X'...'``): the lot's spec
+    is refused and listed apart, never a failure of Today, the board or the QA queue (the
+    refused pair was written into the SQL of the lots being expanded as a literal, and a blob
+    had none: every user's Today failed)."""
+    from tests.conftest import add_users
+
+    actors = add_users(sqlite_db)
+    tech = actors["tech"]
+    numbers = []
+    for subject in ("S-201", "S-202"):
+        world.subject(sqlite_db, tech, subject)
+        numbers.append(world.lot(sqlite_db, tech, subject).lot_number)
+    _edit(sqlite_db, f"UPDATE lot SET {column} = X'43415254' WHERE lot_number = :n", n=numbers[0])
+    for who in ("tech", "qa"):
+        for limit in (worklist.LIMIT, None):
+            w = worklist.worklist(db=sqlite_db, actor=actors[who], now=NOW, limit=limit)
+            unread = {i.lot_number: i.text for i in w.items if i.kind == "not-read"}
+            assert list(unread) == [numbers[0]], (who, unread)
+            assert unread[numbers[0]].startswith("spec not read ["), unread
+    rows = {r.lot_number: r for r in board.board(db=sqlite_db, actor=actors["qa"], now=NOW).rows}
+    assert rows[numbers[0]].not_read and not rows[numbers[1]].not_read

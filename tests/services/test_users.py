@@ -493,9 +493,10 @@ def test_an_earlier_password_recorded_meanwhile_is_checked_under_the_lock(db, ac
 
 
 def test_a_log_in_begun_inside_a_write_is_refused_at_once(db, actors):  # type: ignore[no-untyped-def]
-    """A log-in waits for the write lock while it holds the log-ins' queue (``mfg.store.logins``):
-    begun inside a write of its own thread it would wait for that write's lock (PostgreSQL: for
-    ever), or hold the queue while another thread's log-in waits for this write. It is refused
+    """A log-in waits for the write lock while it holds the log-ins' queue
+    (``mfg.store.logins``): begun inside a write of its own thread it would wait for that
+    write's lock (PostgreSQL: for ever), or hold the queue while another thread's log-in waits
+    for this write. It is refused
     at once, and the write is rolled back; outside a write, log-ins and e-signatures work as
     before."""
     for check in (

@@ -289,6 +289,43 @@ def _flags_sql(db, monkeypatch):  # type: ignore[no-untyped-def]
     return captured[0]
 
 
+@pytest.mark.postgres
+def test_postgresql_looks_up_each_lots_last_count_per_lot(pg_db, monkeypatch):
+    """PostgreSQL finds the last count of each lot being expanded by a look-up per lot (a
+    LATERAL subquery: the inner side of a nested loop). Joined by the id a correlated subquery
+    finds, it hashed every count of every lot and ran the subquery per lot to probe the hash
+    (264-290 ms of Today's read at 100,000 lots, against 142-158 ms)."""
+    actors = add_users(pg_db)
+    world.subject(pg_db, actors["tech"], "S-040")
+    counted = world.lot(pg_db, actors["tech"], "S-040", day0=TODAY - timedelta(days=3))
+    world.expand(pg_db, actors["tech"], counted.lot_number, {1: world.GROWTH[0]})
+    flags_sql = _flags_sql(pg_db, monkeypatch)
+    with statements_sent(pg_db.engine) as sent:
+        lot_status.active_lots(pg_db, TODAY, ["registered", "in_expansion", "harvested"])
+    assert len(sent) == 1
+    for sql, params in [(flags_sql, {}), *sent]:
+        with pg_db.engine.connect() as conn:
+            plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {sql}", params).scalar_one()
+        nodes = list(_plan_nodes(plan[0]["Plan"]))
+        assert not [n for n in nodes if n.get("Parent Relationship") == "SubPlan"], plan
+        loops = [n for n in nodes if n["Node Type"] == "Nested Loop"]
+        inner = [c for n in loops for c in n["Plans"] if c["Parent Relationship"] == "Inner"]
+        limits = [n for c in inner for n in _plan_nodes(c) if n["Node Type"] == "Limit"]
+        looked_up = [n for c in limits for n in _plan_nodes(c) if _reads(n, "cellcount")]
+        every = [n for n in nodes if _reads(n, "cellcount")]
+        assert looked_up and every == looked_up, plan  # no other read of the counts
+
+
+def _reads(node, table):  # type: ignore[no-untyped-def]
+    return node.get("Relation Name") == table
+
+
+def _plan_nodes(node):  # type: ignore[no-untyped-def]
+    yield node
+    for child in node.get("Plans", []):
+        yield from _plan_nodes(child)
+
+
 def test_a_capped_read_keeps_a_lot_in_the_head_of_one_flag_only(db, actors):
     """Six lots all overdue for a count, three of them in the harvest window: with a cap of 2
     the count's head is the first two lots, the window's the first two in the window; the

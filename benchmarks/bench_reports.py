@@ -144,16 +144,10 @@ def _database(args: argparse.Namespace, home: Path) -> tuple[Any, Any, Any]:
     server = None
     url = f"sqlite:///{home / f'bench-{args.lots}.db'}"
     if args.postgres:
-        from sqlalchemy import create_engine, text
-
         from tests.support.pgserver import start_server
 
         server = start_server()
-        admin = create_engine(server.admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(text("CREATE DATABASE bench_reports"))
-        admin.dispose()
-        url = server.url("bench_reports")
+        url = server.create_database("bench_reports")
     settings = Settings(home=home, site_timezone="Asia/Shanghai", database_url=url)
     fresh = args.postgres or not (home / f"bench-{args.lots}.db").exists()
     db = Database(engine=store_db.make_engine(url), settings=settings)

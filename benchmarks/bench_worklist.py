@@ -1,6 +1,7 @@
 """Benchmark: Today's worklist (the screen a technician lands on) on a database of N lots.
 
     .venv/bin/python benchmarks/bench_worklist.py --home /tmp/tui10k     # built by bench_tui.py
+    .venv/bin/python benchmarks/bench_worklist.py --postgres 100000     # a throwaway server
 
 Prints the median of ``--runs`` calls of ``worklist.worklist`` as a logged-in technician and as
 QA, with the number of items, beside the board read of all active lots (what the worklist was
@@ -12,11 +13,14 @@ what the queue read before (same run).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -24,15 +28,50 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--home", type=Path, required=True, help="MFG_HOME of a built database")
+    where = ap.add_mutually_exclusive_group(required=True)
+    where.add_argument("--home", type=Path, help="MFG_HOME of a built database (SQLite)")
+    where.add_argument(
+        "--postgres",
+        type=int,
+        metavar="LOTS",
+        help="build LOTS lots (as bench_tui.py does) on a throwaway PostgreSQL server",
+    )
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
-    from benchmarks.synth import PASSWORD
-    from mfg.config import load_settings
-    from mfg.services import board, users, worklist
-    from mfg.services.uow import Database
+    if args.home is not None:
+        from mfg.config import load_settings
+        from mfg.services.uow import Database
 
-    db = Database.open(settings=load_settings(args.home))
+        _timings(args, Database.open(settings=load_settings(args.home)))
+        return
+    from tests.support.pgserver import start_server
+
+    server = start_server()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            _timings(args, _built(Path(tmp), server.create_database("worklist"), args.postgres))
+    finally:
+        server.stop()
+
+
+def _built(home: Path, url: str, lots: int) -> Any:
+    """A database of ``lots`` lots at ``url``, built as ``bench_tui.build`` builds SQLite's."""
+    from benchmarks.synth import fresh_database, populate
+
+    os.environ.pop("CELLTRAIL_FAST_HASH", None)
+    db, actors = fresh_database(home, url, fast_hash=False)
+    t = time.perf_counter()
+    built = populate(db, lots, actors=actors, via="bulk")
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE")  # as autovacuum would have, in time
+    print(f"built {built.lots:,} lots on PostgreSQL ({time.perf_counter() - t:.1f} s)")
+    return db
+
+
+def _timings(args: argparse.Namespace, db: Any) -> None:
+    from benchmarks.synth import PASSWORD
+    from mfg.services import board, users, worklist
+
     now = datetime.now(UTC)
     tech = users.login(db, "tech", PASSWORD, now=now)
     qa = users.login(db, "qa", PASSWORD, now=now)
@@ -57,7 +96,7 @@ def main() -> None:
     q = timed(lambda: board.awaiting_disposition(db=db, actor=qa, now=now))
     # what the QA queue read before (the board's rows of those lots, counts included)
     qb = timed(lambda: board.board(db=db, actor=qa, now=now, states=board.TESTING_STATES))
-    print(f"$ {' '.join(sys.argv)}")
+    print(f"$ {' '.join(sys.argv)} ({db.dialect})")
     print(
         f"board, all active lots: {b * 1000:.0f} ms; Today's worklist, the {worklist.LIMIT} "
         f"most urgent listed: technician {w * 1000:.0f} ms (of {items:,} items), QA "

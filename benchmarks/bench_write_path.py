@@ -137,20 +137,14 @@ def main() -> int:
             if find_bindir() is None:
                 print("postgresql: server binaries not found, skipped")
             else:
-                from sqlalchemy import create_engine, text
-
                 server = start_server()
                 try:
-                    eng = create_engine(server.admin_url, isolation_level="AUTOCOMMIT")
-                    with eng.connect() as c:
-                        c.execute(text("CREATE DATABASE bench"))
-                        c.execute(text("CREATE DATABASE bench_durable"))
-                    eng.dispose()
+                    fast, safe = server.create_database("bench"), server.create_database("durable")
                     # as the test fixtures run it: fsync=off, synchronous_commit=off
-                    pg = run(server.url("bench"), Path(tmp) / "pg", args.n, args.subjects)
+                    pg = run(fast, Path(tmp) / "pg", args.n, args.subjects)
                     rows.append(("postgresql (fsync off)", pg))
                     durable(server)  # as a site runs it: every commit flushed to disk
-                    pg = run(server.url("bench_durable"), Path(tmp) / "pg2", args.n, args.subjects)
+                    pg = run(safe, Path(tmp) / "pg2", args.n, args.subjects)
                     rows.append(("postgresql (durable)", pg))
                 finally:
                     server.stop()

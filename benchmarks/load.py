@@ -430,16 +430,10 @@ def scratch_database(backend: str, prefix: str) -> tuple[str, str, Any]:
     home = tempfile.mkdtemp(prefix=prefix)
     if backend == "sqlite":
         return home, f"sqlite:///{home}/load.db", None
-    from sqlalchemy import create_engine, text
-
     from tests.support.pgserver import start_server
 
     server = start_server()
-    eng = create_engine(server.admin_url, isolation_level="AUTOCOMMIT")
-    with eng.connect() as c:
-        c.execute(text("CREATE DATABASE load"))
-    eng.dispose()
-    return home, server.url("load"), server
+    return home, server.create_database("load"), server
 
 
 def run(

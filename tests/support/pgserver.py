@@ -51,6 +51,16 @@ class PgServer:
     def url(self, dbname: str) -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{dbname}"
 
+    def create_database(self, dbname: str) -> str:
+        """A new empty database (a benchmark's); its URL."""
+        from sqlalchemy import create_engine, text
+
+        admin = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{dbname}"'))
+        admin.dispose()
+        return self.url(dbname)
+
     def _cmd(self, args: list[str]) -> list[str]:
         if self.run_as:
             return ["runuser", "-u", self.run_as, "--", *args]

@@ -377,6 +377,41 @@ def _heads(rows: list[Any], cap: int, tally: FlagCounts) -> list[Any]:
     return out
 
 
+def ready_for_disposition(db: Database) -> list[str]:
+    """The lots QA can sign now, in lot-number order (``in_lot_order``): harvested or in
+    release testing, every test of the spec reported, none failing, pending or unverified
+    (``active_lots``'s tallies, the rule Today applied to them: worked out in SQL here). Lots
+    whose spec is refused or whose day 0 is no date are left out (Today lists them apart).
+    The lot numbers alone, as the driver's tuples: at 100,000 lots QA's Today built a row of
+    each of the 39,849 lots in testing (390 ms of its read)."""
+    lot, states = _LOT, ["harvested", "in_release_testing"]
+    with db.read() as s:
+        conn = s.connection()
+        tests, refused = {}, []
+        for pair, p in PinnedSpecs(db).pinned(conn).items():
+            if isinstance(p, Product):
+                tests[pair] = len(p.tests)
+            else:
+                refused.append(pair)
+        if not tests:
+            return []  # no lot, or every lot's spec refused
+        mine = [
+            (and_(lot.c.product_code == code, lot.c.spec_version == version), literal(n))
+            for (code, version), n in sorted(tests.items())
+        ]
+        needed = case(*mine, else_=null())  # NULL: never ready
+        res = _results(states)
+        done = [func.coalesce(res.c[k], 0) == 0 for k in ("oos", "pending", "unverified")]
+        query = (
+            select(lot.c.lot_number)
+            .select_from(lot.outerjoin(res, res.c.lot_pk == lot.c.id))
+            .where(lot.c.state.in_(states), readable(_LOT, refused), readable_day0(db, conn))
+            .where(*done, func.coalesce(res.c.entered, 0) >= needed)
+            .order_by(in_lot_order(db, lot.c.lot_number))
+        )
+        return [number for (number,) in select_rows(conn, query)]
+
+
 def active_lots(db: Database, today: date, states: Collection[str]) -> list[LotStatus]:
     """The lots in ``states`` (active states only; newest first) with what Today's worklist
     needs of them; the caller checks the reader's permission."""

@@ -142,10 +142,7 @@ def worklist(
         for item in _read_outs(db, today):
             found.keep(item)
         if signs:
-            for r in lot_status.active_lots(db, today, TESTING):
-                ready = not (r.unverified_results or r.oos or r.pending_results)
-                if ready and r.state != "conditionally_released":
-                    found.keep(("sign", r.lot_number, "ready for disposition", False, None))
+            _ready(found, lot_status.ready_for_disposition(db))
         if expansion is not None:
             # kept last: items are ordered by urgency, kind, lot and then the order kept, and no
             # other source has these kinds, so where they are kept changes no order
@@ -274,6 +271,15 @@ def _expansion_items(
         if window and room("harvest-window", window == lot_status.LAST_DAY):
             text = f"in harvest window (day {day_n} of {first}-{last})"
             keep(("harvest-window", lot_number, text, window == lot_status.LAST_DAY, None))
+
+
+def _ready(found: _Found, lot_numbers: list[str]) -> None:
+    """The lots ready for disposition (in lot-number order): all counted, the first kept."""
+    found.tally("sign", False, len(lot_numbers))
+    for number in lot_numbers:
+        if not found.fits("disposition", "sign", False):
+            break
+        found.kept.append(("sign", number, "ready for disposition", False, None))
 
 
 def _results_to_verify(found: _Found, db: Database, actor: Actor, readable_lot: Any) -> None:

@@ -77,6 +77,47 @@ def test_the_narrow_read_agrees_with_the_board_on_every_active_lot(db, actors):
     assert by_lot[expanding.lot_number][3] == 9
 
 
+def test_the_lots_ready_for_disposition_are_the_tallies_rule_worked_out_in_sql(db, actors):
+    """``ready_for_disposition`` lists, in lot-number order, the lots in testing whose tests are
+    all reported, none failing, pending or unverified: the rule Today applied to each lot's
+    tallies (``active_lots``), on both back-ends; QA's Today lists them all and counts them."""
+    first = ready_lot_of(db, actors, "S-020")
+    second = ready_lot_of(db, actors, "S-021")
+    not_ready = [
+        ready_lot_of(db, actors, "S-022", verify_by=None),  # unverified
+        ready_lot_of(db, actors, "S-023", STER="pending"),
+        ready_lot_of(db, actors, "S-024", VIAB="61"),  # fails
+        harvested(db, actors, "S-025"),  # nothing reported
+    ]
+    missing = harvested(db, actors, "S-026")
+    enter(db, actors, missing, {k: v for k, v in PASSING.items() if k != "APPEAR"})
+    not_ready.append(missing)
+    signed = ready_lot_of(db, actors, "S-027")
+    sign(db, actors, signed)  # released: no longer in testing
+    by_rule = [
+        r.lot_number
+        for r in lot_status.active_lots(db, TODAY, worklist.TESTING)
+        if not (r.unverified_results or r.oos or r.pending_results)
+        and r.state != "conditionally_released"
+    ]
+    assert sorted(by_rule) == [first, second]
+    assert lot_status.ready_for_disposition(db) == [first, second]
+    for limit in (None, worklist.LIMIT):
+        today = worklist.worklist(db=db, actor=actors["qa"], now=NOW, limit=limit)
+        assert dict(today.by_kind)["sign"] == 2
+        assert [i.lot_number for i in today.items if i.kind == "sign"] == [first, second]
+    found = worklist._Found(1)  # a cap of one: the first in lot-number order kept, both counted
+    worklist._ready(found, lot_status.ready_for_disposition(db))
+    assert [(k, lot) for k, lot, *_ in found.kept] == [("sign", first)]
+    assert found.seen == {("sign", False): 2}
+
+
+def ready_lot_of(db, actors, subject_id, verify_by="tech2", **values):  # type: ignore[no-untyped-def]
+    lot = harvested(db, actors, subject_id)
+    enter(db, actors, lot, {**PASSING, **values}, verify_by=verify_by)
+    return lot
+
+
 def test_an_open_alert_on_an_active_lot_is_on_everyones_today(db, actors):
     lot = harvested(db, actors, "S-020")
     enter(db, actors, lot, {**PASSING, "STER": "pending"})

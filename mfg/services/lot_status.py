@@ -1,19 +1,17 @@
-"""What Today's worklist needs of the active lots, in one narrow query per role.
+"""What Today's worklist needs of the active lots, in narrow reads worked out in SQL.
 
 The board (``mfg.services.board``) reads each lot with its subject, harvest, last counts and the
-projection of its expansion; Today needs only the state, day N, the last count and the tallies of
-results, and only of the lots in the states the reader works on (a technician: lots being
-expanded; QA: lots in release testing), so it reads those alone: one row per lot, no projection,
-no hold status. Open alerts, which everyone sees, are one query over the active lots. The flags
-are the board's own rules (``expansion.count_overdue``; tests not reported yet count as pending),
-so the two screens agree.
+projection of its expansion; Today needs only the lots that give someone work, and only of the
+states the reader works on (a technician: lots being expanded, their counts due and harvest
+windows, ``expansion_lots``; QA: lots ready for disposition, ``ready_for_disposition``), so it
+reads those alone: no projection, no hold status. Open alerts, which everyone sees, are one
+query over the active lots. The flags are the board's own rules (``expansion.count_overdue``;
+tests not reported yet count as pending), so the two screens agree.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection
-from dataclasses import dataclass
 from datetime import date, timedelta
 from operator import itemgetter
 from typing import Any
@@ -36,7 +34,7 @@ from mfg.domain import expansion
 from mfg.domain.lifecycle import ACTIVE
 from mfg.domain.specs import Product
 from mfg.errors import RuleViolation
-from mfg.services.board import COUNT_STATES, TESTING_STATES, result_tallies
+from mfg.services.board import COUNT_STATES, result_tallies
 from mfg.services.pinned_specs import PinnedSpecs, readable
 from mfg.services.uow import Database
 from mfg.store.bulk import select_rows
@@ -46,19 +44,6 @@ from mfg.store.types import stored_date
 
 _LOT, _CC, _HV = Lot.__table__, CellCount.__table__, Harvest.__table__  # type: ignore[attr-defined]
 _RR, _AL = ReleaseResult.__table__, Alert.__table__  # type: ignore[attr-defined]
-
-
-@dataclass(frozen=True)
-class LotStatus:
-    lot_number: str
-    state: str
-    day_n: int  # expansion day today (the harvest day once harvested), as on the board
-    last_count_day: int | None  # lots in expansion (registered, in expansion) only
-    overdue_count: bool
-    oos: int
-    pending_results: int  # release tests pending or not reported yet (testing states only)
-    unverified_results: int
-    window: tuple[int, int]  # the harvest window of the lot's spec (first, last day)
 
 
 def _last_count_id() -> Any:
@@ -76,24 +61,22 @@ def _last_count_id() -> Any:
     )
 
 
-def _current_count(dialect: str, counted: list[str] | None = None) -> tuple[Any, Any]:
+def _current_count(dialect: str) -> tuple[Any, Any]:
     """The lot's current last count, to outer-join to the lot table: what to join (with the
-    columns ``measured_on`` and ``expansion_day``) and on what; ``counted``: only for lots in
-    these states. SQLite joins the count whose id ``_last_count_id`` finds. PostgreSQL runs
+    columns ``measured_on`` and ``expansion_day``) and on what. SQLite joins the count whose
+    id ``_last_count_id`` finds. PostgreSQL runs
     the same look-up as a LATERAL subquery, one index search per lot: joined by that id, it
     hashed every count of every lot (355,883 at 100,000 lots, spilled to disk) and ran the
     look-up per lot to probe the hash, 264-290 ms of Today's flags against 142-158 ms."""
-    lot = _LOT
     if dialect != "postgresql":
-        cond = _CC.c.id == _last_count_id()
-        return _CC, cond if counted is None else and_(cond, lot.c.state.in_(counted))
+        return _CC, _CC.c.id == _last_count_id()
     cc = _CC.alias("newest")
-    found = select(cc.c.measured_on, cc.c.expansion_day).where(
-        cc.c.lot_pk == lot.c.id, cc.c.superseded_by_id.is_(None)
+    found = (
+        select(cc.c.measured_on, cc.c.expansion_day)
+        .where(cc.c.lot_pk == _LOT.c.id, cc.c.superseded_by_id.is_(None))
+        .order_by(cc.c.expansion_day.desc(), cc.c.id.desc())
+        .limit(1)
     )
-    if counted is not None:
-        found = found.where(lot.c.state.in_(counted))
-    found = found.order_by(cc.c.expansion_day.desc(), cc.c.id.desc()).limit(1)
     return found.lateral("last_count"), true()
 
 
@@ -148,40 +131,6 @@ def _is_date(stored: object) -> bool:
     except RuleViolation:
         return False
     return True
-
-
-def _query(states: list[str], day0_read: Any, dialect: str) -> Any:
-    """One row per lot in ``states``: the last count only for states counted, the result
-    tallies only for states tested (the other side's columns are NULL)."""
-    lot, hv = _LOT, _HV
-    counted = sorted(set(states) & {s.value for s in COUNT_STATES})
-    tested = sorted(set(states) & {s.value for s in TESTING_STATES})
-    source = lot.outerjoin(hv, and_(hv.c.lot_pk == lot.c.id, hv.c.superseded_by_id.is_(None)))
-    columns: list[Any] = [null(), null()]
-    if counted:
-        cur, on = _current_count(dialect, counted)
-        source = source.outerjoin(cur, on)
-        columns = [cur.c.expansion_day, cur.c.measured_on]
-    tallies: list[Any] = [null()] * 4
-    if tested:
-        res = _results(tested)
-        source = source.outerjoin(res, res.c.lot_pk == lot.c.id)
-        tallies = [res.c.oos, res.c.pending, res.c.unverified, res.c.entered]
-    return (
-        select(
-            lot.c.lot_number,
-            lot.c.product_code,
-            lot.c.spec_version,
-            lot.c.state,
-            lot.c.day0,
-            hv.c.harvest_day,
-            *columns,
-            *(func.coalesce(t, 0) for t in tallies),
-        )
-        .select_from(source)
-        .where(lot.c.state.in_(states), day0_read)
-        .order_by(lot.c.id.desc())
-    )
 
 
 def open_alerts(db: Database) -> list[tuple[str, int]]:
@@ -380,7 +329,7 @@ def _heads(rows: list[Any], cap: int, tally: FlagCounts) -> list[Any]:
 def ready_for_disposition(db: Database) -> list[str]:
     """The lots QA can sign now, in lot-number order (``in_lot_order``): harvested or in
     release testing, every test of the spec reported, none failing, pending or unverified
-    (``active_lots``'s tallies, the rule Today applied to them: worked out in SQL here). Lots
+    (the board's tallies, ``board.result_tallies``, and the rule Today applied to them). Lots
     whose spec is refused or whose day 0 is no date are left out (Today lists them apart).
     The lot numbers alone, as the driver's tuples: at 100,000 lots QA's Today built a row of
     each of the 39,849 lots in testing (390 ms of its read)."""
@@ -410,39 +359,3 @@ def ready_for_disposition(db: Database) -> list[str]:
             .order_by(in_lot_order(db, lot.c.lot_number))
         )
         return [number for (number,) in select_rows(conn, query)]
-
-
-def active_lots(db: Database, today: date, states: Collection[str]) -> list[LotStatus]:
-    """The lots in ``states`` (active states only; newest first) with what Today's worklist
-    needs of them; the caller checks the reader's permission."""
-    chosen = sorted(set(states) & {s.value for s in ACTIVE})
-    if not chosen:
-        return []
-    with db.read() as s:
-        conn = s.connection()
-        raw = conn.execute(_query(chosen, readable_day0(db, conn), db.dialect)).all()
-    specs = PinnedSpecs(db)
-    out = []
-    for number, code, version, state, day0, harvest_day, last_day, measured, *tallies in raw:
-        oos, pending, unverified, entered = tallies
-        p = specs.get(code, version)
-        if p is None:  # Today lists it apart (``worklist``): its spec is refused
-            continue
-        n_tests, window = len(p.tests), (p.window_first_day, p.window_last_day)
-        if state in TESTING_STATES:
-            pending += max(0, n_tests - entered)  # not reported yet: pending, as on the board
-        out.append(
-            LotStatus(
-                lot_number=number,
-                state=state,
-                day_n=harvest_day if harvest_day is not None else (today - day0).days,
-                last_count_day=last_day,
-                overdue_count=state in COUNT_STATES
-                and expansion.count_overdue(measured, day0, today),
-                oos=oos,
-                pending_results=pending,
-                unverified_results=unverified,
-                window=window,
-            )
-        )
-    return out

@@ -1,11 +1,9 @@
 """Today: what a technician or QA has to do now, and the handover (what changed since I last
-worked, what is open). A read model for the TUI's landing screen: one narrow query over the lots
-in the states the reader works on (``lot_status``: the board's flags without its projection),
-one for open alerts and one each for results to verify, thawed bags and read-outs. For a
-capped list (the TUI's most urgent items) a technician's biggest read, the lots being expanded,
-runs on a second connection in a thread while the others run here (``_beside``; the README's
-benchmarks give the figures); every item (``limit=None``) is read on this thread.
-
+worked, what is open). A read model for the TUI's landing screen: narrow queries over the lots
+in the states the reader works on (``lot_status``: the board's flags worked out in SQL), open
+alerts, results and records to verify, thawed bags and read-outs. For a capped list (the TUI's)
+a technician's biggest read, the lots being expanded, runs on a second connection in a thread
+while the others run here (``_beside``); every item (``limit=None``) is read on this thread.
 Every item is counted, but only the ``limit`` most urgent are built and listed (``None``: all):
 with tens of thousands of lots in expansion a screen of every due count helps nobody and took
 seconds to build; the counts per kind say what the list leaves out."""

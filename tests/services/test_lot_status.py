@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import pytest
 
-from mfg.domain.lifecycle import ACTIVE
 from mfg.services import board, lot_status, release, worklist
 from tests.conftest import add_users
 from tests.release.conftest import PASSING, enter, harvested, sign
@@ -35,52 +34,10 @@ def _board_view(db, actor, now):  # type: ignore[no-untyped-def]
     ]
 
 
-def _status_view(db, now, states=tuple(s.value for s in ACTIVE)):  # type: ignore[no-untyped-def]
-    alerts = dict(lot_status.open_alerts(db))
-    return [
-        (
-            r.lot_number,
-            r.state,
-            r.day_n,
-            r.last_count_day,
-            r.overdue_count,
-            r.oos,
-            r.pending_results,
-            r.unverified_results,
-            alerts.get(r.lot_number, 0),
-        )
-        for r in lot_status.active_lots(db, db.today(now), states)
-    ]
-
-
-def test_the_narrow_read_agrees_with_the_board_on_every_active_lot(db, actors):
-    tech = actors["tech"]
-    world.subject(db, tech, "S-010")
-    world.lot(db, tech, "S-010", day0=TODAY)  # registered today, no count yet
-    world.subject(db, tech, "S-011")
-    world.lot(db, tech, "S-011", day0=TODAY - timedelta(days=4))  # no count: overdue
-    world.subject(db, tech, "S-012")
-    expanding = world.lot(db, tech, "S-012", day0=TODAY - timedelta(days=9))
-    world.expand(db, tech, expanding.lot_number)  # counts on days 0-9 (GROWTH)
-    testing = harvested(db, actors, "S-013")
-    enter(db, actors, testing, {"VIAB": "61", "CD3": "96.1 %"}, verify_by=None)  # fail, unverified
-    enter(db, actors, testing, {"STER": "pending", "APPEAR": "Conforms"})  # pending, verified
-    harvested(db, actors, "S-014")  # nothing entered: every test not reported yet
-    for now in (NOW, NOW + timedelta(days=2), NOW + timedelta(days=6)):
-        expected = _board_view(db, tech, now)
-        assert len(expected) == 5
-        assert _status_view(db, now) == expected
-        for states in (("registered", "in_expansion"), ("harvested", "in_release_testing")):
-            assert _status_view(db, now, states) == [r for r in expected if r[1] in states]
-    by_lot = {r[0]: r for r in _status_view(db, NOW)}
-    assert by_lot[testing][5:8] == (1, 9, 2)  # VIAB failed; STER + 8 unreported; VIAB, CD3
-    assert by_lot[expanding.lot_number][3] == 9
-
-
 def test_the_lots_ready_for_disposition_are_the_tallies_rule_worked_out_in_sql(db, actors):
     """``ready_for_disposition`` lists, in lot-number order, the lots in testing whose tests are
-    all reported, none failing, pending or unverified: the rule Today applied to each lot's
-    tallies (``active_lots``), on both back-ends; QA's Today lists them all and counts them."""
+    all reported, none failing, pending or unverified: the rule Today applied to the board's
+    tallies of each lot, on both back-ends; QA's Today lists them all and counts them."""
     first = ready_lot_of(db, actors, "S-020")
     second = ready_lot_of(db, actors, "S-021")
     not_ready = [
@@ -94,9 +51,11 @@ def test_the_lots_ready_for_disposition_are_the_tallies_rule_worked_out_in_sql(d
     not_ready.append(missing)
     signed = ready_lot_of(db, actors, "S-027")
     sign(db, actors, signed)  # released: no longer in testing
+    rows = board.board(db=db, actor=actors["qa"], now=NOW, active_only=True).rows
+    assert {r.state for r in rows} == {"harvested", "in_release_testing"}
     by_rule = [
         r.lot_number
-        for r in lot_status.active_lots(db, TODAY, worklist.TESTING)
+        for r in rows
         if not (r.unverified_results or r.oos or r.pending_results)
         and r.state != "conditionally_released"
     ]
@@ -340,21 +299,17 @@ def test_postgresql_looks_up_each_lots_last_count_per_lot(pg_db, monkeypatch):
     world.subject(pg_db, actors["tech"], "S-040")
     counted = world.lot(pg_db, actors["tech"], "S-040", day0=TODAY - timedelta(days=3))
     world.expand(pg_db, actors["tech"], counted.lot_number, {1: world.GROWTH[0]})
-    flags_sql = _flags_sql(pg_db, monkeypatch)
-    with statements_sent(pg_db.engine) as sent:
-        lot_status.active_lots(pg_db, TODAY, ["registered", "in_expansion", "harvested"])
-    assert len(sent) == 1
-    for sql, params in [(flags_sql, {}), *sent]:
-        with pg_db.engine.connect() as conn:
-            plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {sql}", params).scalar_one()
-        nodes = list(_plan_nodes(plan[0]["Plan"]))
-        assert not [n for n in nodes if n.get("Parent Relationship") == "SubPlan"], plan
-        loops = [n for n in nodes if n["Node Type"] == "Nested Loop"]
-        inner = [c for n in loops for c in n["Plans"] if c["Parent Relationship"] == "Inner"]
-        limits = [n for c in inner for n in _plan_nodes(c) if n["Node Type"] == "Limit"]
-        looked_up = [n for c in limits for n in _plan_nodes(c) if _reads(n, "cellcount")]
-        every = [n for n in nodes if _reads(n, "cellcount")]
-        assert looked_up and every == looked_up, plan  # no other read of the counts
+    with pg_db.engine.connect() as conn:
+        sql = f"EXPLAIN (FORMAT JSON) {_flags_sql(pg_db, monkeypatch)}"
+        plan = conn.exec_driver_sql(sql).scalar_one()
+    nodes = list(_plan_nodes(plan[0]["Plan"]))
+    assert not [n for n in nodes if n.get("Parent Relationship") == "SubPlan"], plan
+    loops = [n for n in nodes if n["Node Type"] == "Nested Loop"]
+    inner = [c for n in loops for c in n["Plans"] if c["Parent Relationship"] == "Inner"]
+    limits = [n for c in inner for n in _plan_nodes(c) if n["Node Type"] == "Limit"]
+    looked_up = [n for c in limits for n in _plan_nodes(c) if _reads(n, "cellcount")]
+    every = [n for n in nodes if _reads(n, "cellcount")]
+    assert looked_up and every == looked_up, plan  # no other read of the counts
 
 
 def _reads(node, table):  # type: ignore[no-untyped-def]

@@ -3,7 +3,7 @@ worked, what is open). A read model for the TUI's landing screen: narrow queries
 in the states the reader works on (``lot_status``: the board's flags worked out in SQL), open
 alerts, results and records to verify, thawed bags and read-outs. For a capped list (the TUI's)
 a technician's biggest read, the lots being expanded, runs on a second connection in a thread
-while the others run here (``_beside``); every item (``limit=None``) is read on this thread.
+while the others run here (``read_beside``); every item (``limit=None``) is read on this thread.
 Every item is counted, but only the ``limit`` most urgent are built and listed (``None``: all):
 with tens of thousands of lots in expansion a screen of every due count helps nobody and took
 seconds to build; the counts per kind say what the list leaves out."""
@@ -12,17 +12,13 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import partial
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, case, func, or_, true
 from sqlalchemy import select as sa_select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col
 
 from mfg.domain.custody import THAW_TO_INFUSION_LIMIT
@@ -31,9 +27,9 @@ from mfg.domain.permissions import allowed
 from mfg.domain.readouts import read_out_due
 from mfg.errors import CellTrailError
 from mfg.services import lot_status
+from mfg.services.beside import outcome, read_beside
 from mfg.services.pinned_specs import PinnedSpecs, readable, refusal_text, refused_doses
 from mfg.services.uow import Actor, Database
-from mfg.store.db import reads_at_once
 from mfg.store.tables import AuditEvent, DoseBag, Harvest, Lot, ReleaseResult, Subject
 from mfg.store.types import Unreadable, lenient, read_time, unreadable
 
@@ -123,8 +119,9 @@ def worklist(
     # beside the rest only for the capped list: with every item listed both threads build
     # rows in Python and contend for its lock (10,000 lots: 75 -> 108 ms beside)
     expansion = partial(lot_status.expansion_lots, db, today, found.cap) if counts else None
-    expansion_beside = expansion if limit is not None else None
-    with _beside(db, expansion_beside) as expanded:
+    ready = partial(lot_status.ready_for_disposition, db) if signs else None
+    beside = (expansion or ready) if limit is not None else None  # a technician's, or QA's
+    with read_beside(db, beside) as got:
         unread, readable_lot = _not_read(db)
         for item in unread:
             found.keep(item)
@@ -139,12 +136,11 @@ def worklist(
                 found.keep(item)
         for item in _read_outs(db, today):
             found.keep(item)
-        if signs:
-            _ready(found, lot_status.ready_for_disposition(db))
-        if expansion is not None:
-            # kept last: items are ordered by urgency, kind, lot and then the order kept, and no
-            # other source has these kinds, so where they are kept changes no order
-            _expansion_items(found, *(expanded or expansion)())
+        if ready is not None:
+            _ready(found, outcome(ready, beside, got))
+        if expansion is not None:  # kept last: items are ordered by urgency, kind, lot and
+            # then the order kept; no other source has these kinds: no order changes
+            _expansion_items(found, *outcome(expansion, beside, got))
     candidates: list[_Candidate] = [
         (not urgent, _rank(kind), lot, seq, kind, text, urgent, deadline)
         for seq, (kind, lot, text, urgent, deadline) in enumerate(found.kept)
@@ -172,7 +168,7 @@ _Item = tuple[str, str, str, bool, "datetime | None"]  # kind, lot, text, urgent
 
 class _Found:
     """Every item counted by kind and urgency; the items of the big sources (the lots being
-    expanded, the records and the results to verify: tens of thousands at 100,000 lots) kept
+    expanded, the records and results to verify, the lots ready for disposition) kept
     only up to ``cap`` per source, kind and urgency. Each of those sources yields each kind in
     lot-number order, the order of the list within a kind, so an item past its source's cap has
     ``cap`` items of its kind before it and can never be among the ``cap`` most urgent: the list
@@ -207,42 +203,6 @@ class _Found:
         """Count and keep an item of a source not in lot-number order (few items)."""
         self.seen[item[0], item[3]] += 1
         self.kept.append(item)
-
-
-_NO_SECOND = object()  # the thread had no connection of its own: the caller reads it
-
-
-@contextmanager
-def _beside(db: Database, read: Callable[[], _T] | None) -> Iterator[Callable[[], _T] | None]:
-    """``read`` started at once in a thread, on a connection of its own, when the database can
-    read on two at once (``reads_at_once``): SQLite and PostgreSQL run the queries outside
-    Python's lock, so two cores read two parts of Today together. Yields what gives ``read``'s
-    result (its error raised there, when asked: an error of the caller's own reads comes
-    first); ``read`` itself when there is none to be had (an in-memory database; a server
-    that refuses one more connection, or a pool that has none left once its ``pool_timeout``
-    is up: the thread gives up and the caller reads it, as before), run when asked; None when
-    there is no ``read``. The thread is waited for on leaving, also after an error (the
-    caller's then wins). The connection checked is returned to the pool and checked out again
-    by the read (on PostgreSQL two pings of ``pool_pre_ping``)."""
-    if read is None or not reads_at_once(db.engine):
-        yield read
-        return
-
-    def in_thread() -> object:
-        try:
-            db.engine.connect().close()  # its own connection to be had (then pooled)?
-        except SQLAlchemyError:
-            return _NO_SECOND
-        return read()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        future = pool.submit(in_thread)
-
-        def result() -> _T:
-            got = future.result()
-            return read() if got is _NO_SECOND else cast(_T, got)
-
-        yield result
 
 
 def _expansion_items(

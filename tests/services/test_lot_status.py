@@ -1,6 +1,6 @@
-"""Today's narrow read of the active lots (``lot_status``) says what the board says of each lot:
-state, day N, last count, count overdue, result tallies and open alerts, on SQLite and
-PostgreSQL; read by state, it returns the lots of those states only, with the same values."""
+"""Today's narrow reads of the active lots (``lot_status``) say what the board says: the counts due
+and harvest windows of the lots being expanded, the lots ready for disposition and the open
+alerts, on SQLite and PostgreSQL, by the indexes meant for them."""
 
 from __future__ import annotations
 
@@ -14,24 +14,6 @@ from tests.release.conftest import PASSING, enter, harvested, sign
 from tests.support import world
 from tests.support.constants import NOW, TODAY
 from tests.support.plans import query_plans, statements_sent
-
-
-def _board_view(db, actor, now):  # type: ignore[no-untyped-def]
-    rows = board.board(db=db, actor=actor, now=now, active_only=True).rows
-    return [
-        (
-            r.lot_number,
-            r.state,
-            r.day_n,
-            r.last_count_day if r.state in board.COUNT_STATES else None,  # Today's use of it
-            r.overdue_count,
-            r.oos,
-            r.pending_results,
-            r.unverified_results,
-            r.alerts,
-        )
-        for r in rows
-    ]
 
 
 def test_the_lots_ready_for_disposition_are_the_tallies_rule_worked_out_in_sql(db, actors):
@@ -51,6 +33,10 @@ def test_the_lots_ready_for_disposition_are_the_tallies_rule_worked_out_in_sql(d
     not_ready.append(missing)
     signed = ready_lot_of(db, actors, "S-027")
     sign(db, actors, signed)  # released: no longer in testing
+    corrected = ready_lot_of(db, actors, "S-028", VIAB="61")  # a failure corrected: ready
+    _correct(db, actors, corrected, "VIAB", "91.5")
+    not_ready.append(ready_lot_of(db, actors, "S-029"))  # a pass corrected to a failure
+    _correct(db, actors, not_ready[-1], "VIAB", "61")
     rows = board.board(db=db, actor=actors["qa"], now=NOW, active_only=True).rows
     assert {r.state for r in rows} == {"harvested", "in_release_testing"}
     by_rule = [
@@ -59,16 +45,44 @@ def test_the_lots_ready_for_disposition_are_the_tallies_rule_worked_out_in_sql(d
         if not (r.unverified_results or r.oos or r.pending_results)
         and r.state != "conditionally_released"
     ]
-    assert sorted(by_rule) == [first, second]
-    assert lot_status.ready_for_disposition(db) == [first, second]
+    assert sorted(by_rule) == [first, second, corrected]
+    assert lot_status.ready_for_disposition(db) == [first, second, corrected]
     for limit in (None, worklist.LIMIT):
         today = worklist.worklist(db=db, actor=actors["qa"], now=NOW, limit=limit)
-        assert dict(today.by_kind)["sign"] == 2
-        assert [i.lot_number for i in today.items if i.kind == "sign"] == [first, second]
+        assert dict(today.by_kind)["sign"] == 3
+        signs = [i.lot_number for i in today.items if i.kind == "sign"]
+        assert signs == [first, second, corrected]
     found = worklist._Found(1)  # a cap of one: the first in lot-number order kept, both counted
     worklist._ready(found, lot_status.ready_for_disposition(db))
     assert [(k, lot) for k, lot, *_ in found.kept] == [("sign", first)]
-    assert found.seen == {("sign", False): 2}
+    assert found.seen == {("sign", False): 3}
+
+
+def _correct(db, actors, lot, code, value):  # type: ignore[no-untyped-def]
+    """A result corrected (the old one superseded), and the new one verified."""
+    release.correct_result(
+        release.AddResult(lot, code, value),
+        "transcription error",
+        db=db,
+        actor=actors["tech"],
+        now=NOW,
+    )
+    release.verify_result(lot, code, db=db, actor=actors["tech2"], now=NOW)
+
+
+def test_a_ready_lot_whose_day_0_is_no_date_is_listed_apart_not_to_sign(sqlite_db):
+    """An SQL edit leaves a ready lot's day 0 no date: QA's Today lists it as not read, never as
+    ready for disposition (SQLite: PostgreSQL's dates are dates)."""
+    actors = add_users(sqlite_db)
+    kept, edited = (ready_lot_of(sqlite_db, actors, s) for s in ("S-050", "S-051"))
+    with sqlite_db.engine.begin() as conn:
+        sql = "UPDATE lot SET day0 = '2026-02-30' WHERE lot_number = ?"
+        conn.exec_driver_sql(sql, (edited,))
+    assert lot_status.ready_for_disposition(sqlite_db) == [kept]
+    today = worklist.worklist(db=sqlite_db, actor=actors["qa"], now=NOW, limit=None)
+    assert [(i.kind, i.lot_number) for i in today.items if i.lot_number == edited] == [
+        ("not-read", edited)
+    ]
 
 
 def ready_lot_of(db, actors, subject_id, verify_by="tech2", **values):  # type: ignore[no-untyped-def]
@@ -423,7 +437,7 @@ def _as_before(monkeypatch):  # type: ignore[no-untyped-def]
     kept second, right after the alerts (before the results to verify); the lots that
     ``worklist`` now keeps last are dropped (read again, and not kept)."""
     results, keep = worklist._results_to_verify, worklist._expansion_items
-    monkeypatch.setattr(worklist, "reads_at_once", lambda engine: False)
+    monkeypatch.setattr("mfg.services.beside.reads_at_once", lambda engine: False)
     monkeypatch.setattr(worklist, "_expansion_items", lambda found, rows, counts: None)
 
     def expansion_then_results(found, db, actor, readable_lot):  # type: ignore[no-untyped-def]

@@ -2,9 +2,10 @@
 
     .venv/bin/python benchmarks/add_results.py --home /tmp/tui100k-results
 
-Every harvested lot gets one current result per test of its spec, entered by ``tech`` and
-verified by ``tech2``, except: lot id % 7 == 0 fails its first test, % 11 == 0 has its second
-pending, % 13 == 0 has its third unverified, and % 17 == 0 has no fourth. At 100,000 lots:
+Every harvested lot gets one current result per test of BH002 spec 1 (the synthetic data's one
+spec), entered by ``tech`` and verified by ``tech2``, except: lot id % 7 == 0 fails its first
+test, % 11 == 0 has its second pending (pending results are never verified), % 13 == 0 has
+its third unverified, and % 17 == 0 has no fourth. At 100,000 lots:
 475,873 results, 26,960 lots ready for disposition. For timing QA's Today and queue only: the
 rows are inserted by SQL, without audit events (``mfg audit verify`` names every one), so use
 a copy of a home, never a site's database.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +35,8 @@ def main() -> None:
     db = Database.open(settings=load_settings(args.home))
     codes = [t.code for t in db.product("BH002", "1").tests]
     tests = ",".join(f"('{code}', {i})" for i, code in enumerate(codes))
+    pending = "l.id % 11 = 0 AND t.i = 1"
+    unverified = f"({pending}) OR (l.id % 13 = 0 AND t.i = 2)"
     with db.engine.begin() as conn:
         if conn.execute(text("SELECT count(*) FROM releaseresult")).scalar_one():
             sys.exit(f"{args.home} has release results already")
@@ -44,12 +48,12 @@ def main() -> None:
                 after_disposition, row_version)
             SELECT l.id, t.code, 'x', '', '',
                 CASE WHEN l.id % 7 = 0 AND t.i = 0 THEN 'fail'
-                     WHEN l.id % 11 = 0 AND t.i = 1 THEN 'pending' ELSE 'pass' END,
-                'tech', :at, CASE WHEN l.id % 13 = 0 AND t.i = 2 THEN NULL ELSE 'tech2' END,
-                :at, false, 1
+                     WHEN {pending} THEN 'pending' ELSE 'pass' END,
+                'tech', :at, CASE WHEN {unverified} THEN NULL ELSE 'tech2' END,
+                CASE WHEN {unverified} THEN NULL ELSE :at END, false, 1
             FROM lot l, t
             WHERE l.state = 'harvested' AND NOT (l.id % 17 = 0 AND t.i = 3)"""),
-            {"at": NOW},
+            {"at": NOW.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")},  # as SQLite stores
         )
         n = conn.execute(text("SELECT count(*) FROM releaseresult")).scalar_one()
     db.dispose()

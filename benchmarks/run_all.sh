@@ -16,6 +16,7 @@ run worklist $py benchmarks/bench_worklist.py --home /tmp/tui10k --runs 5
 run worklist_pg $py benchmarks/bench_worklist.py --postgres 100000 --runs 5
 run reports_100k $py benchmarks/bench_reports.py --lots 100000 --keep /tmp/r100k --import-lots 10000 --repeat 3
 run tui_100k $py benchmarks/bench_tui.py --lots 100000 --runs 5 --home /tmp/tui100k
-[ -d /tmp/tui100k-results ] || { cp -a /tmp/tui100k /tmp/tui100k-results && $py benchmarks/add_results.py --home /tmp/tui100k-results; }
+# the same lots with release results (synth.py's bulk path enters none), copied afresh each run
+run tui_100k_results_setup bash -c "rm -rf /tmp/tui100k-results && cp -a /tmp/tui100k /tmp/tui100k-results && $py benchmarks/add_results.py --home /tmp/tui100k-results"
 run tui_100k_results $py benchmarks/bench_tui.py --lots 100000 --runs 5 --home /tmp/tui100k-results
 run reports_1m $py benchmarks/bench_reports.py --lots 1000000 --keep /tmp/r1m --import-lots 0 --repeat 3

@@ -2,8 +2,9 @@
 worked, what is open). A read model for the TUI's landing screen: narrow queries over the lots
 in the states the reader works on (``lot_status``: the board's flags worked out in SQL), open
 alerts, results and records to verify, thawed bags and read-outs. For a capped list (the TUI's)
-a technician's biggest read, the lots being expanded, runs on a second connection in a thread
-while the others run here (``read_beside``); every item (``limit=None``) is read on this thread.
+the biggest read (a technician's lots being expanded, QA's lots ready for disposition) runs on
+a second connection in a thread while the others run here (``read_beside``); every item
+(``limit=None``) is read on this thread.
 Every item is counted, but only the ``limit`` most urgent are built and listed (``None``: all):
 with tens of thousands of lots in expansion a screen of every due count helps nobody and took
 seconds to build; the counts per kind say what the list leaves out."""

@@ -39,10 +39,10 @@ from mfg.services.pinned_specs import PinnedSpecs, readable
 from mfg.services.uow import Database
 from mfg.store.bulk import select_rows
 from mfg.store.distinct import distinct_values
-from mfg.store.tables import Alert, CellCount, Harvest, Lot, ReleaseResult
+from mfg.store.tables import Alert, CellCount, Lot, ReleaseResult
 from mfg.store.types import stored_date
 
-_LOT, _CC, _HV = Lot.__table__, CellCount.__table__, Harvest.__table__  # type: ignore[attr-defined]
+_LOT, _CC = Lot.__table__, CellCount.__table__  # type: ignore[attr-defined]
 _RR, _AL = ReleaseResult.__table__, Alert.__table__  # type: ignore[attr-defined]
 
 

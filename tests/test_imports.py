@@ -51,7 +51,7 @@ def test_reading_a_lot_builds_no_validator_and_imports_no_coa_code():
     """`mfg lot show` is a fresh process per command: the services it imports must not pull in
     the COA renderer or the accounts service (holds' decisions import them where used), nor on
     SQLite SQLAlchemy's PostgreSQL dialect (the partial indexes' PostgreSQL predicates are set
-    when PostgreSQL is used: ``tables.for_postgresql``), and the table models' pydantic
+    when PostgreSQL is used: ``partial.for_postgresql``), and the table models' pydantic
     validators are built when first used, not at import."""
     code = (
         "import sys\n"

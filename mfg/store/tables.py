@@ -19,11 +19,11 @@ from sqlalchemy import (
     LargeBinary,
     Text,
     UniqueConstraint,
-    text,
 )
 from sqlmodel import Field, SQLModel
 from sqlmodel._compat import SQLModelConfig  # the type of SQLModel.model_config
 
+from mfg.store.partial import partial_index
 from mfg.store.types import StoredBigInt, StoredDate, StoredFloat, StoredInt, UTCDateTime
 
 
@@ -171,30 +171,10 @@ class Lot(_Table, table=True):
     )  # ImportBatch
 
 
-# Partial indexes: SQLite's predicate is set here, PostgreSQL's by ``for_postgresql`` once
-# PostgreSQL is used (``mfg.store.db.make_engine``, the migrations' env): naming a
-# ``postgresql_`` option loads SQLAlchemy's PostgreSQL dialect, 19 ms of every command on
-# SQLite. The migrations create both with their predicates (0006, 0008, 0009).
-_partial: list[tuple[Index, str]] = []
-
-
-def _partial_index(name: str, *columns: str, where: str) -> Index:
-    ix = Index(name, *columns, sqlite_where=text(where))
-    _partial.append((ix, where))
-    return ix
-
-
-def for_postgresql() -> None:
-    """The partial indexes' predicates for PostgreSQL (idempotent)."""
-    for ix, where in _partial:
-        if ix.dialect_options["postgresql"]["where"] is None:
-            ix.dialect_options["postgresql"]["where"] = text(where)
-
-
 class CellCount(_Table, table=True):
     # a lot's current counts by day and entry: its last count is one look-up (migration 0006)
     __table_args__ = (
-        _partial_index(
+        partial_index(
             "ix_cellcount_current",
             "lot_pk",
             "expansion_day",
@@ -238,10 +218,15 @@ class Harvest(_Table, table=True):
     correction_reason: str | None = Field(default=None, sa_column=Column(Text))
 
 
+UNVERIFIED = "superseded_by_id IS NULL AND verified_by IS NULL"
+
+
 class ReleaseResult(_Table, table=True):
     # Covers the success-rate report: current non-passing results without a table scan.
     __table_args__ = (
         Index("ix_releaseresult_open", "evaluation", "superseded_by_id", "lot_pk", "test_code"),
+        # the current results nobody has verified yet, for QA's Today (migration 0010)
+        partial_index("ix_releaseresult_unverified", "lot_pk", where=UNVERIFIED),
     )
     id: int | None = Field(default=None, primary_key=True)
     lot_pk: int = Field(sa_column=_fk("lot.id"))
@@ -325,7 +310,7 @@ class CoaRevision(_Table, table=True):
 
 class Alert(_Table, table=True):
     # the open alerts, for Today (migration 0009)
-    __table_args__ = (_partial_index("ix_alert_open", "lot_pk", where="acknowledged_at IS NULL"),)
+    __table_args__ = (partial_index("ix_alert_open", "lot_pk", where="acknowledged_at IS NULL"),)
     id: int | None = Field(default=None, primary_key=True)
     lot_pk: int = Field(sa_column=_fk("lot.id"))
     kind: str = Field(max_length=32)
@@ -340,7 +325,7 @@ class DoseBag(_Table, table=True):
     __table_args__ = (
         UniqueConstraint("lot_pk", "bag_no"),
         # the thawed bags waiting for infusion, for Today (migration 0009)
-        _partial_index("ix_dosebag_thawed", "thawed_at", where="state = 'thawed'"),
+        partial_index("ix_dosebag_thawed", "thawed_at", where="state = 'thawed'"),
     )
     id: int | None = Field(default=None, primary_key=True)
     lot_pk: int = Field(sa_column=_fk("lot.id"))
@@ -482,7 +467,7 @@ class AuditEvent(_Table, table=True):
     __table_args__ = (
         Index("ix_auditevent_lot", "lot_number"),
         # an account's events, for the log-in's check against the trail (migration 0008)
-        _partial_index("ix_auditevent_user", "entity_id", "seq", where="entity = 'user'"),
+        partial_index("ix_auditevent_user", "entity_id", "seq", where="entity = 'user'"),
     )
     seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     at: datetime = Field(sa_column=_ts())

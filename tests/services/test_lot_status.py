@@ -263,7 +263,9 @@ def test_todays_reads_find_open_alerts_thawed_bags_and_lots_by_their_indexes(
     """Migration 0009: SQLite finds the open alerts in ``ix_alert_open`` (counted there before
     their lots are read: joined the other way every active lot was probed), the thawed bags in
     ``ix_dosebag_thawed`` (every bag was read), and the lots being expanded from
-    ``ix_lot_state`` alone; none of Today's statements reads a whole table."""
+    ``ix_lot_state`` alone; migration 0010: QA's results to verify in
+    ``ix_releaseresult_unverified`` (each lot in testing's results were read); none of Today's
+    statements reads a whole table."""
     actors = add_users(sqlite_db)
     with statements_sent(sqlite_db.engine) as sent:
         for who in ("tech", "qa"):
@@ -281,6 +283,9 @@ def test_todays_reads_find_open_alerts_thawed_bags_and_lots_by_their_indexes(
     lots = [line for p in alerts for line in p if " lot " in f"{line} "]
     assert lots and all("INTEGER PRIMARY KEY" in line for line in lots), alerts  # not by state
     assert bags and all(any("ix_dosebag_thawed" in line for line in p) for p in bags), bags
+    unverified = [p for s, p in plans.items() if "releaseresult.verified_by IS NULL" in s]
+    assert unverified, plans
+    assert all(any("ix_releaseresult_unverified" in line for line in p) for p in unverified)
     assert any(line.startswith("SEARCH lot USING COVERING INDEX ix_lot_state (") for line in flags)
 
 

@@ -6,7 +6,8 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
-import mfg.store.tables  # registers the tables on the metadata
+import mfg.store.tables  # noqa: F401  (registers the tables on the metadata)
+from mfg.store.partial import for_postgresql
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -14,7 +15,7 @@ target_metadata = SQLModel.metadata
 
 def _configure(connection) -> None:  # type: ignore[no-untyped-def]
     if connection.dialect.name == "postgresql":
-        mfg.store.tables.for_postgresql()  # the partial indexes' predicates (see there)
+        for_postgresql()  # the partial indexes' predicates (see there)
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -337,23 +337,24 @@ def ready_for_disposition(db: Database) -> list[str]:
         query = (
             select(lot.c.lot_number)
             .where(lot.c.state.in_(states), readable(_LOT, refused), readable_day0(db, conn))
-            .where(_reported() >= needed)
+            .where(_reported(needed))
             .order_by(in_lot_order(db, lot.c.lot_number))
         )
         return [number for (number,) in select_rows(conn, query)]
 
 
-def _reported() -> Any:
-    """SQL, per lot: its current results when none fails, is pending or is unverified (the
-    board's ``result_tallies``), else -1. A look-up of the lot's results per lot: grouped for
-    all lots in testing and joined back, SQLite sorted them by lot and indexed the groups
-    (100,000 lots, 475,873 results: 0.34 against 0.20 s in sqlite3)."""
+def _reported(needed: Any) -> Any:
+    """SQL, per lot: ``needed`` current results and none failing, pending or unverified (the
+    board's ``result_tallies``: every current result passing and verified). Three look-ups of
+    the lot in indexes that hold what they ask, no result row read: a current failing or
+    pending result (``ix_releaseresult_open``), a current unverified one (migration 0010's
+    ``ix_releaseresult_unverified``), then its current passing results counted. Reading each
+    lot's results instead took 0.21 s in sqlite3 for 39,849 lots in testing and 475,873
+    results, this 0.08 s (the same 26,960 lots). A result whose evaluation is none of pass,
+    fail and pending (only an SQL edit makes one) is not counted, so its lot is not listed."""
     rr = _RR
-    pending = rr.c.evaluation == "pending"
-    held = or_(rr.c.evaluation == "fail", pending, and_(rr.c.verified_by.is_(None), ~pending))
-    blocked = func.coalesce(func.sum(case((held, 1), else_=0)), 0)
-    return (
-        select(case((blocked == 0, func.count()), else_=-1))
-        .where(rr.c.lot_pk == _LOT.c.id, rr.c.superseded_by_id.is_(None))
-        .scalar_subquery()
-    )
+    current = and_(rr.c.lot_pk == _LOT.c.id, rr.c.superseded_by_id.is_(None))
+    held = select(literal(1)).where(rr.c.evaluation.in_(("fail", "pending")), current)
+    unverified = select(literal(1)).where(current, rr.c.verified_by.is_(None))
+    passed = select(func.count()).where(rr.c.evaluation == "pass", current).scalar_subquery()
+    return and_(~held.exists(), ~unverified.exists(), passed >= needed)

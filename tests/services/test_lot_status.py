@@ -31,6 +31,10 @@ def test_the_lots_ready_for_disposition_are_the_tallies_rule_worked_out_in_sql(d
     missing = harvested(db, actors, "S-026")
     enter(db, actors, missing, {k: v for k, v in PASSING.items() if k != "APPEAR"})
     not_ready.append(missing)
+    one_unverified = harvested(db, actors, "S-030")  # every result verified but one
+    enter(db, actors, one_unverified, {k: v for k, v in PASSING.items() if k != "APPEAR"})
+    enter(db, actors, one_unverified, {"APPEAR": PASSING["APPEAR"]}, verify_by=None)
+    not_ready.append(one_unverified)
     signed = ready_lot_of(db, actors, "S-027")
     sign(db, actors, signed)  # released: no longer in testing
     corrected = ready_lot_of(db, actors, "S-028", VIAB="61")  # a failure corrected: ready
@@ -83,6 +87,40 @@ def test_a_ready_lot_whose_day_0_is_no_date_is_listed_apart_not_to_sign(sqlite_d
     assert [(i.kind, i.lot_number) for i in today.items if i.lot_number == edited] == [
         ("not-read", edited)
     ]
+
+
+def test_the_lots_ready_are_found_in_indexes_without_reading_a_result(sqlite_db, monkeypatch):
+    """SQLite answers each lot's three questions (a failing or pending result, an unverified
+    one, how many pass) from ``ix_releaseresult_open`` and migration 0010's
+    ``ix_releaseresult_unverified``, never reading a result's row (each lot's rows were read:
+    0.21 against 0.08 s at 100,000 lots). A result whose evaluation an SQL edit made none of
+    pass, fail and pending is not counted as reported: its lot is not listed."""
+    actors = add_users(sqlite_db)
+    kept, edited = (ready_lot_of(sqlite_db, actors, s) for s in ("S-052", "S-053"))
+    with sqlite_db.engine.begin() as conn:
+        sql = (
+            "UPDATE releaseresult SET evaluation = 'PASS' WHERE test_code = 'VIAB' AND lot_pk = "
+            "(SELECT id FROM lot WHERE lot_number = ?)"
+        )
+        conn.exec_driver_sql(sql, (edited,))
+    sent: list[str] = []
+    select_rows = lot_status.select_rows
+
+    def spy(conn, query):  # type: ignore[no-untyped-def]
+        sent.append(str(query.compile(conn.engine, compile_kwargs={"literal_binds": True})))
+        return select_rows(conn, query)
+
+    monkeypatch.setattr(lot_status, "select_rows", spy)
+    assert lot_status.ready_for_disposition(sqlite_db) == [kept]
+    ready_sql = [q for q in sent if "FROM releaseresult" in q]
+    assert len(ready_sql) == 1, sent
+    plan = query_plans(sqlite_db.engine, [(ready_sql[0], ())])[ready_sql[0]]
+    results = [line for line in plan if " releaseresult " in f"{line} "]
+    assert len(results) == 3, plan
+    for line in results:
+        assert "COVERING INDEX ix_releaseresult_open" in line or (
+            "ix_releaseresult_unverified" in line
+        ), plan
 
 
 def ready_lot_of(db, actors, subject_id, verify_by="tech2", **values):  # type: ignore[no-untyped-def]

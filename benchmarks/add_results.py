@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/add_results.py --home /tmp/tui100k-results
 
+(``bench_worklist.py --postgres LOTS --results`` adds the same to its PostgreSQL database.)
+
 Every harvested lot gets one current result per test of BH002 spec 1 (the synthetic data's one
 spec), entered by ``tech`` and verified by ``tech2``, except: lot id % 7 == 0 fails its first
 test, % 11 == 0 has its second pending (pending results are never verified), % 13 == 0 has
@@ -17,6 +19,7 @@ import argparse
 import sys
 from datetime import UTC
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -26,20 +29,35 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--home", type=Path, required=True, help="MFG_HOME of a built database")
     args = ap.parse_args()
-    from sqlalchemy import text
-
-    from benchmarks.synth import NOW
     from mfg.config import load_settings
     from mfg.services.uow import Database
 
     db = Database.open(settings=load_settings(args.home))
+    try:
+        n = add_results(db)
+    except ValueError as e:
+        sys.exit(f"{args.home}: {e}")
+    finally:
+        db.dispose()
+    print(f"{n:,} release results added in {args.home}")
+
+
+def add_results(db: Any) -> int:
+    """The results above, added to ``db`` (SQLite or PostgreSQL) in one statement; their count."""
+    from sqlalchemy import text
+
+    from benchmarks.synth import NOW
+
     codes = [t.code for t in db.product("BH002", "1").tests]
     tests = ",".join(f"('{code}', {i})" for i, code in enumerate(codes))
     pending = "l.id % 11 = 0 AND t.i = 1"
     unverified = f"({pending}) OR (l.id % 13 = 0 AND t.i = 2)"
+    # as each database stores a time: SQLite as text, PostgreSQL a timestamptz
+    at = NOW.astimezone(UTC)
+    stamp = at.strftime("%Y-%m-%d %H:%M:%S.%f") if db.dialect == "sqlite" else at
     with db.engine.begin() as conn:
         if conn.execute(text("SELECT count(*) FROM releaseresult")).scalar_one():
-            sys.exit(f"{args.home} has release results already")
+            raise ValueError("the database has release results already")
         conn.execute(
             text(f"""
             WITH t(code, i) AS (VALUES {tests})
@@ -53,11 +71,9 @@ def main() -> None:
                 CASE WHEN {unverified} THEN NULL ELSE :at END, false, 1
             FROM lot l, t
             WHERE l.state = 'harvested' AND NOT (l.id % 17 = 0 AND t.i = 3)"""),
-            {"at": NOW.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")},  # as SQLite stores
+            {"at": stamp},
         )
-        n = conn.execute(text("SELECT count(*) FROM releaseresult")).scalar_one()
-    db.dispose()
-    print(f"{n:,} release results added in {args.home}")
+        return int(conn.execute(text("SELECT count(*) FROM releaseresult")).scalar_one())
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_worklist.py --home /tmp/tui10k     # built by bench_tui.py
     .venv/bin/python benchmarks/bench_worklist.py --postgres 100000     # a throwaway server
+    .venv/bin/python benchmarks/bench_worklist.py --postgres 100000 --results  # and results
 
 Prints the median of ``--runs`` calls of ``worklist.worklist`` as a logged-in technician and as
 QA, with the number of items, beside the board read of all active lots (what the worklist was
@@ -36,6 +37,11 @@ def main() -> None:
         metavar="LOTS",
         help="build LOTS lots (as bench_tui.py does) on a throwaway PostgreSQL server",
     )
+    ap.add_argument(
+        "--results",
+        action="store_true",
+        help="with --postgres: add release results to the harvested lots (add_results.py)",
+    )
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
     if args.home is not None:
@@ -49,22 +55,27 @@ def main() -> None:
     server = start_server()
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            _timings(args, _built(Path(tmp), server.create_database("worklist"), args.postgres))
+            url = server.create_database("worklist")
+            _timings(args, _built(Path(tmp), url, args.postgres, args.results))
     finally:
         server.stop()
 
 
-def _built(home: Path, url: str, lots: int) -> Any:
-    """A database of ``lots`` lots at ``url``, built as ``bench_tui.build`` builds SQLite's."""
+def _built(home: Path, url: str, lots: int, results: bool) -> Any:
+    """A database of ``lots`` lots at ``url``, built as ``bench_tui.build`` builds SQLite's
+    (with ``results``, the release results ``add_results.py`` adds)."""
+    from benchmarks.add_results import add_results
     from benchmarks.synth import fresh_database, populate
 
     os.environ.pop("CELLTRAIL_FAST_HASH", None)
     db, actors = fresh_database(home, url, fast_hash=False)
     t = time.perf_counter()
     built = populate(db, lots, actors=actors, via="bulk")
+    added = add_results(db) if results else 0
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE")  # as autovacuum would have, in time
-    print(f"built {built.lots:,} lots on PostgreSQL ({time.perf_counter() - t:.1f} s)")
+    took = time.perf_counter() - t
+    print(f"built {built.lots:,} lots, {added:,} results on PostgreSQL ({took:.1f} s)")
     return db
 
 

@@ -35,6 +35,27 @@ def test_migration_matches_the_models(db: Database):
     assert store_db.schema_revision(db.engine) == store_db.head_revision(str(db.engine.url))
 
 
+def test_a_partial_index_declared_after_postgresql_was_used_gets_its_predicate():
+    """``for_postgresql`` may run before the table models are imported (an engine made first):
+    the indexes declared later in that process carry their PostgreSQL predicate too."""
+    import subprocess
+    import sys
+
+    code = (
+        "from mfg.store import partial\n"
+        "partial.for_postgresql()\n"
+        "from mfg.store import tables\n"
+        "ix = next(i for i in tables.ReleaseResult.__table__.indexes"
+        " if i.name == 'ix_releaseresult_unverified')\n"
+        "print(ix.dialect_options['postgresql']['where'])\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "superseded_by_id IS NULL AND verified_by IS NULL"
+
+
 def test_the_partial_indexes_of_the_models_and_of_the_database_agree(db: Database):
     """Alembic's comparison leaves an index's predicate out: the models' partial indexes, as
     created for the database's own dialect, carry the predicate the migrated database has (on

@@ -10,17 +10,27 @@ from sqlalchemy import Index, text
 
 # every partial index declared, with its predicate (read by the migration test)
 DECLARED: list[tuple[Index, str]] = []
+_postgresql_used = False
 
 
 def partial_index(name: str, *columns: str, where: str) -> Index:
     """An index of the rows ``where`` holds for (SQL text, the same on both databases)."""
     ix = Index(name, *columns, sqlite_where=text(where))
     DECLARED.append((ix, where))
+    if _postgresql_used:  # declared after PostgreSQL was first used: its predicate now
+        _set_postgresql(ix, where)
     return ix
 
 
 def for_postgresql() -> None:
-    """The partial indexes' predicates for PostgreSQL (idempotent)."""
+    """The partial indexes' predicates for PostgreSQL, those declared so far and those declared
+    later in the process (idempotent)."""
+    global _postgresql_used
+    _postgresql_used = True
     for ix, where in DECLARED:
-        if ix.dialect_options["postgresql"]["where"] is None:
-            ix.dialect_options["postgresql"]["where"] = text(where)
+        _set_postgresql(ix, where)
+
+
+def _set_postgresql(ix: Index, where: str) -> None:
+    if ix.dialect_options["postgresql"]["where"] is None:
+        ix.dialect_options["postgresql"]["where"] = text(where)

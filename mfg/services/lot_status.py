@@ -6,7 +6,10 @@ states the reader works on (a technician: lots being expanded, their counts due 
 windows, ``expansion_lots``; QA: lots ready for disposition, ``ready_for_disposition``), so it
 reads those alone: no projection, no hold status. Open alerts, which everyone sees, are one
 query over the active lots. The flags are the board's own rules (``expansion.count_overdue``;
-tests not reported yet count as pending), so the two screens agree.
+tests not reported yet count as pending), so the two screens agree; but for a result whose
+evaluation an SQL edit made none of pass, fail and pending: the board counts it as reported,
+Today does not list its lot as ready (``_reported``; signing refuses it, and ``mfg audit
+verify`` names the edit).
 """
 
 from __future__ import annotations

@@ -94,15 +94,26 @@ def test_the_lots_ready_are_found_in_indexes_without_reading_a_result(sqlite_db,
     one, how many pass) from ``ix_releaseresult_open`` and migration 0010's
     ``ix_releaseresult_unverified``, never reading a result's row (each lot's rows were read:
     0.21 against 0.08 s at 100,000 lots). A result whose evaluation an SQL edit made none of
-    pass, fail and pending is not counted as reported: its lot is not listed."""
+    pass, fail and pending is not counted as reported: its lot is not listed; nor is a lot
+    with a second current result, failing, beside its passing one (only SQL makes one)."""
     actors = add_users(sqlite_db)
-    kept, edited = (ready_lot_of(sqlite_db, actors, s) for s in ("S-052", "S-053"))
+    kept, edited, doubled = (
+        ready_lot_of(sqlite_db, actors, s) for s in ("S-052", "S-053", "S-054")
+    )
+    of_lot = "lot_pk = (SELECT id FROM lot WHERE lot_number = ?)"
     with sqlite_db.engine.begin() as conn:
-        sql = (
-            "UPDATE releaseresult SET evaluation = 'PASS' WHERE test_code = 'VIAB' AND lot_pk = "
-            "(SELECT id FROM lot WHERE lot_number = ?)"
-        )
+        sql = f"UPDATE releaseresult SET evaluation = 'PASS' WHERE test_code = 'VIAB' AND {of_lot}"
         conn.exec_driver_sql(sql, (edited,))
+        columns = (
+            "lot_pk, test_code, value_text, qualifier, unit, evaluation, entered_by, entered_at, "
+            "verified_by, verified_at, after_disposition, row_version"
+        )
+        sql = (
+            f"INSERT INTO releaseresult ({columns}) SELECT lot_pk, test_code, '61', qualifier, "
+            "unit, 'fail', entered_by, entered_at, verified_by, verified_at, after_disposition, "
+            f"1 FROM releaseresult WHERE test_code = 'VIAB' AND {of_lot}"
+        )
+        conn.exec_driver_sql(sql, (doubled,))
     sent: list[str] = []
     select_rows = lot_status.select_rows
 

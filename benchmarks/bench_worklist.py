@@ -44,6 +44,8 @@ def main() -> None:
     )
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
+    if args.results and args.home is not None:
+        ap.error("--results is for --postgres (add_results.py adds them to a home)")
     if args.home is not None:
         from mfg.config import load_settings
         from mfg.services.uow import Database

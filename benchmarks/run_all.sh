@@ -1,6 +1,7 @@
 #!/bin/bash
 # Every benchmark in a row, for a quiet machine; each writes its output to $BENCH_LOGS/bench-<name>.log.
 cd "$(dirname "$0")/.."
+mkdir -p "${BENCH_LOGS:-/tmp}"
 py=.venv/bin/python
 run() { name=$1; shift; echo "== $(date -u +%H:%M:%S) $name (load $(cut -d' ' -f1 /proc/loadavg))"; "$@" > "${BENCH_LOGS:-/tmp}/bench-$name.log" 2>&1; echo "   rc=$? $(date -u +%H:%M:%S)"; }
 run audit_verify $py benchmarks/bench_audit_verify.py --lots 20000 --repeat 3 --keep /tmp/v20k

@@ -14,7 +14,7 @@ run login_lock $py benchmarks/bench_login_lock.py
 run login_lock_pg $py benchmarks/bench_login_lock.py --backend postgresql
 run tui_10k $py benchmarks/bench_tui.py --lots 10000 --runs 7 --home /tmp/tui10k
 run worklist $py benchmarks/bench_worklist.py --home /tmp/tui10k --runs 5
-run worklist_pg $py benchmarks/bench_worklist.py --postgres 100000 --runs 5
+run worklist_pg $py benchmarks/bench_worklist.py --postgres 100000 --results --runs 5
 run reports_100k $py benchmarks/bench_reports.py --lots 100000 --keep /tmp/r100k --import-lots 10000 --repeat 3
 run tui_100k $py benchmarks/bench_tui.py --lots 100000 --runs 5 --home /tmp/tui100k
 # the same lots with release results (synth.py's bulk path enters none), copied afresh each run

@@ -100,6 +100,27 @@ def test_upgrade_twice_changes_nothing(db: Database):
     assert store_db.upgrade(db.engine) == before == store_db.upgrade(db.engine)
 
 
+def test_migration_0010_goes_down_and_up_again(db: Database):
+    """0010 only adds ``ix_releaseresult_unverified``: its downgrade drops it, the upgrade makes
+    it again, on both back-ends (a downgrade no test runs is a downgrade nobody knows works)."""
+    from alembic import command
+    from sqlalchemy import inspect
+
+    def indexes() -> set[str]:
+        return {ix["name"] for ix in inspect(db.engine).get_indexes("releaseresult")}
+
+    assert "ix_releaseresult_unverified" in indexes()
+    cfg = store_db.alembic_config(db.engine.url.render_as_string(hide_password=False))
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0009")
+    assert store_db.schema_revision(db.engine) == "0009"
+    assert "ix_releaseresult_unverified" not in indexes()
+    assert "ix_releaseresult_open" in indexes()  # the others stay
+    assert store_db.upgrade(db.engine) == store_db.SCHEMA_HEAD
+    assert "ix_releaseresult_unverified" in indexes()
+
+
 def mfg(home: Path, *args: str, user: str | None = None) -> object:
     from mfg.cli import app
 

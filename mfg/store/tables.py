@@ -225,7 +225,7 @@ class ReleaseResult(_Table, table=True):
     # Covers the success-rate report: current non-passing results without a table scan.
     __table_args__ = (
         Index("ix_releaseresult_open", "evaluation", "superseded_by_id", "lot_pk", "test_code"),
-        # the current results nobody has verified yet, for QA's Today (migration 0010)
+        # the current results nobody has verified yet, for Today's results to verify (0010)
         partial_index("ix_releaseresult_unverified", "lot_pk", where=UNVERIFIED),
     )
     id: int | None = Field(default=None, primary_key=True)

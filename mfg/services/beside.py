@@ -30,7 +30,7 @@ def read_beside(db: Database, read: Callable[[], _T] | None) -> Iterator[Callabl
     is up: the thread gives up and the caller reads it, as before), run when asked; None when
     there is no ``read``. The thread is waited for on leaving, also after an error (the
     caller's then wins). The connection checked is returned to the pool and checked out again
-    by the read (on PostgreSQL two pings of ``pool_pre_ping``)."""
+    by the read (on PostgreSQL pinged only when it sat idle: ``pgpool.ping_when_idle``)."""
     if read is None or not reads_at_once(db.engine):
         yield read
         return

@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import and_, case, func, or_, true
 from sqlalchemy import select as sa_select
@@ -33,8 +33,6 @@ from mfg.services.pinned_specs import PinnedSpecs, readable, refusal_text, refus
 from mfg.services.uow import Actor, Database
 from mfg.store.tables import AuditEvent, DoseBag, Harvest, Lot, ReleaseResult, Subject
 from mfg.store.types import Unreadable, lenient, read_time, unreadable
-
-_T = TypeVar("_T")
 
 TESTING = ("harvested", "in_release_testing", "conditionally_released")
 

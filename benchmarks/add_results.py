@@ -29,10 +29,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--home", type=Path, required=True, help="MFG_HOME of a built database")
     args = ap.parse_args()
-    from mfg.config import load_settings
-    from mfg.services.uow import Database
+    from benchmarks.synth import built_home
 
-    db = Database.open(settings=load_settings(args.home))
+    db = built_home(args.home)
     try:
         n = add_results(db)
     except ValueError as e:

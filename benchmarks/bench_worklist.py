@@ -47,10 +47,9 @@ def main() -> None:
     if args.results and args.home is not None:
         ap.error("--results is for --postgres (add_results.py adds them to a home)")
     if args.home is not None:
-        from mfg.config import load_settings
-        from mfg.services.uow import Database
+        from benchmarks.synth import built_home
 
-        _timings(args, Database.open(settings=load_settings(args.home)))
+        _timings(args, built_home(args.home))
         return
     from tests.support.pgserver import start_server
 

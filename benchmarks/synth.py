@@ -268,6 +268,28 @@ def fresh_database(
     return db, make_users(db, now)
 
 
+def built_home(home: Path) -> Database:
+    """The database of a benchmark home built before (``bench_tui.py --lots N --home DIR``),
+    at this tree's schema; a home without one, or at an older schema, ends the script with a
+    message naming it, nothing written (no empty database file left behind)."""
+    from mfg.config import load_settings
+    from mfg.errors import ConfigError
+    from mfg.services.uow import Database
+    from mfg.store import db as store_db
+
+    if not (home / "celltrail.db").is_file():
+        sys.exit(
+            f"{home}: no benchmark database here (build one: bench_tui.py --lots N --home DIR)"
+        )
+    db = Database.open(settings=load_settings(home))
+    try:
+        store_db.check_schema(db.engine)
+    except ConfigError as e:
+        db.dispose()
+        sys.exit(f"{home}: {e.message}")
+    return db
+
+
 # -- through the services ----------------------------------------------------------------------
 def _via_services(
     db: Database,

@@ -54,6 +54,9 @@ def main() -> None:
         "run with the same --lots (the import of 20,000 lots takes a minute)",
     )
     args = ap.parse_args()
+    from benchmarks.machine import header
+
+    print(header(), flush=True)
     if args.keep is not None and args.backend != "sqlite":
         ap.error("--keep works with the SQLite backend only")
 

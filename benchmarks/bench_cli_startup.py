@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import header  # noqa: E402
 from benchmarks.synth import PASSWORD, fresh_database, populate  # noqa: E402
 
 FLOOR = "... + typer, the CLI, the 25 table models"
@@ -131,11 +132,10 @@ def main() -> int:
                     old_env,
                 )
             )
-        print(f"$ {' '.join(sys.argv)}")
+        print(header())
         print(
-            f"CLI start-up: a fresh process, wall median (min) and CPU median of {args.runs} runs;"
+            f"CLI start-up: a fresh process, wall median (min) and CPU median of {args.runs} runs"
         )
-        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (shared machine)")
         print(f"SQLite with {summary.lots} synthetic lots, production argon2 login")
         results = {}
         for name, (med, best, cpu) in interleaved(runs, args.runs).items():

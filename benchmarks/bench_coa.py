@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -87,6 +86,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="runs of the batch (median reported)")
     ap.add_argument("--single", type=int, default=30, help="runs of the single render")
     args = ap.parse_args()
+    from benchmarks.machine import header
+
+    started = header()  # the machine as the run begins
 
     from mfg import coa
     from mfg.services import coa_service, release
@@ -128,9 +130,8 @@ def main() -> None:
     batch_s = statistics.median(batches)
     each_ms = batch_s / args.count * 1000
     each_cpu = statistics.median(batch_cpu) / args.count * 1000
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"COA render benchmark  ({platform.python_version()}, {platform.machine()}, "
-          f"{os.cpu_count()} CPUs, {platform.system()}, load {load:.1f})")  # fmt: skip
+    print(started)
+    print("COA render benchmark")
     print(f"  PDF size                         {len(pdf) / 1024:8.1f} KiB, 2 pages")
     print(
         f"  render one COA (median of {args.single})      {one_ms:8.1f} ms wall  {one_cpu:6.1f} ms CPU"

@@ -14,7 +14,6 @@ and as 300-dpi PNG previews, the QR matrices alone, and payload decode + verify.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import sys
 import time
@@ -112,6 +111,9 @@ def main() -> None:
     ap.add_argument("--labels", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
+    from benchmarks.machine import header
+
+    started = header()  # the machine as the run begins
     n, rep = args.labels, args.repeat
     bags, vials = make_labels(n, LabelKind.DOSE_BAG), make_labels(n, LabelKind.PBMC_VIAL)
     layout.register_fonts()  # one-off font loading is not part of a sheet
@@ -155,10 +157,8 @@ def main() -> None:
         lambda: [decode(lb.payload, KEY) for lb in bags],
         lambda r: "",
     )
-    print(
-        f"# bench_labels: {platform.python_implementation()} {platform.python_version()}, "
-        f"{platform.machine()}, median of {rep} runs"
-    )
+    print(started)
+    print(f"bench_labels: median of {rep} runs")
     print(f"{'what':<46} {'wall s':>8} {'CPU s':>8} {'ms/label':>9}  note")
     for name, t, c, note in rows:
         count = m if name.startswith("PNG") else n

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import os
-import platform
 import shutil
 import statistics
 import sys
@@ -31,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import load  # noqa: E402
+from benchmarks.machine import header  # noqa: E402
 
 
 def signer(url: str, home: str, k: int, seconds: float, start: Any, out: Any) -> None:
@@ -96,12 +95,7 @@ def main() -> None:
     ap.add_argument("--signers", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=15.0)
     a = ap.parse_args()
-    print(
-        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python "
-        f"{platform.python_version()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average "
-        f"{os.getloadavg()[0]:.1f} (shared machine)"
-    )
-    print(f"$ {' '.join(sys.argv)}")
+    print(header())
     alone = run(a.backend, a.writers, 0, a.seconds)
     signing = run(a.backend, a.writers, a.signers, a.seconds)
     for name, r in (("writers alone", alone), (f"+ {a.signers} signing", signing)):

@@ -282,14 +282,10 @@ def main() -> None:
     if args.child:
         _child(args)
         return
-    import platform
+    from benchmarks.machine import header
 
     os.environ.setdefault("CELLTRAIL_FAST_HASH", "1")
-    print(f"$ {' '.join(sys.argv)}")
-    print(
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python "
-        f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f} (shared machine)"
-    )
+    print(header())
     with tempfile.TemporaryDirectory() as tmp:
         home = args.keep or Path(tmp)
         home.mkdir(parents=True, exist_ok=True)

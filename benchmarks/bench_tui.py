@@ -254,6 +254,9 @@ def main() -> int:
         "--home", type=Path, default=Path(tempfile.gettempdir()) / "celltrail-bench-tui"
     )
     args = ap.parse_args()
+    from benchmarks.machine import header
+
+    started = header()  # the machine as the run begins
     from benchmarks.synth import PASSWORD
     from tui.screens.lot_board import BOARD_LIMIT, FIRST_PAGE
 
@@ -265,9 +268,8 @@ def main() -> int:
     qa_t = [asyncio.run(_login_to_board(args.home, "qa", PASSWORD))[0] for _ in range(args.runs)]
     login_t, today_t, first_t, full_t = parts(args.home, args.runs, PASSWORD)
     ratio = statistics.median(ours) / statistics.median(base)
-    print(
-        f"TUI benchmark: {args.lots} lots, median of {args.runs} runs, {datetime.now(UTC):%Y-%m-%d}"
-    )
+    print(started)
+    print(f"TUI benchmark: {args.lots} lots, median of {args.runs} runs")
     print(f"  start-up to login painted: minimal Textual app {ms(base)}")
     print(f"  start-up to login painted: mfg tui             {ms(ours)}  ({ratio:.2f}x minimal)")
     print(f"  Enter on login -> Today with rows (Pilot)      {ms(board_t)}")

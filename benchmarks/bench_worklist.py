@@ -44,6 +44,9 @@ def main() -> None:
     )
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
+    from benchmarks.machine import header
+
+    print(header(), flush=True)  # the machine as the run begins
     if args.results and args.home is not None:
         ap.error("--results is for --postgres (add_results.py adds them to a home)")
     if args.home is not None:
@@ -108,7 +111,7 @@ def _timings(args: argparse.Namespace, db: Any) -> None:
     q = timed(lambda: board.awaiting_disposition(db=db, actor=qa, now=now))
     # what the QA queue read before (the board's rows of those lots, counts included)
     qb = timed(lambda: board.board(db=db, actor=qa, now=now, states=board.TESTING_STATES))
-    print(f"$ {' '.join(sys.argv)} ({db.dialect})")
+    print(f"backend: {db.dialect}")
     print(
         f"board, all active lots: {b * 1000:.0f} ms; Today's worklist, the {worklist.LIMIT} "
         f"most urgent listed: technician {w * 1000:.0f} ms (of {items:,} items), QA "

@@ -126,6 +126,9 @@ def main() -> int:
     ap.add_argument("--subjects", type=int, default=100, help="synthetic subjects seeded first")
     ap.add_argument("--backend", action="append", choices=["sqlite", "postgresql"])
     args = ap.parse_args()
+    from benchmarks.machine import header
+
+    started = header()  # the machine as the run begins
     backends = args.backend or ["sqlite", "postgresql"]
     rows = []
     with tempfile.TemporaryDirectory(prefix="celltrail-bench-") as tmp:
@@ -148,14 +151,7 @@ def main() -> int:
                     rows.append(("postgresql (durable)", pg))
                 finally:
                     server.stop()
-    import os
-    import platform
-
-    print(f"$ {' '.join(sys.argv)}")
-    print(
-        f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"load average {os.getloadavg()[0]:.1f} (shared machine)"
-    )
+    print(started)
     print(f"write path: record_count vs bare insert+commit, medians of {args.n} calls each")
     print(
         f"{'backend':<24}{'service':>12}{'bare insert':>14}{'ratio':>8}"

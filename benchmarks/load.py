@@ -33,7 +33,6 @@ import argparse
 import fcntl
 import multiprocessing as mp
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -580,12 +579,9 @@ def main() -> None:
     )
     a = ap.parse_args()
     backends = ["sqlite", "postgresql"] if a.backend == "both" else [a.backend]
-    print(
-        f"# {platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-        f"load average {os.getloadavg()[0]:.1f} (shared machine)"
-    )
-    print(f"$ {' '.join(sys.argv)}")
+    from benchmarks.machine import header
+
+    print(header())
     print(
         f"{'backend':<11} {'writers':>7} {'s':>5} {'writes':>7} {'errors':>6} {'lost':>4} "
         f"{'writes/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU/write ms':>14}  verification"

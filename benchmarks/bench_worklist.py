@@ -109,6 +109,12 @@ def _timings(args: argparse.Namespace, db: Any) -> None:
     wqa = timed(lambda: worklist.worklist(db=db, actor=qa, now=now, limit=None))
     n_awaiting = len(board.awaiting_disposition(db=db, actor=qa, now=now))
     q = timed(lambda: board.awaiting_disposition(db=db, actor=qa, now=now))
+    # what the QA queue reads before its first paint, then once that is on screen
+    q50 = timed(lambda: board.awaiting_page(db=db, actor=qa, now=now, limit=50))
+    q500 = timed(lambda: board.awaiting_page(db=db, actor=qa, now=now, limit=500))
+    # the board's first page and the rest up to its limit, as the board screen reads them
+    b50 = timed(lambda: board.board(db=db, actor=tech, now=now, limit=50))
+    b500 = timed(lambda: board.board(db=db, actor=tech, now=now, limit=500))
     # what the QA queue read before (the board's rows of those lots, counts included)
     qb = timed(lambda: board.board(db=db, actor=qa, now=now, states=board.TESTING_STATES))
     print(f"backend: {db.dialect}")
@@ -119,6 +125,11 @@ def _timings(args: argparse.Namespace, db: Any) -> None:
         f"{wa * 1000:.0f} ms, QA {wqa * 1000:.0f} ms; QA queue's lots awaiting disposition "
         f"({n_awaiting:,}): {q * 1000:.0f} ms, against the board's rows of those lots (counts "
         f"included, as the queue read them before): {qb * 1000:.0f} ms; median of {args.runs}"
+    )
+    print(
+        f"screens' first reads: the QA queue's newest 50 lots awaiting disposition "
+        f"{q50 * 1000:.0f} ms, then up to 500 {q500 * 1000:.0f} ms; the board's first 50 rows "
+        f"{b50 * 1000:.0f} ms, then up to 500 {b500 * 1000:.0f} ms"
     )
     db.dispose()
 

@@ -138,7 +138,7 @@ def test_the_qa_queue_says_its_read_was_refused(
     harvested: tuple[Database, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db, _ = harvested
-    monkeypatch.setattr(board, "awaiting_disposition", _refuse)
+    monkeypatch.setattr(board, "awaiting_page", _refuse)
 
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot, "qa", board=False)

@@ -1,4 +1,5 @@
-"""Snapshots (pytest-textual-snapshot) of the board, the lot detail and the signing dialog.
+"""Snapshots (pytest-textual-snapshot) of the board, the lot detail, the QA queue and the signing
+dialog.
 
 Review the SVGs in the report before running with --snapshot-update.
 """
@@ -55,6 +56,19 @@ def test_lot_detail_tabs_for_qa(snap_compare: Any, demo_db: Database, tab: str) 
         pilot.app.post_message(OpenLot("BH002-26-0006"))
         await settle(pilot)
         await pilot.press(tab)
+        await settle(pilot)
+
+    assert snap_compare(snapshot_app(demo_db), run_before=run_before, terminal_size=SIZE)
+
+
+def test_qa_queue(snap_compare: Any, demo_db: Database) -> None:
+    """The results waiting for their second person and the lots awaiting disposition, each
+    list's title counting its items."""
+
+    async def run_before(pilot: Any) -> None:
+        await log_in(pilot, "qa", board=False)
+        await pilot.press("q")
+        await until(pilot, lambda: type(pilot.app.screen).__name__ == "QaQueueScreen", "queue")
         await settle(pilot)
 
     assert snap_compare(snapshot_app(demo_db), run_before=run_before, terminal_size=SIZE)

@@ -26,10 +26,13 @@ from tui.workers import service_worker, ui
 
 if TYPE_CHECKING:
     from mfg.errors import CellTrailError
-    from mfg.services.board import BoardRow, ResultToVerify
+    from mfg.services.board import Board, BoardRow, ResultToVerify
 
-# Lots put in the table before the first paint, then per event-loop turn (as on Today).
+# Lots read and put in the table before the first paint (the newest), then up to QUEUE_LIMIT,
+# FILL_CHUNK per event-loop turn (as on the board); the title counts them all.
 FIRST_ROWS = 50
+QUEUE_LIMIT = 500
+RESULTS_SHOWN = 500  # results to verify: the oldest so many
 FILL_CHUNK = 250
 EVAL_STYLE = {"pass": "green", "fail": "bold red"}
 
@@ -80,16 +83,31 @@ class QaQueueScreen(LotWatcher, Screen[None]):
         app: Any = self.app
         if app.actor is None:  # logged out (or locked) while this was queued
             return
-        results = board.results_to_verify(db=app.db, actor=app.actor)
-        awaiting = board.awaiting_disposition(db=app.db, actor=app.actor, now=app.now())
+        # one more than shown: whether more are waiting
+        results = board.results_to_verify(db=app.db, actor=app.actor, limit=RESULTS_SHOWN + 1)
+        now = app.now()
+        awaiting = board.awaiting_page(db=app.db, actor=app.actor, now=now, limit=FIRST_ROWS)
         ui(self, self.show, results, awaiting)
 
-    def show(self, results: list[ResultToVerify], awaiting: list[BoardRow]) -> None:
+    @service_worker(group="qa-rest")
+    def load_rest(self) -> None:
+        """The lots awaiting disposition up to QUEUE_LIMIT, once the first are on screen."""
+        from mfg.services import board
+
+        app: Any = self.app
+        if app.actor is None:
+            return
+        now = app.now()
+        awaiting = board.awaiting_page(db=app.db, actor=app.actor, now=now, limit=QUEUE_LIMIT)
+        ui(self, self.show_awaiting, awaiting, QUEUE_LIMIT)
+
+    def show(self, results: list[ResultToVerify], awaiting: Board) -> None:
+        more = len(results) > RESULTS_SHOWN
+        results = results[:RESULTS_SHOWN]
         self.results, self.shown = results, True
         verify = self.query_one("#to-verify", DataTable)
         dispose = self.query_one("#to-dispose", DataTable)
         verify.clear()
-        dispose.clear()
         me = getattr(getattr(self.app, "actor", None), "username", "")
         for i, r in enumerate(results):
             value = Text(visible(with_unit(r.value_text, r.unit)))  # users' text: no markup
@@ -105,15 +123,41 @@ class QaQueueScreen(LotWatcher, Screen[None]):
                 who,
                 key=str(i),
             )
-        self.query_one("#verify-title", Static).update(f"Results to verify ({len(results)})")
-        self._fill_token += 1
-        self._fill(awaiting, 0, FIRST_ROWS, self._fill_token)
+        count = f"{len(results):,}"
+        if more:
+            count = f"the oldest {len(results):,} shown; more are waiting"
+        self.query_one("#verify-title", Static).update(f"Results to verify ({count})")
+        self.show_awaiting(awaiting, FIRST_ROWS)
         if not isinstance(self.focused, DataTable):  # the first load; a refresh keeps the focus
             (verify if verify.row_count else dispose).focus()
 
-    def _fill(self, rows: list[BoardRow], start: int, stop: int, token: int) -> None:
+    def show_awaiting(self, awaiting: Board, limit: int) -> None:
+        """The lots awaiting disposition (the newest ``limit`` read), the cursor kept on its lot;
+        the rest read once these are on screen."""
+        dispose = self.query_one("#to-dispose", DataTable)
+        rows = list(awaiting.rows)
+        selected = self._selected_lot(dispose)
+        dispose.clear()
+        shown, total = len(rows), awaiting.total_lots
+        count = f"{total:,}" if shown == total else f"{total:,}; the newest {shown:,} shown"
+        self.query_one("#dispose-title", Static).update(f"Lots awaiting disposition ({count})")
+        self._fill_token += 1
+        self._fill(rows, 0, FIRST_ROWS, self._fill_token, selected)
+        if limit < QUEUE_LIMIT and total > shown:
+            self.call_after_refresh(self.load_rest)
+
+    @staticmethod
+    def _selected_lot(table: DataTable[Any]) -> str | None:
+        if not table.row_count:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def _fill(
+        self, rows: list[BoardRow], start: int, stop: int, token: int, selected: str | None
+    ) -> None:
         """Lots awaiting disposition ``start:stop``, then the rest a chunk per event-loop turn
-        (the table measures every new row: thousands at once held the first paint)."""
+        (the table measures every new row: thousands at once held the first paint); the cursor
+        goes back to the ``selected`` lot once its row is in."""
         if token != self._fill_token:
             return  # a newer queue replaced this one
         dispose = self.query_one("#to-dispose", DataTable)
@@ -127,8 +171,11 @@ class QaQueueScreen(LotWatcher, Screen[None]):
                 " ".join(row.flags),
                 key=row.lot_number,
             )
+        if selected is not None and selected in dispose.rows:
+            dispose.move_cursor(row=dispose.get_row_index(selected), animate=False)
+            selected = None
         if stop < len(rows):
-            self.set_timer(0.01, lambda: self._fill(rows, stop, stop + FILL_CHUNK, token))
+            self.set_timer(0.01, lambda: self._fill(rows, stop, stop + FILL_CHUNK, token, selected))
 
     def _selected(self) -> tuple[str, ResultToVerify | None] | None:
         table = self.focused

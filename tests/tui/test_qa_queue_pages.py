@@ -1,0 +1,93 @@
+"""The QA queue reads the newest lots awaiting disposition first, the rest (up to its limit)
+once they are on screen, and says how many there are in all: at 100,000 lots (36,781 awaiting)
+the whole list took 1.5 s before anything showed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.widgets import DataTable
+
+from mfg.services.uow import Database
+from tests.support import world
+from tests.tui.conftest import TECH, drive, login, settle, text_of, until
+from tui.screens import qa_queue
+
+
+def _lots(table: DataTable[Any]) -> list[str]:
+    return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+
+
+def test_the_newest_first_then_the_rest_the_cursor_kept(
+    harvested: tuple[Database, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, first = harvested
+    later = [world.harvested_lot(db, TECH, f"S-08{i}")[0].lot_number for i in range(4)]
+    newest = [*reversed(later), first]  # five lots awaiting disposition, newest first
+    monkeypatch.setattr(qa_queue, "FIRST_ROWS", 2)
+    monkeypatch.setattr(qa_queue, "QUEUE_LIMIT", 4)
+    read_rest = qa_queue.QaQueueScreen.load_rest
+    rest: list[qa_queue.QaQueueScreen] = []  # asked for the rest: held until the test says
+    monkeypatch.setattr(qa_queue.QaQueueScreen, "load_rest", lambda self: rest.append(self))
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot, "qa", board=False)
+        await pilot.press("q")
+        await until(pilot, lambda: bool(rest), "the first lots shown")
+        table = app.screen.query_one("#to-dispose", DataTable)
+        assert _lots(table) == newest[:2]
+        assert text_of(app, "#dispose-title") == "Lots awaiting disposition (5; the newest 2 shown)"
+        table.focus()
+        table.move_cursor(row=1)  # the person moves to a lot before the rest arrives
+        chosen = newest[1]
+        # meanwhile another lot is harvested: the chosen lot moves down a row
+        newer = world.harvested_lot(db, TECH, "S-089")[0].lot_number
+        read_rest(rest[0])
+        await settle(pilot)
+        assert _lots(table) == [newer, *newest[:3]]
+        assert text_of(app, "#dispose-title") == "Lots awaiting disposition (6; the newest 4 shown)"
+        assert str(table.get_row_at(table.cursor_row)[0]) == chosen and table.cursor_row == 2
+        assert len(rest) == 1  # the rest is read once, not again and again
+
+    drive(db, script)
+
+
+def test_every_lot_shown_is_counted_plainly(harvested: tuple[Database, str]) -> None:
+    db, lot = harvested
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot, "qa", board=False)
+        await pilot.press("q")
+        await settle(pilot)
+        assert _lots(app.screen.query_one("#to-dispose", DataTable)) == [lot]
+        assert text_of(app, "#dispose-title") == "Lots awaiting disposition (1)"
+
+    drive(db, script)
+
+
+@pytest.mark.parametrize(
+    ("waiting", "title"), [(2, "2"), (3, "the oldest 2 shown; more are waiting")]
+)
+def test_the_results_title_says_when_more_are_waiting(
+    harvested: tuple[Database, str], monkeypatch: pytest.MonkeyPatch, waiting: int, title: str
+) -> None:
+    """The oldest results to verify are listed (500); the title says so when more are waiting,
+    where it read as if the list were all of them ("Results to verify (500)" of 3,068)."""
+    from mfg.services import release
+    from tests.support.constants import NOW
+
+    db, _ = harvested
+    for i in range(waiting):
+        lot = world.harvested_lot(db, TECH, f"S-07{i}")[0].lot_number
+        release.add_result(release.AddResult(lot, "VIAB", "91.5"), db=db, actor=TECH, now=NOW)
+    monkeypatch.setattr(qa_queue, "RESULTS_SHOWN", 2)
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot, "qa", board=False)
+        await pilot.press("q")
+        await settle(pilot)
+        assert app.screen.query_one("#to-verify", DataTable).row_count == 2
+        assert text_of(app, "#verify-title") == f"Results to verify ({title})"
+
+    drive(db, script)

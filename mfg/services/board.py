@@ -145,8 +145,8 @@ def result_tallies(rr: Any) -> list[Any]:
 
 def _result_counts(chosen: Any) -> Any:
     """The chosen lots' result tallies. ``lot_pk IN (the chosen)``, not a join: joined, SQLite
-    scanned every result to probe the chosen lots (185 against 27 ms for a page of 50 lots of
-    100,000 with 475,873 results; 475 against 405 ms for all 36,781 in testing)."""
+    scanned every result to probe the chosen lots (the board's first 50 rows at 100,000 lots
+    with 475,873 results: 210-211 against 51 ms, ``docs/benchmark-logs``)."""
     rr = _RR
     return (
         select(*result_tallies(rr))
@@ -301,7 +301,7 @@ def awaiting_page(*, db: Database, actor: Actor, now: datetime, limit: int | Non
     with db.read() as s:
         conn = s.connection()
         raw = conn.execute(_page_query(_chosen(filters, False, limit, 0), with_counts=False)).all()
-        total = len(raw)
+        total = len({r.id for r in raw})  # lots, not rows (an edited lot may have two harvests)
         if limit is not None and total >= limit:
             total = conn.execute(_matching([func.count()], filters, False)).scalar_one()
     return Board(tuple(_rows(db, raw, today)), today, total, ())

@@ -133,7 +133,7 @@ def test_the_queue_finds_its_lots_in_sql_as_the_boards_tallies_would(
 def test_a_page_reads_the_results_of_its_own_lots_by_index(sqlite_db: Database) -> None:
     """The board's page and the QA queue's look up the results of the lots on the page in
     ``ix_releaseresult_lot_pk``; joined to the page's lots, SQLite scanned every result (the
-    board's first 50 rows at 100,000 lots with 475,873 results: 215 against 52 ms). The queue
+    board's first 50 rows at 100,000 lots with 475,873 results: 210-211 against 51 ms). The queue
     leaves out a lot with a result to verify through migration 0010's partial index."""
     from tests.conftest import add_users
     from tests.support.plans import query_plans, statements_sent

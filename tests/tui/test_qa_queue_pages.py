@@ -28,13 +28,17 @@ def test_the_newest_first_then_the_rest_the_cursor_kept(
     monkeypatch.setattr(qa_queue, "FIRST_ROWS", 2)
     monkeypatch.setattr(qa_queue, "QUEUE_LIMIT", 4)
     read_rest = qa_queue.QaQueueScreen.load_rest
-    rest: list[qa_queue.QaQueueScreen] = []  # asked for the rest: held until the test says
-    monkeypatch.setattr(qa_queue.QaQueueScreen, "load_rest", lambda self: rest.append(self))
+    asked: list[tuple[Any, int]] = []  # the rest asked for: held until the test reads it
+
+    def hold(screen: Any, token: int) -> None:
+        asked.append((screen, token))
+
+    monkeypatch.setattr(qa_queue.QaQueueScreen, "load_rest", hold)
 
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot, "qa", board=False)
         await pilot.press("q")
-        await until(pilot, lambda: bool(rest), "the first lots shown")
+        await until(pilot, lambda: bool(asked), "the first lots shown")
         table = app.screen.query_one("#to-dispose", DataTable)
         assert _lots(table) == newest[:2]
         assert text_of(app, "#dispose-title") == "Lots awaiting disposition (5; the newest 2 shown)"
@@ -43,12 +47,53 @@ def test_the_newest_first_then_the_rest_the_cursor_kept(
         chosen = newest[1]
         # meanwhile another lot is harvested: the chosen lot moves down a row
         newer = world.harvested_lot(db, TECH, "S-089")[0].lot_number
-        read_rest(rest[0])
-        await settle(pilot)
+        read_rest(*asked[0])
+        await until(pilot, lambda: len(_lots(table)) == 4, "the rest shown")
         assert _lots(table) == [newer, *newest[:3]]
         assert text_of(app, "#dispose-title") == "Lots awaiting disposition (6; the newest 4 shown)"
         assert str(table.get_row_at(table.cursor_row)[0]) == chosen and table.cursor_row == 2
-        assert len(rest) == 1  # the rest is read once, not again and again
+        assert len(asked) == 1  # the rest is read once, not again and again
+        # a reload with more than the first lots shown reads them all at once: the cursor stays
+        # on a lot past the first few, and nothing more is asked for
+        table.move_cursor(row=3)
+        await pilot.press("r")
+        await settle(pilot)
+        assert str(table.get_row_at(table.cursor_row)[0]) == newest[2] and table.cursor_row == 3
+        assert len(asked) == 1
+
+    drive(db, script)
+
+
+def test_a_rest_read_before_a_reload_is_dropped(
+    harvested: tuple[Database, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rest asked for by a list a reload has since replaced is not shown over the newer
+    list (it was read before the change the reload shows)."""
+    db, _ = harvested
+    for i in range(3):
+        world.harvested_lot(db, TECH, f"S-08{i}")
+    monkeypatch.setattr(qa_queue, "FIRST_ROWS", 2)
+    monkeypatch.setattr(qa_queue, "QUEUE_LIMIT", 4)
+    read_rest = qa_queue.QaQueueScreen.load_rest
+    asked: list[tuple[Any, int]] = []
+
+    def hold(screen: Any, token: int) -> None:
+        asked.append((screen, token))
+
+    monkeypatch.setattr(qa_queue.QaQueueScreen, "load_rest", hold)
+
+    async def script(app: Any, pilot: Any) -> None:
+        await login(pilot, "qa", board=False)
+        await pilot.press("q")
+        await until(pilot, lambda: len(asked) == 1, "the first lots shown")
+        await pilot.press("r")  # a reload (as another person's change makes one)
+        await until(pilot, lambda: len(asked) == 2, "the reload's first lots shown")
+        table = app.screen.query_one("#to-dispose", DataTable)
+        read_rest(*asked[0])  # the stale read comes back last
+        await settle(pilot)
+        assert table.row_count == 2, "the stale rest replaced the newer list"
+        read_rest(*asked[1])
+        await until(pilot, lambda: table.row_count == 4, "the reload's own rest shown")
 
     drive(db, script)
 

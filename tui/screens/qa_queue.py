@@ -71,13 +71,19 @@ class QaQueueScreen(LotWatcher, Screen[None]):
         self.action_reload()
 
     def action_reload(self) -> None:
-        self.load()
+        self.load(self._first_read())
 
     def lot_changed(self, lot_number: str | None) -> None:
-        self.load()
+        self.load(self._first_read())
+
+    def _first_read(self) -> int:
+        """How many lots to read before the queue is shown again: the first few on a first
+        load; as many as are shown on a reload (the cursor may be on any of them)."""
+        shown = self.query_one("#to-dispose", DataTable).row_count
+        return QUEUE_LIMIT if shown > FIRST_ROWS else FIRST_ROWS
 
     @service_worker(group="qa")
-    def load(self) -> None:
+    def load(self, limit: int) -> None:
         from mfg.services import board
 
         app: Any = self.app
@@ -86,12 +92,13 @@ class QaQueueScreen(LotWatcher, Screen[None]):
         # one more than shown: whether more are waiting
         results = board.results_to_verify(db=app.db, actor=app.actor, limit=RESULTS_SHOWN + 1)
         now = app.now()
-        awaiting = board.awaiting_page(db=app.db, actor=app.actor, now=now, limit=FIRST_ROWS)
-        ui(self, self.show, results, awaiting)
+        awaiting = board.awaiting_page(db=app.db, actor=app.actor, now=now, limit=limit)
+        ui(self, self.show, results, awaiting, limit)
 
     @service_worker(group="qa-rest")
-    def load_rest(self) -> None:
-        """The lots awaiting disposition up to QUEUE_LIMIT, once the first are on screen."""
+    def load_rest(self, token: int) -> None:
+        """The lots awaiting disposition up to QUEUE_LIMIT, once the first are on screen
+        (``token``: the list they complete; a newer list makes this read stale)."""
         from mfg.services import board
 
         app: Any = self.app
@@ -99,9 +106,13 @@ class QaQueueScreen(LotWatcher, Screen[None]):
             return
         now = app.now()
         awaiting = board.awaiting_page(db=app.db, actor=app.actor, now=now, limit=QUEUE_LIMIT)
-        ui(self, self.show_awaiting, awaiting, QUEUE_LIMIT)
+        ui(self, self._rest, awaiting, token)
 
-    def show(self, results: list[ResultToVerify], awaiting: Board) -> None:
+    def _rest(self, awaiting: Board, token: int) -> None:
+        if token == self._fill_token:  # else a newer list is shown (a reload): keep it
+            self.show_awaiting(awaiting, QUEUE_LIMIT)
+
+    def show(self, results: list[ResultToVerify], awaiting: Board, limit: int) -> None:
         more = len(results) > RESULTS_SHOWN
         results = results[:RESULTS_SHOWN]
         self.results, self.shown = results, True
@@ -127,7 +138,7 @@ class QaQueueScreen(LotWatcher, Screen[None]):
         if more:
             count = f"the oldest {len(results):,} shown; more are waiting"
         self.query_one("#verify-title", Static).update(f"Results to verify ({count})")
-        self.show_awaiting(awaiting, FIRST_ROWS)
+        self.show_awaiting(awaiting, limit)
         if not isinstance(self.focused, DataTable):  # the first load; a refresh keeps the focus
             (verify if verify.row_count else dispose).focus()
 
@@ -144,7 +155,7 @@ class QaQueueScreen(LotWatcher, Screen[None]):
         self._fill_token += 1
         self._fill(rows, 0, FIRST_ROWS, self._fill_token, selected)
         if limit < QUEUE_LIMIT and total > shown:
-            self.call_after_refresh(self.load_rest)
+            self.call_after_refresh(self.load_rest, self._fill_token)
 
     @staticmethod
     def _selected_lot(table: DataTable[Any]) -> str | None:

@@ -19,21 +19,29 @@ def _lots(table: DataTable[Any]) -> list[str]:
     return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
 
 
-def test_the_newest_first_then_the_rest_the_cursor_kept(
-    harvested: tuple[Database, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    db, first = harvested
-    later = [world.harvested_lot(db, TECH, f"S-08{i}")[0].lot_number for i in range(4)]
-    newest = [*reversed(later), first]  # five lots awaiting disposition, newest first
+@pytest.fixture
+def small_pages(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, list[tuple[Any, int]]]:
+    """Pages of 2 then up to 4 lots; the rest's read held (``asked``) until the test runs it
+    (``read_rest(*asked[k])``)."""
     monkeypatch.setattr(qa_queue, "FIRST_ROWS", 2)
     monkeypatch.setattr(qa_queue, "QUEUE_LIMIT", 4)
     read_rest = qa_queue.QaQueueScreen.load_rest
-    asked: list[tuple[Any, int]] = []  # the rest asked for: held until the test reads it
+    asked: list[tuple[Any, int]] = []
 
     def hold(screen: Any, token: int) -> None:
         asked.append((screen, token))
 
     monkeypatch.setattr(qa_queue.QaQueueScreen, "load_rest", hold)
+    return read_rest, asked
+
+
+def test_the_newest_first_then_the_rest_the_cursor_kept(
+    harvested: tuple[Database, str], small_pages: tuple[Any, list[tuple[Any, int]]]
+) -> None:
+    db, first = harvested
+    later = [world.harvested_lot(db, TECH, f"S-08{i}")[0].lot_number for i in range(4)]
+    newest = [*reversed(later), first]  # five lots awaiting disposition, newest first
+    read_rest, asked = small_pages
 
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot, "qa", board=False)
@@ -65,22 +73,14 @@ def test_the_newest_first_then_the_rest_the_cursor_kept(
 
 
 def test_a_rest_read_before_a_reload_is_dropped(
-    harvested: tuple[Database, str], monkeypatch: pytest.MonkeyPatch
+    harvested: tuple[Database, str], small_pages: tuple[Any, list[tuple[Any, int]]]
 ) -> None:
     """The rest asked for by a list a reload has since replaced is not shown over the newer
     list (it was read before the change the reload shows)."""
     db, _ = harvested
     for i in range(3):
         world.harvested_lot(db, TECH, f"S-08{i}")
-    monkeypatch.setattr(qa_queue, "FIRST_ROWS", 2)
-    monkeypatch.setattr(qa_queue, "QUEUE_LIMIT", 4)
-    read_rest = qa_queue.QaQueueScreen.load_rest
-    asked: list[tuple[Any, int]] = []
-
-    def hold(screen: Any, token: int) -> None:
-        asked.append((screen, token))
-
-    monkeypatch.setattr(qa_queue.QaQueueScreen, "load_rest", hold)
+    read_rest, asked = small_pages
 
     async def script(app: Any, pilot: Any) -> None:
         await login(pilot, "qa", board=False)

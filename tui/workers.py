@@ -34,13 +34,30 @@ class Refuses(Protocol):
     def refused(self, e: CellTrailError) -> None: ...
 
 
+def alive(node: Any) -> bool:
+    """Whether ``node`` (a screen or widget, or the app) can still take a worker's result: the
+    app not exiting and the node still in its DOM and running. Checked on the UI thread just
+    before the result is shown: a result that arrived while the app shut down found its
+    screen's widgets already removed (``NoMatches``, a Pilot test failing one run in many)."""
+    app = node.app
+    if node is app:
+        return bool(app.is_running)
+    return bool(node.is_attached and node.is_running)
+
+
 def ui(node: Any, fn: Callable[..., Any], *args: Any) -> None:
-    """Run ``fn(*args)`` on the UI thread unless the worker was cancelled or the app is gone."""
+    """Run ``fn(*args)`` on the UI thread unless the worker was cancelled, or the node or the
+    app is gone (``alive``, checked there)."""
     with contextlib.suppress(Exception):
         if get_current_worker().is_cancelled:
             return
+
+    def if_alive() -> None:
+        if alive(node):
+            fn(*args)
+
     with contextlib.suppress(RuntimeError):  # the app is shutting down
-        node.app.call_from_thread(fn, *args)
+        node.app.call_from_thread(if_alive)
 
 
 def in_thread(
